@@ -1,0 +1,1 @@
+//! Vault-shaped request and response types shared by Ward's server and client.

@@ -1,0 +1,3 @@
+//! Ward's load benchmark.
+
+fn main() {}

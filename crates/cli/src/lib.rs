@@ -1,0 +1,1 @@
+//! Ward's command-line interface: operator, client and scanner commands.

@@ -1,0 +1,1 @@
+//! A Rust client for Ward (and any Vault-compatible server).

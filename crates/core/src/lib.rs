@@ -1,0 +1,1 @@
+//! Ward's engines, authentication, policy and audit: everything but the transport.

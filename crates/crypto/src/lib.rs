@@ -1,0 +1,1 @@
+//! Ward's cryptographic core: AEAD, key types, Shamir splitting; no I/O.

@@ -1,0 +1,1 @@
+//! Ward's secret scanner library.

@@ -1,0 +1,1 @@
+//! Ward's HTTP adapter: Vault's API over axum.

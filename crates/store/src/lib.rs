@@ -1,0 +1,1 @@
+//! Ward's storage layer: the Storage trait, the encryption barrier and the SQLite backend.

@@ -1,0 +1,3 @@
+//! The `ward` binary: server, operator tool and client in one.
+
+fn main() {}
