@@ -1,0 +1,95 @@
+//! The storage contract: a sorted key/value map with prefix listing and atomic,
+//! conditional multi-key commits (compare-and-set).
+
+use async_trait::async_trait;
+
+/// Errors a storage backend reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A condition of a [`Storage::commit`] did not hold; nothing was written.
+    #[error("storage condition failed for a key (concurrent update)")]
+    Conflict,
+    /// The backend itself failed (I/O, corruption, connection lost).
+    #[error("storage backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A key that the backend cannot store (empty, NUL byte, too long).
+    #[error("invalid storage key")]
+    InvalidKey,
+    /// Something above the backend failed to decrypt or authenticate an entry.
+    #[error("storage entry failed authentication")]
+    Integrity,
+    /// The barrier is sealed: no key to decrypt or encrypt with.
+    #[error("storage barrier is sealed")]
+    Sealed,
+}
+
+/// What must hold for an [`Op`] to apply.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// No condition.
+    Any,
+    /// The key must not exist.
+    Absent,
+    /// The key must exist and hold exactly these bytes.
+    Value(Vec<u8>),
+}
+
+/// What an [`Op`] does once its condition holds.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write this value.
+    Put(Vec<u8>),
+    /// Remove the key (absent keys are fine).
+    Delete,
+    /// Write nothing: the op only asserts its condition.
+    Check,
+}
+
+/// One step of an atomic [`Storage::commit`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Op {
+    /// The key the op applies to.
+    pub key: String,
+    /// The condition that must hold before any op of the commit applies.
+    pub expect: Expect,
+    /// What to do.
+    pub action: Action,
+}
+
+// Values are ciphertext, but keep Debug short and content-free anyway.
+impl std::fmt::Debug for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let action = match self.action {
+            Action::Put(_) => "put",
+            Action::Delete => "delete",
+            Action::Check => "check",
+        };
+        f.debug_struct("Op").field("key", &self.key).field("action", &action).finish()
+    }
+}
+
+/// A durable, sorted key/value store.
+///
+/// Keys are UTF-8 strings whose segments are separated by `/`. Every method that writes
+/// returns only after the write is durable (it survives a crash or power loss).
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// The value stored at `key`, if any.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores `value` at `key`, replacing what was there.
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Removes `key`; removing an absent key is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// The immediate children of `prefix` (which is empty or ends in `/`), sorted and
+    /// deduplicated: a child that has children of its own is returned once with a trailing
+    /// `/`, a leaf without one (both can appear for the same name).
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Applies `ops` atomically: either every condition holds and every action applies,
+    /// or nothing changes and [`StoreError::Conflict`] is returned.
+    async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError>;
+}
