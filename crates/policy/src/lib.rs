@@ -1,0 +1,1 @@
+//! Ward's ACL policies: Vault's HCL/JSON policy language and path matching.
