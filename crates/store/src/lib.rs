@@ -6,5 +6,7 @@
 //! the path segments of the keys before a backend is called.
 
 mod backend;
+mod barrier;
 
 pub use backend::{Action, Expect, Op, StoreError, Storage};
+pub use barrier::{Barrier, Entry, MAX_KEY_LEN};
