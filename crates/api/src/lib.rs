@@ -1,1 +1,32 @@
 //! Vault-shaped request and response types shared by Ward's server and client.
+//!
+//! These are the JSON bodies of HashiCorp Vault's HTTP API as the real servers send them
+//! (checked against OpenBao 2.7.2), so that clients written for Vault parse Ward's replies
+//! and Ward's client parses Vault's. Types only: no HTTP, no I/O.
+//!
+//! Types that carry a secret (tokens, unseal keys, secret values) have a `Debug` that
+//! shows no content. None of them is zeroized: they are plain transport values.
+
+mod duration;
+mod envelope;
+mod kv;
+mod lenient;
+mod mounts;
+mod policy;
+mod sys;
+mod token;
+
+pub use duration::{DurationInput, DurationParseError, parse_duration_seconds};
+pub use envelope::{Auth, ErrorResponse, Response, WrapInfo};
+pub use kv::{
+    KvConfig, KvMetadata, KvMetadataWriteRequest, KvReadData, KvVersionMetadata, KvVersionSummary,
+    KvVersionsRequest, KvWriteOptions, KvWriteRequest,
+};
+pub use mounts::{MountConfig, MountConfigInput, MountEnableRequest, MountInfo};
+pub use policy::{AclPolicy, ListKeys, PolicyWriteRequest};
+pub use sys::{
+    HealthResponse, InitRequest, InitResponse, InitStatus, KeyStatus, SealStatus, UnsealRequest,
+};
+pub use token::{
+    TokenAccessorRequest, TokenCreateRequest, TokenLookup, TokenRenewRequest, TokenRequest,
+};
