@@ -1,0 +1,177 @@
+//! One benchmark run: start-up times, idle memory, then every selected scenario on every server
+//! it applies to, all in the same run so that the figures can be compared.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::load::{self, LoadConfig};
+use crate::process::ServerProcess;
+use crate::report::{
+    LoadConfigFigure, LoadFigure, Machine, Report, RssFigure, StartupFigure, median,
+};
+use crate::scenario::{Endpoint, Scenario};
+use crate::targets::TargetKind;
+
+/// A pause between load runs, so that one run's tail does not land in the next.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// What to measure, decided from the command line.
+pub(crate) struct Plan {
+    /// The servers to start, each with its executable.
+    pub(crate) targets: Vec<(TargetKind, PathBuf)>,
+    /// Measure start-to-ready times.
+    pub(crate) startup: bool,
+    /// How many timed starts per server (after one untimed warm-up start).
+    pub(crate) starts: usize,
+    /// Measure idle resident memory.
+    pub(crate) idle_rss: bool,
+    /// How long a server idles before its memory is read.
+    pub(crate) idle: Duration,
+    /// The load scenarios, in order.
+    pub(crate) scenarios: Vec<Scenario>,
+    /// How hard to drive each server.
+    pub(crate) load: LoadConfig,
+    /// Notes for the report (servers skipped and why).
+    pub(crate) notes: Vec<String>,
+}
+
+struct Running {
+    kind: TargetKind,
+    process: ServerProcess,
+}
+
+/// Runs the plan and returns its figures.
+pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
+    let token = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let workdir = tempfile::Builder::new()
+        .prefix("ward-bench-")
+        .tempdir()
+        .context("creating a scratch directory")?;
+    let mut report = Report {
+        machine: Machine::detect(),
+        load_config: LoadConfigFigure {
+            concurrency: plan.load.concurrency,
+            connections: plan.load.connections,
+            warmup_s: plan.load.warmup.as_secs_f64(),
+            duration_s: plan.load.duration.as_secs_f64(),
+        },
+        notes: plan.notes.clone(),
+        ..Report::default()
+    };
+
+    let mut programs = plan.targets.clone();
+    if plan.startup {
+        for (kind, program) in &mut programs {
+            let spec = kind.launch_spec(program.clone(), &token, workdir.path().to_path_buf());
+            progress(&format!(
+                "start-up of {} ({} starts)",
+                kind.name(),
+                plan.starts
+            ));
+            // An untimed first start warms the page cache and finds the real executable behind
+            // a wrapper script, whose own start-up (Python, for pip's `bao`) is not the server's.
+            let (warm, _) = ServerProcess::launch(&spec).await?;
+            *program = warm.executable()?;
+            warm.stop().await;
+            let spec = kind.launch_spec(program.clone(), &token, workdir.path().to_path_buf());
+            let mut samples_ms = Vec::with_capacity(plan.starts);
+            for _ in 0..plan.starts {
+                let (server, took) = ServerProcess::launch(&spec).await?;
+                server.stop().await;
+                samples_ms.push(took.as_secs_f64() * 1000.0);
+            }
+            report.startup.push(StartupFigure {
+                target: *kind,
+                median_ms: median(&samples_ms),
+                samples_ms,
+            });
+        }
+    }
+
+    let mut running = Vec::new();
+    for (kind, program) in &programs {
+        let needed = plan.idle_rss || plan.scenarios.iter().any(|s| s.runs_on(*kind));
+        if !needed {
+            continue;
+        }
+        let spec = kind.launch_spec(program.clone(), &token, workdir.path().to_path_buf());
+        let (process, _) = ServerProcess::launch(&spec).await?;
+        report
+            .binaries
+            .push((*kind, process.executable()?.display().to_string()));
+        running.push(Running {
+            kind: *kind,
+            process,
+        });
+    }
+
+    if plan.idle_rss {
+        for server in &running {
+            if Scenario::KvRead.runs_on(server.kind) {
+                // Idle with the secret written, as a server that has served a little.
+                Scenario::KvRead
+                    .prepare(&endpoint(server, &token))
+                    .await
+                    .with_context(|| {
+                        format!("preparing {} for the idle RSS", server.kind.name())
+                    })?;
+            }
+        }
+        progress(&format!("idling {:?} before reading RSS", plan.idle));
+        tokio::time::sleep(plan.idle).await;
+        for server in &running {
+            report.idle_rss.push(RssFigure {
+                target: server.kind,
+                mb: server.process.rss_bytes()? as f64 / 1e6,
+            });
+        }
+    }
+
+    for scenario in &plan.scenarios {
+        for server in running
+            .iter()
+            .filter(|server| scenario.runs_on(server.kind))
+        {
+            progress(&format!("{} on {}", scenario.name(), server.kind.name()));
+            let factory = scenario
+                .prepare(&endpoint(server, &token))
+                .await
+                .with_context(|| {
+                    format!(
+                        "preparing {} on {}; its last output:\n{}",
+                        scenario.name(),
+                        server.kind.name(),
+                        server.process.output_tail()
+                    )
+                })?;
+            let result = load::run(server.process.addr(), factory, plan.load)
+                .await
+                .with_context(|| format!("{} on {}", scenario.name(), server.kind.name()))?;
+            report
+                .load
+                .push(LoadFigure::new(*scenario, server.kind, result));
+            tokio::time::sleep(SETTLE).await;
+        }
+    }
+
+    for server in running {
+        server.process.stop().await;
+    }
+    report.conclude();
+    Ok(report)
+}
+
+fn endpoint<'a>(server: &Running, token: &'a str) -> Endpoint<'a> {
+    Endpoint {
+        kind: server.kind,
+        addr: server.process.addr(),
+        token,
+    }
+}
+
+/// Progress goes to stderr, so that `--json` output on stdout stays clean.
+fn progress(what: &str) {
+    eprintln!("ward-bench: {what}");
+}

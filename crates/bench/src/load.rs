@@ -1,0 +1,241 @@
+//! The load generator: a fixed number of workers, each looping request → response over a
+//! persistent keep-alive connection for a fixed time, latencies in an HDR histogram.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use tokio::sync::Mutex;
+
+use crate::http::{Connection, RequestFactory};
+
+/// Latencies are recorded in microseconds, from 1 µs to a minute, to 3 significant digits.
+const HIGHEST_LATENCY_US: u64 = 60_000_000;
+
+/// A request that takes longer than this counts as failed and its connection is dropped, so
+/// that a hung server cannot keep the benchmark running past its duration.
+const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// After a failed connect, a worker waits this long before trying again (no busy loop).
+const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
+
+/// How hard and how long to drive one server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoadConfig {
+    /// Requests in flight at once (one per worker).
+    pub(crate) concurrency: usize,
+    /// Keep-alive connections shared by the workers (at most `concurrency`).
+    pub(crate) connections: usize,
+    /// Time driven before measuring starts (connections opened, caches warm).
+    pub(crate) warmup: Duration,
+    /// Time measured.
+    pub(crate) duration: Duration,
+}
+
+/// What one load run measured.
+pub(crate) struct LoadResult {
+    /// Successful (2xx) responses within the measured window.
+    pub(crate) ok: u64,
+    /// Responses with any other status within the window.
+    pub(crate) non_2xx: u64,
+    /// Requests that got no response (connection or protocol errors, time-outs).
+    pub(crate) failed: u64,
+    /// The measured window.
+    pub(crate) window: Duration,
+    /// Latencies of the successful requests, in microseconds.
+    pub(crate) latency_us: Histogram<u64>,
+    /// The first non-2xx status and the start of its body, to tell why.
+    pub(crate) first_non_2xx: Option<String>,
+    /// The first failure, to tell why.
+    pub(crate) first_failure: Option<String>,
+}
+
+impl LoadResult {
+    /// Successful requests per second.
+    pub(crate) fn rps(&self) -> f64 {
+        let seconds = self.window.as_secs_f64();
+        if seconds > 0.0 {
+            self.ok as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// The latency at `quantile` (0..=1) of the successful requests, in milliseconds.
+    pub(crate) fn latency_ms(&self, quantile: f64) -> f64 {
+        self.latency_us.value_at_quantile(quantile) as f64 / 1000.0
+    }
+}
+
+fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, HIGHEST_LATENCY_US, 3).context("creating a latency histogram")
+}
+
+/// Drives the server at `addr` with requests from `factory` as `config` says.
+pub(crate) async fn run(
+    addr: SocketAddr,
+    factory: RequestFactory,
+    config: LoadConfig,
+) -> anyhow::Result<LoadResult> {
+    anyhow::ensure!(config.concurrency >= 1, "concurrency must be at least 1");
+    anyhow::ensure!(
+        (1..=config.concurrency).contains(&config.connections),
+        "connections must be between 1 and the concurrency ({})",
+        config.concurrency
+    );
+    // Connections are opened before the clock starts, so that the warm-up is spent on requests.
+    let mut slots = Vec::with_capacity(config.connections);
+    for _ in 0..config.connections {
+        slots.push(Arc::new(Mutex::new(Some(Connection::open(addr).await?))));
+    }
+    let measure_from = Instant::now() + config.warmup;
+    let window = Window {
+        measure_from,
+        deadline: measure_from + config.duration,
+    };
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..config.concurrency {
+        let slot = Arc::clone(&slots[worker % slots.len()]);
+        let factory = Arc::clone(&factory);
+        workers.spawn(drive(addr, worker, slot, factory, window));
+    }
+    let mut total = WorkerTally::new()?;
+    while let Some(joined) = workers.join_next().await {
+        total.merge(joined.context("a load worker panicked")??)?;
+    }
+    Ok(LoadResult {
+        ok: total.ok,
+        non_2xx: total.non_2xx,
+        failed: total.failed,
+        window: config.duration,
+        latency_us: total.latency_us,
+        first_non_2xx: total.first_non_2xx,
+        first_failure: total.first_failure,
+    })
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    measure_from: Instant,
+    deadline: Instant,
+}
+
+impl Window {
+    /// Only requests that start and end inside the window count.
+    fn contains(&self, started: Instant, ended: Instant) -> bool {
+        started >= self.measure_from && ended <= self.deadline
+    }
+}
+
+struct WorkerTally {
+    ok: u64,
+    non_2xx: u64,
+    failed: u64,
+    latency_us: Histogram<u64>,
+    first_non_2xx: Option<String>,
+    first_failure: Option<String>,
+}
+
+impl WorkerTally {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            ok: 0,
+            non_2xx: 0,
+            failed: 0,
+            latency_us: new_histogram()?,
+            first_non_2xx: None,
+            first_failure: None,
+        })
+    }
+
+    fn fail(&mut self, why: String) {
+        self.failed += 1;
+        self.first_failure.get_or_insert(why);
+    }
+
+    fn merge(&mut self, other: Self) -> anyhow::Result<()> {
+        self.ok += other.ok;
+        self.non_2xx += other.non_2xx;
+        self.failed += other.failed;
+        self.latency_us
+            .add(&other.latency_us)
+            .context("merging latency histograms")?;
+        if self.first_non_2xx.is_none() {
+            self.first_non_2xx = other.first_non_2xx;
+        }
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+        Ok(())
+    }
+}
+
+async fn drive(
+    addr: SocketAddr,
+    worker: usize,
+    slot: Arc<Mutex<Option<Connection>>>,
+    factory: RequestFactory,
+    window: Window,
+) -> anyhow::Result<WorkerTally> {
+    let mut tally = WorkerTally::new()?;
+    let mut sequence = 0_u64;
+    while Instant::now() < window.deadline {
+        let request = factory(worker, sequence).context("building a request")?;
+        sequence += 1;
+        let mut connection = slot.lock().await;
+        if connection.is_none() {
+            match Connection::open(addr).await {
+                Ok(opened) => *connection = Some(opened),
+                Err(error) => {
+                    drop(connection);
+                    if Instant::now() >= window.measure_from {
+                        tally.fail(format!("{error:#}"));
+                    }
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                    continue;
+                }
+            }
+        }
+        let Some(open) = connection.as_mut() else {
+            continue;
+        };
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(REQUEST_TIME_LIMIT, open.send(request)).await;
+        let ended = Instant::now();
+        let counted = window.contains(started, ended);
+        match outcome {
+            Ok(Ok((status, _body))) if status.is_success() => {
+                if counted {
+                    tally.ok += 1;
+                    let micros = u64::try_from(ended.duration_since(started).as_micros())
+                        .unwrap_or(u64::MAX);
+                    tally.latency_us.saturating_record(micros.max(1));
+                }
+            }
+            Ok(Ok((status, body))) => {
+                if counted {
+                    tally.non_2xx += 1;
+                    tally.first_non_2xx.get_or_insert_with(|| {
+                        let text = String::from_utf8_lossy(&body);
+                        format!("{status}: {}", text.chars().take(200).collect::<String>())
+                    });
+                }
+            }
+            Ok(Err(error)) => {
+                *connection = None;
+                if counted {
+                    tally.fail(error.to_string());
+                }
+            }
+            Err(_elapsed) => {
+                *connection = None;
+                if counted {
+                    tally.fail(format!("no response within {REQUEST_TIME_LIMIT:?}"));
+                }
+            }
+        }
+    }
+    Ok(tally)
+}

@@ -1,0 +1,383 @@
+//! The figures of one run, the targets they are checked against, and how they are printed: a
+//! table for people, JSON for machines.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::load::LoadResult;
+use crate::scenario::Scenario;
+use crate::targets::TargetKind;
+
+/// Everything one run measured.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Report {
+    /// The machine it ran on.
+    pub(crate) machine: Machine,
+    /// How hard the load generator drove each server.
+    pub(crate) load_config: LoadConfigFigure,
+    /// The executables run, by target.
+    pub(crate) binaries: Vec<(TargetKind, String)>,
+    /// Time from spawn to the first 200 from the health check.
+    pub(crate) startup: Vec<StartupFigure>,
+    /// Resident memory after start-up and a short idle.
+    pub(crate) idle_rss: Vec<RssFigure>,
+    /// One row per scenario and server.
+    pub(crate) load: Vec<LoadFigure>,
+    /// KV read rate over the trivial handler's rate, per Vault-shaped server.
+    pub(crate) kv_read_over_trivial: Vec<RatioFigure>,
+    /// Ward's targets from the issue, met or missed.
+    pub(crate) goals: Vec<GoalCheck>,
+    /// What was skipped and why.
+    pub(crate) notes: Vec<String>,
+}
+
+/// The machine a run was measured on.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Machine {
+    /// The CPU model, from /proc/cpuinfo.
+    pub(crate) cpu: String,
+    /// Cores available to this process.
+    pub(crate) cores: usize,
+    /// Memory, from /proc/meminfo.
+    pub(crate) memory_gib: f64,
+}
+
+impl Machine {
+    /// Reads what this machine is.
+    pub(crate) fn detect() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|line| line.strip_prefix("model name"))
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(_, model)| model.trim().to_owned())
+            .unwrap_or_else(|| "unknown".to_owned());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib: f64 = meminfo
+            .lines()
+            .find_map(|line| line.strip_prefix("MemTotal:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(0.0);
+        Self {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(0, usize::from),
+            memory_gib: memory_kib / (1024.0 * 1024.0),
+        }
+    }
+}
+
+/// The load settings of a run.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct LoadConfigFigure {
+    /// Requests in flight at once.
+    pub(crate) concurrency: usize,
+    /// Keep-alive connections.
+    pub(crate) connections: usize,
+    /// Warm-up per scenario, seconds.
+    pub(crate) warmup_s: f64,
+    /// Measured time per scenario, seconds.
+    pub(crate) duration_s: f64,
+}
+
+/// Start-to-ready times of one server.
+#[derive(Debug, Serialize)]
+pub(crate) struct StartupFigure {
+    /// The server.
+    pub(crate) target: TargetKind,
+    /// The median of the samples, milliseconds.
+    pub(crate) median_ms: f64,
+    /// Every sample, milliseconds.
+    pub(crate) samples_ms: Vec<f64>,
+}
+
+/// Idle resident memory of one server.
+#[derive(Debug, Serialize)]
+pub(crate) struct RssFigure {
+    /// The server.
+    pub(crate) target: TargetKind,
+    /// VmRSS in megabytes (10^6 bytes).
+    pub(crate) mb: f64,
+}
+
+/// One scenario on one server.
+#[derive(Debug, Serialize)]
+pub(crate) struct LoadFigure {
+    /// The scenario's name.
+    pub(crate) scenario: &'static str,
+    /// The server.
+    pub(crate) target: TargetKind,
+    /// Successful requests per second.
+    pub(crate) rps: f64,
+    /// Median latency of the successful requests, milliseconds.
+    pub(crate) p50_ms: f64,
+    /// 99th percentile latency, milliseconds.
+    pub(crate) p99_ms: f64,
+    /// Successful (2xx) responses.
+    pub(crate) ok: u64,
+    /// Other responses.
+    pub(crate) non_2xx: u64,
+    /// Requests with no response.
+    pub(crate) failed: u64,
+    /// Why the first non-2xx answer was given, if any.
+    pub(crate) first_non_2xx: Option<String>,
+    /// Why the first failure happened, if any.
+    pub(crate) first_failure: Option<String>,
+}
+
+impl LoadFigure {
+    /// The row for `result`.
+    pub(crate) fn new(scenario: Scenario, target: TargetKind, result: LoadResult) -> Self {
+        Self {
+            scenario: scenario.name(),
+            target,
+            rps: result.rps(),
+            p50_ms: result.latency_ms(0.50),
+            p99_ms: result.latency_ms(0.99),
+            ok: result.ok,
+            non_2xx: result.non_2xx,
+            failed: result.failed,
+            first_non_2xx: result.first_non_2xx,
+            first_failure: result.first_failure,
+        }
+    }
+}
+
+/// KV read over trivial for one server.
+#[derive(Debug, Serialize)]
+pub(crate) struct RatioFigure {
+    /// The server.
+    pub(crate) target: TargetKind,
+    /// Its KV read rate over the trivial handler's rate.
+    pub(crate) ratio: f64,
+}
+
+/// One of the issue's targets for Ward.
+#[derive(Debug, Serialize)]
+pub(crate) struct GoalCheck {
+    /// What the target is.
+    pub(crate) goal: &'static str,
+    /// What was measured, with its unit.
+    pub(crate) measured: String,
+    /// Whether the target is met.
+    pub(crate) met: bool,
+}
+
+impl Report {
+    fn rps(&self, scenario: Scenario, target: TargetKind) -> Option<f64> {
+        self.load
+            .iter()
+            .find(|row| row.scenario == scenario.name() && row.target == target)
+            .map(|row| row.rps)
+    }
+
+    /// Computes the ratios and checks Ward's targets from the figures gathered.
+    pub(crate) fn conclude(&mut self) {
+        if let Some(trivial) = self
+            .rps(Scenario::TrivialGet, TargetKind::Trivial)
+            .filter(|rps| *rps > 0.0)
+        {
+            for target in [TargetKind::Ward, TargetKind::OpenBao] {
+                if let Some(read) = self.rps(Scenario::KvRead, target) {
+                    self.kv_read_over_trivial.push(RatioFigure {
+                        target,
+                        ratio: read / trivial,
+                    });
+                }
+            }
+        }
+        let ward = TargetKind::Ward;
+        if let Some(ratio) = self.kv_read_over_trivial.iter().find(|r| r.target == ward) {
+            self.goals.push(GoalCheck {
+                goal: "KV read >= 60% of the trivial handler's rate",
+                measured: format!("{:.0}%", ratio.ratio * 100.0),
+                met: ratio.ratio >= 0.60,
+            });
+        }
+        if let Some(rps) = self.rps(Scenario::KvWrite, ward) {
+            self.goals.push(GoalCheck {
+                goal: "durable KV write >= 2,000/s",
+                measured: format!("{rps:.0}/s"),
+                met: rps >= 2000.0,
+            });
+        }
+        if let Some(rss) = self.idle_rss.iter().find(|r| r.target == ward) {
+            self.goals.push(GoalCheck {
+                goal: "idle RSS <= 25 MB",
+                measured: format!("{:.1} MB", rss.mb),
+                met: rss.mb <= 25.0,
+            });
+        }
+        if let Some(start) = self.startup.iter().find(|s| s.target == ward) {
+            self.goals.push(GoalCheck {
+                goal: "start-to-unsealed < 200 ms",
+                measured: format!("{:.1} ms", start.median_ms),
+                met: start.median_ms < 200.0,
+            });
+        }
+    }
+
+    /// The report as a table for people.
+    pub(crate) fn to_table(&self) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let c = &self.load_config;
+        let _ = writeln!(
+            out,
+            "Machine: {}, {} cores, {:.1} GiB. Load: {} in flight over {} keep-alive \
+             connections, {:.1} s warm-up + {:.1} s measured per row.",
+            m.cpu, m.cores, m.memory_gib, c.concurrency, c.connections, c.warmup_s, c.duration_s
+        );
+        for (target, path) in &self.binaries {
+            let _ = writeln!(out, "  {:<8} {path}", target.name());
+        }
+        if !self.load.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{:<10} {:<8} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7}",
+                "scenario", "server", "req/s", "p50 ms", "p99 ms", "ok", "non-2xx", "failed"
+            );
+            for row in &self.load {
+                let _ = writeln!(
+                    out,
+                    "{:<10} {:<8} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>7}",
+                    row.scenario,
+                    row.target.name(),
+                    row.rps,
+                    row.p50_ms,
+                    row.p99_ms,
+                    row.ok,
+                    row.non_2xx,
+                    row.failed
+                );
+            }
+            for row in &self.load {
+                if let Some(why) = &row.first_non_2xx {
+                    let _ = writeln!(
+                        out,
+                        "  {} {}: first non-2xx: {why}",
+                        row.scenario,
+                        row.target.name()
+                    );
+                }
+                if let Some(why) = &row.first_failure {
+                    let _ = writeln!(
+                        out,
+                        "  {} {}: first failure: {why}",
+                        row.scenario,
+                        row.target.name()
+                    );
+                }
+            }
+        }
+        if !self.kv_read_over_trivial.is_empty() {
+            let _ = write!(out, "\nKV read / trivial:");
+            for ratio in &self.kv_read_over_trivial {
+                let _ = write!(out, "  {} {:.3}", ratio.target.name(), ratio.ratio);
+            }
+            let _ = writeln!(out);
+        }
+        if !self.startup.is_empty() {
+            let samples = self.startup.first().map_or(0, |s| s.samples_ms.len());
+            let _ = write!(out, "Start-to-ready, median of {samples}:");
+            for start in &self.startup {
+                let _ = write!(out, "  {} {:.1} ms", start.target.name(), start.median_ms);
+            }
+            let _ = writeln!(out);
+        }
+        if !self.idle_rss.is_empty() {
+            let _ = write!(out, "Idle RSS:");
+            for rss in &self.idle_rss {
+                let _ = write!(out, "  {} {:.1} MB", rss.target.name(), rss.mb);
+            }
+            let _ = writeln!(out);
+        }
+        if !self.goals.is_empty() {
+            let _ = writeln!(out, "\nWard's targets:");
+            for goal in &self.goals {
+                let verdict = if goal.met { "met" } else { "MISSED" };
+                let _ = writeln!(out, "  {:<46} {:>10}  {verdict}", goal.goal, goal.measured);
+            }
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "Note: {note}");
+        }
+        out
+    }
+}
+
+/// The median of `samples` (the mean of the middle two for an even count).
+pub(crate) fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(scenario: Scenario, target: TargetKind, rps: f64) -> LoadFigure {
+        LoadFigure {
+            scenario: scenario.name(),
+            target,
+            rps,
+            p50_ms: 0.5,
+            p99_ms: 2.0,
+            ok: 100,
+            non_2xx: 0,
+            failed: 0,
+            first_non_2xx: None,
+            first_failure: None,
+        }
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn conclude_computes_ratios_and_checks_wards_goals() {
+        let mut report = Report {
+            load: vec![
+                row(Scenario::TrivialGet, TargetKind::Trivial, 10_000.0),
+                row(Scenario::KvRead, TargetKind::Ward, 7_000.0),
+                row(Scenario::KvRead, TargetKind::OpenBao, 1_000.0),
+                row(Scenario::KvWrite, TargetKind::Ward, 1_500.0),
+            ],
+            idle_rss: vec![RssFigure {
+                target: TargetKind::Ward,
+                mb: 20.0,
+            }],
+            startup: vec![StartupFigure {
+                target: TargetKind::Ward,
+                median_ms: 250.0,
+                samples_ms: vec![250.0],
+            }],
+            ..Report::default()
+        };
+        report.conclude();
+        let ratios: Vec<_> = report
+            .kv_read_over_trivial
+            .iter()
+            .map(|r| (r.target, r.ratio))
+            .collect();
+        assert_eq!(
+            ratios,
+            [(TargetKind::Ward, 0.7), (TargetKind::OpenBao, 0.1)]
+        );
+        let verdicts: Vec<_> = report.goals.iter().map(|g| g.met).collect();
+        assert_eq!(verdicts, [true, false, true, false]);
+        let table = report.to_table();
+        assert!(table.contains("MISSED"), "{table}");
+        assert!(table.contains("kv-write"), "{table}");
+    }
+}
