@@ -7,6 +7,14 @@
 
 mod backend;
 mod barrier;
+mod cache;
+mod keys;
+mod memory;
+mod sqlite;
 
 pub use backend::{Action, Expect, Op, StoreError, Storage};
 pub use barrier::{Barrier, Entry, MAX_KEY_LEN};
+pub use cache::{CacheLimits, CacheStats, CachedStorage};
+pub use keys::MAX_BACKEND_KEY_LEN;
+pub use memory::MemoryStorage;
+pub use sqlite::{CommitStats, DurabilitySettings, SqliteOptions, SqliteStorage};
