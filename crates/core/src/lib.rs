@@ -1,1 +1,22 @@
-//! Ward's engines, authentication, policy and audit: everything but the transport.
+//! Ward's core: seal and unseal, the key hierarchy above the barrier, the mount table and
+//! engines (KV v2), token authentication and ACL authorisation. It knows nothing of HTTP:
+//! transports hand it [`Request`]s and get [`Response`]s or [`CoreError`]s back.
+
+mod core;
+mod error;
+mod kv;
+mod mounts;
+mod params;
+mod policy_store;
+mod request;
+mod seal;
+mod sys;
+mod token;
+
+pub use crate::core::{Core, CoreConfig, InitOutput, SealStatus};
+pub use error::{CoreError, CoreResult};
+pub use request::{AuthInfo, Operation, Request, Response};
+pub use token::store::TOKEN_PREFIX;
+
+/// Ward's version, reported by health and seal-status.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,403 @@
+//! The [`Core`]: seal state, request authentication and authorisation, and dispatch.
+
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Value, json};
+use ward_crypto::{Key256, SecretBytes};
+use ward_policy::Capability;
+use ward_store::{Barrier, Storage};
+
+use crate::mounts::{MountKeys, MountTable};
+use crate::policy_store::PolicyStore;
+use crate::seal::{self, Progress};
+use crate::token::store::{TokenEntry, TokenStore};
+use crate::{CoreError, CoreResult, Operation, Request, Response};
+
+/// Settings the core needs from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Name of the storage backend, reported by seal-status ("sqlite", "postgresql").
+    pub storage_type: String,
+    /// Cluster name reported by health and seal-status.
+    pub cluster_name: String,
+    /// TTL of tokens created without one, in seconds (Vault: 768h).
+    pub default_token_ttl: u64,
+    /// Longest TTL any token may have, in seconds (Vault: 768h).
+    pub max_token_ttl: u64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            storage_type: "sqlite".into(),
+            cluster_name: "ward-cluster".into(),
+            default_token_ttl: 768 * 3600,
+            max_token_ttl: 768 * 3600,
+        }
+    }
+}
+
+/// The outcome of initialisation: shown to the operator once, never stored.
+pub struct InitOutput {
+    /// The unseal key shares.
+    pub keys: Vec<SecretBytes>,
+    /// The initial root token.
+    pub root_token: String,
+}
+
+impl std::fmt::Debug for InitOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitOutput")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seal state as `sys/seal-status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealStatus {
+    /// Whether `sys/init` has run.
+    pub initialized: bool,
+    /// Whether the barrier is sealed.
+    pub sealed: bool,
+    /// Threshold of shares needed.
+    pub threshold: u8,
+    /// Number of shares issued.
+    pub shares: u8,
+    /// Shares submitted so far.
+    pub progress: u8,
+    /// Identifies the current unseal attempt ("" when none).
+    pub nonce: String,
+}
+
+/// The caller of a request, once authenticated.
+pub(crate) struct Caller {
+    pub(crate) entry: Arc<TokenEntry>,
+    pub(crate) token: String,
+}
+
+/// Ward's core: everything between the transport and storage.
+pub struct Core {
+    pub(crate) barrier: Barrier,
+    pub(crate) config: CoreConfig,
+    pub(crate) progress: tokio::sync::Mutex<Progress>,
+    pub(crate) root_key: RwLock<Option<Key256>>,
+    pub(crate) tokens: TokenStore,
+    pub(crate) policies: PolicyStore,
+    pub(crate) mounts: MountTable,
+    pub(crate) mount_keys: MountKeys,
+}
+
+impl Core {
+    /// A core over `storage`, sealed.
+    pub fn new(storage: Arc<dyn Storage>, config: CoreConfig) -> Self {
+        Self {
+            barrier: Barrier::new(storage),
+            config,
+            progress: tokio::sync::Mutex::new(Progress::default()),
+            root_key: RwLock::new(None),
+            tokens: TokenStore::default(),
+            policies: PolicyStore::default(),
+            mounts: MountTable::default(),
+            mount_keys: MountKeys::default(),
+        }
+    }
+
+    /// The configuration this core runs with.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// True when no keyring is loaded.
+    pub fn is_sealed(&self) -> bool {
+        self.barrier.is_sealed()
+    }
+
+    /// True once `init` has run against this storage.
+    pub async fn is_initialized(&self) -> CoreResult<bool> {
+        Ok(seal::load_config(self.barrier.raw_storage().as_ref())
+            .await?
+            .is_some())
+    }
+
+    /// Initialises the storage: root key, keyring, `shares` unseal shares of which
+    /// `threshold` unseal, and a root token. Leaves the server sealed, as Vault does.
+    pub async fn init(&self, shares: u8, threshold: u8) -> CoreResult<InitOutput> {
+        let _guard = self.progress.lock().await;
+        if self.is_initialized().await? {
+            return Err(CoreError::bad("Vault is already initialized"));
+        }
+        let new = seal::initialise(
+            self.barrier.raw_storage().as_ref(),
+            shares,
+            threshold,
+            now(),
+        )
+        .await?;
+        self.barrier.unseal(Arc::new(new.keyring));
+        let result = async {
+            self.policies.install_default(&self.barrier).await?;
+            self.mounts.load(&self.barrier).await?;
+            self.create_root_token().await
+        }
+        .await;
+        self.barrier.seal();
+        self.clear_caches();
+        Ok(InitOutput {
+            keys: new.shares,
+            root_token: result?,
+        })
+    }
+
+    /// Current seal state.
+    pub async fn seal_status(&self) -> CoreResult<SealStatus> {
+        let config = seal::load_config(self.barrier.raw_storage().as_ref()).await?;
+        let progress = self.progress.lock().await;
+        Ok(match config {
+            None => SealStatus {
+                initialized: false,
+                sealed: true,
+                threshold: 0,
+                shares: 0,
+                progress: 0,
+                nonce: String::new(),
+            },
+            Some(c) => SealStatus {
+                initialized: true,
+                sealed: self.is_sealed(),
+                threshold: c.secret_threshold,
+                shares: c.secret_shares,
+                progress: u8::try_from(progress.shares.len()).unwrap_or(u8::MAX),
+                nonce: progress.nonce.clone(),
+            },
+        })
+    }
+
+    /// Submits one unseal share (base64 or hex). A share this seal never issued is rejected
+    /// without advancing progress; at the threshold the barrier opens.
+    pub async fn unseal(&self, key: &str) -> CoreResult<SealStatus> {
+        let config = seal::load_config(self.barrier.raw_storage().as_ref())
+            .await?
+            .ok_or(CoreError::NotInitialized)?;
+        if !self.is_sealed() {
+            return self.seal_status().await;
+        }
+        let share = seal::decode_share(key)?;
+        if !config.recognises(share.expose())? {
+            return Err(CoreError::bad(
+                "invalid unseal key: it does not belong to this server's seal",
+            ));
+        }
+        {
+            let mut progress = self.progress.lock().await;
+            if progress.add(share) >= usize::from(config.secret_threshold) {
+                let shares = std::mem::take(&mut progress.shares);
+                progress.reset();
+                let (root_key, keyring) =
+                    seal::open(self.barrier.raw_storage().as_ref(), &config, &shares).await?;
+                self.barrier.unseal(Arc::new(keyring));
+                if let Err(e) = self.post_unseal().await {
+                    self.barrier.seal();
+                    return Err(e);
+                }
+                if let Ok(mut slot) = self.root_key.write() {
+                    *slot = Some(root_key);
+                }
+                tracing::info!("vault unsealed");
+            }
+        }
+        self.seal_status().await
+    }
+
+    /// Discards unseal progress.
+    pub async fn unseal_reset(&self) -> CoreResult<SealStatus> {
+        self.progress.lock().await.reset();
+        self.seal_status().await
+    }
+
+    async fn post_unseal(&self) -> CoreResult<()> {
+        self.mounts.load(&self.barrier).await?;
+        self.policies.install_default(&self.barrier).await?;
+        Ok(())
+    }
+
+    /// Seals: drops the keyring, the root key and every cached key and token.
+    pub async fn seal(&self) {
+        let mut progress = self.progress.lock().await;
+        progress.reset();
+        self.barrier.seal();
+        if let Ok(mut slot) = self.root_key.write() {
+            *slot = None;
+        }
+        self.clear_caches();
+        tracing::info!("vault sealed");
+    }
+
+    fn clear_caches(&self) {
+        self.tokens.clear_cache();
+        self.policies.clear_cache();
+        self.mount_keys.clear();
+        self.mounts.clear();
+    }
+
+    /// Handles an authenticated API request.
+    pub async fn handle(&self, req: Request) -> CoreResult<Response> {
+        if self.is_sealed() {
+            return Err(CoreError::Sealed);
+        }
+        let path = req.path.trim_matches('/').to_owned();
+        let caller = self
+            .authenticate(req.token.as_deref(), req.remote_addr)
+            .await?;
+        let exists = if req.operation == Operation::Write {
+            self.exists(&path).await?
+        } else {
+            false
+        };
+        self.authorise(&caller, &path, req.operation, exists)
+            .await?;
+        let req = Request { path, ..req };
+        if let Some(rest) = req.path.strip_prefix("sys/") {
+            let rest = rest.to_owned();
+            return self.handle_sys(&caller, &rest, req).await;
+        }
+        if let Some(rest) = req.path.strip_prefix("auth/token/") {
+            let rest = rest.to_owned();
+            return self.handle_token(&caller, &rest, req).await;
+        }
+        let Some(mount) = self.mounts.find(&req.path) else {
+            return Err(CoreError::NotFound(format!(
+                "no handler for route \"{}\". route entry not found.",
+                req.path
+            )));
+        };
+        let rest = req.path[mount.path.len()..].to_owned();
+        self.handle_kv(&mount, &rest, req).await
+    }
+
+    /// Finds and validates the token; spends a use of a limited-use token.
+    pub(crate) async fn authenticate(
+        &self,
+        token: Option<&str>,
+        remote: Option<IpAddr>,
+    ) -> CoreResult<Caller> {
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(CoreError::PermissionDenied)?;
+        if token.len() > 256 {
+            return Err(CoreError::PermissionDenied);
+        }
+        let hash = crate::token::store::hash_token(token);
+        let entry = self
+            .tokens
+            .get(&self.barrier, &hash)
+            .await?
+            .ok_or(CoreError::PermissionDenied)?;
+        if !TokenStore::check_usable(&entry, now(), remote) {
+            return Err(CoreError::PermissionDenied);
+        }
+        if entry.num_uses > 0 && !self.tokens.spend_use(&self.barrier, &hash).await? {
+            return Err(CoreError::PermissionDenied);
+        }
+        Ok(Caller {
+            entry,
+            token: token.to_owned(),
+        })
+    }
+
+    async fn authorise(
+        &self,
+        caller: &Caller,
+        path: &str,
+        op: Operation,
+        exists: bool,
+    ) -> CoreResult<()> {
+        if caller.entry.is_root() {
+            return Ok(());
+        }
+        let acl = self
+            .policies
+            .acl(&self.barrier, &caller.entry.policies)
+            .await?;
+        let allowed = match op {
+            Operation::Read => acl.allows(path, Capability::Read),
+            Operation::List => acl.allows(path, Capability::List),
+            Operation::Patch => acl.allows(path, Capability::Patch),
+            Operation::Delete => acl.allows(path, Capability::Delete),
+            Operation::Write if exists => acl.allows(path, Capability::Update),
+            Operation::Write => acl.allows(path, Capability::Create),
+        };
+        let needs_sudo = is_root_protected(path);
+        if !allowed || (needs_sudo && !acl.allows(path, Capability::Sudo)) {
+            return Err(CoreError::PermissionDenied);
+        }
+        Ok(())
+    }
+
+    /// Whether a write to `path` updates something that exists (Vault's existence check,
+    /// deciding between the `create` and `update` capabilities).
+    async fn exists(&self, path: &str) -> CoreResult<bool> {
+        if let Some(name) = path
+            .strip_prefix("sys/policies/acl/")
+            .or_else(|| path.strip_prefix("sys/policy/"))
+        {
+            return self.policies.exists(&self.barrier, name).await;
+        }
+        if path.starts_with("sys/") || path.starts_with("auth/") {
+            return Ok(true);
+        }
+        match self.mounts.find(path) {
+            Some(mount) => self.kv_exists(&mount, &path[mount.path.len()..]).await,
+            None => Ok(false),
+        }
+    }
+
+    pub(crate) fn root_key(&self) -> CoreResult<Key256> {
+        self.root_key
+            .read()
+            .ok()
+            .and_then(|k| k.as_ref().map(Key256::duplicate))
+            .ok_or(CoreError::Sealed)
+    }
+
+    /// Health facts for `sys/health`.
+    pub fn health_body(&self, initialized: bool) -> Value {
+        json!({
+            "initialized": initialized,
+            "sealed": self.is_sealed(),
+            "standby": false,
+            "performance_standby": false,
+            "replication_performance_mode": "disabled",
+            "replication_dr_mode": "disabled",
+            "server_time_utc": now(),
+            "version": crate::VERSION,
+            "cluster_name": self.config.cluster_name,
+            "enterprise": false,
+            "echo_duration_ms": 0,
+            "clock_skew_ms": 0,
+        })
+    }
+}
+
+/// Paths that need the `sudo` capability besides their own (Vault's root-protected paths).
+fn is_root_protected(path: &str) -> bool {
+    const PREFIXES: [&str; 8] = [
+        "sys/rotate",
+        "sys/seal",
+        "sys/key-status",
+        "sys/audit",
+        "sys/rekey",
+        "sys/raw",
+        "auth/token/accessors",
+        "auth/token/revoke-orphan",
+    ];
+    PREFIXES
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -1,0 +1,585 @@
+//! The KV version 2 engine, at any mount: `data/`, `metadata/`, `delete/`, `undelete/`,
+//! `destroy/`, `config`.
+//!
+//! Storage below the mount prefix `logical/<uuid>/`: `config`, `meta/<path>` (metadata)
+//! and `ver/<sha256(path)>/<n>` (sealed versions). A write commits the metadata (under
+//! compare-and-set) and the new version in one transaction, so concurrent writers and
+//! `cas` are correct and a crash never leaves a version without its metadata.
+
+mod record;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use ward_crypto::sha256;
+use ward_store::{Action, Expect, Op, StoreError};
+
+use crate::mounts::MountEntry;
+use crate::params::{Params, format_duration};
+use crate::{Core, CoreError, CoreResult, Operation, Request, Response};
+use record::{Metadata, SealedVersion, VersionMeta, merge_patch};
+
+/// Versions kept when neither the secret nor the mount says otherwise (Vault's default).
+const DEFAULT_MAX_VERSIONS: u64 = 10;
+/// Attempts at a write that keeps losing compare-and-set races before giving up.
+const WRITE_ATTEMPTS: usize = 32;
+
+#[derive(Serialize, Deserialize, Default, Clone)]
+struct MountConfig {
+    max_versions: u64,
+    cas_required: bool,
+    delete_version_after: u64,
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn validate_secret_path(path: &str) -> CoreResult<&str> {
+    let path = path.trim_matches('/');
+    if path.is_empty() {
+        return Err(CoreError::bad("missing secret path"));
+    }
+    if path
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(CoreError::bad(
+            "invalid secret path: empty, '.' or '..' segment",
+        ));
+    }
+    Ok(path)
+}
+
+struct Keys {
+    meta: String,
+    version_prefix: String,
+}
+
+fn keys(mount: &MountEntry, path: &str) -> Keys {
+    let base = mount.storage_prefix();
+    Keys {
+        meta: format!("{base}meta/{path}"),
+        version_prefix: format!("{base}ver/{}/", hex::encode(sha256(path.as_bytes()))),
+    }
+}
+
+fn parse_meta(bytes: &[u8]) -> CoreResult<Metadata> {
+    serde_json::from_slice(bytes).map_err(|_| CoreError::Internal("kv metadata is corrupt".into()))
+}
+
+fn encode<T: Serialize>(v: &T) -> CoreResult<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| CoreError::Internal(e.to_string()))
+}
+
+fn versions_param(p: &Params<'_>) -> CoreResult<Vec<u64>> {
+    let list = match p.0.get("versions") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            })
+            .collect::<Option<Vec<u64>>>(),
+        Some(Value::String(s)) => s.split(',').map(|x| x.trim().parse().ok()).collect(),
+        Some(Value::Number(n)) => n.as_u64().map(|v| vec![v]),
+        _ => None,
+    };
+    match list {
+        Some(l) if !l.is_empty() => Ok(l),
+        _ => Err(CoreError::bad(
+            "no versions provided: 'versions' must be a non-empty list of version numbers",
+        )),
+    }
+}
+
+impl Core {
+    /// Whether the secret addressed by a `data/` or `metadata/` path exists.
+    pub(crate) async fn kv_exists(&self, mount: &MountEntry, rest: &str) -> CoreResult<bool> {
+        let path = rest
+            .strip_prefix("data/")
+            .or_else(|| rest.strip_prefix("metadata/"));
+        match path.map(|p| p.trim_matches('/')) {
+            Some(p) if !p.is_empty() => Ok(self.barrier.get(&keys(mount, p).meta).await?.is_some()),
+            _ => Ok(true),
+        }
+    }
+
+    pub(crate) async fn handle_kv(
+        &self,
+        mount: &MountEntry,
+        rest: &str,
+        req: Request,
+    ) -> CoreResult<Response> {
+        let p = Params(&req.data);
+        let op = req.operation;
+        let (section, path) = rest.split_once('/').unwrap_or((rest, ""));
+        match (section, op) {
+            ("config", Operation::Read) if path.is_empty() => {
+                let c = self.kv_config(mount).await?;
+                Ok(Response::data(json!({
+                    "max_versions": c.max_versions,
+                    "cas_required": c.cas_required,
+                    "delete_version_after": format_duration(c.delete_version_after),
+                })))
+            }
+            ("config", Operation::Write) if path.is_empty() => {
+                self.kv_write_config(mount, &p).await
+            }
+            ("data", Operation::Read) => self.kv_read(mount, validate_secret_path(path)?, &p).await,
+            ("data", Operation::Write) => {
+                let data = req.data.get("data").cloned();
+                let data = match data {
+                    Some(Value::Object(m)) => Value::Object(m),
+                    Some(Value::Null) | None => return Err(CoreError::bad("no data provided")),
+                    Some(_) => {
+                        return Err(CoreError::bad(
+                            "invalid value for 'data': expected a JSON object",
+                        ));
+                    }
+                };
+                let cas = cas_option(&p)?;
+                self.kv_write(
+                    mount,
+                    validate_secret_path(path)?,
+                    cas,
+                    |_| Ok(data.clone()),
+                )
+                .await
+            }
+            ("data", Operation::Patch) => {
+                let patch = match req.data.get("data") {
+                    Some(v @ Value::Object(_)) => v.clone(),
+                    _ => return Err(CoreError::bad("no data provided")),
+                };
+                let cas = cas_option(&p)?;
+                self.kv_write(
+                    mount,
+                    validate_secret_path(path)?,
+                    cas,
+                    |current| match current {
+                        Some(mut doc) => {
+                            merge_patch(&mut doc, &patch);
+                            Ok(doc)
+                        }
+                        None => Err(CoreError::NotFound(String::new())),
+                    },
+                )
+                .await
+            }
+            ("data", Operation::Delete) => {
+                let path = validate_secret_path(path)?;
+                self.kv_update_versions(mount, path, VersionChange::DeleteLatest)
+                    .await
+            }
+            ("delete", Operation::Write) => {
+                let versions = versions_param(&p)?;
+                self.kv_update_versions(
+                    mount,
+                    validate_secret_path(path)?,
+                    VersionChange::Delete(versions),
+                )
+                .await
+            }
+            ("undelete", Operation::Write) => {
+                let versions = versions_param(&p)?;
+                self.kv_update_versions(
+                    mount,
+                    validate_secret_path(path)?,
+                    VersionChange::Undelete(versions),
+                )
+                .await
+            }
+            ("destroy", Operation::Write) => {
+                let versions = versions_param(&p)?;
+                self.kv_update_versions(
+                    mount,
+                    validate_secret_path(path)?,
+                    VersionChange::Destroy(versions),
+                )
+                .await
+            }
+            ("metadata", Operation::List) => self.kv_list(mount, path).await,
+            ("metadata", Operation::Read) => {
+                let path = validate_secret_path(path)?;
+                let meta = self.barrier.get(&keys(mount, path).meta).await?;
+                let meta = meta.ok_or_else(|| CoreError::NotFound(String::new()))?;
+                Ok(Response::data(parse_meta(meta.expose())?.to_json()))
+            }
+            ("metadata", Operation::Write | Operation::Patch) => {
+                self.kv_write_metadata(mount, validate_secret_path(path)?, &p)
+                    .await
+            }
+            ("metadata", Operation::Delete) => {
+                self.kv_delete_all(mount, validate_secret_path(path)?).await
+            }
+            ("data" | "delete" | "undelete" | "destroy" | "config", _) => {
+                Err(CoreError::UnsupportedOperation)
+            }
+            _ => Err(CoreError::NotFound(format!(
+                "no handler for route \"{}{}\"",
+                mount.path, rest
+            ))),
+        }
+    }
+
+    async fn kv_config(&self, mount: &MountEntry) -> CoreResult<MountConfig> {
+        match self
+            .barrier
+            .get(&format!("{}config", mount.storage_prefix()))
+            .await?
+        {
+            Some(b) => serde_json::from_slice(b.expose())
+                .map_err(|_| CoreError::Internal("kv config is corrupt".into())),
+            None => Ok(MountConfig::default()),
+        }
+    }
+
+    async fn kv_write_config(&self, mount: &MountEntry, p: &Params<'_>) -> CoreResult<Response> {
+        let mut c = self.kv_config(mount).await?;
+        if let Some(v) = p.u64("max_versions")? {
+            c.max_versions = v;
+        }
+        if let Some(v) = p.bool("cas_required")? {
+            c.cas_required = v;
+        }
+        if let Some(v) = p.duration("delete_version_after")? {
+            c.delete_version_after = v;
+        }
+        self.barrier
+            .put(&format!("{}config", mount.storage_prefix()), &encode(&c)?)
+            .await?;
+        Ok(Response::empty())
+    }
+
+    async fn kv_read(
+        &self,
+        mount: &MountEntry,
+        path: &str,
+        p: &Params<'_>,
+    ) -> CoreResult<Response> {
+        let k = keys(mount, path);
+        let meta = self
+            .barrier
+            .get(&k.meta)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(String::new()))?;
+        let meta = parse_meta(meta.expose())?;
+        let version = match p.u64("version")? {
+            Some(0) | None => meta.current_version,
+            Some(v) => v,
+        };
+        let Some(vmeta) = meta.versions.get(&version) else {
+            return Err(CoreError::NotFound(String::new()));
+        };
+        if vmeta.destroyed || meta.is_deleted(vmeta, &chrono::Utc::now()) {
+            // Vault answers 404 but still shows the version's metadata.
+            return Ok(Response {
+                data: Some(json!({ "data": null, "metadata": meta.version_json(version) })),
+                status: Some(404),
+                ..Response::default()
+            });
+        }
+        let sealed = self
+            .barrier
+            .get(&format!("{}{version}", k.version_prefix))
+            .await?
+            .ok_or_else(|| CoreError::Internal("kv version record missing".into()))?;
+        let sealed: SealedVersion = serde_json::from_slice(sealed.expose())
+            .map_err(|_| CoreError::Internal("kv version record is corrupt".into()))?;
+        let mount_keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
+        let data = sealed.open(&mount_keys, &mount.uuid, path, version)?;
+        Ok(Response::data(
+            json!({ "data": data, "metadata": meta.version_json(version) }),
+        ))
+    }
+
+    /// Writes a new version computed by `make` from the current value (None when there is
+    /// none or it is deleted). Retries on concurrent updates; `cas` is checked each time.
+    async fn kv_write<F>(
+        &self,
+        mount: &MountEntry,
+        path: &str,
+        cas: Option<u64>,
+        make: F,
+    ) -> CoreResult<Response>
+    where
+        F: Fn(Option<Value>) -> CoreResult<Value>,
+    {
+        let config = self.kv_config(mount).await?;
+        let k = keys(mount, path);
+        let mount_keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let entry = self.barrier.get_entry(&k.meta).await?;
+            let (mut meta, expect) = match &entry {
+                Some(e) => (parse_meta(e.value.expose())?, Expect::Value(e.stamp())),
+                None => (Metadata::default(), Expect::Absent),
+            };
+            if (meta.cas_required || config.cas_required) && cas.is_none() {
+                return Err(CoreError::bad(
+                    "check-and-set parameter required for this call",
+                ));
+            }
+            if let Some(cas) = cas {
+                if cas != meta.current_version {
+                    return Err(CoreError::bad(
+                        "check-and-set parameter did not match the current version",
+                    ));
+                }
+            }
+            let current = match meta.versions.get(&meta.current_version) {
+                Some(v) if !v.destroyed && !meta.is_deleted(v, &chrono::Utc::now()) => {
+                    let read = self
+                        .kv_read(mount, path, &Params(&serde_json::Map::new()))
+                        .await?;
+                    read.data.and_then(|d| d.get("data").cloned())
+                }
+                _ => None,
+            };
+            let value = make(current)?;
+            let now = now_rfc3339();
+            if meta.created_time.is_empty() {
+                meta.created_time = now.clone();
+            }
+            meta.updated_time = now.clone();
+            let version = meta.current_version + 1;
+            meta.current_version = version;
+            meta.versions.insert(
+                version,
+                VersionMeta {
+                    created_time: now,
+                    ..VersionMeta::default()
+                },
+            );
+            if meta.delete_version_after == 0 && config.delete_version_after > 0 {
+                meta.delete_version_after = config.delete_version_after;
+            }
+            let sealed = SealedVersion::seal(&mount_keys, &mount.uuid, path, version, &value)?;
+            let mut ops = vec![Op {
+                key: format!("{}{version}", k.version_prefix),
+                expect: Expect::Any,
+                action: Action::Put(encode(&sealed)?),
+            }];
+            let max = match (meta.max_versions, config.max_versions) {
+                (0, 0) => DEFAULT_MAX_VERSIONS,
+                (0, m) => m,
+                (m, _) => m,
+            };
+            while meta.versions.len() as u64 > max {
+                let Some((&oldest, _)) = meta.versions.iter().next() else {
+                    break;
+                };
+                meta.versions.remove(&oldest);
+                ops.push(Op {
+                    key: format!("{}{oldest}", k.version_prefix),
+                    expect: Expect::Any,
+                    action: Action::Delete,
+                });
+            }
+            meta.oldest_version = meta.versions.keys().next().copied().unwrap_or(0);
+            ops.push(Op {
+                key: k.meta.clone(),
+                expect,
+                action: Action::Put(encode(&meta)?),
+            });
+            match self.barrier.commit(ops).await {
+                Ok(()) => return Ok(Response::data(meta.version_json(version))),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CoreError::bad(
+            "too many concurrent writes to this secret; try again",
+        ))
+    }
+
+    async fn kv_update_versions(
+        &self,
+        mount: &MountEntry,
+        path: &str,
+        change: VersionChange,
+    ) -> CoreResult<Response> {
+        let k = keys(mount, path);
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(entry) = self.barrier.get_entry(&k.meta).await? else {
+                // Vault answers 204 for deleting what is not there.
+                return Ok(Response::empty());
+            };
+            let mut meta = parse_meta(entry.value.expose())?;
+            let now = now_rfc3339();
+            let mut ops = Vec::new();
+            let targets = match &change {
+                VersionChange::DeleteLatest => vec![meta.current_version],
+                VersionChange::Delete(v)
+                | VersionChange::Undelete(v)
+                | VersionChange::Destroy(v) => v.clone(),
+            };
+            for version in targets {
+                let Some(v) = meta.versions.get_mut(&version) else {
+                    continue;
+                };
+                match change {
+                    VersionChange::DeleteLatest | VersionChange::Delete(_) => {
+                        if v.deletion_time.is_empty() && !v.destroyed {
+                            v.deletion_time = now.clone();
+                        }
+                    }
+                    VersionChange::Undelete(_) => {
+                        if !v.destroyed {
+                            v.deletion_time.clear();
+                        }
+                    }
+                    VersionChange::Destroy(_) => {
+                        v.destroyed = true;
+                        ops.push(Op {
+                            key: format!("{}{version}", k.version_prefix),
+                            expect: Expect::Any,
+                            action: Action::Delete,
+                        });
+                    }
+                }
+            }
+            meta.updated_time = now;
+            ops.push(Op {
+                key: k.meta.clone(),
+                expect: Expect::Value(entry.stamp()),
+                action: Action::Put(encode(&meta)?),
+            });
+            match self.barrier.commit(ops).await {
+                Ok(()) => return Ok(Response::empty()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CoreError::bad(
+            "too many concurrent writes to this secret; try again",
+        ))
+    }
+
+    async fn kv_write_metadata(
+        &self,
+        mount: &MountEntry,
+        path: &str,
+        p: &Params<'_>,
+    ) -> CoreResult<Response> {
+        let k = keys(mount, path);
+        let max_versions = p.u64("max_versions")?;
+        let cas_required = p.bool("cas_required")?;
+        let dva = p.duration("delete_version_after")?;
+        let custom = p.str_map("custom_metadata")?;
+        if let Some(c) = &custom {
+            if c.len() > 64
+                || c.iter()
+                    .any(|(k, v)| k.len() > 128 || v.as_str().map_or(0, str::len) > 512)
+            {
+                return Err(CoreError::bad(
+                    "custom_metadata: at most 64 keys, keys up to 128 bytes, values up to 512 bytes",
+                ));
+            }
+        }
+        for _ in 0..WRITE_ATTEMPTS {
+            let entry = self.barrier.get_entry(&k.meta).await?;
+            let (mut meta, expect) = match &entry {
+                Some(e) => (parse_meta(e.value.expose())?, Expect::Value(e.stamp())),
+                None => {
+                    let now = now_rfc3339();
+                    (
+                        Metadata {
+                            created_time: now.clone(),
+                            updated_time: now,
+                            ..Metadata::default()
+                        },
+                        Expect::Absent,
+                    )
+                }
+            };
+            if let Some(v) = max_versions {
+                meta.max_versions = v;
+            }
+            if let Some(v) = cas_required {
+                meta.cas_required = v;
+            }
+            if let Some(v) = dva {
+                meta.delete_version_after = v;
+            }
+            if let Some(c) = &custom {
+                meta.custom_metadata = c.clone();
+            }
+            meta.updated_time = now_rfc3339();
+            let op = Op {
+                key: k.meta.clone(),
+                expect,
+                action: Action::Put(encode(&meta)?),
+            };
+            match self.barrier.commit(vec![op]).await {
+                Ok(()) => return Ok(Response::empty()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CoreError::bad(
+            "too many concurrent writes to this secret; try again",
+        ))
+    }
+
+    async fn kv_delete_all(&self, mount: &MountEntry, path: &str) -> CoreResult<Response> {
+        let k = keys(mount, path);
+        let Some(entry) = self.barrier.get(&k.meta).await? else {
+            return Ok(Response::empty());
+        };
+        let meta = parse_meta(entry.expose())?;
+        let mut ops: Vec<Op> = meta
+            .versions
+            .keys()
+            .map(|v| Op {
+                key: format!("{}{v}", k.version_prefix),
+                expect: Expect::Any,
+                action: Action::Delete,
+            })
+            .collect();
+        ops.push(Op {
+            key: k.meta,
+            expect: Expect::Any,
+            action: Action::Delete,
+        });
+        self.barrier.commit(ops).await?;
+        Ok(Response::empty())
+    }
+
+    async fn kv_list(&self, mount: &MountEntry, prefix: &str) -> CoreResult<Response> {
+        let prefix = prefix.trim_matches('/');
+        if prefix.split('/').any(|s| s == "." || s == "..") {
+            return Err(CoreError::bad("invalid path: '.' or '..' segment"));
+        }
+        let folder = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        let keys = self
+            .barrier
+            .list(&format!("{}meta/{folder}", mount.storage_prefix()))
+            .await?;
+        if keys.is_empty() {
+            return Err(CoreError::NotFound(String::new()));
+        }
+        Ok(Response::data(json!({ "keys": keys })))
+    }
+}
+
+enum VersionChange {
+    DeleteLatest,
+    Delete(Vec<u64>),
+    Undelete(Vec<u64>),
+    Destroy(Vec<u64>),
+}
+
+fn cas_option(p: &Params<'_>) -> CoreResult<Option<u64>> {
+    match p.0.get("options") {
+        Some(Value::Object(o)) => Params(o).u64("cas"),
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => Err(CoreError::bad(
+            "invalid value for 'options': expected a JSON object",
+        )),
+    }
+}

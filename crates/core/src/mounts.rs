@@ -1,0 +1,335 @@
+//! The mount table (which engine serves which path prefix) and the per-mount keys.
+//!
+//! Each mount has its own versioned key-encryption key (KEK), stored behind the barrier at
+//! `core/mount-keys/<uuid>`. Secret values are encrypted under per-version data keys that
+//! the KEK wraps, so destroying a mount's KEK crypto-shreds the whole mount at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use ward_crypto::{Aes256GcmKey, Key256, SecretBytes, random_base62};
+use ward_store::Barrier;
+
+use crate::{CoreError, CoreResult};
+
+const TABLE_KEY: &str = "core/mounts";
+const KEYS_PREFIX: &str = "core/mount-keys/";
+
+/// Path prefixes no engine may be mounted at.
+const RESERVED: [&str; 4] = ["sys/", "auth/", "cubbyhole/", "identity/"];
+
+/// One mounted engine.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub(crate) struct MountEntry {
+    /// The mount path, always ending in `/`.
+    pub(crate) path: String,
+    #[serde(rename = "type")]
+    pub(crate) mount_type: String,
+    pub(crate) description: String,
+    pub(crate) uuid: String,
+    pub(crate) accessor: String,
+    pub(crate) options: Map<String, Value>,
+    pub(crate) config: Map<String, Value>,
+    pub(crate) created: i64,
+}
+
+impl MountEntry {
+    /// Vault's JSON for a mount in `sys/mounts`.
+    pub(crate) fn to_json(&self) -> Value {
+        let mut config =
+            json!({"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": false});
+        if let (Some(obj), Value::Object(extra)) =
+            (config.as_object_mut(), Value::Object(self.config.clone()))
+        {
+            obj.extend(extra);
+        }
+        json!({
+            "type": self.mount_type,
+            "description": self.description,
+            "accessor": self.accessor,
+            "uuid": self.uuid,
+            "config": config,
+            "options": self.options,
+            "local": false,
+            "seal_wrap": false,
+            "external_entropy_access": false,
+            "plugin_version": "",
+            "running_plugin_version": "",
+            "running_sha256": "",
+        })
+    }
+
+    /// The storage prefix of this mount's data.
+    pub(crate) fn storage_prefix(&self) -> String {
+        format!("logical/{}/", self.uuid)
+    }
+}
+
+/// The live mount table (loaded on unseal, cleared on seal).
+#[derive(Default)]
+pub(crate) struct MountTable {
+    entries: RwLock<Arc<Vec<MountEntry>>>,
+}
+
+impl MountTable {
+    pub(crate) async fn load(&self, barrier: &Barrier) -> CoreResult<()> {
+        let entries: Vec<MountEntry> = match barrier.get(TABLE_KEY).await? {
+            Some(bytes) => serde_json::from_slice(bytes.expose())
+                .map_err(|_| CoreError::Internal("mount table is corrupt".into()))?,
+            None => Vec::new(),
+        };
+        self.set(entries);
+        Ok(())
+    }
+
+    fn set(&self, mut entries: Vec<MountEntry>) {
+        // Longest path first, so `find` takes the most specific mount.
+        entries.sort_by(|a, b| {
+            b.path
+                .len()
+                .cmp(&a.path.len())
+                .then_with(|| a.path.cmp(&b.path))
+        });
+        if let Ok(mut guard) = self.entries.write() {
+            *guard = Arc::new(entries);
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        self.set(Vec::new());
+    }
+
+    pub(crate) fn all(&self) -> Arc<Vec<MountEntry>> {
+        self.entries.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// The mount serving `path` (a path below `/v1/`, no leading slash).
+    pub(crate) fn find(&self, path: &str) -> Option<MountEntry> {
+        let entries = self.all();
+        entries
+            .iter()
+            .find(|m| path.starts_with(&m.path) || format!("{path}/") == m.path)
+            .cloned()
+    }
+
+    /// Mounts a new engine at `path`.
+    pub(crate) async fn enable(
+        &self,
+        barrier: &Barrier,
+        keys: &MountKeys,
+        path: &str,
+        mount_type: &str,
+        description: String,
+        options: Map<String, Value>,
+        config: Map<String, Value>,
+    ) -> CoreResult<()> {
+        let path = normalise_mount_path(path)?;
+        let current = self.all();
+        if let Some(clash) = current
+            .iter()
+            .find(|m| m.path.starts_with(&path) || path.starts_with(&m.path))
+        {
+            return Err(CoreError::bad(format!(
+                "path is already in use at {}",
+                clash.path
+            )));
+        }
+        let entry = MountEntry {
+            path: path.clone(),
+            mount_type: mount_type.to_owned(),
+            description,
+            uuid: uuid::Uuid::new_v4().to_string(),
+            accessor: format!("{}_{}", mount_type, random_base62(8)?.to_lowercase()),
+            options,
+            config,
+            created: crate::core::now(),
+        };
+        keys.create(barrier, &entry.uuid).await?;
+        let mut next: Vec<MountEntry> = current.as_ref().clone();
+        next.push(entry);
+        self.persist(barrier, &next).await?;
+        self.set(next);
+        Ok(())
+    }
+
+    /// Unmounts `path`: shreds the mount's key first (its data is unreadable from then on),
+    /// then deletes its entries.
+    pub(crate) async fn disable(
+        &self,
+        barrier: &Barrier,
+        keys: &MountKeys,
+        path: &str,
+    ) -> CoreResult<()> {
+        let path = normalise_mount_path(path)?;
+        let current = self.all();
+        let Some(entry) = current.iter().find(|m| m.path == path).cloned() else {
+            // Vault answers 204 for an absent mount as well.
+            return Ok(());
+        };
+        let next: Vec<MountEntry> = current.iter().filter(|m| m.path != path).cloned().collect();
+        self.persist(barrier, &next).await?;
+        self.set(next);
+        keys.destroy(barrier, &entry.uuid).await?;
+        delete_tree(barrier, &entry.storage_prefix()).await
+    }
+
+    async fn persist(&self, barrier: &Barrier, entries: &[MountEntry]) -> CoreResult<()> {
+        let bytes = serde_json::to_vec(entries).map_err(|e| CoreError::Internal(e.to_string()))?;
+        barrier.put(TABLE_KEY, &bytes).await?;
+        Ok(())
+    }
+}
+
+/// Deletes every entry below `prefix` (ending in `/`).
+pub(crate) async fn delete_tree(barrier: &Barrier, prefix: &str) -> CoreResult<()> {
+    let mut folders = vec![prefix.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for child in barrier.list(&folder).await? {
+            let full = format!("{folder}{child}");
+            if child.ends_with('/') {
+                folders.push(full);
+            } else {
+                barrier.delete(&full).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn normalise_mount_path(path: &str) -> CoreResult<String> {
+    let trimmed = path.trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(CoreError::bad("mount path cannot be empty"));
+    }
+    if trimmed
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(CoreError::bad(
+            "mount path contains an empty, '.' or '..' segment",
+        ));
+    }
+    let with_slash = format!("{trimmed}/");
+    if RESERVED.iter().any(|r| with_slash.starts_with(r)) {
+        return Err(CoreError::bad(format!(
+            "cannot mount at reserved path '{with_slash}'"
+        )));
+    }
+    Ok(with_slash)
+}
+
+/// A mount's key-encryption keys, by version.
+pub(crate) struct MountKeySet {
+    pub(crate) latest: u32,
+    keys: BTreeMap<u32, Aes256GcmKey>,
+}
+
+impl MountKeySet {
+    /// Wraps a data key under the latest KEK; returns (version, wrapped).
+    pub(crate) fn wrap(&self, dek: &Key256, aad: &[u8]) -> CoreResult<(u32, Vec<u8>)> {
+        let kek = self
+            .keys
+            .get(&self.latest)
+            .ok_or_else(|| CoreError::Internal("mount key missing".into()))?;
+        Ok((self.latest, kek.seal(dek.expose(), aad)?))
+    }
+
+    /// Unwraps a data key wrapped under KEK `version`.
+    pub(crate) fn unwrap(&self, version: u32, wrapped: &[u8], aad: &[u8]) -> CoreResult<Key256> {
+        let kek = self
+            .keys
+            .get(&version)
+            .ok_or_else(|| CoreError::Internal(format!("mount key version {version} is gone")))?;
+        let plain: SecretBytes = kek.open(wrapped, aad)?;
+        Ok(Key256::from_slice(plain.expose())?)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredKeys {
+    latest: u32,
+    keys: BTreeMap<u32, String>,
+}
+
+/// Cache of unwrapped mount KEKs (dropped on seal).
+#[derive(Default)]
+pub(crate) struct MountKeys {
+    cache: RwLock<HashMap<String, Arc<MountKeySet>>>,
+}
+
+impl MountKeys {
+    pub(crate) fn clear(&self) {
+        if let Ok(mut c) = self.cache.write() {
+            c.clear();
+        }
+    }
+
+    async fn create(&self, barrier: &Barrier, uuid: &str) -> CoreResult<()> {
+        let key = Key256::generate()?;
+        let stored = StoredKeys {
+            latest: 1,
+            keys: BTreeMap::from([(1, B64.encode(key.expose()))]),
+        };
+        let bytes = zeroize::Zeroizing::new(
+            serde_json::to_vec(&stored).map_err(|e| CoreError::Internal(e.to_string()))?,
+        );
+        barrier.put(&format!("{KEYS_PREFIX}{uuid}"), &bytes).await?;
+        Ok(())
+    }
+
+    async fn destroy(&self, barrier: &Barrier, uuid: &str) -> CoreResult<()> {
+        if let Ok(mut c) = self.cache.write() {
+            c.remove(uuid);
+        }
+        barrier.delete(&format!("{KEYS_PREFIX}{uuid}")).await?;
+        Ok(())
+    }
+
+    /// The KEKs of mount `uuid`.
+    pub(crate) async fn get(&self, barrier: &Barrier, uuid: &str) -> CoreResult<Arc<MountKeySet>> {
+        if let Some(set) = self.cache.read().ok().and_then(|c| c.get(uuid).cloned()) {
+            return Ok(set);
+        }
+        let bytes = barrier
+            .get(&format!("{KEYS_PREFIX}{uuid}"))
+            .await?
+            .ok_or_else(|| CoreError::Internal("mount key record missing".into()))?;
+        let stored: StoredKeys = serde_json::from_slice(bytes.expose())
+            .map_err(|_| CoreError::Internal("mount key record is corrupt".into()))?;
+        let mut keys = BTreeMap::new();
+        for (version, encoded) in &stored.keys {
+            let raw = zeroize::Zeroizing::new(
+                B64.decode(encoded)
+                    .map_err(|_| CoreError::Internal("mount key is corrupt".into()))?,
+            );
+            keys.insert(*version, Aes256GcmKey::new(&Key256::from_slice(&raw)?)?);
+        }
+        let set = Arc::new(MountKeySet {
+            latest: stored.latest,
+            keys,
+        });
+        if let Ok(mut c) = self.cache.write() {
+            c.insert(uuid.to_owned(), set.clone());
+        }
+        Ok(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_paths_are_normalised_and_checked() {
+        assert_eq!(normalise_mount_path("secret").unwrap(), "secret/");
+        assert_eq!(normalise_mount_path("/a/b/").unwrap(), "a/b/");
+        assert!(normalise_mount_path("sys").is_err());
+        assert!(normalise_mount_path("auth/x").is_err());
+        assert!(normalise_mount_path("a/../b").is_err());
+        assert!(normalise_mount_path("").is_err());
+    }
+}

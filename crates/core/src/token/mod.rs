@@ -1,0 +1,337 @@
+//! The token auth method: `auth/token/*`.
+
+pub(crate) mod store;
+
+use serde_json::{Value, json};
+use ward_crypto::random_base62;
+
+use crate::core::{Caller, now};
+use crate::params::Params;
+use crate::{AuthInfo, Core, CoreError, CoreResult, Operation, Request, Response};
+use store::{TokenEntry, hash_token, mint_token, validate_cidrs};
+
+impl Core {
+    /// Creates the initial root token (no parent, no expiry).
+    pub(crate) async fn create_root_token(&self) -> CoreResult<String> {
+        let token = mint_token()?;
+        let entry = TokenEntry {
+            hash: hash_token(&token),
+            accessor: random_base62(24)?,
+            parent: None,
+            policies: vec!["root".into()],
+            meta: Default::default(),
+            display_name: "root".into(),
+            num_uses: 0,
+            creation_time: now(),
+            ttl: 0,
+            explicit_max_ttl: 0,
+            expire_time: None,
+            issue_time: now(),
+            renewable: false,
+            bound_cidrs: Vec::new(),
+            path: "auth/token/root".into(),
+            orphan: true,
+        };
+        self.tokens.create(&self.barrier, &entry).await?;
+        Ok(token)
+    }
+
+    pub(crate) async fn handle_token(
+        &self,
+        caller: &Caller,
+        rest: &str,
+        req: Request,
+    ) -> CoreResult<Response> {
+        let p = Params(&req.data);
+        match (rest, req.operation) {
+            ("create" | "create-orphan", Operation::Write) => {
+                self.token_create(caller, &p, rest == "create-orphan").await
+            }
+            ("lookup-self", Operation::Read | Operation::Write) => {
+                self.lookup_response(&caller.entry, Some(&caller.token))
+            }
+            ("lookup", Operation::Write | Operation::Read) => {
+                let token = p
+                    .str("token")?
+                    .ok_or_else(|| CoreError::bad("missing token to look up"))?;
+                let entry = self.live_token(&token).await?;
+                self.lookup_response(&entry, Some(&token))
+            }
+            ("lookup-accessor", Operation::Write) => {
+                let accessor = p
+                    .str("accessor")?
+                    .ok_or_else(|| CoreError::bad("missing accessor"))?;
+                let entry = self
+                    .tokens
+                    .by_accessor(&self.barrier, &accessor)
+                    .await?
+                    .ok_or_else(|| CoreError::bad("invalid accessor"))?;
+                self.lookup_response(&entry, None)
+            }
+            ("renew-self", Operation::Write) => {
+                self.token_renew(&caller.entry, &caller.token, p.duration("increment")?)
+                    .await
+            }
+            ("renew", Operation::Write) => {
+                let token = p
+                    .str("token")?
+                    .ok_or_else(|| CoreError::bad("missing token to renew"))?;
+                let entry = self.live_token(&token).await?;
+                self.token_renew(&entry, &token, p.duration("increment")?)
+                    .await
+            }
+            ("revoke-self", Operation::Write) => {
+                self.tokens
+                    .revoke_tree(&self.barrier, &caller.entry.hash)
+                    .await?;
+                Ok(Response::empty())
+            }
+            ("revoke", Operation::Write) => {
+                let token = p
+                    .str("token")?
+                    .ok_or_else(|| CoreError::bad("missing token to revoke"))?;
+                self.tokens
+                    .revoke_tree(&self.barrier, &hash_token(&token))
+                    .await?;
+                Ok(Response::empty())
+            }
+            ("revoke-orphan", Operation::Write) => {
+                let token = p
+                    .str("token")?
+                    .ok_or_else(|| CoreError::bad("missing token to revoke"))?;
+                self.tokens
+                    .revoke_orphan(&self.barrier, &hash_token(&token))
+                    .await?;
+                Ok(Response::empty())
+            }
+            ("revoke-accessor", Operation::Write) => {
+                let accessor = p
+                    .str("accessor")?
+                    .ok_or_else(|| CoreError::bad("missing accessor"))?;
+                let entry = self
+                    .tokens
+                    .by_accessor(&self.barrier, &accessor)
+                    .await?
+                    .ok_or_else(|| CoreError::bad("invalid accessor"))?;
+                self.tokens.revoke_tree(&self.barrier, &entry.hash).await?;
+                Ok(Response::empty())
+            }
+            ("accessors", Operation::List) => {
+                let keys = self.tokens.accessors(&self.barrier).await?;
+                Ok(Response::data(json!({ "keys": keys })))
+            }
+            (
+                "create" | "create-orphan" | "lookup-self" | "lookup" | "lookup-accessor" | "renew"
+                | "renew-self" | "revoke" | "revoke-self" | "revoke-orphan" | "revoke-accessor"
+                | "accessors",
+                _,
+            ) => Err(CoreError::UnsupportedOperation),
+            _ => Err(CoreError::NotFound(format!(
+                "no handler for route \"auth/token/{rest}\""
+            ))),
+        }
+    }
+
+    /// A token that exists and has not expired, or 400 "bad token" as Vault answers.
+    async fn live_token(&self, token: &str) -> CoreResult<std::sync::Arc<TokenEntry>> {
+        let entry = self.tokens.get(&self.barrier, &hash_token(token)).await?;
+        match entry {
+            Some(e) if e.expire_time.is_none_or(|t| t > now()) => Ok(e),
+            _ => Err(CoreError::bad("bad token")),
+        }
+    }
+
+    async fn token_create(
+        &self,
+        caller: &Caller,
+        p: &Params<'_>,
+        orphan_path: bool,
+    ) -> CoreResult<Response> {
+        let parent = &caller.entry;
+        if p.str("type")?
+            .is_some_and(|t| t != "service" && t != "default")
+        {
+            return Err(CoreError::bad("only service tokens are supported"));
+        }
+        if p.has("id") {
+            return Err(CoreError::bad("custom token ids are not supported"));
+        }
+        let no_parent = orphan_path || p.bool("no_parent")?.unwrap_or(false);
+        if no_parent && !orphan_path && !parent.is_root() {
+            return Err(CoreError::bad(
+                "root or sudo privileges required to create orphan token",
+            ));
+        }
+        let mut policies = match p.str_list("policies")? {
+            Some(list) => {
+                let mut out = Vec::new();
+                for name in list {
+                    out.push(crate::policy_store::PolicyStore::name(&name)?);
+                }
+                out
+            }
+            None => parent
+                .policies
+                .iter()
+                .filter(|p| *p != "default")
+                .cloned()
+                .collect(),
+        };
+        if !parent.is_root() {
+            if policies.iter().any(|p| p == "root") {
+                return Err(CoreError::bad(
+                    "root tokens may not be created from a non-root token",
+                ));
+            }
+            if let Some(extra) = policies
+                .iter()
+                .find(|p| *p != "default" && !parent.policies.contains(p))
+            {
+                return Err(CoreError::bad(format!(
+                    "child policies must be subset of parent: \"{extra}\" is not held by the parent"
+                )));
+            }
+        }
+        if !p.bool("no_default_policy")?.unwrap_or(false)
+            && !policies.iter().any(|p| p == "root" || p == "default")
+        {
+            policies.push("default".into());
+        }
+        policies.sort();
+        policies.dedup();
+        let is_root = policies.iter().any(|p| p == "root");
+        let max = self.config.max_token_ttl;
+        let explicit_max = p.duration("explicit_max_ttl")?.unwrap_or(0);
+        let requested = p.duration("ttl")?.or(p.duration("period")?);
+        let mut ttl = match requested {
+            Some(t) if t > 0 => t,
+            _ if is_root => 0,
+            _ => self.config.default_token_ttl,
+        };
+        if ttl > 0 || !is_root {
+            ttl = ttl.min(max);
+            if explicit_max > 0 {
+                ttl = ttl.min(explicit_max);
+            }
+        }
+        let now = now();
+        let mut expire_time = (ttl > 0).then(|| now + ttl as i64);
+        // A child never outlives its parent.
+        if !no_parent {
+            if let Some(parent_expiry) = parent.expire_time {
+                expire_time = Some(expire_time.map_or(parent_expiry, |t| t.min(parent_expiry)));
+                ttl = u64::try_from(expire_time.unwrap_or(now) - now).unwrap_or(0);
+            }
+        }
+        let bound_cidrs = p.str_list("token_bound_cidrs")?.unwrap_or_default();
+        validate_cidrs(&bound_cidrs)?;
+        let token = mint_token()?;
+        let entry = TokenEntry {
+            hash: hash_token(&token),
+            accessor: random_base62(24)?,
+            parent: (!no_parent).then(|| parent.hash.clone()),
+            policies,
+            meta: p.str_map("meta")?.unwrap_or_default(),
+            display_name: format!(
+                "token{}",
+                p.str("display_name")?
+                    .map(|d| format!("-{d}"))
+                    .unwrap_or_default()
+            ),
+            num_uses: p.u64("num_uses")?.unwrap_or(0),
+            creation_time: now,
+            ttl,
+            explicit_max_ttl: explicit_max,
+            expire_time,
+            issue_time: now,
+            renewable: p.bool("renewable")?.unwrap_or(true) && ttl > 0,
+            bound_cidrs,
+            path: if no_parent {
+                "auth/token/create-orphan".into()
+            } else {
+                "auth/token/create".into()
+            },
+            orphan: no_parent,
+        };
+        self.tokens.create(&self.barrier, &entry).await?;
+        Ok(Response {
+            auth: Some(auth_info(&entry, token, now)),
+            ..Response::default()
+        })
+    }
+
+    async fn token_renew(
+        &self,
+        entry: &TokenEntry,
+        token: &str,
+        increment: Option<u64>,
+    ) -> CoreResult<Response> {
+        if !entry.renewable || entry.expire_time.is_none() {
+            return Err(CoreError::bad("lease is not renewable"));
+        }
+        let now = now();
+        let mut ttl = increment
+            .filter(|i| *i > 0)
+            .unwrap_or(entry.ttl)
+            .min(self.config.max_token_ttl);
+        let mut warnings = Vec::new();
+        if entry.explicit_max_ttl > 0 {
+            let hard_end = entry.creation_time + entry.explicit_max_ttl as i64;
+            let left = u64::try_from(hard_end - now).unwrap_or(0);
+            if ttl > left {
+                ttl = left;
+                warnings.push("TTL of the token was capped by its explicit max TTL".to_owned());
+            }
+        }
+        let mut renewed = entry.clone();
+        renewed.expire_time = Some(now + ttl as i64);
+        renewed.ttl = ttl;
+        self.tokens.update(&self.barrier, &renewed).await?;
+        Ok(Response {
+            auth: Some(auth_info(&renewed, token.to_owned(), now)),
+            warnings,
+            ..Response::default()
+        })
+    }
+
+    fn lookup_response(&self, e: &TokenEntry, token: Option<&str>) -> CoreResult<Response> {
+        let now = now();
+        let rfc = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        };
+        Ok(Response::data(json!({
+            "accessor": e.accessor,
+            "creation_time": e.creation_time,
+            "creation_ttl": e.ttl,
+            "display_name": e.display_name,
+            "entity_id": "",
+            "expire_time": e.expire_time.and_then(rfc),
+            "explicit_max_ttl": e.explicit_max_ttl,
+            "id": token.unwrap_or(""),
+            "issue_time": rfc(e.issue_time),
+            "meta": if e.meta.is_empty() { Value::Null } else { Value::Object(e.meta.clone()) },
+            "num_uses": e.num_uses,
+            "orphan": e.orphan,
+            "path": e.path,
+            "policies": e.policies,
+            "renewable": e.renewable,
+            "ttl": e.remaining(now),
+            "type": "service",
+            "bound_cidrs": e.bound_cidrs,
+        })))
+    }
+}
+
+fn auth_info(e: &TokenEntry, token: String, now: i64) -> AuthInfo {
+    AuthInfo {
+        client_token: token,
+        accessor: e.accessor.clone(),
+        policies: e.policies.clone(),
+        metadata: e.meta.clone(),
+        lease_duration: e.remaining(now),
+        renewable: e.renewable,
+        orphan: e.orphan,
+        num_uses: e.num_uses,
+    }
+}
