@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use crate::load::{self, LoadConfig};
 use crate::process::ServerProcess;
 use crate::report::{
-    LoadConfigFigure, LoadFigure, Machine, Report, RssFigure, StartupFigure, median,
+    BinaryFigure, LoadConfigFigure, LoadFigure, Machine, Report, RssFigure, StartupFigure, median,
 };
 use crate::scenario::{Endpoint, Scenario};
 use crate::targets::TargetKind;
@@ -98,9 +98,10 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
         }
         let spec = kind.launch_spec(program.clone(), &token, workdir.path().to_path_buf());
         let (process, _) = ServerProcess::launch(&spec).await?;
-        report
-            .binaries
-            .push((*kind, process.executable()?.display().to_string()));
+        report.binaries.push(BinaryFigure {
+            target: *kind,
+            path: process.executable()?.display().to_string(),
+        });
         running.push(Running {
             kind: *kind,
             process,

@@ -239,3 +239,58 @@ async fn drive(
     }
     Ok(tally)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::RequestTemplate;
+
+    async fn trivial_server() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, crate::trivial::router()).await });
+        addr
+    }
+
+    fn config(concurrency: usize, connections: usize) -> LoadConfig {
+        LoadConfig {
+            concurrency,
+            connections,
+            warmup: Duration::from_millis(50),
+            duration: Duration::from_millis(300),
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_successes_with_latencies_over_shared_connections() {
+        let addr = trivial_server().await;
+        let template = RequestTemplate::new(addr, None).unwrap();
+        let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
+        let result = run(addr, factory, config(4, 2)).await.unwrap();
+        assert!(result.ok > 10, "only {} successes", result.ok);
+        assert_eq!((result.non_2xx, result.failed), (0, 0));
+        assert_eq!(result.latency_us.len(), result.ok);
+        assert!(result.latency_ms(0.5) > 0.0);
+        assert!(result.latency_ms(0.99) >= result.latency_ms(0.5));
+        assert!((result.rps() - result.ok as f64 / 0.3).abs() < 1e-6);
+    }
+
+    #[tokio::test]
+    async fn counts_non_2xx_apart_and_says_why() {
+        let addr = trivial_server().await;
+        let template = RequestTemplate::new(addr, None).unwrap();
+        let factory: RequestFactory = Arc::new(move |_, _| template.get("/missing"));
+        let result = run(addr, factory, config(2, 2)).await.unwrap();
+        assert_eq!(result.ok, 0);
+        assert!(result.non_2xx > 0);
+        assert!(result.first_non_2xx.unwrap().starts_with("404"));
+    }
+
+    #[tokio::test]
+    async fn refuses_more_connections_than_requests_in_flight() {
+        let addr = trivial_server().await;
+        let template = RequestTemplate::new(addr, None).unwrap();
+        let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
+        assert!(run(addr, factory, config(2, 3)).await.is_err());
+    }
+}

@@ -22,6 +22,10 @@ const HEALTH_POLL: Duration = Duration::from_millis(2);
 /// A server that has not answered its health check by then has failed to start.
 const START_TIME_LIMIT: Duration = Duration::from_secs(30);
 
+/// How many times a killed server is polled (every HEALTH_POLL) for its exit before it is
+/// left to the init process.
+const REAP_POLLS: usize = 500;
+
 /// How many of the last output lines are kept, to show when a server fails.
 const KEPT_OUTPUT_LINES: usize = 40;
 
@@ -187,6 +191,23 @@ impl ServerProcess {
     pub(crate) async fn stop(mut self) {
         // It may have exited already; either way it is gone afterwards.
         let _killed = self.child.kill().await;
+    }
+}
+
+impl Drop for ServerProcess {
+    /// Kills the server and reaps it, also when the benchmark fails or is interrupted, so that
+    /// neither a running server nor a zombie outlives the benchmark.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _signalled = self.child.start_kill();
+        for _ in 0..REAP_POLLS {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(HEALTH_POLL);
+        }
     }
 }
 

@@ -16,8 +16,8 @@ pub(crate) struct Report {
     pub(crate) machine: Machine,
     /// How hard the load generator drove each server.
     pub(crate) load_config: LoadConfigFigure,
-    /// The executables run, by target.
-    pub(crate) binaries: Vec<(TargetKind, String)>,
+    /// The executables run.
+    pub(crate) binaries: Vec<BinaryFigure>,
     /// Time from spawn to the first 200 from the health check.
     pub(crate) startup: Vec<StartupFigure>,
     /// Resident memory after start-up and a short idle.
@@ -41,6 +41,8 @@ pub(crate) struct Machine {
     pub(crate) cores: usize,
     /// Memory, from /proc/meminfo.
     pub(crate) memory_gib: f64,
+    /// The 1-minute load average when the run started (other work on the machine skews it).
+    pub(crate) load_average: f64,
 }
 
 impl Machine {
@@ -60,7 +62,12 @@ impl Machine {
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|kib| kib.parse().ok())
             .unwrap_or(0.0);
+        let load_average = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
         Self {
+            load_average,
             cpu,
             cores: std::thread::available_parallelism().map_or(0, usize::from),
             memory_gib: memory_kib / (1024.0 * 1024.0),
@@ -79,6 +86,15 @@ pub(crate) struct LoadConfigFigure {
     pub(crate) warmup_s: f64,
     /// Measured time per scenario, seconds.
     pub(crate) duration_s: f64,
+}
+
+/// The executable one server ran from.
+#[derive(Debug, Serialize)]
+pub(crate) struct BinaryFigure {
+    /// The server.
+    pub(crate) target: TargetKind,
+    /// The executable actually running (behind any wrapper script).
+    pub(crate) path: String,
 }
 
 /// Start-to-ready times of one server.
@@ -225,12 +241,19 @@ impl Report {
         let c = &self.load_config;
         let _ = writeln!(
             out,
-            "Machine: {}, {} cores, {:.1} GiB. Load: {} in flight over {} keep-alive \
-             connections, {:.1} s warm-up + {:.1} s measured per row.",
-            m.cpu, m.cores, m.memory_gib, c.concurrency, c.connections, c.warmup_s, c.duration_s
+            "Machine: {}, {} cores, {:.1} GiB, load average {:.2} at the start. Load: {} in \
+             flight over {} keep-alive connections, {:.1} s warm-up + {:.1} s measured per row.",
+            m.cpu,
+            m.cores,
+            m.memory_gib,
+            m.load_average,
+            c.concurrency,
+            c.connections,
+            c.warmup_s,
+            c.duration_s
         );
-        for (target, path) in &self.binaries {
-            let _ = writeln!(out, "  {:<8} {path}", target.name());
+        for binary in &self.binaries {
+            let _ = writeln!(out, "  {:<8} {}", binary.target.name(), binary.path);
         }
         if !self.load.is_empty() {
             let _ = writeln!(
