@@ -1,0 +1,59 @@
+//! The client's error type.
+
+/// What went wrong with a request. Messages never include the token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server answered with an error status; `errors` is its `{"errors": [...]}` list.
+    #[error("{}", api_message(*status, errors))]
+    Api {
+        /// The HTTP status code.
+        status: u16,
+        /// The server's messages (may be empty, as for a plain 404).
+        errors: Vec<String>,
+    },
+    /// The server could not be reached, or the connection failed mid-request.
+    #[error("error talking to the server: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// The server's reply was not the JSON expected.
+    #[error("could not decode the server's reply to {path}: {source}")]
+    Decode {
+        /// The API path requested (never contains secrets: tokens travel in a header).
+        path: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The server address is not a usable http(s) URL.
+    #[error("invalid server address {0:?}: expected http://host:port or https://host:port")]
+    InvalidAddress(String),
+    /// The token contains characters an HTTP header cannot carry (the token is not shown).
+    #[error("the token contains characters that cannot be sent in an HTTP header")]
+    InvalidToken,
+    /// The request is malformed before it is sent (a caller's mistake).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
+
+impl ClientError {
+    /// The HTTP status, for errors the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// True when the server answered 503 because it is sealed (or otherwise unavailable).
+    pub fn is_unavailable(&self) -> bool {
+        self.status() == Some(503)
+    }
+}
+
+fn api_message(status: u16, errors: &[String]) -> String {
+    if errors.is_empty() {
+        format!("server returned HTTP {status}")
+    } else {
+        format!("server returned HTTP {status}: {}", errors.join("; "))
+    }
+}

@@ -1,0 +1,165 @@
+//! Typed helpers for `sys/`: init, unseal, seal, status, health, rotation, mounts, policies.
+
+use std::collections::BTreeMap;
+
+use reqwest::{Method, StatusCode};
+use ward_api::{
+    AclPolicy, HealthResponse, InitRequest, InitResponse, InitStatus, KeyStatus,
+    MountEnableRequest, MountInfo, PolicyWriteRequest, Response, SealStatus, UnsealRequest,
+};
+
+use crate::client::{api_error, decode_optional, decode_required};
+use crate::{Client, ClientError};
+
+/// Statuses `sys/health` uses to report a state, each with a normal body.
+const HEALTH_STATUSES: [u16; 7] = [200, 429, 472, 473, 501, 503, 530];
+
+impl Client {
+    /// `GET sys/init`: whether the server is initialised.
+    pub async fn init_status(&self) -> Result<InitStatus, ClientError> {
+        let reply = self.send(Method::GET, "sys/init", None).await?;
+        decode_required("sys/init", reply)
+    }
+
+    /// `PUT sys/init`: initialises the server; returns the key shares and root token.
+    pub async fn init(&self, request: &InitRequest) -> Result<InitResponse, ClientError> {
+        let reply = self
+            .send_json(Method::PUT, "sys/init", Some(request))
+            .await?;
+        decode_required("sys/init", reply)
+    }
+
+    /// `PUT sys/unseal`: gives one key share (or resets); returns the new seal status.
+    pub async fn unseal(&self, request: &UnsealRequest) -> Result<SealStatus, ClientError> {
+        let reply = self
+            .send_json(Method::PUT, "sys/unseal", Some(request))
+            .await?;
+        decode_required("sys/unseal", reply)
+    }
+
+    /// `PUT sys/seal`: seals the server.
+    pub async fn seal(&self) -> Result<(), ClientError> {
+        let reply = self.send(Method::PUT, "sys/seal", None).await?;
+        decode_optional::<serde_json::Value>("sys/seal", reply).map(drop)
+    }
+
+    /// `GET sys/seal-status`.
+    pub async fn seal_status(&self) -> Result<SealStatus, ClientError> {
+        let reply = self.send(Method::GET, "sys/seal-status", None).await?;
+        decode_required("sys/seal-status", reply)
+    }
+
+    /// `GET sys/health`: the status code (200 active, 429 standby, 501 uninitialised,
+    /// 503 sealed, ...) and the body, which the server sends with every one of them.
+    pub async fn health(&self) -> Result<(u16, HealthResponse), ClientError> {
+        let reply = self.send(Method::GET, "sys/health", None).await?;
+        let status = reply.status.as_u16();
+        if !HEALTH_STATUSES.contains(&status) {
+            return Err(api_error(&reply));
+        }
+        let body = serde_json::from_slice(&reply.body).map_err(|source| ClientError::Decode {
+            path: "sys/health".into(),
+            source,
+        })?;
+        Ok((status, body))
+    }
+
+    /// `PUT sys/rotate`: adds a new term to the barrier keyring.
+    pub async fn rotate(&self) -> Result<(), ClientError> {
+        let reply = self.send(Method::PUT, "sys/rotate", None).await?;
+        decode_optional::<serde_json::Value>("sys/rotate", reply).map(drop)
+    }
+
+    /// `GET sys/key-status`: the keyring's newest term.
+    pub async fn key_status(&self) -> Result<KeyStatus, ClientError> {
+        let reply = self.send(Method::GET, "sys/key-status", None).await?;
+        // Vault sends the fields at the top level and inside `data`; accept either.
+        let body: serde_json::Value = decode_required("sys/key-status", reply)?;
+        let fields = match body.get("data") {
+            Some(data) if data.is_object() => data.clone(),
+            _ => body,
+        };
+        serde_json::from_value(fields).map_err(|source| ClientError::Decode {
+            path: "sys/key-status".into(),
+            source,
+        })
+    }
+
+    /// `GET sys/mounts`: the enabled secrets engines, keyed by path (`secret/`).
+    pub async fn mounts(&self) -> Result<BTreeMap<String, MountInfo>, ClientError> {
+        let reply = self.send(Method::GET, "sys/mounts", None).await?;
+        let body: serde_json::Value = decode_required("sys/mounts", reply)?;
+        // Vault repeats the mounts at the top level for old clients; `data` is canonical.
+        let map = match body.get("data") {
+            Some(data) if data.is_object() => data.clone(),
+            _ => body,
+        };
+        let serde_json::Value::Object(entries) = map else {
+            return Ok(BTreeMap::new());
+        };
+        let mut mounts = BTreeMap::new();
+        for (path, entry) in entries {
+            if entry.get("type").is_some() {
+                let info = serde_json::from_value(entry).map_err(|source| ClientError::Decode {
+                    path: "sys/mounts".into(),
+                    source,
+                })?;
+                mounts.insert(path, info);
+            }
+        }
+        Ok(mounts)
+    }
+
+    /// `POST sys/mounts/<path>`: enables a secrets engine.
+    pub async fn enable_mount(
+        &self,
+        path: &str,
+        request: &MountEnableRequest,
+    ) -> Result<(), ClientError> {
+        let api_path = format!("sys/mounts/{}", path.trim_matches('/'));
+        self.write(&api_path, request).await.map(drop)
+    }
+
+    /// `DELETE sys/mounts/<path>`: disables a secrets engine and deletes its data.
+    pub async fn disable_mount(&self, path: &str) -> Result<(), ClientError> {
+        let api_path = format!("sys/mounts/{}", path.trim_matches('/'));
+        self.delete(&api_path).await.map(drop)
+    }
+
+    /// `LIST sys/policies/acl`: the ACL policy names.
+    pub async fn list_policies(&self) -> Result<Vec<String>, ClientError> {
+        Ok(self.list("sys/policies/acl").await?.unwrap_or_default())
+    }
+
+    /// `GET sys/policies/acl/<name>`; `Ok(None)` when there is no such policy.
+    pub async fn read_policy(&self, name: &str) -> Result<Option<AclPolicy>, ClientError> {
+        let response: Option<Response<AclPolicy>> =
+            self.read_as(&format!("sys/policies/acl/{name}")).await?;
+        Ok(response.and_then(|r| r.data))
+    }
+
+    /// `PUT sys/policies/acl/<name>`: creates or replaces a policy.
+    pub async fn write_policy(&self, name: &str, policy: &str) -> Result<(), ClientError> {
+        let path = format!("sys/policies/acl/{name}");
+        let body = PolicyWriteRequest {
+            policy: policy.to_owned(),
+        };
+        let reply = self.send_json(Method::PUT, &path, Some(&body)).await?;
+        decode_optional::<serde_json::Value>(&path, reply).map(drop)
+    }
+
+    /// `DELETE sys/policies/acl/<name>`.
+    pub async fn delete_policy(&self, name: &str) -> Result<(), ClientError> {
+        self.delete(&format!("sys/policies/acl/{name}"))
+            .await
+            .map(drop)
+    }
+
+    /// True when the error says the server is sealed or not initialised (503/501).
+    pub fn is_sealed_error(error: &ClientError) -> bool {
+        matches!(
+            error.status().and_then(|s| StatusCode::from_u16(s).ok()),
+            Some(StatusCode::SERVICE_UNAVAILABLE | StatusCode::NOT_IMPLEMENTED)
+        )
+    }
+}
