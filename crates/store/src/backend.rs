@@ -73,6 +73,11 @@ impl std::fmt::Debug for Op {
 ///
 /// Keys are UTF-8 strings whose segments are separated by `/`. Every method that writes
 /// returns only after the write is durable (it survives a crash or power loss).
+///
+/// Every backend accepts the same keys: non-empty, without a NUL byte, not ending in `/`
+/// (that spelling names a folder in [`list`](Self::list) answers) and at most
+/// [`MAX_BACKEND_KEY_LEN`](crate::MAX_BACKEND_KEY_LEN) bytes; any other key is refused with
+/// [`StoreError::InvalidKey`]. Keys sort as bytes.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// The value stored at `key`, if any.
@@ -91,5 +96,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Applies `ops` atomically: either every condition holds and every action applies,
     /// or nothing changes and [`StoreError::Conflict`] is returned.
+    ///
+    /// Every condition is judged against the state before the commit (an op never sees the
+    /// action of an earlier op of the same commit), then the actions apply in order.
     async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError>;
 }
