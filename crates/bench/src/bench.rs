@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::load::{self, LoadConfig};
+use crate::load::{self, LoadConfig, LoadResult};
 use crate::process::ServerProcess;
 use crate::report::{
     BinaryFigure, LoadConfigFigure, LoadFigure, Machine, Report, RssFigure, StartupFigure, median,
@@ -33,6 +33,8 @@ pub(crate) struct Plan {
     pub(crate) scenarios: Vec<Scenario>,
     /// How hard to drive each server.
     pub(crate) load: LoadConfig,
+    /// How many times every load row runs (each row reports its median round).
+    pub(crate) rounds: usize,
     /// Notes for the report (servers skipped and why).
     pub(crate) notes: Vec<String>,
 }
@@ -56,6 +58,7 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
             connections: plan.load.connections,
             warmup_s: plan.load.warmup.as_secs_f64(),
             duration_s: plan.load.duration.as_secs_f64(),
+            rounds: plan.rounds,
         },
         notes: plan.notes.clone(),
         ..Report::default()
@@ -130,31 +133,37 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
         }
     }
 
-    for scenario in &plan.scenarios {
-        for server in running
-            .iter()
-            .filter(|server| scenario.runs_on(server.kind))
-        {
-            progress(&format!("{} on {}", scenario.name(), server.kind.name()));
-            let factory = scenario
-                .prepare(&endpoint(server, &token))
-                .await
-                .with_context(|| {
-                    format!(
-                        "preparing {} on {}; its last output:\n{}",
-                        scenario.name(),
-                        server.kind.name(),
-                        server.process.output_tail()
-                    )
-                })?;
-            let result = load::run(server.process.addr(), factory, plan.load)
-                .await
-                .with_context(|| format!("{} on {}", scenario.name(), server.kind.name()))?;
-            report
-                .load
-                .push(LoadFigure::new(*scenario, server.kind, result));
-            tokio::time::sleep(SETTLE).await;
+    // Rounds run every row in turn, so that a burst of other work on the machine spreads over
+    // all rows instead of skewing one; each row reports its median round.
+    let mut rows: Vec<(Scenario, TargetKind, Vec<LoadResult>)> = Vec::new();
+    for round in 1..=plan.rounds {
+        for scenario in &plan.scenarios {
+            for server in running.iter().filter(|s| scenario.runs_on(s.kind)) {
+                progress(&format!(
+                    "{} on {} (round {round} of {})",
+                    scenario.name(),
+                    server.kind.name(),
+                    plan.rounds
+                ));
+                let result = drive(*scenario, server, &token, plan.load).await?;
+                match rows
+                    .iter_mut()
+                    .find(|(s, kind, _)| s == scenario && *kind == server.kind)
+                {
+                    Some((_, _, results)) => results.push(result),
+                    None => rows.push((*scenario, server.kind, vec![result])),
+                }
+                tokio::time::sleep(SETTLE).await;
+            }
         }
+    }
+    for (scenario, kind, mut results) in rows {
+        results.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+        let rps_rounds = results.iter().map(LoadResult::rps).collect();
+        let middle = results.swap_remove(results.len() / 2);
+        let mut figure = LoadFigure::new(scenario, kind, middle);
+        figure.rps_rounds = rps_rounds;
+        report.load.push(figure);
     }
 
     for server in running {
@@ -162,6 +171,29 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
     }
     report.conclude();
     Ok(report)
+}
+
+/// Prepares `scenario` on `server` and drives it once.
+async fn drive(
+    scenario: Scenario,
+    server: &Running,
+    token: &str,
+    load: LoadConfig,
+) -> anyhow::Result<LoadResult> {
+    let what = || format!("{} on {}", scenario.name(), server.kind.name());
+    let factory = scenario
+        .prepare(&endpoint(server, token))
+        .await
+        .with_context(|| {
+            format!(
+                "preparing {}; the server's last output:\n{}",
+                what(),
+                server.process.output_tail()
+            )
+        })?;
+    load::run(server.process.addr(), factory, load)
+        .await
+        .with_context(what)
 }
 
 fn endpoint<'a>(server: &Running, token: &'a str) -> Endpoint<'a> {

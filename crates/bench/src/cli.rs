@@ -65,6 +65,9 @@ pub(crate) struct RunArgs {
     /// kv-read, kv-write [default: all].
     #[arg(long, value_delimiter = ',', value_parser = parse_measurement)]
     only: Vec<Measurement>,
+    /// Rounds of every load row, run in turn (each row reports its median round).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    rounds: u16,
     /// Timed starts per server for start-to-ready (the median is reported).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
     starts: u16,
@@ -190,6 +193,7 @@ impl RunArgs {
                 warmup: self.warmup,
                 duration: self.duration,
             },
+            rounds: usize::from(self.rounds),
             notes,
         })
     }

@@ -86,6 +86,8 @@ pub(crate) struct LoadConfigFigure {
     pub(crate) warmup_s: f64,
     /// Measured time per scenario, seconds.
     pub(crate) duration_s: f64,
+    /// Rounds of every load row (each row reports its median round).
+    pub(crate) rounds: usize,
 }
 
 /// The executable one server ran from.
@@ -136,6 +138,8 @@ pub(crate) struct LoadFigure {
     pub(crate) non_2xx: u64,
     /// Requests with no response.
     pub(crate) failed: u64,
+    /// The rate of every round, lowest first (the row's figures are its median round's).
+    pub(crate) rps_rounds: Vec<f64>,
     /// Why the first non-2xx answer was given, if any.
     pub(crate) first_non_2xx: Option<String>,
     /// Why the first failure happened, if any.
@@ -154,6 +158,7 @@ impl LoadFigure {
             ok: result.ok,
             non_2xx: result.non_2xx,
             failed: result.failed,
+            rps_rounds: Vec::new(),
             first_non_2xx: result.first_non_2xx,
             first_failure: result.first_failure,
         }
@@ -241,8 +246,9 @@ impl Report {
         let c = &self.load_config;
         let _ = writeln!(
             out,
-            "Machine: {}, {} cores, {:.1} GiB, load average {:.2} at the start. Load: {} in \
-             flight over {} keep-alive connections, {:.1} s warm-up + {:.1} s measured per row.",
+            "Machine: {}, {} cores, {:.1} GiB, load average {:.2} at the start.\nLoad: {} in \
+             flight over {} keep-alive connections, {:.1} s warm-up + {:.1} s measured per \
+             row, median of {} round(s).",
             m.cpu,
             m.cores,
             m.memory_gib,
@@ -250,7 +256,8 @@ impl Report {
             c.concurrency,
             c.connections,
             c.warmup_s,
-            c.duration_s
+            c.duration_s,
+            c.rounds
         );
         for binary in &self.binaries {
             let _ = writeln!(out, "  {:<8} {}", binary.target.name(), binary.path);
@@ -258,13 +265,25 @@ impl Report {
         if !self.load.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<10} {:<8} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7}",
-                "scenario", "server", "req/s", "p50 ms", "p99 ms", "ok", "non-2xx", "failed"
+                "\n{:<10} {:<8} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7}  {}",
+                "scenario",
+                "server",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "ok",
+                "non-2xx",
+                "failed",
+                if c.rounds > 1 {
+                    "req/s of each round"
+                } else {
+                    ""
+                }
             );
             for row in &self.load {
                 let _ = writeln!(
                     out,
-                    "{:<10} {:<8} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>7}",
+                    "{:<10} {:<8} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>7}  {}",
                     row.scenario,
                     row.target.name(),
                     row.rps,
@@ -272,7 +291,17 @@ impl Report {
                     row.p99_ms,
                     row.ok,
                     row.non_2xx,
-                    row.failed
+                    row.failed,
+                    if row.rps_rounds.len() > 1 {
+                        let rates: Vec<_> = row
+                            .rps_rounds
+                            .iter()
+                            .map(|rps| format!("{rps:.0}"))
+                            .collect();
+                        rates.join(" ")
+                    } else {
+                        String::new()
+                    }
                 );
             }
             for row in &self.load {
@@ -326,7 +355,10 @@ impl Report {
         for note in &self.notes {
             let _ = writeln!(out, "Note: {note}");
         }
-        out
+        // Columns left empty leave trailing blanks.
+        out.lines()
+            .map(|line| line.trim_end().to_owned() + "\n")
+            .collect()
     }
 }
 
@@ -355,6 +387,7 @@ mod tests {
             ok: 100,
             non_2xx: 0,
             failed: 0,
+            rps_rounds: vec![rps],
             first_non_2xx: None,
             first_failure: None,
         }
