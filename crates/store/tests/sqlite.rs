@@ -165,7 +165,10 @@ async fn a_conflict_in_a_group_leaves_the_others_applied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_reader_sees_acknowledged_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let options = SqliteOptions { readers: 3 };
+    let options = SqliteOptions {
+        readers: 3,
+        ..SqliteOptions::default()
+    };
     let store = SqliteStorage::open_with(db_path(&dir), options).unwrap();
     for i in 0..100u32 {
         store.put("seq", &i.to_be_bytes()).await.unwrap();
@@ -192,4 +195,42 @@ async fn readers_run_beside_an_open_write_transaction() {
     );
     assert_eq!(store.list("").await.unwrap(), ["k"]);
     other.execute_batch("ROLLBACK").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_group_fails_every_commit_in_it_and_the_store_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        busy_timeout: std::time::Duration::from_millis(200),
+        ..SqliteOptions::default()
+    };
+    let store = Arc::new(SqliteStorage::open_with(db_path(&dir), options).unwrap());
+    store.put("before", b"1").await.unwrap();
+
+    // Another process takes the write lock and keeps it past our busy timeout.
+    let other = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..10 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.put(&format!("blocked{t}"), b"x").await
+        }));
+    }
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        assert!(
+            matches!(outcome, Err(StoreError::Backend(_))),
+            "{outcome:?}"
+        );
+    }
+    other.execute_batch("ROLLBACK").unwrap();
+
+    // Nothing of the failed groups was written, and writing works again.
+    assert_eq!(store.list("").await.unwrap(), ["before"]);
+    store.put("after", b"2").await.unwrap();
+    assert_eq!(
+        store.get("after").await.unwrap().as_deref(),
+        Some(&b"2"[..])
+    );
 }

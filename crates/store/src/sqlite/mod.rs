@@ -12,6 +12,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::oneshot;
@@ -50,13 +51,19 @@ impl From<SqliteFailure> for StoreError {
 pub struct SqliteOptions {
     /// How many reading threads (each with its own read-only connection). At least one.
     pub readers: usize,
+    /// How long a connection waits for a lock that another connection to the same file
+    /// holds (another process, a backup) before its operation fails.
+    pub busy_timeout: Duration,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         // Reads of cached pages take microseconds; a few threads cover the ones that wait
         // on the disk without crowding a small machine.
-        Self { readers: 4 }
+        Self {
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -108,9 +115,9 @@ impl SqliteStorage {
     /// This does blocking file I/O: call it at startup, or from `spawn_blocking`.
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let writer_conn = schema::open_writer(&path)?;
+        let writer_conn = schema::open_writer(&path, options.busy_timeout)?;
         let reader_conns = (0..options.readers.max(1))
-            .map(|_| schema::open_reader(&path))
+            .map(|_| schema::open_reader(&path, options.busy_timeout))
             .collect::<Result<Vec<_>, _>>()?;
 
         let counters = Arc::new(WriterCounters::default());

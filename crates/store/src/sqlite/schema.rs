@@ -21,10 +21,6 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes and understands.
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// How long a connection waits for a lock held by another connection (another process
-/// reading the file, a checkpoint) before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Once a checkpoint has emptied the write-ahead log, truncate it to at most this size so
 /// that a burst of writes does not leave a large file behind.
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
@@ -32,12 +28,15 @@ const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// Opens (creating if needed) the database at `path` for writing: WAL journal,
 /// `synchronous=FULL` (a commit returns only once the log is on disk), and the schema
 /// migrated to [`SCHEMA_VERSION`].
-pub(super) fn open_writer(path: &Path) -> Result<Connection, SqliteFailure> {
+pub(super) fn open_writer(
+    path: &Path,
+    busy_timeout: Duration,
+) -> Result<Connection, SqliteFailure> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_timeout(busy_timeout)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(SqliteFailure::NoWal(mode));
@@ -49,10 +48,13 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, SqliteFailure> {
 }
 
 /// Opens a read-only connection to a database that [`open_writer`] has prepared.
-pub(super) fn open_reader(path: &Path) -> Result<Connection, SqliteFailure> {
+pub(super) fn open_reader(
+    path: &Path,
+    busy_timeout: Duration,
+) -> Result<Connection, SqliteFailure> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_timeout(busy_timeout)?;
     Ok(conn)
 }
 

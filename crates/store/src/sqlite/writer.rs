@@ -115,8 +115,14 @@ fn commit_group(
         }
     }
 
-    if failure.is_none() {
-        counters.transactions.fetch_add(1, Ordering::Relaxed);
+    match &failure {
+        None => {
+            counters.transactions.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(err) => {
+            let commits = pending.len() + jobs.len();
+            tracing::error!(error = %err, commits, "SQLite group commit failed; no commit of the group was applied");
+        }
     }
     for job in pending {
         let outcome = match (&failure, job.outcome) {
