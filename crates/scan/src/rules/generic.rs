@@ -1,0 +1,178 @@
+//! Private keys, JWTs, connection strings, Vault and Ward tokens, and generic assignments.
+
+use super::{allowing, raw, token, with_entropy};
+use crate::rule::Rule;
+
+/// Names under which a password is assigned.
+const PASSWORD_NAMES: &str = "password|passwd|passphrase|pwd|pass";
+/// Names under which other secrets are assigned.
+const SECRET_NAMES: &str = "secret|token|api_key|apikey|api-key|access_key|accesskey|auth_key|credential|private_key|client_secret";
+/// A value with no quotes, spaces or call syntax; long enough to be a credential.
+const GENERIC_VALUE: &str = r"[A-Za-z0-9!#$%&*+./:?@^_~-]";
+/// Values that read like code or configuration references rather than secrets: identifiers,
+/// dotted paths and all-lowercase words, which real credentials almost never are.
+const CODE_LIKE: &[&str] = &[
+    r"^[A-Za-z_.\-]+$",
+    r"^[a-z0-9_.\-]*[a-z]\(\)$",
+    r"(?i)^(?:true|false|null|none|env|environ)\b",
+];
+
+fn assignment(names: &str, min: usize) -> String {
+    format!(
+        r#"(?i:(?:{names}))(?:[0-9A-Za-z_. \t-]{{0,20}})[ \t'"]{{0,3}}(?:=|:=|:|=>|\?=)[ \t'"\x60]{{0,3}}({GENERIC_VALUE}{{{min},128}})(?:[\x60'" \t;,)\]}}<]|\\[nrt]|(?m:$))"#
+    )
+}
+
+pub(super) fn rules() -> Vec<Rule> {
+    let password = PASSWORD_NAMES.split('|').collect::<Vec<_>>();
+    let secret = SECRET_NAMES.split('|').collect::<Vec<_>>();
+    vec![
+        raw(
+            "private-key",
+            "PEM private key (RSA, EC, DSA, PKCS#8, encrypted)",
+            r"(-----BEGIN (?:RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----(?:[A-Za-z0-9+/=\s:,-]|\\[nr]){64,}?-----END (?:RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----)",
+            &["private key-----"],
+        ),
+        raw(
+            "openssh-private-key",
+            "OpenSSH private key",
+            r"(-----BEGIN OPENSSH PRIVATE KEY-----(?:[A-Za-z0-9+/=\s]|\\[nr]){64,}?-----END OPENSSH PRIVATE KEY-----)",
+            &["openssh private key-----"],
+        ),
+        raw(
+            "pgp-private-key",
+            "PGP private key block",
+            r"(-----BEGIN PGP PRIVATE KEY BLOCK-----(?:[A-Za-z0-9+/=\s:.,()-]|\\[nr]){64,}?-----END PGP PRIVATE KEY BLOCK-----)",
+            &["pgp private key block-----"],
+        ),
+        raw(
+            "putty-private-key",
+            "PuTTY private key file",
+            r"(PuTTY-User-Key-File-[23]: [a-z0-9-]+)",
+            &["putty-user-key-file-"],
+        ),
+        raw(
+            "jwt",
+            "JSON Web Token",
+            r#"(?-u:\b)(ey[A-Za-z0-9]{17,}\.ey[A-Za-z0-9/\\_-]{17,}\.(?:[A-Za-z0-9/\\_-]{10,}={0,2})?)(?:['|" \t\x60;,)]|(?m:$))"#,
+            &["eyj"],
+        ),
+        raw(
+            "postgres-connection-string",
+            "PostgreSQL connection string with a password",
+            r#"(?i:postgres(?:ql)?(?:\+[a-z0-9]+)?)://[^\n:@/ \t'"]+:([^\n@/ \t'"]{3,})@[^\n \t'"/]+"#,
+            &["postgres"],
+        ),
+        raw(
+            "mysql-connection-string",
+            "MySQL / MariaDB connection string with a password",
+            r#"(?i:mysql|mariadb)(?:\+[a-z0-9]+)?://[^\n:@/ \t'"]+:([^\n@/ \t'"]{3,})@[^\n \t'"/]+"#,
+            &["mysql", "mariadb"],
+        ),
+        raw(
+            "mongodb-connection-string",
+            "MongoDB connection string with a password",
+            r#"(?i:mongodb(?:\+srv)?)://[^\n:@/ \t'"]+:([^\n@/ \t'"]{3,})@[^\n \t'"/]+"#,
+            &["mongodb"],
+        ),
+        raw(
+            "redis-connection-string",
+            "Redis connection string with a password",
+            r#"(?i:rediss?)://[^\n:@/ \t'"]*:([^\n@/ \t'"]{3,})@[^\n \t'"/]+"#,
+            &["redis"],
+        ),
+        raw(
+            "amqp-connection-string",
+            "AMQP (RabbitMQ) connection string with a password",
+            r#"(?i:amqps?)://[^\n:@/ \t'"]+:([^\n@/ \t'"]{3,})@[^\n \t'"/]+"#,
+            &["amqp"],
+        ),
+        raw(
+            "jdbc-connection-string",
+            "JDBC URL with a password parameter",
+            r#"(?i:jdbc:[a-z0-9]+:)[^\n \t'"]*?(?i:password|pwd)=([^\n;& \t'"]{3,})"#,
+            &["jdbc:"],
+        ),
+        raw(
+            "ado-net-connection-string",
+            ".NET connection string with a password",
+            r#"(?i:(?:Server|Data Source)=[^\n;'"]+;[^\n'"]*?(?:Password|Pwd)=)([^\n;'"]{3,})"#,
+            &["password=", "pwd="],
+        ),
+        with_entropy(
+            raw(
+                "uri-credentials",
+                "URL with an embedded password",
+                r#"(?i:[a-z][a-z0-9+.-]{1,20})://[^\n:@/ \t'"]+:([^\n@/ \t'"]{6,})@[A-Za-z0-9.-]+"#,
+                &["://"],
+            ),
+            2.5,
+        ),
+        token(
+            "vault-service-token",
+            "HashiCorp Vault service token",
+            r"hvs\.[A-Za-z0-9_-]{24,}",
+            &["hvs."],
+        ),
+        token(
+            "vault-batch-token",
+            "HashiCorp Vault batch token",
+            r"hvb\.[A-Za-z0-9_-]{24,}",
+            &["hvb."],
+        ),
+        token(
+            "vault-recovery-token",
+            "HashiCorp Vault recovery token",
+            r"hvr\.[A-Za-z0-9_-]{24,}",
+            &["hvr."],
+        ),
+        allowing(
+            with_entropy(
+                raw(
+                    "vault-legacy-token",
+                    "HashiCorp Vault token (legacy s. format)",
+                    r"(?-u:\b)(s\.[A-Za-z0-9]{24})(?-u:\b)",
+                    &[],
+                ),
+                3.5,
+            ),
+            &[r"^s\.[a-z]+$", r"^s\.[A-Z]?[a-z]+(?:[A-Z][a-z]+)*$"],
+        ),
+        ward_token(),
+        allowing(
+            with_entropy(
+                raw(
+                    "generic-password",
+                    "Password assigned in code or configuration",
+                    &assignment(PASSWORD_NAMES, 8),
+                    &password,
+                ),
+                3.0,
+            ),
+            CODE_LIKE,
+        ),
+        allowing(
+            with_entropy(
+                raw(
+                    "generic-api-key",
+                    "Secret, token or API key assigned in code or configuration",
+                    &assignment(SECRET_NAMES, 16),
+                    &secret,
+                ),
+                3.5,
+            ),
+            CODE_LIKE,
+        ),
+    ]
+}
+
+fn ward_token() -> Rule {
+    let mut rule = token(
+        "ward-token",
+        "Ward token",
+        r"wrd_[0-9A-Za-z]{38}",
+        &["wrd_"],
+    );
+    rule.validator = Some(super::ward_token_checksum_ok);
+    rule
+}

@@ -1,0 +1,158 @@
+//! Ward's built-in rules. Rule ids follow gitleaks' where the secret is the same, so a gitleaks
+//! config's `disabledRules` and allowlists keep meaning the same thing.
+//!
+//! Every rule here has a true positive and a near miss in `tests/common/corpus.rs`, generated
+//! from the documented key format at test time.
+
+mod cloud;
+mod generic;
+mod saas;
+mod vcs;
+
+use crate::rule::{Allowlist, Rule};
+
+/// The assignment operators gitleaks recognises between a name and its value.
+const ASSIGN: &str = r#"[ \t'"]{0,3}(?:=|>|:{1,3}=|\|\|:|<=|=>|:|\?=)[ \t'"\x60=]{0,5}"#;
+/// What may follow a value: a quote, space, separator, closing bracket, an escaped newline or the end.
+const VALUE_END: &str = r#"(?:[\x60'" \t;,)\]}<]|\\[nrt]|(?m:$))"#;
+/// A UUID, a common shape for SaaS keys.
+pub(crate) const UUID: &str =
+    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+
+/// All built-in rules, specific ones first: when two rules find the same secret, the first wins.
+pub(crate) fn builtin_rules() -> Vec<Rule> {
+    let mut rules = Vec::with_capacity(200);
+    rules.extend(cloud::rules());
+    rules.extend(vcs::rules());
+    rules.extend(saas::rules());
+    rules.extend(generic::rules());
+    rules
+}
+
+/// Placeholders and generated files that are never real secrets.
+pub(crate) fn builtin_allowlist() -> Allowlist {
+    Allowlist {
+        description: "placeholders, templating and lock files".to_owned(),
+        regexes: vec![
+            r"(?i)^(?:x{5,}|\*{3,}|\.{3,}|<[^\n>]*>|\$\{[^\n}]*\}|\$\([^\n)]*\)|\{\{[^\n}]*\}\}|%\([^\n)]*\)s|\$[A-Z_][A-Z0-9_]*|your[_-][a-z_-]*|changeme|change_me|placeholder|redacted|dummy|null|none|undefined)$".to_owned(),
+            r"\$\{[^\n}]*\}|\{\{[^\n}]*\}\}".to_owned(),
+        ],
+        paths: vec![
+            r"(?:(?m:^)|/)(?:go\.sum|package-lock\.json|yarn\.lock|pnpm-lock\.yaml|Cargo\.lock|poetry\.lock|composer\.lock|Gemfile\.lock)$".to_owned(),
+        ],
+        ..Allowlist::default()
+    }
+}
+
+/// A token recognised by its prefix and shape alone; the whole token is the secret.
+pub(crate) fn token(id: &str, description: &str, pattern: &str, keywords: &[&str]) -> Rule {
+    raw(
+        id,
+        description,
+        &format!(r"(?-u:\b)({pattern})(?:[^\n0-9A-Za-z_-]|(?m:$))"),
+        keywords,
+    )
+}
+
+/// A rule whose regex is written out in full.
+pub(crate) fn raw(id: &str, description: &str, regex: &str, keywords: &[&str]) -> Rule {
+    Rule {
+        id: id.to_owned(),
+        description: description.to_owned(),
+        regex: Some(regex.to_owned()),
+        keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+        ..Rule::default()
+    }
+}
+
+/// A secret with no distinctive shape, recognised by being assigned to a name that says what it
+/// is (`twilio_token = "..."`); gated by entropy so placeholders do not match.
+pub(crate) fn assigned(id: &str, description: &str, names: &str, value: &str) -> Rule {
+    let keywords: Vec<&str> = names.split('|').collect();
+    let mut rule = raw(
+        id,
+        description,
+        &format!("(?i:{names})(?:[0-9A-Za-z_. \\t-]{{0,20}}){ASSIGN}({value}){VALUE_END}"),
+        &keywords,
+    );
+    rule.entropy = Some(3.0);
+    rule
+}
+
+/// Sets a rule's minimum entropy.
+pub(crate) fn with_entropy(mut rule: Rule, bits: f64) -> Rule {
+    rule.entropy = Some(bits);
+    rule
+}
+
+/// Adds an allowlist of secret regexes to a rule.
+pub(crate) fn allowing(mut rule: Rule, regexes: &[&str]) -> Rule {
+    rule.allowlists.push(Allowlist {
+        regexes: regexes.iter().map(|r| (*r).to_owned()).collect(),
+        ..Allowlist::default()
+    });
+    rule
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// True when `token` is a Ward token (`wrd_` + 32 random base62 + 6 base62 digits of the CRC-32
+/// of those 32 characters, most significant first) whose checksum is right.
+pub fn ward_token_checksum_ok(token: &str) -> bool {
+    let Some(body) = token.strip_prefix("wrd_") else {
+        return false;
+    };
+    if body.len() != 38 || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let (random, check) = body.split_at(32);
+    let mut value = crc32fast::hash(random.as_bytes());
+    let mut digits = [b'0'; 6];
+    for slot in digits.iter_mut().rev() {
+        *slot = BASE62[(value % 62) as usize];
+        value /= 62;
+    }
+    check.as_bytes() == digits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_are_many_unique_and_compile() {
+        let rules = builtin_rules();
+        assert!(rules.len() >= 150, "only {} rules", rules.len());
+        let mut ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(before, ids.len(), "duplicate rule ids");
+        for rule in &rules {
+            let compiled = rule.compile().unwrap();
+            assert!(!rule.description.is_empty(), "{}", rule.id);
+            // Every built-in except the legacy Vault token is keyword-gated, and all but the
+            // private-key rules run line by line: that is what keeps scans fast.
+            if rule.id != "vault-legacy-token" && rule.id != "twilio-api-key" {
+                assert!(!rule.keywords.is_empty(), "{} has no keywords", rule.id);
+            }
+            if !rule.id.ends_with("private-key") {
+                assert!(compiled.line_local, "{} can cross lines", rule.id);
+            }
+        }
+    }
+
+    #[test]
+    fn ward_checksum() {
+        let random = "0123456789abcdefghijABCDEFGHIJkl";
+        let mut value = crc32fast::hash(random.as_bytes());
+        let mut digits = String::new();
+        for _ in 0..6 {
+            digits.insert(0, BASE62[(value % 62) as usize] as char);
+            value /= 62;
+        }
+        assert!(ward_token_checksum_ok(&format!("wrd_{random}{digits}")));
+        assert!(!ward_token_checksum_ok(&format!("wrd_{random}000000")));
+        assert!(!ward_token_checksum_ok("wrd_short"));
+    }
+}
