@@ -26,6 +26,9 @@ const START_TIME_LIMIT: Duration = Duration::from_secs(30);
 /// left to the init process.
 const REAP_POLLS: usize = 500;
 
+/// How long a server may take to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// How many of the last output lines are kept, to show when a server fails.
 const KEPT_OUTPUT_LINES: usize = 40;
 
@@ -75,6 +78,9 @@ impl ServerProcess {
         command
             .args((spec.args)(listen))
             .current_dir(&spec.workdir)
+            // Ward's dev server keeps its database in a temporary directory: inside the
+            // benchmark's scratch directory it is removed even when a server is killed.
+            .env("TMPDIR", &spec.workdir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -187,8 +193,20 @@ impl ServerProcess {
             .join("\n")
     }
 
-    /// Kills the server and waits for it to exit.
+    /// Asks the server to stop (SIGTERM, so that it cleans up as on a normal shutdown), kills
+    /// it if it has not exited within STOP_GRACE, and waits for it.
     pub(crate) async fn stop(mut self) {
+        let pid = i32::try_from(self.pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid
+            && rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_ok()
+            && tokio::time::timeout(STOP_GRACE, self.child.wait())
+                .await
+                .is_ok()
+        {
+            return;
+        }
         // It may have exited already; either way it is gone afterwards.
         let _killed = self.child.kill().await;
     }
