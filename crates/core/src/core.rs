@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
-use serde_json::{Value, json};
 use ward_crypto::{Key256, SecretBytes};
 use ward_policy::Capability;
 use ward_store::{Barrier, Storage};
@@ -139,7 +138,7 @@ impl Core {
         let result = async {
             self.policies.install_default(&self.barrier).await?;
             self.mounts.load(&self.barrier).await?;
-            self.create_root_token().await
+            self.create_root_token(None).await
         }
         .await;
         self.barrier.seal();
@@ -359,24 +358,6 @@ impl Core {
             .ok()
             .and_then(|k| k.as_ref().map(Key256::duplicate))
             .ok_or(CoreError::Sealed)
-    }
-
-    /// Health facts for `sys/health`.
-    pub fn health_body(&self, initialized: bool) -> Value {
-        json!({
-            "initialized": initialized,
-            "sealed": self.is_sealed(),
-            "standby": false,
-            "performance_standby": false,
-            "replication_performance_mode": "disabled",
-            "replication_dr_mode": "disabled",
-            "server_time_utc": now(),
-            "version": crate::VERSION,
-            "cluster_name": self.config.cluster_name,
-            "enterprise": false,
-            "echo_duration_ms": 0,
-            "clock_skew_ms": 0,
-        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! transports hand it [`Request`]s and get [`Response`]s or [`CoreError`]s back.
 
 mod core;
+mod dev;
 mod error;
 mod kv;
 mod mounts;

@@ -69,6 +69,14 @@ impl MountEntry {
     }
 }
 
+/// What `sys/mounts/<path>` asks to mount.
+pub(crate) struct NewMount {
+    pub(crate) mount_type: String,
+    pub(crate) description: String,
+    pub(crate) options: Map<String, Value>,
+    pub(crate) config: Map<String, Value>,
+}
+
 /// The live mount table (loaded on unseal, cleared on seal).
 #[derive(Default)]
 pub(crate) struct MountTable {
@@ -122,10 +130,7 @@ impl MountTable {
         barrier: &Barrier,
         keys: &MountKeys,
         path: &str,
-        mount_type: &str,
-        description: String,
-        options: Map<String, Value>,
-        config: Map<String, Value>,
+        new: NewMount,
     ) -> CoreResult<()> {
         let path = normalise_mount_path(path)?;
         let current = self.all();
@@ -140,12 +145,12 @@ impl MountTable {
         }
         let entry = MountEntry {
             path: path.clone(),
-            mount_type: mount_type.to_owned(),
-            description,
+            mount_type: new.mount_type.clone(),
+            description: new.description,
             uuid: uuid::Uuid::new_v4().to_string(),
-            accessor: format!("{}_{}", mount_type, random_base62(8)?.to_lowercase()),
-            options,
-            config,
+            accessor: format!("{}_{}", new.mount_type, random_base62(8)?.to_lowercase()),
+            options: new.options,
+            config: new.config,
             created: crate::core::now(),
         };
         keys.create(barrier, &entry.uuid).await?;

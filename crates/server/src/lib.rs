@@ -1,1 +1,195 @@
-//! Ward's HTTP adapter: Vault's API over axum.
+//! Ward's HTTP server: configuration, process hardening, storage set-up, and Vault's API
+//! over axum. [`serve`] is what `ward server` runs.
+
+mod config;
+mod hardening;
+pub mod http;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ward_core::{Core, CoreConfig};
+use ward_store::{CacheLimits, CachedStorage, SqliteStorage, Storage};
+
+pub use config::{Config, LogFormat, StorageConfig};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is missing, unreadable or invalid.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// Memory locking or core-dump suppression failed.
+    #[error("{0}")]
+    Hardening(String),
+    /// The storage backend could not be opened.
+    #[error("storage error: {0}")]
+    Storage(#[from] ward_store::StoreError),
+    /// Setting up the dev server failed.
+    #[error("dev mode setup failed: {0}")]
+    Dev(#[from] ward_core::CoreError),
+    /// Binding or serving the listener failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What `ward server` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Path of the TOML configuration (production mode).
+    pub config: Option<PathBuf>,
+    /// Development mode: temporary storage, initialised and unsealed.
+    pub dev: bool,
+    /// Dev mode: use this root token instead of a random one.
+    pub dev_root_token_id: Option<String>,
+    /// Dev mode: listen here instead of 127.0.0.1:8200.
+    pub dev_listen_address: Option<String>,
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(opts))
+}
+
+async fn run(opts: ServeOptions) -> Result<(), ServerError> {
+    hardening::disable_core_dumps()?;
+    if opts.dev {
+        return run_dev(opts).await;
+    }
+    let path = opts
+        .config
+        .as_deref()
+        .ok_or_else(|| ServerError::Config("either --config FILE or --dev is required".into()))?;
+    let config = Config::load(path)?;
+    init_logging(config.log_format, &config.log_level);
+    if !config.disable_mlock {
+        hardening::lock_memory()?;
+    }
+    let storage = open_sqlite(&config.storage.path)?;
+    let core_config = CoreConfig {
+        storage_type: config.storage.backend.clone(),
+        cluster_name: config.cluster_name.clone(),
+        default_token_ttl: duration(config.default_token_ttl.as_deref(), 768 * 3600)?,
+        max_token_ttl: duration(config.max_token_ttl.as_deref(), 768 * 3600)?,
+    };
+    let core = Arc::new(Core::new(storage, core_config));
+    let listener = tokio::net::TcpListener::bind(&config.address).await?;
+    let addr = listener.local_addr()?;
+    print_stdout(&format!(
+        "==> Ward server started! Log data will stream in below:\n\n             Api Address: http://{addr}\n                 Storage: sqlite ({})\n                 Version: Ward v{}\n",
+        config.storage.path.display(),
+        ward_core::VERSION
+    ));
+    tracing::info!(%addr, "listening");
+    serve_http(listener, core).await
+}
+
+async fn run_dev(opts: ServeOptions) -> Result<(), ServerError> {
+    init_logging(LogFormat::Text, "info");
+    let dir = tempfile::Builder::new().prefix("ward-dev-").tempdir()?;
+    let storage = open_sqlite(&dir.path().join("ward.db"))?;
+    let core = Arc::new(Core::new(storage, CoreConfig::default()));
+    let address = opts
+        .dev_listen_address
+        .as_deref()
+        .unwrap_or("127.0.0.1:8200");
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    let addr = listener.local_addr()?;
+    let out = core.dev_init(opts.dev_root_token_id.as_deref()).await?;
+    let unseal_key = out
+        .keys
+        .first()
+        .map(|k| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, k.expose()))
+        .unwrap_or_default();
+    print_stdout(&format!(
+        "==> Ward server configuration:\n\n             Api Address: http://{addr}\n                 Storage: sqlite (temporary: {})\n                 Version: Ward v{}\n\n\
+WARNING! dev mode is enabled! In this mode, Ward runs on a temporary database that is\n\
+deleted on exit, starts initialised and unsealed, and prints its unseal key and root token.\n\n\
+You may need to set the following environment variables:\n\n    $ export WARD_ADDR='http://{addr}'\n\n\
+The unseal key and root token are displayed below in case you want to\nseal/unseal Ward or re-authenticate.\n\n\
+Unseal Key: {unseal_key}\nRoot Token: {}\n\n\
+Development mode should NOT be used in production installations!\n",
+        dir.path().display(),
+        ward_core::VERSION,
+        out.root_token,
+    ));
+    drop(out);
+    let result = serve_http(listener, core).await;
+    drop(dir);
+    result
+}
+
+fn open_sqlite(path: &std::path::Path) -> Result<Arc<dyn Storage>, ServerError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let sqlite = SqliteStorage::open(path)?;
+    Ok(Arc::new(CachedStorage::new(sqlite, CacheLimits::default())))
+}
+
+fn duration(text: Option<&str>, default: u64) -> Result<u64, ServerError> {
+    match text {
+        None => Ok(default),
+        Some(t) => ward_api::parse_duration_seconds(t)
+            .map_err(|e| ServerError::Config(format!("invalid duration {t:?}: {e}"))),
+    }
+}
+
+/// Serves Ward's API for `core` on `listener` until SIGINT or SIGTERM, then seals.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    core: Arc<Core>,
+) -> Result<(), ServerError> {
+    let app = http::router(Arc::new(http::AppState { core: core.clone() }));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    core.seal().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

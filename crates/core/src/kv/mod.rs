@@ -320,12 +320,12 @@ impl Core {
                     "check-and-set parameter required for this call",
                 ));
             }
-            if let Some(cas) = cas {
-                if cas != meta.current_version {
-                    return Err(CoreError::bad(
-                        "check-and-set parameter did not match the current version",
-                    ));
-                }
+            if let Some(cas) = cas
+                && cas != meta.current_version
+            {
+                return Err(CoreError::bad(
+                    "check-and-set parameter did not match the current version",
+                ));
             }
             let current = match meta.versions.get(&meta.current_version) {
                 Some(v) if !v.destroyed && !meta.is_deleted(v, &chrono::Utc::now()) => {
@@ -467,15 +467,14 @@ impl Core {
         let cas_required = p.bool("cas_required")?;
         let dva = p.duration("delete_version_after")?;
         let custom = p.str_map("custom_metadata")?;
-        if let Some(c) = &custom {
-            if c.len() > 64
+        if let Some(c) = &custom
+            && (c.len() > 64
                 || c.iter()
-                    .any(|(k, v)| k.len() > 128 || v.as_str().map_or(0, str::len) > 512)
-            {
-                return Err(CoreError::bad(
-                    "custom_metadata: at most 64 keys, keys up to 128 bytes, values up to 512 bytes",
-                ));
-            }
+                    .any(|(k, v)| k.len() > 128 || v.as_str().map_or(0, str::len) > 512))
+        {
+            return Err(CoreError::bad(
+                "custom_metadata: at most 64 keys, keys up to 128 bytes, values up to 512 bytes",
+            ));
         }
         for _ in 0..WRITE_ATTEMPTS {
             let entry = self.barrier.get_entry(&k.meta).await?;

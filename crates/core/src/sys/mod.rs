@@ -3,6 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::core::{Caller, now};
+use crate::mounts::NewMount;
 use crate::params::Params;
 use crate::seal;
 use crate::{Core, CoreError, CoreResult, Operation, Request, Response};
@@ -174,10 +175,12 @@ impl Core {
                         &self.barrier,
                         &self.mount_keys,
                         path,
-                        engine,
-                        description,
-                        options,
-                        config,
+                        NewMount {
+                            mount_type: engine.into(),
+                            description,
+                            options,
+                            config,
+                        },
                     )
                     .await?;
                 Ok(Response::empty())

@@ -11,9 +11,12 @@ use crate::{AuthInfo, Core, CoreError, CoreResult, Operation, Request, Response}
 use store::{TokenEntry, hash_token, mint_token, validate_cidrs};
 
 impl Core {
-    /// Creates the initial root token (no parent, no expiry).
-    pub(crate) async fn create_root_token(&self) -> CoreResult<String> {
-        let token = mint_token()?;
+    /// Creates a root token (no parent, no expiry), with the given id or a fresh one.
+    pub(crate) async fn create_root_token(&self, id: Option<&str>) -> CoreResult<String> {
+        let token = match id {
+            Some(id) => id.to_owned(),
+            None => mint_token()?,
+        };
         let entry = TokenEntry {
             hash: hash_token(&token),
             accessor: random_base62(24)?,
@@ -217,11 +220,9 @@ impl Core {
         let now = now();
         let mut expire_time = (ttl > 0).then(|| now + ttl as i64);
         // A child never outlives its parent.
-        if !no_parent {
-            if let Some(parent_expiry) = parent.expire_time {
-                expire_time = Some(expire_time.map_or(parent_expiry, |t| t.min(parent_expiry)));
-                ttl = u64::try_from(expire_time.unwrap_or(now) - now).unwrap_or(0);
-            }
+        if !no_parent && let Some(parent_expiry) = parent.expire_time {
+            expire_time = Some(expire_time.map_or(parent_expiry, |t| t.min(parent_expiry)));
+            ttl = u64::try_from(expire_time.unwrap_or(now) - now).unwrap_or(0);
         }
         let bound_cidrs = p.str_list("token_bound_cidrs")?.unwrap_or_default();
         validate_cidrs(&bound_cidrs)?;

@@ -113,10 +113,10 @@ impl TokenStore {
         };
         let entry: TokenEntry = decode(bytes.expose())?;
         let entry = Arc::new(entry);
-        if entry.num_uses == 0 {
-            if let Ok(mut c) = self.cache.write() {
-                c.insert(hash.to_owned(), entry.clone());
-            }
+        if entry.num_uses == 0
+            && let Ok(mut c) = self.cache.write()
+        {
+            c.insert(hash.to_owned(), entry.clone());
         }
         Ok(Some(entry))
     }

@@ -1,0 +1,117 @@
+//! The server's TOML configuration file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ServerError;
+
+/// `ward.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listen address, e.g. `127.0.0.1:8200`.
+    #[serde(default = "default_address")]
+    pub address: String,
+    /// Where secrets are stored.
+    pub storage: StorageConfig,
+    /// Skip `mlockall` (memory locking), e.g. where RLIMIT_MEMLOCK forbids it.
+    #[serde(default)]
+    pub disable_mlock: bool,
+    /// `text` (default) or `json` log lines.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `ward_server=debug` (default `info`).
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// Name reported by health and seal-status.
+    #[serde(default = "default_cluster_name")]
+    pub cluster_name: String,
+    /// TTL of tokens created without one (Vault duration, default `768h`).
+    #[serde(default)]
+    pub default_token_ttl: Option<String>,
+    /// Longest TTL a token may have (default `768h`).
+    #[serde(default)]
+    pub max_token_ttl: Option<String>,
+}
+
+/// The `[storage]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Backend name; `sqlite` for now.
+    pub backend: String,
+    /// Path of the SQLite database file.
+    pub path: PathBuf,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn default_address() -> String {
+    "127.0.0.1:8200".into()
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+fn default_cluster_name() -> String {
+    "ward-cluster".into()
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ServerError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ServerError::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::parse(&text)
+    }
+
+    /// Parses and validates configuration text.
+    pub fn parse(text: &str) -> Result<Self, ServerError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ServerError::Config(e.to_string()))?;
+        if config.storage.backend != "sqlite" {
+            return Err(ServerError::Config(format!(
+                "unknown storage backend {:?} (supported: \"sqlite\")",
+                config.storage.backend
+            )));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let c = Config::parse(
+            "address = \"127.0.0.1:8200\"\n[storage]\nbackend = \"sqlite\"\npath = \"/var/lib/ward/ward.db\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.address, "127.0.0.1:8200");
+        assert_eq!(c.storage.path, PathBuf::from("/var/lib/ward/ward.db"));
+        assert!(!c.disable_mlock);
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_backends() {
+        assert!(
+            Config::parse("adress = \"x\"\n[storage]\nbackend=\"sqlite\"\npath=\"a\"").is_err()
+        );
+        assert!(Config::parse("[storage]\nbackend=\"consul\"\npath=\"a\"").is_err());
+        assert!(Config::parse("address = \"x\"").is_err());
+    }
+}

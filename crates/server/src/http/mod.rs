@@ -1,0 +1,206 @@
+//! The HTTP adapter: Vault's `/v1/` API on axum. It validates what arrives at the edge
+//! (size, path, JSON), turns each request into a typed call into the core, and shapes the
+//! result as Vault does (`{"errors": [...]}` on failure, the response envelope on success).
+
+mod open;
+mod reply;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Map, Value};
+use ward_core::{Core, Operation, Request};
+
+use reply::{core_error, error};
+
+/// Largest request body accepted (Vault's default max_request_size).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Longest API path accepted, in bytes, after percent-decoding.
+pub const MAX_PATH_BYTES: usize = 512;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The core.
+    pub core: Arc<Core>,
+}
+
+/// The router: one fallback handler does Vault-style dynamic routing.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+async fn handle(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: axum::extract::Request,
+) -> Response {
+    let mut response = dispatch(&state, peer, req).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+async fn dispatch(state: &AppState, peer: SocketAddr, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Some(raw_path) = parts.uri.path().strip_prefix("/v1/") else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unsupported path: the API lives under /v1/",
+        );
+    };
+    let path = match decode_path(raw_path) {
+        Ok(p) => p,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    let query = parse_query(parts.uri.query());
+    let list_query = query
+        .get("list")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v == "true" || v == "1");
+    let operation = match (&parts.method, list_query) {
+        (&Method::GET | &Method::HEAD, true) => Operation::List,
+        (&Method::GET | &Method::HEAD, false) => Operation::Read,
+        (&Method::POST | &Method::PUT, _) => Operation::Write,
+        (&Method::PATCH, _) => Operation::Patch,
+        (&Method::DELETE, _) => Operation::Delete,
+        (m, _) if m.as_str() == "LIST" => Operation::List,
+        _ => return error(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation"),
+    };
+    let body = match read_body(&parts.headers, body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let data = match parse_body(&body) {
+        Ok(Some(d)) => d,
+        Ok(None) if matches!(operation, Operation::Read | Operation::List) => query,
+        Ok(None) => Map::new(),
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    if let Some(resp) = open::handle(state, &path, &parts.method, operation, &data).await {
+        return resp;
+    }
+    let request = Request {
+        operation,
+        path,
+        data,
+        token: token_from(&parts.headers),
+        remote_addr: Some(peer.ip()),
+    };
+    match state.core.handle(request).await {
+        Ok(resp) => reply::success(resp),
+        Err(e) => core_error(e),
+    }
+}
+
+/// Percent-decodes and validates the path below `/v1/`.
+fn decode_path(raw: &str) -> Result<String, &'static str> {
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| "invalid path: not valid UTF-8")?;
+    if decoded.len() > MAX_PATH_BYTES {
+        return Err("invalid path: longer than 512 bytes");
+    }
+    if decoded.chars().any(char::is_control) {
+        return Err("invalid path: contains a control character");
+    }
+    if decoded.split('/').any(|s| s == ".." || s == ".") {
+        return Err("invalid path: '.' and '..' segments are not allowed");
+    }
+    if decoded.trim_matches('/').is_empty() {
+        return Err("missing path below /v1/");
+    }
+    Ok(decoded.into_owned())
+}
+
+fn parse_query(query: Option<&str>) -> Map<String, Value> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect()
+}
+
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, Response> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body larger than 1 MiB",
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            // to_bytes fails on the size limit or on a connection broken mid-body.
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(err) = source {
+                if err.is::<http_body_util::LengthLimitError>() {
+                    return too_large();
+                }
+                source = err.source();
+            }
+            error(StatusCode::BAD_REQUEST, "failed to read the request body")
+        })
+}
+
+fn parse_body(body: &[u8]) -> Result<Option<Map<String, Value>>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(Some(m)),
+        Ok(_) => Err("request body must be a JSON object".into()),
+        Err(e) => Err(format!("failed to parse JSON input: {e}")),
+    }
+}
+
+fn token_from(headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
+        return Some(t.trim().to_owned());
+    }
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_validated_after_decoding() {
+        assert_eq!(decode_path("secret/data/a%20b").unwrap(), "secret/data/a b");
+        assert!(decode_path("secret/%2e%2e/sys").is_err());
+        assert!(decode_path("secret/../sys").is_err());
+        assert!(decode_path("secret/a%00b").is_err());
+        assert!(decode_path("secret/a%0Ab").is_err());
+        assert!(decode_path(&"a".repeat(513)).is_err());
+        assert!(decode_path("%ff").is_err());
+    }
+
+    #[test]
+    fn bodies_must_be_json_objects() {
+        assert!(parse_body(b"").unwrap().is_none());
+        assert!(parse_body(b"[1]").is_err());
+        assert!(parse_body(b"{bad").is_err());
+        assert_eq!(parse_body(b"{\"a\":1}").unwrap().unwrap().len(), 1);
+    }
+}

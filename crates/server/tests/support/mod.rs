@@ -1,0 +1,132 @@
+//! An in-process Ward on 127.0.0.1 (real HTTP, real SQLite in a temporary directory).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use ward_core::{Core, CoreConfig};
+use ward_store::{CacheLimits, CachedStorage, SqliteStorage, Storage};
+
+pub struct TestServer {
+    pub url: String,
+    pub root_token: String,
+    pub unseal_key: String,
+    pub core: Arc<Core>,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn storage(dir: &std::path::Path) -> Arc<dyn Storage> {
+    Arc::new(CachedStorage::new(
+        SqliteStorage::open(dir.join("ward.db")).unwrap(),
+        CacheLimits::default(),
+    ))
+}
+
+/// A dev-mode server: initialised (1 share), unsealed, `secret/` mounted.
+pub async fn dev() -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let core = Arc::new(Core::new(storage(dir.path()).await, CoreConfig::default()));
+    let out = core.dev_init(None).await.unwrap();
+    let key = hex::encode(out.keys[0].expose());
+    start(core, dir, out.root_token.clone(), key).await
+}
+
+/// An uninitialised, sealed server.
+pub async fn fresh() -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let core = Arc::new(Core::new(storage(dir.path()).await, CoreConfig::default()));
+    start(core, dir, String::new(), String::new()).await
+}
+
+pub async fn start(
+    core: Arc<Core>,
+    dir: tempfile::TempDir,
+    root_token: String,
+    unseal_key: String,
+) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let serving = core.clone();
+    let task = tokio::spawn(async move {
+        let _ = ward_server::serve_http(listener, serving).await;
+    });
+    TestServer {
+        url,
+        root_token,
+        unseal_key,
+        core,
+        dir,
+        http: reqwest::Client::new(),
+        task,
+    }
+}
+
+impl TestServer {
+    /// Sends `method` to `/v1/<path>` with the root token and an optional JSON body.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(&self.root_token.clone(), method, path, body)
+            .await
+    }
+
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, format!("{}/v1/{path}", self.url));
+        if !token.is_empty() {
+            req = req.header("X-Vault-Token", token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, json)
+    }
+
+    /// Sends raw bytes (for malformed-input tests).
+    pub async fn raw(&self, method: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .header("X-Vault-Token", &self.root_token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+/// Asserts Vault's error shape: `{"errors": [...]}` with at least one message (or none for 404).
+pub fn assert_errors(body: &Value) {
+    assert!(
+        body.get("errors").and_then(Value::as_array).is_some(),
+        "not Vault's error shape: {body}"
+    );
+}
