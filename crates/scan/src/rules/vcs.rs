@@ -1,6 +1,6 @@
 //! Source hosting, CI/CD, package registries and developer tooling.
 
-use super::{UUID, assigned, raw, token};
+use super::{UUID, assigned, raw, token, with_entropy};
 use crate::rule::Rule;
 
 pub(super) fn rules() -> Vec<Rule> {
@@ -414,11 +414,15 @@ pub(super) fn rules() -> Vec<Rule> {
             r"s-s4t2(?:ud|af)-[a-f0-9]{64}",
             &["s-s4t2"],
         ),
-        assigned(
-            "sidekiq-secret",
-            "Sidekiq Enterprise credentials",
-            "BUNDLE_ENTERPRISE__CONTRIBSYS__COM|BUNDLE_GEMS__CONTRIBSYS__COM",
-            "[a-f0-9]{8}:[a-f0-9]{8}",
+        // Two short hex halves: low entropy even when random.
+        with_entropy(
+            assigned(
+                "sidekiq-secret",
+                "Sidekiq Enterprise credentials",
+                "BUNDLE_ENTERPRISE__CONTRIBSYS__COM|BUNDLE_GEMS__CONTRIBSYS__COM",
+                "[a-f0-9]{8}:[a-f0-9]{8}",
+            ),
+            2.0,
         ),
         assigned(
             "gitter-access-token",

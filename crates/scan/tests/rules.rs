@@ -1,0 +1,97 @@
+//! Every built-in rule finds its true positive and ignores its near miss.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::corpus::{FIXTURES, Gen};
+use ward_scan::{Config, Scanner};
+
+/// Seeds per fixture: several random draws, so a rule cannot pass by luck of one string.
+const DRAWS: u64 = 8;
+
+#[test]
+fn every_builtin_rule_has_a_fixture() {
+    let config = Config::builtin();
+    assert!(config.rules.len() >= 150, "{} rules", config.rules.len());
+    let missing: Vec<&str> = config
+        .rules
+        .iter()
+        .map(|r| r.id.as_str())
+        .filter(|id| !FIXTURES.iter().any(|(f, _, _)| f == id))
+        .collect();
+    assert!(missing.is_empty(), "rules without fixtures: {missing:?}");
+    let unknown: Vec<&str> = FIXTURES
+        .iter()
+        .map(|(id, _, _)| *id)
+        .filter(|id| !config.rules.iter().any(|r| r.id == *id))
+        .collect();
+    assert!(unknown.is_empty(), "fixtures for no rule: {unknown:?}");
+}
+
+#[test]
+fn true_positives_are_found() {
+    let scanner = Scanner::new(Config::builtin()).unwrap();
+    let mut failures = Vec::new();
+    for (index, (rule, positive, _)) in FIXTURES.iter().enumerate() {
+        for draw in 0..DRAWS {
+            let mut generator = Gen::new(index as u64 * 1000 + draw);
+            let text = format!("# config\n{}\n", generator.expand(positive));
+            let findings = scanner.scan_bytes(text.as_bytes(), "config.env");
+            match findings.iter().find(|f| f.rule_id == *rule) {
+                Some(found) => {
+                    assert!(text.contains(found.secret.expose()), "{rule}");
+                    assert_eq!(found.line, 2, "{rule}: line");
+                }
+                None => {
+                    let got: Vec<&str> = findings.iter().map(|f| f.rule_id.as_str()).collect();
+                    failures.push(format!("{rule} (draw {draw}): got {got:?} in {text:?}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "missed:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn near_misses_are_not_reported_by_their_rule() {
+    let scanner = Scanner::new(Config::builtin()).unwrap();
+    let mut failures = Vec::new();
+    for (index, (rule, _, near_miss)) in FIXTURES.iter().enumerate() {
+        for draw in 0..DRAWS {
+            let mut generator = Gen::new(index as u64 * 1000 + draw + 500);
+            let text = format!("# config\n{}\n", generator.expand(near_miss));
+            let findings = scanner.scan_bytes(text.as_bytes(), "config.env");
+            if findings.iter().any(|f| f.rule_id == *rule) {
+                failures.push(format!("{rule} (draw {draw}): matched {text:?}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "false positives:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn all_fixtures_in_one_file_are_all_found_with_right_lines() {
+    let scanner = Scanner::new(Config::builtin()).unwrap();
+    let mut generator = Gen::new(42);
+    let mut text = String::new();
+    let mut expected = Vec::new();
+    for (rule, positive, _) in FIXTURES {
+        text.push_str("fn filler() { let x = 1; }\n");
+        let line = text.lines().count() as u64 + 1;
+        expected.push((*rule, line));
+        text.push_str(&generator.expand(positive));
+        text.push('\n');
+    }
+    let findings = scanner.scan_bytes(text.as_bytes(), "all.txt");
+    for (rule, line) in expected {
+        assert!(
+            findings.iter().any(|f| f.rule_id == rule && f.line == line),
+            "{rule} not found at line {line}"
+        );
+    }
+}
