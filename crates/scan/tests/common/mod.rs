@@ -1,3 +1,3 @@
 //! Helpers shared by the integration tests.
 
-pub mod corpus;
+pub(crate) mod corpus;
