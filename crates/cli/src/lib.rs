@@ -1,1 +1,167 @@
 //! Ward's command-line interface: operator, client and scanner commands.
+//!
+//! The commands and flags mirror the Vault CLI (`ward kv get -format=json secret/app` works
+//! as `vault kv get ...` does), including Vault's single-dash long flags. The binary calls
+//! [`run`]; the server itself is started through the callback it passes, so this crate does
+//! not depend on the server.
+
+mod args;
+mod cmd;
+mod context;
+mod error;
+mod output;
+
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd::Outcome;
+use crate::context::GlobalArgs;
+use crate::error::CliError;
+
+/// What `ward server` was asked to do, handed to the server by [`run`]'s callback.
+#[derive(Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct ServerArgs {
+    /// Path to the server's TOML configuration file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run an in-memory, initialised and unsealed development server (never for production).
+    #[arg(long)]
+    pub dev: bool,
+    /// The root token of the dev server (random when absent).
+    #[arg(long, env = "WARD_DEV_ROOT_TOKEN_ID", hide_env_values = true)]
+    pub dev_root_token_id: Option<String>,
+    /// The dev server's listen address (default 127.0.0.1:8200; port 0 picks a free port).
+    #[arg(long)]
+    pub dev_listen_address: Option<String>,
+}
+
+impl fmt::Debug for ServerArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerArgs")
+            .field("config", &self.config)
+            .field("dev", &self.dev)
+            .field(
+                "dev_root_token_id",
+                &self.dev_root_token_id.as_ref().map(|_| "<redacted>"),
+            )
+            .field("dev_listen_address", &self.dev_listen_address)
+            .finish()
+    }
+}
+
+/// The error type `serve` may return.
+pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Ward: a secrets manager and key-management service.
+#[derive(Debug, Parser)]
+#[command(name = "ward", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a Ward server.
+    Server(ServerArgs),
+    /// Print the seal status (exit code 0 unsealed, 2 sealed, 1 error).
+    Status,
+    /// Operator commands: init, unseal, seal, rotate, key-status.
+    #[command(subcommand)]
+    Operator(cmd::operator::OperatorCommand),
+    /// Enable, list and disable secrets engines.
+    #[command(subcommand)]
+    Secrets(cmd::secrets::SecretsCommand),
+    /// Read and write key/value secrets.
+    #[command(subcommand)]
+    Kv(cmd::kv::KvCommand),
+    /// Create, look up, renew and revoke tokens.
+    #[command(subcommand)]
+    Token(cmd::token::TokenCommand),
+    /// Write, read, list and delete ACL policies.
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCommand),
+}
+
+/// Parses the process's arguments (Vault's single-dash long flags accepted), runs the
+/// command and returns its exit code. `serve` is called for `ward server ...`.
+pub fn run(serve: impl FnOnce(ServerArgs) -> Result<(), ServeError>) -> ExitCode {
+    let args = args::normalise_flags(std::env::args_os());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and --version are not errors; everything else is a usage error (2).
+            let code = if error.use_stderr() { 2 } else { 0 };
+            let _ignored = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Server(server_args) => match serve(server_args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                print_stderr(&format!("Error running the server: {error}"));
+                ExitCode::FAILURE
+            }
+        },
+        command => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    print_stderr(&format!("Error starting the async runtime: {error}"));
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = runtime.block_on(dispatch(command, &cli.global));
+            finish(result)
+        }
+    }
+}
+
+/// Runs a client command.
+async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliError> {
+    let context = global.context()?;
+    match command {
+        Command::Status => cmd::operator::status(&context).await,
+        Command::Operator(c) => cmd::operator::run(&context, c).await,
+        Command::Secrets(c) => cmd::secrets::run(&context, c).await,
+        Command::Kv(c) => cmd::kv::run(&context, c).await,
+        Command::Token(c) => cmd::token::run(&context, c).await,
+        Command::Policy(c) => cmd::policy::run(&context, c).await,
+        Command::Server(_) => Err(CliError::Usage("server is not a client command".into())),
+    }
+}
+
+/// Prints a command's output (or error) and turns it into an exit code.
+fn finish(result: Result<Outcome, CliError>) -> ExitCode {
+    match result {
+        Ok(outcome) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`ward kv list | head`) is not an error worth reporting.
+            let _ignored = stdout
+                .write_all(outcome.stdout.as_bytes())
+                .and_then(|()| stdout.flush());
+            ExitCode::from(outcome.code)
+        }
+        Err(error) => {
+            print_stderr(&error.to_string());
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+/// Writes one message line to stderr, ignoring a closed stderr.
+pub(crate) fn print_stderr(message: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ignored = writeln!(stderr, "{message}");
+}

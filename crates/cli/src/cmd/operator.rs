@@ -1,0 +1,274 @@
+//! `ward status` and `ward operator init|unseal|seal|rotate|key-status`.
+
+use std::io::IsTerminal;
+
+use clap::Subcommand;
+use serde_json::json;
+use ward_api::{InitRequest, SealStatus, UnsealRequest};
+
+use crate::cmd::{Outcome, read_stdin};
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output::{Format, json};
+
+/// `ward operator ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum OperatorCommand {
+    /// Initialise a new server: create the root key, split the unseal key, issue a root token.
+    Init {
+        /// Number of unseal key shares.
+        #[arg(long, default_value_t = 5)]
+        key_shares: u32,
+        /// Number of shares needed to unseal.
+        #[arg(long, default_value_t = 3)]
+        key_threshold: u32,
+        /// Only report whether the server is initialised (exit 0 yes, 2 no, 1 error).
+        #[arg(long)]
+        status: bool,
+    },
+    /// Give one unseal key share (prompted without echo when KEY is absent; `-` reads stdin).
+    Unseal {
+        /// The key share.
+        key: Option<String>,
+        /// Discard the shares given so far.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Seal the server: it drops its keys and serves nothing until unsealed.
+    Seal,
+    /// Add a new encryption key term to the keyring.
+    Rotate,
+    /// Show the keyring's newest term.
+    KeyStatus,
+}
+
+/// Runs an operator command.
+pub(crate) async fn run(context: &Context, command: OperatorCommand) -> Result<Outcome, CliError> {
+    match command {
+        OperatorCommand::Init {
+            key_shares,
+            key_threshold,
+            status,
+        } => {
+            if status {
+                init_status(context).await
+            } else {
+                init(context, key_shares, key_threshold).await
+            }
+        }
+        OperatorCommand::Unseal { key, reset } => unseal(context, key, reset).await,
+        OperatorCommand::Seal => {
+            context
+                .client
+                .seal()
+                .await
+                .map_err(CliError::api("sealing"))?;
+            Ok(Outcome::line("Success! Ward is sealed."))
+        }
+        OperatorCommand::Rotate => {
+            context
+                .client
+                .rotate()
+                .await
+                .map_err(CliError::api("rotating the key"))?;
+            let status = context
+                .client
+                .key_status()
+                .await
+                .map_err(CliError::api("reading the key status"))?;
+            match context.format {
+                Format::Json => Ok(Outcome::ok(json(&status)?)),
+                Format::Table => Ok(Outcome::ok(format!(
+                    "Success! Rotated key\n\n{}",
+                    aligned(&[
+                        ("Key Term", status.term.to_string()),
+                        ("Install Time", status.install_time),
+                    ])
+                ))),
+            }
+        }
+        OperatorCommand::KeyStatus => {
+            let status = context
+                .client
+                .key_status()
+                .await
+                .map_err(CliError::api("reading the key status"))?;
+            match context.format {
+                Format::Json => Ok(Outcome::ok(json(&status)?)),
+                Format::Table => Ok(Outcome::ok(aligned(&[
+                    ("Key Term", status.term.to_string()),
+                    ("Install Time", status.install_time),
+                    ("Encryption Count", status.encryptions.to_string()),
+                ]))),
+            }
+        }
+    }
+}
+
+/// `ward status`: exit 0 when unsealed, 2 when sealed, 1 on error (as `vault status`).
+pub(crate) async fn status(context: &Context) -> Result<Outcome, CliError> {
+    let status = context
+        .client
+        .seal_status()
+        .await
+        .map_err(CliError::api("checking seal status"))?;
+    let code = if status.sealed { 2 } else { 0 };
+    let stdout = match context.format {
+        Format::Json => json(&status)?,
+        Format::Table => seal_status_table(&status),
+    };
+    Ok(Outcome { stdout, code })
+}
+
+async fn init_status(context: &Context) -> Result<Outcome, CliError> {
+    let status = context
+        .client
+        .init_status()
+        .await
+        .map_err(CliError::api("checking init status"))?;
+    if status.initialized {
+        Ok(Outcome::line("Ward is initialized"))
+    } else {
+        Ok(Outcome {
+            stdout: "Ward is not initialized\n".into(),
+            code: 2,
+        })
+    }
+}
+
+async fn init(context: &Context, shares: u32, threshold: u32) -> Result<Outcome, CliError> {
+    if shares == 0 || threshold == 0 || threshold > shares {
+        return Err(CliError::Usage(format!(
+            "Invalid -key-shares {shares} / -key-threshold {threshold}: need \
+             1 <= threshold <= shares"
+        )));
+    }
+    let request = InitRequest {
+        secret_shares: shares,
+        secret_threshold: threshold,
+        ..InitRequest::default()
+    };
+    let response = context
+        .client
+        .init(&request)
+        .await
+        .map_err(CliError::api("initializing"))?;
+    if context.format == Format::Json {
+        // The shape `vault operator init -format=json` prints.
+        return Ok(Outcome::ok(json(&json!({
+            "unseal_keys_b64": response.keys_base64,
+            "unseal_keys_hex": response.keys,
+            "unseal_shares": shares,
+            "unseal_threshold": threshold,
+            "recovery_keys_b64": response.recovery_keys_base64,
+            "recovery_keys_hex": response.recovery_keys,
+            "recovery_keys_shares": response.recovery_keys.len(),
+            "recovery_keys_threshold": 0,
+            "root_token": response.root_token,
+        }))?));
+    }
+    let mut out = String::new();
+    for (i, key) in response.keys_base64.iter().enumerate() {
+        out.push_str(&format!("Unseal Key {}: {key}\n", i + 1));
+    }
+    out.push_str(&format!(
+        "\nInitial Root Token: {}\n\nWard initialized with {shares} key shares and a key \
+         threshold of {threshold}. Please securely\ndistribute the key shares printed above. \
+         When Ward is re-sealed,\nrestarted, or stopped, you must supply at least {threshold} \
+         of these keys to unseal it\nbefore it can start servicing requests.\n\nWard does not \
+         store the generated root key. Without at least {threshold} keys to\nreconstruct the \
+         root key, Ward will remain permanently sealed!\n",
+        response.root_token
+    ));
+    Ok(Outcome::ok(out))
+}
+
+async fn unseal(context: &Context, key: Option<String>, reset: bool) -> Result<Outcome, CliError> {
+    let request = if reset {
+        UnsealRequest {
+            reset: true,
+            ..UnsealRequest::default()
+        }
+    } else {
+        let key = match key.as_deref() {
+            Some("-") => read_stdin("the unseal key")?,
+            Some(key) => key.to_owned(),
+            None if std::io::stdin().is_terminal() => {
+                rpassword::prompt_password("Unseal Key (will be hidden): ").map_err(|source| {
+                    CliError::Io {
+                        action: "reading the unseal key".into(),
+                        source,
+                    }
+                })?
+            }
+            None => read_stdin("the unseal key")?,
+        };
+        let key = key.trim().to_owned();
+        if key.is_empty() {
+            return Err(CliError::Usage("Error: no unseal key given".into()));
+        }
+        UnsealRequest {
+            key: Some(key),
+            ..UnsealRequest::default()
+        }
+    };
+    let status = context
+        .client
+        .unseal(&request)
+        .await
+        .map_err(CliError::api("unsealing"))?;
+    match context.format {
+        Format::Json => Ok(Outcome::ok(json(&status)?)),
+        Format::Table => Ok(Outcome::ok(seal_status_table(&status))),
+    }
+}
+
+/// The table `vault status` and `vault operator unseal` print.
+fn seal_status_table(status: &SealStatus) -> String {
+    let mut rows = vec![
+        ("Seal Type", status.seal_type.clone()),
+        ("Initialized", status.initialized.to_string()),
+        ("Sealed", status.sealed.to_string()),
+        ("Total Shares", status.n.to_string()),
+        ("Threshold", status.t.to_string()),
+    ];
+    if status.sealed {
+        rows.push((
+            "Unseal Progress",
+            format!("{}/{}", status.progress, status.t),
+        ));
+        let nonce = if status.nonce.is_empty() {
+            "n/a".to_owned()
+        } else {
+            status.nonce.clone()
+        };
+        rows.push(("Unseal Nonce", nonce));
+    }
+    rows.push(("Version", status.version.clone()));
+    let build_date = if status.build_date.is_empty() {
+        status.commit_date.clone().unwrap_or_else(|| "n/a".into())
+    } else {
+        status.build_date.clone()
+    };
+    rows.push(("Build Date", build_date));
+    if let Some(storage) = &status.storage_type {
+        rows.push(("Storage Type", storage.clone()));
+    }
+    if let Some(name) = &status.cluster_name {
+        rows.push(("Cluster Name", name.clone()));
+    }
+    if let Some(id) = &status.cluster_id {
+        rows.push(("Cluster ID", id.clone()));
+    }
+    rows.push(("HA Enabled", "false".into()));
+    let rows: Vec<(String, String)> = rows.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    crate::output::key_value_table(&rows)
+}
+
+/// Label/value lines aligned on the value column, without a header (Vault's key-status).
+fn aligned(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 4;
+    rows.iter()
+        .map(|(k, v)| format!("{k:<width$}{v}\n"))
+        .collect()
+}
