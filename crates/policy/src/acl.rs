@@ -2,9 +2,16 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use crate::capability::{Capabilities, Capability};
 use crate::pattern::{PatternKind, Priority, SegmentPattern, classify};
 use crate::policy::Policy;
+use crate::segment_trie::SegmentTrie;
+
+/// Maps keyed by path text. The keys come from policies; request paths are only looked up,
+/// so a fast hash (randomly seeded per process all the same) is safe here.
+pub(crate) type PathMap<V> = HashMap<Box<str>, V, RandomState>;
 
 /// The merged rules of a set of policies, indexed so that a check allocates nothing:
 /// a hash map of exact paths, a hash map of glob prefixes probed by length (longest
@@ -12,12 +19,13 @@ use crate::policy::Policy;
 #[derive(Debug, Clone, Default)]
 pub struct Acl {
     root: bool,
-    exact: HashMap<Box<str>, Capabilities>,
-    prefixes: HashMap<Box<str>, Capabilities>,
+    exact: PathMap<Capabilities>,
+    prefixes: PathMap<Capabilities>,
     /// The distinct lengths of `prefixes`' keys, longest first.
     prefix_lengths: Vec<usize>,
-    /// Highest priority first.
+    /// Highest priority first; a rule's index is its rank in `segment_trie`.
     segment_rules: Vec<(SegmentPattern, Capabilities)>,
+    segment_trie: SegmentTrie,
 }
 
 impl Acl {
@@ -56,6 +64,9 @@ impl Acl {
         acl.prefix_lengths = lengths;
         acl.segment_rules
             .sort_by(|(a, _), (b, _)| b.priority().cmp(&a.priority()));
+        for (rank, (pattern, _)) in acl.segment_rules.iter().enumerate() {
+            acl.segment_trie.insert(pattern, rank);
+        }
         acl
     }
 
@@ -128,20 +139,16 @@ impl Acl {
         if self.segment_rules.is_empty() {
             return prefix_match.map(|(_, caps)| caps);
         }
-        let prefix_priority = prefix_match.map(|(prefix, _)| Priority::of_prefix(prefix));
-        let path_segments = path.bytes().filter(|b| *b == b'/').count() + 1;
-        for (pattern, caps) in &self.segment_rules {
-            if let Some(prefix_priority) = &prefix_priority
-                && pattern.priority() <= *prefix_priority
-            {
-                // Sorted by priority: nothing further can beat the glob match.
-                break;
+        let Some(rank) = self.segment_trie.best_match(path) else {
+            return prefix_match.map(|(_, caps)| caps);
+        };
+        let (pattern, caps) = &self.segment_rules[rank];
+        match prefix_match {
+            Some((prefix, prefix_caps)) if Priority::of_prefix(prefix) > pattern.priority() => {
+                Some(prefix_caps)
             }
-            if pattern.matches(path, path_segments) {
-                return Some(*caps);
-            }
+            _ => Some(*caps),
         }
-        prefix_match.map(|(_, caps)| caps)
     }
 
     /// The longest glob prefix of `path`, probing one hash lookup per distinct prefix length.
@@ -153,7 +160,7 @@ impl Acl {
     }
 }
 
-fn merge_into(map: &mut HashMap<Box<str>, Capabilities>, key: &str, caps: Capabilities) {
+fn merge_into(map: &mut PathMap<Capabilities>, key: &str, caps: Capabilities) {
     match map.get_mut(key) {
         Some(existing) => existing.merge(caps),
         None => {

@@ -29,6 +29,7 @@ mod name;
 mod parse;
 mod pattern;
 mod policy;
+mod segment_trie;
 
 pub use acl::Acl;
 pub use capability::{Capabilities, Capability, UnknownCapability};

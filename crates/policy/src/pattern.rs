@@ -129,9 +129,24 @@ impl SegmentPattern {
         }
     }
 
-    /// Whether `path`, which has `path_segments` segments, matches. Mirrors Vault: a `+`
-    /// takes one whole segment; with a trailing `*` the last pattern segment need only
-    /// prefix the path's segment and further path segments are allowed.
+    /// The segments: `None` for `+`, `Some(literal)` otherwise.
+    pub(crate) fn segments(&self) -> impl Iterator<Item = Option<&str>> {
+        self.segments.iter().map(|segment| match segment {
+            Segment::Any => None,
+            Segment::Literal(literal) => Some(&**literal),
+        })
+    }
+
+    /// Whether the pattern ends in `*`.
+    pub(crate) fn is_prefix(&self) -> bool {
+        self.is_prefix
+    }
+
+    /// Whether `path`, which has `path_segments` segments, matches, transcribing Vault's
+    /// loop: a `+` takes one whole segment; with a trailing `*` the last pattern segment need
+    /// only prefix the path's segment and further path segments are allowed. The ACL uses
+    /// [`crate::segment_trie::SegmentTrie`]; this is the reference it is tested against.
+    #[cfg(test)]
     pub(crate) fn matches(&self, path: &str, path_segments: usize) -> bool {
         let wanted = self.segments.len();
         let is_prefix = self.is_prefix;
