@@ -115,6 +115,9 @@ fn decode_path(raw: &str) -> Result<String, &'static str> {
     if decoded.split('/').any(|s| s == ".." || s == ".") {
         return Err("invalid path: '.' and '..' segments are not allowed");
     }
+    if decoded.trim_end_matches('/').contains("//") {
+        return Err("invalid path: empty segment ('//')");
+    }
     if decoded.trim_matches('/').is_empty() {
         return Err("missing path below /v1/");
     }

@@ -130,3 +130,27 @@ pub fn assert_errors(body: &Value) {
         "not Vault's error shape: {body}"
     );
 }
+
+impl TestServer {
+    /// Sends a request line exactly as given (no client-side URL normalisation) and returns
+    /// the status code and body.
+    pub async fn raw_request_line(&self, method: &str, target: &str) -> (u16, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nX-Vault-Token: {}\r\nConnection: close\r\n\r\n",
+            self.root_token
+        );
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await.unwrap();
+        let text = String::from_utf8_lossy(&buf);
+        let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+        (
+            status,
+            serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
+        )
+    }
+}

@@ -1,0 +1,141 @@
+//! `vaultrs`, an independent Vault client with strict response types, against Ward.
+//! If vaultrs cannot talk to Ward, Ward is not Vault-compatible.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::HashMap;
+
+use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
+use vaultrs::{kv2, sys, token};
+
+fn client(url: &str, token: &str) -> VaultClient {
+    VaultClient::new(
+        VaultClientSettingsBuilder::default()
+            .address(url)
+            .token(token)
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn kv_v2_round_trip_with_vaultrs() {
+    let s = support::dev().await;
+    let c = client(&s.url, &s.root_token);
+    let secret = HashMap::from([
+        ("user".to_owned(), "admin".to_owned()),
+        ("pass".to_owned(), "s3cr3t".to_owned()),
+    ]);
+    let meta = kv2::set(&c, "secret", "app/config", &secret).await.unwrap();
+    assert_eq!(meta.version, 1);
+    let back: HashMap<String, String> = kv2::read(&c, "secret", "app/config").await.unwrap();
+    assert_eq!(back, secret);
+    kv2::set(
+        &c,
+        "secret",
+        "app/config",
+        &HashMap::from([("user", "other")]),
+    )
+    .await
+    .unwrap();
+    let v1: HashMap<String, String> = kv2::read_version(&c, "secret", "app/config", 1)
+        .await
+        .unwrap();
+    assert_eq!(v1, secret);
+    let keys = kv2::list(&c, "secret", "app").await.unwrap();
+    assert_eq!(keys, vec!["config".to_owned()]);
+    let metadata = kv2::read_metadata(&c, "secret", "app/config")
+        .await
+        .unwrap();
+    assert_eq!(metadata.current_version, 2);
+    kv2::delete_versions(&c, "secret", "app/config", vec![2])
+        .await
+        .unwrap();
+    assert!(
+        kv2::read::<HashMap<String, String>>(&c, "secret", "app/config")
+            .await
+            .is_err()
+    );
+    kv2::undelete_versions(&c, "secret", "app/config", vec![2])
+        .await
+        .unwrap();
+    let back: HashMap<String, String> = kv2::read(&c, "secret", "app/config").await.unwrap();
+    assert_eq!(back["user"], "other");
+    kv2::destroy_versions(&c, "secret", "app/config", vec![1])
+        .await
+        .unwrap();
+    kv2::delete_metadata(&c, "secret", "app/config")
+        .await
+        .unwrap();
+    assert!(
+        kv2::read_metadata(&c, "secret", "app/config")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn tokens_and_policies_with_vaultrs() {
+    let s = support::dev().await;
+    let root = client(&s.url, &s.root_token);
+    sys::policy::set(
+        &root,
+        "reader",
+        r#"path "secret/data/shared/*" { capabilities = ["read"] }"#,
+    )
+    .await
+    .unwrap();
+    let policies = sys::policy::list(&root).await.unwrap();
+    assert!(policies.policies.contains(&"reader".to_owned()));
+    let read = sys::policy::read(&root, "reader").await.unwrap();
+    assert!(read.rules.contains("secret/data/shared/*"));
+
+    kv2::set(&root, "secret", "shared/db", &HashMap::from([("k", "v")]))
+        .await
+        .unwrap();
+    let auth = token::new(
+        &root,
+        Some(
+            vaultrs::api::token::requests::CreateTokenRequest::builder()
+                .policies(vec!["reader".into()])
+                .ttl("1h"),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(auth.client_token.starts_with("wrd_"));
+    let reader = client(&s.url, &auth.client_token);
+    let me = token::lookup_self(&reader).await.unwrap();
+    assert_eq!(me.policies, vec!["default".to_owned(), "reader".to_owned()]);
+    let got: HashMap<String, String> = kv2::read(&reader, "secret", "shared/db").await.unwrap();
+    assert_eq!(got["k"], "v");
+    assert!(
+        kv2::set(&reader, "secret", "shared/db", &HashMap::from([("k", "w")]))
+            .await
+            .is_err()
+    );
+    token::renew_self(&reader, Some("30m")).await.unwrap();
+    token::revoke_self(&reader).await.unwrap();
+    assert!(token::lookup_self(&reader).await.is_err());
+    sys::policy::delete(&root, "reader").await.unwrap();
+}
+
+#[tokio::test]
+async fn sys_health_status_and_mounts_with_vaultrs() {
+    let s = support::dev().await;
+    let c = client(&s.url, &s.root_token);
+    let health = sys::health(&c).await.unwrap();
+    assert!(health.initialized && !health.sealed);
+    let status = sys::status(&c).await.unwrap();
+    assert!(matches!(status, sys::ServerStatus::OK));
+    sys::mount::enable(&c, "team", "kv-v2", None).await.unwrap();
+    let mounts = sys::mount::list(&c).await.unwrap();
+    assert!(mounts.contains_key("team/"));
+    kv2::set(&c, "team", "x", &HashMap::from([("a", "b")]))
+        .await
+        .unwrap();
+    sys::mount::disable(&c, "team").await.unwrap();
+}
