@@ -38,12 +38,22 @@ impl Acl {
     /// root ACL. (Vault refuses to build an ACL mixing root with other policies; root tokens
     /// only ever carry `root`, so Ward lets root absorb the rest.)
     pub fn new(policies: &[Policy]) -> Acl {
-        if policies.iter().any(Policy::is_root) {
+        Acl::from_policies(policies)
+    }
+
+    /// [`Acl::new`] for policies held elsewhere (in `Arc`s, a cache…), without cloning them.
+    pub fn from_policies<'a, I>(policies: I) -> Acl
+    where
+        I: IntoIterator<Item = &'a Policy>,
+        I::IntoIter: Clone,
+    {
+        let policies = policies.into_iter();
+        if policies.clone().any(Policy::is_root) {
             return Acl::root();
         }
         let mut acl = Acl::default();
         let mut segment_index: HashMap<&str, usize> = HashMap::new();
-        for rule in policies.iter().flat_map(|policy| policy.rules()) {
+        for rule in policies.flat_map(|policy| policy.rules()) {
             let caps = rule.capabilities();
             match classify(rule.pattern()) {
                 PatternKind::Exact(path) => merge_into(&mut acl.exact, path, caps),

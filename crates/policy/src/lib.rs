@@ -20,6 +20,20 @@
 //! change what a rule grants (`expiration`, `mfa_methods`, `control_group`,
 //! `pagination_limit`, `list_scan_response_keys_filter_path`) and templated paths are
 //! rejected with an error.
+//!
+//! Where Ward knowingly differs from Vault:
+//! - every capability name must be known, even after a `deny` (Vault stops reading the list
+//!   at `deny`); Vault's newer `subscribe`/`recover` and OpenBao's `scan` are unknown here;
+//! - an empty pattern (`path ""`) is an error (Vault accepts it);
+//! - [`Acl::new`] with the root policy among others gives the root ACL (Vault refuses);
+//! - the text is read with an HCL2 parser (hcl-rs), so two HCL1 leniencies are gone: a
+//!   block opened and given an attribute on one line (`path "x" { a = 1`) must close on that
+//!   line, and an attribute may not be repeated in a block.
+//!
+//! For LIST requests and `sys/capabilities` ([`Acl::capabilities`]) a path ending in `/` is
+//! matched as HashiCorp Vault does since 1.15.2: exact rule for the path, exact rule without
+//! the `/`, glob/`+` rules without the `/`, glob/`+` rules for the path. OpenBao 2.7.2 skips
+//! the third step; tests/reference_answers.rs replays answers recorded from it.
 
 mod acl;
 mod capability;

@@ -352,3 +352,21 @@ fn a_catch_all_glob_covers_every_random_path_unless_denied() {
         assert_eq!(acl.allows(&path, Capability::Read), expected, "{path:?}");
     }
 }
+
+#[test]
+fn acls_build_from_borrowed_policies_and_cross_threads() {
+    let policies = [
+        Policy::default_policy(),
+        Policy::parse("kv", r#"path "kv/*" { capabilities = ["read"] }"#).unwrap(),
+    ];
+    let refs: Vec<&Policy> = policies.iter().collect();
+    let acl = Acl::from_policies(refs.iter().copied());
+    assert!(acl.allows("kv/x", Capability::Read));
+    assert!(acl.allows("auth/token/lookup-self", Capability::Read));
+    let shared = std::sync::Arc::new(acl);
+    let worker = {
+        let shared = std::sync::Arc::clone(&shared);
+        std::thread::spawn(move || shared.allows("kv/y", Capability::Read))
+    };
+    assert!(worker.join().unwrap());
+}
