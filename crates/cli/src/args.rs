@@ -42,7 +42,11 @@ fn is_single_dash_long_flag(text: &str) -> bool {
         return false;
     }
     let name = rest.split_once('=').map_or(rest, |(name, _)| name);
-    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && name.chars().count() > 1
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.len() > 1
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 #[cfg(test)]
@@ -104,5 +108,10 @@ mod tests {
             ["ward", "scan", "--", "-not-a-flag"]
         );
         assert_eq!(rewrite(&["-program-name"]), ["-program-name"]);
+        // A value with spaces (`--log-opts "-n 5"`) is not a flag.
+        assert_eq!(
+            rewrite(&["ward", "scan", "--log-opts", "-n 5"]),
+            ["ward", "scan", "--log-opts", "-n 5"]
+        );
     }
 }

@@ -26,7 +26,7 @@ pub(crate) struct GlobalArgs {
     )]
     token: Option<String>,
     /// Output format.
-    #[arg(long = "format", id = "global_format", global = true, value_enum, default_value_t = Format::Table)]
+    #[arg(long = "format", id = "global_format", global = true, value_name = "FORMAT", value_enum, default_value_t = Format::Table)]
     format: Format,
 }
 
@@ -39,6 +39,12 @@ pub(crate) struct Context {
 }
 
 impl GlobalArgs {
+    /// The output format asked for.
+    #[cfg(test)]
+    pub(crate) fn format(&self) -> Format {
+        self.format
+    }
+
     /// Builds the client: flags win over WARD_*, which win over VAULT_*.
     pub(crate) fn context(&self) -> Result<Context, CliError> {
         let address = self

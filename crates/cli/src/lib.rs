@@ -58,7 +58,7 @@ pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Ward: a secrets manager and key-management service.
 #[derive(Debug, Parser)]
-#[command(name = "ward", version, about)]
+#[command(name = "ward", bin_name = "ward", version, about)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -88,12 +88,38 @@ enum Command {
     /// Write, read, list and delete ACL policies.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
+    /// Find secrets in files, standard input or git history (`ward scan --help`).
+    Scan(ScanPlaceholder),
+}
+
+/// `ward scan` as the top-level help lists it. The real parsing is [`ScanCli`]'s: the scanner's
+/// own `--format` and `--config` would clash with the client commands' global flags.
+#[derive(Debug, clap::Args)]
+#[command(disable_help_flag = true)]
+struct ScanPlaceholder {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<std::ffi::OsString>,
+}
+
+/// The parser for `ward scan ...`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ward scan",
+    about = "Find secrets in files, standard input or git history"
+)]
+struct ScanCli {
+    #[command(flatten)]
+    args: ward_scan::cli::ScanArgs,
 }
 
 /// Parses the process's arguments (Vault's single-dash long flags accepted), runs the
 /// command and returns its exit code. `serve` is called for `ward server ...`.
 pub fn run(serve: impl FnOnce(ServerArgs) -> Result<(), ServeError>) -> ExitCode {
     let args = args::normalise_flags(std::env::args_os());
+    if args.get(1).is_some_and(|a| a == "scan") {
+        let scan_args = std::iter::once("ward scan".into()).chain(args.into_iter().skip(2));
+        return run_scan(scan_args);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
@@ -128,6 +154,21 @@ pub fn run(serve: impl FnOnce(ServerArgs) -> Result<(), ServeError>) -> ExitCode
     }
 }
 
+/// Parses and runs `ward scan` (its exit codes: 0 clean, 1 findings, 2 error).
+fn run_scan(args: impl Iterator<Item = std::ffi::OsString>) -> ExitCode {
+    match ScanCli::try_parse_from(args) {
+        Ok(scan) => {
+            let code = ward_scan::cli::run(&scan.args);
+            ExitCode::from(u8::try_from(code).unwrap_or(2))
+        }
+        Err(error) => {
+            let code = if error.use_stderr() { 2 } else { 0 };
+            let _ignored = error.print();
+            ExitCode::from(code)
+        }
+    }
+}
+
 /// Runs a client command.
 async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliError> {
     let context = global.context()?;
@@ -138,7 +179,9 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
         Command::Kv(c) => cmd::kv::run(&context, c).await,
         Command::Token(c) => cmd::token::run(&context, c).await,
         Command::Policy(c) => cmd::policy::run(&context, c).await,
-        Command::Server(_) => Err(CliError::Usage("server is not a client command".into())),
+        Command::Server(_) | Command::Scan(_) => {
+            Err(CliError::Usage("not a client command".into()))
+        }
     }
 }
 
@@ -164,4 +207,63 @@ fn finish(result: Result<Outcome, CliError>) -> ExitCode {
 pub(crate) fn print_stderr(message: &str) {
     let mut stderr = std::io::stderr().lock();
     let _ignored = writeln!(stderr, "{message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_trees_are_consistent() {
+        // clap's own checks: no duplicate flags or ids after global flags propagate.
+        Cli::command().debug_assert();
+        ScanCli::command().debug_assert();
+    }
+
+    #[test]
+    fn vault_style_arguments_parse() {
+        let args = args::normalise_flags(
+            [
+                "ward",
+                "kv",
+                "get",
+                "-format=json",
+                "-version=3",
+                "-mount",
+                "secret",
+                "app",
+            ]
+            .map(std::ffi::OsString::from),
+        );
+        let cli = Cli::try_parse_from(args).unwrap();
+        assert_eq!(cli.global.format(), output::Format::Json);
+        let Command::Kv(kv) = cli.command else {
+            panic!("not kv")
+        };
+        assert!(format!("{kv:?}").contains("version: Some(3)"));
+    }
+
+    #[test]
+    fn server_flags_reach_the_callback_args() {
+        let args = args::normalise_flags(
+            [
+                "ward",
+                "server",
+                "-dev",
+                "-dev-listen-address=127.0.0.1:0",
+                "-dev-root-token-id",
+                "root",
+            ]
+            .map(std::ffi::OsString::from),
+        );
+        let Command::Server(server) = Cli::try_parse_from(args).unwrap().command else {
+            panic!("not server")
+        };
+        assert!(server.dev);
+        assert_eq!(server.dev_listen_address.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(server.dev_root_token_id.as_deref(), Some("root"));
+        assert!(!format!("{server:?}").contains("\"root\""));
+    }
 }
