@@ -191,7 +191,8 @@ async fn drive(
                 server.process.output_tail()
             )
         })?;
-    load::run(server.process.addr(), factory, load)
+    let watched = [server.process.pid(), std::process::id()];
+    load::run(server.process.addr(), factory, load, &watched)
         .await
         .with_context(what)
 }

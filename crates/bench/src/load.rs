@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 
 use crate::http::{Connection, RequestFactory};
+use crate::process::cpu_time;
 
 /// Latencies are recorded in microseconds, from 1 µs to a minute, to 3 significant digits.
 const HIGHEST_LATENCY_US: u64 = 60_000_000;
@@ -50,6 +51,9 @@ pub(crate) struct LoadResult {
     pub(crate) first_non_2xx: Option<String>,
     /// The first failure, to tell why.
     pub(crate) first_failure: Option<String>,
+    /// CPU time each watched process used during the measured window (None when it could not
+    /// be read), in the order the processes were given.
+    pub(crate) cpu_in_window: Vec<Option<Duration>>,
 }
 
 impl LoadResult {
@@ -73,11 +77,13 @@ fn new_histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, HIGHEST_LATENCY_US, 3).context("creating a latency histogram")
 }
 
-/// Drives the server at `addr` with requests from `factory` as `config` says.
+/// Drives the server at `addr` with requests from `factory` as `config` says, and measures the
+/// CPU time the processes `watched` use during the measured window.
 pub(crate) async fn run(
     addr: SocketAddr,
     factory: RequestFactory,
     config: LoadConfig,
+    watched: &[u32],
 ) -> anyhow::Result<LoadResult> {
     anyhow::ensure!(config.concurrency >= 1, "concurrency must be at least 1");
     anyhow::ensure!(
@@ -101,6 +107,14 @@ pub(crate) async fn run(
         let factory = Arc::clone(&factory);
         workers.spawn(drive(addr, worker, slot, factory, window));
     }
+    tokio::time::sleep_until(window.measure_from.into()).await;
+    let cpu_before: Vec<_> = watched.iter().map(|pid| cpu_time(*pid)).collect();
+    tokio::time::sleep_until(window.deadline.into()).await;
+    let cpu_in_window = watched
+        .iter()
+        .zip(cpu_before)
+        .map(|(pid, before)| Some(cpu_time(*pid)?.saturating_sub(before?)))
+        .collect();
     let mut total = WorkerTally::new()?;
     while let Some(joined) = workers.join_next().await {
         total.merge(joined.context("a load worker panicked")??)?;
@@ -113,6 +127,7 @@ pub(crate) async fn run(
         latency_us: total.latency_us,
         first_non_2xx: total.first_non_2xx,
         first_failure: total.first_failure,
+        cpu_in_window,
     })
 }
 
@@ -266,7 +281,10 @@ mod tests {
         let addr = trivial_server().await;
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
-        let result = run(addr, factory, config(4, 2)).await.unwrap();
+        let result = run(addr, factory, config(4, 2), &[std::process::id()])
+            .await
+            .unwrap();
+        assert!(result.cpu_in_window[0].unwrap() > Duration::ZERO);
         assert!(result.ok > 10, "only {} successes", result.ok);
         assert_eq!((result.non_2xx, result.failed), (0, 0));
         assert_eq!(result.latency_us.len(), result.ok);
@@ -280,7 +298,7 @@ mod tests {
         let addr = trivial_server().await;
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/missing"));
-        let result = run(addr, factory, config(2, 2)).await.unwrap();
+        let result = run(addr, factory, config(2, 2), &[]).await.unwrap();
         assert_eq!(result.ok, 0);
         assert!(result.non_2xx > 0);
         assert!(result.first_non_2xx.unwrap().starts_with("404"));
@@ -291,6 +309,6 @@ mod tests {
         let addr = trivial_server().await;
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
-        assert!(run(addr, factory, config(2, 3)).await.is_err());
+        assert!(run(addr, factory, config(2, 3), &[]).await.is_err());
     }
 }

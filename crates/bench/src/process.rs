@@ -165,6 +165,11 @@ impl ServerProcess {
         }
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// The address the server listens on.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
@@ -265,6 +270,24 @@ fn parse_api_address(line: &str) -> Option<SocketAddr> {
     (addr.port() != 0).then_some(addr)
 }
 
+/// The CPU time (user + system, all threads) process `pid` has used so far.
+pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks = parse_cpu_ticks(&stat)?;
+    let per_second = rustix::param::clock_ticks_per_second();
+    (per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / per_second as f64))
+}
+
+/// Reads utime + stime (fields 14 and 15, in clock ticks) from /proc/PID/stat. The command
+/// name (field 2) is in parentheses and may hold spaces, so fields are counted after its `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
 /// Reads the VmRSS line of /proc/PID/status (in kB) as bytes.
 fn parse_vm_rss(status: &str) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
@@ -321,6 +344,17 @@ mod tests {
         let status = "Name:\tward\nVmPeak:\t  9000 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
         assert_eq!(parse_vm_rss(status), Some(12345 * 1024));
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn reads_cpu_ticks_after_the_command_name() {
+        let stat = "4242 (my server) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 8 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(325));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+        let own = cpu_time(std::process::id()).unwrap();
+        let busy_until = std::time::Instant::now() + Duration::from_millis(60);
+        while std::time::Instant::now() < busy_until {}
+        assert!(cpu_time(std::process::id()).unwrap() > own);
     }
 
     #[test]

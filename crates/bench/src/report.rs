@@ -138,6 +138,10 @@ pub(crate) struct LoadFigure {
     pub(crate) non_2xx: u64,
     /// Requests with no response.
     pub(crate) failed: u64,
+    /// CPU the server used during the window, in percent of one core.
+    pub(crate) server_cpu_percent: Option<f64>,
+    /// CPU the load generator (this process) used, in percent of one core.
+    pub(crate) bench_cpu_percent: Option<f64>,
     /// The rate of every round, lowest first (the row's figures are its median round's).
     pub(crate) rps_rounds: Vec<f64>,
     /// Why the first non-2xx answer was given, if any.
@@ -158,11 +162,20 @@ impl LoadFigure {
             ok: result.ok,
             non_2xx: result.non_2xx,
             failed: result.failed,
+            server_cpu_percent: percent_of_window(&result, 0),
+            bench_cpu_percent: percent_of_window(&result, 1),
             rps_rounds: Vec::new(),
             first_non_2xx: result.first_non_2xx,
             first_failure: result.first_failure,
         }
     }
+}
+
+/// The CPU time of the `index`th watched process over the window, in percent of one core.
+fn percent_of_window(result: &LoadResult, index: usize) -> Option<f64> {
+    let cpu = (*result.cpu_in_window.get(index)?)?;
+    let window = result.window.as_secs_f64();
+    (window > 0.0).then(|| cpu.as_secs_f64() / window * 100.0)
 }
 
 /// KV read over trivial for one server.
@@ -265,7 +278,7 @@ impl Report {
         if !self.load.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<10} {:<8} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7}  {}",
+                "\n{:<10} {:<8} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
                 "scenario",
                 "server",
                 "req/s",
@@ -274,6 +287,8 @@ impl Report {
                 "ok",
                 "non-2xx",
                 "failed",
+                "srv CPU",
+                "gen CPU",
                 if c.rounds > 1 {
                     "req/s of each round"
                 } else {
@@ -283,7 +298,7 @@ impl Report {
             for row in &self.load {
                 let _ = writeln!(
                     out,
-                    "{:<10} {:<8} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>7}  {}",
+                    "{:<10} {:<8} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
                     row.scenario,
                     row.target.name(),
                     row.rps,
@@ -292,6 +307,8 @@ impl Report {
                     row.ok,
                     row.non_2xx,
                     row.failed,
+                    cpu_cell(row.server_cpu_percent),
+                    cpu_cell(row.bench_cpu_percent),
                     if row.rps_rounds.len() > 1 {
                         let rates: Vec<_> = row
                             .rps_rounds
@@ -304,6 +321,11 @@ impl Report {
                     }
                 );
             }
+            let _ = writeln!(
+                out,
+                "(srv CPU, gen CPU: CPU time the server and this load generator used during the \
+                 measured window, in % of one core)"
+            );
             for row in &self.load {
                 if let Some(why) = &row.first_non_2xx {
                     let _ = writeln!(
@@ -362,6 +384,11 @@ impl Report {
     }
 }
 
+/// A CPU percentage for the table ("-" when unknown).
+fn cpu_cell(percent: Option<f64>) -> String {
+    percent.map_or_else(|| "-".to_owned(), |p| format!("{p:.0}%"))
+}
+
 /// The median of `samples` (the mean of the middle two for an even count).
 pub(crate) fn median(samples: &[f64]) -> f64 {
     let mut sorted = samples.to_vec();
@@ -387,6 +414,8 @@ mod tests {
             ok: 100,
             non_2xx: 0,
             failed: 0,
+            server_cpu_percent: Some(150.0),
+            bench_cpu_percent: Some(40.0),
             rps_rounds: vec![rps],
             first_non_2xx: None,
             first_failure: None,
