@@ -32,8 +32,8 @@
 //!
 //! For LIST requests and `sys/capabilities` ([`Acl::capabilities`]) a path ending in `/` is
 //! matched as HashiCorp Vault does since 1.15.2: exact rule for the path, exact rule without
-//! the `/`, glob/`+` rules without the `/`, glob/`+` rules for the path. OpenBao 2.7.2 skips
-//! the third step; tests/reference_answers.rs replays answers recorded from it.
+//! the `/`, glob/`+` rules without the `/`, glob/`+` rules for the path. OpenBao 2.7.2 swaps
+//! the last two steps; tests/reference_answers.rs replays answers recorded from it.
 
 mod acl;
 mod capability;

@@ -2,10 +2,10 @@
 //! holding the case's policies; see fixtures/gen_reference_answers.py): Vault's documented
 //! priority examples, merging and deny across policies, and 60 random sets of `+`/`*`
 //! patterns probed with random paths. Ward must give the same answer for every path, with
-//! one known difference: for a path ending in `/`, HashiCorp Vault (since 1.15.2, and
-//! OpenBao's main branch) first tries the glob and `+` rules on the path without that `/`;
-//! OpenBao 2.7.2 does not. Ward follows Vault, so where the two differ Ward's answer must be
-//! exactly the rule that applies to the trimmed path.
+//! one known difference: for a path ending in `/` with no exact rule, HashiCorp Vault (since
+//! 1.15.2) tries the glob and `+` rules on the path without that `/` before those on the path
+//! as given; OpenBao 2.7.2 tries them the other way round. Ward follows Vault, so where the
+//! two differ Ward's answer must be exactly the rule that applies to the trimmed path.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
