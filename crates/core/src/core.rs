@@ -203,7 +203,7 @@ impl Core {
                 if let Ok(mut slot) = self.root_key.write() {
                     *slot = Some(root_key);
                 }
-                tracing::info!("vault unsealed");
+                tracing::info!("unsealed");
             }
         }
         self.seal_status().await
@@ -230,7 +230,7 @@ impl Core {
             *slot = None;
         }
         self.clear_caches();
-        tracing::info!("vault sealed");
+        tracing::info!("sealed");
     }
 
     fn clear_caches(&self) {
