@@ -13,6 +13,24 @@
 //! - the same pattern in several rules merges into the union of capabilities, and `deny`
 //!   on any of them wins.
 //!
+//! ```
+//! use ward_policy::{Acl, Capability, Policy};
+//!
+//! let app = Policy::parse("app", r#"
+//!     path "secret/data/app/*" { capabilities = ["read", "list"] }
+//!     path "secret/data/app/admin" { capabilities = ["deny"] }
+//! "#)?;
+//! let acl = Acl::new(&[Policy::default_policy(), app]);
+//! assert!(acl.allows("secret/data/app/db", Capability::Read));
+//! assert!(!acl.allows("secret/data/app/admin", Capability::Read));
+//! assert!(acl.allows("auth/token/lookup-self", Capability::Read));
+//! // What `sys/capabilities` returns:
+//! assert_eq!(acl.capabilities("secret/data/app/db").as_strs(), ["list", "read"]);
+//! assert_eq!(acl.capabilities("secret/data/other").as_strs(), ["deny"]);
+//! assert_eq!(Acl::root().capabilities("anything").as_strs(), ["root"]);
+//! # Ok::<(), ward_policy::PolicyError>(())
+//! ```
+//!
 //! Vault's parameter and wrapping-TTL constraints (`allowed_parameters`,
 //! `denied_parameters`, `required_parameters`, `min_wrapping_ttl`, `max_wrapping_ttl`) are
 //! accepted, validated and kept ([`UnenforcedConstraints`]) but **not enforced**;
