@@ -1,7 +1,7 @@
 //! One benchmark run: start-up times, idle memory, then every selected scenario on every server
 //! it applies to, all in the same run so that the figures can be compared.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -64,77 +64,119 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
         ..Report::default()
     };
 
+    let scratch = workdir.path();
     let mut programs = plan.targets.clone();
     if plan.startup {
-        for (kind, program) in &mut programs {
-            let spec = kind.launch_spec(program.clone(), &token, workdir.path().to_path_buf());
-            progress(&format!(
-                "start-up of {} ({} starts)",
-                kind.name(),
-                plan.starts
-            ));
-            // An untimed first start warms the page cache and finds the real executable behind
-            // a wrapper script, whose own start-up (Python, for pip's `bao`) is not the server's.
-            let (warm, _) = ServerProcess::launch(&spec).await?;
-            *program = warm.executable()?;
-            warm.stop().await;
-            let spec = kind.launch_spec(program.clone(), &token, workdir.path().to_path_buf());
-            let mut samples_ms = Vec::with_capacity(plan.starts);
-            for _ in 0..plan.starts {
-                let (server, took) = ServerProcess::launch(&spec).await?;
-                server.stop().await;
-                samples_ms.push(took.as_secs_f64() * 1000.0);
-            }
-            report.startup.push(StartupFigure {
-                target: *kind,
-                median_ms: median(&samples_ms),
-                samples_ms,
+        report.startup = measure_startup(&mut programs, plan.starts, &token, scratch).await?;
+    }
+    let running = start_servers(&programs, &plan, &token, scratch).await?;
+    for server in &running {
+        report.binaries.push(BinaryFigure {
+            target: server.kind,
+            path: server.process.executable()?.display().to_string(),
+        });
+    }
+    if plan.idle_rss {
+        report.idle_rss = measure_idle_rss(&running, plan.idle, &token).await?;
+    }
+    report.load = run_load_rows(&running, &plan, &token).await?;
+    for server in running {
+        server.process.stop().await;
+    }
+    report.conclude();
+    Ok(report)
+}
+
+/// Times `starts` starts of every server, after an untimed one. The untimed start warms the
+/// page cache and finds the real executable behind a wrapper script (pip's `bao` is Python
+/// that execs the Go binary), whose own start-up is not the server's: `programs` is updated.
+async fn measure_startup(
+    programs: &mut [(TargetKind, PathBuf)],
+    starts: usize,
+    token: &str,
+    scratch: &Path,
+) -> anyhow::Result<Vec<StartupFigure>> {
+    let mut figures = Vec::new();
+    for (kind, program) in programs {
+        progress(&format!("start-up of {} ({starts} starts)", kind.name()));
+        let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf());
+        let (warm, _) = ServerProcess::launch(&spec).await?;
+        *program = warm.executable()?;
+        warm.stop().await;
+        let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf());
+        let mut samples_ms = Vec::with_capacity(starts);
+        for _ in 0..starts {
+            let (server, took) = ServerProcess::launch(&spec).await?;
+            server.stop().await;
+            samples_ms.push(took.as_secs_f64() * 1000.0);
+        }
+        figures.push(StartupFigure {
+            target: *kind,
+            median_ms: median(&samples_ms),
+            samples_ms,
+        });
+    }
+    Ok(figures)
+}
+
+/// Starts every server the plan needs, and keeps them running for the rest of the run.
+async fn start_servers(
+    programs: &[(TargetKind, PathBuf)],
+    plan: &Plan,
+    token: &str,
+    scratch: &Path,
+) -> anyhow::Result<Vec<Running>> {
+    let mut running = Vec::new();
+    for (kind, program) in programs {
+        let needed = plan.idle_rss || plan.scenarios.iter().any(|s| s.runs_on(*kind));
+        if needed {
+            let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf());
+            let (process, _) = ServerProcess::launch(&spec).await?;
+            running.push(Running {
+                kind: *kind,
+                process,
             });
         }
     }
+    Ok(running)
+}
 
-    let mut running = Vec::new();
-    for (kind, program) in &programs {
-        let needed = plan.idle_rss || plan.scenarios.iter().any(|s| s.runs_on(*kind));
-        if !needed {
-            continue;
+/// Reads every server's resident memory after it has served a little (the KV read secret
+/// written and read back) and idled for `idle`.
+async fn measure_idle_rss(
+    running: &[Running],
+    idle: Duration,
+    token: &str,
+) -> anyhow::Result<Vec<RssFigure>> {
+    for server in running {
+        if Scenario::KvRead.runs_on(server.kind) {
+            Scenario::KvRead
+                .prepare(&endpoint(server, token))
+                .await
+                .with_context(|| format!("preparing {} for the idle RSS", server.kind.name()))?;
         }
-        let spec = kind.launch_spec(program.clone(), &token, workdir.path().to_path_buf());
-        let (process, _) = ServerProcess::launch(&spec).await?;
-        report.binaries.push(BinaryFigure {
-            target: *kind,
-            path: process.executable()?.display().to_string(),
-        });
-        running.push(Running {
-            kind: *kind,
-            process,
-        });
     }
-
-    if plan.idle_rss {
-        for server in &running {
-            if Scenario::KvRead.runs_on(server.kind) {
-                // Idle with the secret written, as a server that has served a little.
-                Scenario::KvRead
-                    .prepare(&endpoint(server, &token))
-                    .await
-                    .with_context(|| {
-                        format!("preparing {} for the idle RSS", server.kind.name())
-                    })?;
-            }
-        }
-        progress(&format!("idling {:?} before reading RSS", plan.idle));
-        tokio::time::sleep(plan.idle).await;
-        for server in &running {
-            report.idle_rss.push(RssFigure {
+    progress(&format!("idling {idle:?} before reading RSS"));
+    tokio::time::sleep(idle).await;
+    running
+        .iter()
+        .map(|server| {
+            Ok(RssFigure {
                 target: server.kind,
                 mb: server.process.rss_bytes()? as f64 / 1e6,
-            });
-        }
-    }
+            })
+        })
+        .collect()
+}
 
-    // Rounds run every row in turn, so that a burst of other work on the machine spreads over
-    // all rows instead of skewing one; each row reports its median round.
+/// Runs every scenario on every server it applies to, `plan.rounds` times in turn, so that a
+/// burst of other work on the machine spreads over all rows instead of skewing one; each row
+/// reports its median round.
+async fn run_load_rows(
+    running: &[Running],
+    plan: &Plan,
+    token: &str,
+) -> anyhow::Result<Vec<LoadFigure>> {
     let mut rows: Vec<(Scenario, TargetKind, Vec<LoadResult>)> = Vec::new();
     for round in 1..=plan.rounds {
         for scenario in &plan.scenarios {
@@ -145,7 +187,7 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
                     server.kind.name(),
                     plan.rounds
                 ));
-                let result = drive(*scenario, server, &token, plan.load).await?;
+                let result = drive(*scenario, server, token, plan.load).await?;
                 match rows
                     .iter_mut()
                     .find(|(s, kind, _)| s == scenario && *kind == server.kind)
@@ -157,20 +199,16 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
             }
         }
     }
+    let mut figures = Vec::new();
     for (scenario, kind, mut results) in rows {
         results.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
         let rps_rounds = results.iter().map(LoadResult::rps).collect();
         let middle = results.swap_remove(results.len() / 2);
         let mut figure = LoadFigure::new(scenario, kind, middle);
         figure.rps_rounds = rps_rounds;
-        report.load.push(figure);
+        figures.push(figure);
     }
-
-    for server in running {
-        server.process.stop().await;
-    }
-    report.conclude();
-    Ok(report)
+    Ok(figures)
 }
 
 /// Prepares `scenario` on `server` and drives it once.
