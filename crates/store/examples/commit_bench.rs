@@ -13,7 +13,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ward_store::{Action, Expect, Op, SqliteStorage, Storage, StoreError};
+use ward_store::{
+    Action, CacheLimits, CachedStorage, Expect, Op, SqliteStorage, Storage, StoreError,
+};
 
 const WRITER_COUNTS: [usize; 6] = [1, 4, 16, 64, 128, 256];
 
@@ -102,6 +104,56 @@ async fn scenario(dir: &std::path::Path, writers: usize, secs: u64) -> Result<()
     Ok(())
 }
 
+/// Point reads of 1 KiB values from `readers` tasks, for `secs` seconds: reads/s.
+async fn reads(store: Arc<dyn Storage>, readers: usize, secs: u64) -> Result<f64, StoreError> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..readers)
+        .map(|r| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    let key = format!("r/{}", (r as u64 * 7919 + done) % 1000);
+                    store.get(&key).await?;
+                    done += 1;
+                }
+                Ok::<_, StoreError>(done)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.map_err(|e| StoreError::Backend(Box::new(e)))??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn read_scenarios(dir: &std::path::Path, secs: u64) -> Result<(), StoreError> {
+    let sqlite = Arc::new(SqliteStorage::open(dir.join("reads.db"))?);
+    let ops = (0..1000)
+        .map(|i| Op {
+            key: format!("r/{i}"),
+            expect: Expect::Any,
+            action: Action::Put(vec![0x3a; 1024]),
+        })
+        .collect();
+    sqlite.commit(ops).await?;
+    let cached: Arc<dyn Storage> = Arc::new(CachedStorage::new(
+        SqliteStorage::open(dir.join("reads.db"))?,
+        CacheLimits::default(),
+    ));
+    println!();
+    println!("point reads of 1 KiB values (1000 keys), {secs} s per row");
+    println!("readers   sqlite reads/s   cached reads/s");
+    for readers in [1, 16] {
+        let direct = reads(sqlite.clone(), readers, secs).await?;
+        let through_cache = reads(Arc::clone(&cached), readers, secs).await?;
+        println!("{readers:>7} {direct:>16.0} {through_cache:>16.0}");
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs = std::env::var("COMMIT_BENCH_SECS")
@@ -117,5 +169,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for writers in WRITER_COUNTS {
         scenario(dir.path(), writers, secs).await?;
     }
+    read_scenarios(dir.path(), secs).await?;
     Ok(())
 }

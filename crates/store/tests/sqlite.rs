@@ -234,3 +234,28 @@ async fn a_failed_group_fails_every_commit_in_it_and_the_store_recovers() {
         Some(&b"2"[..])
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_waiting_write_does_not_block_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        busy_timeout: std::time::Duration::from_secs(10),
+        ..SqliteOptions::default()
+    };
+    let store = Arc::new(SqliteStorage::open_with(db_path(&dir), options).unwrap());
+    let other = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // The write waits for the lock; on a single-threaded runtime, the rest must still run.
+    let write = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.put("k", b"v").await })
+    };
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        assert!(!write.is_finished());
+    }
+    assert_eq!(store.get("k").await.unwrap(), None); // Reads are not held up either.
+    other.execute_batch("ROLLBACK").unwrap();
+    write.await.unwrap().unwrap();
+    assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+}

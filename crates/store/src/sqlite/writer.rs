@@ -85,7 +85,7 @@ fn commit_group(
     let mut failure: Option<Arc<rusqlite::Error>> = None;
     let mut jobs = group.into_iter();
 
-    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(err) = exec(conn, "BEGIN IMMEDIATE") {
         failure = Some(Arc::new(err));
     } else {
         for (ops, reply) in jobs.by_ref() {
@@ -104,7 +104,7 @@ fn commit_group(
             }
         }
         if failure.is_none()
-            && let Err(err) = conn.execute_batch("COMMIT")
+            && let Err(err) = exec(conn, "COMMIT")
         {
             failure = Some(Arc::new(err));
         }
@@ -158,15 +158,15 @@ fn apply_in_savepoint(
     conn: &Connection,
     ops: &[Op],
 ) -> Result<Result<(), StoreError>, rusqlite::Error> {
-    conn.execute_batch("SAVEPOINT logical_commit")?;
+    exec(conn, "SAVEPOINT logical_commit")?;
     match check_and_apply(conn, ops) {
         Ok(true) => {
-            conn.execute_batch("RELEASE logical_commit")?;
+            exec(conn, "RELEASE logical_commit")?;
             Ok(Ok(()))
         }
         Ok(false) => {
             // Nothing was written (conditions are checked first), but undo symmetrically.
-            conn.execute_batch("ROLLBACK TO logical_commit; RELEASE logical_commit")?;
+            roll_back_savepoint(conn)?;
             Ok(Err(StoreError::Conflict))
         }
         Err(err) => {
@@ -174,10 +174,23 @@ fn apply_in_savepoint(
                 // SQLite rolled the whole transaction back on its own (disk full, I/O).
                 return Err(err);
             }
-            conn.execute_batch("ROLLBACK TO logical_commit; RELEASE logical_commit")?;
+            roll_back_savepoint(conn)?;
             Ok(Err(StoreError::from(SqliteFailure::Sqlite(err))))
         }
     }
+}
+
+/// Runs a statement without parameters, prepared once per connection: these run for every
+/// logical commit, so parsing them each time would be measurable.
+fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Undoes everything since `SAVEPOINT logical_commit` and closes it.
+fn roll_back_savepoint(conn: &Connection) -> Result<(), rusqlite::Error> {
+    exec(conn, "ROLLBACK TO logical_commit")?;
+    exec(conn, "RELEASE logical_commit")
 }
 
 /// Checks every condition against the state before the commit, then applies every action
