@@ -1,0 +1,395 @@
+//! Test harness: a real `ward` server process on 127.0.0.1, and the `ward` CLI run against it.
+//!
+//! - [`Server::start`] (also spelled `DevServer::start()`): `ward server --dev` on a free
+//!   port; initialised, unsealed, `secret/` mounted; unseal key and root token read from its
+//!   banner.
+//! - [`Server::start_with_config`]: production mode from a TOML file (starts sealed and
+//!   uninitialised); [`Server::production`] writes the usual SQLite config for you.
+//! - [`Server::ward`] runs the CLI with `WARD_ADDR`/`WARD_TOKEN` set; [`Server::http`] is a
+//!   blocking reqwest client that sends the root token; [`Server::url`] builds `/v1/` URLs.
+//!
+//! The child is killed when the `Server` is dropped. Its stdout and stderr are drained in
+//! threads into [`Server::log`], which failing assertions can print.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a server may take to print its banner and accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `ward` binary under test.
+pub fn ward_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ward"))
+}
+
+/// A `ward` server child process.
+pub struct Server {
+    child: Child,
+    addr: String,
+    root_token: String,
+    unseal_key: String,
+    log: Arc<Mutex<String>>,
+    /// Arguments it was started with (for [`Server::restart`]).
+    args: Vec<String>,
+    /// Holds the config file and database of production-mode servers.
+    dir: Option<Arc<tempfile::TempDir>>,
+}
+
+/// The name the brief and the HTTP tests use for a dev-mode server.
+pub type DevServer = Server;
+
+impl Server {
+    /// `ward server --dev` on a free port with a random root token.
+    pub fn start() -> Self {
+        Self::spawn(dev_args(None), None, true)
+    }
+
+    /// `ward server --dev --dev-root-token-id ID`.
+    pub fn start_with_root_token(id: &str) -> Self {
+        Self::spawn(dev_args(Some(id)), None, true)
+    }
+
+    /// `ward server --config FILE` with `toml` as the file, in a fresh temporary directory.
+    /// The server starts sealed and (for a new database) uninitialised.
+    pub fn start_with_config(toml: &str) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temporary directory"));
+        Self::start_with_config_in(dir, toml)
+    }
+
+    /// A production-mode server on a free port with SQLite storage in a temporary directory.
+    pub fn production() -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temporary directory"));
+        let toml = production_toml(&dir.path().join("ward.db"));
+        Self::start_with_config_in(dir, &toml)
+    }
+
+    fn start_with_config_in(dir: Arc<tempfile::TempDir>, toml: &str) -> Self {
+        let config = dir.path().join("ward.toml");
+        std::fs::write(&config, toml).expect("write config");
+        let args = vec![
+            "server".to_owned(),
+            "--config".to_owned(),
+            config.display().to_string(),
+        ];
+        Self::spawn(args, Some(dir), false)
+    }
+
+    /// Stops this server and starts it again with the same arguments, configuration file
+    /// and database (a production server comes back sealed).
+    pub fn restart(mut self) -> Self {
+        self.stop();
+        let dev = self.args.iter().any(|a| a == "--dev");
+        let args = std::mem::take(&mut self.args);
+        let dir = self.dir.take();
+        Self::spawn(args, dir, dev)
+    }
+
+    fn spawn(args: Vec<String>, dir: Option<Arc<tempfile::TempDir>>, dev: bool) -> Self {
+        let mut child = Command::new(ward_bin())
+            .args(&args)
+            .env_remove("WARD_ADDR")
+            .env_remove("WARD_TOKEN")
+            .env_remove("VAULT_ADDR")
+            .env_remove("VAULT_TOKEN")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ward server");
+        let log = Arc::new(Mutex::new(String::new()));
+        let lines = drain(child.stdout.take().expect("stdout"), log.clone(), true);
+        drain(child.stderr.take().expect("stderr"), log.clone(), false);
+
+        let mut banner = Banner::default();
+        let deadline = Instant::now() + START_TIMEOUT;
+        let lines = lines.expect("stdout line channel");
+        while !banner.complete(dev) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => banner.read(&line),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "ward server did not print its banner in time; output:\n{}",
+                        log.lock().unwrap()
+                    );
+                }
+            }
+        }
+        let addr = banner.addr.expect("address");
+        let server = Self {
+            child,
+            addr,
+            root_token: banner.root_token.unwrap_or_default(),
+            unseal_key: banner.unseal_key.unwrap_or_default(),
+            log,
+            args,
+            dir,
+        };
+        server.wait_until_listening(deadline);
+        server
+    }
+
+    fn wait_until_listening(&self, deadline: Instant) {
+        let socket: SocketAddr = self
+            .addr
+            .trim_start_matches("http://")
+            .parse()
+            .expect("address is host:port");
+        while TcpStream::connect_timeout(&socket, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "ward server never accepted connections; output:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v1/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    /// The dev server's root token (empty in production mode until you init).
+    pub fn root_token(&self) -> &str {
+        &self.root_token
+    }
+
+    /// The dev server's unseal key (empty in production mode).
+    pub fn unseal_key(&self) -> &str {
+        &self.unseal_key
+    }
+
+    /// Everything the server printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The server's temporary directory (production mode).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref().map(tempfile::TempDir::path)
+    }
+
+    /// Runs `ward ARGS` with `WARD_ADDR` and the root token in `WARD_TOKEN`.
+    pub fn ward(&self, args: &[&str]) -> Output {
+        self.ward_full(Some(&self.root_token), args, None)
+    }
+
+    /// Runs `ward ARGS` with `token` (or none) and optional standard input.
+    pub fn ward_full(&self, token: Option<&str>, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut command = Command::new(ward_bin());
+        command
+            .args(args)
+            .env("WARD_ADDR", &self.addr)
+            .env_remove("WARD_TOKEN")
+            .env_remove("VAULT_ADDR")
+            .env_remove("VAULT_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            command.env("WARD_TOKEN", token);
+        }
+        let mut child = command.spawn().expect("spawn ward");
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("write stdin");
+        }
+        drop(input);
+        child.wait_with_output().expect("wait for ward")
+    }
+
+    /// Runs `ward ARGS` with the root token and `stdin` as standard input.
+    pub fn ward_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        self.ward_full(Some(&self.root_token), args, Some(stdin))
+    }
+
+    /// A blocking HTTP client that sends the root token in `X-Vault-Token`.
+    pub fn http(&self) -> reqwest::blocking::Client {
+        self.http_with_token(Some(&self.root_token))
+    }
+
+    /// A blocking HTTP client that sends `token` (or no token).
+    pub fn http_with_token(&self, token: Option<&str>) -> reqwest::blocking::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            let mut value = reqwest::header::HeaderValue::from_str(token).expect("token header");
+            value.set_sensitive(true);
+            headers.insert("X-Vault-Token", value);
+        }
+        reqwest::blocking::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("http client")
+    }
+
+    /// Sends `method` to `/v1/<path>` with the root token and an optional JSON body; returns
+    /// the status and the body as JSON (`Null` when empty, a string when not JSON).
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http().request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().expect("body");
+        let json = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, json)
+    }
+
+    /// A `ward-client` for this server with the root token.
+    pub fn client(&self) -> ward_client::Client {
+        ward_client::Client::new(&self.addr, Some(&self.root_token)).expect("client")
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The arguments of a dev server on a free port.
+fn dev_args(root_token: Option<&str>) -> Vec<String> {
+    let mut args = vec![
+        "server".to_owned(),
+        "--dev".to_owned(),
+        "--dev-listen-address".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    ];
+    if let Some(id) = root_token {
+        args.push("--dev-root-token-id".to_owned());
+        args.push(id.to_owned());
+    }
+    args
+}
+
+/// A production configuration on a free port with SQLite at `db`.
+pub fn production_toml(db: &Path) -> String {
+    format!(
+        "address = \"127.0.0.1:{}\"\ndisable_mlock = true\n\n[storage]\nbackend = \"sqlite\"\npath = \"{}\"\n",
+        free_port(),
+        db.display()
+    )
+}
+
+/// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local address").port()
+}
+
+/// What the server's banner told us.
+#[derive(Default)]
+struct Banner {
+    addr: Option<String>,
+    unseal_key: Option<String>,
+    root_token: Option<String>,
+}
+
+impl Banner {
+    fn read(&mut self, line: &str) {
+        let line = line.trim_start();
+        if let Some(addr) = line.strip_prefix("Api Address:") {
+            self.addr = Some(addr.trim().to_owned());
+        } else if let Some(key) = line.strip_prefix("Unseal Key:") {
+            self.unseal_key = Some(key.trim().to_owned());
+        } else if let Some(token) = line.strip_prefix("Root Token:") {
+            self.root_token = Some(token.trim().to_owned());
+        }
+    }
+
+    fn complete(&self, dev: bool) -> bool {
+        self.addr.is_some() && (!dev || (self.unseal_key.is_some() && self.root_token.is_some()))
+    }
+}
+
+/// Copies a child's stream into `log` in a thread; with `forward`, also sends each line on
+/// the returned channel (while anyone listens).
+fn drain(
+    stream: impl Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+    forward: bool,
+) -> Option<Receiver<String>> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    log.lock().unwrap().push_str(&line);
+                    if forward {
+                        let _ = sender.send(line.trim_end().to_owned());
+                    }
+                }
+            }
+        }
+    });
+    forward.then_some(receiver)
+}
+
+/// stdout of a CLI run as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// stderr of a CLI run as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the exit code, showing both streams when it differs.
+#[track_caller]
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "unexpected exit code\n--- stdout:\n{}\n--- stderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// Runs and asserts success; returns stdout.
+#[track_caller]
+pub fn ok(output: Output) -> String {
+    assert_exit(&output, 0);
+    stdout(&output)
+}
+
+/// The value of a `Key  Value` table row (keys may contain single spaces: `Total Shares`).
+pub fn table_value(table: &str, key: &str) -> Option<String> {
+    table.lines().find_map(|line| {
+        let rest = line.strip_prefix(key)?;
+        (rest.is_empty() || rest.starts_with("  ")).then(|| rest.trim().to_owned())
+    })
+}
