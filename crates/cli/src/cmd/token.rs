@@ -42,7 +42,7 @@ pub(crate) enum TokenCommand {
         #[arg(long)]
         num_uses: Option<u64>,
         /// Whether the token may be renewed (`-renewable=false` to forbid).
-        #[arg(long, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
         renewable: Option<bool>,
         /// Create a token with no parent.
         #[arg(long)]

@@ -124,7 +124,7 @@ pub(crate) struct MetadataPutArgs {
     #[arg(long)]
     max_versions: Option<u32>,
     /// Require check-and-set on every write (`-cas-required=false` to lift).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     cas_required: Option<bool>,
     /// Soft-delete versions this long after they are written (`0s`: never).
     #[arg(long)]
