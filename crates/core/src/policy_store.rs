@@ -61,21 +61,27 @@ impl PolicyStore {
             .map(|b| (name, String::from_utf8_lossy(b.expose()).into_owned())))
     }
 
-    /// Parses, validates and stores a policy.
-    pub(crate) async fn write(&self, barrier: &Barrier, name: &str, text: &str) -> CoreResult<()> {
+    /// Parses, validates and stores a policy; returns what the author should know (rule
+    /// keys Ward keeps but does not enforce, rules that grant nothing).
+    pub(crate) async fn write(
+        &self,
+        barrier: &Barrier,
+        name: &str,
+        text: &str,
+    ) -> CoreResult<Vec<String>> {
         let name = Self::name(name)?;
         if ward_policy::is_reserved(&name) {
             return Err(CoreError::bad(format!(
                 "cannot update the \"{name}\" policy"
             )));
         }
-        Policy::parse(&name, text)
+        let policy = Policy::parse(&name, text)
             .map_err(|e| CoreError::bad(format!("failed to parse policy: {e}")))?;
         barrier
             .put(&format!("{PREFIX}{name}"), text.as_bytes())
             .await?;
         self.clear_cache();
-        Ok(())
+        Ok(policy.warnings().to_vec())
     }
 
     pub(crate) async fn delete(&self, barrier: &Barrier, name: &str) -> CoreResult<()> {

@@ -65,7 +65,10 @@ impl std::fmt::Debug for Op {
             Action::Delete => "delete",
             Action::Check => "check",
         };
-        f.debug_struct("Op").field("key", &self.key).field("action", &action).finish()
+        f.debug_struct("Op")
+            .field("key", &self.key)
+            .field("action", &action)
+            .finish()
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use ward_crypto::{CryptoError, Keyring, SecretBytes};
 
-use crate::{Action, Op, StoreError, Storage};
+use crate::{Action, Op, Storage, StoreError};
 
 /// Physical prefix of every barrier entry; keys outside it are the few unencrypted
 /// bootstrap records (seal configuration, the wrapped root key and keyring).
@@ -43,7 +43,10 @@ pub struct Barrier {
 impl Barrier {
     /// A sealed barrier over `storage`.
     pub fn new(storage: Arc<dyn Storage>) -> Self {
-        Self { storage, keyring: RwLock::new(None) }
+        Self {
+            storage,
+            keyring: RwLock::new(None),
+        }
     }
 
     /// The backend, for the unencrypted bootstrap records only.
@@ -72,7 +75,11 @@ impl Barrier {
 
     /// The installed keyring.
     pub fn keyring(&self) -> Result<Arc<Keyring>, StoreError> {
-        self.keyring.read().ok().and_then(|g| g.clone()).ok_or(StoreError::Sealed)
+        self.keyring
+            .read()
+            .ok()
+            .and_then(|g| g.clone())
+            .ok_or(StoreError::Sealed)
     }
 
     /// The decrypted value at `key`.
@@ -88,7 +95,10 @@ impl Barrier {
             return Ok(None);
         };
         let value = ring.decrypt(&sealed, key.as_bytes()).map_err(integrity)?;
-        Ok(Some(Entry { value, stamp: sealed }))
+        Ok(Some(Entry {
+            value,
+            stamp: sealed,
+        }))
     }
 
     /// Encrypts and stores `value` at `key`.
@@ -141,7 +151,11 @@ impl Barrier {
                 }
                 other => other,
             };
-            physical.push(Op { key, expect: op.expect, action });
+            physical.push(Op {
+                key,
+                expect: op.expect,
+                action,
+            });
         }
         self.storage.commit(physical).await
     }
@@ -176,6 +190,8 @@ fn physical_key(ring: &Keyring, key: &str) -> Result<String, StoreError> {
 
 impl std::fmt::Debug for Barrier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Barrier").field("sealed", &self.is_sealed()).finish_non_exhaustive()
+        f.debug_struct("Barrier")
+            .field("sealed", &self.is_sealed())
+            .finish_non_exhaustive()
     }
 }

@@ -12,7 +12,7 @@ mod keys;
 mod memory;
 mod sqlite;
 
-pub use backend::{Action, Expect, Op, StoreError, Storage};
+pub use backend::{Action, Expect, Op, Storage, StoreError};
 pub use barrier::{Barrier, Entry, MAX_KEY_LEN};
 pub use cache::{CacheLimits, CacheStats, CachedStorage};
 pub use keys::MAX_BACKEND_KEY_LEN;

@@ -227,8 +227,11 @@ impl Core {
                 if text.trim().is_empty() {
                     return Err(CoreError::bad("'policy' parameter not supplied or empty"));
                 }
-                self.policies.write(&self.barrier, name, &text).await?;
-                Ok(Response::empty())
+                let warnings = self.policies.write(&self.barrier, name, &text).await?;
+                Ok(Response {
+                    warnings,
+                    ..Response::empty()
+                })
             }
             Operation::Delete => {
                 self.policies.delete(&self.barrier, name).await?;
