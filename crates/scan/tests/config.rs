@@ -187,3 +187,23 @@ fn builtin_placeholders_are_not_findings() {
     let findings = scanner.scan_bytes(text.as_bytes(), "settings.yaml");
     assert!(findings.is_empty(), "{findings:?}");
 }
+
+#[test]
+fn generic_names_must_be_whole_words_or_camel_case_parts() {
+    let scanner = Scanner::new(Config::builtin()).unwrap();
+    let mut generator = Gen::new(5);
+    let mut check = |line: &str, expected: bool| {
+        let text = generator.expand(line);
+        let found = scanner
+            .scan_bytes(text.as_bytes(), "a.txt")
+            .iter()
+            .any(|f| f.rule_id == "generic-password");
+        assert_eq!(found, expected, "{text}");
+    };
+    check("db_password = \"{a:20}\"", true);
+    check("dbPasswordHash: {a:20}", true);
+    check("PGPASSWORD={a:20}", true);
+    check("// checksum of the uffpwd file: {h:64}", false);
+    check("compass_heading = {a:20}", false);
+    check("passwordless: {a:20}", false);
+}

@@ -17,10 +17,25 @@ const CODE_LIKE: &[&str] = &[
     r"(?i)^(?:true|false|null|none|env|environ)\b",
 ];
 
+/// `NAME [suffix] = value`. The name must be a whole word or a camel-case part: before it the
+/// line starts, or a non-letter, or a lowercase letter with the name capitalised (`dbPassword`),
+/// or an uppercase letter with the name in capitals (`PGPASSWORD`); a suffix may not start with
+/// a lowercase letter. So `db_password` and `dbPasswordHash` count, `uffpwd` and `tokenizer` not.
 fn assignment(names: &str, min: usize) -> String {
+    let capitalised: Vec<String> = names.split('|').map(capitalise).collect();
+    let capitals = names.to_uppercase();
     format!(
-        r#"(?i:(?:{names}))(?:[0-9A-Za-z_. \t-]{{0,20}})[ \t'"]{{0,3}}(?:=|:=|:|=>|\?=)[ \t'"\x60]{{0,3}}({GENERIC_VALUE}{{{min},128}})(?:[\x60'" \t;,)\]}}<]|\\[nrt]|(?m:$))"#
+        r#"(?:(?:(?m:^)|[^A-Za-z\n])(?i:{names})|[a-z](?:{capitalised})|[A-Z](?:{capitals}))(?:[0-9A-Z_. \t-][0-9A-Za-z_. \t-]{{0,19}})?[ \t'"]{{0,3}}(?:=|:=|:|=>|\?=)[ \t'"\x60]{{0,3}}({GENERIC_VALUE}{{{min},128}})(?:[\x60'" \t;,)\]}}<]|\\[nrt]|(?m:$))"#,
+        capitalised = capitalised.join("|"),
     )
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 pub(super) fn rules() -> Vec<Rule> {

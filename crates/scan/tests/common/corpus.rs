@@ -4,7 +4,7 @@
 //! Template syntax: `{CLASS:N}` is N random characters of a class, `{uuid}` a random UUID,
 //! `{ward}` a Ward token with a valid checksum and `{wardbad}` one with a wrong checksum.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used)]
 
 /// (rule id, true positive, near miss).
 #[rustfmt::skip]
@@ -243,6 +243,17 @@ pub(crate) const FIXTURES: &[(&str, &str, &str)] = &[
     ("generic-api-key", "api_key = \"{a:32}\"", "api_key = \"{x:32}\""),
 ];
 
+/// True for `uuid`, `ward`, `wardbad` and `CLASS:N`.
+fn is_placeholder(spec: &str) -> bool {
+    matches!(spec, "uuid" | "ward" | "wardbad")
+        || spec.split_once(':').is_some_and(|(class, count)| {
+            !class.is_empty()
+                && class.bytes().all(|b| b.is_ascii_alphabetic())
+                && !count.is_empty()
+                && count.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
 /// A small deterministic generator (splitmix64): tests must not depend on the system's RNG.
 pub(crate) struct Gen(u64);
 
@@ -296,10 +307,21 @@ impl Gen {
         let mut rest = template;
         while let Some(open) = rest.find('{') {
             out.push_str(&rest[..open]);
-            let close = open + rest[open..].find('}').expect("unclosed {");
-            let spec = &rest[open + 1..close];
-            out.push_str(&self.placeholder(spec));
-            rest = &rest[close + 1..];
+            let spec = rest[open + 1..]
+                .find('}')
+                .map(|len| &rest[open + 1..open + 1 + len])
+                .filter(|spec| is_placeholder(spec));
+            match spec {
+                Some(spec) => {
+                    out.push_str(&self.placeholder(spec));
+                    rest = &rest[open + spec.len() + 2..];
+                }
+                // Any other brace is literal text (code templates are full of them).
+                None => {
+                    out.push('{');
+                    rest = &rest[open + 1..];
+                }
+            }
         }
         out.push_str(rest);
         out
@@ -334,6 +356,7 @@ impl Gen {
                     "B" => b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
                     "w" => b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
                     "x" => b"abcdefghijklmnopqrstuvwxyz",
+                    "X" => b"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
                     "L" => b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
                     "fh" => b"0123456789abcdefgh",
                     "age" => b"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L",
