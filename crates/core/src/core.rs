@@ -272,7 +272,10 @@ impl Core {
             )));
         };
         let rest = req.path[mount.path.len()..].to_owned();
-        self.handle_kv(&mount, &rest, req).await
+        match mount.mount_type.as_str() {
+            "transit" => self.handle_transit(&mount, &rest, req).await,
+            _ => self.handle_kv(&mount, &rest, req).await,
+        }
     }
 
     /// Finds and validates the token; spends a use of a limited-use token.
@@ -347,6 +350,9 @@ impl Core {
             return Ok(true);
         }
         match self.mounts.find(path) {
+            Some(mount) if mount.mount_type == "transit" => {
+                self.transit_exists(&mount, &path[mount.path.len()..]).await
+            }
             Some(mount) => self.kv_exists(&mount, &path[mount.path.len()..]).await,
             None => Ok(false),
         }

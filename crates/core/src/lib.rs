@@ -13,6 +13,7 @@ mod request;
 mod seal;
 mod sys;
 mod token;
+mod transit;
 
 pub use crate::core::{Core, CoreConfig, InitOutput, SealStatus};
 pub use error::{CoreError, CoreResult};

@@ -156,6 +156,7 @@ impl Core {
                             ));
                         }
                     },
+                    "transit" => "transit",
                     other => {
                         return Err(CoreError::bad(format!(
                             "plugin not found in the catalog: {other}"
