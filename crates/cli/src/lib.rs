@@ -189,6 +189,17 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
 fn finish(result: Result<Outcome, CliError>) -> ExitCode {
     match result {
         Ok(outcome) => {
+            if !outcome.warnings.is_empty() {
+                let list: Vec<String> = outcome
+                    .warnings
+                    .iter()
+                    .map(|w| format!("  * {w}"))
+                    .collect();
+                print_stderr(&format!(
+                    "WARNING! The following warnings were returned from Ward:\n\n{}\n",
+                    list.join("\n\n")
+                ));
+            }
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`ward kv list | head`) is not an error worth reporting.
             let _ignored = stdout

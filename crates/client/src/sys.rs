@@ -138,14 +138,16 @@ impl Client {
         Ok(response.and_then(|r| r.data))
     }
 
-    /// `PUT sys/policies/acl/<name>`: creates or replaces a policy.
-    pub async fn write_policy(&self, name: &str, policy: &str) -> Result<(), ClientError> {
+    /// `PUT sys/policies/acl/<name>`: creates or replaces a policy. Returns the server's
+    /// warnings about the document (empty when none).
+    pub async fn write_policy(&self, name: &str, policy: &str) -> Result<Vec<String>, ClientError> {
         let path = format!("sys/policies/acl/{name}");
         let body = PolicyWriteRequest {
             policy: policy.to_owned(),
         };
         let reply = self.send_json(Method::PUT, &path, Some(&body)).await?;
-        decode_optional::<serde_json::Value>(&path, reply).map(drop)
+        let response: Option<Response> = decode_optional(&path, reply)?;
+        Ok(response.and_then(|r| r.warnings).unwrap_or_default())
     }
 
     /// `DELETE sys/policies/acl/<name>`.

@@ -139,3 +139,23 @@ fn list_under_a_glob_policy_matches_vault() {
     let list = server.ward_full(Some(token), &["kv", "list", "secret/app"], None);
     assert_eq!(ok(list), "Keys\n----\ndb\n");
 }
+
+#[test]
+fn server_warnings_are_printed_to_stderr() {
+    let server = Server::start();
+    // Ward accepts but does not enforce parameter constraints, and warns that it does not.
+    let policy = "path \"secret/data/x\" {\n  capabilities = [\"read\"]\n  \
+                  allowed_parameters = {\n    \"k\" = []\n  }\n}\n";
+    let written = server.ward_stdin(&["policy", "write", "constrained", "-"], policy);
+    assert_exit(&written, 0);
+    assert_eq!(
+        common::stdout(&written).trim(),
+        "Success! Uploaded policy: constrained"
+    );
+    let warning = stderr(&written);
+    assert!(
+        warning.starts_with("WARNING! The following warnings were returned from Ward:\n\n  * "),
+        "{warning}"
+    );
+    assert!(warning.contains("allowed_parameters"), "{warning}");
+}

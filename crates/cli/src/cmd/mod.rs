@@ -18,6 +18,8 @@ pub(crate) struct Outcome {
     pub(crate) stdout: String,
     /// Exit code (0 unless the command reports a state, as `status` does).
     pub(crate) code: u8,
+    /// Warnings the server returned, printed to stderr as Vault's CLI does.
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Outcome {
@@ -26,7 +28,14 @@ impl Outcome {
         Self {
             stdout: stdout.into(),
             code: 0,
+            warnings: Vec::new(),
         }
+    }
+
+    /// The same outcome with the server's warnings attached.
+    pub(crate) fn with_warnings(mut self, warnings: Option<Vec<String>>) -> Self {
+        self.warnings.extend(warnings.into_iter().flatten());
+        self
     }
 
     /// `stdout` with a trailing newline added.

@@ -117,7 +117,10 @@ pub(crate) async fn status(context: &Context) -> Result<Outcome, CliError> {
         Format::Json => json(&status)?,
         Format::Table => seal_status_table(&status),
     };
-    Ok(Outcome { stdout, code })
+    Ok(Outcome {
+        code,
+        ..Outcome::ok(stdout)
+    })
 }
 
 async fn init_status(context: &Context) -> Result<Outcome, CliError> {
@@ -130,8 +133,8 @@ async fn init_status(context: &Context) -> Result<Outcome, CliError> {
         Ok(Outcome::line("Ward is initialized"))
     } else {
         Ok(Outcome {
-            stdout: "Ward is not initialized\n".into(),
             code: 2,
+            ..Outcome::line("Ward is not initialized")
         })
     }
 }

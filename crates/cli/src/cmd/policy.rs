@@ -42,11 +42,12 @@ pub(crate) async fn run(context: &Context, command: PolicyCommand) -> Result<Out
             } else {
                 read_file(&file, "the policy")?
             };
-            client
+            let warnings = client
                 .write_policy(&name, &document)
                 .await
                 .map_err(CliError::api(format!("uploading policy {name}")))?;
-            Ok(Outcome::line(format!("Success! Uploaded policy: {name}")))
+            Ok(Outcome::line(format!("Success! Uploaded policy: {name}"))
+                .with_warnings(Some(warnings)))
         }
         PolicyCommand::Read { name } => {
             let policy = client

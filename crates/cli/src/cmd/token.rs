@@ -213,8 +213,9 @@ pub(crate) async fn run(context: &Context, command: TokenCommand) -> Result<Outc
 fn auth_output(context: &Context, response: Option<Response>) -> Result<Outcome, CliError> {
     let response =
         response.ok_or_else(|| CliError::Failed("Error: the server returned no token".into()))?;
+    let warnings = response.warnings.clone();
     if context.format == Format::Json {
-        return Ok(Outcome::ok(json(&response)?));
+        return Ok(Outcome::ok(json(&response)?).with_warnings(warnings));
     }
     let auth: Auth = response
         .auth
@@ -239,7 +240,7 @@ fn auth_output(context: &Context, response: Option<Response>) -> Result<Outcome,
     for (key, value) in auth.metadata.iter().flatten() {
         rows.push((format!("token_meta_{key}"), display_value(&json!(value))));
     }
-    Ok(Outcome::ok(key_value_table(&rows)))
+    Ok(Outcome::ok(key_value_table(&rows)).with_warnings(warnings))
 }
 
 /// Policies that come from the identity system rather than the token itself.

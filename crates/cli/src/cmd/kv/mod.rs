@@ -264,13 +264,12 @@ fn written_output(
     response: Option<Response>,
 ) -> Result<Outcome, CliError> {
     let response = response.unwrap_or_default();
-    match context.format {
-        Format::Json => Ok(Outcome::ok(json(&response)?)),
-        Format::Table => Ok(Outcome::ok(show::written(
-            path,
-            &response.data.unwrap_or_default(),
-        ))),
-    }
+    let warnings = response.warnings.clone();
+    let outcome = match context.format {
+        Format::Json => Outcome::ok(json(&response)?),
+        Format::Table => Outcome::ok(show::written(path, &response.data.unwrap_or_default())),
+    };
+    Ok(outcome.with_warnings(warnings))
 }
 
 async fn patch(context: &Context, args: PatchArgs) -> Result<Outcome, CliError> {
@@ -343,11 +342,12 @@ async fn get(context: &Context, args: GetArgs) -> Result<Outcome, CliError> {
             Format::Table => Ok(Outcome::ok(show::raw_field(value))),
         };
     }
-    match (context.format, resolved.info.version) {
-        (Format::Json, _) => Ok(Outcome::ok(json(&response)?)),
-        (Format::Table, 2) => Ok(Outcome::ok(show::read_v2(&base, &payload))),
-        (Format::Table, _) => Ok(Outcome::ok(show::read_v1(&payload))),
-    }
+    let outcome = match (context.format, resolved.info.version) {
+        (Format::Json, _) => Outcome::ok(json(&response)?),
+        (Format::Table, 2) => Outcome::ok(show::read_v2(&base, &payload)),
+        (Format::Table, _) => Outcome::ok(show::read_v1(&payload)),
+    };
+    Ok(outcome.with_warnings(response.warnings))
 }
 
 async fn list(context: &Context, target: Target) -> Result<Outcome, CliError> {
