@@ -324,7 +324,9 @@ impl Core {
             .await?;
         let allowed = match op {
             Operation::Read => acl.allows(path, Capability::Read),
-            Operation::List => acl.allows(path, Capability::List),
+            // A LIST names a folder: Vault checks it with its trailing `/`, so that
+            // `secret/metadata/app/*` allows listing `secret/metadata/app/`.
+            Operation::List => acl.allows(&format!("{path}/"), Capability::List),
             Operation::Patch => acl.allows(path, Capability::Patch),
             Operation::Delete => acl.allows(path, Capability::Delete),
             Operation::Write if exists => acl.allows(path, Capability::Update),

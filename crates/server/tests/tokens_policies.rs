@@ -64,11 +64,14 @@ async fn policy_crud_and_enforcement() {
     assert_eq!(status, 200);
     let (status, _) = s.call_as(&token, "GET", "secret/data/app/one", None).await;
     assert_eq!(status, 200);
-    let (status, _) = s.call_as(&token, "LIST", "secret/metadata/app", None).await;
+    let (status, body) = s.call_as(&token, "LIST", "secret/metadata/app", None).await;
     assert_eq!(
-        status, 403,
-        "list granted on app/* does not cover app itself"
+        status, 200,
+        "list on app/* covers the folder app/, as in Vault: {body}"
     );
+    assert_eq!(body["data"]["keys"], json!(["one"]));
+    let (status, _) = s.call_as(&token, "LIST", "secret/metadata", None).await;
+    assert_eq!(status, 403, "but not its parent");
     let (status, body) = s.call_as(&token, "GET", "secret/data/other", None).await;
     assert_eq!(status, 403);
     assert_eq!(body["errors"][0], "permission denied");
