@@ -1,6 +1,10 @@
 //! The connection settings every client command shares: address, token, output format.
 
-use ward_client::{Client, DEFAULT_ADDRESS};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ward_api::parse_duration_seconds;
+use ward_client::{Client, ClientOptions, DEFAULT_ADDRESS, DEFAULT_TIMEOUT};
 
 use crate::error::CliError;
 use crate::output::Format;
@@ -28,6 +32,26 @@ pub(crate) struct GlobalArgs {
     /// Output format.
     #[arg(long = "format", id = "global_format", global = true, value_name = "FORMAT", value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// PEM CA bundle to trust instead of the system roots [env: WARD_CACERT, then VAULT_CACERT].
+    #[arg(
+        long = "ca-cert",
+        id = "global_ca_cert",
+        global = true,
+        value_name = "FILE"
+    )]
+    ca_cert: Option<PathBuf>,
+    /// Do not verify the server's certificate (insecure) [env: WARD_SKIP_VERIFY, then
+    /// VAULT_SKIP_VERIFY].
+    #[arg(long = "tls-skip-verify", id = "global_tls_skip_verify", global = true)]
+    tls_skip_verify: bool,
+    /// Request timeout (`60s`, `2m`) [env: WARD_CLIENT_TIMEOUT, then VAULT_CLIENT_TIMEOUT].
+    #[arg(
+        long = "client-timeout",
+        id = "global_client_timeout",
+        global = true,
+        value_name = "DURATION"
+    )]
+    client_timeout: Option<String>,
 }
 
 /// A ready client and the chosen output format.
@@ -58,11 +82,52 @@ impl GlobalArgs {
             .clone()
             .or_else(|| env_var("WARD_TOKEN"))
             .or_else(|| env_var("VAULT_TOKEN"));
-        let client = Client::new(&address, token.as_deref().map(str::trim))
+        let options = self.client_options()?;
+        let client = Client::with_options(&address, token.as_deref().map(str::trim), &options)
             .map_err(|e| CliError::Usage(format!("Error configuring the client: {e}")))?;
         Ok(Context {
             client,
             format: self.format,
+        })
+    }
+}
+
+impl GlobalArgs {
+    /// TLS and timeout settings from the flags, then WARD_*, then VAULT_* variables.
+    fn client_options(&self) -> Result<ClientOptions, CliError> {
+        let ca_cert = self
+            .ca_cert
+            .clone()
+            .or_else(|| env_var("WARD_CACERT").map(PathBuf::from))
+            .or_else(|| env_var("VAULT_CACERT").map(PathBuf::from));
+        let ca_cert_pem = match ca_cert {
+            Some(path) => Some(std::fs::read(&path).map_err(|source| CliError::Io {
+                action: format!("reading the CA certificate {}", path.display()),
+                source,
+            })?),
+            None => None,
+        };
+        let skip_env = env_var("WARD_SKIP_VERIFY").or_else(|| env_var("VAULT_SKIP_VERIFY"));
+        let tls_skip_verify = self.tls_skip_verify
+            || skip_env
+                .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+        let timeout = match self
+            .client_timeout
+            .clone()
+            .or_else(|| env_var("WARD_CLIENT_TIMEOUT"))
+            .or_else(|| env_var("VAULT_CLIENT_TIMEOUT"))
+        {
+            Some(text) => {
+                let seconds = parse_duration_seconds(&text)
+                    .map_err(|e| CliError::Usage(format!("Invalid client timeout: {e}")))?;
+                Duration::from_secs(seconds.max(1))
+            }
+            None => DEFAULT_TIMEOUT,
+        };
+        Ok(ClientOptions {
+            timeout,
+            ca_cert_pem,
+            tls_skip_verify,
         })
     }
 }

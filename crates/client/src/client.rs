@@ -1,6 +1,7 @@
 //! The HTTP core: addressing, the token header, status handling and JSON decoding.
 
 use std::fmt;
+use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -18,6 +19,32 @@ const TOKEN_HEADER: &str = "X-Vault-Token";
 
 /// Longest server error text (when the body is not JSON) carried into an error.
 const MAX_RAW_ERROR_LEN: usize = 512;
+
+/// How long a request may take before it fails, as Vault's client default (60 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connection settings beyond the address and token.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// PEM certificates (a CA bundle) to trust instead of the system's roots, as Vault's
+    /// `VAULT_CACERT` does.
+    pub ca_cert_pem: Option<Vec<u8>>,
+    /// Accept any server certificate. For tests against self-signed servers only: it
+    /// removes the protection TLS gives the token and the secrets.
+    pub tls_skip_verify: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            ca_cert_pem: None,
+            tls_skip_verify: false,
+        }
+    }
+}
 
 /// A client for one Vault-compatible server. Cheap to clone (the connection pool is shared).
 #[derive(Clone)]
@@ -48,10 +75,30 @@ impl Client {
     /// A client for the server at `address` (`http(s)://host:port`), authenticating with
     /// `token` when given.
     pub fn new(address: &str, token: Option<&str>) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+        Self::with_options(address, token, &ClientOptions::default())
+    }
+
+    /// Like [`Client::new`], with a timeout and TLS trust settings.
+    pub fn with_options(
+        address: &str,
+        token: Option<&str>,
+        options: &ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("ward-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(ClientError::Transport)?;
+            .timeout(options.timeout)
+            .tls_danger_accept_invalid_certs(options.tls_skip_verify);
+        if let Some(pem) = &options.ca_cert_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(ClientError::InvalidCaCertificate)?;
+            if certs.is_empty() {
+                return Err(ClientError::InvalidRequest(
+                    "the CA certificate file holds no PEM certificate".into(),
+                ));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        let http = builder.build().map_err(ClientError::Transport)?;
         Self::with_http_client(http, address, token)
     }
 

@@ -27,6 +27,9 @@ pub enum ClientError {
     /// The server address is not a usable http(s) URL.
     #[error("invalid server address {0:?}: expected http://host:port or https://host:port")]
     InvalidAddress(String),
+    /// The CA certificate given to trust could not be parsed.
+    #[error("invalid CA certificate: {0}")]
+    InvalidCaCertificate(#[source] reqwest::Error),
     /// The token contains characters an HTTP header cannot carry (the token is not shown).
     #[error("the token contains characters that cannot be sent in an HTTP header")]
     InvalidToken,

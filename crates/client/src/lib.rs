@@ -16,7 +16,7 @@ mod kv2;
 mod sys;
 mod token;
 
-pub use client::{Client, DEFAULT_ADDRESS};
+pub use client::{Client, ClientOptions, DEFAULT_ADDRESS, DEFAULT_TIMEOUT};
 pub use error::ClientError;
 pub use kv2::{Kv2, KvMountInfo};
 pub use ward_api as api;
