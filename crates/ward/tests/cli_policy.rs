@@ -43,7 +43,7 @@ fn write_read_list_delete() {
     let deleted = ok(server.ward(&["policy", "delete", "ops"]));
     assert_eq!(deleted.trim(), "Success! Deleted policy: ops");
     let gone = server.ward(&["policy", "read", "ops"]);
-    assert_exit(&gone, 1);
+    assert_exit(&gone, 2);
     assert!(
         stderr(&gone).contains("No policy named: ops"),
         "{}",
@@ -55,7 +55,7 @@ fn write_read_list_delete() {
             .any(|l| l == "ops")
     );
 
-    // A missing file is a clear local error.
+    // A missing policy exits 2 (as Vault); a missing file is a clear local error.
     let missing = server.ward(&["policy", "write", "x", "/nonexistent/policy.hcl"]);
     assert_exit(&missing, 1);
     assert!(
@@ -78,7 +78,7 @@ fn invalid_policies_are_rejected_by_the_server() {
         "{}",
         stderr(&bad)
     );
-    assert_exit(&server.ward(&["policy", "read", "bad"]), 1);
+    assert_exit(&server.ward(&["policy", "read", "bad"]), 2);
 }
 
 #[test]

@@ -54,7 +54,7 @@ pub(crate) async fn run(context: &Context, command: PolicyCommand) -> Result<Out
                 .read_policy(&name)
                 .await
                 .map_err(CliError::api(format!("reading policy {name}")))?
-                .ok_or_else(|| CliError::Failed(format!("No policy named: {name}")))?;
+                .ok_or_else(|| CliError::NotFound(format!("No policy named: {name}")))?;
             match context.format {
                 Format::Json => Ok(Outcome::ok(json(
                     &json!({"name": policy.name, "policy": policy.policy}),
