@@ -22,6 +22,9 @@ pub enum CryptoError {
     /// The keyring has no term with this number.
     #[error("unknown keyring term {0}")]
     UnknownTerm(u32),
+    /// The algorithm, or this combination of options, is not supported.
+    #[error("unsupported algorithm or option")]
+    Unsupported,
     /// The operating system's random number generator failed.
     #[error("random number generator failure")]
     Random,

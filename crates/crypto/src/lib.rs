@@ -9,6 +9,7 @@ mod aead;
 mod error;
 mod hash;
 mod keyring;
+pub mod kms;
 mod random;
 mod secret;
 mod shamir;
