@@ -29,9 +29,15 @@ pub(crate) struct GlobalArgs {
         value_name = "TOKEN"
     )]
     token: Option<String>,
-    /// Output format.
-    #[arg(long = "format", id = "global_format", global = true, value_name = "FORMAT", value_enum, default_value_t = Format::Table)]
-    format: Format,
+    /// Output format [env: WARD_FORMAT, then VAULT_FORMAT; default: table].
+    #[arg(
+        long = "format",
+        id = "global_format",
+        global = true,
+        value_name = "FORMAT",
+        value_enum
+    )]
+    format: Option<Format>,
     /// PEM CA bundle to trust instead of the system roots [env: WARD_CACERT, then VAULT_CACERT].
     #[arg(
         long = "ca-cert",
@@ -63,10 +69,17 @@ pub(crate) struct Context {
 }
 
 impl GlobalArgs {
-    /// The output format asked for.
-    #[cfg(test)]
-    pub(crate) fn format(&self) -> Format {
-        self.format
+    /// The output format: the flag, else WARD_FORMAT, else VAULT_FORMAT, else table.
+    pub(crate) fn format(&self) -> Result<Format, CliError> {
+        match self.format {
+            Some(format) => Ok(format),
+            None => match env_var("WARD_FORMAT").or_else(|| env_var("VAULT_FORMAT")) {
+                None => Ok(Format::Table),
+                Some(name) => <Format as clap::ValueEnum>::from_str(&name, true).map_err(|_| {
+                    CliError::Usage(format!("Invalid output format {name:?} (table or json)"))
+                }),
+            },
+        }
     }
 
     /// Builds the client: flags win over WARD_*, which win over VAULT_*.
@@ -87,7 +100,7 @@ impl GlobalArgs {
             .map_err(|e| CliError::Usage(format!("Error configuring the client: {e}")))?;
         Ok(Context {
             client,
-            format: self.format,
+            format: self.format()?,
         })
     }
 }

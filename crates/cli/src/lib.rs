@@ -249,7 +249,7 @@ mod tests {
             .map(std::ffi::OsString::from),
         );
         let cli = Cli::try_parse_from(args).unwrap();
-        assert_eq!(cli.global.format(), output::Format::Json);
+        assert_eq!(cli.global.format().unwrap(), output::Format::Json);
         let Command::Kv(kv) = cli.command else {
             panic!("not kv")
         };

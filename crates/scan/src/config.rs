@@ -166,8 +166,13 @@ impl TomlRule {
             )));
         }
         Ok(Rule {
+            // Reports need a description; gitleaks leaves it optional.
+            description: if self.description.is_empty() {
+                self.id.clone()
+            } else {
+                self.description
+            },
             id: self.id,
-            description: self.description,
             regex: self.regex,
             // gitleaks writes secretGroup = 0 for "not set".
             secret_group: self.secret_group.filter(|&g| g > 0),

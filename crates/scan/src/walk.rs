@@ -47,12 +47,14 @@ impl Scanner {
         };
 
         let bytes = AtomicU64::new(0);
+        let scanned = AtomicU64::new(0);
         let skipped = AtomicU64::new(0);
         let errors = Mutex::new(Vec::new());
         let scan_one = |file: &PathBuf| {
             let name = display_path(file);
             match self.scan_file(file, &name) {
                 Ok(Some((found, read))) => {
+                    scanned.fetch_add(1, Ordering::Relaxed);
                     bytes.fetch_add(read, Ordering::Relaxed);
                     found
                 }
@@ -82,12 +84,11 @@ impl Scanner {
             (&a.file, a.line, a.column, &a.rule_id).cmp(&(&b.file, b.line, b.column, &b.rule_id))
         });
         out.findings = findings;
-        out.files_scanned = files.len() as u64 - skipped.load(Ordering::Relaxed);
-        out.files_skipped = skipped.load(Ordering::Relaxed);
-        out.bytes_scanned = bytes.load(Ordering::Relaxed);
+        out.files_scanned = scanned.into_inner();
+        out.files_skipped = skipped.into_inner();
+        out.bytes_scanned = bytes.into_inner();
         out.errors
             .extend(errors.into_inner().unwrap_or_else(|e| e.into_inner()));
-        out.files_scanned -= out.errors.len().min(out.files_scanned as usize) as u64;
         Ok(out)
     }
 

@@ -95,3 +95,24 @@ fn all_fixtures_in_one_file_are_all_found_with_right_lines() {
         );
     }
 }
+
+#[test]
+fn gcp_service_account_json_reports_key_id_and_escaped_private_key() {
+    let scanner = Scanner::new(Config::builtin()).unwrap();
+    let mut generator = Gen::new(77);
+    let pem_body = generator.expand("{b:64}\\n{b:64}\\n{b:40}==\\n");
+    let document = format!(
+        "{{\n  \"type\": \"service_account\",\n  \"project_id\": \"demo\",\n  \"private_key_id\": \"{}\",\n  \"private_key\": \"-----BEGIN PRIVATE KEY-----\\n{pem_body}-----END PRIVATE KEY-----\\n\",\n  \"client_email\": \"svc@demo.iam.gserviceaccount.com\"\n}}\n",
+        generator.expand("{h:40}")
+    );
+    let findings = scanner.scan_bytes(document.as_bytes(), "sa.json");
+    let found: Vec<(&str, u64)> = findings
+        .iter()
+        .map(|f| (f.rule_id.as_str(), f.line))
+        .collect();
+    assert_eq!(
+        found,
+        vec![("gcp-service-account-key", 4), ("private-key", 5)],
+        "{findings:?}"
+    );
+}

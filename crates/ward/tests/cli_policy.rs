@@ -121,9 +121,8 @@ fn a_token_gets_exactly_what_its_policy_grants() {
 }
 
 /// Vault grants `LIST secret/metadata/app/` under `path "secret/metadata/app/*"` (checked
-/// against OpenBao 2.7.2); Ward denies it at the time of writing.
+/// against OpenBao 2.7.2), and so does Ward.
 #[test]
-#[ignore = "Ward denies LIST on `app/` under an `app/*` policy (Vault allows); un-ignore when fixed"]
 fn list_under_a_glob_policy_matches_vault() {
     let server = Server::start();
     ok(server.ward_stdin(&["policy", "write", "app", "-"], APP_POLICY));
