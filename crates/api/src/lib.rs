@@ -7,6 +7,7 @@
 //! Types that carry a secret (tokens, unseal keys, secret values) have a `Debug` that
 //! shows no content. None of them is zeroized: they are plain transport values.
 
+pub mod audit;
 mod duration;
 mod envelope;
 mod kv;

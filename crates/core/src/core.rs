@@ -7,6 +7,7 @@ use ward_crypto::{Key256, SecretBytes};
 use ward_policy::Capability;
 use ward_store::{Barrier, Storage};
 
+use crate::audit::{AuditBroker, RequestFacts};
 use crate::mounts::{MountKeys, MountTable};
 use crate::policy_store::PolicyStore;
 use crate::seal::{self, Progress};
@@ -86,6 +87,7 @@ pub struct Core {
     pub(crate) policies: PolicyStore,
     pub(crate) mounts: MountTable,
     pub(crate) mount_keys: MountKeys,
+    pub(crate) audit: AuditBroker,
 }
 
 impl Core {
@@ -100,6 +102,7 @@ impl Core {
             policies: PolicyStore::default(),
             mounts: MountTable::default(),
             mount_keys: MountKeys::default(),
+            audit: AuditBroker::default(),
         }
     }
 
@@ -218,6 +221,7 @@ impl Core {
     async fn post_unseal(&self) -> CoreResult<()> {
         self.mounts.load(&self.barrier).await?;
         self.policies.install_default(&self.barrier).await?;
+        self.audit.load(&self.barrier).await?;
         Ok(())
     }
 
@@ -225,6 +229,7 @@ impl Core {
     pub async fn seal(&self) {
         let mut progress = self.progress.lock().await;
         progress.reset();
+        self.audit.shutdown(&self.barrier).await;
         self.barrier.seal();
         if let Ok(mut slot) = self.root_key.write() {
             *slot = None;
@@ -242,28 +247,58 @@ impl Core {
 
     /// Handles an authenticated API request.
     pub async fn handle(&self, req: Request) -> CoreResult<Response> {
+        self.handle_with_id(req, &uuid::Uuid::new_v4().to_string())
+            .await
+    }
+
+    /// Handles an authenticated API request under `request_id` (the id its audit entries and
+    /// the transport's logs carry). With audit devices enabled, the request entry is written
+    /// before the operation runs and the response entry before this returns; if no device
+    /// writes an entry, the request fails with [`CoreError::AuditFailed`].
+    pub async fn handle_with_id(&self, req: Request, request_id: &str) -> CoreResult<Response> {
         if self.is_sealed() {
             return Err(CoreError::Sealed);
         }
-        let path = req.path.trim_matches('/').to_owned();
+        let req = Request {
+            path: req.path.trim_matches('/').to_owned(),
+            ..req
+        };
         let caller = self
             .authenticate(req.token.as_deref(), req.remote_addr)
-            .await?;
+            .await;
+        let facts = RequestFacts {
+            id: request_id,
+            request: &req,
+            caller: caller.as_ref().ok(),
+            mount: self.mounts.find(&req.path),
+        };
+        let Some(audit) = self.audit.begin(&facts) else {
+            return self.dispatch(&caller?, req).await;
+        };
+        audit.log_request(caller.as_ref().err()).await?;
+        let result = match caller {
+            Ok(caller) => self.dispatch(&caller, req).await,
+            Err(e) => Err(e),
+        };
+        audit.log_response(&result).await?;
+        result
+    }
+
+    async fn dispatch(&self, caller: &Caller, req: Request) -> CoreResult<Response> {
+        let path = req.path.clone();
         let exists = if req.operation == Operation::Write {
             self.exists(&path).await?
         } else {
             false
         };
-        self.authorise(&caller, &path, req.operation, exists)
-            .await?;
-        let req = Request { path, ..req };
+        self.authorise(caller, &path, req.operation, exists).await?;
         if let Some(rest) = req.path.strip_prefix("sys/") {
             let rest = rest.to_owned();
-            return self.handle_sys(&caller, &rest, req).await;
+            return self.handle_sys(caller, &rest, req).await;
         }
         if let Some(rest) = req.path.strip_prefix("auth/token/") {
             let rest = rest.to_owned();
-            return self.handle_token(&caller, &rest, req).await;
+            return self.handle_token(caller, &rest, req).await;
         }
         let Some(mount) = self.mounts.find(&req.path) else {
             return Err(CoreError::NotFound(format!(

@@ -28,6 +28,10 @@ pub enum CoreError {
     /// A storage backend failure (HTTP 500); the source is logged, not shown.
     #[error("internal error")]
     Storage(#[source] StoreError),
+    /// Audit devices are enabled and none of them recorded the request (HTTP 500): the
+    /// request was refused (Vault's fail-closed rule). The message says so; details are logged.
+    #[error("{0}")]
+    AuditFailed(String),
     /// A stored record failed to decode or decrypt (HTTP 500); never caused by input.
     #[error("internal error")]
     Internal(String),

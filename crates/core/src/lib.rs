@@ -2,11 +2,13 @@
 //! engines (KV v2), token authentication and ACL authorisation. It knows nothing of HTTP:
 //! transports hand it [`Request`]s and get [`Response`]s or [`CoreError`]s back.
 
+mod audit;
 mod core;
 mod dev;
 mod error;
 mod kv;
 mod mounts;
+mod observe;
 mod params;
 mod policy_store;
 mod request;

@@ -33,6 +33,21 @@ pub struct Config {
     /// Longest TTL a token may have (default `768h`).
     #[serde(default)]
     pub max_token_ttl: Option<String>,
+    /// Metrics settings.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// The `[telemetry]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Also serve Prometheus metrics at `/metrics` on the API listener, without a token.
+    #[serde(default)]
+    pub prometheus_endpoint: bool,
+    /// Answer `/v1/sys/metrics` without a token (Vault's `unauthenticated_metrics_access`).
+    #[serde(default)]
+    pub unauthenticated_metrics_access: bool,
 }
 
 /// The `[storage]` table.

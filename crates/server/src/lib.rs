@@ -4,6 +4,7 @@
 mod config;
 mod hardening;
 pub mod http;
+mod telemetry;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use ward_core::{Core, CoreConfig};
 use ward_store::{CacheLimits, CachedStorage, SqliteStorage, Storage};
 
-pub use config::{Config, LogFormat, StorageConfig};
+pub use config::{Config, LogFormat, StorageConfig, TelemetryConfig};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +88,12 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         ward_core::VERSION
     ));
     tracing::info!(%addr, "listening");
-    serve_http(listener, core).await
+    let state = http::AppState {
+        core,
+        prometheus_endpoint: config.telemetry.prometheus_endpoint,
+        unauthenticated_metrics: config.telemetry.unauthenticated_metrics_access,
+    };
+    serve_state(listener, state).await
 }
 
 async fn run_dev(opts: ServeOptions) -> Result<(), ServerError> {
@@ -129,7 +135,7 @@ fn open_sqlite(path: &std::path::Path) -> Result<Arc<dyn Storage>, ServerError> 
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let sqlite = SqliteStorage::open(path)?;
+    let sqlite = telemetry::MeteredStorage::new(SqliteStorage::open(path)?);
     Ok(Arc::new(CachedStorage::new(sqlite, CacheLimits::default())))
 }
 
@@ -146,15 +152,37 @@ pub async fn serve_http(
     listener: tokio::net::TcpListener,
     core: Arc<Core>,
 ) -> Result<(), ServerError> {
-    let app = http::router(Arc::new(http::AppState { core: core.clone() }));
+    serve_state(listener, http::AppState::new(core)).await
+}
+
+/// Serves Ward's API with `state` on `listener` until SIGINT or SIGTERM, then seals.
+/// SIGHUP reopens the audit devices' files (after log rotation).
+pub async fn serve_state(
+    listener: tokio::net::TcpListener,
+    state: http::AppState,
+) -> Result<(), ServerError> {
+    let core = state.core.clone();
+    let reopen = tokio::spawn(reopen_on_sighup(core.clone()));
+    let app = http::router(Arc::new(state));
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    reopen.abort();
     core.seal().await;
     Ok(())
+}
+
+async fn reopen_on_sighup(core: Arc<Core>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reopening audit devices");
+        core.reopen_audit_devices();
+    }
 }
 
 async fn shutdown_signal() {

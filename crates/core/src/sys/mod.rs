@@ -17,6 +17,9 @@ impl Core {
     ) -> CoreResult<Response> {
         let p = Params(&req.data);
         let op = req.operation;
+        if let Some(result) = self.handle_sys_audit(rest, op, &p).await {
+            return result;
+        }
         if rest == "mounts" {
             return match op {
                 Operation::Read => Ok(self.mounts_response()),
@@ -47,6 +50,8 @@ impl Core {
             return self.sys_policy(name, acl_path, op, &p).await;
         }
         match (rest, op) {
+            // The transport renders the metrics; the core authorises and audits the read.
+            ("metrics", Operation::Read) => Ok(Response::data(json!({}))),
             ("rotate", Operation::Write) => self.rotate_keyring().await,
             ("key-status", Operation::Read) => self.key_status(),
             ("seal", Operation::Write) => {

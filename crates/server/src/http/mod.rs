@@ -7,6 +7,7 @@ mod reply;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -14,7 +15,10 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 use ward_core::{Core, Operation, Request};
+
+use crate::telemetry;
 
 use reply::{core_error, error};
 
@@ -27,6 +31,21 @@ pub const MAX_PATH_BYTES: usize = 512;
 pub struct AppState {
     /// The core.
     pub core: Arc<Core>,
+    /// Serve Prometheus metrics at `/metrics` (no token).
+    pub prometheus_endpoint: bool,
+    /// Answer `/v1/sys/metrics` without a token.
+    pub unauthenticated_metrics: bool,
+}
+
+impl AppState {
+    /// State for `core` with metrics behind a token only.
+    pub fn new(core: Arc<Core>) -> Self {
+        Self {
+            core,
+            prometheus_endpoint: false,
+            unauthenticated_metrics: false,
+        }
+    }
 }
 
 /// The router: one fallback handler does Vault-style dynamic routing.
@@ -39,7 +58,26 @@ async fn handle(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: axum::extract::Request,
 ) -> Response {
-    let mut response = dispatch(&state, peer, req).await;
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = method_label(req.method());
+    let route = route_label(&state.core, req.uri().path());
+    // Every log line of this request carries its id (the id of its audit entries too).
+    let span = tracing::info_span!("request", id = %request_id);
+    let mut response = dispatch(&state, peer, req, &request_id)
+        .instrument(span.clone())
+        .await;
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::debug!(
+            method,
+            route,
+            status,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "request"
+        );
+    });
+    telemetry::record_request(route, method, status, started);
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
@@ -49,8 +87,16 @@ async fn handle(
     response
 }
 
-async fn dispatch(state: &AppState, peer: SocketAddr, req: axum::extract::Request) -> Response {
+async fn dispatch(
+    state: &AppState,
+    peer: SocketAddr,
+    req: axum::extract::Request,
+    request_id: &str,
+) -> Response {
     let (parts, body) = req.into_parts();
+    if parts.uri.path() == "/metrics" && state.prometheus_endpoint && parts.method == Method::GET {
+        return metrics_response(state).await;
+    }
     let Some(raw_path) = parts.uri.path().strip_prefix("/v1/") else {
         return error(
             StatusCode::NOT_FOUND,
@@ -88,6 +134,22 @@ async fn dispatch(state: &AppState, peer: SocketAddr, req: axum::extract::Reques
     if let Some(resp) = open::handle(state, &path, &parts.method, operation, &data).await {
         return resp;
     }
+    let is_metrics = path.trim_matches('/') == "sys/metrics" && operation == Operation::Read;
+    if is_metrics {
+        if data
+            .get("format")
+            .and_then(Value::as_str)
+            .is_some_and(|f| f != "prometheus")
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "unsupported metrics format: use format=prometheus",
+            );
+        }
+        if state.unauthenticated_metrics {
+            return metrics_response(state).await;
+        }
+    }
     let request = Request {
         operation,
         path,
@@ -95,9 +157,46 @@ async fn dispatch(state: &AppState, peer: SocketAddr, req: axum::extract::Reques
         token: token_from(&parts.headers),
         remote_addr: Some(peer.ip()),
     };
-    match state.core.handle(request).await {
-        Ok(resp) => reply::success(resp),
+    match state.core.handle_with_id(request, request_id).await {
+        Ok(_) if is_metrics => metrics_response(state).await,
+        Ok(resp) => reply::success(resp, request_id),
         Err(e) => core_error(e),
+    }
+}
+
+/// Prometheus's text exposition format.
+async fn metrics_response(state: &AppState) -> Response {
+    let text = telemetry::render(&state.core).await;
+    let mut response = Response::new(Body::from(text));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// The method as a metric label (a fixed set, whatever clients send).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ if method.as_str() == "LIST" => "LIST",
+        _ => "other",
+    }
+}
+
+/// The route template of a request path, as a metric label.
+fn route_label(core: &Core, uri_path: &str) -> String {
+    if uri_path == "/metrics" {
+        return "metrics".into();
+    }
+    match uri_path.strip_prefix("/v1/").map(decode_path) {
+        Some(Ok(path)) => core.route_template(&path),
+        _ => "invalid".into(),
     }
 }
 

@@ -26,6 +26,10 @@ pub(crate) fn core_error(e: CoreError) -> Response {
         }
         CoreError::Sealed => error(StatusCode::SERVICE_UNAVAILABLE, "Vault is sealed"),
         CoreError::NotInitialized => error(StatusCode::BAD_REQUEST, "Vault is not initialized"),
+        CoreError::AuditFailed(msg) => {
+            tracing::error!(error = %msg, "request refused: no audit device recorded it");
+            error(StatusCode::INTERNAL_SERVER_ERROR, msg)
+        }
         other => {
             tracing::error!(error = %other, source = ?std::error::Error::source(&other), "request failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -33,8 +37,9 @@ pub(crate) fn core_error(e: CoreError) -> Response {
     }
 }
 
-/// The envelope for a successful core response (204 when it carries nothing).
-pub(crate) fn success(resp: ward_core::Response) -> Response {
+/// The envelope for a successful core response (204 when it carries nothing), with the
+/// request's id.
+pub(crate) fn success(resp: ward_core::Response, request_id: &str) -> Response {
     let status = resp
         .status
         .and_then(|s| StatusCode::from_u16(s).ok())
@@ -46,7 +51,7 @@ pub(crate) fn success(resp: ward_core::Response) -> Response {
         return StatusCode::NO_CONTENT.into_response();
     }
     let body = json!({
-        "request_id": uuid::Uuid::new_v4().to_string(),
+        "request_id": request_id,
         "lease_id": "",
         "renewable": false,
         "lease_duration": 0,

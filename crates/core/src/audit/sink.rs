@@ -1,0 +1,282 @@
+//! Where an audit device's lines go: a file (or stdout), a TCP or UDP socket, or syslog.
+//! Blocking I/O: sinks are driven by the device's own writer thread, never by the runtime.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long a socket device waits to connect or to write before the batch counts as failed.
+const SOCKET_TIMEOUT: Duration = Duration::from_secs(2);
+/// Largest last line read back when a file device starts (beyond it, the chain restarts).
+const MAX_TAIL: u64 = 4 * 1024 * 1024;
+
+/// A device's destination, from its type and options.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// Append to a file (mode 0600; its directory must exist).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// `fdatasync` after every batch.
+        fsync: bool,
+    },
+    /// The server's standard output.
+    Stdout,
+    /// One JSON line per entry over a TCP connection (reconnected as needed).
+    Tcp(String),
+    /// One datagram per entry.
+    Udp(String),
+    /// RFC 3164 messages to a local syslog socket (`/dev/log`).
+    Syslog {
+        /// The Unix datagram socket of the syslog daemon.
+        socket: PathBuf,
+        /// `<PRI>` of every message: facility * 8 + severity (info).
+        priority: u8,
+        /// The tag before each message.
+        tag: String,
+    },
+}
+
+enum Conn {
+    File(File),
+    Stdout,
+    Tcp(TcpStream),
+    Udp(UdpSocket),
+    Unix(UnixDatagram),
+}
+
+/// An open (or to-be-reopened) destination.
+pub(crate) struct Sink {
+    target: Target,
+    conn: Option<Conn>,
+}
+
+impl Sink {
+    pub(crate) fn new(target: Target) -> Self {
+        Self { target, conn: None }
+    }
+
+    /// Opens the destination now (the check `sys/audit` runs before enabling a device).
+    pub(crate) fn open(&mut self) -> io::Result<()> {
+        if self.conn.is_none() {
+            self.conn = Some(connect(&self.target)?);
+        }
+        Ok(())
+    }
+
+    /// Closes the destination; the next write opens it again (a rotated file is recreated).
+    pub(crate) fn reopen(&mut self) {
+        self.conn = None;
+    }
+
+    /// Writes a batch of lines (each ending in a newline), all or nothing as far as the
+    /// writer can tell. On failure the connection is dropped so the next batch reconnects.
+    pub(crate) fn write_batch(&mut self, lines: &[Vec<u8>]) -> io::Result<()> {
+        let result = self.try_write(lines);
+        if result.is_err() {
+            self.conn = None;
+            // A socket may have died since the last batch: one fresh connection, one retry.
+            if matches!(self.target, Target::Tcp(_)) {
+                return self.try_write(lines).inspect_err(|_| self.conn = None);
+            }
+        }
+        result
+    }
+
+    fn try_write(&mut self, lines: &[Vec<u8>]) -> io::Result<()> {
+        if let Some(Conn::Tcp(stream)) = &self.conn
+            && !peer_alive(stream)
+        {
+            self.conn = None;
+        }
+        self.open()?;
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(io::Error::other("not connected"));
+        };
+        match conn {
+            Conn::File(file) => {
+                file.write_all(&lines.concat())?;
+                if matches!(self.target, Target::File { fsync: true, .. }) {
+                    file.sync_data()?;
+                }
+            }
+            Conn::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(&lines.concat())?;
+                out.flush()?;
+            }
+            Conn::Tcp(stream) => stream.write_all(&lines.concat())?,
+            Conn::Udp(socket) => {
+                for line in lines {
+                    socket.send(line)?;
+                }
+            }
+            Conn::Unix(socket) => {
+                let Target::Syslog { priority, tag, .. } = &self.target else {
+                    return Err(io::Error::other(
+                        "syslog connection without a syslog target",
+                    ));
+                };
+                for line in lines {
+                    let mut msg = format!("<{priority}>{tag}: ").into_bytes();
+                    msg.extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
+                    socket.send(&msg)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The last complete line of a file destination (none for sockets, empty or absent
+    /// files). Used when a device starts, to continue the chain already in the file.
+    pub(crate) fn last_line(&self) -> Option<Vec<u8>> {
+        let Target::File { path, .. } = &self.target else {
+            return None;
+        };
+        last_line(&mut File::open(path).ok()?).ok().flatten()
+    }
+}
+
+fn connect(target: &Target) -> io::Result<Conn> {
+    Ok(match target {
+        Target::File { path, .. } => {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .mode(0o600)
+                .open(path)?;
+            terminate_partial_line(&mut file)?;
+            Conn::File(file)
+        }
+        Target::Stdout => Conn::Stdout,
+        Target::Tcp(address) => {
+            let mut last = io::Error::other("address resolves to nothing");
+            for addr in address.to_socket_addrs()? {
+                match TcpStream::connect_timeout(&addr, SOCKET_TIMEOUT) {
+                    Ok(stream) => {
+                        stream.set_write_timeout(Some(SOCKET_TIMEOUT))?;
+                        stream.set_nodelay(true)?;
+                        return Ok(Conn::Tcp(stream));
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            return Err(last);
+        }
+        Target::Udp(address) => {
+            let addr = address
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| io::Error::other("address resolves to nothing"))?;
+            let local = if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
+            let socket = UdpSocket::bind(local)?;
+            socket.connect(addr)?;
+            Conn::Udp(socket)
+        }
+        Target::Syslog { socket, .. } => {
+            let s = UnixDatagram::unbound()?;
+            s.connect(socket)?;
+            Conn::Unix(s)
+        }
+    })
+}
+
+/// Whether the collector at the other end of `stream` still has it open. A collector that
+/// closed its side makes the next write "succeed" into the kernel's buffer and only the one
+/// after fail; peeking for end-of-stream first makes the failure immediate.
+fn peer_alive(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let alive = match stream.peek(&mut byte) {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+    };
+    stream.set_nonblocking(false).is_ok() && alive
+}
+
+/// Ends a line torn by a crash mid-write, so that the next line starts on its own.
+fn terminate_partial_line(file: &mut File) -> io::Result<()> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// The last line of `file` (without its newline), reading backwards in chunks.
+fn last_line(file: &mut File) -> io::Result<Option<Vec<u8>>> {
+    let len = file.seek(SeekFrom::End(0))?;
+    let mut end = len;
+    let mut tail: Vec<u8> = Vec::new();
+    // Skip the final newline.
+    loop {
+        if end == 0 {
+            return Ok((!tail.is_empty()).then_some(tail));
+        }
+        let chunk = end.min(64 * 1024);
+        let start = end - chunk;
+        let mut buf = vec![0u8; usize::try_from(chunk).unwrap_or(0)];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf)?;
+        buf.extend_from_slice(&tail);
+        tail = buf;
+        end = start;
+        let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+        if let Some(pos) = body.iter().rposition(|b| *b == b'\n') {
+            return Ok(Some(body[pos + 1..].to_vec()));
+        }
+        if len - end > MAX_TAIL {
+            return Ok(None);
+        }
+        if end == 0 {
+            return Ok((!body.is_empty()).then(|| body.to_vec()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_line_reads_back_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(last_line(&mut File::open(&path).unwrap()).unwrap(), None);
+        std::fs::write(&path, b"one\n").unwrap();
+        assert_eq!(
+            last_line(&mut File::open(&path).unwrap()).unwrap().unwrap(),
+            b"one"
+        );
+        let long = "x".repeat(200_000);
+        std::fs::write(&path, format!("one\n{long}\n")).unwrap();
+        assert_eq!(
+            last_line(&mut File::open(&path).unwrap()).unwrap().unwrap(),
+            long.as_bytes()
+        );
+        std::fs::write(&path, "one\ntwo").unwrap();
+        assert_eq!(
+            last_line(&mut File::open(&path).unwrap()).unwrap().unwrap(),
+            b"two"
+        );
+    }
+}

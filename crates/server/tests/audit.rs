@@ -1,0 +1,412 @@
+//! Audit devices against a real server: what a line holds, the hash chain, fail-closed,
+//! socket devices over TCP, persistence across seal/unseal, rotation, and the API's shapes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
+use ward_api::audit::{ChainBreak, ChainVerifier};
+
+fn lines(path: &Path) -> Vec<Vec<u8>> {
+    std::fs::read(path)
+        .unwrap()
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+fn verify(files: &[&Path]) -> Result<u64, ChainBreak> {
+    let mut v = ChainVerifier::new();
+    for (i, f) in files.iter().enumerate() {
+        if i > 0 {
+            v.next_file();
+        }
+        for l in lines(f) {
+            v.push(&l)?;
+        }
+    }
+    Ok(v.lines())
+}
+
+fn entries(path: &Path) -> Vec<Value> {
+    lines(path)
+        .iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+async fn enable_file(s: &support::TestServer, name: &str, file: &Path) {
+    let (status, body) = s
+        .call(
+            "PUT",
+            &format!("sys/audit/{name}"),
+            Some(json!({"type": "file", "options": {"file_path": file}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+}
+
+/// A TCP collector on 127.0.0.1 that keeps every line it receives.
+struct Collector {
+    addr: std::net::SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+    connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Collector {
+    async fn start(addr: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let conns = connections.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let sink = sink.clone();
+                conns.lock().unwrap().push(tokio::spawn(async move {
+                    let mut reader = tokio::io::BufReader::new(stream).lines();
+                    while let Ok(Some(line)) = reader.next_line().await {
+                        sink.lock().unwrap().push(line);
+                    }
+                }));
+            }
+        });
+        Self {
+            addr,
+            lines,
+            task,
+            connections,
+        }
+    }
+
+    /// Stops accepting and closes every connection.
+    async fn stop(self) -> std::net::SocketAddr {
+        self.task.abort();
+        let _ = self.task.await;
+        let conns: Vec<_> = std::mem::take(&mut *self.connections.lock().unwrap());
+        for c in conns {
+            c.abort();
+            let _ = c.await;
+        }
+        self.addr
+    }
+}
+
+#[tokio::test]
+async fn a_secret_read_is_audited_with_its_value_hmacd_and_the_chain_valid() {
+    let s = support::dev().await;
+    let file = s.dir.path().join("audit.log");
+    enable_file(&s, "file", &file).await;
+    let marker = "marker-Zq8vW3-never-in-clear";
+    let (status, _) = s
+        .call(
+            "PUT",
+            "secret/data/app/db",
+            Some(json!({"data": {"password": marker}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = s.call("GET", "secret/data/app/db", None).await;
+    assert_eq!(status, 200);
+    let request_id = body["request_id"].as_str().unwrap().to_owned();
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !text.contains(marker),
+        "secret value in clear in the audit log"
+    );
+    assert!(
+        !text.contains(&s.root_token),
+        "token in clear in the audit log"
+    );
+    assert!(verify(&[&file]).unwrap() >= 4);
+
+    let all = entries(&file);
+    let read: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["request"]["id"] == json!(request_id))
+        .collect();
+    assert_eq!(read.len(), 2, "a request and a response entry");
+    assert_eq!(read[0]["type"], "request");
+    assert_eq!(read[1]["type"], "response");
+    let req = &read[0]["request"];
+    assert_eq!(req["operation"], "read");
+    assert_eq!(req["path"], "secret/data/app/db");
+    assert_eq!(req["mount_point"], "secret/");
+    assert_eq!(req["remote_address"], "127.0.0.1");
+    assert!(
+        req["client_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:")
+    );
+    assert_eq!(read[0]["auth"]["policies"], json!(["root"]));
+    let logged = read[1]["response"]["data"]["data"]["password"]
+        .as_str()
+        .unwrap();
+
+    // sys/audit-hash gives the same HMAC for the known value: the operator's search key.
+    let (status, body) = s
+        .call("PUT", "sys/audit-hash/file", Some(json!({"input": marker})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["hash"], json!(logged));
+    assert_eq!(body["hash"], json!(logged));
+    let (_, token_hash) = s
+        .call(
+            "PUT",
+            "sys/audit-hash/file",
+            Some(json!({"input": s.root_token})),
+        )
+        .await;
+    assert_eq!(req["client_token"], token_hash["data"]["hash"]);
+
+    // A denied request is audited too, with its error.
+    let (status, _) = s.call_as("not-a-token", "GET", "secret/data/x", None).await;
+    assert_eq!(status, 403);
+    let last = entries(&file).pop().unwrap();
+    assert_eq!(last["error"], "permission denied");
+    assert!(!last.to_string().contains("not-a-token"));
+}
+
+#[tokio::test]
+async fn the_audit_api_has_vaults_shapes_and_checks_its_input() {
+    let s = support::dev().await;
+    let file = s.dir.path().join("a.log");
+    let (status, body) = s
+        .call(
+            "PUT",
+            "sys/audit/main",
+            Some(json!({"type": "file", "description": "d", "options": {"file_path": file}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = s.call("GET", "sys/audit", None).await;
+    assert_eq!(status, 200);
+    let entry = json!({"type": "file", "description": "d", "options": {"file_path": file}, "local": false, "path": "main/"});
+    assert_eq!(body["main/"], entry);
+    assert_eq!(body["data"]["main/"], entry);
+
+    for (body, why) in [
+        (
+            json!({"type": "file", "options": {"file_path": file}}),
+            "path in use",
+        ),
+        (json!({"type": "nope"}), "unknown type"),
+        (json!({"type": "file"}), "missing file_path"),
+        (
+            json!({"type": "file", "options": {"file_path": "/nonexistent-dir/x/a.log"}}),
+            "unopenable file",
+        ),
+        (
+            json!({"type": "file", "options": {"file_path": file, "log_raw": true}}),
+            "log_raw",
+        ),
+        (
+            json!({"type": "socket", "options": {"address": "127.0.0.1:1"}}),
+            "closed port",
+        ),
+        (json!({"type": "file", "options": "x"}), "options not a map"),
+    ] {
+        let path = if why == "path in use" {
+            "sys/audit/main"
+        } else {
+            "sys/audit/other"
+        };
+        let (status, resp) = s.call("PUT", path, Some(body)).await;
+        assert_eq!(status, 400, "{why}: {resp}");
+        support::assert_errors(&resp);
+    }
+    let (status, _) = s
+        .call("PUT", "sys/audit-hash/none", Some(json!({"input": "x"})))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = s.call("DELETE", "sys/audit/main", None).await;
+    assert_eq!(status, 204);
+    let (_, body) = s.call("GET", "sys/audit", None).await;
+    assert_eq!(body["data"], json!({}));
+    // Nothing enabled: requests work and nothing more is written.
+    let before = lines(&file).len();
+    assert_eq!(s.call("GET", "sys/mounts", None).await.0, 200);
+    assert_eq!(lines(&file).len(), before);
+
+    // Audit configuration needs sudo: a plain token cannot see or change it.
+    let (_, tok) = s
+        .call(
+            "POST",
+            "auth/token/create",
+            Some(json!({"policies": ["default"]})),
+        )
+        .await;
+    let token = tok["auth"]["client_token"].as_str().unwrap();
+    assert_eq!(s.call_as(token, "GET", "sys/audit", None).await.0, 403);
+}
+
+#[tokio::test]
+async fn a_socket_device_streams_chained_lines_over_tcp() {
+    let s = support::dev().await;
+    let collector = Collector::start("127.0.0.1:0").await;
+    let (status, body) = s
+        .call(
+            "PUT",
+            "sys/audit/siem",
+            Some(json!({"type": "socket", "options": {"address": collector.addr.to_string(), "socket_type": "tcp"}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    for i in 0..5 {
+        let (status, _) = s
+            .call(
+                "PUT",
+                &format!("secret/data/k{i}"),
+                Some(json!({"data": {"v": "socket-secret"}})),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    // Lines are written before each response; the collector reads them asynchronously.
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = collector.lines.lock().unwrap().clone();
+        if got.len() >= 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(got.len() >= 10, "collector got {} lines", got.len());
+    let mut v = ChainVerifier::new();
+    for line in &got {
+        v.push(line.as_bytes()).unwrap();
+        assert!(!line.contains("socket-secret"));
+    }
+    assert_eq!(
+        serde_json::from_str::<Value>(&got[0]).unwrap()["seq"],
+        json!(0)
+    );
+}
+
+#[tokio::test]
+async fn with_one_device_failing_the_request_fails_closed_and_is_not_carried_out() {
+    let s = support::dev().await;
+    let collector = Collector::start("127.0.0.1:0").await;
+    let (status, body) = s
+        .call(
+            "PUT",
+            "sys/audit/siem",
+            Some(json!({"type": "socket", "options": {"address": collector.addr.to_string()}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(s.call("GET", "sys/audit", None).await.0, 200);
+    let addr = collector.stop().await;
+
+    // The collector is gone: the write is refused before it happens.
+    let (status, body) = s
+        .call(
+            "PUT",
+            "secret/data/refused",
+            Some(json!({"data": {"v": "x"}})),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    support::assert_errors(&body);
+    let message = body["errors"][0].as_str().unwrap();
+    assert!(message.contains("audit device"), "{message}");
+    assert_eq!(s.call("GET", "sys/mounts", None).await.0, 500);
+
+    // The collector comes back on the same address: the device reconnects, and the
+    // refused write is not there.
+    let collector = Collector::start(&addr.to_string()).await;
+    let (status, body) = s.call("GET", "secret/data/refused", None).await;
+    assert_eq!(status, 404, "{body}");
+    drop(collector);
+}
+
+#[tokio::test]
+async fn with_one_of_two_devices_failing_requests_still_pass() {
+    let s = support::dev().await;
+    let file = s.dir.path().join("ok.log");
+    enable_file(&s, "file", &file).await;
+    let collector = Collector::start("127.0.0.1:0").await;
+    let (status, _) = s
+        .call(
+            "PUT",
+            "sys/audit/siem",
+            Some(json!({"type": "socket", "options": {"address": collector.addr.to_string()}})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    collector.stop().await;
+    let (status, body) = s
+        .call("PUT", "secret/data/ok", Some(json!({"data": {"v": "x"}})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.call("GET", "secret/data/ok", None).await.0, 200);
+    let all = entries(&file);
+    assert!(all.iter().any(|e| e["request"]["path"] == "secret/data/ok"));
+    verify(&[&file]).unwrap();
+}
+
+#[tokio::test]
+async fn a_file_device_under_a_removed_directory_fails_closed_after_reopen() {
+    let s = support::dev().await;
+    let dir = s.dir.path().join("logs");
+    std::fs::create_dir(&dir).unwrap();
+    enable_file(&s, "file", &dir.join("audit.log")).await;
+    assert_eq!(s.call("GET", "sys/audit", None).await.0, 200);
+    std::fs::remove_dir_all(&dir).unwrap();
+    s.core.reopen_audit_devices();
+    let (status, _) = s
+        .call("PUT", "secret/data/gone", Some(json!({"data": {"v": "x"}})))
+        .await;
+    assert_eq!(status, 500);
+    std::fs::create_dir(&dir).unwrap();
+    assert_eq!(s.call("GET", "secret/data/gone", None).await.0, 404);
+}
+
+#[tokio::test]
+async fn devices_survive_seal_and_unseal_and_rotation_continues_the_chain() {
+    let s = support::dev().await;
+    let file = s.dir.path().join("audit.log");
+    enable_file(&s, "file", &file).await;
+    for i in 0..3 {
+        s.call(
+            "PUT",
+            &format!("secret/data/a{i}"),
+            Some(json!({"data": {"v": "1"}})),
+        )
+        .await;
+    }
+    assert_eq!(s.call("PUT", "sys/seal", None).await.0, 204);
+    let (status, _) = s
+        .call("PUT", "sys/unseal", Some(json!({"key": s.unseal_key})))
+        .await;
+    assert_eq!(status, 200);
+    let (_, body) = s.call("GET", "sys/audit", None).await;
+    assert_eq!(body["data"]["file/"]["type"], "file");
+    let (status, _) = s.call("GET", "secret/data/a1", None).await;
+    assert_eq!(status, 200);
+
+    // Rotation: the file moves away, the device reopens, the new file continues the chain.
+    let rotated = s.dir.path().join("audit.log.1");
+    std::fs::rename(&file, &rotated).unwrap();
+    s.core.reopen_audit_devices();
+    for _ in 0..2 {
+        assert_eq!(s.call("GET", "secret/data/a2", None).await.0, 200);
+    }
+    let n = verify(&[&rotated, &file]).unwrap();
+    assert_eq!(n as usize, lines(&rotated).len() + lines(&file).len());
+    let first = &entries(&file)[0];
+    assert!(first["prev_hash"].as_str().unwrap().starts_with("sha256:"));
+    assert!(first["seq"].as_u64().unwrap() > 0);
+    // Out of order, the series does not verify.
+    assert!(verify(&[&file, &rotated]).is_err());
+}
