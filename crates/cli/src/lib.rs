@@ -88,6 +88,9 @@ enum Command {
     /// Write, read, list and delete ACL policies.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
+    /// Enable, list and disable audit devices; verify audit files' hash chain offline.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
     /// Find secrets in files, standard input or git history (`ward scan --help`).
     Scan(ScanPlaceholder),
 }
@@ -171,6 +174,10 @@ fn run_scan(args: impl Iterator<Item = std::ffi::OsString>) -> ExitCode {
 
 /// Runs a client command.
 async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliError> {
+    // Verifying audit files needs no server.
+    if let Command::Audit(cmd::audit::AuditCommand::Verify { files }) = &command {
+        return cmd::audit::verify(files);
+    }
     let context = global.context()?;
     match command {
         Command::Status => cmd::operator::status(&context).await,
@@ -179,6 +186,7 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
         Command::Kv(c) => cmd::kv::run(&context, c).await,
         Command::Token(c) => cmd::token::run(&context, c).await,
         Command::Policy(c) => cmd::policy::run(&context, c).await,
+        Command::Audit(c) => cmd::audit::run(&context, c).await,
         Command::Server(_) | Command::Scan(_) => {
             Err(CliError::Usage("not a client command".into()))
         }

@@ -161,6 +161,8 @@ pub async fn serve_state(
     listener: tokio::net::TcpListener,
     state: http::AppState,
 ) -> Result<(), ServerError> {
+    // Install the metrics recorder before the first request is counted.
+    telemetry::handle();
     let core = state.core.clone();
     let reopen = tokio::spawn(reopen_on_sighup(core.clone()));
     let app = http::router(Arc::new(state));

@@ -1,5 +1,6 @@
 //! The commands, one module per group, and what they share.
 
+pub(crate) mod audit;
 pub(crate) mod kv;
 pub(crate) mod operator;
 pub(crate) mod policy;
