@@ -410,3 +410,95 @@ async fn devices_survive_seal_and_unseal_and_rotation_continues_the_chain() {
     // Out of order, the series does not verify.
     assert!(verify(&[&file, &rotated]).is_err());
 }
+
+#[tokio::test]
+async fn concurrent_requests_share_flushes_and_every_line_is_chained() {
+    let s = Arc::new(support::dev().await);
+    let file = s.dir.path().join("audit.log");
+    enable_file(&s, "file", &file).await;
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let (status, _) = s
+                .call(
+                    "PUT",
+                    &format!("secret/data/c{i}"),
+                    Some(json!({"data": {"v": "concurrent"}})),
+                )
+                .await;
+            assert_eq!(status, 200);
+            let (status, body) = s.call("GET", &format!("secret/data/c{i}"), None).await;
+            assert_eq!(status, 200);
+            body["request_id"].as_str().unwrap().to_owned()
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    // Every request's two entries are in the file when its response arrives.
+    let all = entries(&file);
+    for id in &ids {
+        let n = all
+            .iter()
+            .filter(|e| e["request"]["id"] == json!(id))
+            .count();
+        assert_eq!(n, 2, "request {id}");
+    }
+    assert_eq!(verify(&[&file]).unwrap() as usize, all.len());
+}
+
+#[tokio::test]
+async fn udp_and_syslog_devices_send_one_datagram_per_entry() {
+    let s = support::dev().await;
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let (status, body) = s
+        .call(
+            "PUT",
+            "sys/audit/udp",
+            Some(json!({"type": "socket", "options": {"address": udp.local_addr().unwrap().to_string(), "socket_type": "udp"}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let syslog_path = s.dir.path().join("syslog.sock");
+    let syslog = std::os::unix::net::UnixDatagram::bind(&syslog_path).unwrap();
+    syslog
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let (status, body) = s
+        .call(
+            "PUT",
+            "sys/audit/syslog",
+            Some(json!({"type": "syslog", "options": {"socket_path": syslog_path, "facility": "LOCAL0", "tag": "ward-test"}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(s.call("GET", "secret/data/none", None).await.0, 404);
+
+    let mut buf = vec![0u8; 65536];
+    let mut v = ChainVerifier::new();
+    for _ in 0..2 {
+        let n = udp.recv(&mut buf).unwrap();
+        let line = buf[..n].strip_suffix(b"\n").unwrap_or(&buf[..n]);
+        v.push(line).unwrap();
+    }
+    // <PRI> = LOCAL0 (16) * 8 + info (6) = 134.
+    let n = syslog.recv(&mut buf).unwrap();
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let entry = msg.strip_prefix("<134>ward-test: ").expect(&msg);
+    let entry: Value = serde_json::from_str(entry).unwrap();
+    assert_eq!(entry["seq"], json!(0));
+    assert_eq!(entry["type"], "request");
+    // No syslog daemon at the default socket here or a bad facility: refused at enable.
+    let (status, _) = s
+        .call(
+            "PUT",
+            "sys/audit/bad",
+            Some(json!({"type": "syslog", "options": {"facility": "NOPE"}})),
+        )
+        .await;
+    assert_eq!(status, 400);
+}
