@@ -87,6 +87,7 @@ pub struct Core {
     pub(crate) policies: PolicyStore,
     pub(crate) mounts: MountTable,
     pub(crate) mount_keys: MountKeys,
+    pub(crate) transit: crate::transit::TransitCache,
     pub(crate) audit: AuditBroker,
 }
 
@@ -102,6 +103,7 @@ impl Core {
             policies: PolicyStore::default(),
             mounts: MountTable::default(),
             mount_keys: MountKeys::default(),
+            transit: crate::transit::TransitCache::default(),
             audit: AuditBroker::default(),
         }
     }
@@ -242,6 +244,7 @@ impl Core {
         self.tokens.clear_cache();
         self.policies.clear_cache();
         self.mount_keys.clear();
+        self.transit.clear();
         self.mounts.clear();
     }
 

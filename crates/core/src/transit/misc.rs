@@ -1,0 +1,258 @@
+//! Export, backup and restore of keys, and the keyless helpers `random` and `hash`.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, json};
+use ward_crypto::kms::HashAlg;
+use zeroize::Zeroizing;
+
+use super::keys::validate_name;
+use super::policy::{KeyPolicy, KeyType, VersionState};
+use super::store::{LoadedKey, material_from_json, material_to_json};
+use super::wire::b64;
+use crate::mounts::MountEntry;
+use crate::params::Params;
+use crate::{Core, CoreError, CoreResult, Response};
+
+/// Most bytes `random` hands out at once (Vault's limit).
+const MAX_RANDOM_BYTES: u64 = 128 * 1024;
+
+/// A backup: the policy and the material, as base64 of this JSON.
+#[derive(Serialize, Deserialize)]
+struct Backup {
+    ward_backup: u32,
+    policy: KeyPolicy,
+    material: String,
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn export_one(key: &LoadedKey, export_type: &str, version: u32) -> CoreResult<String> {
+    let t = key.policy.key_type;
+    let m = key.material(version)?;
+    match export_type {
+        "encryption-key" => Ok(B64.encode(m.key.expose())),
+        "hmac-key" if t == KeyType::Hmac => Ok(B64.encode(m.key.expose())),
+        "hmac-key" => Ok(B64.encode(m.hmac_key.expose())),
+        "signing-key" => {
+            let signer = key
+                .signers
+                .get(&version)
+                .ok_or_else(|| CoreError::bad("signing not supported for the key"))?;
+            let text = signer.export_private(m.key.expose())?;
+            String::from_utf8(text.expose().to_vec())
+                .map_err(|_| CoreError::Internal("export is not text".into()))
+        }
+        _ => Err(CoreError::bad(format!(
+            "invalid export type: {export_type}"
+        ))),
+    }
+}
+
+impl Core {
+    pub(crate) async fn transit_export(
+        &self,
+        mount: &MountEntry,
+        export_type: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> CoreResult<Response> {
+        let key = self.transit_key(mount, name).await?;
+        let t = key.policy.key_type;
+        match export_type {
+            "encryption-key" if t.aead().is_none() => {
+                return Err(CoreError::bad("encryption not supported for the key"));
+            }
+            "signing-key" | "public-key" if t.signing().is_none() => {
+                return Err(CoreError::bad("signing not supported for the key"));
+            }
+            "encryption-key" | "signing-key" | "hmac-key" | "public-key" => {}
+            other => return Err(CoreError::bad(format!("invalid export type: {other}"))),
+        }
+        if export_type != "public-key" && !key.policy.exportable {
+            return Err(CoreError::bad("exporting is disallowed on the policy"));
+        }
+        let versions: Vec<u32> = match version {
+            None | Some("") => key
+                .policy
+                .versions
+                .iter()
+                .filter(|(_, i)| i.state != VersionState::Destroyed)
+                .map(|(v, _)| *v)
+                .collect(),
+            Some("latest") => vec![key.policy.latest_version],
+            Some(v) => {
+                let v: u32 = v
+                    .parse()
+                    .map_err(|_| CoreError::bad("invalid key version"))?;
+                if !key.policy.versions.contains_key(&v) {
+                    return Err(CoreError::bad("version not found"));
+                }
+                vec![v]
+            }
+        };
+        let mut keys = Map::new();
+        for v in versions {
+            let text = if export_type == "public-key" {
+                key.policy
+                    .versions
+                    .get(&v)
+                    .and_then(|i| i.public_key.clone())
+                    .unwrap_or_default()
+            } else {
+                export_one(&key, export_type, v)?
+            };
+            keys.insert(v.to_string(), json!(text));
+        }
+        Ok(Response::data(json!({
+            "name": key.policy.name,
+            "type": t.name(),
+            "keys": keys,
+        })))
+    }
+
+    pub(crate) async fn transit_backup(
+        &self,
+        mount: &MountEntry,
+        name: &str,
+    ) -> CoreResult<Response> {
+        let name = validate_name(name)?;
+        let _guard = self.transit_lock(mount, name).await;
+        let key = self.transit_key(mount, name).await?;
+        if !key.policy.allow_plaintext_backup {
+            return Err(CoreError::bad(
+                "plaintext backup is disallowed on the policy",
+            ));
+        }
+        if !key.policy.exportable {
+            return Err(CoreError::bad("exporting is disallowed on the policy"));
+        }
+        let mut policy = key.policy.clone();
+        policy.backup_info =
+            Some(json!({ "time": now_rfc3339(), "version": policy.latest_version }));
+        let material = material_to_json(&key.material)?;
+        let backup = Backup {
+            ward_backup: 1,
+            policy: policy.clone(),
+            material: B64.encode(&material[..]),
+        };
+        let doc = Zeroizing::new(
+            serde_json::to_vec(&backup).map_err(|e| CoreError::Internal(e.to_string()))?,
+        );
+        let encoded = B64.encode(&doc[..]);
+        self.transit_save(mount, LoadedKey::new(policy, key.material_copy())?)
+            .await?;
+        tracing::info!(mount = %mount.path, key = name, "transit key backed up");
+        Ok(Response::data(json!({ "backup": encoded })))
+    }
+
+    pub(crate) async fn transit_restore(
+        &self,
+        mount: &MountEntry,
+        name: Option<&str>,
+        p: &Params<'_>,
+    ) -> CoreResult<Response> {
+        let raw = b64(p, "backup")?
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| CoreError::bad("'backup' must be supplied"))?;
+        let invalid = || CoreError::bad("invalid backup: not a Ward transit key backup");
+        let backup: Backup = serde_json::from_slice(&raw).map_err(|_| invalid())?;
+        let material_json = Zeroizing::new(B64.decode(&backup.material).map_err(|_| invalid())?);
+        let material = material_from_json(&material_json).ok_or_else(invalid)?;
+        let mut policy = backup.policy;
+        let name =
+            validate_name(name.filter(|n| !n.is_empty()).unwrap_or(&policy.name))?.to_owned();
+        // Every version that is not destroyed must come with its material, and no more.
+        let live: BTreeMap<u32, ()> = policy
+            .versions
+            .iter()
+            .filter(|(_, i)| i.state != VersionState::Destroyed)
+            .map(|(v, _)| (*v, ()))
+            .collect();
+        if live.keys().ne(material.keys()) || policy.latest_version == 0 {
+            return Err(invalid());
+        }
+        policy.name = name.clone();
+        policy.restore_info =
+            Some(json!({ "time": now_rfc3339(), "version": policy.latest_version }));
+        let force = p.bool("force")?.unwrap_or(false);
+        let _guard = self.transit_lock(mount, &name).await;
+        if self.transit_load(mount, &name).await?.is_some() && !force {
+            return Err(CoreError::bad(format!("key \"{name}\" already exists")));
+        }
+        let key = LoadedKey::new(policy, material).map_err(|_| invalid())?;
+        self.transit_save(mount, key).await?;
+        tracing::info!(mount = %mount.path, key = %name, "transit key restored");
+        Ok(Response::empty())
+    }
+
+    pub(crate) fn transit_random(&self, segments: &[&str], p: &Params<'_>) -> CoreResult<Response> {
+        let mut bytes = p.u64("bytes")?;
+        let mut source = p.str("source")?;
+        for s in segments {
+            if let Ok(n) = s.parse::<u64>() {
+                bytes = Some(n);
+            } else {
+                source = Some((*s).to_owned());
+            }
+        }
+        match source.as_deref() {
+            None | Some("" | "platform" | "seal" | "all") => {}
+            Some(other) => {
+                return Err(CoreError::bad(format!(
+                    "unsupported entropy source \"{other}\"; must be \"platform\" or \"seal\", or \"all\""
+                )));
+            }
+        }
+        let bytes = bytes.unwrap_or(32);
+        if bytes == 0 || bytes > MAX_RANDOM_BYTES {
+            return Err(CoreError::bad(format!(
+                "bytes must be between 1 and {MAX_RANDOM_BYTES}"
+            )));
+        }
+        let data = ward_crypto::random_bytes(usize::try_from(bytes).unwrap_or(32))?;
+        let text = match p.str("format")?.as_deref() {
+            None | Some("" | "base64") => B64.encode(&data),
+            Some("hex") => hex::encode(&data),
+            Some(other) => {
+                return Err(CoreError::bad(format!(
+                    "unsupported encoding format {other}; must be \"hex\" or \"base64\""
+                )));
+            }
+        };
+        Ok(Response::data(json!({ "random_bytes": text })))
+    }
+
+    pub(crate) fn transit_hash(
+        &self,
+        url_alg: Option<&str>,
+        p: &Params<'_>,
+    ) -> CoreResult<Response> {
+        let name = match url_alg {
+            Some(a) if !a.is_empty() => a.to_owned(),
+            _ => p
+                .str("algorithm")?
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| "sha2-256".into()),
+        };
+        let alg = HashAlg::from_name(&name)
+            .ok_or_else(|| CoreError::bad(format!("unsupported algorithm {name}")))?;
+        let input = b64(p, "input")?.ok_or_else(|| CoreError::bad("missing input to hash"))?;
+        let sum = alg.digest(&input);
+        let text = match p.str("format")?.as_deref() {
+            None | Some("" | "hex") => hex::encode(sum),
+            Some("base64") => B64.encode(sum),
+            Some(other) => {
+                return Err(CoreError::bad(format!(
+                    "unsupported encoding format {other}; must be \"hex\" or \"base64\""
+                )));
+            }
+        };
+        Ok(Response::data(json!({ "sum": text })))
+    }
+}

@@ -1,0 +1,303 @@
+//! Persistence of transit keys and the cache of unsealed keys.
+//!
+//! A key is one barrier entry at `logical/<mount uuid>/policy/<name>`: its policy in JSON
+//! and its material (every version's key bytes) sealed under a fresh data key that the
+//! mount's KEK wraps, with the mount and key name as associated data. So key bytes are
+//! encrypted twice at rest (mount KEK, then barrier) and die with the mount's KEK.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use ward_crypto::kms::SigningKey;
+use ward_crypto::{Aes256GcmKey, Key256, SecretBytes};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::policy::KeyPolicy;
+use crate::mounts::{MountEntry, MountKeySet};
+use crate::{Core, CoreError, CoreResult};
+
+/// One version's secret bytes: the key proper (symmetric key, HMAC key, Ed25519 seed or
+/// PKCS#8 private key) and the version's HMAC key (for `hmac/` with non-HMAC key types and
+/// for convergent nonces). Wiped on drop; `Debug` shows nothing.
+pub(crate) struct Material {
+    pub(crate) key: SecretBytes,
+    pub(crate) hmac_key: SecretBytes,
+}
+
+impl std::fmt::Debug for Material {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Material(<redacted>)")
+    }
+}
+
+/// A key ready for use: policy, material and parsed signing keys.
+pub(crate) struct LoadedKey {
+    pub(crate) policy: KeyPolicy,
+    pub(crate) material: BTreeMap<u32, Material>,
+    pub(crate) signers: BTreeMap<u32, SigningKey>,
+}
+
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey")
+            .field("name", &self.policy.name)
+            .field("versions", &self.material.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedKey {
+    /// Builds the parsed signing keys from the material.
+    pub(crate) fn new(policy: KeyPolicy, material: BTreeMap<u32, Material>) -> CoreResult<Self> {
+        let mut signers = BTreeMap::new();
+        if let Some(kind) = policy.key_type.signing() {
+            for (v, m) in &material {
+                signers.insert(*v, SigningKey::from_private(kind, m.key.expose())?);
+            }
+        }
+        Ok(Self {
+            policy,
+            material,
+            signers,
+        })
+    }
+
+    /// The material of `version`.
+    pub(crate) fn material(&self, version: u32) -> CoreResult<&Material> {
+        self.material
+            .get(&version)
+            .ok_or_else(|| CoreError::bad(format!("key version {version} has no key material")))
+    }
+
+    /// A copy of the material, for building a modified key.
+    pub(crate) fn material_copy(&self) -> BTreeMap<u32, Material> {
+        self.material
+            .iter()
+            .map(|(v, m)| {
+                (
+                    *v,
+                    Material {
+                        key: m.key.clone(),
+                        hmac_key: m.hmac_key.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct MaterialEntry {
+    key: String,
+    hmac_key: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredKey {
+    policy: KeyPolicy,
+    kek_version: u32,
+    wrapped_dek: String,
+    material: String,
+}
+
+fn aad(mount_uuid: &str, name: &str) -> Vec<u8> {
+    format!("transit/{mount_uuid}/{name}").into_bytes()
+}
+
+/// Serialises the material (for sealing and for backups) into a wiping buffer.
+pub(crate) fn material_to_json(
+    material: &BTreeMap<u32, Material>,
+) -> CoreResult<Zeroizing<Vec<u8>>> {
+    let entries: BTreeMap<u32, MaterialEntry> = material
+        .iter()
+        .map(|(v, m)| {
+            (
+                *v,
+                MaterialEntry {
+                    key: B64.encode(m.key.expose()),
+                    hmac_key: B64.encode(m.hmac_key.expose()),
+                },
+            )
+        })
+        .collect();
+    Ok(Zeroizing::new(
+        serde_json::to_vec(&entries).map_err(|e| CoreError::Internal(e.to_string()))?,
+    ))
+}
+
+/// Reverses [`material_to_json`].
+pub(crate) fn material_from_json(bytes: &[u8]) -> Option<BTreeMap<u32, Material>> {
+    let entries: BTreeMap<u32, MaterialEntry> = serde_json::from_slice(bytes).ok()?;
+    entries
+        .iter()
+        .map(|(v, e)| {
+            Some((
+                *v,
+                Material {
+                    key: SecretBytes::new(B64.decode(&e.key).ok()?),
+                    hmac_key: SecretBytes::new(B64.decode(&e.hmac_key).ok()?),
+                },
+            ))
+        })
+        .collect()
+}
+
+fn seal(keys: &MountKeySet, mount_uuid: &str, key: &LoadedKey) -> CoreResult<StoredKey> {
+    let plain = material_to_json(&key.material)?;
+    let aad = aad(mount_uuid, &key.policy.name);
+    let dek = Key256::generate()?;
+    let sealed = Aes256GcmKey::new(&dek)?.seal(&plain, &aad)?;
+    let (kek_version, wrapped) = keys.wrap(&dek, &aad)?;
+    Ok(StoredKey {
+        policy: key.policy.clone(),
+        kek_version,
+        wrapped_dek: B64.encode(wrapped),
+        material: B64.encode(sealed),
+    })
+}
+
+fn open(keys: &MountKeySet, mount_uuid: &str, stored: StoredKey) -> CoreResult<LoadedKey> {
+    let corrupt = || CoreError::Internal("transit key record is corrupt".into());
+    let aad = aad(mount_uuid, &stored.policy.name);
+    let wrapped = B64.decode(&stored.wrapped_dek).map_err(|_| corrupt())?;
+    let dek = keys.unwrap(stored.kek_version, &wrapped, &aad)?;
+    let sealed = B64.decode(&stored.material).map_err(|_| corrupt())?;
+    let plain = Aes256GcmKey::new(&dek)?.open(&sealed, &aad)?;
+    let material = material_from_json(plain.expose()).ok_or_else(corrupt)?;
+    LoadedKey::new(stored.policy, material)
+}
+
+/// Unsealed keys by `<mount uuid>/<name>` and the per-key write locks. Cleared on seal.
+#[derive(Default)]
+pub(crate) struct TransitCache {
+    keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl TransitCache {
+    /// Drops every cached key (their material is wiped as the last reference goes).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut k) = self.keys.write() {
+            k.clear();
+        }
+        if let Ok(mut l) = self.locks.lock() {
+            l.clear();
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<LoadedKey>> {
+        self.keys.read().ok().and_then(|k| k.get(id).cloned())
+    }
+
+    fn put(&self, id: String, key: Option<Arc<LoadedKey>>, live_mounts: &[String]) {
+        if let Ok(mut k) = self.keys.write() {
+            // Forget keys of unmounted engines, so their material does not linger.
+            k.retain(|id, _| live_mounts.iter().any(|m| id.starts_with(m.as_str())));
+            match key {
+                Some(key) => {
+                    k.insert(id, key);
+                }
+                None => {
+                    k.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.locks.lock() {
+            Ok(mut l) => l.entry(id.to_owned()).or_default().clone(),
+            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+}
+
+fn cache_id(mount: &MountEntry, name: &str) -> String {
+    format!("{}/{name}", mount.uuid)
+}
+
+fn storage_key(mount: &MountEntry, name: &str) -> String {
+    format!("{}policy/{name}", mount.storage_prefix())
+}
+
+impl Core {
+    fn live_mount_prefixes(&self) -> Vec<String> {
+        self.mounts
+            .all()
+            .iter()
+            .map(|m| format!("{}/", m.uuid))
+            .collect()
+    }
+
+    /// The key `name` of `mount`, if it exists.
+    pub(crate) async fn transit_load(
+        &self,
+        mount: &MountEntry,
+        name: &str,
+    ) -> CoreResult<Option<Arc<LoadedKey>>> {
+        let id = cache_id(mount, name);
+        if let Some(k) = self.transit.get(&id) {
+            return Ok(Some(k));
+        }
+        let Some(bytes) = self.barrier.get(&storage_key(mount, name)).await? else {
+            return Ok(None);
+        };
+        let stored: StoredKey = serde_json::from_slice(bytes.expose())
+            .map_err(|_| CoreError::Internal("transit key record is corrupt".into()))?;
+        let keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
+        let key = Arc::new(open(&keys, &mount.uuid, stored)?);
+        self.transit
+            .put(id, Some(key.clone()), &self.live_mount_prefixes());
+        Ok(Some(key))
+    }
+
+    /// Serialises writers of one key: hold the guard across load, change and save.
+    pub(crate) async fn transit_lock(
+        &self,
+        mount: &MountEntry,
+        name: &str,
+    ) -> tokio::sync::OwnedMutexGuard<()> {
+        self.transit
+            .lock_for(&cache_id(mount, name))
+            .lock_owned()
+            .await
+    }
+
+    /// Persists `key` (under the caller's lock) and makes it the cached version.
+    pub(crate) async fn transit_save(
+        &self,
+        mount: &MountEntry,
+        key: LoadedKey,
+    ) -> CoreResult<Arc<LoadedKey>> {
+        let keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
+        let stored = seal(&keys, &mount.uuid, &key)?;
+        let bytes = serde_json::to_vec(&stored).map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.barrier
+            .put(&storage_key(mount, &key.policy.name), &bytes)
+            .await?;
+        let id = cache_id(mount, &key.policy.name);
+        let key = Arc::new(key);
+        self.transit
+            .put(id, Some(key.clone()), &self.live_mount_prefixes());
+        Ok(key)
+    }
+
+    /// Deletes key `name` (under the caller's lock).
+    pub(crate) async fn transit_delete(&self, mount: &MountEntry, name: &str) -> CoreResult<()> {
+        self.barrier.delete(&storage_key(mount, name)).await?;
+        self.transit
+            .put(cache_id(mount, name), None, &self.live_mount_prefixes());
+        Ok(())
+    }
+
+    /// Names of the mount's keys.
+    pub(crate) async fn transit_list(&self, mount: &MountEntry) -> CoreResult<Vec<String>> {
+        Ok(self
+            .barrier
+            .list(&format!("{}policy/", mount.storage_prefix()))
+            .await?)
+    }
+}

@@ -1,0 +1,120 @@
+//! Vault's wire conventions for transit: `vault:v<N>:` prefixes, base64 fields, batches.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Map, Value, json};
+use zeroize::Zeroizing;
+
+use crate::params::Params;
+use crate::{CoreError, CoreResult, Response};
+
+/// `vault:v<version>:<body>`.
+pub(crate) fn versioned(version: u32, body: &str) -> String {
+    format!("vault:v{version}:{body}")
+}
+
+/// Splits `vault:v<N>:<body>` into (N, body); `what` names the value in errors.
+pub(crate) fn parse_versioned<'a>(text: &'a str, what: &str) -> CoreResult<(u32, &'a str)> {
+    let rest = text
+        .strip_prefix("vault:")
+        .ok_or_else(|| CoreError::bad(format!("invalid {what}: no prefix")))?;
+    let (version, body) = rest
+        .split_once(':')
+        .ok_or_else(|| CoreError::bad(format!("invalid {what}: wrong number of fields")))?;
+    let version = version
+        .strip_prefix('v')
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|v| *v > 0)
+        .ok_or_else(|| {
+            CoreError::bad(format!(
+                "invalid {what}: version number could not be decoded"
+            ))
+        })?;
+    Ok((version, body))
+}
+
+/// A base64 field decoded into a wiping buffer; `None` when absent.
+pub(crate) fn b64(p: &Params<'_>, name: &str) -> CoreResult<Option<Zeroizing<Vec<u8>>>> {
+    match p.str(name)? {
+        None => Ok(None),
+        Some(s) => B64
+            .decode(s.trim())
+            .map(|v| Some(Zeroizing::new(v)))
+            .map_err(|_| CoreError::bad(format!("failed to base64-decode {name}"))),
+    }
+}
+
+/// The message of an error for a batch item (internal details stay in the log).
+pub(crate) fn item_error(e: &CoreError) -> String {
+    match e {
+        CoreError::BadRequest(m) => m.clone(),
+        CoreError::NotFound(m) if !m.is_empty() => m.clone(),
+        other => {
+            tracing::error!(error = %other, "transit batch item failed");
+            "internal error".to_owned()
+        }
+    }
+}
+
+/// The items of `batch_input`, or `None` for a single-item request.
+pub(crate) fn batch_items(p: &Params<'_>) -> CoreResult<Option<Vec<Map<String, Value>>>> {
+    match p.0.get("batch_input") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => {
+            if items.is_empty() {
+                return Err(CoreError::bad("missing batch input to process"));
+            }
+            items
+                .iter()
+                .map(|v| match v {
+                    Value::Object(m) => Ok(m.clone()),
+                    _ => Err(CoreError::bad(
+                        "invalid value for 'batch_input': expected a list of objects",
+                    )),
+                })
+                .collect::<CoreResult<Vec<_>>>()
+                .map(Some)
+        }
+        Some(_) => Err(CoreError::bad(
+            "invalid value for 'batch_input': expected a list of objects",
+        )),
+    }
+}
+
+/// A batch item's fields, falling back to the request's top-level fields (Vault lets a
+/// batch share `context` and options given once at the top).
+pub(crate) fn merged(top: &Map<String, Value>, item: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = top.clone();
+    out.remove("batch_input");
+    for (k, v) in item {
+        out.insert(k.clone(), v.clone());
+    }
+    out
+}
+
+/// The reply to a batch: 400 when any item failed (Vault's rule), unless some succeeded
+/// and the request names a `partial_failure_response_code`.
+pub(crate) fn batch_response(
+    p: &Params<'_>,
+    results: Vec<Value>,
+    failures: usize,
+) -> CoreResult<Response> {
+    let total = results.len();
+    let mut resp = Response::data(json!({ "batch_results": results }));
+    if failures > 0 {
+        let mut status = 400;
+        if failures < total
+            && let Some(code) = p.u64("partial_failure_response_code")?
+        {
+            if (1..=599).contains(&code) {
+                status = u16::try_from(code).unwrap_or(400);
+            } else {
+                resp.warnings.push(
+                    "invalid HTTP status code given for partial_failure_response_code".into(),
+                );
+            }
+        }
+        resp.status = Some(status);
+    }
+    Ok(resp)
+}
