@@ -165,8 +165,14 @@ impl Core {
         let material_json = Zeroizing::new(B64.decode(&backup.material).map_err(|_| invalid())?);
         let material = material_from_json(&material_json).ok_or_else(invalid)?;
         let mut policy = backup.policy;
-        let name =
-            validate_name(name.filter(|n| !n.is_empty()).unwrap_or(&policy.name))?.to_owned();
+        // The name comes from the path, else the body (vaultrs sends it there), else the backup.
+        let body_name = p.str("name")?;
+        let chosen = name
+            .map(str::to_owned)
+            .or(body_name)
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| policy.name.clone());
+        let name = validate_name(&chosen)?.to_owned();
         // Every version that is not destroyed must come with its material, and no more.
         let live: BTreeMap<u32, ()> = policy
             .versions
