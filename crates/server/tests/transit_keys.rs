@@ -465,3 +465,70 @@ async fn metadata_on_create_config_and_read_and_expiry() {
         b64("before")
     );
 }
+
+#[tokio::test]
+async fn encrypt_creates_keys_only_with_the_create_capability() {
+    let s = transit().await;
+    ok(&s, "keys/existing", json!({})).await;
+    let policy = r#"
+path "transit/encrypt/*" { capabilities = ["update"] }
+path "transit/decrypt/*" { capabilities = ["update"] }
+path "transit/keys/*" { capabilities = ["read"] }
+"#;
+    let (status, body) = s
+        .call(
+            "PUT",
+            "sys/policies/acl/app",
+            Some(json!({"policy": policy})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, body) = s
+        .call(
+            "POST",
+            "auth/token/create",
+            Some(json!({"policies": ["app"]})),
+        )
+        .await;
+    let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    let body = json!({"plaintext": b64("x")});
+    let (status, resp) = s
+        .call_as(
+            &token,
+            "POST",
+            "transit/encrypt/existing",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    let ct = resp["data"]["ciphertext"].clone();
+    let (status, _) = s
+        .call_as(
+            &token,
+            "POST",
+            "transit/decrypt/existing",
+            Some(json!({"ciphertext": ct})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Update alone does not create a key by encrypting with it.
+    let (status, _) = s
+        .call_as(&token, "POST", "transit/encrypt/new-one", Some(body))
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(get(&s, "keys/new-one").await.0, 404);
+    // Nor may it change keys or read them out.
+    let (status, _) = s
+        .call_as(
+            &token,
+            "POST",
+            "transit/keys/existing/rotate",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = s
+        .call_as(&token, "GET", "transit/keys/existing", None)
+        .await;
+    assert_eq!(status, 200);
+}

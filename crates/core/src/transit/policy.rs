@@ -386,3 +386,67 @@ impl KeyPolicy {
         data
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Params;
+    use crate::transit::keys::NewKey;
+
+    fn policy() -> KeyPolicy {
+        let fields = serde_json::json!({});
+        let key = NewKey::from_params(&Params(fields.as_object().unwrap()))
+            .unwrap()
+            .build("p")
+            .unwrap();
+        let mut p = key.policy.clone();
+        for v in 2..=4 {
+            p.versions.insert(v, p.versions[&1].clone());
+        }
+        p.latest_version = 4;
+        p
+    }
+
+    #[test]
+    fn version_states_gate_use() {
+        let mut p = policy();
+        p.versions.get_mut(&1).unwrap().state = VersionState::Deactivated;
+        p.versions.get_mut(&2).unwrap().state = VersionState::Compromised;
+        p.versions.get_mut(&3).unwrap().state = VersionState::Destroyed;
+        assert!(p.check_use(1, Use::Consume).is_ok());
+        assert!(p.check_use(1, Use::Produce).is_err());
+        assert!(p.check_use(2, Use::Produce).is_err());
+        assert!(p.check_use(2, Use::Consume).is_err());
+        p.allow_compromised_decrypt = true;
+        assert!(p.check_use(2, Use::Consume).is_ok());
+        assert!(p.check_use(2, Use::Produce).is_err());
+        assert!(p.check_use(3, Use::Consume).is_err());
+        assert!(p.check_use(4, Use::Produce).is_ok());
+        assert!(p.check_use(5, Use::Consume).is_err());
+        p.min_decryption_version = 4;
+        assert!(p.check_use(1, Use::Consume).is_err());
+        p.metadata.expires_at = "2000-01-01T00:00:00Z".into();
+        assert!(p.check_use(4, Use::Produce).is_err());
+        assert!(p.check_use(4, Use::Consume).is_ok());
+    }
+
+    #[test]
+    fn producing_version_respects_bounds() {
+        let mut p = policy();
+        assert_eq!(p.producing_version(0).unwrap(), 4);
+        assert_eq!(p.producing_version(2).unwrap(), 2);
+        assert!(p.producing_version(5).is_err());
+        p.min_encryption_version = 3;
+        assert!(p.producing_version(2).is_err());
+    }
+
+    #[test]
+    fn type_names_round_trip() {
+        for t in ALL_TYPES {
+            assert_eq!(KeyType::parse(t.name()).unwrap(), t);
+            let json = serde_json::to_value(t).unwrap();
+            assert_eq!(json, serde_json::json!(t.name()));
+        }
+        assert!(KeyType::parse("aes-cbc").is_err());
+    }
+}

@@ -118,3 +118,31 @@ pub(crate) fn batch_response(
     }
     Ok(resp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioned_values_parse_strictly() {
+        assert_eq!(
+            parse_versioned("vault:v3:abc", "ciphertext").unwrap(),
+            (3, "abc")
+        );
+        assert_eq!(versioned(3, "abc"), "vault:v3:abc");
+        for bad in [
+            "",
+            "abc",
+            "vault:",
+            "vault:v3",
+            "vault:3:x",
+            "vault:v0:x",
+            "vault:vx:x",
+            "vault:v-1:x",
+        ] {
+            assert!(parse_versioned(bad, "ciphertext").is_err(), "{bad}");
+        }
+        let e = parse_versioned("nope", "hmac").unwrap_err().to_string();
+        assert_eq!(e, "invalid hmac: no prefix");
+    }
+}
