@@ -1,8 +1,9 @@
 //! Known-answer vectors for the transit primitives, copied from the published sources:
 //! the GCM specification (McGrew & Viega, test cases 13 to 16, as in NIST's GCM
 //! validation), RFC 8439 §2.8.2 (ChaCha20-Poly1305), RFC 8032 §7.1 (Ed25519) and
-//! RFC 6979 §A.2.5 (ECDSA P-256). Each positive vector also has tampered twins that
-//! must fail, in the manner of Wycheproof's invalid cases.
+//! RFC 6979 §A.2.5 (ECDSA P-256), plus RSA signatures made by OpenSSL. Each positive
+//! vector also has tampered twins that must fail, in the manner of Wycheproof's invalid
+//! cases.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -228,4 +229,78 @@ fn ecdsa_p256_rfc6979_vectors() {
         assert!(!verify_public(kind, &public, b"other", &der, &asn1).unwrap());
         assert!(!verify_public(kind, &public, msg, &der[..der.len() - 1], &asn1).unwrap());
     }
+}
+
+/// A 2048-bit RSA key made with OpenSSL 3.0 (`openssl genpkey`), as PKCS#8 DER, and its
+/// signatures over "known answer" by OpenSSL: PKCS#1 v1.5 / SHA-256 (deterministic, so
+/// aws-lc must produce the same bytes) and PSS / SHA-256 with the largest salt (what
+/// Vault's `auto` produces, which Ward must verify).
+const RSA_PKCS8: &str = concat!(
+    "308204bd020100300d06092a864886f70d0101010500048204a7308204a302010002820101009199377eb1326a445456",
+    "36a42d1e3f515979bdd927c996d6ea5fcfa9554f36e7d8937f2db91d421d57ab278ca1f823b34a6ba2b976b994266e1d",
+    "ba16895d132ceedd554738543786809080cc164f47abdd5c5036dd3a3e2dfdec915539f1ca4a6d478e2f9ee129c12569",
+    "a8c90d205d6d5191fb190666dcf8fe4f9e39d1c0da826c8c441b4c886e344f08d02ba23b38c7340b2255fa0d21aada20",
+    "0757f1f8f04c9f7dc35fe46dd7e2756203b35540dc654fe73a45ac002ba43b7907b71fefd37dba952622ca7f46119345",
+    "bfc3b2815494f5464df998695298c46827e0957053faca63742b3933ddfd7b6a0f98fc723019c127999b77cee1af10f8",
+    "0527fb5561db0203010001028201000281889afda1c8827491274f9c17312fcd42732a11ad3e93646551c5b05a34afb8",
+    "e29105d071d87978d0d15572543b0912f6d74e29e4f7cfd185617691d6b045cdb6b189104722cd85d8f6de8c63c0f00c",
+    "57526a1f54a94d51598906d6807ae2dd0ea63bdb983487c685130aa2d733c475eaf54f70f4c448e4d7a9f984cab4f813",
+    "10d977ace9d37a83ce0674b44333da987cd874f86a7b3f8861b20002bb56f2ca5ac312f9a5cef515e1bd60e2a3bdbc6e",
+    "b382011397265a34b5d88e72cec8bb42c2d6acd7d889866f916bfe46e389e43b1c9276da9546eb79dc0ed81f99daf2b9",
+    "dc2a76d0d15feb10297d26d743c0379dcce64f38973997bd5894d14f753f0102818100c11288a12a1109d04621ac0a8a",
+    "7ad0eb92b252e491a7343308a079218c65a32fccbb6da695e07babedeae428981b8b48d1da2e8d754992e9c29d5af5b9",
+    "ac800a0a703c5fa5a70df40a3665a6dcd9da278950ee566b24a796035f02413b5406b2040b6d2a1c98ed20bfba120c7a",
+    "0444d4d2d01e1b3b0031101ee71364a1d44e8b02818100c10d953af4bc4bcd809c303814243cc87d2963e90a1c78cff5",
+    "8817cfa62d3f031bf04ef998d066732952123ca9f0943fcc22ac448fa05e5249a402ee06aa0319ee4e589616ea1067ba",
+    "1d118e903fcfd024f7bd456f820eb2b0cd12847886d80bc4c79d05d04e84bc08b9ad96669b6d3a7cbfdacaed4606306f",
+    "451b17b66d73f1028181009c49df75eeb28a2a218b4253ea134f2952bfad603f1385aac611f8dc126577faca94f24706",
+    "4e086e7d92460d224c31acc9caff221d4e687177cb9f0508bf3d8a6336c5787b84c643c53c917ec88a4510fa141c4ab2",
+    "42a2b2499a501df3e3a9e3d268597edc5562a6beece58d59fc38a7badb2373d187ef2f68848f6b47a0afcf0281801bd4",
+    "c176c6617eec19666aed2aba2ea918a226ed29b0011ab9e2eccbdac11b1c6fa2ad3ffe6fccd53d57bf994f468798caed",
+    "14b8ad9c08fd03f0c91b578a9af7da0b216a41d36c9a0792b93d3c3e76cf2305341c167f416f315ddf1589eaa6aacbab",
+    "9b4f83404e926d0f979edf1bf91b3d70cb320612da419148fd26e5fdd181028180205149eea8ad20fdfe01b1972597c8",
+    "aef45ceab6e65c2800331f17d7c2a7356049ea083b0fb5150821deea1e20f42bf4f346ff6d4d8e709ebf3ef72f4357dd",
+    "3a29af749e9b44e3aaf1c4a093a5775557f076208bfcf7fb65574fb0c6a3c987db9c57036aa2dc9ca7dec13d3f146a7d",
+    "5254c614776e0ae2808307adc33782874e"
+);
+const RSA_PKCS1_SIG: &str = concat!(
+    "2b4cd4ad2adcb3f22d36fb319e2151677b8cfd1305236c2de2f283fc9b8d4814750ec7cf3820fb971e43d156aff8bceb",
+    "89d17a68eceace8be3846a41c8de003d9e68e805f5120a79a964bdb497cd4e383e8a9b145ba43e46a2ab4ec3bab2abc0",
+    "ca3b9353145c7826fd0b2499b6015761b5e5724739697221042eb9dae6308ea8201a9e19d87e0fa7a618e484eb0e145c",
+    "928d91a69c928e3f7fde85649ea9bdfca84c098b5d1e81f44bcd279255137dac7ea354257c24f3fafcdd4bec42d625d7",
+    "a62c4e41094731f0595c3e126566f3d41fb71a22e0fb8a0f2704adabe02f41c021cbd1cf155af037195102f227e3519a",
+    "d86c517c1202168d19a5c61229b11382"
+);
+const RSA_PSS_SIG: &str = concat!(
+    "79c7a65ddca521cd48d2e251fd0ef0159478aa5d28577bba6071066febe0485b66cdbc7aff2f133a62d90720ca4e9c9d",
+    "d413a20daab306528f04507c4c16ac72421b965859a657f6ceebfe002390f3ee81f9d1b1b3d553ec756cd30c68ecab69",
+    "f5475e62218bd05238034ba685efeedf48e3b7ac0f73d8581f2f1e0af84eafb38480e416c00f9a1db47e4a1e5bfaebd0",
+    "e248128258eedac1124ebab81f1ea2be87bc275bdb67b8cea4e0a9d005baf4275d4706609af650bda07fa1822564a413",
+    "c078e0036d877d8647f45ff45016bb7cf0e56c1edb5d294d8bc842e577e768953ccff26b5a1b1a22e0e0e6ee7216f332",
+    "c1c246865b1194e45440180f8aaa00a9"
+);
+
+#[test]
+fn rsa_signatures_agree_with_openssl() {
+    use ward_crypto::kms::RsaPadding;
+    let key = SigningKey::from_private(SigningKind::Rsa2048, &h(RSA_PKCS8)).unwrap();
+    let pkcs1 = SignOptions {
+        padding: RsaPadding::Pkcs1v15,
+        ..SignOptions::default()
+    };
+    assert_eq!(key.sign(b"known answer", &pkcs1).unwrap(), h(RSA_PKCS1_SIG));
+    assert!(
+        key.verify(b"known answer", &h(RSA_PKCS1_SIG), &pkcs1)
+            .unwrap()
+    );
+    let pss = SignOptions::default();
+    assert!(key.verify(b"known answer", &h(RSA_PSS_SIG), &pss).unwrap());
+    assert!(!key.verify(b"known answef", &h(RSA_PSS_SIG), &pss).unwrap());
+    let mut bad = h(RSA_PSS_SIG);
+    bad[100] ^= 1;
+    assert!(!key.verify(b"known answer", &bad, &pss).unwrap());
+    assert!(
+        !key.verify(b"known answer", &h(RSA_PKCS1_SIG), &pss)
+            .unwrap()
+    );
 }
