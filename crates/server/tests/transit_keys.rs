@@ -115,6 +115,9 @@ async fn create_read_list_config_delete() {
     let (status, _) = s.call("DELETE", "transit/keys/one", None).await;
     assert_eq!(status, 204);
     assert_eq!(get(&s, "keys/one").await.0, 404);
+    let (status, body) = s.call("DELETE", "transit/keys/one", None).await;
+    assert_eq!(status, 400);
+    assert!(body["errors"][0].as_str().unwrap().contains("not found"));
     let (_, list) = s.call("LIST", "transit/keys", None).await;
     assert_eq!(list["data"]["keys"], json!(["two"]));
     // Unknown routes and methods.

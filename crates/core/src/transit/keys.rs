@@ -101,7 +101,10 @@ impl NewKey {
         let key_size = match p.u64("key_size")? {
             None | Some(0) => HMAC_DEFAULT_SIZE,
             Some(_) if key_type != KeyType::Hmac => {
-                return Err(CoreError::bad("key_size is only valid for HMAC keys"));
+                return Err(CoreError::bad(format!(
+                    "key_size is not valid for algorithm {}",
+                    key_type.name()
+                )));
             }
             Some(n) => u32::try_from(n)
                 .ok()
@@ -246,7 +249,7 @@ impl Core {
     ) -> CoreResult<std::sync::Arc<LoadedKey>> {
         self.transit_load(mount, validate_name(name)?)
             .await?
-            .ok_or_else(|| CoreError::bad(format!("encryption key not found: {name}")))
+            .ok_or_else(|| CoreError::bad("encryption key not found"))
     }
 
     pub(crate) async fn transit_read(
@@ -276,7 +279,9 @@ impl Core {
         let name = validate_name(name)?;
         let _guard = self.transit_lock(mount, name).await;
         let Some(key) = self.transit_load(mount, name).await? else {
-            return Ok(Response::empty());
+            return Err(CoreError::bad(format!(
+                "error deleting policy {name}: could not delete key; not found"
+            )));
         };
         if !key.policy.deletion_allowed {
             return Err(CoreError::bad(format!(
@@ -372,9 +377,11 @@ impl Core {
             if policy.min_encryption_version > 0
                 && policy.min_encryption_version < policy.min_decryption_version
             {
-                return Err(CoreError::bad(
-                    "min encryption version should not be less than min decryption version",
-                ));
+                return Err(CoreError::bad(format!(
+                    "cannot set min encryption/decryption values; min encryption version of {} \
+                     must be greater than or equal to min decryption version of {}",
+                    policy.min_encryption_version, policy.min_decryption_version
+                )));
             }
             if let Some(v) = deletion_allowed {
                 policy.deletion_allowed = v;

@@ -75,7 +75,7 @@ impl Core {
             other => return Err(CoreError::bad(format!("invalid export type: {other}"))),
         }
         if export_type != "public-key" && !key.policy.exportable {
-            return Err(CoreError::bad("exporting is disallowed on the policy"));
+            return Err(CoreError::bad("private key material is not exportable"));
         }
         let versions: Vec<u32> = match version {
             None | Some("") => key
@@ -124,13 +124,13 @@ impl Core {
         let name = validate_name(name)?;
         let _guard = self.transit_lock(mount, name).await;
         let key = self.transit_key(mount, name).await?;
+        if !key.policy.exportable {
+            return Err(CoreError::bad("exporting is disallowed on the policy"));
+        }
         if !key.policy.allow_plaintext_backup {
             return Err(CoreError::bad(
                 "plaintext backup is disallowed on the policy",
             ));
-        }
-        if !key.policy.exportable {
-            return Err(CoreError::bad("exporting is disallowed on the policy"));
         }
         let mut policy = key.policy.clone();
         policy.backup_info =
@@ -216,9 +216,12 @@ impl Core {
             }
         }
         let bytes = bytes.unwrap_or(32);
-        if bytes == 0 || bytes > MAX_RANDOM_BYTES {
+        if bytes == 0 {
+            return Err(CoreError::bad("'bytes' cannot be less than 1"));
+        }
+        if bytes > MAX_RANDOM_BYTES {
             return Err(CoreError::bad(format!(
-                "bytes must be between 1 and {MAX_RANDOM_BYTES}"
+                "'bytes' cannot be greater than {MAX_RANDOM_BYTES}"
             )));
         }
         let data = ward_crypto::random_bytes(usize::try_from(bytes).unwrap_or(32))?;

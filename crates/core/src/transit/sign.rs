@@ -26,7 +26,7 @@ fn hash_param(p: &Params<'_>, url_alg: Option<&str>, names: &[&str]) -> CoreResu
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "sha2-256".into());
     HashAlg::from_name(&name)
-        .ok_or_else(|| CoreError::bad(format!("unsupported hash algorithm {name}")))
+        .ok_or_else(|| CoreError::bad(format!("invalid hash algorithm \"{name}\"")))
 }
 
 fn sign_options(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreResult<SignOptions> {
@@ -162,7 +162,7 @@ fn verify_one(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreRes
     let input = b64(p, "input")?.unwrap_or_default();
     if let Some(mac) = p.str("hmac")? {
         let alg = hash_param(p, url_alg, &["algorithm", "hash_algorithm"])?;
-        let (version, body) = parse_versioned(mac.trim(), "hmac")?;
+        let (version, body) = parse_versioned(mac.trim(), "HMAC to verify")?;
         key.policy.check_use(version, Use::Consume)?;
         let Ok(tag) = B64.decode(body) else {
             return Err(CoreError::bad("invalid hmac: could not decode base64"));
@@ -171,9 +171,9 @@ fn verify_one(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreRes
             .hmac_verify(hmac_key(key, version)?, &input, &tag)
             .map_err(|_| CoreError::bad(format!("unsupported HMAC algorithm {}", alg.name())));
     }
-    let sig = p
-        .str("signature")?
-        .ok_or_else(|| CoreError::bad("missing signature or hmac to verify"))?;
+    let sig = p.str("signature")?.ok_or_else(|| {
+        CoreError::bad("neither a 'signature' nor an 'hmac' were given to verify")
+    })?;
     if key.policy.key_type.signing().is_none() {
         return Err(CoreError::bad(format!(
             "key type {} does not support verification",
@@ -254,12 +254,10 @@ impl crate::Core {
             .map(|item| {
                 let fields = merged(p.0, item);
                 match verify_one(&key, &Params(&fields), url_alg) {
-                    Ok(valid) => json!({ "valid": valid, "reference": reference(item) }),
-                    Err(e) => json!({
-                        "valid": false,
-                        "error": item_error(&e),
-                        "reference": reference(item),
-                    }),
+                    // Vault leaves `valid` out of a batch item when it is false.
+                    Ok(true) => json!({ "valid": true, "reference": reference(item) }),
+                    Ok(false) => json!({ "reference": reference(item) }),
+                    Err(e) => json!({ "error": item_error(&e), "reference": reference(item) }),
                 }
             })
             .collect::<Vec<_>>();

@@ -57,7 +57,8 @@ pub(crate) fn item_error(e: &CoreError) -> String {
 }
 
 /// The items of `batch_input`, or `None` for a single-item request.
-pub(crate) fn batch_items(p: &Params<'_>) -> CoreResult<Option<Vec<Map<String, Value>>>> {
+pub(crate) fn batch_items<'a>(p: &Params<'a>) -> CoreResult<Option<Vec<&'a Map<String, Value>>>> {
+    let invalid = || CoreError::bad("invalid value for 'batch_input': expected a list of objects");
     match p.0.get("batch_input") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => {
@@ -66,26 +67,23 @@ pub(crate) fn batch_items(p: &Params<'_>) -> CoreResult<Option<Vec<Map<String, V
             }
             items
                 .iter()
-                .map(|v| match v {
-                    Value::Object(m) => Ok(m.clone()),
-                    _ => Err(CoreError::bad(
-                        "invalid value for 'batch_input': expected a list of objects",
-                    )),
-                })
+                .map(|v| v.as_object().ok_or_else(invalid))
                 .collect::<CoreResult<Vec<_>>>()
                 .map(Some)
         }
-        Some(_) => Err(CoreError::bad(
-            "invalid value for 'batch_input': expected a list of objects",
-        )),
+        Some(_) => Err(invalid()),
     }
 }
 
 /// A batch item's fields, falling back to the request's top-level fields (Vault lets a
 /// batch share `context` and options given once at the top).
 pub(crate) fn merged(top: &Map<String, Value>, item: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = top.clone();
-    out.remove("batch_input");
+    // Copy the top level without `batch_input`: cloning it per item would be quadratic.
+    let mut out: Map<String, Value> = top
+        .iter()
+        .filter(|(k, _)| k.as_str() != "batch_input")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     for (k, v) in item {
         out.insert(k.clone(), v.clone());
     }
