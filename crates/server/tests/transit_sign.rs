@@ -195,7 +195,8 @@ async fn sign_and_verify_for_each_asymmetric_type() {
     assert!(r[1]["error"].as_str().is_some());
     let v = ok(&s, "verify/ecdsa-p256", json!({"batch_input": [{"input": b64("a"), "signature": r[0]["signature"]}, {"input": b64("b"), "signature": r[0]["signature"]}]})).await;
     assert_eq!(v["batch_results"][0]["valid"], true);
-    assert_eq!(v["batch_results"][1]["valid"], false);
+    // Vault leaves a false `valid` out of batch items.
+    assert!(v["batch_results"][1].get("valid").is_none(), "{v}");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value, json};
 use ward_crypto::SecretBytes;
-use ward_crypto::kms::{HashAlg, hkdf_sha256};
+use ward_crypto::kms::{AeadKey, HashAlg, hkdf_sha256};
 use zeroize::Zeroizing;
 
 use super::keys::{NewKey, validate_name};
@@ -19,16 +19,22 @@ use crate::mounts::MountEntry;
 use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Response};
 
-/// The per-version encryption key: the stored key, or one derived from `context`.
-fn encryption_key(
+/// Runs `f` with the prepared key of `version`: the cached one, or for a derived key one
+/// derived from `context` (HKDF-SHA256, as Vault).
+fn with_key<T>(
     key: &LoadedKey,
     version: u32,
     context: Option<&[u8]>,
-) -> CoreResult<SecretBytes> {
-    let m = key.material(version)?;
+    f: impl FnOnce(&AeadKey) -> CoreResult<T>,
+) -> CoreResult<T> {
     if !key.policy.derived {
-        return Ok(m.key.clone());
+        let prepared = key
+            .aead_keys
+            .get(&version)
+            .ok_or_else(|| CoreError::bad(format!("key version {version} has no key material")))?;
+        return f(prepared);
     }
+    let m = key.material(version)?;
     let context = context.filter(|c| !c.is_empty()).ok_or_else(|| {
         CoreError::bad(
             "missing 'context' for key derivation; the key was created using a derived key, \
@@ -36,7 +42,8 @@ fn encryption_key(
              perform operations with the key",
         )
     })?;
-    Ok(hkdf_sha256(m.key.expose(), context, m.key.len())?)
+    let derived = hkdf_sha256(m.key.expose(), context, m.key.len())?;
+    f(&aead_of(key)?.prepare(derived.expose())?)
 }
 
 fn aead_of(key: &LoadedKey) -> CoreResult<ward_crypto::kms::Aead> {
@@ -54,14 +61,14 @@ pub(crate) fn encrypt_one(
     plaintext: &[u8],
     p: &Params<'_>,
 ) -> CoreResult<(String, u32)> {
-    let aead = aead_of(key)?;
+    // Refuses key types that do not encrypt before anything else.
+    aead_of(key)?;
     let version = key
         .policy
         .producing_version(u32::try_from(p.u64("key_version")?.unwrap_or(0)).unwrap_or(u32::MAX))?;
     key.policy.check_use(version, Use::Produce)?;
     let context = b64(p, "context")?;
     let aad = b64(p, "associated_data")?;
-    let enc_key = encryption_key(key, version, context.as_deref().map(|c| &c[..]))?;
     let nonce = if key.policy.convergent_encryption {
         // Convergent: the nonce is an HMAC of the plaintext under a context-derived key,
         // so equal plaintexts in one context give equal ciphertexts and nothing else does.
@@ -75,12 +82,10 @@ pub(crate) fn encrypt_one(
     } else {
         None
     };
-    let sealed = aead.seal(
-        enc_key.expose(),
-        nonce,
-        plaintext,
-        aad.as_deref().map(|a| &a[..]).unwrap_or_default(),
-    )?;
+    let aad = aad.as_deref().map(|a| &a[..]).unwrap_or_default();
+    let sealed = with_key(key, version, context.as_deref().map(|c| &c[..]), |k| {
+        Ok(k.seal(nonce, plaintext, aad)?)
+    })?;
     Ok((versioned(version, &B64.encode(sealed)), version))
 }
 
@@ -101,14 +106,11 @@ pub(crate) fn decrypt_one(
     }
     let context = b64(p, "context")?;
     let aad = b64(p, "associated_data")?;
-    let enc_key = encryption_key(key, version, context.as_deref().map(|c| &c[..]))?;
-    let plain = aead
-        .open(
-            enc_key.expose(),
-            &sealed,
-            aad.as_deref().map(|a| &a[..]).unwrap_or_default(),
-        )
-        .map_err(|_| CoreError::bad("cipher: message authentication failed"))?;
+    let aad = aad.as_deref().map(|a| &a[..]).unwrap_or_default();
+    let plain = with_key(key, version, context.as_deref().map(|c| &c[..]), |k| {
+        k.open(&sealed, aad)
+            .map_err(|_| CoreError::bad("cipher: message authentication failed"))
+    })?;
     Ok((plain, version))
 }
 

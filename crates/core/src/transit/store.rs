@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
-use ward_crypto::kms::SigningKey;
+use ward_crypto::kms::{AeadKey, SigningKey};
 use ward_crypto::{Aes256GcmKey, Key256, SecretBytes};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -38,6 +38,9 @@ pub(crate) struct LoadedKey {
     pub(crate) policy: KeyPolicy,
     pub(crate) material: BTreeMap<u32, Material>,
     pub(crate) signers: BTreeMap<u32, SigningKey>,
+    /// Prepared AEAD keys of a non-derived encryption key, so a request does not expand
+    /// the key schedule again.
+    pub(crate) aead_keys: BTreeMap<u32, AeadKey>,
 }
 
 impl std::fmt::Debug for LoadedKey {
@@ -58,10 +61,19 @@ impl LoadedKey {
                 signers.insert(*v, SigningKey::from_private(kind, m.key.expose())?);
             }
         }
+        let mut aead_keys = BTreeMap::new();
+        if let Some(aead) = policy.key_type.aead()
+            && !policy.derived
+        {
+            for (v, m) in &material {
+                aead_keys.insert(*v, aead.prepare(m.key.expose())?);
+            }
+        }
         Ok(Self {
             policy,
             material,
             signers,
+            aead_keys,
         })
     }
 

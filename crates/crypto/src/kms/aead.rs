@@ -45,6 +45,14 @@ impl Aead {
         Ok(LessSafeKey::new(unbound))
     }
 
+    /// Prepares `key` (expands its schedule once) for many operations.
+    pub fn prepare(self, key: &[u8]) -> Result<AeadKey, CryptoError> {
+        Ok(AeadKey {
+            aead: self,
+            key: self.key(key)?,
+        })
+    }
+
     /// Encrypts `plaintext` under `key` with `nonce` (random when `None`; a caller-chosen
     /// nonce is only for convergent encryption, where it is derived from the plaintext).
     pub fn seal(
@@ -54,7 +62,37 @@ impl Aead {
         plaintext: &[u8],
         aad: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let key = self.key(key)?;
+        self.prepare(key)?.seal(nonce, plaintext, aad)
+    }
+
+    /// Decrypts what [`seal`](Self::seal) produced; any tampering is
+    /// [`CryptoError::Authentication`], a too-short input [`CryptoError::Malformed`].
+    pub fn open(self, key: &[u8], sealed: &[u8], aad: &[u8]) -> Result<SecretBytes, CryptoError> {
+        self.prepare(key)?.open(sealed, aad)
+    }
+}
+
+/// A key prepared for one AEAD. aws-lc-rs wipes the expanded key on drop; `Debug` shows
+/// only the algorithm.
+pub struct AeadKey {
+    aead: Aead,
+    key: LessSafeKey,
+}
+
+impl std::fmt::Debug for AeadKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AeadKey({:?}, <redacted>)", self.aead)
+    }
+}
+
+impl AeadKey {
+    /// See [`Aead::seal`].
+    pub fn seal(
+        &self,
+        nonce: Option<[u8; NONCE_LEN]>,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let nonce_bytes = match nonce {
             Some(n) => n,
             None => crate::random_array::<NONCE_LEN>()?,
@@ -62,7 +100,8 @@ impl Aead {
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(&nonce_bytes);
         out.extend_from_slice(plaintext);
-        let tag = key
+        let tag = self
+            .key
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce_bytes),
                 Aad::from(aad),
@@ -73,18 +112,17 @@ impl Aead {
         Ok(out)
     }
 
-    /// Decrypts what [`seal`](Self::seal) produced; any tampering is
-    /// [`CryptoError::Authentication`], a too-short input [`CryptoError::Malformed`].
-    pub fn open(self, key: &[u8], sealed: &[u8], aad: &[u8]) -> Result<SecretBytes, CryptoError> {
+    /// See [`Aead::open`].
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<SecretBytes, CryptoError> {
         if sealed.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::Malformed);
         }
-        let key = self.key(key)?;
         let (nonce_bytes, rest) = sealed.split_at(NONCE_LEN);
         let nonce =
             Nonce::try_assume_unique_for_key(nonce_bytes).map_err(|_| CryptoError::Malformed)?;
         let mut buf = SecretBytes::new(rest.to_vec());
-        let len = key
+        let len = self
+            .key
             .open_in_place(nonce, Aad::from(aad), buf.as_mut_vec())
             .map_err(|_| CryptoError::Authentication)?
             .len();

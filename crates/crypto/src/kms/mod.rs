@@ -8,7 +8,7 @@ mod aead;
 mod der;
 mod sign;
 
-pub use aead::Aead;
+pub use aead::{Aead, AeadKey};
 pub use sign::{
     Marshaling, PssSalt, RsaPadding, SignOptions, SigningKey, SigningKind, der_to_pem,
     verify_public,
