@@ -1,8 +1,22 @@
 //! The transit engine: Ward's KMS. Named, versioned keys that never leave the server;
 //! clients ask for encrypt, decrypt, sign, verify, HMAC and data keys. Paths, parameters
-//! and replies follow Vault's transit engine; Ward adds key metadata (owner, purpose,
-//! security level, expiry, labels) and a lifecycle per version (active, deactivated,
-//! compromised, destroyed).
+//! and replies follow Vault's transit engine (checked against OpenBao 2.7.2).
+//!
+//! Ward's additions:
+//! - key metadata `owner`, `purpose`, `security_level`, `expires_at` (RFC 3339; past it the
+//!   key only decrypts and verifies) and `labels` (string map), on create and `config`,
+//!   shown on read;
+//! - a state per version (`version_states` on read): `keys/:name/deactivate` (decrypt-only),
+//!   `keys/:name/activate`, `keys/:name/destroy` (material erased) and
+//!   `keys/:name/compromised` (no more encrypting or signing, decrypting and verifying only
+//!   while the key's `allow_compromised_decrypt` is set; the key rotates at once), each with
+//!   `versions`.
+//!
+//! Known differences: HMAC keys default to 32 bytes when `key_size` is absent (OpenBao
+//! fails with 500); HMAC with SHA-3 and RSA with SHA-224 or SHA-3 are refused (aws-lc-rs
+//! has no such HMAC/RSA algorithms); PSS `salt_length` takes `auto` and `hash` only;
+//! backups are Ward's own format (restorable into Ward, not into Vault); no key import,
+//! BYOK, managed keys, CMAC or certificate chains.
 
 mod crypt;
 mod keys;
