@@ -77,9 +77,9 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
         });
     }
     if plan.idle_rss {
-        report.idle_rss = measure_idle_rss(&running, plan.idle, &token).await?;
+        report.idle_rss = measure_idle_rss(&running, plan.idle, &token, scratch).await?;
     }
-    report.load = run_load_rows(&running, &plan, &token).await?;
+    report.load = run_load_rows(&running, &plan, &token, scratch).await?;
     for server in running {
         server.process.stop().await;
     }
@@ -147,11 +147,12 @@ async fn measure_idle_rss(
     running: &[Running],
     idle: Duration,
     token: &str,
+    scratch: &Path,
 ) -> anyhow::Result<Vec<RssFigure>> {
     for server in running {
         if Scenario::KvRead.runs_on(server.kind) {
             Scenario::KvRead
-                .prepare(&endpoint(server, token))
+                .prepare(&endpoint(server, token, scratch))
                 .await
                 .with_context(|| format!("preparing {} for the idle RSS", server.kind.name()))?;
         }
@@ -176,6 +177,7 @@ async fn run_load_rows(
     running: &[Running],
     plan: &Plan,
     token: &str,
+    scratch: &Path,
 ) -> anyhow::Result<Vec<LoadFigure>> {
     let mut rows: Vec<(Scenario, TargetKind, Vec<LoadResult>)> = Vec::new();
     for round in 1..=plan.rounds {
@@ -187,7 +189,7 @@ async fn run_load_rows(
                     server.kind.name(),
                     plan.rounds
                 ));
-                let result = drive(*scenario, server, token, plan.load).await?;
+                let result = drive(*scenario, server, token, scratch, plan.load).await?;
                 match rows
                     .iter_mut()
                     .find(|(s, kind, _)| s == scenario && *kind == server.kind)
@@ -216,30 +218,35 @@ async fn drive(
     scenario: Scenario,
     server: &Running,
     token: &str,
+    scratch: &Path,
     load: LoadConfig,
 ) -> anyhow::Result<LoadResult> {
     let what = || format!("{} on {}", scenario.name(), server.kind.name());
-    let factory = scenario
-        .prepare(&endpoint(server, token))
-        .await
-        .with_context(|| {
-            format!(
-                "preparing {}; the server's last output:\n{}",
-                what(),
-                server.process.output_tail()
-            )
-        })?;
+    let endpoint = endpoint(server, token, scratch);
+    let factory = scenario.prepare(&endpoint).await.with_context(|| {
+        format!(
+            "preparing {}; the server's last output:\n{}",
+            what(),
+            server.process.output_tail()
+        )
+    })?;
     let watched = [server.process.pid(), std::process::id()];
-    load::run(server.process.addr(), factory, load, &watched)
+    let result = load::run(server.process.addr(), factory, load, &watched)
         .await
-        .with_context(what)
+        .with_context(what)?;
+    scenario
+        .finish(&endpoint)
+        .await
+        .with_context(|| format!("finishing {}", what()))?;
+    Ok(result)
 }
 
-fn endpoint<'a>(server: &Running, token: &'a str) -> Endpoint<'a> {
+fn endpoint<'a>(server: &Running, token: &'a str, scratch: &'a Path) -> Endpoint<'a> {
     Endpoint {
         kind: server.kind,
         addr: server.process.addr(),
         token,
+        scratch,
     }
 }
 

@@ -62,7 +62,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_delimiter = ',', default_values = ["trivial", "ward", "openbao"])]
     targets: Vec<TargetKind>,
     /// Measurements to run (comma-separated): startup, idle-rss, and the scenarios trivial,
-    /// kv-read, kv-write [default: all].
+    /// kv-read, kv-write, kv-read-audited, transit-encrypt, transit-decrypt,
+    /// transit-encrypt-batch, transit-decrypt-batch [default: all].
     #[arg(long, value_delimiter = ',', value_parser = parse_measurement)]
     only: Vec<Measurement>,
     /// Rounds of every load row, run in turn (each row reports its median round).

@@ -111,6 +111,20 @@ impl RequestTemplate {
         self.build(Method::POST, path, Some(body))
     }
 
+    /// A DELETE of `path`.
+    pub(crate) fn delete(&self, path: &str) -> Result<BenchRequest, hyper::http::Error> {
+        self.build(Method::DELETE, path, None)
+    }
+
+    /// A PUT of the JSON document `body` to `path`.
+    pub(crate) fn put_json(
+        &self,
+        path: &str,
+        body: Bytes,
+    ) -> Result<BenchRequest, hyper::http::Error> {
+        self.build(Method::PUT, path, Some(body))
+    }
+
     fn build(
         &self,
         method: Method,

@@ -26,6 +26,9 @@ pub(crate) struct Report {
     pub(crate) load: Vec<LoadFigure>,
     /// KV read rate over the trivial handler's rate, per Vault-shaped server.
     pub(crate) kv_read_over_trivial: Vec<RatioFigure>,
+    /// Other ratios the issues set targets on (audited over plain KV read, transit encrypt
+    /// over trivial), per Vault-shaped server.
+    pub(crate) ratios: Vec<NamedRatio>,
     /// Ward's targets from the issue, met or missed.
     pub(crate) goals: Vec<GoalCheck>,
     /// What was skipped and why.
@@ -187,6 +190,17 @@ pub(crate) struct RatioFigure {
     pub(crate) ratio: f64,
 }
 
+/// One scenario's rate over another's, for one server.
+#[derive(Debug, Serialize)]
+pub(crate) struct NamedRatio {
+    /// What over what ("kv-read-audited / kv-read").
+    pub(crate) what: String,
+    /// The server.
+    pub(crate) target: TargetKind,
+    /// The ratio of the rates.
+    pub(crate) ratio: f64,
+}
+
 /// One of the issue's targets for Ward.
 #[derive(Debug, Serialize)]
 pub(crate) struct GoalCheck {
@@ -221,6 +235,26 @@ impl Report {
                 }
             }
         }
+        let trivial = self.rps(Scenario::TrivialGet, TargetKind::Trivial);
+        let pairs = [
+            (Scenario::KvReadAudited, Scenario::KvRead, None),
+            (Scenario::TransitEncrypt, Scenario::TrivialGet, trivial),
+            (Scenario::TransitDecrypt, Scenario::TrivialGet, trivial),
+        ];
+        for (top, bottom, fixed_bottom) in pairs {
+            for target in [TargetKind::Ward, TargetKind::OpenBao] {
+                let bottom_rps = fixed_bottom.or_else(|| self.rps(bottom, target));
+                if let (Some(top_rps), Some(bottom_rps)) = (self.rps(top, target), bottom_rps)
+                    && bottom_rps > 0.0
+                {
+                    self.ratios.push(NamedRatio {
+                        what: format!("{} / {}", top.name(), bottom.name()),
+                        target,
+                        ratio: top_rps / bottom_rps,
+                    });
+                }
+            }
+        }
         let ward = TargetKind::Ward;
         if let Some(ratio) = self.kv_read_over_trivial.iter().find(|r| r.target == ward) {
             self.goals.push(GoalCheck {
@@ -234,6 +268,26 @@ impl Report {
                 goal: "durable KV write >= 2,000/s",
                 measured: format!("{rps:.0}/s"),
                 met: rps >= 2000.0,
+            });
+        }
+        let named = |what: &str| {
+            self.ratios
+                .iter()
+                .find(|r| r.target == ward && r.what == what)
+                .map(|r| r.ratio)
+        };
+        if let Some(ratio) = named("kv-read-audited / kv-read") {
+            self.goals.push(GoalCheck {
+                goal: "KV read, file audit on >= 70% of audit off",
+                measured: format!("{:.0}%", ratio * 100.0),
+                met: ratio >= 0.70,
+            });
+        }
+        if let Some(ratio) = named("transit-encrypt / trivial") {
+            self.goals.push(GoalCheck {
+                goal: "transit encrypt 1 KiB >= 50% of trivial",
+                measured: format!("{:.0}%", ratio * 100.0),
+                met: ratio >= 0.50,
             });
         }
         if let Some(rss) = self.idle_rss.iter().find(|r| r.target == ward) {
@@ -278,7 +332,7 @@ impl Report {
         if !self.load.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<10} {:<8} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
+                "\n{:<21} {:<8} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
                 "scenario",
                 "server",
                 "req/s",
@@ -298,7 +352,7 @@ impl Report {
             for row in &self.load {
                 let _ = writeln!(
                     out,
-                    "{:<10} {:<8} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
+                    "{:<21} {:<8} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
                     row.scenario,
                     row.target.name(),
                     row.rps,
@@ -351,6 +405,15 @@ impl Report {
                 let _ = write!(out, "  {} {:.3}", ratio.target.name(), ratio.ratio);
             }
             let _ = writeln!(out);
+        }
+        for ratio in &self.ratios {
+            let _ = writeln!(
+                out,
+                "{}: {} {:.3}",
+                ratio.what,
+                ratio.target.name(),
+                ratio.ratio
+            );
         }
         if !self.startup.is_empty() {
             let samples = self.startup.first().map_or(0, |s| s.samples_ms.len());
@@ -437,6 +500,8 @@ mod tests {
                 row(Scenario::KvRead, TargetKind::Ward, 7_000.0),
                 row(Scenario::KvRead, TargetKind::OpenBao, 1_000.0),
                 row(Scenario::KvWrite, TargetKind::Ward, 1_500.0),
+                row(Scenario::KvReadAudited, TargetKind::Ward, 6_300.0),
+                row(Scenario::TransitEncrypt, TargetKind::Ward, 4_000.0),
             ],
             idle_rss: vec![RssFigure {
                 target: TargetKind::Ward,
@@ -459,8 +524,30 @@ mod tests {
             ratios,
             [(TargetKind::Ward, 0.7), (TargetKind::OpenBao, 0.1)]
         );
-        let verdicts: Vec<_> = report.goals.iter().map(|g| g.met).collect();
-        assert_eq!(verdicts, [true, false, true, false]);
+        let named: Vec<_> = report
+            .ratios
+            .iter()
+            .map(|r| (r.what.as_str(), r.target, r.ratio))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("kv-read-audited / kv-read", TargetKind::Ward, 0.9),
+                ("transit-encrypt / trivial", TargetKind::Ward, 0.4),
+            ]
+        );
+        let verdicts: Vec<_> = report.goals.iter().map(|g| (g.goal, g.met)).collect();
+        assert_eq!(
+            verdicts,
+            [
+                ("KV read >= 60% of the trivial handler's rate", true),
+                ("durable KV write >= 2,000/s", false),
+                ("KV read, file audit on >= 70% of audit off", true),
+                ("transit encrypt 1 KiB >= 50% of trivial", false),
+                ("idle RSS <= 25 MB", true),
+                ("start-to-unsealed < 200 ms", false),
+            ]
+        );
         let table = report.to_table();
         assert!(table.contains("MISSED"), "{table}");
         assert!(table.contains("kv-write"), "{table}");

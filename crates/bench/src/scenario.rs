@@ -1,13 +1,16 @@
 //! The load scenarios. Each one says which servers it runs on, prepares them (writes what it
-//! reads, mounts what it needs) and hands the load generator a request factory. A new scenario
-//! (transit encrypt of 1 KiB, batches, KV read with an audit device) is a new variant here and
-//! nothing else.
+//! reads, mounts what it needs, enables an audit device), hands the load generator a request
+//! factory, and undoes what would change the next scenario's figures. A new scenario is a new
+//! variant here and nothing else.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
@@ -23,6 +26,18 @@ const KV_WRITE_KEYS_PER_WORKER: u64 = 64;
 /// Setup calls that take longer than this fail the run.
 const SETUP_TIME_LIMIT: Duration = Duration::from_secs(10);
 
+/// The transit key the transit scenarios use (aes256-gcm96, the default type).
+const TRANSIT_KEY: &str = "bench";
+
+/// Plaintext size of the transit scenarios.
+const TRANSIT_PLAINTEXT_BYTES: usize = 1024;
+
+/// Items in one transit batch request.
+const TRANSIT_BATCH_ITEMS: usize = 100;
+
+/// The audit device the audited KV read enables (and disables afterwards).
+const AUDIT_DEVICE_PATH: &str = "/v1/sys/audit/bench-file";
+
 /// One kind of request stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Scenario {
@@ -32,6 +47,16 @@ pub(crate) enum Scenario {
     KvRead,
     /// KV v2 write of a 100-byte value, spread over 64 keys per worker.
     KvWrite,
+    /// The KV read with one file audit device enabled (disabled again afterwards).
+    KvReadAudited,
+    /// Transit encrypt of 1 KiB with an aes256-gcm96 key.
+    TransitEncrypt,
+    /// Transit decrypt of a 1 KiB plaintext's ciphertext.
+    TransitDecrypt,
+    /// Transit encrypt of a batch of 100 plaintexts of 1 KiB in one request.
+    TransitEncryptBatch,
+    /// Transit decrypt of a batch of 100 ciphertexts in one request.
+    TransitDecryptBatch,
 }
 
 /// Where a scenario sends its requests.
@@ -42,11 +67,22 @@ pub(crate) struct Endpoint<'a> {
     pub(crate) addr: SocketAddr,
     /// Its root token (ignored by the trivial server).
     pub(crate) token: &'a str,
+    /// A scratch directory for files the server writes (the audit log).
+    pub(crate) scratch: &'a Path,
 }
 
 impl Scenario {
     /// Every scenario, in the order they run and are reported.
-    pub(crate) const ALL: [Self; 3] = [Self::TrivialGet, Self::KvRead, Self::KvWrite];
+    pub(crate) const ALL: [Self; 8] = [
+        Self::TrivialGet,
+        Self::KvRead,
+        Self::KvWrite,
+        Self::KvReadAudited,
+        Self::TransitEncrypt,
+        Self::TransitDecrypt,
+        Self::TransitEncryptBatch,
+        Self::TransitDecryptBatch,
+    ];
 
     /// The name used on the command line (`--only`), in tables and in JSON.
     pub(crate) fn name(self) -> &'static str {
@@ -54,6 +90,11 @@ impl Scenario {
             Self::TrivialGet => "trivial",
             Self::KvRead => "kv-read",
             Self::KvWrite => "kv-write",
+            Self::KvReadAudited => "kv-read-audited",
+            Self::TransitEncrypt => "transit-encrypt",
+            Self::TransitDecrypt => "transit-decrypt",
+            Self::TransitEncryptBatch => "transit-encrypt-batch",
+            Self::TransitDecryptBatch => "transit-decrypt-batch",
         }
     }
 
@@ -68,7 +109,7 @@ impl Scenario {
     pub(crate) fn runs_on(self, kind: TargetKind) -> bool {
         match self {
             Self::TrivialGet => kind == TargetKind::Trivial,
-            Self::KvRead | Self::KvWrite => kind.is_vault_shaped(),
+            _ => kind.is_vault_shaped(),
         }
     }
 
@@ -93,8 +134,125 @@ impl Scenario {
                     template.post_json(&path, body.clone())
                 }))
             }
+            Self::KvReadAudited => {
+                write_read_secret(endpoint.addr, &template).await?;
+                let log = endpoint
+                    .scratch
+                    .join(format!("audit-{}.log", endpoint.kind.name()));
+                let enable = json!({"type": "file", "options": {"file_path": log}});
+                call(
+                    endpoint.addr,
+                    template.put_json(AUDIT_DEVICE_PATH, Bytes::from(enable.to_string()))?,
+                )
+                .await
+                .context("enabling a file audit device")?;
+                Ok(Arc::new(move |_worker, _sequence| {
+                    template.get(KV_READ_PATH)
+                }))
+            }
+            Self::TransitEncrypt => {
+                prepare_transit_key(endpoint.addr, &template).await?;
+                let body = Bytes::from(json!({ "plaintext": transit_plaintext() }).to_string());
+                Ok(transit_factory(template, "encrypt", body))
+            }
+            Self::TransitEncryptBatch => {
+                prepare_transit_key(endpoint.addr, &template).await?;
+                let item = json!({ "plaintext": transit_plaintext() });
+                let batch = vec![item; TRANSIT_BATCH_ITEMS];
+                let body = Bytes::from(json!({ "batch_input": batch }).to_string());
+                Ok(transit_factory(template, "encrypt", body))
+            }
+            Self::TransitDecrypt => {
+                prepare_transit_key(endpoint.addr, &template).await?;
+                let ciphertext = transit_ciphertext(endpoint.addr, &template).await?;
+                let body = Bytes::from(json!({ "ciphertext": ciphertext }).to_string());
+                Ok(transit_factory(template, "decrypt", body))
+            }
+            Self::TransitDecryptBatch => {
+                prepare_transit_key(endpoint.addr, &template).await?;
+                let ciphertext = transit_ciphertext(endpoint.addr, &template).await?;
+                let batch = vec![json!({ "ciphertext": ciphertext }); TRANSIT_BATCH_ITEMS];
+                let body = Bytes::from(json!({ "batch_input": batch }).to_string());
+                Ok(transit_factory(template, "decrypt", body))
+            }
         }
     }
+
+    /// Undoes what `prepare` set up that would change the next scenario's figures.
+    pub(crate) async fn finish(self, endpoint: &Endpoint<'_>) -> anyhow::Result<()> {
+        if self == Self::KvReadAudited {
+            let template = RequestTemplate::new(endpoint.addr, Some(endpoint.token))?;
+            call(endpoint.addr, template.delete(AUDIT_DEVICE_PATH)?)
+                .await
+                .context("disabling the file audit device")?;
+        }
+        Ok(())
+    }
+}
+
+/// A factory that posts the same `body` to `transit/<operation>/bench`.
+fn transit_factory(template: RequestTemplate, operation: &str, body: Bytes) -> RequestFactory {
+    let path = format!("/v1/transit/{operation}/{TRANSIT_KEY}");
+    Arc::new(move |_worker, _sequence| template.post_json(&path, body.clone()))
+}
+
+/// The 1 KiB transit plaintext, base64 as the API takes it.
+fn transit_plaintext() -> String {
+    let bytes: Vec<u8> = (0..TRANSIT_PLAINTEXT_BYTES)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    BASE64.encode(bytes)
+}
+
+/// Mounts transit at `transit/` unless it is there, and creates the key (creating a key that
+/// exists changes nothing, in Vault and in Ward).
+async fn prepare_transit_key(addr: SocketAddr, template: &RequestTemplate) -> anyhow::Result<()> {
+    let mounts = call(addr, template.get("/v1/sys/mounts")?)
+        .await
+        .context("listing mounts")?;
+    let mounts: Value = serde_json::from_slice(&mounts).context("sys/mounts is not JSON")?;
+    let listed = mounts
+        .get("data")
+        .unwrap_or(&mounts)
+        .get("transit/")
+        .is_some();
+    if !listed {
+        let body = Bytes::from(json!({"type": "transit"}).to_string());
+        call(addr, template.post_json("/v1/sys/mounts/transit", body)?)
+            .await
+            .context("mounting transit")?;
+    }
+    let path = format!("/v1/transit/keys/{TRANSIT_KEY}");
+    call(addr, template.post_json(&path, Bytes::from_static(b"{}"))?)
+        .await
+        .context("creating the transit key")?;
+    Ok(())
+}
+
+/// Encrypts the 1 KiB plaintext once, decrypts it back to check the round trip, and returns
+/// the ciphertext.
+async fn transit_ciphertext(
+    addr: SocketAddr,
+    template: &RequestTemplate,
+) -> anyhow::Result<String> {
+    let plaintext = transit_plaintext();
+    let body = Bytes::from(json!({ "plaintext": plaintext }).to_string());
+    let path = format!("/v1/transit/encrypt/{TRANSIT_KEY}");
+    let answer: Value =
+        serde_json::from_slice(&call(addr, template.post_json(&path, body)?).await?)
+            .context("the encrypt answer is not JSON")?;
+    let Some(ciphertext) = answer["data"]["ciphertext"].as_str() else {
+        bail!("the encrypt answer has no ciphertext: {answer}");
+    };
+    let body = Bytes::from(json!({ "ciphertext": ciphertext }).to_string());
+    let path = format!("/v1/transit/decrypt/{TRANSIT_KEY}");
+    let answer: Value =
+        serde_json::from_slice(&call(addr, template.post_json(&path, body)?).await?)
+            .context("the decrypt answer is not JSON")?;
+    if answer["data"]["plaintext"].as_str() != Some(plaintext.as_str()) {
+        bail!("transit decrypt did not give back the plaintext");
+    }
+    Ok(ciphertext.to_owned())
 }
 
 /// The 100-byte secret value every KV scenario reads or writes.
@@ -170,6 +328,12 @@ mod tests {
     }
 
     #[test]
+    fn transit_plaintext_is_1_kib() {
+        let plaintext = BASE64.decode(transit_plaintext()).unwrap();
+        assert_eq!(plaintext.len(), TRANSIT_PLAINTEXT_BYTES);
+    }
+
+    #[test]
     fn the_secret_is_100_bytes_and_the_write_body_is_kv_v2_shaped() {
         let value = secret_value();
         assert_eq!(value.len(), 100);
@@ -183,6 +347,7 @@ mod tests {
             kind: TargetKind::Ward,
             addr: "127.0.0.1:9".parse().unwrap(),
             token: "t",
+            scratch: Path::new("/tmp"),
         };
         let factory = Scenario::KvWrite.prepare(&endpoint).await.unwrap();
         let first = factory(3, 5).unwrap();
