@@ -19,6 +19,31 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// An HMAC-SHA256 key set up once for many MACs: the key schedule (the inner and outer pad
+/// states) is computed here, not on every call. aws-lc wipes it when the key is dropped.
+pub struct HmacSha256Key(hmac::Key);
+
+impl HmacSha256Key {
+    /// Prepares `key`.
+    pub fn new(key: &[u8]) -> Self {
+        Self(hmac::Key::new(hmac::HMAC_SHA256, key))
+    }
+
+    /// HMAC-SHA256 of `data`.
+    pub fn sign(&self, data: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.0, data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
+impl std::fmt::Debug for HmacSha256Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacSha256Key(..)")
+    }
+}
+
 /// Compares two byte strings in time independent of their content (lengths may leak).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
@@ -44,6 +69,15 @@ mod tests {
         assert_eq!(
             hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn prepared_hmac_key_matches_the_one_shot_function() {
+        let key = HmacSha256Key::new(b"Jefe");
+        assert_eq!(
+            key.sign(b"what do ya want for nothing?"),
+            hmac_sha256(b"Jefe", b"what do ya want for nothing?")
         );
     }
 

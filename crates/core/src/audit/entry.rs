@@ -9,20 +9,29 @@ use crate::core::Caller;
 use crate::mounts::MountEntry;
 use crate::{AuthInfo, CoreError, Operation, Request, Response};
 
-/// A device's HMAC key.
+/// A device's HMAC key (prepared once; wiped on drop by aws-lc).
 pub(crate) struct Hasher {
-    key: Zeroizing<Vec<u8>>,
+    key: ward_crypto::HmacSha256Key,
 }
 
 impl Hasher {
     pub(crate) fn new(key: Zeroizing<Vec<u8>>) -> Self {
-        Self { key }
+        Self {
+            key: ward_crypto::HmacSha256Key::new(&key),
+        }
     }
 
     /// `hmac-sha256:<hex>` of `value`.
     pub(crate) fn hash(&self, value: &str) -> String {
-        let mac = ward_crypto::hmac_sha256(&self.key, value.as_bytes());
-        format!("hmac-sha256:{}", hex::encode(mac))
+        let mac = self.key.sign(value.as_bytes());
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(12 + 64);
+        out.push_str("hmac-sha256:");
+        for b in mac {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        out
     }
 
     /// `value` with every string in it (map values, list items, at any depth) HMAC'd.
@@ -41,6 +50,58 @@ impl Hasher {
             .map(|(k, v)| (k.clone(), self.hash_value(v)))
             .collect()
     }
+}
+
+/// Serialises a value with every string HMAC'd, as [`Hasher::hash_value`] would, without
+/// building the hashed copy first.
+struct Hashed<'a>(&'a Value, &'a Hasher);
+
+impl serde::Serialize for Hashed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self.0 {
+            Value::String(v) => s.serialize_str(&self.1.hash(v)),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Hashed(item, self.1))?;
+                }
+                seq.end()
+            }
+            Value::Object(map) => HashedMap(map, self.1).serialize(s),
+            other => other.serialize(s),
+        }
+    }
+}
+
+/// A map serialised with every string in its values HMAC'd.
+struct HashedMap<'a>(&'a Map<String, Value>, &'a Hasher);
+
+impl serde::Serialize for HashedMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut out = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            out.serialize_entry(k, &Hashed(v, self.1))?;
+        }
+        out.end()
+    }
+}
+
+/// `object` (serialised JSON object) with `"key": <value>` added at the end, the value
+/// serialised with its strings HMAC'd.
+fn with_hashed(mut object: String, key: &str, value: &impl serde::Serialize) -> String {
+    let hashed = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+    object.pop();
+    if object.len() > 1 {
+        object.push(',');
+    }
+    object.push('"');
+    object.push_str(key);
+    object.push_str("\":");
+    object.push_str(&hashed);
+    object.push('}');
+    object
 }
 
 /// What every entry of one request shares, before any HMAC is applied.
@@ -62,13 +123,16 @@ fn operation_name(op: Operation) -> &'static str {
 }
 
 /// The `auth` and `request` objects of a request's entries, HMAC'd for one device.
-pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> (Value, Value) {
-    let auth = match facts.caller {
-        Some(c) => {
+pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> Parts {
+    let hashed = facts
+        .caller
+        .map(|c| (h.hash(&c.token), h.hash(&c.entry.accessor)));
+    let auth = match (facts.caller, &hashed) {
+        (Some(c), Some((token, accessor))) => {
             let e = &c.entry;
             json!({
-                "client_token": h.hash(&c.token),
-                "accessor": h.hash(&e.accessor),
+                "client_token": token,
+                "accessor": accessor,
                 "display_name": e.display_name,
                 "policies": e.policies,
                 "token_policies": e.policies,
@@ -77,7 +141,7 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> (Value, Val
                 "token_issue_time": rfc3339(e.issue_time),
             })
         }
-        None => json!({}),
+        _ => json!({}),
     };
     let req = facts.request;
     let mut request = json!({
@@ -92,12 +156,9 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> (Value, Val
             obj.insert("mount_type".into(), json!(m.mount_type));
             obj.insert("mount_accessor".into(), json!(m.accessor));
         }
-        if let Some(c) = facts.caller {
-            obj.insert("client_token".into(), json!(h.hash(&c.token)));
-            obj.insert(
-                "client_token_accessor".into(),
-                json!(h.hash(&c.entry.accessor)),
-            );
+        if let Some((token, accessor)) = hashed {
+            obj.insert("client_token".into(), json!(token));
+            obj.insert("client_token_accessor".into(), json!(accessor));
         } else if let Some(t) = req.token.as_deref().filter(|t| !t.is_empty()) {
             // An unknown token is still a credential someone sent: never in clear.
             obj.insert("client_token".into(), json!(h.hash(t)));
@@ -105,78 +166,96 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> (Value, Val
         if let Some(ip) = req.remote_addr {
             obj.insert("remote_address".into(), json!(ip.to_string()));
         }
-        if !req.data.is_empty() {
-            obj.insert("data".into(), Value::Object(h.hash_map(&req.data)));
-        }
     }
-    (auth, request)
+    let request = if req.data.is_empty() {
+        request.to_string()
+    } else {
+        with_hashed(request.to_string(), "data", &HashedMap(&req.data, h))
+    };
+    Parts {
+        auth: auth.to_string(),
+        request,
+    }
+}
+
+/// The `auth` and `request` objects of a request, serialised once and shared by its two
+/// entries.
+pub(crate) struct Parts {
+    auth: String,
+    request: String,
+}
+
+impl Parts {
+    /// `{"time":..,"type":..,"auth":..,"request":..` (the caller closes it).
+    fn open(&self, time: &str, kind: &str, extra: usize) -> String {
+        let mut out =
+            String::with_capacity(64 + time.len() + self.auth.len() + self.request.len() + extra);
+        out.push_str("{\"time\":\"");
+        out.push_str(time);
+        out.push_str("\",\"type\":\"");
+        out.push_str(kind);
+        out.push_str("\",\"auth\":");
+        out.push_str(&self.auth);
+        out.push_str(",\"request\":");
+        out.push_str(&self.request);
+        out
+    }
+}
+
+fn push_error(out: &mut String, error: &CoreError) {
+    out.push_str(",\"error\":");
+    out.push_str(&Value::String(error.to_string()).to_string());
 }
 
 /// A serialised request entry.
-pub(crate) fn request_entry(
-    time: &str,
-    auth: &Value,
-    request: &Value,
-    error: Option<&CoreError>,
-) -> Vec<u8> {
-    let mut entry = json!({
-        "time": time,
-        "type": "request",
-        "auth": auth,
-        "request": request,
-    });
-    if let (Some(e), Some(obj)) = (error, entry.as_object_mut()) {
-        obj.insert("error".into(), json!(e.to_string()));
+pub(crate) fn request_entry(time: &str, parts: &Parts, error: Option<&CoreError>) -> Vec<u8> {
+    let mut out = parts.open(time, "request", 0);
+    if let Some(e) = error {
+        push_error(&mut out, e);
     }
-    serde_json::to_vec(&entry).unwrap_or_default()
+    out.push('}');
+    out.into_bytes()
 }
 
 /// A serialised response entry.
 pub(crate) fn response_entry(
     h: &Hasher,
     time: &str,
-    auth: &Value,
-    request: &Value,
+    parts: &Parts,
     mount: Option<&MountEntry>,
     result: &Result<Response, CoreError>,
 ) -> Vec<u8> {
     let mut response = Map::new();
+    let mut data = None;
     if let Some(m) = mount {
         response.insert("mount_point".into(), json!(m.path));
         response.insert("mount_type".into(), json!(m.mount_type));
         response.insert("mount_accessor".into(), json!(m.accessor));
     }
-    let mut entry = json!({
-        "time": time,
-        "type": "response",
-        "auth": auth,
-        "request": request,
-    });
-    match result {
-        Ok(resp) => {
-            if let Some(data) = resp.data.as_ref().or(resp.raw.as_ref()) {
-                response.insert("data".into(), h.hash_value(data));
-            }
-            if let Some(a) = &resp.auth {
-                response.insert("auth".into(), auth_info(h, a));
-            }
-            if !resp.warnings.is_empty() {
-                response.insert("warnings".into(), json!(resp.warnings));
-            }
-            if let Some(status) = resp.status {
-                response.insert("status".into(), json!(status));
-            }
+    if let Ok(resp) = result {
+        data = resp.data.as_ref().or(resp.raw.as_ref());
+        if let Some(a) = &resp.auth {
+            response.insert("auth".into(), auth_info(h, a));
         }
-        Err(e) => {
-            if let Some(obj) = entry.as_object_mut() {
-                obj.insert("error".into(), json!(e.to_string()));
-            }
+        if !resp.warnings.is_empty() {
+            response.insert("warnings".into(), json!(resp.warnings));
+        }
+        if let Some(status) = resp.status {
+            response.insert("status".into(), json!(status));
         }
     }
-    if let Some(obj) = entry.as_object_mut() {
-        obj.insert("response".into(), Value::Object(response));
+    let mut response = Value::Object(response).to_string();
+    if let Some(data) = data {
+        response = with_hashed(response, "data", &Hashed(data, h));
     }
-    serde_json::to_vec(&entry).unwrap_or_default()
+    let mut out = parts.open(time, "response", response.len() + 16);
+    out.push_str(",\"response\":");
+    out.push_str(&response);
+    if let Err(e) = result {
+        push_error(&mut out, e);
+    }
+    out.push('}');
+    out.into_bytes()
 }
 
 fn auth_info(h: &Hasher, a: &AuthInfo) -> Value {
@@ -222,5 +301,22 @@ mod tests {
         // RFC 4231-style check that it is a real HMAC-SHA256 under the device key.
         let other = Hasher::new(Zeroizing::new(b"other".to_vec()));
         assert_ne!(h.hash("s3cret"), other.hash("s3cret"));
+    }
+
+    #[test]
+    fn streamed_hashing_matches_the_hashed_copy() {
+        let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
+        let v = json!({"a": "s3cret", "b": [1, "x", {"c": "y"}], "n": null});
+        let streamed: Value =
+            serde_json::from_str(&with_hashed("{}".into(), "data", &Hashed(&v, &h))).unwrap();
+        assert_eq!(streamed, json!({"data": h.hash_value(&v)}));
+        let map = v.as_object().unwrap();
+        let added: Value = serde_json::from_str(&with_hashed(
+            "{\"k\":1}".into(),
+            "data",
+            &HashedMap(map, &h),
+        ))
+        .unwrap();
+        assert_eq!(added, json!({"k": 1, "data": h.hash_value(&v)}));
     }
 }

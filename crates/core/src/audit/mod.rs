@@ -8,19 +8,21 @@
 //! - Fail closed, Vault's rule: with devices enabled, an entry that no device wrote fails the
 //!   request (the request entry is written before the operation runs, so the operation is not
 //!   carried out). One device that writes is enough.
-//! - Each device has a writer thread fed through a bounded queue ([`writer`]).
+//! - Concurrent requests share writes (group commit): files are appended to by the requests
+//!   themselves, one leader per batch ([`inline`]); sockets have a writer thread fed through
+//!   a bounded queue ([`writer`]).
 
 mod api;
 mod entry;
+mod inline;
 mod sink;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, oneshot};
 use ward_api::audit::ChainHead;
 use ward_store::Barrier;
 use zeroize::Zeroizing;
@@ -28,7 +30,7 @@ use zeroize::Zeroizing;
 use entry::Hasher;
 pub(crate) use entry::RequestFacts;
 use sink::{Sink, Target};
-use writer::Job;
+use writer::Writer;
 
 use crate::mounts::MountEntry;
 use crate::{CoreError, CoreResult, Response};
@@ -62,8 +64,7 @@ struct DeviceSecrets {
 pub(crate) struct Device {
     pub(crate) config: DeviceConfig,
     hasher: Hasher,
-    head: Arc<Mutex<ChainHead>>,
-    queue: mpsc::Sender<Job>,
+    writer: Writer,
 }
 
 /// The enabled devices (loaded on unseal, dropped on seal).
@@ -176,7 +177,7 @@ impl AuditBroker {
     /// Asks every device to reopen its destination (after log rotation).
     pub(crate) fn reopen(&self) {
         for device in self.snapshot().iter() {
-            let _ = device.queue.try_send(Job::Reopen);
+            device.writer.reopen();
         }
     }
 
@@ -202,7 +203,7 @@ impl AuditBroker {
 pub(crate) struct Pending {
     devices: Arc<Vec<Arc<Device>>>,
     /// Per device: the HMAC'd `auth` and `request` objects.
-    parts: Vec<(Value, Value)>,
+    parts: Vec<entry::Parts>,
     mount: Option<MountEntry>,
 }
 
@@ -213,7 +214,7 @@ impl Pending {
         let entries = self
             .parts
             .iter()
-            .map(|(auth, request)| entry::request_entry(&time, auth, request, error))
+            .map(|parts| entry::request_entry(&time, parts, error))
             .collect();
         self.write(entries, "request").await
     }
@@ -225,24 +226,17 @@ impl Pending {
             .devices
             .iter()
             .zip(&self.parts)
-            .map(|(d, (auth, request))| {
-                entry::response_entry(&d.hasher, &time, auth, request, self.mount.as_ref(), result)
+            .map(|(d, parts)| {
+                entry::response_entry(&d.hasher, &time, parts, self.mount.as_ref(), result)
             })
             .collect();
         self.write(entries, "response").await
     }
 
     async fn write(&self, entries: Vec<Vec<u8>>, what: &str) -> CoreResult<()> {
-        let mut waiting = Vec::with_capacity(entries.len());
-        for (device, entry) in self.devices.iter().zip(entries) {
-            let (done, wait) = oneshot::channel();
-            if device.queue.send(Job::Line { entry, done }).await.is_ok() {
-                waiting.push(wait);
-            }
-        }
         let mut written = 0usize;
-        for wait in waiting {
-            if wait.await.unwrap_or(false) {
+        for (device, entry) in self.devices.iter().zip(entries) {
+            if device.writer.write(entry).await {
                 written += 1;
             }
         }
@@ -257,10 +251,7 @@ impl Pending {
 
 impl Device {
     fn head(&self) -> ChainHead {
-        match self.head.lock() {
-            Ok(h) => h.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.writer.head()
     }
 }
 
@@ -273,6 +264,7 @@ async fn start(
     check: bool,
 ) -> CoreResult<Device> {
     let target = target(&config)?;
+    let inline = target.is_inline();
     let path = config.path.clone();
     let genesis = secrets.genesis.clone();
     let (sink, head) = tokio::task::spawn_blocking(move || {
@@ -290,16 +282,14 @@ async fn start(
     })
     .await
     .map_err(|e| CoreError::Internal(format!("audit device start: {e}")))??;
-    let head = Arc::new(Mutex::new(head));
-    let queue = writer::spawn(&path, sink, head.clone())
+    let writer = Writer::start(&path, sink, head, inline)
         .map_err(|e| CoreError::Internal(format!("audit writer thread: {e}")))?;
     let key = hex::decode(&secrets.hmac_key)
         .map_err(|_| CoreError::Internal("audit device key is corrupt".into()))?;
     Ok(Device {
         config,
         hasher: Hasher::new(Zeroizing::new(key)),
-        head,
-        queue,
+        writer,
     })
 }
 

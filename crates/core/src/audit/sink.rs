@@ -41,6 +41,14 @@ pub(crate) enum Target {
     },
 }
 
+impl Target {
+    /// Whether requests may write to it themselves: appends that never block for long
+    /// (a file without fsync, stdout). Sockets and fsync'd files get a writer thread.
+    pub(crate) fn is_inline(&self) -> bool {
+        matches!(self, Self::File { fsync: false, .. } | Self::Stdout)
+    }
+}
+
 enum Conn {
     File(File),
     Stdout,

@@ -6,12 +6,78 @@
 //! request still waits for its own line, so "written before the response" holds.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use ward_api::audit::ChainHead;
 
+use super::inline::InlineWriter;
 use super::sink::Sink;
+
+/// How a device's lines reach its sink.
+pub(crate) enum Writer {
+    /// Written by the requests themselves, one leader per batch (plain files, stdout).
+    Inline(InlineWriter),
+    /// Written by the device's own thread (sockets, syslog, files with `fsync`).
+    Thread {
+        /// The thread's bounded queue.
+        queue: mpsc::Sender<Job>,
+        /// Where the chain stands (updated by the thread).
+        head: Arc<Mutex<ChainHead>>,
+    },
+}
+
+impl Writer {
+    /// Starts the writer of the device at `path`.
+    pub(crate) fn start(
+        path: &str,
+        sink: Sink,
+        head: ChainHead,
+        inline: bool,
+    ) -> std::io::Result<Self> {
+        if inline {
+            return Ok(Self::Inline(InlineWriter::new(path, sink, head)));
+        }
+        let head = Arc::new(Mutex::new(head));
+        let queue = spawn(path, sink, head.clone())?;
+        Ok(Self::Thread { queue, head })
+    }
+
+    /// Writes one entry; `true` once it is written.
+    pub(crate) async fn write(&self, entry: Vec<u8>) -> bool {
+        match self {
+            Self::Inline(w) => w.write(entry).await,
+            Self::Thread { queue, .. } => {
+                let (done, wait) = oneshot::channel();
+                if queue.send(Job::Line { entry, done }).await.is_err() {
+                    return false;
+                }
+                wait.await.unwrap_or(false)
+            }
+        }
+    }
+
+    /// Reopens the destination before the next write (after rotation).
+    pub(crate) fn reopen(&self) {
+        match self {
+            Self::Inline(w) => w.reopen(),
+            Self::Thread { queue, .. } => {
+                let _ = queue.try_send(Job::Reopen);
+            }
+        }
+    }
+
+    /// Where the chain stands.
+    pub(crate) fn head(&self) -> ChainHead {
+        match self {
+            Self::Inline(w) => w.head(),
+            Self::Thread { head, .. } => match head.lock() {
+                Ok(h) => h.clone(),
+                Err(p) => p.into_inner().clone(),
+            },
+        }
+    }
+}
 
 /// Entries one device may have waiting before requests wait to queue theirs.
 pub(crate) const QUEUE_DEPTH: usize = 4096;
@@ -33,7 +99,7 @@ pub(crate) enum Job {
 
 /// Starts the writer thread of the device at `path`. The thread ends once every sender of
 /// the returned queue is dropped.
-pub(crate) fn spawn(
+fn spawn(
     path: &str,
     mut sink: Sink,
     head: Arc<Mutex<ChainHead>>,
@@ -43,6 +109,7 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name(format!("audit-{}", path.trim_end_matches('/')))
         .spawn(move || {
+            let mut last_error_log: Option<Instant> = None;
             while let Some(first) = rx.blocking_recv() {
                 let mut jobs = vec![first];
                 while jobs.len() < MAX_BATCH {
@@ -51,18 +118,24 @@ pub(crate) fn spawn(
                         Err(_) => break,
                     }
                 }
-                write_batch(&device, &mut sink, &head, jobs);
+                write_batch(&device, &mut sink, &head, jobs, &mut last_error_log);
             }
         })?;
     Ok(tx)
 }
 
-fn write_batch(device: &str, sink: &mut Sink, head: &Mutex<ChainHead>, jobs: Vec<Job>) {
+fn write_batch(
+    device: &str,
+    sink: &mut Sink,
+    head: &Mutex<ChainHead>,
+    jobs: Vec<Job>,
+    last_error_log: &mut Option<Instant>,
+) {
     let mut next = match head.lock() {
         Ok(h) => h.clone(),
         Err(p) => p.into_inner().clone(),
     };
-    let mut lines = Vec::with_capacity(jobs.len());
+    let mut entries = Vec::with_capacity(jobs.len());
     let mut waiting = Vec::with_capacity(jobs.len());
     for job in jobs {
         match job {
@@ -70,38 +143,58 @@ fn write_batch(device: &str, sink: &mut Sink, head: &Mutex<ChainHead>, jobs: Vec
             // written, and the chain runs on across files anyway.
             Job::Reopen => sink.reopen(),
             Job::Line { entry, done } => {
-                lines.push(next.chain(&entry));
+                entries.push(entry);
                 waiting.push(done);
             }
         }
     }
-    if lines.is_empty() {
+    if entries.is_empty() {
         return;
     }
+    let ok = write_entries(device, sink, &mut next, &entries, last_error_log);
+    if ok {
+        match head.lock() {
+            Ok(mut h) => *h = next,
+            Err(p) => *p.into_inner() = next,
+        }
+    }
+    for done in waiting {
+        let _ = done.send(ok);
+    }
+}
+
+/// Chains `entries` after `head` and writes them in one batch. On success `head` moves past
+/// them; on failure it stays, so the next batch re-uses these sequence numbers and a
+/// verifier sees no gap for lines that never reached the sink.
+pub(crate) fn write_entries(
+    device: &str,
+    sink: &mut Sink,
+    head: &mut ChainHead,
+    entries: &[Vec<u8>],
+    last_error_log: &mut Option<Instant>,
+) -> bool {
+    let mut next = head.clone();
+    let lines: Vec<Vec<u8>> = entries.iter().map(|e| next.chain(e)).collect();
     let started = Instant::now();
     let result = sink.write_batch(&lines);
     let count = lines.len() as u64;
     let labels = [("device", device.to_owned())];
     metrics::histogram!("ward_audit_flush_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
-    let ok = match result {
+    match result {
         Ok(()) => {
-            match head.lock() {
-                Ok(mut h) => *h = next,
-                Err(p) => *p.into_inner() = next,
-            }
+            *head = next;
             metrics::counter!("ward_audit_writes_total", &labels).increment(count);
             true
         }
         Err(e) => {
-            // The chain head stays where it was: the next batch re-uses these sequence
-            // numbers, so a verifier sees no gap for lines that never reached the sink.
             metrics::counter!("ward_audit_failures_total", &labels).increment(count);
-            tracing::error!(device, error = %e, "audit device failed to write");
+            // A dead destination fails every batch: one log line per second is enough.
+            if last_error_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                tracing::error!(device, error = %e, "audit device failed to write");
+                *last_error_log = Some(Instant::now());
+            }
             false
         }
-    };
-    for done in waiting {
-        let _ = done.send(ok);
     }
 }

@@ -1,0 +1,208 @@
+//! Group commit without a writer thread, for files: the request that finds no write in
+//! progress becomes the leader and writes every queued entry (its own included) in one
+//! `write(2)`; requests that arrive meanwhile queue their entries and wait. When the leader
+//! is done it answers the waiters and hands the lead to the first request still queued.
+//!
+//! Appending to a file in the page cache takes microseconds, so doing it on the request's own
+//! task costs less than waking a thread and being woken back (two context switches per entry,
+//! and allocations freed on another thread). Sockets, which can block for seconds, and files
+//! with `fsync` keep their writer thread ([`super::writer`]).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+use ward_api::audit::ChainHead;
+
+use super::sink::Sink;
+use super::writer::write_entries;
+
+/// What a waiting request is told.
+enum Turn {
+    /// Its entry was written (`true`) or could not be (`false`).
+    Written(bool),
+    /// Its entry is still queued and no one is writing: it leads the next batch.
+    Lead,
+}
+
+struct Item {
+    ticket: u64,
+    entry: Vec<u8>,
+    /// `None` for the leader's own entry (it learns its result directly).
+    done: Option<oneshot::Sender<Turn>>,
+}
+
+struct State {
+    queue: VecDeque<Item>,
+    /// A leader is writing (the sink is out of the state meanwhile).
+    busy: bool,
+    next_ticket: u64,
+    sink: Option<Sink>,
+    head: ChainHead,
+    reopen: bool,
+    last_error_log: Option<Instant>,
+}
+
+/// A device's inline writer.
+pub(crate) struct InlineWriter {
+    device: String,
+    state: Mutex<State>,
+}
+
+impl InlineWriter {
+    pub(crate) fn new(device: &str, sink: Sink, head: ChainHead) -> Self {
+        Self {
+            device: device.to_owned(),
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                busy: false,
+                next_ticket: 0,
+                sink: Some(sink),
+                head,
+                reopen: false,
+                last_error_log: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Where the chain stands.
+    pub(crate) fn head(&self) -> ChainHead {
+        self.lock().head.clone()
+    }
+
+    /// Reopens the file before the next batch (after rotation).
+    pub(crate) fn reopen(&self) {
+        self.lock().reopen = true;
+    }
+
+    /// Writes `entry`; `true` once it is written.
+    pub(crate) async fn write(&self, entry: Vec<u8>) -> bool {
+        let (ticket, rx) = {
+            let mut st = self.lock();
+            let ticket = st.next_ticket;
+            st.next_ticket += 1;
+            if !st.busy {
+                st.busy = true;
+                st.queue.push_back(Item {
+                    ticket,
+                    entry,
+                    done: None,
+                });
+                drop(st);
+                return self.lead(ticket);
+            }
+            let (tx, rx) = oneshot::channel();
+            st.queue.push_back(Item {
+                ticket,
+                entry,
+                done: Some(tx),
+            });
+            (ticket, rx)
+        };
+        let mut guard = Follower {
+            writer: self,
+            rx: Some(rx),
+        };
+        let turn = match guard.rx.as_mut() {
+            Some(rx) => rx.await,
+            None => return false,
+        };
+        guard.rx = None;
+        match turn {
+            Ok(Turn::Written(ok)) => ok,
+            Ok(Turn::Lead) => self.lead(ticket),
+            Err(_) => false,
+        }
+    }
+
+    /// Writes one batch (which holds the leader's own entry), answers it, and passes the
+    /// lead on. Synchronous: nothing here awaits, so a leader cannot be cancelled midway.
+    fn lead(&self, own: u64) -> bool {
+        let (batch, mut sink, mut head, reopen, mut last_error_log) = {
+            let mut st = self.lock();
+            let batch: Vec<Item> = st.queue.drain(..).collect();
+            let reopen = std::mem::take(&mut st.reopen);
+            (
+                batch,
+                st.sink.take(),
+                st.head.clone(),
+                reopen,
+                st.last_error_log,
+            )
+        };
+        let (entries, waiting): (Vec<Vec<u8>>, Vec<_>) = batch
+            .into_iter()
+            .map(|i| (i.entry, (i.ticket, i.done)))
+            .unzip();
+        let ok = match sink.as_mut() {
+            Some(sink) => {
+                if reopen {
+                    sink.reopen();
+                }
+                write_entries(&self.device, sink, &mut head, &entries, &mut last_error_log)
+            }
+            None => false,
+        };
+        let mut own_result = false;
+        for (ticket, done) in waiting {
+            if ticket == own {
+                own_result = ok;
+            } else if let Some(done) = done {
+                let _ = done.send(Turn::Written(ok));
+            }
+        }
+        let mut st = self.lock();
+        st.sink = sink;
+        st.head = head;
+        st.last_error_log = last_error_log;
+        // Hand the lead to the first queued request still waiting for an answer.
+        loop {
+            let Some(done) = st.queue.iter_mut().find_map(|i| i.done.take()) else {
+                st.busy = false;
+                // Entries whose requests went away are still written by the next leader;
+                // with none left to lead, write them now.
+                if !st.queue.is_empty() {
+                    st.busy = true;
+                    let ticket = st.queue.front().map_or(0, |i| i.ticket);
+                    drop(st);
+                    self.lead(ticket);
+                }
+                return own_result;
+            };
+            if done.send(Turn::Lead).is_ok() {
+                return own_result;
+            }
+        }
+    }
+}
+
+/// A waiting request. If it is dropped (the client went away) after being told to lead, it
+/// leads before it goes, so the queue never stalls.
+struct Follower<'a> {
+    writer: &'a InlineWriter,
+    rx: Option<oneshot::Receiver<Turn>>,
+}
+
+impl Drop for Follower<'_> {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            // No answer can arrive after close: either it came before, or the sender sees
+            // the request gone and picks someone else.
+            rx.close();
+            if let Ok(Turn::Lead) = rx.try_recv() {
+                let own = {
+                    let st = self.writer.lock();
+                    st.queue.iter().find(|i| i.done.is_none()).map(|i| i.ticket)
+                };
+                self.writer.lead(own.unwrap_or(u64::MAX));
+            }
+        }
+    }
+}
