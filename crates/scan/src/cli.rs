@@ -157,10 +157,15 @@ fn execute(
 
     let started = std::time::Instant::now();
     let mut output = if args.path == Path::new("-") {
-        let findings = scanner.scan_reader(stdin, "-")?;
+        let mut counted = CountingReader {
+            inner: stdin,
+            bytes: 0,
+        };
+        let findings = scanner.scan_reader(&mut counted, "-")?;
         ScanOutput {
             findings,
             files_scanned: 1,
+            bytes_scanned: counted.bytes,
             ..ScanOutput::default()
         }
     } else if args.git {
@@ -212,6 +217,20 @@ fn execute(
         );
     }
     Ok(output.findings.len())
+}
+
+/// Counts what standard input gave, for the summary line.
+struct CountingReader<'a> {
+    inner: &'a mut dyn Read,
+    bytes: u64,
+}
+
+impl Read for CountingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

@@ -119,6 +119,12 @@ fn stdin_and_git_history() {
         "{}",
         text(&piped.stdout)
     );
+    let input = format!("x\ny = {token}\n");
+    assert!(
+        text(&piped.stderr).contains(&format!("1 files ({} bytes", input.len())),
+        "{}",
+        text(&piped.stderr)
+    );
     assert_eq!(code(&ward(&["scan", "-"], b"clean\n", dir.path())), 0);
 
     let git = |args: &[&str]| {
