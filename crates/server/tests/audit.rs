@@ -502,3 +502,39 @@ async fn udp_and_syslog_devices_send_one_datagram_per_entry() {
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn a_socket_device_continues_its_chain_across_seal_and_unseal() {
+    let s = support::dev().await;
+    let collector = Collector::start("127.0.0.1:0").await;
+    let (status, _) = s
+        .call(
+            "PUT",
+            "sys/audit/siem",
+            Some(json!({"type": "socket", "options": {"address": collector.addr.to_string()}})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(s.call("GET", "sys/mounts", None).await.0, 200);
+    assert_eq!(s.call("PUT", "sys/seal", None).await.0, 204);
+    let (status, _) = s
+        .call("PUT", "sys/unseal", Some(json!({"key": s.unseal_key})))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(s.call("GET", "sys/mounts", None).await.0, 200);
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = collector.lines.lock().unwrap().clone();
+        if got.len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // mounts, seal, mounts: a request and a response entry each (enabling is not audited
+    // by the device it enables).
+    assert_eq!(got.len(), 6, "{got:?}");
+    let mut v = ChainVerifier::new();
+    for line in &got {
+        v.push(line.as_bytes()).unwrap();
+    }
+}

@@ -18,6 +18,7 @@ mod inline;
 mod sink;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -64,7 +65,7 @@ struct DeviceSecrets {
 pub(crate) struct Device {
     pub(crate) config: DeviceConfig,
     hasher: Hasher,
-    writer: Writer,
+    writer: Arc<Writer>,
 }
 
 /// The enabled devices (loaded on unseal, dropped on seal).
@@ -73,6 +74,10 @@ pub(crate) struct AuditBroker {
     devices: RwLock<Arc<Vec<Arc<Device>>>>,
     /// Serialises enable, disable, load and shutdown.
     changes: tokio::sync::Mutex<()>,
+    /// Writers kept across a seal (by device uuid), without their HMAC keys: a request in
+    /// flight when the server seals (`sys/seal` itself) still writes its response entry, so
+    /// the chain resumes on unseal from where it really stands, not from the head saved.
+    parked: std::sync::Mutex<HashMap<String, Arc<Writer>>>,
 }
 
 impl AuditBroker {
@@ -91,11 +96,31 @@ impl AuditBroker {
     /// destination comes back.
     pub(crate) async fn load(&self, barrier: &Barrier) -> CoreResult<()> {
         let _guard = self.changes.lock().await;
+        let mut parked = std::mem::take(
+            &mut *self
+                .parked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         let mut devices = Vec::new();
         for config in read_table(barrier).await? {
             let secrets = read_secrets(barrier, &config.uuid).await?;
             let saved = read_head(barrier, &config.uuid).await?;
-            devices.push(Arc::new(start(config, secrets, saved, false).await?));
+            // A saved head is good once: after a crash (no seal to save it again) a stale
+            // head would re-use sequence numbers already sent. Without one, a socket device
+            // starts a new chain from its genesis, which a verifier reports as a restart.
+            barrier
+                .delete(&format!("{HEAD_PREFIX}{}", config.uuid))
+                .await?;
+            let device = match parked.remove(&config.uuid) {
+                Some(writer) => Device {
+                    hasher: hasher(&secrets)?,
+                    config,
+                    writer,
+                },
+                None => start(config, secrets, saved, false).await?,
+            };
+            devices.push(Arc::new(device));
         }
         self.set(devices);
         Ok(())
@@ -106,6 +131,15 @@ impl AuditBroker {
         let _guard = self.changes.lock().await;
         let devices = self.snapshot();
         self.set(Vec::new());
+        {
+            let mut parked = self
+                .parked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for device in devices.iter() {
+                parked.insert(device.config.uuid.clone(), device.writer.clone());
+            }
+        }
         for device in devices.iter() {
             let head = device.head();
             if let Ok(bytes) = serde_json::to_vec(&head) {
@@ -284,13 +318,17 @@ async fn start(
     .map_err(|e| CoreError::Internal(format!("audit device start: {e}")))??;
     let writer = Writer::start(&path, sink, head, inline)
         .map_err(|e| CoreError::Internal(format!("audit writer thread: {e}")))?;
+    Ok(Device {
+        hasher: hasher(&secrets)?,
+        config,
+        writer: Arc::new(writer),
+    })
+}
+
+fn hasher(secrets: &DeviceSecrets) -> CoreResult<Hasher> {
     let key = hex::decode(&secrets.hmac_key)
         .map_err(|_| CoreError::Internal("audit device key is corrupt".into()))?;
-    Ok(Device {
-        config,
-        hasher: Hasher::new(Zeroizing::new(key)),
-        writer,
-    })
+    Ok(Hasher::new(Zeroizing::new(key)))
 }
 
 /// The destination a device's type and options name.
