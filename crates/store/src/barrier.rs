@@ -6,6 +6,7 @@
 //! and the value is encrypted under the keyring's active term with the logical key as
 //! associated data (so an entry moved to another key fails authentication).
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use ward_crypto::{CryptoError, Keyring, SecretBytes};
@@ -18,6 +19,11 @@ const PHYSICAL_PREFIX: &str = "b/";
 
 /// Longest logical key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 2048;
+
+/// Logical-to-physical key translations remembered. A translation costs one AES-SIV per path
+/// segment (a key schedule and a CMAC each), the largest share of a cached read; past this
+/// many entries the memo starts over (about 200 bytes an entry).
+const PATH_MEMO_ENTRIES: usize = 16_384;
 
 /// A value read through the barrier together with the stamp that identifies this exact
 /// version of it, for a later compare-and-set ([`Expect::Value`] with [`Entry::stamp`]).
@@ -37,7 +43,15 @@ impl Entry {
 /// The barrier over a storage backend. Sealed (no keyring) until [`Barrier::unseal`].
 pub struct Barrier {
     storage: Arc<dyn Storage>,
-    keyring: RwLock<Option<Arc<Keyring>>>,
+    installed: RwLock<Option<Installed>>,
+}
+
+/// The keyring of an unsealed barrier, with the path translations made under it: a new
+/// keyring starts with an empty memo, and sealing drops both.
+#[derive(Clone)]
+struct Installed {
+    ring: Arc<Keyring>,
+    paths: Arc<RwLock<HashMap<String, Arc<str>>>>,
 }
 
 impl Barrier {
@@ -45,7 +59,7 @@ impl Barrier {
     pub fn new(storage: Arc<dyn Storage>) -> Self {
         Self {
             storage,
-            keyring: RwLock::new(None),
+            installed: RwLock::new(None),
         }
     }
 
@@ -56,30 +70,38 @@ impl Barrier {
 
     /// Installs the keyring: the barrier is unsealed from now on.
     pub fn unseal(&self, keyring: Arc<Keyring>) {
-        if let Ok(mut guard) = self.keyring.write() {
-            *guard = Some(keyring);
+        if let Ok(mut guard) = self.installed.write() {
+            *guard = Some(Installed {
+                ring: keyring,
+                paths: Arc::default(),
+            });
         }
     }
 
-    /// Drops the keyring (its keys are wiped when the last user lets go).
+    /// Drops the keyring (its keys are wiped when the last user lets go) and the path
+    /// translations made under it.
     pub fn seal(&self) {
-        if let Ok(mut guard) = self.keyring.write() {
+        if let Ok(mut guard) = self.installed.write() {
             *guard = None;
         }
     }
 
-    /// True while no keyring is installed.
-    pub fn is_sealed(&self) -> bool {
-        self.keyring.read().map(|g| g.is_none()).unwrap_or(true)
-    }
-
-    /// The installed keyring.
-    pub fn keyring(&self) -> Result<Arc<Keyring>, StoreError> {
-        self.keyring
+    fn installed(&self) -> Result<Installed, StoreError> {
+        self.installed
             .read()
             .ok()
             .and_then(|g| g.clone())
             .ok_or(StoreError::Sealed)
+    }
+
+    /// True while no keyring is installed.
+    pub fn is_sealed(&self) -> bool {
+        self.installed.read().map(|g| g.is_none()).unwrap_or(true)
+    }
+
+    /// The installed keyring.
+    pub fn keyring(&self) -> Result<Arc<Keyring>, StoreError> {
+        Ok(self.installed()?.ring)
     }
 
     /// The decrypted value at `key`.
@@ -89,8 +111,8 @@ impl Barrier {
 
     /// The decrypted value at `key` with its compare-and-set stamp.
     pub async fn get_entry(&self, key: &str) -> Result<Option<Entry>, StoreError> {
-        let ring = self.keyring()?;
-        let physical = physical_key(&ring, key)?;
+        let Installed { ring, paths } = self.installed()?;
+        let physical = physical_key_memo(&paths, &ring, key)?;
         let Some(sealed) = self.storage.get(&physical).await? else {
             return Ok(None);
         };
@@ -103,26 +125,28 @@ impl Barrier {
 
     /// Encrypts and stores `value` at `key`.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let ring = self.keyring()?;
-        let physical = physical_key(&ring, key)?;
+        let Installed { ring, paths } = self.installed()?;
+        let physical = physical_key_memo(&paths, &ring, key)?;
         let sealed = ring.encrypt(value, key.as_bytes()).map_err(integrity)?;
         self.storage.put(&physical, &sealed).await
     }
 
     /// Removes `key`.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        let ring = self.keyring()?;
-        self.storage.delete(&physical_key(&ring, key)?).await
+        let Installed { ring, paths } = self.installed()?;
+        self.storage
+            .delete(&physical_key_memo(&paths, &ring, key)?)
+            .await
     }
 
     /// The children of logical folder `prefix` (empty or ending in `/`), decrypted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let ring = self.keyring()?;
+        let Installed { ring, paths } = self.installed()?;
         let physical_prefix = if prefix.is_empty() {
             PHYSICAL_PREFIX.to_owned()
         } else {
             let folder = prefix.strip_suffix('/').ok_or(StoreError::InvalidKey)?;
-            format!("{}/", physical_key(&ring, folder)?)
+            format!("{}/", physical_key_memo(&paths, &ring, folder)?)
         };
         let cipher = ring.path_cipher();
         let mut names = Vec::new();
@@ -141,10 +165,10 @@ impl Barrier {
     /// Applies logical ops atomically. `Expect::Value` must carry an [`Entry::stamp`] (see [`crate::Expect`]);
     /// `Action::Put` carries plaintext, encrypted here.
     pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
-        let ring = self.keyring()?;
+        let Installed { ring, paths } = self.installed()?;
         let mut physical = Vec::with_capacity(ops.len());
         for op in ops {
-            let key = physical_key(&ring, &op.key)?;
+            let key = physical_key_memo(&paths, &ring, &op.key)?.to_string();
             let action = match op.action {
                 Action::Put(plain) => {
                     Action::Put(ring.encrypt(&plain, op.key.as_bytes()).map_err(integrity)?)
@@ -163,6 +187,25 @@ impl Barrier {
 
 fn integrity(_: CryptoError) -> StoreError {
     StoreError::Integrity
+}
+
+/// The physical key of logical `key`, from `memo` or by encrypting its segments.
+fn physical_key_memo(
+    memo: &RwLock<HashMap<String, Arc<str>>>,
+    ring: &Keyring,
+    key: &str,
+) -> Result<Arc<str>, StoreError> {
+    if let Some(found) = memo.read().ok().and_then(|m| m.get(key).cloned()) {
+        return Ok(found);
+    }
+    let physical: Arc<str> = physical_key(ring, key)?.into();
+    if let Ok(mut memo) = memo.write() {
+        if memo.len() >= PATH_MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(key.to_owned(), physical.clone());
+    }
+    Ok(physical)
 }
 
 /// Maps a logical key to its physical key under `ring`'s path cipher.
@@ -193,5 +236,53 @@ impl std::fmt::Debug for Barrier {
         f.debug_struct("Barrier")
             .field("sealed", &self.is_sealed())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStorage;
+
+    fn ring() -> Arc<Keyring> {
+        Arc::new(Keyring::generate(0).unwrap())
+    }
+
+    #[tokio::test]
+    async fn translations_are_remembered_per_keyring_and_forgotten_on_seal() {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+        let barrier = Barrier::new(storage.clone());
+        let first = ring();
+        barrier.unseal(first.clone());
+        barrier.put("app/db", b"v1").await.unwrap();
+        // Read twice: the second read uses the remembered translation.
+        assert_eq!(
+            barrier.get("app/db").await.unwrap().unwrap().expose(),
+            b"v1"
+        );
+        assert_eq!(
+            barrier.get("app/db").await.unwrap().unwrap().expose(),
+            b"v1"
+        );
+
+        // Another keyring has another path key: the entry is simply not found under it. A
+        // translation remembered from the first keyring would find the first entry and fail
+        // to decrypt it instead.
+        barrier.seal();
+        assert!(matches!(
+            barrier.get("app/db").await,
+            Err(StoreError::Sealed)
+        ));
+        barrier.unseal(ring());
+        assert!(barrier.get("app/db").await.unwrap().is_none());
+
+        barrier.unseal(first);
+        assert_eq!(
+            barrier.get("app/db").await.unwrap().unwrap().expose(),
+            b"v1"
+        );
+        assert_eq!(barrier.list("app/").await.unwrap(), ["db"]);
+        barrier.delete("app/db").await.unwrap();
+        assert!(barrier.get("app/db").await.unwrap().is_none());
     }
 }
