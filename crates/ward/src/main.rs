@@ -3,6 +3,12 @@
 
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: allocation was a sixth of the server's CPU time on a
+/// cached KV read (BENCHMARKS.md has the figures). Built without transparent huge pages,
+/// which would otherwise make each thread's first allocation resident as a 2 MiB page.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     ward_cli::run(|args| {
         let opts = ward_server::ServeOptions {
