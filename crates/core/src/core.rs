@@ -25,6 +25,8 @@ pub struct CoreConfig {
     pub default_token_ttl: u64,
     /// Longest TTL any token may have, in seconds (Vault: 768h).
     pub max_token_ttl: u64,
+    /// The rotation scheduler's settings.
+    pub rotation: crate::RotationConfig,
 }
 
 impl Default for CoreConfig {
@@ -34,6 +36,7 @@ impl Default for CoreConfig {
             cluster_name: "ward-cluster".into(),
             default_token_ttl: 768 * 3600,
             max_token_ttl: 768 * 3600,
+            rotation: crate::RotationConfig::default(),
         }
     }
 }
@@ -89,6 +92,7 @@ pub struct Core {
     pub(crate) mount_keys: MountKeys,
     pub(crate) transit: crate::transit::TransitCache,
     pub(crate) audit: AuditBroker,
+    pub(crate) rotation: crate::rotation::Scheduler,
 }
 
 impl Core {
@@ -105,6 +109,7 @@ impl Core {
             mount_keys: MountKeys::default(),
             transit: crate::transit::TransitCache::default(),
             audit: AuditBroker::default(),
+            rotation: crate::rotation::Scheduler::default(),
         }
     }
 

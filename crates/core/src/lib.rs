@@ -12,6 +12,7 @@ mod observe;
 mod params;
 mod policy_store;
 mod request;
+mod rotation;
 mod seal;
 mod sys;
 mod token;
@@ -20,6 +21,7 @@ mod transit;
 pub use crate::core::{Core, CoreConfig, InitOutput, SealStatus};
 pub use error::{CoreError, CoreResult};
 pub use request::{AuthInfo, Operation, Request, Response};
+pub use rotation::RotationConfig;
 pub use token::store::TOKEN_PREFIX;
 
 /// Ward's version, reported by health and seal-status.

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use ward_crypto::{Aes256GcmKey, Key256, SecretBytes, random_base62};
-use ward_store::Barrier;
+use ward_store::{Action, Barrier, Expect, Op, StoreError};
 
 use crate::{CoreError, CoreResult};
 
@@ -230,10 +230,17 @@ fn normalise_mount_path(path: &str) -> CoreResult<String> {
 /// A mount's key-encryption keys, by version.
 pub(crate) struct MountKeySet {
     pub(crate) latest: u32,
+    /// When the latest version was made (unix seconds; 0 when not recorded).
+    pub(crate) latest_created: i64,
     keys: BTreeMap<u32, Aes256GcmKey>,
 }
 
 impl MountKeySet {
+    /// The versions held, oldest first.
+    pub(crate) fn versions(&self) -> Vec<u32> {
+        self.keys.keys().copied().collect()
+    }
+
     /// Wraps a data key under the latest KEK; returns (version, wrapped).
     pub(crate) fn wrap(&self, dek: &Key256, aad: &[u8]) -> CoreResult<(u32, Vec<u8>)> {
         let kek = self
@@ -258,7 +265,22 @@ impl MountKeySet {
 struct StoredKeys {
     latest: u32,
     keys: BTreeMap<u32, String>,
+    /// Creation time of each version (unix seconds), for scheduled rotation. Older records
+    /// have none: their mount's creation time stands in.
+    #[serde(default)]
+    created: BTreeMap<u32, i64>,
 }
+
+impl StoredKeys {
+    fn encode(&self) -> CoreResult<zeroize::Zeroizing<Vec<u8>>> {
+        Ok(zeroize::Zeroizing::new(
+            serde_json::to_vec(self).map_err(|e| CoreError::Internal(e.to_string()))?,
+        ))
+    }
+}
+
+/// Attempts at a key-record update that keeps losing compare-and-set races.
+const KEY_UPDATE_ATTEMPTS: usize = 16;
 
 /// Cache of unwrapped mount KEKs (dropped on seal).
 #[derive(Default)]
@@ -278,12 +300,79 @@ impl MountKeys {
         let stored = StoredKeys {
             latest: 1,
             keys: BTreeMap::from([(1, B64.encode(key.expose()))]),
+            created: BTreeMap::from([(1, crate::core::now())]),
         };
-        let bytes = zeroize::Zeroizing::new(
-            serde_json::to_vec(&stored).map_err(|e| CoreError::Internal(e.to_string()))?,
-        );
-        barrier.put(&format!("{KEYS_PREFIX}{uuid}"), &bytes).await?;
+        barrier
+            .put(&format!("{KEYS_PREFIX}{uuid}"), &stored.encode()?)
+            .await?;
         Ok(())
+    }
+
+    /// Changes mount `uuid`'s key record with `change` under compare-and-set, then drops the
+    /// cached copy so the next use reads the new record.
+    async fn update<F>(&self, barrier: &Barrier, uuid: &str, change: F) -> CoreResult<u32>
+    where
+        F: Fn(&mut StoredKeys) -> CoreResult<()>,
+    {
+        let key = format!("{KEYS_PREFIX}{uuid}");
+        for _ in 0..KEY_UPDATE_ATTEMPTS {
+            let entry = barrier
+                .get_entry(&key)
+                .await?
+                .ok_or_else(|| CoreError::Internal("mount key record missing".into()))?;
+            let mut stored: StoredKeys = serde_json::from_slice(entry.value.expose())
+                .map_err(|_| CoreError::Internal("mount key record is corrupt".into()))?;
+            change(&mut stored)?;
+            let op = Op {
+                key: key.clone(),
+                expect: Expect::Value(entry.stamp()),
+                action: Action::Put(stored.encode()?.to_vec()),
+            };
+            match barrier.commit(vec![op]).await {
+                Ok(()) => {
+                    if let Ok(mut c) = self.cache.write() {
+                        c.remove(uuid);
+                    }
+                    return Ok(stored.latest);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CoreError::Internal(
+            "mount key record keeps changing; try again".into(),
+        ))
+    }
+
+    /// Adds a new KEK version to mount `uuid` and makes it the one that wraps; older versions
+    /// stay for unwrapping. Returns the new version.
+    pub(crate) async fn rotate(&self, barrier: &Barrier, uuid: &str) -> CoreResult<u32> {
+        let key = Key256::generate()?;
+        let encoded = zeroize::Zeroizing::new(B64.encode(key.expose()));
+        self.update(barrier, uuid, |stored| {
+            let next = stored.latest + 1;
+            stored.keys.insert(next, encoded.to_string());
+            stored.created.insert(next, crate::core::now());
+            stored.latest = next;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Drops mount `uuid`'s KEK versions below `keep_from` (once nothing is wrapped by them).
+    pub(crate) async fn retire_below(
+        &self,
+        barrier: &Barrier,
+        uuid: &str,
+        keep_from: u32,
+    ) -> CoreResult<()> {
+        self.update(barrier, uuid, |stored| {
+            stored.keys.retain(|v, _| *v >= keep_from);
+            stored.created.retain(|v, _| *v >= keep_from);
+            Ok(())
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn destroy(&self, barrier: &Barrier, uuid: &str) -> CoreResult<()> {
@@ -315,6 +404,7 @@ impl MountKeys {
         }
         let set = Arc::new(MountKeySet {
             latest: stored.latest,
+            latest_created: stored.created.get(&stored.latest).copied().unwrap_or(0),
             keys,
         });
         if let Ok(mut c) = self.cache.write() {

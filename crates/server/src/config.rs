@@ -36,6 +36,28 @@ pub struct Config {
     /// Metrics settings.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// Rotation scheduler settings.
+    #[serde(default)]
+    pub rotation: RotationSettings,
+}
+
+/// The `[rotation]` table (durations in Vault's notation, e.g. `"720h"`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotationSettings {
+    /// How often the scheduler looks for due work (default `1s`).
+    #[serde(default)]
+    pub check_interval: Option<String>,
+    /// Shortest rotation period accepted (default `1h`).
+    #[serde(default)]
+    pub min_period: Option<String>,
+    /// Age at which the keyring gets a new term (default `0`: never).
+    #[serde(default)]
+    pub keyring_period: Option<String>,
+    /// Age at which each mount's key-encryption key rotates and its data keys are
+    /// rewrapped (default `0`: never).
+    #[serde(default)]
+    pub mount_key_period: Option<String>,
 }
 
 /// The `[telemetry]` table.
@@ -118,6 +140,7 @@ mod tests {
         assert_eq!(c.address, "127.0.0.1:8200");
         assert_eq!(c.storage.path, PathBuf::from("/var/lib/ward/ward.db"));
         assert!(!c.disable_mlock);
+        assert!(c.rotation.keyring_period.is_none());
         assert_eq!(c.log_format, LogFormat::Text);
     }
 
@@ -128,5 +151,9 @@ mod tests {
         );
         assert!(Config::parse("[storage]\nbackend=\"consul\"\npath=\"a\"").is_err());
         assert!(Config::parse("address = \"x\"").is_err());
+        assert!(
+            Config::parse("[storage]\nbackend=\"sqlite\"\npath=\"a\"\n[rotation]\nperiod=\"1h\"")
+                .is_err()
+        );
     }
 }

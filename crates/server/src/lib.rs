@@ -14,7 +14,7 @@ use std::sync::Arc;
 use ward_core::{Core, CoreConfig};
 use ward_store::{CacheLimits, CachedStorage, SqliteStorage, Storage};
 
-pub use config::{Config, LogFormat, StorageConfig, TelemetryConfig};
+pub use config::{Config, LogFormat, RotationSettings, StorageConfig, TelemetryConfig};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,7 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         cluster_name: config.cluster_name.clone(),
         default_token_ttl: duration(config.default_token_ttl.as_deref(), 768 * 3600)?,
         max_token_ttl: duration(config.max_token_ttl.as_deref(), 768 * 3600)?,
+        rotation: rotation_config(&config.rotation)?,
     };
     let core = Arc::new(Core::new(storage, core_config));
     let listener = tokio::net::TcpListener::bind(&config.address).await?;
@@ -147,6 +148,34 @@ fn duration(text: Option<&str>, default: u64) -> Result<u64, ServerError> {
     }
 }
 
+fn rotation_config(r: &RotationSettings) -> Result<ward_core::RotationConfig, ServerError> {
+    let defaults = ward_core::RotationConfig::default();
+    let config = ward_core::RotationConfig {
+        check_interval: std::time::Duration::from_secs(
+            duration(
+                r.check_interval.as_deref(),
+                defaults.check_interval.as_secs(),
+            )?
+            .max(1),
+        ),
+        min_period: duration(r.min_period.as_deref(), defaults.min_period)?.max(1),
+        keyring_period: duration(r.keyring_period.as_deref(), defaults.keyring_period)?,
+        mount_key_period: duration(r.mount_key_period.as_deref(), defaults.mount_key_period)?,
+    };
+    for (name, period) in [
+        ("keyring_period", config.keyring_period),
+        ("mount_key_period", config.mount_key_period),
+    ] {
+        if period != 0 && period < config.min_period {
+            return Err(ServerError::Config(format!(
+                "rotation.{name} is shorter than rotation.min_period ({}s)",
+                config.min_period
+            )));
+        }
+    }
+    Ok(config)
+}
+
 /// Serves Ward's API for `core` on `listener` until SIGINT or SIGTERM, then seals.
 pub async fn serve_http(
     listener: tokio::net::TcpListener,
@@ -156,6 +185,7 @@ pub async fn serve_http(
 }
 
 /// Serves Ward's API with `state` on `listener` until SIGINT or SIGTERM, then seals.
+/// The core's rotation scheduler runs alongside.
 /// SIGHUP reopens the audit devices' files (after log rotation).
 pub async fn serve_state(
     listener: tokio::net::TcpListener,
@@ -165,6 +195,7 @@ pub async fn serve_state(
     telemetry::handle();
     let core = state.core.clone();
     let reopen = tokio::spawn(reopen_on_sighup(core.clone()));
+    let scheduler = core.spawn_scheduler();
     let app = http::router(Arc::new(state));
     axum::serve(
         listener,
@@ -173,6 +204,7 @@ pub async fn serve_state(
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     reopen.abort();
+    scheduler.abort();
     core.seal().await;
     Ok(())
 }

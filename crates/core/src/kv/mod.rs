@@ -7,6 +7,7 @@
 //! `cas` are correct and a crash never leaves a version without its metadata.
 
 mod record;
+mod rotation;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -213,7 +214,10 @@ impl Core {
             ("metadata", Operation::Delete) => {
                 self.kv_delete_all(mount, validate_secret_path(path)?).await
             }
-            ("data" | "delete" | "undelete" | "destroy" | "config", _) => {
+            ("rotate", Operation::Write) => {
+                self.kv_rotate_now(mount, validate_secret_path(path)?).await
+            }
+            ("data" | "delete" | "undelete" | "destroy" | "config" | "rotate", _) => {
                 Err(CoreError::UnsupportedOperation)
             }
             _ => Err(CoreError::NotFound(format!(
@@ -504,6 +508,13 @@ impl Core {
             if let Some(c) = &custom {
                 meta.custom_metadata = c.clone();
             }
+            let rotation_changed = match rotation::policy_update(self, p, meta.rotation.as_ref())? {
+                Some(policy) => {
+                    meta.rotation = policy;
+                    true
+                }
+                None => false,
+            };
             meta.updated_time = now_rfc3339();
             let op = Op {
                 key: k.meta.clone(),
@@ -511,7 +522,12 @@ impl Core {
                 action: Action::Put(encode(&meta)?),
             };
             match self.barrier.commit(vec![op]).await {
-                Ok(()) => return Ok(Response::empty()),
+                Ok(()) => {
+                    if rotation_changed {
+                        self.kv_schedule(mount, path, Some(&meta)).await?;
+                    }
+                    return Ok(Response::empty());
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -542,6 +558,9 @@ impl Core {
             action: Action::Delete,
         });
         self.barrier.commit(ops).await?;
+        if meta.rotation.is_some() {
+            self.kv_schedule(mount, path, None).await?;
+        }
         Ok(Response::empty())
     }
 

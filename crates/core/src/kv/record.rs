@@ -35,6 +35,9 @@ pub(crate) struct Metadata {
     pub(crate) delete_version_after: u64,
     pub(crate) custom_metadata: Map<String, Value>,
     pub(crate) versions: BTreeMap<u64, VersionMeta>,
+    /// Ward's rotation policy, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rotation: Option<super::rotation::RotationPolicy>,
 }
 
 impl Metadata {
@@ -101,7 +104,7 @@ impl Metadata {
                 )
             })
             .collect();
-        json!({
+        let mut out = json!({
             "cas_required": self.cas_required,
             "created_time": self.created_time,
             "current_version": self.current_version,
@@ -111,7 +114,13 @@ impl Metadata {
             "oldest_version": self.oldest_version,
             "updated_time": self.updated_time,
             "versions": versions,
-        })
+        });
+        if let (Some(policy), Value::Object(o)) = (&self.rotation, &mut out)
+            && let Value::Object(extra) = policy.to_json(self)
+        {
+            o.extend(extra);
+        }
+        out
     }
 }
 
@@ -149,6 +158,29 @@ impl SealedVersion {
             wrapped_dek: B64.encode(wrapped),
             ciphertext: B64.encode(ciphertext),
         })
+    }
+
+    /// Rewraps the data key under `keys`' latest KEK when an older one wraps it; true when
+    /// it changed.
+    pub(crate) fn rewrap(
+        &mut self,
+        keys: &MountKeySet,
+        mount_uuid: &str,
+        path: &str,
+        version: u64,
+    ) -> CoreResult<bool> {
+        if self.kek_version >= keys.latest {
+            return Ok(false);
+        }
+        let aad = aad(mount_uuid, path, version);
+        let wrapped = B64
+            .decode(&self.wrapped_dek)
+            .map_err(|_| CoreError::Internal("sealed version is corrupt".into()))?;
+        let dek = keys.unwrap(self.kek_version, &wrapped, &aad)?;
+        let (kek_version, wrapped) = keys.wrap(&dek, &aad)?;
+        self.kek_version = kek_version;
+        self.wrapped_dek = B64.encode(wrapped);
+        Ok(true)
     }
 
     /// Decrypts the value.

@@ -49,7 +49,14 @@ impl Core {
         {
             return self.sys_policy(name, acl_path, op, &p).await;
         }
+        if let Some(path) = rest.strip_prefix("rotate/mount/") {
+            return match op {
+                Operation::Write => self.sys_rotate_mount(path).await,
+                _ => Err(CoreError::UnsupportedOperation),
+            };
+        }
         match (rest, op) {
+            ("rotation/status", Operation::Read) => self.rotation_status().await,
             // The transport renders the metrics; the core authorises and audits the read.
             ("metrics", Operation::Read) => Ok(Response::data(json!({}))),
             ("rotate", Operation::Write) => self.rotate_keyring().await,
@@ -277,7 +284,7 @@ impl Core {
     }
 
     /// Adds a keyring term; new writes use it, old entries stay readable.
-    async fn rotate_keyring(&self) -> CoreResult<Response> {
+    pub(crate) async fn rotate_keyring(&self) -> CoreResult<Response> {
         // Serialise with unseal and other rotations: two rotations from the same keyring
         // would both install a term N+1, and entries written under the loser would be lost.
         let _guard = self.progress.lock().await;

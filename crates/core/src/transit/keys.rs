@@ -156,13 +156,10 @@ impl NewKey {
     }
 }
 
+/// `auto_rotate_period`; its lower bound (an hour unless the server's `rotation.min_period`
+/// says otherwise) is checked by the callers, which know the configuration.
 fn auto_rotate_period(p: &Params<'_>) -> CoreResult<Option<u64>> {
-    match p.duration("auto_rotate_period")? {
-        Some(v) if v != 0 && v < 3600 => Err(CoreError::bad(
-            "auto rotate period must be 0 to disable or at least an hour",
-        )),
-        other => Ok(other),
-    }
+    p.duration("auto_rotate_period")
 }
 
 /// A list of version numbers from `versions` (array, number, or "1,2").
@@ -213,7 +210,7 @@ impl Lifecycle {
 }
 
 /// Adds a new latest version to `key`.
-fn rotate_key(key: &LoadedKey) -> CoreResult<LoadedKey> {
+pub(super) fn rotate_key(key: &LoadedKey) -> CoreResult<LoadedKey> {
     let mut policy = key.policy.clone();
     let mut material = key.material_copy();
     let (m, info) = generate(policy.key_type, policy.key_size)?;
@@ -232,6 +229,7 @@ impl Core {
     ) -> CoreResult<Response> {
         let name = validate_name(name)?;
         let new = NewKey::from_params(p)?;
+        self.check_rotation_period("auto rotate period", new.auto_rotate_period)?;
         let _guard = self.transit_lock(mount, name).await;
         if let Some(existing) = self.transit_load(mount, name).await? {
             // Vault answers an existing key's create with the key, unchanged.
@@ -294,7 +292,7 @@ impl Core {
     }
 
     /// Applies `change` to key `name` under its lock and saves the result.
-    async fn transit_update<F>(
+    pub(super) async fn transit_update<F>(
         &self,
         mount: &MountEntry,
         name: &str,
@@ -336,6 +334,9 @@ impl Core {
         let exportable = p.bool("exportable")?;
         let backup = p.bool("allow_plaintext_backup")?;
         let arp = auto_rotate_period(p)?;
+        if let Some(v) = arp {
+            self.check_rotation_period("auto rotate period", v)?;
+        }
         let compromised_decrypt = p.bool("allow_compromised_decrypt")?;
         self.transit_update(mount, name, |key| {
             let mut policy = key.policy.clone();

@@ -17,6 +17,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::policy::KeyPolicy;
 use crate::mounts::{MountEntry, MountKeySet};
+use crate::rotation::JobKind;
 use crate::{Core, CoreError, CoreResult};
 
 /// One version's secret bytes: the key proper (symmetric key, HMAC key, Ed25519 seed or
@@ -294,6 +295,7 @@ impl Core {
         let key = Arc::new(key);
         self.transit
             .put(id, Some(key.clone()), &self.live_mount_prefixes());
+        self.transit_schedule(mount, &key.policy).await;
         Ok(key)
     }
 
@@ -302,7 +304,45 @@ impl Core {
         self.barrier.delete(&storage_key(mount, name)).await?;
         self.transit
             .put(cache_id(mount, name), None, &self.live_mount_prefixes());
+        self.schedule(JobKind::Transit, &mount.uuid, name, None)
+            .await?;
         Ok(())
+    }
+
+    /// Rewraps the material data keys of `mount`'s transit keys that an older KEK than
+    /// `keys.latest` wraps. Returns how many records it moved.
+    pub(crate) async fn transit_rewrap_data_keys(
+        &self,
+        mount: &MountEntry,
+        keys: &MountKeySet,
+    ) -> CoreResult<u64> {
+        let mut moved = 0;
+        for name in self.transit_list(mount).await? {
+            if name.ends_with('/') {
+                continue;
+            }
+            let key = storage_key(mount, &name);
+            let changed = crate::rotation::rewrap_record(&self.barrier, &key, |bytes| {
+                let mut stored: StoredKey = serde_json::from_slice(bytes)
+                    .map_err(|_| CoreError::Internal("transit key record is corrupt".into()))?;
+                if stored.kek_version >= keys.latest {
+                    return Ok(None);
+                }
+                let corrupt = || CoreError::Internal("transit key record is corrupt".into());
+                let aad = aad(&mount.uuid, &stored.policy.name);
+                let wrapped = B64.decode(&stored.wrapped_dek).map_err(|_| corrupt())?;
+                let dek = keys.unwrap(stored.kek_version, &wrapped, &aad)?;
+                let (version, wrapped) = keys.wrap(&dek, &aad)?;
+                stored.kek_version = version;
+                stored.wrapped_dek = B64.encode(wrapped);
+                Ok(Some(
+                    serde_json::to_vec(&stored).map_err(|e| CoreError::Internal(e.to_string()))?,
+                ))
+            })
+            .await?;
+            moved += u64::from(changed);
+        }
+        Ok(moved)
     }
 
     /// Names of the mount's keys.

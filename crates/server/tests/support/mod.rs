@@ -40,6 +40,15 @@ pub async fn dev() -> TestServer {
     start(core, dir, out.root_token.clone(), key).await
 }
 
+/// A dev-mode server with `config` (e.g. short rotation periods).
+pub async fn dev_with(config: CoreConfig) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let core = Arc::new(Core::new(storage(dir.path()).await, config));
+    let out = core.dev_init(None).await.unwrap();
+    let key = hex::encode(out.keys[0].expose());
+    start(core, dir, out.root_token.clone(), key).await
+}
+
 /// An uninitialised, sealed server.
 pub async fn fresh() -> TestServer {
     let dir = tempfile::tempdir().unwrap();
