@@ -109,6 +109,9 @@ impl Scenario {
     pub(crate) fn runs_on(self, kind: TargetKind) -> bool {
         match self {
             Self::TrivialGet => kind == TargetKind::Trivial,
+            // OpenBao 2.x refuses audit devices over the API ("use declarative,
+            // config-based audit device management instead").
+            Self::KvReadAudited => kind == TargetKind::Ward,
             _ => kind.is_vault_shaped(),
         }
     }
@@ -325,6 +328,9 @@ mod tests {
         assert!(!Scenario::KvRead.runs_on(TargetKind::Trivial));
         assert!(Scenario::TrivialGet.runs_on(TargetKind::Trivial));
         assert!(!Scenario::TrivialGet.runs_on(TargetKind::Ward));
+        assert!(Scenario::TransitEncrypt.runs_on(TargetKind::OpenBao));
+        assert!(Scenario::KvReadAudited.runs_on(TargetKind::Ward));
+        assert!(!Scenario::KvReadAudited.runs_on(TargetKind::OpenBao));
     }
 
     #[test]
