@@ -70,6 +70,14 @@ pub struct TelemetryConfig {
     /// Answer `/v1/sys/metrics` without a token (Vault's `unauthenticated_metrics_access`).
     #[serde(default)]
     pub unauthenticated_metrics_access: bool,
+    /// Export tracing spans over OTLP/HTTP (protobuf) to this collector, e.g.
+    /// `http://127.0.0.1:4318` (`/v1/traces` is appended unless present). Needs the `otel`
+    /// cargo feature: without it, setting this is a startup error rather than ignored.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans (default `ward`).
+    #[serde(default)]
+    pub service_name: Option<String>,
 }
 
 /// The `[storage]` table.
@@ -123,7 +131,41 @@ impl Config {
                 config.storage.backend
             )));
         }
+        config.telemetry.validate()?;
         Ok(config)
+    }
+}
+
+impl TelemetryConfig {
+    /// Rejects trace-export settings this build cannot honour or that cannot work.
+    fn validate(&self) -> Result<(), ServerError> {
+        let Some(endpoint) = self.otlp_endpoint.as_deref() else {
+            if self.service_name.is_some() {
+                return Err(ServerError::Config(
+                    "telemetry.service_name needs telemetry.otlp_endpoint".into(),
+                ));
+            }
+            return Ok(());
+        };
+        if !cfg!(feature = "otel") {
+            // An operator who asked for traces must not silently get none.
+            return Err(ServerError::Config(
+                "telemetry.otlp_endpoint is set, but this ward was built without the otel feature \
+                 (rebuild with `--features otel`, or remove the key)"
+                    .into(),
+            ));
+        }
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(ServerError::Config(format!(
+                "telemetry.otlp_endpoint {endpoint:?} must be an http:// or https:// URL"
+            )));
+        }
+        if self.service_name.as_deref().is_some_and(str::is_empty) {
+            return Err(ServerError::Config(
+                "telemetry.service_name must not be empty".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -155,5 +197,45 @@ mod tests {
             Config::parse("[storage]\nbackend=\"sqlite\"\npath=\"a\"\n[rotation]\nperiod=\"1h\"")
                 .is_err()
         );
+    }
+
+    const STORAGE: &str = "[storage]\nbackend = \"sqlite\"\npath = \"a\"\n";
+
+    #[cfg(not(feature = "otel"))]
+    #[test]
+    fn otlp_endpoint_without_the_feature_is_an_error() {
+        let err = Config::parse(&format!(
+            "{STORAGE}[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("built without the otel feature"), "{err}");
+    }
+
+    #[cfg(feature = "otel")]
+    #[test]
+    fn otlp_endpoint_with_the_feature() {
+        let c = Config::parse(&format!(
+            "{STORAGE}[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\nservice_name = \"w\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.telemetry.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
+        let err = Config::parse(&format!(
+            "{STORAGE}[telemetry]\notlp_endpoint = \"127.0.0.1:4318\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("http://"), "{err}");
+    }
+
+    #[test]
+    fn service_name_alone_is_an_error() {
+        let err = Config::parse(&format!("{STORAGE}[telemetry]\nservice_name = \"w\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs telemetry.otlp_endpoint"), "{err}");
     }
 }

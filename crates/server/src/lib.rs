@@ -4,6 +4,8 @@
 mod config;
 mod hardening;
 pub mod http;
+#[cfg(feature = "otel")]
+mod otel;
 mod telemetry;
 
 use std::io::Write;
@@ -68,7 +70,7 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         .as_deref()
         .ok_or_else(|| ServerError::Config("either --config FILE or --dev is required".into()))?;
     let config = Config::load(path)?;
-    init_logging(config.log_format, &config.log_level);
+    let traces = init_logging(config.log_format, &config.log_level, &config.telemetry)?;
     if !config.disable_mlock {
         hardening::lock_memory()?;
     }
@@ -94,11 +96,13 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         prometheus_endpoint: config.telemetry.prometheus_endpoint,
         unauthenticated_metrics: config.telemetry.unauthenticated_metrics_access,
     };
-    serve_state(listener, state).await
+    let result = serve_state(listener, state).await;
+    traces.shutdown();
+    result
 }
 
 async fn run_dev(opts: ServeOptions) -> Result<(), ServerError> {
-    init_logging(LogFormat::Text, "info");
+    init_logging(LogFormat::Text, "info", &TelemetryConfig::default())?;
     let dir = tempfile::Builder::new().prefix("ward-dev-").tempdir()?;
     let storage = open_sqlite(&dir.path().join("ward.db"))?;
     let core = Arc::new(Core::new(storage, CoreConfig::default()));
@@ -244,17 +248,64 @@ fn print_stdout(text: &str) {
     let _ = out.flush();
 }
 
-fn init_logging(format: LogFormat, level: &str) {
-    use tracing_subscriber::EnvFilter;
+/// The span exporter, if one runs (only with the `otel` feature): flushed at shutdown.
+struct TraceExport {
+    #[cfg(feature = "otel")]
+    otel: Option<otel::Otel>,
+}
+
+impl TraceExport {
+    /// Sends the spans still queued (no-op without an exporter).
+    fn shutdown(self) {
+        #[cfg(feature = "otel")]
+        if let Some(otel) = self.otel {
+            // The batch exporter blocks on its HTTP client: keep that off the async workers.
+            let _ = std::thread::spawn(move || otel.shutdown()).join();
+        }
+    }
+}
+
+/// Installs the process's `tracing` subscriber: log lines on stderr, filtered by `level`,
+/// and with the `otel` feature, span export when `telemetry.otlp_endpoint` is set.
+fn init_logging(
+    format: LogFormat,
+    level: &str,
+    telemetry: &TelemetryConfig,
+) -> Result<TraceExport, ServerError> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, Registry};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     // Colour only for a terminal: escape codes in a log file or a collector are noise.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    // The log filter applies to the log lines only, so that `log_level = "warn"` does not
+    // also switch off the exported request spans.
+    #[allow(unused_mut)]
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![match format {
+        LogFormat::Json => fmt.json().with_filter(filter).boxed(),
+        LogFormat::Text => fmt.with_filter(filter).boxed(),
+    }];
+    #[cfg(feature = "otel")]
+    let export = TraceExport {
+        otel: match telemetry.otlp_endpoint.as_deref() {
+            Some(endpoint) => {
+                let service = telemetry.service_name.as_deref().unwrap_or("ward");
+                let (layer, otel) = otel::layer(endpoint, service)?;
+                layers.push(layer.boxed());
+                Some(otel)
+            }
+            None => None,
+        },
     };
+    #[cfg(not(feature = "otel"))]
+    let export = {
+        // Config::parse has already refused otlp_endpoint in a build without the feature.
+        let _ = telemetry;
+        TraceExport {}
+    };
+    let _ = tracing_subscriber::registry().with(layers).try_init();
+    Ok(export)
 }

@@ -62,12 +62,35 @@ async fn handle(
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = method_label(req.method());
     let route = route_label(&state.core, req.uri().path());
-    // Every log line of this request carries its id (the id of its audit entries too).
-    let span = tracing::info_span!("request", id = %request_id);
+    // Every log line of this request carries its id (the id of its audit entries too). The
+    // span is also what the `otel` feature exports: its fields name the route template, never
+    // the raw path, since a path names a secret.
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        method,
+        route = route.as_str(),
+        status = tracing::field::Empty,
+        // Set only with the `otel` feature (an unset field is not shown in logs).
+        "otel.name" = tracing::field::Empty,
+        "otel.kind" = tracing::field::Empty,
+        "otel.status_code" = tracing::field::Empty,
+    );
+    #[cfg(feature = "otel")]
+    {
+        // tracing-opentelemetry reads these as the exported span's name and kind.
+        span.record("otel.name", format!("{method} {route}"));
+        span.record("otel.kind", "server");
+    }
     let mut response = dispatch(&state, peer, req, &request_id)
         .instrument(span.clone())
         .await;
     let status = response.status().as_u16();
+    span.record("status", status);
+    #[cfg(feature = "otel")]
+    if status >= 500 {
+        span.record("otel.status_code", "error");
+    }
     span.in_scope(|| {
         tracing::debug!(
             method,
