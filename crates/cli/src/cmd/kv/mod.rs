@@ -38,6 +38,9 @@ pub(crate) enum KvCommand {
     /// Read and change a secret's metadata.
     #[command(subcommand)]
     Metadata(MetadataCommand),
+    /// Rotate a secret now by its rotation policy (a Ward addition): write a new version
+    /// with a freshly generated value and notify the policy's webhook.
+    Rotate(Target),
 }
 
 /// `ward kv metadata ...`
@@ -176,6 +179,7 @@ pub(crate) async fn run(context: &Context, command: KvCommand) -> Result<Outcome
         KvCommand::Undelete(args) => versions_action(context, args, "undelete").await,
         KvCommand::Destroy(args) => versions_action(context, args, "destroy").await,
         KvCommand::Rollback(args) => rollback(context, args).await,
+        KvCommand::Rotate(target) => rotate(context, target).await,
         KvCommand::Metadata(MetadataCommand::Get(target)) => metadata_get(context, target).await,
         KvCommand::Metadata(MetadataCommand::Put(args)) => metadata_put(context, args).await,
         KvCommand::Metadata(MetadataCommand::Delete(target)) => {
@@ -448,6 +452,21 @@ async fn rollback(context: &Context, args: RollbackArgs) -> Result<Outcome, CliE
     let metadata = serde_json::to_value(metadata)
         .map_err(|e| CliError::Failed(format!("Error encoding output: {e}")))?;
     written_output(context, &path, Some(Response::with_data(metadata)))
+}
+
+async fn rotate(context: &Context, target: Target) -> Result<Outcome, CliError> {
+    let resolved = resolve(context, &target).await?;
+    resolved.require_v2("rotate")?;
+    let path = resolved.api_path("rotate");
+    let response = context
+        .client
+        .write(&path, &Map::new())
+        .await
+        .map_err(CliError::api(format!(
+            "rotating {}",
+            resolved.api_path("data")
+        )))?;
+    written_output(context, &resolved.api_path("data"), response)
 }
 
 async fn metadata_get(context: &Context, target: Target) -> Result<Outcome, CliError> {
