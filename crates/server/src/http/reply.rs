@@ -44,7 +44,12 @@ pub(crate) fn success(resp: ward_core::Response, request_id: &str) -> Response {
         .status
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
-    if let Some(raw) = resp.raw {
+    if let Some(mut raw) = resp.raw {
+        // A raw body shaped like the envelope carries this request's id, the one in the logs,
+        // the audit entries and the exported span, not an id of its own.
+        if let Some(id) = raw.get_mut("request_id") {
+            *id = Value::String(request_id.to_owned());
+        }
         return (status, Json(raw)).into_response();
     }
     if resp.data.is_none() && resp.auth.is_none() && resp.warnings.is_empty() {
