@@ -21,6 +21,16 @@ pub(crate) enum CliError {
         #[source]
         source: ClientError,
     },
+    /// A request of the generic `read`/`write`/`delete`/`list` commands failed: as
+    /// Vault's, they exit 2 for errors the server returned.
+    #[error("Error {action}: {}", ApiText(.source))]
+    Request {
+        /// What the command was doing.
+        action: String,
+        /// The client's error.
+        #[source]
+        source: ClientError,
+    },
     /// A local file or stream could not be read.
     #[error("Error {action}: {source}")]
     Io {
@@ -39,10 +49,11 @@ pub(crate) enum CliError {
 }
 
 impl CliError {
-    /// Vault's exit codes: 2 for usage errors, 1 for everything else.
+    /// Vault's exit codes: 2 for usage errors, nothing found, and the generic commands'
+    /// API errors; 1 for everything else.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) | Self::NotFound(_) => 2,
+            Self::Usage(_) | Self::NotFound(_) | Self::Request { .. } => 2,
             _ => 1,
         }
     }
@@ -51,6 +62,12 @@ impl CliError {
     pub(crate) fn api(action: impl Into<String>) -> impl FnOnce(ClientError) -> Self {
         let action = action.into();
         move |source| Self::Api { action, source }
+    }
+
+    /// Like [`CliError::api`], giving [`CliError::Request`] (exit code 2).
+    pub(crate) fn request(action: impl Into<String>) -> impl FnOnce(ClientError) -> Self {
+        let action = action.into();
+        move |source| Self::Request { action, source }
     }
 }
 

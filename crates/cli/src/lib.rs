@@ -76,6 +76,14 @@ enum Command {
     /// Operator commands: init, unseal, seal, rotate, key-status.
     #[command(subcommand)]
     Operator(cmd::operator::OperatorCommand),
+    /// Read data at any API path (GET), e.g. `ward read transit/keys/app`.
+    Read(cmd::generic::ReadArgs),
+    /// Write data to any API path, e.g. `ward write transit/encrypt/app plaintext=...`.
+    Write(cmd::generic::WriteArgs),
+    /// Delete data at any API path.
+    Delete(cmd::generic::DeleteArgs),
+    /// List the keys under any API path (LIST).
+    List(cmd::generic::ListArgs),
     /// Enable, list and disable secrets engines.
     #[command(subcommand)]
     Secrets(cmd::secrets::SecretsCommand),
@@ -182,6 +190,10 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
     match command {
         Command::Status => cmd::operator::status(&context).await,
         Command::Operator(c) => cmd::operator::run(&context, c).await,
+        Command::Read(args) => cmd::generic::read(&context, args).await,
+        Command::Write(args) => cmd::generic::write(&context, args).await,
+        Command::Delete(args) => cmd::generic::delete(&context, args).await,
+        Command::List(args) => cmd::generic::list(&context, args).await,
         Command::Secrets(c) => cmd::secrets::run(&context, c).await,
         Command::Kv(c) => cmd::kv::run(&context, c).await,
         Command::Token(c) => cmd::token::run(&context, c).await,

@@ -195,6 +195,16 @@ impl Client {
         self.read_as(path).await
     }
 
+    /// Reads `path` (GET) with `query` as URL parameters, as Vault's `ReadWithData` does.
+    /// `Ok(None)` when it does not exist.
+    pub async fn read_with_query(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Option<Response>, ClientError> {
+        self.read_as(&with_query(path, query)).await
+    }
+
     /// Reads `path` (GET) and decodes its `data` as `T`.
     ///
     /// As Vault's own client does, a 404 that still carries data or warnings (a KV v2 read
@@ -251,6 +261,15 @@ impl Client {
         decode_optional(path, reply)
     }
 
+    /// Deletes `path` with `query` as URL parameters, as Vault's `DeleteWithData` does.
+    pub async fn delete_with_query(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Option<Response>, ClientError> {
+        self.delete(&with_query(path, query)).await
+    }
+
     /// Patches `path` with a JSON merge patch (`application/merge-patch+json`, as KV v2
     /// requires).
     pub async fn patch<B: Serialize + ?Sized>(
@@ -268,6 +287,20 @@ impl Client {
             .await?;
         decode_optional(path, reply)
     }
+}
+
+/// `path?k=v&...` with the pairs form-encoded; `path` unchanged when there are none.
+fn with_query(path: &str, query: &[(String, String)]) -> String {
+    if query.is_empty() {
+        return path.to_owned();
+    }
+    let encoded: String = reqwest::Url::parse("http://query.invalid/")
+        .map(|mut url| {
+            url.query_pairs_mut().extend_pairs(query);
+            url.query().unwrap_or_default().to_owned()
+        })
+        .unwrap_or_default();
+    format!("{path}?{encoded}")
 }
 
 /// Serialises a request body.
@@ -348,6 +381,16 @@ mod tests {
             client.url("/secret/data/a"),
             "http://127.0.0.1:8200/v1/secret/data/a"
         );
+    }
+
+    #[test]
+    fn query_pairs_are_form_encoded() {
+        assert_eq!(with_query("a/b", &[]), "a/b");
+        let pairs = [
+            ("version".to_owned(), "2".to_owned()),
+            ("k".to_owned(), "a b&c=d".to_owned()),
+        ];
+        assert_eq!(with_query("a/b", &pairs), "a/b?version=2&k=a+b%26c%3Dd");
     }
 
     #[test]

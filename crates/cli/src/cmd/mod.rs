@@ -1,6 +1,8 @@
 //! The commands, one module per group, and what they share.
 
 pub(crate) mod audit;
+pub(crate) mod data;
+pub(crate) mod generic;
 pub(crate) mod kv;
 pub(crate) mod operator;
 pub(crate) mod policy;

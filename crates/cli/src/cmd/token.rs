@@ -220,6 +220,11 @@ fn auth_output(context: &Context, response: Option<Response>) -> Result<Outcome,
     let auth: Auth = response
         .auth
         .ok_or_else(|| CliError::Failed("Error: the server returned no token".into()))?;
+    Ok(Outcome::ok(key_value_table(&auth_rows(&auth))).with_warnings(warnings))
+}
+
+/// The Key/Value rows Vault prints for a token issued in a reply's `auth` block.
+pub(crate) fn auth_rows(auth: &Auth) -> Vec<(String, String)> {
     let duration = if auth.lease_duration == 0 {
         "∞".to_owned()
     } else {
@@ -233,14 +238,14 @@ fn auth_output(context: &Context, response: Option<Response>) -> Result<Outcome,
         ("token_policies".to_owned(), json_list(&auth.token_policies)),
         (
             "identity_policies".to_owned(),
-            json_list(&identity_policies(&auth)),
+            json_list(&identity_policies(auth)),
         ),
         ("policies".to_owned(), json_list(&auth.policies)),
     ];
     for (key, value) in auth.metadata.iter().flatten() {
         rows.push((format!("token_meta_{key}"), display_value(&json!(value))));
     }
-    Ok(Outcome::ok(key_value_table(&rows)).with_warnings(warnings))
+    rows
 }
 
 /// Policies that come from the identity system rather than the token itself.

@@ -3,7 +3,6 @@
 //! As Vault's CLI does, `secret/app` is rewritten to the engine's API paths
 //! (`secret/data/app`, `secret/metadata/app`, ...) after finding which mount serves it.
 
-mod data;
 mod show;
 
 use clap::{ArgAction, Args, Subcommand};
@@ -11,7 +10,7 @@ use serde_json::{Map, Value};
 use ward_api::{DurationInput, KvMetadataWriteRequest, KvWriteOptions, KvWriteRequest, Response};
 use ward_client::KvMountInfo;
 
-use crate::cmd::{Outcome, parse_pairs};
+use crate::cmd::{Outcome, data, parse_pairs};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{Format, columns, json};
