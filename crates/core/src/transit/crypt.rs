@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use ward_crypto::SecretBytes;
 use ward_crypto::kms::{AeadKey, HashAlg, hkdf_sha256};
 use zeroize::Zeroizing;
@@ -12,9 +12,7 @@ use zeroize::Zeroizing;
 use super::keys::{NewKey, validate_name};
 use super::policy::Use;
 use super::store::LoadedKey;
-use super::wire::{
-    b64, batch_items, batch_response, item_error, merged, parse_versioned, versioned,
-};
+use super::wire::{b64, batch_items, batch_response, batch_results, parse_versioned, versioned};
 use crate::mounts::MountEntry;
 use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Response};
@@ -119,10 +117,6 @@ fn required_str(p: &Params<'_>, name: &str, missing: &str) -> CoreResult<String>
         .ok_or_else(|| CoreError::bad(missing.to_owned()))
 }
 
-fn reference(item: &Map<String, Value>) -> Value {
-    item.get("reference").cloned().unwrap_or_else(|| json!(""))
-}
-
 impl Core {
     /// The key for an encrypt, created on demand as Vault does (`type`, and `derived` when
     /// a context is given).
@@ -185,28 +179,12 @@ impl Core {
                 json!({ "ciphertext": ciphertext, "key_version": version }),
             ));
         };
-        let mut results = Vec::with_capacity(items.len());
-        let mut failures = 0;
-        for item in &items {
-            let fields = merged(p.0, item);
-            let ip = Params(&fields);
-            let outcome = match b64(&ip, "plaintext") {
-                Ok(Some(plain)) => encrypt_one(&key, &plain, &ip),
-                Ok(None) => Err(CoreError::bad("missing plaintext to encrypt")),
-                Err(e) => Err(e),
-            };
-            results.push(match outcome {
-                Ok((ciphertext, version)) => json!({
-                    "ciphertext": ciphertext,
-                    "key_version": version,
-                    "reference": reference(item),
-                }),
-                Err(e) => {
-                    failures += 1;
-                    json!({ "error": item_error(&e), "reference": reference(item) })
-                }
-            });
-        }
+        let (results, failures) = batch_results(p, &items, json!({}), |ip| {
+            let plain = b64(ip, "plaintext")?
+                .ok_or_else(|| CoreError::bad("missing plaintext to encrypt"))?;
+            let (ciphertext, version) = encrypt_one(&key, &plain, ip)?;
+            Ok(json!({ "ciphertext": ciphertext, "key_version": version }))
+        });
         batch_response(p, results, failures)
     }
 
@@ -225,24 +203,11 @@ impl Core {
                 json!({ "plaintext": B64.encode(plain.expose()) }),
             ));
         };
-        let mut results = Vec::with_capacity(items.len());
-        let mut failures = 0;
-        for item in &items {
-            let fields = merged(p.0, item);
-            let ip = Params(&fields);
-            let outcome = required_str(&ip, "ciphertext", "missing ciphertext to decrypt")
-                .and_then(|ct| decrypt_one(&key, &ct, &ip));
-            results.push(match outcome {
-                Ok((plain, _)) => json!({
-                    "plaintext": B64.encode(plain.expose()),
-                    "reference": reference(item),
-                }),
-                Err(e) => {
-                    failures += 1;
-                    json!({ "plaintext": "", "error": item_error(&e), "reference": reference(item) })
-                }
-            });
-        }
+        let (results, failures) = batch_results(p, &items, json!({ "plaintext": "" }), |ip| {
+            let ct = required_str(ip, "ciphertext", "missing ciphertext to decrypt")?;
+            let (plain, _) = decrypt_one(&key, &ct, ip)?;
+            Ok(json!({ "plaintext": B64.encode(plain.expose()) }))
+        });
         batch_response(p, results, failures)
     }
 
@@ -266,18 +231,10 @@ impl Core {
             ));
         };
         // Unlike encrypt and decrypt, Vault's rewrap answers 200 whatever the items' fate.
-        let mut results = Vec::with_capacity(items.len());
-        for item in &items {
-            let fields = merged(p.0, item);
-            results.push(match rewrap(&Params(&fields)) {
-                Ok((ciphertext, version)) => json!({
-                    "ciphertext": ciphertext,
-                    "key_version": version,
-                    "reference": reference(item),
-                }),
-                Err(e) => json!({ "error": item_error(&e), "reference": reference(item) }),
-            });
-        }
+        let (results, _) = batch_results(p, &items, json!({}), |ip| {
+            let (ciphertext, version) = rewrap(ip)?;
+            Ok(json!({ "ciphertext": ciphertext, "key_version": version }))
+        });
         Ok(Response::data(json!({ "batch_results": results })))
     }
 

@@ -3,14 +3,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use ward_crypto::kms::{
     HashAlg, Marshaling, PssSalt, RsaPadding, SignOptions, SigningKey, SigningKind, hkdf_sha256,
 };
 
 use super::policy::{KeyType, Use};
 use super::store::LoadedKey;
-use super::wire::{b64, batch_items, item_error, merged, parse_versioned, versioned};
+use super::wire::{b64, batch_items, batch_results, parse_versioned, versioned};
 use crate::mounts::MountEntry;
 use crate::params::Params;
 use crate::{CoreError, CoreResult, Response};
@@ -195,10 +195,6 @@ fn verify_one(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreRes
     s.verify(&input, &raw, &o).map_err(|e| unsupported(e, &o))
 }
 
-fn reference(item: &Map<String, Value>) -> Value {
-    item.get("reference").cloned().unwrap_or_else(|| json!(""))
-}
-
 impl crate::Core {
     pub(crate) async fn transit_sign(
         &self,
@@ -215,24 +211,10 @@ impl crate::Core {
                 json!({ "signature": signature, "key_version": version }),
             ));
         };
-        let results = items
-            .iter()
-            .map(|item| {
-                let fields = merged(p.0, item);
-                match sign_one(&key, &Params(&fields), url_alg) {
-                    Ok((signature, version)) => json!({
-                        "signature": signature,
-                        "key_version": version,
-                        "reference": reference(item),
-                    }),
-                    Err(e) => json!({
-                        "key_version": 0,
-                        "error": item_error(&e),
-                        "reference": reference(item),
-                    }),
-                }
-            })
-            .collect::<Vec<_>>();
+        let (results, _) = batch_results(p, &items, json!({ "key_version": 0 }), |ip| {
+            let (signature, version) = sign_one(&key, ip, url_alg)?;
+            Ok(json!({ "signature": signature, "key_version": version }))
+        });
         Ok(Response::data(json!({ "batch_results": results })))
     }
 
@@ -249,18 +231,13 @@ impl crate::Core {
             let valid = verify_one(&key, p, url_alg)?;
             return Ok(Response::data(json!({ "valid": valid })));
         };
-        let results = items
-            .iter()
-            .map(|item| {
-                let fields = merged(p.0, item);
-                match verify_one(&key, &Params(&fields), url_alg) {
-                    // Vault leaves `valid` out of a batch item when it is false.
-                    Ok(true) => json!({ "valid": true, "reference": reference(item) }),
-                    Ok(false) => json!({ "reference": reference(item) }),
-                    Err(e) => json!({ "error": item_error(&e), "reference": reference(item) }),
-                }
+        let (results, _) = batch_results(p, &items, json!({}), |ip| {
+            // Vault leaves `valid` out of a batch item when it is false.
+            Ok(match verify_one(&key, ip, url_alg)? {
+                true => json!({ "valid": true }),
+                false => json!({}),
             })
-            .collect::<Vec<_>>();
+        });
         Ok(Response::data(json!({ "batch_results": results })))
     }
 
@@ -278,16 +255,9 @@ impl crate::Core {
                 json!({ "hmac": hmac_one(&key, p, url_alg)? }),
             ));
         };
-        let results = items
-            .iter()
-            .map(|item| {
-                let fields = merged(p.0, item);
-                match hmac_one(&key, &Params(&fields), url_alg) {
-                    Ok(mac) => json!({ "hmac": mac, "reference": reference(item) }),
-                    Err(e) => json!({ "error": item_error(&e), "reference": reference(item) }),
-                }
-            })
-            .collect::<Vec<_>>();
+        let (results, _) = batch_results(p, &items, json!({}), |ip| {
+            Ok(json!({ "hmac": hmac_one(&key, ip, url_alg)? }))
+        });
         Ok(Response::data(json!({ "batch_results": results })))
     }
 }

@@ -90,6 +90,42 @@ pub(crate) fn merged(top: &Map<String, Value>, item: &Map<String, Value>) -> Map
     out
 }
 
+/// The item's `reference`, echoed in its result ("" when it has none).
+fn reference(item: &Map<String, Value>) -> Value {
+    item.get("reference").cloned().unwrap_or_else(|| json!(""))
+}
+
+/// `batch_results` of a batch request: `one` runs on each item's fields merged over the
+/// request's; a success is the object `one` returned, a failure `{"error": ...}` plus the
+/// fields of `failed` (Vault fills some, such as decrypt's empty plaintext); both carry the
+/// item's `reference`. Returns the results and how many items failed.
+pub(crate) fn batch_results(
+    p: &Params<'_>,
+    items: &[&Map<String, Value>],
+    failed: Value,
+    mut one: impl FnMut(&Params<'_>) -> CoreResult<Value>,
+) -> (Vec<Value>, usize) {
+    let mut failures = 0;
+    let results = items
+        .iter()
+        .map(|item| {
+            let fields = merged(p.0, item);
+            let mut result = match one(&Params(&fields)) {
+                Ok(done) => done,
+                Err(e) => {
+                    failures += 1;
+                    let mut result = failed.clone();
+                    result["error"] = json!(item_error(&e));
+                    result
+                }
+            };
+            result["reference"] = reference(item);
+            result
+        })
+        .collect();
+    (results, failures)
+}
+
 /// The reply to a batch: 400 when any item failed (Vault's rule), unless some succeeded
 /// and the request names a `partial_failure_response_code`.
 pub(crate) fn batch_response(
