@@ -80,7 +80,7 @@ pub(crate) struct NewMount {
 /// The live mount table (loaded on unseal, cleared on seal).
 #[derive(Default)]
 pub(crate) struct MountTable {
-    entries: RwLock<Arc<Vec<MountEntry>>>,
+    entries: RwLock<Arc<Vec<Arc<MountEntry>>>>,
 }
 
 impl MountTable {
@@ -90,11 +90,11 @@ impl MountTable {
                 .map_err(|_| CoreError::Internal("mount table is corrupt".into()))?,
             None => Vec::new(),
         };
-        self.set(entries);
+        self.set(entries.into_iter().map(Arc::new).collect());
         Ok(())
     }
 
-    fn set(&self, mut entries: Vec<MountEntry>) {
+    fn set(&self, mut entries: Vec<Arc<MountEntry>>) {
         // Longest path first, so `find` takes the most specific mount.
         entries.sort_by(|a, b| {
             b.path
@@ -111,16 +111,19 @@ impl MountTable {
         self.set(Vec::new());
     }
 
-    pub(crate) fn all(&self) -> Arc<Vec<MountEntry>> {
+    pub(crate) fn all(&self) -> Arc<Vec<Arc<MountEntry>>> {
         self.entries.read().map(|g| g.clone()).unwrap_or_default()
     }
 
     /// The mount serving `path` (a path below `/v1/`, no leading slash).
-    pub(crate) fn find(&self, path: &str) -> Option<MountEntry> {
-        let entries = self.all();
+    pub(crate) fn find(&self, path: &str) -> Option<Arc<MountEntry>> {
+        let entries = self.entries.read().ok()?;
         entries
             .iter()
-            .find(|m| path.starts_with(&m.path) || format!("{path}/") == m.path)
+            .find(|m| {
+                // `path` is below the mount, or is the mount itself without its `/`.
+                path.starts_with(&m.path) || m.path.strip_suffix('/') == Some(path)
+            })
             .cloned()
     }
 
@@ -154,8 +157,8 @@ impl MountTable {
             created: crate::core::now(),
         };
         keys.create(barrier, &entry.uuid).await?;
-        let mut next: Vec<MountEntry> = current.as_ref().clone();
-        next.push(entry);
+        let mut next: Vec<Arc<MountEntry>> = current.as_ref().clone();
+        next.push(Arc::new(entry));
         self.persist(barrier, &next).await?;
         self.set(next);
         Ok(())
@@ -175,15 +178,17 @@ impl MountTable {
             // Vault answers 204 for an absent mount as well.
             return Ok(());
         };
-        let next: Vec<MountEntry> = current.iter().filter(|m| m.path != path).cloned().collect();
+        let next: Vec<Arc<MountEntry>> =
+            current.iter().filter(|m| m.path != path).cloned().collect();
         self.persist(barrier, &next).await?;
         self.set(next);
         keys.destroy(barrier, &entry.uuid).await?;
         delete_tree(barrier, &entry.storage_prefix()).await
     }
 
-    async fn persist(&self, barrier: &Barrier, entries: &[MountEntry]) -> CoreResult<()> {
-        let bytes = serde_json::to_vec(entries).map_err(|e| CoreError::Internal(e.to_string()))?;
+    async fn persist(&self, barrier: &Barrier, entries: &[Arc<MountEntry>]) -> CoreResult<()> {
+        let entries: Vec<&MountEntry> = entries.iter().map(AsRef::as_ref).collect();
+        let bytes = serde_json::to_vec(&entries).map_err(|e| CoreError::Internal(e.to_string()))?;
         barrier.put(TABLE_KEY, &bytes).await?;
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Prometheus metrics: one process-wide recorder (the `metrics` facade, rendered by
 //! metrics-exporter-prometheus) and the gauges read at scrape time.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -49,21 +50,53 @@ pub(crate) async fn render(core: &Core) -> String {
     handle.render()
 }
 
+/// The request counter and latency histogram of one route, method and status.
+#[derive(Clone)]
+struct RequestHandles {
+    total: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+/// Handles already registered, by route template, then method and status. Registering a
+/// labelled metric builds and hashes its key on every call; a route's handles are looked up
+/// here instead (the label set is bounded, so is this map).
+type HandleCache = HashMap<String, HashMap<(&'static str, u16), RequestHandles>>;
+
+static REQUEST_HANDLES: OnceLock<RwLock<HandleCache>> = OnceLock::new();
+
+fn request_handles(route: &str, method: &'static str, status: u16) -> RequestHandles {
+    let cache = REQUEST_HANDLES.get_or_init(Default::default);
+    if let Ok(map) = cache.read()
+        && let Some(handles) = map.get(route).and_then(|m| m.get(&(method, status)))
+    {
+        return handles.clone();
+    }
+    let handles = RequestHandles {
+        total: metrics::counter!(
+            "ward_http_requests_total",
+            "route" => route.to_owned(),
+            "method" => method,
+            "status" => status.to_string()
+        ),
+        duration: metrics::histogram!(
+            "ward_http_request_duration_seconds",
+            "route" => route.to_owned(),
+            "method" => method
+        ),
+    };
+    if let Ok(mut map) = cache.write() {
+        map.entry(route.to_owned())
+            .or_default()
+            .insert((method, status), handles.clone());
+    }
+    handles
+}
+
 /// Records one HTTP request.
-pub(crate) fn record_request(route: String, method: &'static str, status: u16, started: Instant) {
-    metrics::counter!(
-        "ward_http_requests_total",
-        "route" => route.clone(),
-        "method" => method,
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!(
-        "ward_http_request_duration_seconds",
-        "route" => route,
-        "method" => method
-    )
-    .record(started.elapsed().as_secs_f64());
+pub(crate) fn record_request(route: &str, method: &'static str, status: u16, started: Instant) {
+    let handles = request_handles(route, method, status);
+    handles.total.increment(1);
+    handles.duration.record(started.elapsed().as_secs_f64());
 }
 
 /// A [`Storage`] that times every operation of the backend it wraps.

@@ -109,7 +109,7 @@ pub(crate) struct RequestFacts<'a> {
     pub(crate) id: &'a str,
     pub(crate) request: &'a Request,
     pub(crate) caller: Option<&'a Caller>,
-    pub(crate) mount: Option<MountEntry>,
+    pub(crate) mount: Option<std::sync::Arc<MountEntry>>,
 }
 
 fn operation_name(op: Operation) -> &'static str {

@@ -238,7 +238,7 @@ pub(crate) struct Pending {
     devices: Arc<Vec<Arc<Device>>>,
     /// Per device: the HMAC'd `auth` and `request` objects.
     parts: Vec<entry::Parts>,
-    mount: Option<MountEntry>,
+    mount: Option<Arc<MountEntry>>,
 }
 
 impl Pending {
@@ -261,7 +261,7 @@ impl Pending {
             .iter()
             .zip(&self.parts)
             .map(|(d, parts)| {
-                entry::response_entry(&d.hasher, &time, parts, self.mount.as_ref(), result)
+                entry::response_entry(&d.hasher, &time, parts, self.mount.as_deref(), result)
             })
             .collect();
         self.write(entries, "response").await

@@ -10,8 +10,7 @@ mod record;
 mod rotation;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use ward_crypto::sha256;
+use serde_json::{Map, Value, json};
 use ward_store::{Action, Expect, Op, StoreError};
 
 use crate::mounts::MountEntry;
@@ -58,9 +57,18 @@ struct Keys {
 
 fn keys(mount: &MountEntry, path: &str) -> Keys {
     let base = mount.storage_prefix();
+    let mut meta = String::with_capacity(base.len() + 5 + path.len());
+    meta.push_str(&base);
+    meta.push_str("meta/");
+    meta.push_str(path);
+    let mut version_prefix = String::with_capacity(base.len() + 4 + 64 + 1 + 20);
+    version_prefix.push_str(&base);
+    version_prefix.push_str("ver/");
+    version_prefix.push_str(&ward_crypto::sha256_hex(path.as_bytes()));
+    version_prefix.push('/');
     Keys {
-        meta: format!("{base}meta/{path}"),
-        version_prefix: format!("{base}ver/{}/", hex::encode(sha256(path.as_bytes()))),
+        meta,
+        version_prefix,
     }
 }
 
@@ -293,9 +301,11 @@ impl Core {
             .map_err(|_| CoreError::Internal("kv version record is corrupt".into()))?;
         let mount_keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
         let data = sealed.open(&mount_keys, &mount.uuid, path, version)?;
-        Ok(Response::data(
-            json!({ "data": data, "metadata": meta.version_json(version) }),
-        ))
+        // Built by moving `data` in: `json!` would serialise it into a copy.
+        let mut out = Map::new();
+        out.insert("data".into(), data);
+        out.insert("metadata".into(), meta.version_json(version));
+        Ok(Response::data(Value::Object(out)))
     }
 
     /// Writes a new version computed by `make` from the current value (None when there is

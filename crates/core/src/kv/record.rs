@@ -70,14 +70,15 @@ impl Metadata {
 
     /// The `metadata` block of a data read or write.
     pub(crate) fn version_json(&self, version: u64) -> Value {
-        let v = self.versions.get(&version).cloned().unwrap_or_default();
-        json!({
-            "created_time": v.created_time,
-            "custom_metadata": self.custom_json(),
-            "deletion_time": self.deletion_time(&v),
-            "destroyed": v.destroyed,
-            "version": version,
-        })
+        let absent = VersionMeta::default();
+        let v = self.versions.get(&version).unwrap_or(&absent);
+        let mut out = Map::new();
+        out.insert("created_time".into(), v.created_time.clone().into());
+        out.insert("custom_metadata".into(), self.custom_json());
+        out.insert("deletion_time".into(), self.deletion_time(v).into());
+        out.insert("destroyed".into(), v.destroyed.into());
+        out.insert("version".into(), version.into());
+        Value::Object(out)
     }
 
     fn custom_json(&self) -> Value {

@@ -470,7 +470,7 @@ where
 }
 
 /// The mount serving data under uuid `uuid`, if still mounted.
-pub(crate) fn mount_by_uuid(core: &Core, uuid: &str) -> Option<MountEntry> {
+pub(crate) fn mount_by_uuid(core: &Core, uuid: &str) -> Option<Arc<MountEntry>> {
     core.mounts.all().iter().find(|m| m.uuid == uuid).cloned()
 }
 

@@ -128,7 +128,7 @@ impl Core {
     }
 
     /// Starts a background rewrap of `mount` unless one is running.
-    fn start_rewrap(self: &Arc<Self>, mount: MountEntry) {
+    fn start_rewrap(self: &Arc<Self>, mount: Arc<MountEntry>) {
         let Ok(mut running) = self.rotation.rewrapping.lock() else {
             return;
         };

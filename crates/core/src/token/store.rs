@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use ward_crypto::{random_base62, sha256};
+use ward_crypto::random_base62;
 use ward_store::{Action, Barrier, Expect, Op, StoreError};
 
 use crate::{CoreError, CoreResult};
@@ -78,7 +78,7 @@ pub(crate) fn checksum(random: &str) -> String {
 
 /// The storage name of a token.
 pub(crate) fn hash_token(token: &str) -> String {
-    hex::encode(sha256(token.as_bytes()))
+    ward_crypto::sha256_hex(token.as_bytes())
 }
 
 /// Token storage with a cache of unlimited-use entries.

@@ -59,37 +59,23 @@ async fn handle(
     req: axum::extract::Request,
 ) -> Response {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = new_request_id();
     let method = method_label(req.method());
-    let route = route_label(&state.core, req.uri().path());
-    // Every log line of this request carries its id (the id of its audit entries too). The
-    // span is also what the `otel` feature exports: its fields name the route template, never
-    // the raw path, since a path names a secret.
-    let span = tracing::info_span!(
-        "request",
-        id = %request_id,
-        method,
-        route = route.as_str(),
-        status = tracing::field::Empty,
-        // Set only with the `otel` feature (an unset field is not shown in logs).
-        "otel.name" = tracing::field::Empty,
-        "otel.kind" = tracing::field::Empty,
-        "otel.status_code" = tracing::field::Empty,
-    );
-    #[cfg(feature = "otel")]
-    {
-        // tracing-opentelemetry reads these as the exported span's name and kind.
-        span.record("otel.name", format!("{method} {route}"));
-        span.record("otel.kind", "server");
-    }
-    let mut response = dispatch(&state, peer, req, &request_id)
+    // The path is decoded and checked once; the route template (the metric label) comes
+    // from the decoded path, never the raw one, since a raw path names a secret.
+    let path = api_path(req.uri().path());
+    let route = route_label(&state.core, req.uri().path(), &path);
+    let span = request_span(&request_id, method, &route);
+    let mut response = dispatch(&state, peer, req, path, &request_id)
         .instrument(span.clone())
         .await;
     let status = response.status().as_u16();
-    span.record("status", status);
     #[cfg(feature = "otel")]
-    if status >= 500 {
-        span.record("otel.status_code", "error");
+    {
+        span.record("status", status);
+        if status >= 500 {
+            span.record("otel.status_code", "error");
+        }
     }
     span.in_scope(|| {
         tracing::debug!(
@@ -100,7 +86,7 @@ async fn handle(
             "request"
         );
     });
-    telemetry::record_request(route, method, status, started);
+    telemetry::record_request(&route, method, status, started);
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
@@ -110,25 +96,73 @@ async fn handle(
     response
 }
 
+/// A request id: a version 4 UUID, as Vault's are. An id must be unique, not secret, so
+/// its 122 bits come from two SipHash keys drawn from the OS at first use, applied to a
+/// counter: no system call and no DRBG per request (aws-lc's mixes in RDRAND on every
+/// call, which costs more than the rest of a cached read's bookkeeping).
+fn new_request_id() -> String {
+    use std::hash::BuildHasher as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static KEYS: std::sync::OnceLock<[std::hash::RandomState; 2]> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let keys = KEYS.get_or_init(|| [std::hash::RandomState::new(), std::hash::RandomState::new()]);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&keys[0].hash_one(n).to_le_bytes());
+    bytes[8..].copy_from_slice(&keys[1].hash_one(n).to_le_bytes());
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let mut buf = uuid::Uuid::encode_buffer();
+    id.hyphenated().encode_lower(&mut buf).to_owned()
+}
+
+/// The span every log line of a request carries (its id is the id of its audit entries
+/// too). Only the id is a field: the fmt layer formats every field of every span, and the
+/// method, route and status are on the request's own log line and in the metrics.
+#[cfg(not(feature = "otel"))]
+fn request_span(request_id: &str, _method: &'static str, _route: &str) -> tracing::Span {
+    tracing::info_span!("request", id = %request_id)
+}
+
+/// The span every log line of a request carries, which the `otel` feature also exports:
+/// its fields name the route template, never the raw path, since a path names a secret.
+#[cfg(feature = "otel")]
+fn request_span(request_id: &str, method: &'static str, route: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        method,
+        route,
+        status = tracing::field::Empty,
+        "otel.name" = tracing::field::Empty,
+        "otel.kind" = tracing::field::Empty,
+        "otel.status_code" = tracing::field::Empty,
+    );
+    // tracing-opentelemetry reads these as the exported span's name and kind.
+    span.record("otel.name", format!("{method} {route}"));
+    span.record("otel.kind", "server");
+    span
+}
+
 async fn dispatch(
     state: &AppState,
     peer: SocketAddr,
     req: axum::extract::Request,
+    path: Result<String, PathError>,
     request_id: &str,
 ) -> Response {
     let (parts, body) = req.into_parts();
     if parts.uri.path() == "/metrics" && state.prometheus_endpoint && parts.method == Method::GET {
         return metrics_response(state).await;
     }
-    let Some(raw_path) = parts.uri.path().strip_prefix("/v1/") else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unsupported path: the API lives under /v1/",
-        );
-    };
-    let path = match decode_path(raw_path) {
+    let path = match path {
         Ok(p) => p,
-        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+        Err(PathError::NotApi) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unsupported path: the API lives under /v1/",
+            );
+        }
+        Err(PathError::Invalid(msg)) => return error(StatusCode::BAD_REQUEST, msg),
     };
     let query = parse_query(parts.uri.query());
     let list_query = query
@@ -212,14 +246,27 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// The route template of a request path, as a metric label.
-fn route_label(core: &Core, uri_path: &str) -> String {
-    if uri_path == "/metrics" {
-        return "metrics".into();
-    }
-    match uri_path.strip_prefix("/v1/").map(decode_path) {
-        Some(Ok(path)) => core.route_template(&path),
-        _ => "invalid".into(),
+/// Why a request path is not an API path.
+#[derive(Debug)]
+enum PathError {
+    /// It is not below `/v1/`.
+    NotApi,
+    /// It is below `/v1/` but malformed.
+    Invalid(&'static str),
+}
+
+/// The decoded, validated path below `/v1/`.
+fn api_path(uri_path: &str) -> Result<String, PathError> {
+    let raw = uri_path.strip_prefix("/v1/").ok_or(PathError::NotApi)?;
+    decode_path(raw).map_err(PathError::Invalid)
+}
+
+/// The route template of a request, as a metric label.
+fn route_label(core: &Core, uri_path: &str, path: &Result<String, PathError>) -> String {
+    match path {
+        Ok(path) => core.route_template(path),
+        Err(_) if uri_path == "/metrics" => "metrics".into(),
+        Err(_) => "invalid".into(),
     }
 }
 
@@ -319,6 +366,18 @@ mod tests {
         assert!(decode_path("secret/a%0Ab").is_err());
         assert!(decode_path(&"a".repeat(513)).is_err());
         assert!(decode_path("%ff").is_err());
+    }
+
+    #[test]
+    fn request_ids_are_distinct_version_4_uuids() {
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids.iter().take(100) {
+            let parsed = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(parsed.get_version_num(), 4);
+            assert_eq!(parsed.hyphenated().to_string(), *id);
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Vault-shaped replies: the envelope, `{"errors": [...]}`, and status codes by error variant.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
 use ward_core::{AuthInfo, CoreError};
 
 /// `{"errors": [msg]}` with `status`.
@@ -55,34 +56,82 @@ pub(crate) fn success(resp: ward_core::Response, request_id: &str) -> Response {
     if resp.data.is_none() && resp.auth.is_none() && resp.warnings.is_empty() {
         return StatusCode::NO_CONTENT.into_response();
     }
-    let body = json!({
-        "request_id": request_id,
-        "lease_id": "",
-        "renewable": false,
-        "lease_duration": 0,
-        "data": resp.data,
-        "wrap_info": null,
-        "warnings": if resp.warnings.is_empty() { Value::Null } else { json!(resp.warnings) },
-        "auth": resp.auth.map(auth_json),
-        "mount_type": "",
-    });
-    (status, Json(body)).into_response()
+    let envelope = Envelope {
+        request_id,
+        lease_id: "",
+        renewable: false,
+        lease_duration: 0,
+        data: resp.data.as_ref(),
+        wrap_info: None,
+        warnings: (!resp.warnings.is_empty()).then_some(resp.warnings.as_slice()),
+        auth: resp.auth.as_ref().map(AuthBlock::from),
+        mount_type: "",
+    };
+    json_response(status, &envelope)
 }
 
-fn auth_json(a: AuthInfo) -> Value {
-    let token_policies: Vec<&String> = a.policies.iter().collect();
-    json!({
-        "client_token": a.client_token,
-        "accessor": a.accessor,
-        "policies": a.policies,
-        "token_policies": token_policies,
-        "metadata": if a.metadata.is_empty() { Value::Null } else { Value::Object(a.metadata) },
-        "lease_duration": a.lease_duration,
-        "renewable": a.renewable,
-        "entity_id": "",
-        "token_type": "service",
-        "orphan": a.orphan,
-        "mfa_requirement": null,
-        "num_uses": a.num_uses,
-    })
+/// `body` as JSON with `status`: serialised straight from borrowed fields into one buffer
+/// (no intermediate `serde_json::Value`).
+fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let mut buf = Vec::with_capacity(512);
+    if serde_json::to_writer(&mut buf, body).is_err() {
+        // Only a map with non-string keys fails to serialise; none is built here.
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+    }
+    let mut response = (status, buf).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Vault's response envelope, in the order Vault writes its fields.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    request_id: &'a str,
+    lease_id: &'static str,
+    renewable: bool,
+    lease_duration: u64,
+    data: Option<&'a Value>,
+    wrap_info: Option<()>,
+    warnings: Option<&'a [String]>,
+    auth: Option<AuthBlock<'a>>,
+    mount_type: &'static str,
+}
+
+/// The envelope's `auth` block.
+#[derive(Serialize)]
+struct AuthBlock<'a> {
+    client_token: &'a str,
+    accessor: &'a str,
+    policies: &'a [String],
+    token_policies: &'a [String],
+    metadata: Option<&'a Map<String, Value>>,
+    lease_duration: u64,
+    renewable: bool,
+    entity_id: &'static str,
+    token_type: &'static str,
+    orphan: bool,
+    mfa_requirement: Option<()>,
+    num_uses: u64,
+}
+
+impl<'a> From<&'a AuthInfo> for AuthBlock<'a> {
+    fn from(a: &'a AuthInfo) -> Self {
+        Self {
+            client_token: &a.client_token,
+            accessor: &a.accessor,
+            policies: &a.policies,
+            token_policies: &a.policies,
+            metadata: (!a.metadata.is_empty()).then_some(&a.metadata),
+            lease_duration: a.lease_duration,
+            renewable: a.renewable,
+            entity_id: "",
+            token_type: "service",
+            orphan: a.orphan,
+            mfa_requirement: None,
+            num_uses: a.num_uses,
+        }
+    }
 }
