@@ -2,22 +2,85 @@
 //! `error`), with every secret value, token and accessor replaced by its HMAC under the
 //! device's own key, as Vault writes them: `hmac-sha256:<hex>`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
 use crate::core::Caller;
 use crate::mounts::MountEntry;
+use crate::token::store::TokenEntry;
 use crate::{AuthInfo, CoreError, Operation, Request, Response};
 
-/// A device's HMAC key (prepared once; wiped on drop by aws-lc).
+/// Callers whose HMAC'd auth block is remembered, per device; past this many the memo
+/// starts over.
+const CALLER_MEMO_ENTRIES: usize = 4096;
+
+/// A device's HMAC key (prepared once; wiped on drop by aws-lc), with the HMAC'd auth
+/// blocks of recent callers: a token's block is the same on every request it makes (two
+/// HMACs and a JSON object), so it is made once per token and device.
 pub(crate) struct Hasher {
     key: ward_crypto::HmacSha256Key,
+    callers: Mutex<HashMap<String, (Arc<TokenEntry>, Arc<CallerParts>)>>,
+}
+
+/// The HMAC'd parts of an entry that depend only on the caller's token.
+pub(crate) struct CallerParts {
+    /// The `auth` object, serialised.
+    auth: String,
+    /// `hmac-sha256:` of the token.
+    token: String,
+    /// `hmac-sha256:` of its accessor.
+    accessor: String,
 }
 
 impl Hasher {
     pub(crate) fn new(key: Zeroizing<Vec<u8>>) -> Self {
         Self {
             key: ward_crypto::HmacSha256Key::new(&key),
+            callers: Mutex::default(),
+        }
+    }
+
+    /// The caller's HMAC'd parts, remembered while its token entry stays the same one (a
+    /// renewed or changed token is a new entry, and gets new parts).
+    fn caller_parts(&self, caller: &Caller) -> Arc<CallerParts> {
+        let entry = &caller.entry;
+        if let Ok(memo) = self.callers.lock()
+            && let Some((seen, parts)) = memo.get(&entry.hash)
+            && Arc::ptr_eq(seen, entry)
+        {
+            return Arc::clone(parts);
+        }
+        let parts = Arc::new(self.make_caller_parts(caller));
+        if let Ok(mut memo) = self.callers.lock() {
+            if memo.len() >= CALLER_MEMO_ENTRIES {
+                memo.clear();
+            }
+            memo.insert(entry.hash.clone(), (Arc::clone(entry), Arc::clone(&parts)));
+        }
+        parts
+    }
+
+    fn make_caller_parts(&self, caller: &Caller) -> CallerParts {
+        let e = &caller.entry;
+        let token = self.hash(&caller.token);
+        let accessor = self.hash(&e.accessor);
+        let auth = json!({
+            "client_token": token,
+            "accessor": accessor,
+            "display_name": e.display_name,
+            "policies": e.policies,
+            "token_policies": e.policies,
+            "metadata": if e.meta.is_empty() { Value::Null } else { self.hash_value(&Value::Object(e.meta.clone())) },
+            "token_type": "service",
+            "token_issue_time": rfc3339(e.issue_time),
+        });
+        CallerParts {
+            auth: auth.to_string(),
+            token,
+            accessor,
         }
     }
 
@@ -88,28 +151,12 @@ impl serde::Serialize for HashedMap<'_> {
     }
 }
 
-/// `object` (serialised JSON object) with `"key": <value>` added at the end, the value
-/// serialised with its strings HMAC'd.
-fn with_hashed(mut object: String, key: &str, value: &impl serde::Serialize) -> String {
-    let hashed = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
-    object.pop();
-    if object.len() > 1 {
-        object.push(',');
-    }
-    object.push('"');
-    object.push_str(key);
-    object.push_str("\":");
-    object.push_str(&hashed);
-    object.push('}');
-    object
-}
-
 /// What every entry of one request shares, before any HMAC is applied.
 pub(crate) struct RequestFacts<'a> {
     pub(crate) id: &'a str,
     pub(crate) request: &'a Request,
     pub(crate) caller: Option<&'a Caller>,
-    pub(crate) mount: Option<std::sync::Arc<MountEntry>>,
+    pub(crate) mount: Option<Arc<MountEntry>>,
 }
 
 fn operation_name(op: Operation) -> &'static str {
@@ -124,78 +171,107 @@ fn operation_name(op: Operation) -> &'static str {
 
 /// The `auth` and `request` objects of a request's entries, HMAC'd for one device.
 pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> Parts {
-    let hashed = facts
-        .caller
-        .map(|c| (h.hash(&c.token), h.hash(&c.entry.accessor)));
-    let auth = match (facts.caller, &hashed) {
-        (Some(c), Some((token, accessor))) => {
-            let e = &c.entry;
-            json!({
-                "client_token": token,
-                "accessor": accessor,
-                "display_name": e.display_name,
-                "policies": e.policies,
-                "token_policies": e.policies,
-                "metadata": if e.meta.is_empty() { Value::Null } else { h.hash_value(&Value::Object(e.meta.clone())) },
-                "token_type": "service",
-                "token_issue_time": rfc3339(e.issue_time),
-            })
-        }
-        _ => json!({}),
-    };
+    let caller = facts.caller.map(|c| h.caller_parts(c));
     let req = facts.request;
-    let mut request = json!({
-        "id": facts.id,
-        "operation": operation_name(req.operation),
-        "path": req.path,
-        "namespace": {"id": "root"},
-    });
-    if let Some(obj) = request.as_object_mut() {
-        if let Some(m) = &facts.mount {
-            obj.insert("mount_point".into(), json!(m.path));
-            obj.insert("mount_type".into(), json!(m.mount_type));
-            obj.insert("mount_accessor".into(), json!(m.accessor));
-        }
-        if let Some((token, accessor)) = hashed {
-            obj.insert("client_token".into(), json!(token));
-            obj.insert("client_token_accessor".into(), json!(accessor));
-        } else if let Some(t) = req.token.as_deref().filter(|t| !t.is_empty()) {
-            // An unknown token is still a credential someone sent: never in clear.
-            obj.insert("client_token".into(), json!(h.hash(t)));
-        }
-        if let Some(ip) = req.remote_addr {
-            obj.insert("remote_address".into(), json!(ip.to_string()));
-        }
-    }
-    let request = if req.data.is_empty() {
-        request.to_string()
-    } else {
-        with_hashed(request.to_string(), "data", &HashedMap(&req.data, h))
+    // An unknown token is still a credential someone sent: never in clear.
+    let unknown_token = match &caller {
+        Some(_) => None,
+        None => req
+            .token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|t| h.hash(t)),
     };
-    Parts {
-        auth: auth.to_string(),
-        request,
-    }
+    let mount = facts.mount.as_deref();
+    let object = RequestObject {
+        client_token: caller
+            .as_ref()
+            .map(|c| c.token.as_str())
+            .or(unknown_token.as_deref()),
+        client_token_accessor: caller.as_ref().map(|c| c.accessor.as_str()),
+        id: facts.id,
+        mount_accessor: mount.map(|m| m.accessor.as_str()),
+        mount_point: mount.map(|m| m.path.as_str()),
+        mount_type: mount.map(|m| m.mount_type.as_str()),
+        namespace: Namespace { id: "root" },
+        operation: operation_name(req.operation),
+        path: &req.path,
+        remote_address: req.remote_addr,
+        data: (!req.data.is_empty()).then_some(HashedMap(&req.data, h)),
+    };
+    let request = serde_json::to_string(&object).unwrap_or_else(|_| "{}".into());
+    Parts { caller, request }
+}
+
+/// The `request` object of an entry, its fields in the order Vault's JSON has them.
+#[derive(serde::Serialize)]
+struct RequestObject<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_token_accessor: Option<&'a str>,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_accessor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_point: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_type: Option<&'a str>,
+    namespace: Namespace,
+    operation: &'static str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_address: Option<std::net::IpAddr>,
+    /// The request's body, every string HMAC'd.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<HashedMap<'a>>,
+}
+
+/// The `response` object of an entry.
+#[derive(serde::Serialize)]
+struct ResponseObject<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_accessor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_point: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a [String]>,
+    /// The response's data, every string HMAC'd.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Hashed<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Namespace {
+    id: &'static str,
 }
 
 /// The `auth` and `request` objects of a request, serialised once and shared by its two
 /// entries.
 pub(crate) struct Parts {
-    auth: String,
+    /// The caller's parts; `None` for a request without a valid token (`auth` is `{}`).
+    caller: Option<Arc<CallerParts>>,
     request: String,
 }
 
 impl Parts {
     /// `{"time":..,"type":..,"auth":..,"request":..` (the caller closes it).
     fn open(&self, time: &str, kind: &str, extra: usize) -> String {
+        let auth = self.caller.as_ref().map_or("{}", |c| c.auth.as_str());
         let mut out =
-            String::with_capacity(64 + time.len() + self.auth.len() + self.request.len() + extra);
+            String::with_capacity(64 + time.len() + auth.len() + self.request.len() + extra);
         out.push_str("{\"time\":\"");
         out.push_str(time);
         out.push_str("\",\"type\":\"");
         out.push_str(kind);
         out.push_str("\",\"auth\":");
-        out.push_str(&self.auth);
+        out.push_str(auth);
         out.push_str(",\"request\":");
         out.push_str(&self.request);
         out
@@ -225,29 +301,21 @@ pub(crate) fn response_entry(
     mount: Option<&MountEntry>,
     result: &Result<Response, CoreError>,
 ) -> Vec<u8> {
-    let mut response = Map::new();
-    let mut data = None;
-    if let Some(m) = mount {
-        response.insert("mount_point".into(), json!(m.path));
-        response.insert("mount_type".into(), json!(m.mount_type));
-        response.insert("mount_accessor".into(), json!(m.accessor));
-    }
-    if let Ok(resp) = result {
-        data = resp.data.as_ref().or(resp.raw.as_ref());
-        if let Some(a) = &resp.auth {
-            response.insert("auth".into(), auth_info(h, a));
-        }
-        if !resp.warnings.is_empty() {
-            response.insert("warnings".into(), json!(resp.warnings));
-        }
-        if let Some(status) = resp.status {
-            response.insert("status".into(), json!(status));
-        }
-    }
-    let mut response = Value::Object(response).to_string();
-    if let Some(data) = data {
-        response = with_hashed(response, "data", &Hashed(data, h));
-    }
+    let resp = result.as_ref().ok();
+    let object = ResponseObject {
+        auth: resp.and_then(|r| r.auth.as_ref()).map(|a| auth_info(h, a)),
+        mount_accessor: mount.map(|m| m.accessor.as_str()),
+        mount_point: mount.map(|m| m.path.as_str()),
+        mount_type: mount.map(|m| m.mount_type.as_str()),
+        status: resp.and_then(|r| r.status),
+        warnings: resp
+            .map(|r| r.warnings.as_slice())
+            .filter(|w| !w.is_empty()),
+        data: resp
+            .and_then(|r| r.data.as_ref().or(r.raw.as_ref()))
+            .map(|d| Hashed(d, h)),
+    };
+    let response = serde_json::to_string(&object).unwrap_or_else(|_| "{}".into());
     let mut out = parts.open(time, "response", response.len() + 16);
     out.push_str(",\"response\":");
     out.push_str(&response);
@@ -288,6 +356,22 @@ fn rfc3339(unix: i64) -> String {
 mod tests {
     use super::*;
 
+    /// `object` (serialised JSON object) with `"key": <value>` added at the end, the value
+    /// serialised with its strings HMAC'd.
+    fn with_hashed(mut object: String, key: &str, value: &impl serde::Serialize) -> String {
+        let hashed = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+        object.pop();
+        if object.len() > 1 {
+            object.push(',');
+        }
+        object.push('"');
+        object.push_str(key);
+        object.push_str("\":");
+        object.push_str(&hashed);
+        object.push('}');
+        object
+    }
+
     #[test]
     fn strings_are_hashed_at_any_depth_and_nothing_else_is() {
         let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
@@ -301,6 +385,36 @@ mod tests {
         // RFC 4231-style check that it is a real HMAC-SHA256 under the device key.
         let other = Hasher::new(Zeroizing::new(b"other".to_vec()));
         assert_ne!(h.hash("s3cret"), other.hash("s3cret"));
+    }
+
+    fn caller(display_name: &str) -> Caller {
+        let entry: TokenEntry = serde_json::from_value(json!({
+            "hash": "h1", "accessor": "acc", "parent": null, "policies": ["default"],
+            "meta": {}, "display_name": display_name, "num_uses": 0, "creation_time": 0,
+            "ttl": 0, "explicit_max_ttl": 0, "expire_time": null, "issue_time": 0,
+            "renewable": false, "bound_cidrs": [], "path": "auth/token/create", "orphan": false,
+        }))
+        .unwrap();
+        Caller {
+            entry: Arc::new(entry),
+            token: "wrd_token".into(),
+        }
+    }
+
+    #[test]
+    fn a_callers_auth_block_is_made_once_per_token_entry() {
+        let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
+        let first = caller("first");
+        let a = h.caller_parts(&first);
+        assert!(Arc::ptr_eq(&a, &h.caller_parts(&first)));
+        assert_eq!(a.token, h.hash("wrd_token"));
+        assert_eq!(a.accessor, h.hash("acc"));
+        assert!(!a.auth.contains("wrd_token") && a.auth.contains("\"first\""));
+        // The same token hash with a changed entry (renewed, say) gets a new block.
+        let changed = caller("second");
+        let b = h.caller_parts(&changed);
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert!(b.auth.contains("\"second\""));
     }
 
     #[test]
