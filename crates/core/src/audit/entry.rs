@@ -22,8 +22,11 @@ const CALLER_MEMO_ENTRIES: usize = 4096;
 /// HMACs and a JSON object), so it is made once per token and device.
 pub(crate) struct Hasher {
     key: ward_crypto::HmacSha256Key,
-    callers: Mutex<HashMap<String, (Arc<TokenEntry>, Arc<CallerParts>)>>,
+    callers: Mutex<CallerMemo>,
 }
+
+/// By token hash: the token entry the parts were made from, and the parts.
+type CallerMemo = HashMap<String, (Arc<TokenEntry>, Arc<CallerParts>)>;
 
 /// The HMAC'd parts of an entry that depend only on the caller's token.
 pub(crate) struct CallerParts {
