@@ -91,6 +91,7 @@ pub struct Core {
     pub(crate) mounts: MountTable,
     pub(crate) mount_keys: MountKeys,
     pub(crate) transit: crate::transit::TransitCache,
+    pub(crate) kv_memo: crate::kv::KvMemo,
     pub(crate) audit: AuditBroker,
     pub(crate) rotation: crate::rotation::Scheduler,
 }
@@ -108,6 +109,7 @@ impl Core {
             mounts: MountTable::default(),
             mount_keys: MountKeys::default(),
             transit: crate::transit::TransitCache::default(),
+            kv_memo: crate::kv::KvMemo::default(),
             audit: AuditBroker::default(),
             rotation: crate::rotation::Scheduler::default(),
         }
@@ -250,6 +252,7 @@ impl Core {
         self.policies.clear_cache();
         self.mount_keys.clear();
         self.transit.clear();
+        self.kv_memo.clear();
         self.mounts.clear();
     }
 

@@ -123,6 +123,21 @@ impl Barrier {
         }))
     }
 
+    /// The ciphertext stored at `key`, not decrypted (for [`Barrier::get_decoded`]).
+    pub(crate) async fn get_sealed(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Installed { ring, paths } = self.installed()?;
+        let physical = physical_key_memo(&paths, &ring, key)?;
+        self.storage.get(&physical).await
+    }
+
+    /// Decrypts `sealed`, read from `key` by [`Barrier::get_sealed`].
+    pub(crate) fn open_sealed(&self, key: &str, sealed: &[u8]) -> Result<SecretBytes, StoreError> {
+        self.installed()?
+            .ring
+            .decrypt(sealed, key.as_bytes())
+            .map_err(integrity)
+    }
+
     /// Encrypts and stores `value` at `key`.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let Installed { ring, paths } = self.installed()?;

@@ -8,6 +8,7 @@
 mod backend;
 mod barrier;
 mod cache;
+mod decoded;
 mod keys;
 mod memory;
 mod sqlite;
@@ -15,6 +16,7 @@ mod sqlite;
 pub use backend::{Action, Expect, Op, Storage, StoreError};
 pub use barrier::{Barrier, Entry, MAX_KEY_LEN};
 pub use cache::{CacheLimits, CacheStats, CachedStorage};
+pub use decoded::DecodedMemo;
 pub use keys::MAX_BACKEND_KEY_LEN;
 pub use memory::MemoryStorage;
 pub use sqlite::{CommitStats, DurabilitySettings, SqliteOptions, SqliteStorage};

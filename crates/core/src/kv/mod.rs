@@ -11,17 +11,44 @@ mod rotation;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use ward_store::{Action, Expect, Op, StoreError};
+use ward_store::{Action, DecodedMemo, Expect, Op, StoreError};
 
 use crate::mounts::MountEntry;
 use crate::params::{Params, format_duration};
 use crate::{Core, CoreError, CoreResult, Operation, Request, Response};
-use record::{Metadata, SealedVersion, VersionMeta, merge_patch};
+use record::{Metadata, OpenedVersion, SealedVersion, VersionMeta, merge_patch};
 
 /// Versions kept when neither the secret nor the mount says otherwise (Vault's default).
 const DEFAULT_MAX_VERSIONS: u64 = 10;
 /// Attempts at a write that keeps losing compare-and-set races before giving up.
 const WRITE_ATTEMPTS: usize = 32;
+
+/// Hot KV records remembered decoded, by their ciphertext (see [`ward_store::DecodedMemo`]).
+/// Cleared on seal.
+pub(crate) struct KvMemo {
+    meta: DecodedMemo<Metadata>,
+    versions: DecodedMemo<OpenedVersion>,
+}
+
+/// Records of each kind remembered.
+const KV_MEMO_ENTRIES: usize = 8192;
+
+impl Default for KvMemo {
+    fn default() -> Self {
+        Self {
+            meta: DecodedMemo::new(KV_MEMO_ENTRIES),
+            versions: DecodedMemo::new(KV_MEMO_ENTRIES),
+        }
+    }
+}
+
+impl KvMemo {
+    /// Forgets every decoded record (and so every unwrapped data key).
+    pub(crate) fn clear(&self) {
+        self.meta.clear();
+        self.versions.clear();
+    }
+}
 
 #[derive(Serialize, Deserialize, Default, Clone)]
 struct MountConfig {
@@ -273,10 +300,9 @@ impl Core {
         let k = keys(mount, path);
         let meta = self
             .barrier
-            .get(&k.meta)
+            .get_decoded(&k.meta, &self.kv_memo.meta, parse_meta)
             .await?
             .ok_or_else(|| CoreError::NotFound(String::new()))?;
-        let meta = parse_meta(meta.expose())?;
         let version = match p.u64("version")? {
             Some(0) | None => meta.current_version,
             Some(v) => v,
@@ -292,15 +318,17 @@ impl Core {
                 ..Response::default()
             });
         }
-        let sealed = self
+        let mount_keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
+        let opened = self
             .barrier
-            .get(&format!("{}{version}", k.version_prefix))
+            .get_decoded(
+                &format!("{}{version}", k.version_prefix),
+                &self.kv_memo.versions,
+                |bytes| OpenedVersion::decode(bytes, &mount_keys, &mount.uuid, path, version),
+            )
             .await?
             .ok_or_else(|| CoreError::Internal("kv version record missing".into()))?;
-        let sealed: SealedVersion = serde_json::from_slice(sealed.expose())
-            .map_err(|_| CoreError::Internal("kv version record is corrupt".into()))?;
-        let mount_keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
-        let data = sealed.open(&mount_keys, &mount.uuid, path, version)?;
+        let data = opened.open()?;
         // Built by moving `data` in: `json!` would serialise it into a copy.
         let mut out = Map::new();
         out.insert("data".into(), data);

@@ -184,20 +184,57 @@ impl SealedVersion {
         Ok(true)
     }
 
-    /// Decrypts the value.
-    pub(crate) fn open(
+    /// Unwraps the data key and decodes the ciphertext: everything but the decryption.
+    pub(crate) fn prepare(
         &self,
         keys: &MountKeySet,
         mount_uuid: &str,
         path: &str,
         version: u64,
-    ) -> CoreResult<Value> {
+    ) -> CoreResult<OpenedVersion> {
         let aad = aad(mount_uuid, path, version);
-        let corrupt = || CoreError::Internal("sealed version is corrupt".into());
         let wrapped = B64.decode(&self.wrapped_dek).map_err(|_| corrupt())?;
         let dek = keys.unwrap(self.kek_version, &wrapped, &aad)?;
         let ciphertext = B64.decode(&self.ciphertext).map_err(|_| corrupt())?;
-        let plain = Aes256GcmKey::new(&dek)?.open(&ciphertext, &aad)?;
+        Ok(OpenedVersion {
+            dek: Aes256GcmKey::new(&dek)?,
+            ciphertext,
+            aad,
+        })
+    }
+}
+
+fn corrupt() -> CoreError {
+    CoreError::Internal("sealed version is corrupt".into())
+}
+
+/// A sealed version ready to decrypt: its data key unwrapped (aws-lc wipes it on drop), its
+/// ciphertext decoded. Reads remember these by the stored record's ciphertext, so that a hot
+/// secret's key is not unwrapped on every read; the value itself is decrypted every time
+/// and never kept.
+pub(crate) struct OpenedVersion {
+    dek: Aes256GcmKey,
+    ciphertext: Vec<u8>,
+    aad: Vec<u8>,
+}
+
+impl OpenedVersion {
+    /// The stored record `bytes` (a [`SealedVersion`]) prepared under `keys`.
+    pub(crate) fn decode(
+        bytes: &[u8],
+        keys: &MountKeySet,
+        mount_uuid: &str,
+        path: &str,
+        version: u64,
+    ) -> CoreResult<Self> {
+        let sealed: SealedVersion = serde_json::from_slice(bytes)
+            .map_err(|_| CoreError::Internal("kv version record is corrupt".into()))?;
+        sealed.prepare(keys, mount_uuid, path, version)
+    }
+
+    /// Decrypts the value.
+    pub(crate) fn open(&self) -> CoreResult<Value> {
+        let plain = self.dek.open(&self.ciphertext, &self.aad)?;
         serde_json::from_slice(plain.expose()).map_err(|_| corrupt())
     }
 }
