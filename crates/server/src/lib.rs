@@ -6,6 +6,7 @@ mod hardening;
 pub mod http;
 #[cfg(feature = "otel")]
 mod otel;
+mod request_log;
 mod telemetry;
 
 use std::io::Write;
@@ -285,8 +286,15 @@ fn init_logging(
     // also switch off the exported request spans.
     #[allow(unused_mut)]
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![match format {
-        LogFormat::Json => fmt.json().with_filter(filter).boxed(),
-        LogFormat::Text => fmt.with_filter(filter).boxed(),
+        LogFormat::Json => fmt
+            .json()
+            .map_event_format(|inner| request_log::JsonLines { inner })
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => fmt
+            .event_format(request_log::TextLines { ansi })
+            .with_filter(filter)
+            .boxed(),
     }];
     #[cfg(feature = "otel")]
     let export = TraceExport {

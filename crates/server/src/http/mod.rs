@@ -15,10 +15,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value};
+#[cfg(feature = "otel")]
 use tracing::Instrument;
 use ward_core::{Core, Operation, Request};
 
-use crate::telemetry;
+use crate::{request_log, telemetry};
 
 use reply::{core_error, error};
 
@@ -59,16 +60,23 @@ async fn handle(
     req: axum::extract::Request,
 ) -> Response {
     let started = Instant::now();
-    let request_id = new_request_id();
+    let request_id: Arc<str> = new_request_id().into();
     let method = method_label(req.method());
     // The path is decoded and checked once; the route template (the metric label) comes
     // from the decoded path, never the raw one, since a raw path names a secret.
     let path = api_path(req.uri().path());
     let route = route_label(&state.core, req.uri().path(), &path);
+    // Every log line of the request carries its id (the id of its audit entries too).
+    let served = request_log::scope(
+        Arc::clone(&request_id),
+        dispatch(&state, peer, req, path, &request_id),
+    );
+    #[cfg(feature = "otel")]
     let span = request_span(&request_id, method, &route);
-    let mut response = dispatch(&state, peer, req, path, &request_id)
-        .instrument(span.clone())
-        .await;
+    #[cfg(feature = "otel")]
+    let mut response = served.instrument(span.clone()).await;
+    #[cfg(not(feature = "otel"))]
+    let mut response = served.await;
     let status = response.status().as_u16();
     #[cfg(feature = "otel")]
     {
@@ -77,7 +85,7 @@ async fn handle(
             span.record("otel.status_code", "error");
         }
     }
-    span.in_scope(|| {
+    request_log::sync_scope(Arc::clone(&request_id), || {
         tracing::debug!(
             method,
             route,
@@ -115,16 +123,8 @@ fn new_request_id() -> String {
     id.hyphenated().encode_lower(&mut buf).to_owned()
 }
 
-/// The span every log line of a request carries (its id is the id of its audit entries
-/// too). Only the id is a field: the fmt layer formats every field of every span, and the
-/// method, route and status are on the request's own log line and in the metrics.
-#[cfg(not(feature = "otel"))]
-fn request_span(request_id: &str, _method: &'static str, _route: &str) -> tracing::Span {
-    tracing::info_span!("request", id = %request_id)
-}
-
-/// The span every log line of a request carries, which the `otel` feature also exports:
-/// its fields name the route template, never the raw path, since a path names a secret.
+/// The span the `otel` feature exports for a request: its fields name the route template,
+/// never the raw path, since a path names a secret.
 #[cfg(feature = "otel")]
 fn request_span(request_id: &str, method: &'static str, route: &str) -> tracing::Span {
     let span = tracing::info_span!(
