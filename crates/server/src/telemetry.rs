@@ -1,8 +1,9 @@
 //! Prometheus metrics: one process-wide recorder (the `metrics` facade, rendered by
 //! metrics-exporter-prometheus) and the gauges read at scrape time.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -51,7 +52,6 @@ pub(crate) async fn render(core: &Core) -> String {
 }
 
 /// The request counter and latency histogram of one route, method and status.
-#[derive(Clone)]
 struct RequestHandles {
     total: metrics::Counter,
     duration: metrics::Histogram,
@@ -59,19 +59,16 @@ struct RequestHandles {
 
 /// Handles already registered, by route template, then method and status. Registering a
 /// labelled metric builds and hashes its key on every call; a route's handles are looked up
-/// here instead (the label set is bounded, so is this map).
+/// here instead. Each worker thread keeps its own map (no lock, no reference counting on
+/// the hot path); the label set is bounded, so is each map.
 type HandleCache = HashMap<String, HashMap<(&'static str, u16), RequestHandles>>;
 
-static REQUEST_HANDLES: OnceLock<RwLock<HandleCache>> = OnceLock::new();
+thread_local! {
+    static REQUEST_HANDLES: RefCell<HandleCache> = RefCell::new(HashMap::new());
+}
 
-fn request_handles(route: &str, method: &'static str, status: u16) -> RequestHandles {
-    let cache = REQUEST_HANDLES.get_or_init(Default::default);
-    if let Ok(map) = cache.read()
-        && let Some(handles) = map.get(route).and_then(|m| m.get(&(method, status)))
-    {
-        return handles.clone();
-    }
-    let handles = RequestHandles {
+fn register(route: &str, method: &'static str, status: u16) -> RequestHandles {
+    RequestHandles {
         total: metrics::counter!(
             "ward_http_requests_total",
             "route" => route.to_owned(),
@@ -83,20 +80,23 @@ fn request_handles(route: &str, method: &'static str, status: u16) -> RequestHan
             "route" => route.to_owned(),
             "method" => method
         ),
-    };
-    if let Ok(mut map) = cache.write() {
-        map.entry(route.to_owned())
-            .or_default()
-            .insert((method, status), handles.clone());
     }
-    handles
 }
 
 /// Records one HTTP request.
 pub(crate) fn record_request(route: &str, method: &'static str, status: u16, started: Instant) {
-    let handles = request_handles(route, method, status);
-    handles.total.increment(1);
-    handles.duration.record(started.elapsed().as_secs_f64());
+    let seconds = started.elapsed().as_secs_f64();
+    REQUEST_HANDLES.with_borrow_mut(|cache| {
+        let by_status = match cache.get_mut(route) {
+            Some(found) => found,
+            None => cache.entry(route.to_owned()).or_default(),
+        };
+        let handles = by_status
+            .entry((method, status))
+            .or_insert_with(|| register(route, method, status));
+        handles.total.increment(1);
+        handles.duration.record(seconds);
+    });
 }
 
 /// A [`Storage`] that times every operation of the backend it wraps.
