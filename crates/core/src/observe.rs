@@ -10,6 +10,9 @@ impl Core {
     /// `sys/policies/acl/:name`; `auth/token/lookup-self` stays as it is.
     pub fn route_template(&self, path: &str) -> String {
         let path = path.trim_matches('/');
+        if !path.starts_with("sys/") && !path.starts_with("auth/") {
+            return self.mount_route(path);
+        }
         let segments: Vec<&str> = path.split('/').collect();
         let keep = |n: usize, tail: &str| {
             let mut out = segments[..n.min(segments.len())].join("/");
@@ -26,21 +29,25 @@ impl Core {
             ["sys", ..] => keep(2, ":path"),
             ["auth", "token", ..] => keep(3, ":path"),
             ["auth", ..] => keep(2, ":path"),
-            _ => match self.mounts.find(path) {
-                Some(mount) => {
-                    let rest = path.get(mount.path.len()..).unwrap_or("");
-                    let mut parts = rest.splitn(2, '/');
-                    let first = parts.next().unwrap_or("");
-                    let mut out = mount.path.clone();
-                    out.push_str(first);
-                    if parts.next().is_some_and(|r| !r.is_empty()) {
-                        out.push_str("/:path");
-                    }
-                    out
-                }
-                None => "unmatched".into(),
-            },
+            _ => self.mount_route(path),
         }
+    }
+
+    /// The route template of a path below a mount: the mount, the engine's first segment,
+    /// and `:path` for the rest (`secret/data/:path`, `transit/encrypt/:path`).
+    fn mount_route(&self, path: &str) -> String {
+        let Some(mount) = self.mounts.find(path) else {
+            return "unmatched".into();
+        };
+        let rest = path.get(mount.path.len()..).unwrap_or("");
+        let (first, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        let mut out = String::with_capacity(mount.path.len() + first.len() + 6);
+        out.push_str(&mount.path);
+        out.push_str(first);
+        if !tail.is_empty() {
+            out.push_str("/:path");
+        }
+        out
     }
 
     /// How many tokens exist (0 while sealed).

@@ -24,7 +24,7 @@ impl Aes256GcmKey {
 
     /// Encrypts `plaintext`, binding `aad` (authenticated, not encrypted).
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let nonce_bytes = crate::random_array::<NONCE_LEN>()?;
+        let nonce_bytes = crate::random::random_nonce::<NONCE_LEN>()?;
         let mut out = Vec::with_capacity(plaintext.len() + AES_GCM_OVERHEAD);
         out.extend_from_slice(&nonce_bytes);
         out.extend_from_slice(plaintext);

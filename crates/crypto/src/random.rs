@@ -25,6 +25,40 @@ pub fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
     Ok(buf)
 }
 
+/// Random bytes drawn from aws-lc per refill of the nonce pool.
+const NONCE_POOL_BYTES: usize = 1024;
+
+thread_local! {
+    /// Random bytes not yet handed out, per thread.
+    static NONCE_POOL: std::cell::RefCell<NoncePool> =
+        const { std::cell::RefCell::new(NoncePool { bytes: [0; NONCE_POOL_BYTES], used: NONCE_POOL_BYTES }) };
+}
+
+struct NoncePool {
+    bytes: [u8; NONCE_POOL_BYTES],
+    used: usize,
+}
+
+/// A random AEAD nonce. The bytes come from the same CSPRNG as [`fill_random`], drawn a
+/// kilobyte at a time: aws-lc mixes an RDRAND read into every call, which costs several
+/// times the AES-GCM seal of a kilobyte, and a nonce is public (it is sent with the
+/// ciphertext), so holding a few dozen of them in advance exposes nothing.
+pub fn random_nonce<const N: usize>() -> Result<[u8; N], CryptoError> {
+    const { assert!(N <= NONCE_POOL_BYTES) };
+    NONCE_POOL.with_borrow_mut(|pool| {
+        if pool.used + N > NONCE_POOL_BYTES {
+            fill_random(&mut pool.bytes)?;
+            pool.used = 0;
+        }
+        let mut out = [0u8; N];
+        out.copy_from_slice(&pool.bytes[pool.used..pool.used + N]);
+        // Each byte is handed out once.
+        pool.bytes[pool.used..pool.used + N].fill(0);
+        pool.used += N;
+        Ok(out)
+    })
+}
+
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// A random string of `len` characters from `[0-9A-Za-z]`, without modulo bias
@@ -46,6 +80,19 @@ pub fn random_base62(len: usize) -> Result<String, CryptoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nonces_are_never_repeated() {
+        let mut seen = std::collections::HashSet::new();
+        // Several refills of the pool.
+        for _ in 0..(4 * NONCE_POOL_BYTES / 12) {
+            assert!(seen.insert(random_nonce::<12>().unwrap()));
+        }
+        let other = std::thread::spawn(|| random_nonce::<12>().unwrap())
+            .join()
+            .unwrap();
+        assert!(seen.insert(other));
+    }
 
     #[test]
     fn base62_has_the_requested_length_and_alphabet() {

@@ -125,17 +125,23 @@ impl Barrier {
 
     /// The ciphertext stored at `key`, not decrypted (for [`Barrier::get_decoded`]).
     pub(crate) async fn get_sealed(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Installed { ring, paths } = self.installed()?;
-        let physical = physical_key_memo(&paths, &ring, key)?;
+        let physical = self.with_installed(|i| physical_key_memo(&i.paths, &i.ring, key))?;
         self.storage.get(&physical).await
     }
 
     /// Decrypts `sealed`, read from `key` by [`Barrier::get_sealed`].
     pub(crate) fn open_sealed(&self, key: &str, sealed: &[u8]) -> Result<SecretBytes, StoreError> {
-        self.installed()?
-            .ring
-            .decrypt(sealed, key.as_bytes())
-            .map_err(integrity)
+        self.with_installed(|i| i.ring.decrypt(sealed, key.as_bytes()).map_err(integrity))
+    }
+
+    /// Runs `f` on the installed keyring under the read lock (no reference counting, for
+    /// the read path; `f` must not block).
+    fn with_installed<R>(
+        &self,
+        f: impl FnOnce(&Installed) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let guard = self.installed.read().map_err(|_| StoreError::Sealed)?;
+        f(guard.as_ref().ok_or(StoreError::Sealed)?)
     }
 
     /// Encrypts and stores `value` at `key`.

@@ -294,7 +294,7 @@ impl<S: Storage> Storage for CachedStorage<S> {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let fill = {
             let mut state = lock(&self.state);
-            if state.writes_in_flight.contains_key(key) {
+            if !state.writes_in_flight.is_empty() && state.writes_in_flight.contains_key(key) {
                 None
             } else if let Some(value) = state.entries.get(key) {
                 self.hits.fetch_add(1, Ordering::Relaxed);

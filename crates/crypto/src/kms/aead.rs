@@ -95,7 +95,7 @@ impl AeadKey {
     ) -> Result<Vec<u8>, CryptoError> {
         let nonce_bytes = match nonce {
             Some(n) => n,
-            None => crate::random_array::<NONCE_LEN>()?,
+            None => crate::random::random_nonce::<NONCE_LEN>()?,
         };
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(&nonce_bytes);
