@@ -99,8 +99,10 @@ pub struct Core {
 impl Core {
     /// A core over `storage`, sealed.
     pub fn new(storage: Arc<dyn Storage>, config: CoreConfig) -> Self {
+        let barrier = Barrier::new(storage);
         Self {
-            barrier: Barrier::new(storage),
+            kv_memo: crate::kv::KvMemo::new(&barrier),
+            barrier,
             config,
             progress: tokio::sync::Mutex::new(Progress::default()),
             root_key: RwLock::new(None),
@@ -109,7 +111,6 @@ impl Core {
             mounts: MountTable::default(),
             mount_keys: MountKeys::default(),
             transit: crate::transit::TransitCache::default(),
-            kv_memo: crate::kv::KvMemo::default(),
             audit: AuditBroker::default(),
             rotation: crate::rotation::Scheduler::default(),
         }

@@ -44,6 +44,8 @@ impl Entry {
 pub struct Barrier {
     storage: Arc<dyn Storage>,
     installed: RwLock<Option<Installed>>,
+    /// Memos of decoded values to tell about deleted keys.
+    pub(crate) memos: RwLock<Vec<Arc<dyn crate::decoded::ForgetDeleted>>>,
 }
 
 /// The keyring of an unsealed barrier, with the path translations made under it: a new
@@ -60,6 +62,7 @@ impl Barrier {
         Self {
             storage,
             installed: RwLock::new(None),
+            memos: RwLock::new(Vec::new()),
         }
     }
 
@@ -155,9 +158,12 @@ impl Barrier {
     /// Removes `key`.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let Installed { ring, paths } = self.installed()?;
-        self.storage
+        let result = self
+            .storage
             .delete(&physical_key_memo(&paths, &ring, key)?)
-            .await
+            .await;
+        self.forget_deleted(std::iter::once(key));
+        result
     }
 
     /// The children of logical folder `prefix` (empty or ending in `/`), decrypted.
@@ -187,6 +193,11 @@ impl Barrier {
     /// `Action::Put` carries plaintext, encrypted here.
     pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let Installed { ring, paths } = self.installed()?;
+        let deleted: Vec<String> = ops
+            .iter()
+            .filter(|op| matches!(op.action, Action::Delete))
+            .map(|op| op.key.clone())
+            .collect();
         let mut physical = Vec::with_capacity(ops.len());
         for op in ops {
             let key = physical_key_memo(&paths, &ring, &op.key)?.to_string();
@@ -202,7 +213,9 @@ impl Barrier {
                 action,
             });
         }
-        self.storage.commit(physical).await
+        let result = self.storage.commit(physical).await;
+        self.forget_deleted(deleted.iter().map(String::as_str));
+        result
     }
 }
 

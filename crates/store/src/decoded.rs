@@ -7,8 +7,13 @@
 //! instead of decrypting and parsing them again. A write changes the ciphertext (every
 //! encryption draws a fresh nonce), so a changed record is always decoded afresh: there is
 //! nothing to invalidate, and nothing can be served stale.
+//!
+//! What is remembered can be key material (an unwrapped data key): a memo registered with
+//! [`Barrier::forget_deleted_keys_in`] drops a key's value as soon as the barrier deletes the
+//! key, so destroying a record destroys its decoded copy too.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::{Barrier, StoreError};
@@ -17,6 +22,24 @@ use crate::{Barrier, StoreError};
 pub struct DecodedMemo<T> {
     entries: RwLock<HashMap<String, Decoded<T>>>,
     capacity: usize,
+    /// Bumped by every forget and clear: a read that began before one does not remember
+    /// what it decoded (it may have read a record deleted since).
+    generation: AtomicU64,
+}
+
+/// A memo the barrier tells about deleted keys.
+pub trait ForgetDeleted: Send + Sync {
+    /// `key` was deleted: drop what is remembered of it.
+    fn forget(&self, key: &str);
+}
+
+impl<T: Send + Sync> ForgetDeleted for DecodedMemo<T> {
+    fn forget(&self, key: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            entries.remove(key);
+        }
+    }
 }
 
 struct Decoded<T> {
@@ -30,12 +53,14 @@ impl<T> DecodedMemo<T> {
         Self {
             entries: RwLock::new(HashMap::new()),
             capacity,
+            generation: AtomicU64::new(0),
         }
     }
 
     /// Forgets every decoded value (on seal: nothing decoded outlives the keyring).
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
             entries.clear();
         }
     }
@@ -57,8 +82,11 @@ impl<T> DecodedMemo<T> {
         (found.sealed == sealed).then(|| Arc::clone(&found.value))
     }
 
-    fn remember(&self, key: &str, sealed: Vec<u8>, value: Arc<T>) {
+    fn remember(&self, key: &str, sealed: Vec<u8>, value: Arc<T>, generation: u64) {
         if let Ok(mut entries) = self.entries.write() {
+            if self.generation.load(Ordering::SeqCst) != generation {
+                return;
+            }
             if entries.len() >= self.capacity && !entries.contains_key(key) {
                 entries.clear();
             }
@@ -77,6 +105,29 @@ impl<T> std::fmt::Debug for DecodedMemo<T> {
 }
 
 impl Barrier {
+    /// Tells `memo` of every key this barrier deletes (through `delete` or `commit`) from
+    /// now on, so that it drops its decoded copy.
+    pub fn forget_deleted_keys_in(&self, memo: Arc<dyn ForgetDeleted>) {
+        if let Ok(mut memos) = self.memos.write() {
+            memos.push(memo);
+        }
+    }
+
+    /// Tells the registered memos that `keys` were deleted.
+    pub(crate) fn forget_deleted<'k>(&self, keys: impl Iterator<Item = &'k str>) {
+        let Ok(memos) = self.memos.read() else {
+            return;
+        };
+        if memos.is_empty() {
+            return;
+        }
+        for key in keys {
+            for memo in memos.iter() {
+                memo.forget(key);
+            }
+        }
+    }
+
     /// The value at `key` decoded by `decode`, or the value decoded before if the stored
     /// ciphertext has not changed since (see the module documentation).
     pub async fn get_decoded<T, E>(
@@ -88,6 +139,7 @@ impl Barrier {
     where
         E: From<StoreError>,
     {
+        let generation = memo.generation.load(Ordering::SeqCst);
         let Some(sealed) = self.get_sealed(key).await? else {
             return Ok(None);
         };
@@ -96,7 +148,7 @@ impl Barrier {
         }
         let plain = self.open_sealed(key, &sealed)?;
         let value = Arc::new(decode(plain.expose())?);
-        memo.remember(key, sealed, Arc::clone(&value));
+        memo.remember(key, sealed, Arc::clone(&value), generation);
         Ok(Some(value))
     }
 }
@@ -151,6 +203,40 @@ mod tests {
             .get_decoded("kv/meta/a", &memo, parse(&decodes))
             .await;
         assert!(got.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_deleted_key_is_forgotten() {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+        let barrier = Barrier::new(storage);
+        barrier.unseal(Arc::new(Keyring::generate(0).unwrap()));
+        let memo = Arc::new(DecodedMemo::new(16));
+        barrier.forget_deleted_keys_in(memo.clone());
+        let decodes = AtomicUsize::new(0);
+        for key in ["a", "b", "c"] {
+            barrier.put(key, b"v").await.unwrap();
+            barrier
+                .get_decoded(key, &memo, parse(&decodes))
+                .await
+                .unwrap();
+        }
+        assert_eq!(memo.len(), 3);
+        barrier.delete("a").await.unwrap();
+        assert_eq!(memo.len(), 2);
+        barrier
+            .commit(vec![crate::Op {
+                key: "b".into(),
+                expect: crate::Expect::Any,
+                action: crate::Action::Delete,
+            }])
+            .await
+            .unwrap();
+        assert_eq!(memo.len(), 1);
+        // A read that began before a delete does not remember what it read.
+        let generation = memo.generation.load(Ordering::SeqCst);
+        memo.forget("zzz");
+        memo.remember("c2", b"x".to_vec(), Arc::new("stale".into()), generation);
+        assert!(memo.lookup("c2", b"x").is_none());
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ mod sqlite;
 pub use backend::{Action, Expect, Op, Storage, StoreError};
 pub use barrier::{Barrier, Entry, MAX_KEY_LEN};
 pub use cache::{CacheLimits, CacheStats, CachedStorage};
-pub use decoded::DecodedMemo;
+pub use decoded::{DecodedMemo, ForgetDeleted};
 pub use keys::MAX_BACKEND_KEY_LEN;
 pub use memory::MemoryStorage;
 pub use sqlite::{CommitStats, DurabilitySettings, SqliteOptions, SqliteStorage};

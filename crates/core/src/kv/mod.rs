@@ -9,6 +9,8 @@
 mod record;
 mod rotation;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use ward_store::{Action, DecodedMemo, Expect, Op, StoreError};
@@ -26,23 +28,26 @@ const WRITE_ATTEMPTS: usize = 32;
 /// Hot KV records remembered decoded, by their ciphertext (see [`ward_store::DecodedMemo`]).
 /// Cleared on seal.
 pub(crate) struct KvMemo {
-    meta: DecodedMemo<Metadata>,
-    versions: DecodedMemo<OpenedVersion>,
+    meta: Arc<DecodedMemo<Metadata>>,
+    versions: Arc<DecodedMemo<OpenedVersion>>,
 }
 
 /// Records of each kind remembered.
 const KV_MEMO_ENTRIES: usize = 8192;
 
-impl Default for KvMemo {
-    fn default() -> Self {
-        Self {
-            meta: DecodedMemo::new(KV_MEMO_ENTRIES),
-            versions: DecodedMemo::new(KV_MEMO_ENTRIES),
-        }
-    }
-}
-
 impl KvMemo {
+    /// An empty memo whose entries `barrier` drops when it deletes their keys (a destroyed
+    /// version's unwrapped data key does not outlive its record).
+    pub(crate) fn new(barrier: &ward_store::Barrier) -> Self {
+        let memo = Self {
+            meta: Arc::new(DecodedMemo::new(KV_MEMO_ENTRIES)),
+            versions: Arc::new(DecodedMemo::new(KV_MEMO_ENTRIES)),
+        };
+        barrier.forget_deleted_keys_in(memo.meta.clone());
+        barrier.forget_deleted_keys_in(memo.versions.clone());
+        memo
+    }
+
     /// Forgets every decoded record (and so every unwrapped data key).
     pub(crate) fn clear(&self) {
         self.meta.clear();
