@@ -5,7 +5,8 @@
 //! cargo bench -p ward-crypto --bench transit_aead
 //! ```
 //!
-//! `ward` is `ward_crypto::kms::AeadKey` (a prepared key: random nonce from the OS CSPRNG,
+//! `ward` is `ward_crypto::kms::AeadKey` (a prepared key: random nonce from a per-thread pool
+//! that aws-lc's CSPRNG refills a kilobyte at a time,
 //! output laid out as Vault's `nonce || ciphertext || tag`). `raw` is the least a caller of
 //! aws-lc-rs can do for the same result: a prepared `LessSafeKey`, a random nonce from aws-lc-rs'
 //! `SystemRandom`, one output buffer. Both seal and open 1 KiB with 16 bytes of associated data.
