@@ -105,7 +105,7 @@ async fn handle(
 }
 
 /// A request id: a version 4 UUID, as Vault's are. An id must be unique, not secret, so
-/// its 122 bits come from two SipHash keys drawn from the OS at first use, applied to a
+/// its 122 bits are SipHash-1-3, under two keys std seeds from the OS at first use, of a
 /// counter: no system call and no DRBG per request (aws-lc's mixes in RDRAND on every
 /// call, which costs more than the rest of a cached read's bookkeeping).
 fn new_request_id() -> String {
