@@ -160,6 +160,13 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use ward_crypto::Keyring;
 
+    fn unsealed_barrier() -> Barrier {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+        let barrier = Barrier::new(storage);
+        barrier.unseal(Arc::new(Keyring::generate(0).unwrap()));
+        barrier
+    }
+
     fn parse(count: &AtomicUsize) -> impl FnOnce(&[u8]) -> Result<String, StoreError> + '_ {
         move |bytes| {
             count.fetch_add(1, Ordering::Relaxed);
@@ -169,9 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unchanged_record_is_decoded_once_and_a_changed_one_again() {
-        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
-        let barrier = Barrier::new(storage);
-        barrier.unseal(Arc::new(Keyring::generate(0).unwrap()));
+        let barrier = unsealed_barrier();
         let memo = DecodedMemo::new(16);
         let decodes = AtomicUsize::new(0);
 
@@ -207,9 +212,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_deleted_key_is_forgotten() {
-        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
-        let barrier = Barrier::new(storage);
-        barrier.unseal(Arc::new(Keyring::generate(0).unwrap()));
+        let barrier = unsealed_barrier();
         let memo = Arc::new(DecodedMemo::new(16));
         barrier.forget_deleted_keys_in(memo.clone());
         let decodes = AtomicUsize::new(0);
@@ -241,9 +244,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_decode_error_is_returned_and_not_remembered() {
-        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
-        let barrier = Barrier::new(storage);
-        barrier.unseal(Arc::new(Keyring::generate(0).unwrap()));
+        let barrier = unsealed_barrier();
         let memo: DecodedMemo<String> = DecodedMemo::new(16);
         barrier.put("k", b"x").await.unwrap();
         let failed = barrier
@@ -255,9 +256,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_memo_is_bounded() {
-        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
-        let barrier = Barrier::new(storage);
-        barrier.unseal(Arc::new(Keyring::generate(0).unwrap()));
+        let barrier = unsealed_barrier();
         let memo = DecodedMemo::new(4);
         let decodes = AtomicUsize::new(0);
         for i in 0..10 {
