@@ -20,8 +20,9 @@ use crate::{Barrier, StoreError};
 
 /// Decoded values by logical key, each with the ciphertext it was decoded from.
 pub struct DecodedMemo<T> {
-    entries: RwLock<HashMap<String, Decoded<T>>>,
+    entries: RwLock<Entries<T>>,
     capacity: usize,
+    max_bytes: usize,
     /// Bumped by every forget and clear: a read that began before one does not remember
     /// what it decoded (it may have read a record deleted since).
     generation: AtomicU64,
@@ -47,12 +48,42 @@ struct Decoded<T> {
     value: Arc<T>,
 }
 
+/// The remembered values and what they are counted to weigh.
+struct Entries<T> {
+    map: HashMap<String, Decoded<T>>,
+    bytes: usize,
+}
+
+impl<T> Entries<T> {
+    fn remove(&mut self, key: &str) {
+        if let Some(gone) = self.map.remove(key) {
+            self.bytes -= weight(key, &gone.sealed);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+    }
+}
+
+/// What an entry is counted to weigh: its key, its ciphertext, and as much again for the
+/// decoded value (a decoded record is no larger than its ciphertext), plus bookkeeping.
+fn weight(key: &str, sealed: &[u8]) -> usize {
+    key.len() + 2 * sealed.len() + 64
+}
+
 impl<T> DecodedMemo<T> {
-    /// A memo of at most `capacity` keys (past that it starts over).
-    pub fn new(capacity: usize) -> Self {
+    /// A memo of at most `capacity` keys weighing at most `max_bytes` (past either it starts
+    /// over). A record heavier than a sixty-fourth of `max_bytes` is decoded on every read.
+    pub fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(Entries {
+                map: HashMap::new(),
+                bytes: 0,
+            }),
             capacity,
+            max_bytes,
             generation: AtomicU64::new(0),
         }
     }
@@ -67,7 +98,7 @@ impl<T> DecodedMemo<T> {
 
     /// How many keys are remembered.
     pub fn len(&self) -> usize {
-        self.entries.read().map_or(0, |e| e.len())
+        self.entries.read().map_or(0, |e| e.map.len())
     }
 
     /// True when nothing is remembered.
@@ -77,20 +108,25 @@ impl<T> DecodedMemo<T> {
 
     fn lookup(&self, key: &str, sealed: &[u8]) -> Option<Arc<T>> {
         let entries = self.entries.read().ok()?;
-        let found = entries.get(key)?;
+        let found = entries.map.get(key)?;
         // Ciphertext is not secret: a plain comparison is fine.
         (found.sealed == sealed).then(|| Arc::clone(&found.value))
     }
 
     fn remember(&self, key: &str, sealed: Vec<u8>, value: Arc<T>, generation: u64) {
         if let Ok(mut entries) = self.entries.write() {
-            if self.generation.load(Ordering::SeqCst) != generation {
+            let cost = weight(key, &sealed);
+            if self.generation.load(Ordering::SeqCst) != generation || cost > self.max_bytes / 64 {
                 return;
             }
-            if entries.len() >= self.capacity && !entries.contains_key(key) {
+            entries.remove(key);
+            if entries.map.len() >= self.capacity || entries.bytes + cost > self.max_bytes {
                 entries.clear();
             }
-            entries.insert(key.to_owned(), Decoded { sealed, value });
+            entries.bytes += cost;
+            entries
+                .map
+                .insert(key.to_owned(), Decoded { sealed, value });
         }
     }
 }
@@ -100,6 +136,7 @@ impl<T> std::fmt::Debug for DecodedMemo<T> {
         f.debug_struct("DecodedMemo")
             .field("entries", &self.len())
             .field("capacity", &self.capacity)
+            .field("max_bytes", &self.max_bytes)
             .finish()
     }
 }
@@ -177,7 +214,7 @@ mod tests {
     #[tokio::test]
     async fn an_unchanged_record_is_decoded_once_and_a_changed_one_again() {
         let barrier = unsealed_barrier();
-        let memo = DecodedMemo::new(16);
+        let memo = DecodedMemo::new(16, 1 << 20);
         let decodes = AtomicUsize::new(0);
 
         barrier.put("kv/meta/a", b"one").await.unwrap();
@@ -213,7 +250,7 @@ mod tests {
     #[tokio::test]
     async fn a_deleted_key_is_forgotten() {
         let barrier = unsealed_barrier();
-        let memo = Arc::new(DecodedMemo::new(16));
+        let memo = Arc::new(DecodedMemo::new(16, 1 << 20));
         barrier.forget_deleted_keys_in(memo.clone());
         let decodes = AtomicUsize::new(0);
         for key in ["a", "b", "c"] {
@@ -243,9 +280,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_memo_is_bounded_in_bytes_and_skips_heavy_records() {
+        let barrier = unsealed_barrier();
+        let memo = DecodedMemo::new(1000, 64 * 1024);
+        let decodes = AtomicUsize::new(0);
+        // Past a sixty-fourth of the budget a record is not remembered at all.
+        barrier.put("heavy", &[b'x'; 2048]).await.unwrap();
+        barrier
+            .get_decoded("heavy", &memo, parse(&decodes))
+            .await
+            .unwrap();
+        assert!(memo.is_empty());
+        for i in 0..200 {
+            let key = format!("k{i}");
+            barrier.put(&key, &[b'v'; 256]).await.unwrap();
+            barrier
+                .get_decoded(&key, &memo, parse(&decodes))
+                .await
+                .unwrap();
+            let bytes = memo.entries.read().unwrap().bytes;
+            assert!(bytes <= 64 * 1024, "{bytes}");
+        }
+        assert!(!memo.is_empty());
+    }
+
+    #[tokio::test]
     async fn a_decode_error_is_returned_and_not_remembered() {
         let barrier = unsealed_barrier();
-        let memo: DecodedMemo<String> = DecodedMemo::new(16);
+        let memo: DecodedMemo<String> = DecodedMemo::new(16, 1 << 20);
         barrier.put("k", b"x").await.unwrap();
         let failed = barrier
             .get_decoded("k", &memo, |_| Err(StoreError::Integrity))
@@ -257,7 +319,7 @@ mod tests {
     #[tokio::test]
     async fn the_memo_is_bounded() {
         let barrier = unsealed_barrier();
-        let memo = DecodedMemo::new(4);
+        let memo = DecodedMemo::new(4, 1 << 20);
         let decodes = AtomicUsize::new(0);
         for i in 0..10 {
             let key = format!("k{i}");

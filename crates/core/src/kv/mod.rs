@@ -32,16 +32,18 @@ pub(crate) struct KvMemo {
     versions: Arc<DecodedMemo<OpenedVersion>>,
 }
 
-/// Records of each kind remembered.
+/// Records of each kind remembered, and what they may weigh (16 MiB each: a record over
+/// 256 KiB is decoded on every read).
 const KV_MEMO_ENTRIES: usize = 8192;
+const KV_MEMO_BYTES: usize = 16 << 20;
 
 impl KvMemo {
     /// An empty memo whose entries `barrier` drops when it deletes their keys (a destroyed
     /// version's unwrapped data key does not outlive its record).
     pub(crate) fn new(barrier: &ward_store::Barrier) -> Self {
         let memo = Self {
-            meta: Arc::new(DecodedMemo::new(KV_MEMO_ENTRIES)),
-            versions: Arc::new(DecodedMemo::new(KV_MEMO_ENTRIES)),
+            meta: Arc::new(DecodedMemo::new(KV_MEMO_ENTRIES, KV_MEMO_BYTES)),
+            versions: Arc::new(DecodedMemo::new(KV_MEMO_ENTRIES, KV_MEMO_BYTES)),
         };
         barrier.forget_deleted_keys_in(memo.meta.clone());
         barrier.forget_deleted_keys_in(memo.versions.clone());
