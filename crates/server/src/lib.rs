@@ -38,6 +38,9 @@ pub enum ServerError {
     /// Binding or serving the listener failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// Another process serves the same database.
+    #[error("{0}")]
+    DatabaseInUse(String),
 }
 
 /// What `ward server` was asked to do.
@@ -75,7 +78,7 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     if !config.disable_mlock {
         hardening::lock_memory()?;
     }
-    let storage = open_sqlite(&config.storage.path)?;
+    let (storage, _db_lock) = open_sqlite(&config.storage.path)?;
     let core_config = CoreConfig {
         storage_type: config.storage.backend.clone(),
         cluster_name: config.cluster_name.clone(),
@@ -105,7 +108,7 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
 async fn run_dev(opts: ServeOptions) -> Result<(), ServerError> {
     init_logging(LogFormat::Text, "info", &TelemetryConfig::default())?;
     let dir = tempfile::Builder::new().prefix("ward-dev-").tempdir()?;
-    let storage = open_sqlite(&dir.path().join("ward.db"))?;
+    let (storage, _db_lock) = open_sqlite(&dir.path().join("ward.db"))?;
     let core = Arc::new(Core::new(storage, CoreConfig::default()));
     let address = opts
         .dev_listen_address
@@ -137,12 +140,41 @@ Development mode should NOT be used in production installations!\n",
     result
 }
 
-fn open_sqlite(path: &std::path::Path) -> Result<Arc<dyn Storage>, ServerError> {
+/// Opens the database at `path` for this process alone: the returned lock must live as long
+/// as the storage. Two servers on one file would each trust their own read cache (a token
+/// revoked through one would stay valid in the other), so the second one refuses to start.
+fn open_sqlite(path: &std::path::Path) -> Result<(Arc<dyn Storage>, std::fs::File), ServerError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
+    let lock = lock_database(path)?;
     let sqlite = telemetry::MeteredStorage::new(SqliteStorage::open(path)?);
-    Ok(Arc::new(CachedStorage::new(sqlite, CacheLimits::default())))
+    Ok((
+        Arc::new(CachedStorage::new(sqlite, CacheLimits::default())),
+        lock,
+    ))
+}
+
+/// Takes an exclusive advisory lock on `<path>.lock`, released when the file is closed
+/// (also when the process dies, however it dies).
+fn lock_database(path: &std::path::Path) -> Result<std::fs::File, ServerError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::DatabaseInUse(format!(
+            "the database {} is in use by another Ward server (it holds {})",
+            path.display(),
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
 }
 
 fn duration(text: Option<&str>, default: u64) -> Result<u64, ServerError> {

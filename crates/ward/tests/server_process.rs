@@ -1,6 +1,6 @@
 //! The real `ward server` process in production mode: starts sealed, comes back sealed after
-//! a restart, hardens itself (no core dumps, locked memory), and loses no acknowledged write
-//! when killed with SIGKILL.
+//! a restart, hardens itself (no core dumps, locked memory), loses no acknowledged write
+//! when killed with SIGKILL, and refuses a database another server has open.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -295,4 +295,39 @@ async fn acknowledged_writes_survive_sigkill() {
         .await;
         assert!(meta["data"]["current_version"].as_u64().unwrap() >= newest);
     }
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_database_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), false);
+    let first = start(&config);
+    let mut second = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(["server", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while second.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second server started on a database another server has open");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = second.wait_with_output().unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("in use by another Ward server"), "{err}");
+    // The first one was not disturbed.
+    let (status, _) = call(&first.url, "", "GET", "sys/seal-status", None).await;
+    assert_eq!(status, 200);
+    // Once it is gone, the database opens again (the lock dies with its process).
+    drop(first);
+    let again = start(&config);
+    let (status, body) = call(&again.url, "", "GET", "sys/seal-status", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["sealed"], true, "{body}");
 }
