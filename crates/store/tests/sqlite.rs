@@ -259,3 +259,21 @@ async fn a_waiting_write_does_not_block_the_runtime() {
     write.await.unwrap().unwrap();
     assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_writers_than_the_queue_holds_all_commit() {
+    // The writer's queue is bounded (4,096 commits): writers beyond it wait for room, and
+    // every one of them still commits.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStorage::open(db_path(&dir)).unwrap());
+    let writers = 6_000;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..writers {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move { store.put(&format!("k/{i}"), b"v").await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    assert_eq!(store.list("k/").await.unwrap().len(), writers);
+}

@@ -46,6 +46,9 @@ impl From<SqliteFailure> for StoreError {
     }
 }
 
+/// Commits that may wait for the writer thread before callers wait to queue theirs.
+const WRITE_QUEUE_DEPTH: usize = 4096;
+
 /// Tuning for [`SqliteStorage::open_with`].
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -95,7 +98,7 @@ pub struct CommitStats {
 /// Dropping it stops its threads once their queued jobs are answered. A write whose caller
 /// stops waiting (a cancelled future) may still be applied, as with any database.
 pub struct SqliteStorage {
-    writer: mpsc::Sender<WriteJob>,
+    writer: tokio::sync::mpsc::Sender<WriteJob>,
     readers: mpsc::Sender<ReadJob>,
     counters: Arc<WriterCounters>,
     path: PathBuf,
@@ -121,7 +124,7 @@ impl SqliteStorage {
             .collect::<Result<Vec<_>, _>>()?;
 
         let counters = Arc::new(WriterCounters::default());
-        let (writer, write_jobs) = mpsc::channel();
+        let (writer, write_jobs) = tokio::sync::mpsc::channel(WRITE_QUEUE_DEPTH);
         let writer_counters = Arc::clone(&counters);
         std::thread::Builder::new()
             .name("ward-sqlite-writer".into())
@@ -156,6 +159,7 @@ impl SqliteStorage {
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(WriteJob::Settings { reply })
+            .await
             .map_err(|_| SqliteFailure::WorkerStopped)?;
         answer.await.map_err(|_| SqliteFailure::WorkerStopped)?
     }
@@ -174,8 +178,11 @@ impl SqliteStorage {
             validate_key(&op.key)?;
         }
         let (reply, answer) = oneshot::channel();
+        // A full queue makes the caller wait here (backpressure) instead of growing without
+        // bound while the disk is slower than the writers.
         self.writer
             .send(WriteJob::Commit { ops, reply })
+            .await
             .map_err(|_| SqliteFailure::WorkerStopped)?;
         answer.await.map_err(|_| SqliteFailure::WorkerStopped)?
     }

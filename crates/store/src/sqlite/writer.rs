@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::Receiver;
+use tokio::sync::mpsc::Receiver;
 
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::oneshot;
@@ -51,8 +51,12 @@ struct Pending {
 }
 
 /// The writer thread's body: runs until every sender is dropped.
-pub(super) fn run(mut conn: Connection, jobs: Receiver<WriteJob>, counters: Arc<WriterCounters>) {
-    while let Ok(first) = jobs.recv() {
+pub(super) fn run(
+    mut conn: Connection,
+    mut jobs: Receiver<WriteJob>,
+    counters: Arc<WriterCounters>,
+) {
+    while let Some(first) = jobs.blocking_recv() {
         let mut group = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next {
