@@ -48,30 +48,17 @@ async fn ok(s: &TestServer, method: &str, path: &str, body: Option<Value>) -> Va
     reply
 }
 
+/// A POST that must succeed.
+async fn post(s: &TestServer, path: &str, body: Value) -> Value {
+    ok(s, "POST", path, Some(body)).await
+}
+
 #[tokio::test]
 async fn transit_key_rotates_on_its_auto_rotate_period() {
     let s = support::dev_with(fast(0, 0)).await;
-    ok(
-        &s,
-        "POST",
-        "sys/mounts/transit",
-        Some(json!({"type": "transit"})),
-    )
-    .await;
-    ok(
-        &s,
-        "POST",
-        "transit/keys/k",
-        Some(json!({"auto_rotate_period": "2s"})),
-    )
-    .await;
-    let v1 = ok(
-        &s,
-        "POST",
-        "transit/encrypt/k",
-        Some(json!({"plaintext": "aGk="})),
-    )
-    .await;
+    post(&s, "sys/mounts/transit", json!({"type": "transit"})).await;
+    post(&s, "transit/keys/k", json!({"auto_rotate_period": "2s"})).await;
+    let v1 = post(&s, "transit/encrypt/k", json!({"plaintext": "aGk="})).await;
     let v1 = v1["data"]["ciphertext"].as_str().unwrap().to_owned();
     assert!(v1.starts_with("vault:v1:"));
     let started = Instant::now();
@@ -85,13 +72,7 @@ async fn transit_key_rotates_on_its_auto_rotate_period() {
         started.elapsed() >= Duration::from_millis(900),
         "rotated before the period"
     );
-    let enc = ok(
-        &s,
-        "POST",
-        "transit/encrypt/k",
-        Some(json!({"plaintext": "aGk="})),
-    )
-    .await;
+    let enc = post(&s, "transit/encrypt/k", json!({"plaintext": "aGk="})).await;
     assert!(
         enc["data"]["ciphertext"]
             .as_str()
@@ -104,21 +85,14 @@ async fn transit_key_rotates_on_its_auto_rotate_period() {
             .unwrap()
             .starts_with("vault:v1:")
     );
-    let dec = ok(
-        &s,
-        "POST",
-        "transit/decrypt/k",
-        Some(json!({"ciphertext": v1})),
-    )
-    .await;
+    let dec = post(&s, "transit/decrypt/k", json!({"ciphertext": v1})).await;
     assert_eq!(dec["data"]["plaintext"], "aGk=");
 
     // Turning the period off removes the job: no more rotations.
-    ok(
+    post(
         &s,
-        "POST",
         "transit/keys/k/config",
-        Some(json!({"auto_rotate_period": 0})),
+        json!({"auto_rotate_period": 0}),
     )
     .await;
     let (_, k) = s.call("GET", "transit/keys/k", None).await;
@@ -133,13 +107,7 @@ async fn transit_key_rotates_on_its_auto_rotate_period() {
 #[tokio::test]
 async fn short_periods_need_the_min_period_setting() {
     let s = support::dev().await;
-    ok(
-        &s,
-        "POST",
-        "sys/mounts/transit",
-        Some(json!({"type": "transit"})),
-    )
-    .await;
+    post(&s, "sys/mounts/transit", json!({"type": "transit"})).await;
     let (status, body) = s
         .call(
             "POST",
@@ -157,13 +125,7 @@ async fn short_periods_need_the_min_period_setting() {
         .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains("at least an hour"), "{body}");
-    ok(
-        &s,
-        "POST",
-        "secret/metadata/a",
-        Some(json!({"rotation_period": "720h"})),
-    )
-    .await;
+    post(&s, "secret/metadata/a", json!({"rotation_period": "720h"})).await;
 }
 
 /// A one-request HTTP receiver: answers 200 and hands over the headers and body.
@@ -213,23 +175,21 @@ const HOOK_SECRET: &str = "a webhook secret of some length";
 async fn kv_secret_rotates_on_schedule_and_signs_its_webhook() {
     let s = support::dev_with(fast(0, 0)).await;
     let (url, mut hooks) = webhook_receiver().await;
-    ok(
+    post(
         &s,
-        "POST",
         "secret/data/app/db",
-        Some(json!({"data": {"user": "app", "password": "old"}})),
+        json!({"data": {"user": "app", "password": "old"}}),
     )
     .await;
-    ok(
+    post(
         &s,
-        "POST",
         "secret/metadata/app/db",
-        Some(json!({
+        json!({
             "rotation_period": "2s",
             "rotation_generator": {"type": "hex", "length": 16, "field": "password"},
             "webhook_url": url,
             "webhook_secret": HOOK_SECRET,
-        })),
+        }),
     )
     .await;
     let meta = ok(&s, "GET", "secret/metadata/app/db", None).await;
@@ -278,11 +238,10 @@ async fn kv_secret_rotates_on_schedule_and_signs_its_webhook() {
     assert_eq!(v1["data"]["data"]["password"], "old");
 
     // Removing the policy stops the rotations.
-    ok(
+    post(
         &s,
-        "POST",
         "secret/metadata/app/db",
-        Some(json!({"rotation_period": "0"})),
+        json!({"rotation_period": "0"}),
     )
     .await;
     let before =
@@ -298,31 +257,18 @@ async fn rotate_now_writes_a_new_version() {
     let s = support::dev().await;
     let (status, _) = s.call("POST", "secret/rotate/none", None).await;
     assert_eq!(status, 404);
-    ok(
-        &s,
-        "POST",
-        "secret/data/plain",
-        Some(json!({"data": {"a": "b"}})),
-    )
-    .await;
+    post(&s, "secret/data/plain", json!({"data": {"a": "b"}})).await;
     let (status, body) = s.call("POST", "secret/rotate/plain", None).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains("no rotation policy"), "{body}");
 
-    ok(
+    post(
         &s,
-        "POST",
         "secret/data/svc",
-        Some(json!({"data": {"user": "u", "value": "x"}})),
+        json!({"data": {"user": "u", "value": "x"}}),
     )
     .await;
-    ok(
-        &s,
-        "POST",
-        "secret/metadata/svc",
-        Some(json!({"rotation_period": "720h", "rotation_generator": "{\"type\": \"password\", \"length\": 40}"})),
-    )
-    .await;
+    post(&s, "secret/metadata/svc", json!({"rotation_period": "720h", "rotation_generator": "{\"type\": \"password\", \"length\": 40}"})).await;
     let r = ok(&s, "POST", "secret/rotate/svc", None).await;
     assert_eq!(r["data"]["version"], 2);
     let read = ok(&s, "GET", "secret/data/svc", None).await;
@@ -360,20 +306,8 @@ async fn rotate_now_writes_a_new_version() {
 #[tokio::test]
 async fn next_due_survives_a_restart() {
     let s = support::dev_with(fast(0, 0)).await;
-    ok(
-        &s,
-        "POST",
-        "secret/data/r",
-        Some(json!({"data": {"value": "one"}})),
-    )
-    .await;
-    ok(
-        &s,
-        "POST",
-        "secret/metadata/r",
-        Some(json!({"rotation_period": "4s"})),
-    )
-    .await;
+    post(&s, "secret/data/r", json!({"data": {"value": "one"}})).await;
+    post(&s, "secret/metadata/r", json!({"rotation_period": "4s"})).await;
     let status = ok(&s, "GET", "sys/rotation/status", None).await;
     let jobs = status["data"]["jobs"].as_array().unwrap().clone();
     assert_eq!(jobs.len(), 1, "{status}");
@@ -389,7 +323,7 @@ async fn next_due_survives_a_restart() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let core = Arc::new(Core::new(support::storage(dir.path()).await, fast(0, 0)));
     let s = support::start(core, dir, root, key.clone()).await;
-    ok(&s, "POST", "sys/unseal", Some(json!({"key": key}))).await;
+    post(&s, "sys/unseal", json!({"key": key})).await;
     let status = ok(&s, "GET", "sys/rotation/status", None).await;
     assert_eq!(
         status["data"]["jobs"].as_array().unwrap(),
@@ -407,37 +341,18 @@ async fn next_due_survives_a_restart() {
 
 /// Writes `n` KV secrets and a transit key, and returns the transit ciphertext.
 async fn fill(s: &TestServer, n: usize) -> String {
-    ok(
-        s,
-        "POST",
-        "sys/mounts/transit",
-        Some(json!({"type": "transit"})),
-    )
-    .await;
-    ok(s, "POST", "transit/keys/t", Some(json!({}))).await;
+    post(s, "sys/mounts/transit", json!({"type": "transit"})).await;
+    post(s, "transit/keys/t", json!({})).await;
     for i in 0..n {
-        ok(
+        post(s, &format!("secret/data/d/{i}"), json!({"data": {"v": i}})).await;
+        post(
             s,
-            "POST",
             &format!("secret/data/d/{i}"),
-            Some(json!({"data": {"v": i}})),
-        )
-        .await;
-        ok(
-            s,
-            "POST",
-            &format!("secret/data/d/{i}"),
-            Some(json!({"data": {"v": i + 1000}})),
+            json!({"data": {"v": i + 1000}}),
         )
         .await;
     }
-    let enc = ok(
-        s,
-        "POST",
-        "transit/encrypt/t",
-        Some(json!({"plaintext": "aGk="})),
-    )
-    .await;
+    let enc = post(s, "transit/encrypt/t", json!({"plaintext": "aGk="})).await;
     enc["data"]["ciphertext"].as_str().unwrap().to_owned()
 }
 
@@ -448,13 +363,7 @@ async fn check_readable(s: &TestServer, n: usize, ciphertext: &str) {
         let v2 = ok(s, "GET", &format!("secret/data/d/{i}"), None).await;
         assert_eq!(v2["data"]["data"]["v"], i + 1000);
     }
-    let dec = ok(
-        s,
-        "POST",
-        "transit/decrypt/t",
-        Some(json!({"ciphertext": ciphertext})),
-    )
-    .await;
+    let dec = post(s, "transit/decrypt/t", json!({"ciphertext": ciphertext})).await;
     assert_eq!(dec["data"]["plaintext"], "aGk=");
 }
 
@@ -478,11 +387,10 @@ async fn mount_key_rotation_rewraps_in_the_background_and_drops_the_old_key() {
     ok(&s, "POST", "sys/rotate/mount/transit", None).await;
     // Reads and writes go on while the rewrap runs.
     for i in 0..n {
-        ok(
+        post(
             &s,
-            "POST",
             &format!("secret/data/new/{i}"),
-            Some(json!({"data": {"n": i}})),
+            json!({"data": {"n": i}}),
         )
         .await;
     }
@@ -501,7 +409,7 @@ async fn mount_key_rotation_rewraps_in_the_background_and_drops_the_old_key() {
     }
     // After a seal and unseal (no cache), everything still opens with KEK v2 alone.
     s.core.seal().await;
-    ok(&s, "POST", "sys/unseal", Some(json!({"key": s.unseal_key}))).await;
+    post(&s, "sys/unseal", json!({"key": s.unseal_key})).await;
     check_readable(&s, n, &ciphertext).await;
     assert_eq!(
         key_versions(&s, "secret/").await["key_versions"],
