@@ -51,6 +51,18 @@ async fn enable_file(s: &support::TestServer, name: &str, file: &Path) {
     assert_eq!(status, 204, "{body}");
 }
 
+/// Enables a TCP socket device at `name` that sends to `collector`.
+async fn enable_socket(s: &support::TestServer, name: &str, collector: &Collector) {
+    let (status, body) = s
+        .call(
+            "PUT",
+            &format!("sys/audit/{name}"),
+            Some(json!({"type": "socket", "options": {"address": collector.addr.to_string()}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+}
+
 /// A TCP collector on 127.0.0.1 that keeps every line it receives.
 struct Collector {
     addr: std::net::SocketAddr,
@@ -297,14 +309,7 @@ async fn a_socket_device_streams_chained_lines_over_tcp() {
 async fn with_one_device_failing_the_request_fails_closed_and_is_not_carried_out() {
     let s = support::dev().await;
     let collector = Collector::start("127.0.0.1:0").await;
-    let (status, body) = s
-        .call(
-            "PUT",
-            "sys/audit/siem",
-            Some(json!({"type": "socket", "options": {"address": collector.addr.to_string()}})),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    enable_socket(&s, "siem", &collector).await;
     assert_eq!(s.call("GET", "sys/audit", None).await.0, 200);
     let addr = collector.stop().await;
 
@@ -336,14 +341,7 @@ async fn with_one_of_two_devices_failing_requests_still_pass() {
     let file = s.dir.path().join("ok.log");
     enable_file(&s, "file", &file).await;
     let collector = Collector::start("127.0.0.1:0").await;
-    let (status, _) = s
-        .call(
-            "PUT",
-            "sys/audit/siem",
-            Some(json!({"type": "socket", "options": {"address": collector.addr.to_string()}})),
-        )
-        .await;
-    assert_eq!(status, 204);
+    enable_socket(&s, "siem", &collector).await;
     collector.stop().await;
     let (status, body) = s
         .call("PUT", "secret/data/ok", Some(json!({"data": {"v": "x"}})))
@@ -507,14 +505,7 @@ async fn udp_and_syslog_devices_send_one_datagram_per_entry() {
 async fn a_socket_device_continues_its_chain_across_seal_and_unseal() {
     let s = support::dev().await;
     let collector = Collector::start("127.0.0.1:0").await;
-    let (status, _) = s
-        .call(
-            "PUT",
-            "sys/audit/siem",
-            Some(json!({"type": "socket", "options": {"address": collector.addr.to_string()}})),
-        )
-        .await;
-    assert_eq!(status, 204);
+    enable_socket(&s, "siem", &collector).await;
     assert_eq!(s.call("GET", "sys/mounts", None).await.0, 200);
     assert_eq!(s.call("PUT", "sys/seal", None).await.0, 204);
     let (status, _) = s
