@@ -52,8 +52,7 @@ pub fn random_nonce<const N: usize>() -> Result<[u8; N], CryptoError> {
         }
         let mut out = [0u8; N];
         out.copy_from_slice(&pool.bytes[pool.used..pool.used + N]);
-        // Each byte is handed out once.
-        pool.bytes[pool.used..pool.used + N].fill(0);
+        // Each byte is handed out once: `used` only moves forward until the next refill.
         pool.used += N;
         Ok(out)
     })
