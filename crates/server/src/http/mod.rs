@@ -85,15 +85,18 @@ async fn handle(
             span.record("otel.status_code", "error");
         }
     }
-    request_log::sync_scope(Arc::clone(&request_id), || {
-        tracing::debug!(
-            method,
-            route,
-            status,
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "request"
-        );
-    });
+    // Checked first: setting the task-local costs something even when the line is filtered.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        request_log::sync_scope(Arc::clone(&request_id), || {
+            tracing::debug!(
+                method,
+                route,
+                status,
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "request"
+            );
+        });
+    }
     telemetry::record_request(&route, method, status, started);
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
