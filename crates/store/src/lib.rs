@@ -11,12 +11,14 @@ mod cache;
 mod decoded;
 mod keys;
 mod memory;
+mod paths;
 mod sqlite;
 
 pub use backend::{Action, Expect, Op, Storage, StoreError};
-pub use barrier::{Barrier, Entry, MAX_KEY_LEN};
+pub use barrier::{Barrier, Entry};
 pub use cache::{CacheLimits, CacheStats, CachedStorage};
 pub use decoded::{DecodedMemo, ForgetDeleted};
 pub use keys::MAX_BACKEND_KEY_LEN;
 pub use memory::MemoryStorage;
+pub use paths::MAX_KEY_LEN;
 pub use sqlite::{CommitStats, DurabilitySettings, SqliteOptions, SqliteStorage};
