@@ -8,7 +8,7 @@ use ward_policy::Capability;
 use ward_store::{Barrier, Storage};
 
 use crate::audit::{AuditBroker, RequestFacts};
-use crate::mounts::{MountKeys, MountTable};
+use crate::mounts::{MountEntry, MountKeys, MountTable};
 use crate::policy_store::PolicyStore;
 use crate::seal::{self, Progress};
 use crate::token::store::{TokenEntry, TokenStore};
@@ -278,25 +278,33 @@ impl Core {
         let caller = self
             .authenticate(req.token.as_deref(), req.remote_addr)
             .await;
+        // Found once: the audit entries and the engine see the same mount.
+        let mount = self.mounts.find(&req.path);
         let facts = RequestFacts {
             id: request_id,
             request: &req,
             caller: caller.as_ref().ok(),
-            mount: self.mounts.find(&req.path),
+            mount: mount.as_ref(),
         };
         let Some(audit) = self.audit.begin(&facts) else {
-            return self.dispatch(&caller?, req).await;
+            return self.dispatch(&caller?, req, mount).await;
         };
         audit.log_request(caller.as_ref().err()).await?;
         let result = match caller {
-            Ok(caller) => self.dispatch(&caller, req).await,
+            Ok(caller) => self.dispatch(&caller, req, mount).await,
             Err(e) => Err(e),
         };
         audit.log_response(&result).await?;
         result
     }
 
-    async fn dispatch(&self, caller: &Caller, req: Request) -> CoreResult<Response> {
+    /// Runs an authenticated request; `mount` is the mount serving its path, if any.
+    async fn dispatch(
+        &self,
+        caller: &Caller,
+        req: Request,
+        mount: Option<Arc<MountEntry>>,
+    ) -> CoreResult<Response> {
         let path = req.path.clone();
         let exists = if req.operation == Operation::Write {
             self.exists(&path).await?
@@ -312,7 +320,7 @@ impl Core {
             let rest = rest.to_owned();
             return self.handle_token(caller, &rest, req).await;
         }
-        let Some(mount) = self.mounts.find(&req.path) else {
+        let Some(mount) = mount else {
             return Err(CoreError::NotFound(format!(
                 "no handler for route \"{}\". route entry not found.",
                 req.path

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
+use arc_swap::ArcSwap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -77,10 +78,11 @@ pub(crate) struct NewMount {
     pub(crate) config: Map<String, Value>,
 }
 
-/// The live mount table (loaded on unseal, cleared on seal).
+/// The live mount table (loaded on unseal, cleared on seal). Read on every request: an
+/// `ArcSwap` load takes no lock and no shared reference count.
 #[derive(Default)]
 pub(crate) struct MountTable {
-    entries: RwLock<Arc<Vec<Arc<MountEntry>>>>,
+    entries: ArcSwap<Vec<Arc<MountEntry>>>,
 }
 
 impl MountTable {
@@ -102,9 +104,7 @@ impl MountTable {
                 .cmp(&a.path.len())
                 .then_with(|| a.path.cmp(&b.path))
         });
-        if let Ok(mut guard) = self.entries.write() {
-            *guard = Arc::new(entries);
-        }
+        self.entries.store(Arc::new(entries));
     }
 
     pub(crate) fn clear(&self) {
@@ -112,19 +112,28 @@ impl MountTable {
     }
 
     pub(crate) fn all(&self) -> Arc<Vec<Arc<MountEntry>>> {
-        self.entries.read().map(|g| g.clone()).unwrap_or_default()
+        self.entries.load_full()
     }
 
     /// The mount serving `path` (a path below `/v1/`, no leading slash).
     pub(crate) fn find(&self, path: &str) -> Option<Arc<MountEntry>> {
-        let entries = self.entries.read().ok()?;
-        entries
+        self.find_with(path, Arc::clone)
+    }
+
+    /// `f` of the mount serving `path`, without holding on to the mount.
+    pub(crate) fn find_with<R>(
+        &self,
+        path: &str,
+        f: impl FnOnce(&Arc<MountEntry>) -> R,
+    ) -> Option<R> {
+        self.entries
+            .load()
             .iter()
             .find(|m| {
                 // `path` is below the mount, or is the mount itself without its `/`.
                 path.starts_with(&m.path) || m.path.strip_suffix('/') == Some(path)
             })
-            .cloned()
+            .map(f)
     }
 
     /// Mounts a new engine at `path`.

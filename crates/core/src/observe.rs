@@ -36,18 +36,19 @@ impl Core {
     /// The route template of a path below a mount: the mount, the engine's first segment,
     /// and `:path` for the rest (`secret/data/:path`, `transit/encrypt/:path`).
     fn mount_route(&self, path: &str) -> String {
-        let Some(mount) = self.mounts.find(path) else {
-            return "unmatched".into();
-        };
-        let rest = path.get(mount.path.len()..).unwrap_or("");
-        let (first, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        let mut out = String::with_capacity(mount.path.len() + first.len() + 6);
-        out.push_str(&mount.path);
-        out.push_str(first);
-        if !tail.is_empty() {
-            out.push_str("/:path");
-        }
-        out
+        self.mounts
+            .find_with(path, |mount| {
+                let rest = path.get(mount.path.len()..).unwrap_or("");
+                let (first, tail) = rest.split_once('/').unwrap_or((rest, ""));
+                let mut out = String::with_capacity(mount.path.len() + first.len() + 6);
+                out.push_str(&mount.path);
+                out.push_str(first);
+                if !tail.is_empty() {
+                    out.push_str("/:path");
+                }
+                out
+            })
+            .unwrap_or_else(|| "unmatched".into())
     }
 
     /// How many tokens exist (0 while sealed).

@@ -159,7 +159,7 @@ pub(crate) struct RequestFacts<'a> {
     pub(crate) id: &'a str,
     pub(crate) request: &'a Request,
     pub(crate) caller: Option<&'a Caller>,
-    pub(crate) mount: Option<Arc<MountEntry>>,
+    pub(crate) mount: Option<&'a Arc<MountEntry>>,
 }
 
 fn operation_name(op: Operation) -> &'static str {
@@ -185,7 +185,7 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> Parts {
             .filter(|t| !t.is_empty())
             .map(|t| h.hash(t)),
     };
-    let mount = facts.mount.as_deref();
+    let mount = facts.mount.map(|m| &**m);
     let object = RequestObject {
         client_token: caller
             .as_ref()

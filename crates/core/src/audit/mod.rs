@@ -20,8 +20,9 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use ward_api::audit::ChainHead;
@@ -71,7 +72,8 @@ pub(crate) struct Device {
 /// The enabled devices (loaded on unseal, dropped on seal).
 #[derive(Default)]
 pub(crate) struct AuditBroker {
-    devices: RwLock<Arc<Vec<Arc<Device>>>>,
+    /// Read on every request: an `ArcSwap` load takes no lock and no shared reference count.
+    devices: ArcSwap<Vec<Arc<Device>>>,
     /// Serialises enable, disable, load and shutdown.
     changes: tokio::sync::Mutex<()>,
     /// Writers kept across a seal (by device uuid), without their HMAC keys: a request in
@@ -82,13 +84,11 @@ pub(crate) struct AuditBroker {
 
 impl AuditBroker {
     fn snapshot(&self) -> Arc<Vec<Arc<Device>>> {
-        self.devices.read().map(|d| d.clone()).unwrap_or_default()
+        self.devices.load_full()
     }
 
     fn set(&self, devices: Vec<Arc<Device>>) {
-        if let Ok(mut slot) = self.devices.write() {
-            *slot = Arc::new(devices);
-        }
+        self.devices.store(Arc::new(devices));
     }
 
     /// Starts every device of the stored table (on unseal). A device whose destination is
@@ -217,10 +217,10 @@ impl AuditBroker {
 
     /// Prepares the entries of one request; `None` when no device is enabled.
     pub(crate) fn begin(&self, facts: &RequestFacts<'_>) -> Option<Pending> {
-        let devices = self.snapshot();
-        if devices.is_empty() {
+        if self.devices.load().is_empty() {
             return None;
         }
+        let devices = self.snapshot();
         let parts = devices
             .iter()
             .map(|d| entry::request_parts(&d.hasher, facts))
@@ -228,7 +228,7 @@ impl AuditBroker {
         Some(Pending {
             devices,
             parts,
-            mount: facts.mount.clone(),
+            mount: facts.mount.cloned(),
         })
     }
 }
