@@ -52,7 +52,8 @@ pub(crate) struct RunArgs {
     /// Keep-alive connections (default: one per request in flight; at most the concurrency).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     connections: Option<u16>,
-    /// Ward's release binary [default: target/release/ward in the workspace].
+    /// Ward's binary [default: the `ward` beside this benchmark's own binary, built with the same
+    /// profile (`target/dist/ward`), else target/release/ward in the workspace].
     #[arg(long)]
     ward_bin: Option<PathBuf>,
     /// OpenBao's binary [default: `bao` on PATH; OpenBao is skipped when there is none].
@@ -123,11 +124,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value * scale).map_err(|error| format!("{text:?}: {error}"))
 }
 
-/// Where Ward's release binary is when built from this workspace.
+/// Ward's binary built beside this one (same profile: `target/dist/ward` next to
+/// `target/dist/ward-bench`), else the workspace's release build.
 fn default_ward_bin() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace = manifest.parent().and_then(Path::parent).unwrap_or(manifest);
-    workspace.join("target").join("release").join("ward")
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("ward")))
+        .filter(|ward| ward.is_file());
+    beside.unwrap_or_else(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let workspace = manifest.parent().and_then(Path::parent).unwrap_or(manifest);
+        workspace.join("target").join("release").join("ward")
+    })
 }
 
 impl RunArgs {
