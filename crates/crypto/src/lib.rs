@@ -17,7 +17,9 @@ mod siv;
 
 pub use aead::{AES_GCM_OVERHEAD, Aes256GcmKey};
 pub use error::CryptoError;
-pub use hash::{HmacSha256Key, constant_time_eq, hmac_sha256, lower_hex, sha256, sha256_hex};
+pub use hash::{
+    HmacSha256Key, constant_time_eq, hmac_sha256, lower_hex, push_lower_hex, sha256, sha256_hex,
+};
 pub use keyring::{Keyring, Term};
 pub use random::{fill_random, random_array, random_base62, random_bytes, random_nonce};
 pub use secret::{Key256, SecretBytes};

@@ -90,13 +90,9 @@ impl Hasher {
     /// `hmac-sha256:<hex>` of `value`.
     pub(crate) fn hash(&self, value: &str) -> String {
         let mac = self.key.sign(value.as_bytes());
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::with_capacity(12 + 64);
         out.push_str("hmac-sha256:");
-        for b in mac {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
+        ward_crypto::push_lower_hex(&mut out, &mac);
         out
     }
 
