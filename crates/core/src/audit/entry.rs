@@ -181,7 +181,6 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> Parts {
             .filter(|t| !t.is_empty())
             .map(|t| h.hash(t)),
     };
-    let mount = facts.mount.map(|m| &**m);
     let object = RequestObject {
         client_token: caller
             .as_ref()
@@ -189,9 +188,7 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> Parts {
             .or(unknown_token.as_deref()),
         client_token_accessor: caller.as_ref().map(|c| c.accessor.as_str()),
         id: facts.id,
-        mount_accessor: mount.map(|m| m.accessor.as_str()),
-        mount_point: mount.map(|m| m.path.as_str()),
-        mount_type: mount.map(|m| m.mount_type.as_str()),
+        mount: MountFields::of(facts.mount.map(|m| &**m)),
         namespace: Namespace { id: "root" },
         operation: operation_name(req.operation),
         path: &req.path,
@@ -210,12 +207,8 @@ struct RequestObject<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     client_token_accessor: Option<&'a str>,
     id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_accessor: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_point: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_type: Option<&'a str>,
+    #[serde(flatten)]
+    mount: MountFields<'a>,
     namespace: Namespace,
     operation: &'static str,
     path: &'a str,
@@ -231,12 +224,8 @@ struct RequestObject<'a> {
 struct ResponseObject<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     auth: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_accessor: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_point: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_type: Option<&'a str>,
+    #[serde(flatten)]
+    mount: MountFields<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -244,6 +233,27 @@ struct ResponseObject<'a> {
     /// The response's data, every string HMAC'd.
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<Hashed<'a>>,
+}
+
+/// The mount fields of a `request` or `response` object (absent for paths outside mounts).
+#[derive(serde::Serialize)]
+struct MountFields<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_accessor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_point: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_type: Option<&'a str>,
+}
+
+impl<'a> MountFields<'a> {
+    fn of(mount: Option<&'a MountEntry>) -> Self {
+        Self {
+            mount_accessor: mount.map(|m| m.accessor.as_str()),
+            mount_point: mount.map(|m| m.path.as_str()),
+            mount_type: mount.map(|m| m.mount_type.as_str()),
+        }
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -303,9 +313,7 @@ pub(crate) fn response_entry(
     let resp = result.as_ref().ok();
     let object = ResponseObject {
         auth: resp.and_then(|r| r.auth.as_ref()).map(|a| auth_info(h, a)),
-        mount_accessor: mount.map(|m| m.accessor.as_str()),
-        mount_point: mount.map(|m| m.path.as_str()),
-        mount_type: mount.map(|m| m.mount_type.as_str()),
+        mount: MountFields::of(mount),
         status: resp.and_then(|r| r.status),
         warnings: resp
             .map(|r| r.warnings.as_slice())
