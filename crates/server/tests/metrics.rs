@@ -156,3 +156,88 @@ async fn audit_failures_are_counted_and_metrics_need_a_token() {
         .unwrap();
     assert_eq!(plain.status().as_u16(), 404);
 }
+
+/// Route labels come from Ward's routes, never from what a client puts in a path: a client
+/// sending many distinct paths (before any token is checked) must not create new series.
+#[tokio::test]
+async fn clients_cannot_grow_the_route_label_set() {
+    let s = support::dev().await;
+    assert_eq!(
+        s.call(
+            "POST",
+            "sys/mounts/transit",
+            Some(json!({"type": "transit"}))
+        )
+        .await
+        .0,
+        204
+    );
+    let (before, _) = scrape(&s).await;
+    let routes = |scrape: &Scrape| {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == "ward_http_requests_total")
+            .filter_map(|s| s.labels.get("route").map(str::to_owned))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let paths = |i: usize| {
+        [
+            format!("sys/zz{i}"),
+            format!("sys/zz{i}/deeper"),
+            format!("sys/policies/zz{i}/x"),
+            format!("sys/internal/zz{i}/x"),
+            format!("sys/rotate/zz{i}"),
+            format!("auth/zz{i}/login"),
+            format!("auth/token/zz{i}"),
+            format!("secret/zz{i}/x"),
+            format!("secret/zz{i}"),
+            format!("transit/zz{i}/key"),
+            format!("nomount{i}/x"),
+        ]
+    };
+    for i in 0..2 {
+        for path in paths(i) {
+            for token in [None, Some(s.root_token.as_str())] {
+                let mut req = s.http.get(format!("{}/v1/{path}", s.url));
+                if let Some(token) = token {
+                    req = req.header("X-Vault-Token", token);
+                }
+                let status = req.send().await.unwrap().status().as_u16();
+                assert!(status < 500, "{path}: {status}");
+            }
+        }
+    }
+    for i in 2..50 {
+        for path in paths(i) {
+            s.http
+                .get(format!("{}/v1/{path}", s.url))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let (after, text) = scrape(&s).await;
+    assert!(
+        !text.contains("zz"),
+        "a client's word became a label:\n{text}"
+    );
+    let new: Vec<_> = routes(&after)
+        .difference(&routes(&before))
+        .cloned()
+        .collect();
+    for expected in [
+        "sys/:unknown",
+        "sys/rotate/:unknown",
+        "auth/:unknown",
+        "secret/:unknown/:path",
+        "secret/:unknown",
+        "transit/:unknown/:path",
+        "unmatched",
+    ] {
+        assert!(
+            new.iter().any(|r| r == expected),
+            "{expected} not in {new:?}"
+        );
+    }
+}

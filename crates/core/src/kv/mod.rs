@@ -136,6 +136,11 @@ fn versions_param(p: &Params<'_>) -> CoreResult<Vec<u64>> {
     }
 }
 
+/// The first words of the engine's routes below its mount (also the metric labels).
+pub(crate) const ROUTE_WORDS: &[&str] = &[
+    "config", "data", "metadata", "delete", "undelete", "destroy", "rotate",
+];
+
 impl Core {
     /// Whether the secret addressed by a `data/` or `metadata/` path exists.
     pub(crate) async fn kv_exists(&self, mount: &MountEntry, rest: &str) -> CoreResult<bool> {
@@ -259,9 +264,7 @@ impl Core {
             ("rotate", Operation::Write) => {
                 self.kv_rotate_now(mount, validate_secret_path(path)?).await
             }
-            ("data" | "delete" | "undelete" | "destroy" | "config" | "rotate", _) => {
-                Err(CoreError::UnsupportedOperation)
-            }
+            (section, _) if ROUTE_WORDS.contains(&section) => Err(CoreError::UnsupportedOperation),
             _ => Err(CoreError::NotFound(format!(
                 "no handler for route \"{}{}\"",
                 mount.path, rest

@@ -34,6 +34,12 @@ use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Operation, Request, Response};
 use keys::Lifecycle;
 
+/// The first words of the engine's routes below its mount (also the metric labels).
+pub(crate) const ROUTE_WORDS: &[&str] = &[
+    "keys", "encrypt", "decrypt", "rewrap", "datakey", "sign", "verify", "hmac", "random", "hash",
+    "export", "backup", "restore",
+];
+
 impl Core {
     /// Whether a write to a transit path updates something that exists: a key's create
     /// (and an encrypt that would create it) needs `create`, everything else `update`.
@@ -89,14 +95,11 @@ impl Core {
             (["backup", name], Read) => self.transit_backup(mount, name).await,
             (["restore"], Write) => self.transit_restore(mount, None, &p).await,
             (["restore", name], Write) => self.transit_restore(mount, Some(name), &p).await,
-            (
-                [
-                    "keys" | "encrypt" | "decrypt" | "rewrap" | "datakey" | "sign" | "verify"
-                    | "hmac" | "random" | "hash" | "export" | "backup" | "restore",
-                    ..,
-                ],
-                _,
-            ) if !segments.iter().any(|s| s.is_empty()) && known_shape(&segments) => {
+            ([first, ..], _)
+                if ROUTE_WORDS.contains(first)
+                    && !segments.iter().any(|s| s.is_empty())
+                    && known_shape(&segments) =>
+            {
                 Err(CoreError::UnsupportedOperation)
             }
             _ => Err(CoreError::NotFound(format!(
