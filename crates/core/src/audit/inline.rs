@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use ward_api::audit::ChainHead;
 
 use super::sink::Sink;
-use super::writer::write_entries;
+use super::writer::{DeviceMetrics, write_entries};
 
 /// What a waiting request is told.
 enum Turn {
@@ -24,6 +24,14 @@ enum Turn {
     Written(bool),
     /// Its entry is still queued and no one is writing: it leads the next batch.
     Lead,
+}
+
+/// Where a queued entry stands.
+enum Queued {
+    /// Its request leads the next batch.
+    Leading(u64),
+    /// Its request waits to be told.
+    Following(u64, oneshot::Receiver<Turn>),
 }
 
 struct Item {
@@ -42,18 +50,20 @@ struct State {
     head: ChainHead,
     reopen: bool,
     last_error_log: Option<Instant>,
+    /// Batches written so far.
+    batches: u64,
 }
 
 /// A device's inline writer.
 pub(crate) struct InlineWriter {
-    device: String,
+    metrics: DeviceMetrics,
     state: Mutex<State>,
 }
 
 impl InlineWriter {
     pub(crate) fn new(device: &str, sink: Sink, head: ChainHead) -> Self {
         Self {
-            device: device.to_owned(),
+            metrics: DeviceMetrics::new(device),
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 busy: false,
@@ -62,6 +72,7 @@ impl InlineWriter {
                 head,
                 reopen: false,
                 last_error_log: None,
+                batches: 0,
             }),
         }
     }
@@ -84,27 +95,19 @@ impl InlineWriter {
 
     /// Writes `entry`; `true` once it is written.
     pub(crate) async fn write(&self, entry: Vec<u8>) -> bool {
-        let (ticket, rx) = {
-            let mut st = self.lock();
-            let ticket = st.next_ticket;
-            st.next_ticket += 1;
-            if !st.busy {
-                st.busy = true;
-                st.queue.push_back(Item {
-                    ticket,
-                    entry,
-                    done: None,
-                });
-                drop(st);
+        let (ticket, rx) = match self.enqueue(entry) {
+            Queued::Leading(ticket) => {
+                // Let the other requests this worker has ready reach their own audit write
+                // first, so that one write(2) carries their lines too.
+                let mut leader = Leader {
+                    writer: self,
+                    ticket: Some(ticket),
+                };
+                tokio::task::yield_now().await;
+                leader.ticket = None;
                 return self.lead(ticket);
             }
-            let (tx, rx) = oneshot::channel();
-            st.queue.push_back(Item {
-                ticket,
-                entry,
-                done: Some(tx),
-            });
-            (ticket, rx)
+            Queued::Following(ticket, rx) => (ticket, rx),
         };
         let mut guard = Follower {
             writer: self,
@@ -120,6 +123,29 @@ impl InlineWriter {
             Ok(Turn::Lead) => self.lead(ticket),
             Err(_) => false,
         }
+    }
+
+    /// Queues `entry`: the first request to find no write in progress leads the next batch.
+    fn enqueue(&self, entry: Vec<u8>) -> Queued {
+        let mut st = self.lock();
+        let ticket = st.next_ticket;
+        st.next_ticket += 1;
+        if !st.busy {
+            st.busy = true;
+            st.queue.push_back(Item {
+                ticket,
+                entry,
+                done: None,
+            });
+            return Queued::Leading(ticket);
+        }
+        let (tx, rx) = oneshot::channel();
+        st.queue.push_back(Item {
+            ticket,
+            entry,
+            done: Some(tx),
+        });
+        Queued::Following(ticket, rx)
     }
 
     /// Writes one batch (which holds the leader's own entry), answers it, and passes the
@@ -146,7 +172,13 @@ impl InlineWriter {
                 if reopen {
                     sink.reopen();
                 }
-                write_entries(&self.device, sink, &mut head, &entries, &mut last_error_log)
+                write_entries(
+                    &self.metrics,
+                    sink,
+                    &mut head,
+                    &entries,
+                    &mut last_error_log,
+                )
             }
             None => false,
         };
@@ -159,6 +191,7 @@ impl InlineWriter {
             }
         }
         let mut st = self.lock();
+        st.batches += 1;
         st.sink = sink;
         st.head = head;
         st.last_error_log = last_error_log;
@@ -179,6 +212,21 @@ impl InlineWriter {
             if done.send(Turn::Lead).is_ok() {
                 return own_result;
             }
+        }
+    }
+}
+
+/// A leader between taking the lead and writing. If it is dropped there (the client went
+/// away), it writes the batch before it goes, so the queue never stalls.
+struct Leader<'a> {
+    writer: &'a InlineWriter,
+    ticket: Option<u64>,
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.writer.lead(ticket);
         }
     }
 }
@@ -204,5 +252,75 @@ impl Drop for Follower<'_> {
                 self.writer.lead(own.unwrap_or(u64::MAX));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::sink::Target;
+    use std::sync::Arc;
+
+    fn writer(dir: &tempfile::TempDir) -> (Arc<InlineWriter>, std::path::PathBuf) {
+        let path = dir.path().join("audit.log");
+        let sink = Sink::new(Target::File {
+            path: path.clone(),
+            fsync: false,
+        });
+        let writer = InlineWriter::new("test/", sink, ChainHead::genesis("00"));
+        (Arc::new(writer), path)
+    }
+
+    fn lines(path: &std::path::Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// On one thread, requests that are ready together share one write: the leader lets the
+    /// others queue before it writes.
+    #[tokio::test]
+    async fn requests_ready_together_share_one_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, path) = writer(&dir);
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..16 {
+            let writer = Arc::clone(&writer);
+            tasks.spawn(async move { writer.write(format!("{{\"i\":{i}}}").into_bytes()).await });
+        }
+        let mut written = 0;
+        while let Some(ok) = tasks.join_next().await {
+            assert!(ok.unwrap());
+            written += 1;
+        }
+        assert_eq!(written, 16);
+        assert_eq!(lines(&path).len(), 16);
+        // The first request led a batch holding every line: the others queued while it
+        // yielded.
+        assert_eq!(writer.lock().batches, 1);
+    }
+
+    /// A leader whose request goes away while it waits for others to queue still writes the
+    /// batch, and the writer goes on serving.
+    #[tokio::test]
+    async fn a_leader_dropped_before_writing_still_writes_and_frees_the_lead() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, path) = writer(&dir);
+        {
+            let mut leading = std::pin::pin!(writer.write(b"{\"who\":\"gone\"}".to_vec()));
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            assert!(leading.as_mut().poll(&mut cx).is_pending());
+            assert!(writer.lock().busy);
+        }
+        assert!(!writer.lock().busy);
+        assert_eq!(lines(&path).len(), 1);
+        assert_eq!(writer.lock().batches, 1);
+        assert!(writer.write(b"{\"who\":\"next\"}".to_vec()).await);
+        let all = lines(&path);
+        assert_eq!(all.len(), 2);
+        assert!(all[0].contains("gone") && all[1].contains("next"));
     }
 }

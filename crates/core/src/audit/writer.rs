@@ -17,7 +17,7 @@ use super::sink::Sink;
 /// How a device's lines reach its sink.
 pub(crate) enum Writer {
     /// Written by the requests themselves, one leader per batch (plain files, stdout).
-    Inline(InlineWriter),
+    Inline(Box<InlineWriter>),
     /// Written by the device's own thread (sockets, syslog, files with `fsync`).
     Thread {
         /// The thread's bounded queue.
@@ -36,7 +36,7 @@ impl Writer {
         inline: bool,
     ) -> std::io::Result<Self> {
         if inline {
-            return Ok(Self::Inline(InlineWriter::new(path, sink, head)));
+            return Ok(Self::Inline(Box::new(InlineWriter::new(path, sink, head))));
         }
         let head = Arc::new(Mutex::new(head));
         let queue = spawn(path, sink, head.clone())?;
@@ -105,7 +105,7 @@ fn spawn(
     head: Arc<Mutex<ChainHead>>,
 ) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, mut rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
-    let device = path.to_owned();
+    let metrics = DeviceMetrics::new(path);
     std::thread::Builder::new()
         .name(format!("audit-{}", path.trim_end_matches('/')))
         .spawn(move || {
@@ -118,14 +118,14 @@ fn spawn(
                         Err(_) => break,
                     }
                 }
-                write_batch(&device, &mut sink, &head, jobs, &mut last_error_log);
+                write_batch(&metrics, &mut sink, &head, jobs, &mut last_error_log);
             }
         })?;
     Ok(tx)
 }
 
 fn write_batch(
-    device: &str,
+    metrics: &DeviceMetrics,
     sink: &mut Sink,
     head: &Mutex<ChainHead>,
     jobs: Vec<Job>,
@@ -151,7 +151,7 @@ fn write_batch(
     if entries.is_empty() {
         return;
     }
-    let ok = write_entries(device, sink, &mut next, &entries, last_error_log);
+    let ok = write_entries(metrics, sink, &mut next, &entries, last_error_log);
     if ok {
         match head.lock() {
             Ok(mut h) => *h = next,
@@ -163,11 +163,34 @@ fn write_batch(
     }
 }
 
+/// A device's metric handles, registered once: registering a labelled metric builds and
+/// hashes its key, which a batch need not pay for.
+pub(crate) struct DeviceMetrics {
+    /// The device's path, for log lines.
+    device: String,
+    flush: metrics::Histogram,
+    writes: metrics::Counter,
+    failures: metrics::Counter,
+}
+
+impl DeviceMetrics {
+    /// The handles of the device at `device`.
+    pub(crate) fn new(device: &str) -> Self {
+        let labels = [("device", device.to_owned())];
+        Self {
+            device: device.to_owned(),
+            flush: metrics::histogram!("ward_audit_flush_seconds", &labels),
+            writes: metrics::counter!("ward_audit_writes_total", &labels),
+            failures: metrics::counter!("ward_audit_failures_total", &labels),
+        }
+    }
+}
+
 /// Chains `entries` after `head` and writes them in one batch. On success `head` moves past
 /// them; on failure it stays, so the next batch re-uses these sequence numbers and a
 /// verifier sees no gap for lines that never reached the sink.
 pub(crate) fn write_entries(
-    device: &str,
+    metrics: &DeviceMetrics,
     sink: &mut Sink,
     head: &mut ChainHead,
     entries: &[Vec<u8>],
@@ -178,20 +201,18 @@ pub(crate) fn write_entries(
     let started = Instant::now();
     let result = sink.write_batch(&lines);
     let count = lines.len() as u64;
-    let labels = [("device", device.to_owned())];
-    metrics::histogram!("ward_audit_flush_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    metrics.flush.record(started.elapsed().as_secs_f64());
     match result {
         Ok(()) => {
             *head = next;
-            metrics::counter!("ward_audit_writes_total", &labels).increment(count);
+            metrics.writes.increment(count);
             true
         }
         Err(e) => {
-            metrics::counter!("ward_audit_failures_total", &labels).increment(count);
+            metrics.failures.increment(count);
             // A dead destination fails every batch: one log line per second is enough.
             if last_error_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                tracing::error!(device, error = %e, "audit device failed to write");
+                tracing::error!(device = %metrics.device, error = %e, "audit device failed to write");
                 *last_error_log = Some(Instant::now());
             }
             false
