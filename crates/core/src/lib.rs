@@ -20,7 +20,7 @@ mod transit;
 
 pub use crate::core::{Core, CoreConfig, InitOutput, SealStatus};
 pub use error::{CoreError, CoreResult};
-pub use request::{AuthInfo, Operation, Request, Response};
+pub use request::{AuthInfo, Operation, RawJson, Request, Response};
 pub use rotation::RotationConfig;
 pub use token::store::TOKEN_PREFIX;
 

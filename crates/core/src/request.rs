@@ -73,11 +73,17 @@ impl std::fmt::Debug for AuthInfo {
     }
 }
 
-/// A successful result.
-#[derive(Debug, Default)]
+/// JSON text serialised by Ward, sent as it is.
+pub type RawJson = Box<serde_json::value::RawValue>;
+
+/// A successful result. Its `Debug` output leaves out the bodies, which hold secrets.
+#[derive(Default)]
 pub struct Response {
     /// The `data` field of Vault's envelope; `None` means "no content" (HTTP 204).
     pub data: Option<Value>,
+    /// The `data` field already serialised, in place of `data` (a KV read sends the stored
+    /// JSON of the secret without parsing it into a tree and serialising it again).
+    pub data_json: Option<RawJson>,
     /// The `auth` field, for token-issuing operations.
     pub auth: Option<AuthInfo>,
     /// Warnings for the client.
@@ -98,6 +104,28 @@ impl Response {
         }
     }
 
+    /// An envelope response whose `data` is already serialised.
+    pub fn data_json(data: RawJson) -> Self {
+        Self {
+            data_json: Some(data),
+            ..Self::default()
+        }
+    }
+
+    /// Whether the envelope carries `data`.
+    pub fn has_data(&self) -> bool {
+        self.data.is_some() || self.data_json.is_some()
+    }
+
+    /// The `data` field as a tree (parsed from `data_json` when that is how it is held).
+    pub fn data_value(&self) -> Option<Value> {
+        match (&self.data, &self.data_json) {
+            (Some(data), _) => Some(data.clone()),
+            (None, Some(json)) => serde_json::from_str(json.get()).ok(),
+            (None, None) => None,
+        }
+    }
+
     /// A bare JSON response (no envelope).
     pub fn raw(body: Value) -> Self {
         Self {
@@ -109,5 +137,47 @@ impl Response {
     /// A response with no body (HTTP 204).
     pub fn empty() -> Self {
         Self::default()
+    }
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = |present: bool| if present { "<redacted>" } else { "None" };
+        f.debug_struct("Response")
+            .field("data", &held(self.has_data()))
+            .field("auth", &self.auth)
+            .field("warnings", &self.warnings)
+            .field("raw", &held(self.raw.is_some()))
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn debug_output_leaves_the_bodies_out() {
+        let tree = Response::data(json!({"password": "s3cret-tree"}));
+        let serialised = Response::data_json(
+            serde_json::value::to_raw_value(&json!({"password": "s3cret-raw"})).unwrap(),
+        );
+        let bare = Response::raw(json!({"root_token": "s3cret-bare"}));
+        for response in [tree, serialised, bare] {
+            let text = format!("{response:?}");
+            assert!(!text.contains("s3cret"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
+        assert!(!format!("{:?}", Response::empty()).contains("<redacted>"));
+    }
+
+    #[test]
+    fn serialised_data_reads_back_as_the_same_tree() {
+        let value = json!({"a": "1", "nested": {"b": [1, 2]}});
+        let response = Response::data_json(serde_json::value::to_raw_value(&value).unwrap());
+        assert!(response.has_data());
+        assert_eq!(response.data_value(), Some(value));
     }
 }

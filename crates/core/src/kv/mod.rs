@@ -12,7 +12,7 @@ mod rotation;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use ward_store::{Action, DecodedMemo, Expect, Op, StoreError};
 
 use crate::mounts::MountEntry;
@@ -307,13 +307,47 @@ impl Core {
         path: &str,
         p: &Params<'_>,
     ) -> CoreResult<Response> {
+        let version = p.u64("version")?;
+        Ok(match self.kv_open(mount, path, version).await? {
+            Opened::Live(meta, version, opened) => {
+                Response::data_json(opened.read_response(meta.version_view(version))?)
+            }
+            Opened::Gone(meta, version) => {
+                // Vault answers 404 but still shows the version's metadata.
+                Response {
+                    data: Some(json!({ "data": null, "metadata": meta.version_json(version) })),
+                    status: Some(404),
+                    ..Response::default()
+                }
+            }
+        })
+    }
+
+    /// The value of the current version, if it is there to read (for patches and
+    /// rotations, which start from it).
+    async fn kv_current_value(&self, mount: &MountEntry, path: &str) -> CoreResult<Option<Value>> {
+        match self.kv_open(mount, path, None).await {
+            Ok(Opened::Live(_, _, opened)) => Ok(Some(opened.open()?)),
+            Ok(Opened::Gone(..)) | Err(CoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Finds `version` (the current one for `None` or 0) of the secret at `path`, its data
+    /// key unwrapped. `NotFound` when the secret or the version does not exist.
+    async fn kv_open(
+        &self,
+        mount: &MountEntry,
+        path: &str,
+        version: Option<u64>,
+    ) -> CoreResult<Opened> {
         let k = keys(mount, path);
         let meta = self
             .barrier
             .get_decoded(&k.meta, &self.kv_memo.meta, parse_meta)
             .await?
             .ok_or_else(|| CoreError::NotFound(String::new()))?;
-        let version = match p.u64("version")? {
+        let version = match version {
             Some(0) | None => meta.current_version,
             Some(v) => v,
         };
@@ -321,12 +355,7 @@ impl Core {
             return Err(CoreError::NotFound(String::new()));
         };
         if vmeta.destroyed || meta.is_deleted(vmeta, &chrono::Utc::now()) {
-            // Vault answers 404 but still shows the version's metadata.
-            return Ok(Response {
-                data: Some(json!({ "data": null, "metadata": meta.version_json(version) })),
-                status: Some(404),
-                ..Response::default()
-            });
+            return Ok(Opened::Gone(meta, version));
         }
         let mount_keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
         let opened = self
@@ -338,12 +367,7 @@ impl Core {
             )
             .await?
             .ok_or_else(|| CoreError::Internal("kv version record missing".into()))?;
-        let data = opened.open()?;
-        // Built by moving `data` in: `json!` would serialise it into a copy.
-        let mut out = Map::new();
-        out.insert("data".into(), data);
-        out.insert("metadata".into(), meta.version_json(version));
-        Ok(Response::data(Value::Object(out)))
+        Ok(Opened::Live(meta, version, opened))
     }
 
     /// Writes a new version computed by `make` from the current value (None when there is
@@ -379,15 +403,7 @@ impl Core {
                     "check-and-set parameter did not match the current version",
                 ));
             }
-            let current = match meta.versions.get(&meta.current_version) {
-                Some(v) if !v.destroyed && !meta.is_deleted(v, &chrono::Utc::now()) => {
-                    let read = self
-                        .kv_read(mount, path, &Params(&serde_json::Map::new()))
-                        .await?;
-                    read.data.and_then(|d| d.get("data").cloned())
-                }
-                _ => None,
-            };
+            let current = self.kv_current_value(mount, path).await?;
             let value = make(current)?;
             let now = now_rfc3339();
             if meta.created_time.is_empty() {
@@ -631,6 +647,14 @@ impl Core {
         }
         Ok(Response::data(json!({ "keys": keys })))
     }
+}
+
+/// A version found by `kv_open`.
+enum Opened {
+    /// Readable: its metadata, number and unwrapped data key.
+    Live(Arc<Metadata>, u64, Arc<OpenedVersion>),
+    /// Deleted or destroyed: its metadata and number.
+    Gone(Arc<Metadata>, u64),
 }
 
 enum VersionChange {

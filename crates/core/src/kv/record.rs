@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use ward_crypto::{Aes256GcmKey, Key256};
 
 use crate::mounts::MountKeySet;
 use crate::params::format_duration;
-use crate::{CoreError, CoreResult};
+use crate::{CoreError, CoreResult, RawJson};
 
 /// What Vault keeps per version in the metadata.
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
@@ -19,6 +20,16 @@ pub(crate) struct VersionMeta {
     /// Empty unless soft-deleted.
     pub(crate) deletion_time: String,
     pub(crate) destroyed: bool,
+}
+
+/// The `metadata` block of a data read or write.
+#[derive(Serialize)]
+pub(crate) struct VersionView<'a> {
+    created_time: String,
+    custom_metadata: Option<&'a Map<String, Value>>,
+    deletion_time: String,
+    destroyed: bool,
+    version: u64,
 }
 
 /// Per-secret metadata (`metadata/<path>`).
@@ -70,15 +81,21 @@ impl Metadata {
 
     /// The `metadata` block of a data read or write.
     pub(crate) fn version_json(&self, version: u64) -> Value {
+        serde_json::to_value(self.version_view(version)).unwrap_or(Value::Null)
+    }
+
+    /// The `metadata` block of a data read or write, to serialise without building a
+    /// `Value` (the fields in the order `version_json`'s map gives them).
+    pub(crate) fn version_view(&self, version: u64) -> VersionView<'_> {
         let absent = VersionMeta::default();
         let v = self.versions.get(&version).unwrap_or(&absent);
-        let mut out = Map::new();
-        out.insert("created_time".into(), v.created_time.clone().into());
-        out.insert("custom_metadata".into(), self.custom_json());
-        out.insert("deletion_time".into(), self.deletion_time(v).into());
-        out.insert("destroyed".into(), v.destroyed.into());
-        out.insert("version".into(), version.into());
-        Value::Object(out)
+        VersionView {
+            created_time: v.created_time.clone(),
+            custom_metadata: (!self.custom_metadata.is_empty()).then_some(&self.custom_metadata),
+            deletion_time: self.deletion_time(v),
+            destroyed: v.destroyed,
+            version,
+        }
     }
 
     fn custom_json(&self) -> Value {
@@ -236,6 +253,20 @@ impl OpenedVersion {
     pub(crate) fn open(&self) -> CoreResult<Value> {
         let plain = self.dek.open(&self.ciphertext, &self.aad)?;
         serde_json::from_slice(plain.expose()).map_err(|_| corrupt())
+    }
+
+    /// The response to a read of this version: `{"data": <the value>, "metadata": ...}`
+    /// serialised, with the decrypted value copied in as it was stored (Ward serialised it
+    /// when it was written) rather than parsed into a tree and serialised again.
+    pub(crate) fn read_response(&self, metadata: VersionView<'_>) -> CoreResult<RawJson> {
+        #[derive(Serialize)]
+        struct Read<'a> {
+            data: &'a RawValue,
+            metadata: VersionView<'a>,
+        }
+        let plain = self.dek.open(&self.ciphertext, &self.aad)?;
+        let data: &RawValue = serde_json::from_slice(plain.expose()).map_err(|_| corrupt())?;
+        serde_json::value::to_raw_value(&Read { data, metadata }).map_err(|_| corrupt())
     }
 }
 
