@@ -277,3 +277,31 @@ async fn more_writers_than_the_queue_holds_all_commit() {
     }
     assert_eq!(store.list("k/").await.unwrap().len(), writers);
 }
+
+/// With room for one queued read and one reading thread, many concurrent reads wait their
+/// turn to queue and every one gets its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_beyond_the_queue_depth_wait_and_all_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        readers: 1,
+        read_queue_depth: 1,
+        ..SqliteOptions::default()
+    };
+    let store = Arc::new(SqliteStorage::open_with(db_path(&dir), options).unwrap());
+    for i in 0..64u32 {
+        store.put(&format!("k{i}"), &i.to_be_bytes()).await.unwrap();
+    }
+    let mut reads = tokio::task::JoinSet::new();
+    for i in 0..64u32 {
+        let store = Arc::clone(&store);
+        reads.spawn(async move { (i, store.get(&format!("k{i}")).await.unwrap()) });
+    }
+    let mut answered = 0;
+    while let Some(joined) = reads.join_next().await {
+        let (i, value) = joined.unwrap();
+        assert_eq!(value.unwrap(), i.to_be_bytes());
+        answered += 1;
+    }
+    assert_eq!(answered, 64);
+}

@@ -11,7 +11,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -54,6 +54,9 @@ const WRITE_QUEUE_DEPTH: usize = 4096;
 pub struct SqliteOptions {
     /// How many reading threads (each with its own read-only connection). At least one.
     pub readers: usize,
+    /// Reads that may wait for a reading thread before callers wait to queue theirs
+    /// (backpressure when the disk is slower than the requests). At least one.
+    pub read_queue_depth: usize,
     /// How long a connection waits for a lock that another connection to the same file
     /// holds (another process, a backup) before its operation fails.
     pub busy_timeout: Duration,
@@ -65,6 +68,7 @@ impl Default for SqliteOptions {
         // on the disk without crowding a small machine.
         Self {
             readers: 4,
+            read_queue_depth: 4096,
             busy_timeout: Duration::from_secs(5),
         }
     }
@@ -99,7 +103,7 @@ pub struct CommitStats {
 /// stops waiting (a cancelled future) may still be applied, as with any database.
 pub struct SqliteStorage {
     writer: tokio::sync::mpsc::Sender<WriteJob>,
-    readers: mpsc::Sender<ReadJob>,
+    readers: tokio::sync::mpsc::Sender<ReadJob>,
     counters: Arc<WriterCounters>,
     path: PathBuf,
 }
@@ -131,7 +135,7 @@ impl SqliteStorage {
             .spawn(move || writer::run(writer_conn, write_jobs, writer_counters))
             .map_err(SqliteFailure::Spawn)?;
 
-        let (readers, read_jobs) = mpsc::channel();
+        let (readers, read_jobs) = tokio::sync::mpsc::channel(options.read_queue_depth.max(1));
         let read_jobs = Arc::new(Mutex::new(read_jobs));
         for (index, conn) in reader_conns.into_iter().enumerate() {
             let jobs = Arc::clone(&read_jobs);
@@ -192,8 +196,10 @@ impl SqliteStorage {
         job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> ReadJob,
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
+        // As for writes: a full queue makes the caller wait here.
         self.readers
             .send(job(reply))
+            .await
             .map_err(|_| SqliteFailure::WorkerStopped)?;
         answer.await.map_err(|_| SqliteFailure::WorkerStopped)?
     }

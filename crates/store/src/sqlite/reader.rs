@@ -1,10 +1,10 @@
 //! The pool of reading threads. WAL lets readers run alongside the writer, each on its own
 //! read-only connection, and each read sees every commit acknowledged before it started.
 
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension};
+use tokio::sync::mpsc::Receiver;
 use tokio::sync::oneshot;
 
 use super::SqliteFailure;
@@ -32,9 +32,9 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<Receiver<ReadJob>>>) {
         // the next ones. A poisoned lock means another reader panicked: stop too, and the
         // callers see "worker stopped" once every reader is gone.
         let job = match jobs.lock() {
-            Ok(queue) => match queue.recv() {
-                Ok(job) => job,
-                Err(_) => return,
+            Ok(mut queue) => match queue.blocking_recv() {
+                Some(job) => job,
+                None => return,
             },
             Err(_) => return,
         };
