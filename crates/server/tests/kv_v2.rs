@@ -7,6 +7,44 @@ mod support;
 use serde_json::json;
 use support::{assert_errors, dev};
 
+/// A read's body is OpenBao 2.7.2's, field for field and in its order (recorded from
+/// `bao server -dev`): no `mount_type`, the secret's own JSON under `data.data`.
+#[tokio::test]
+async fn a_read_has_openbaos_envelope_field_for_field() {
+    let s = dev().await;
+    let secret = json!({"a": "1", "nested": {"b": [1, 2.5, null, true]}, "u": "é\"\n"});
+    let (status, _) = s
+        .call("POST", "secret/data/shape", Some(json!({"data": secret})))
+        .await;
+    assert_eq!(status, 200);
+    let text = s
+        .http
+        .get(format!("{}/v1/secret/data/shape", s.url))
+        .header("X-Vault-Token", &s.root_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let fields = [
+        "{\"request_id\":\"",
+        "\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,\"data\":{\"data\":",
+        ",\"metadata\":{\"created_time\":\"",
+        "\",\"custom_metadata\":null,\"deletion_time\":\"\",\"destroyed\":false,\"version\":1}},\"wrap_info\":null,\"warnings\":null,\"auth\":null}",
+    ];
+    let mut at = 0;
+    for field in fields {
+        let found = text[at..]
+            .find(field)
+            .unwrap_or_else(|| panic!("{field} in {text}"));
+        at += found + field.len();
+    }
+    assert_eq!(at, text.len(), "{text}");
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["data"]["data"], secret);
+}
+
 #[tokio::test]
 async fn write_read_versions_and_metadata() {
     let s = dev().await;

@@ -69,7 +69,6 @@ pub(crate) fn success(resp: ward_core::Response, request_id: &str) -> Response {
         wrap_info: None,
         warnings: (!resp.warnings.is_empty()).then_some(resp.warnings.as_slice()),
         auth: resp.auth.as_ref().map(AuthBlock::from),
-        mount_type: "",
     };
     json_response(status, &envelope)
 }
@@ -101,7 +100,8 @@ struct Envelope<'a> {
     wrap_info: Option<()>,
     warnings: Option<&'a [String]>,
     auth: Option<AuthBlock<'a>>,
-    mount_type: &'static str,
+    // No `mount_type`: OpenBao 2.7.2 leaves it out (Vault 1.15+ sends the engine type;
+    // clients ignore it).
 }
 
 /// The envelope's `data`: a tree, or JSON the core already serialised.
