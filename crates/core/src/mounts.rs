@@ -66,7 +66,16 @@ impl MountEntry {
 
     /// The storage prefix of this mount's data.
     pub(crate) fn storage_prefix(&self) -> String {
-        format!("logical/{}/", self.uuid)
+        let mut out = String::with_capacity(self.uuid.len() + 9);
+        self.push_storage_prefix(&mut out);
+        out
+    }
+
+    /// Appends [`Self::storage_prefix`] to `out` (no `format!` on the read path).
+    pub(crate) fn push_storage_prefix(&self, out: &mut String) {
+        out.push_str("logical/");
+        out.push_str(&self.uuid);
+        out.push('/');
     }
 }
 

@@ -90,13 +90,13 @@ struct Keys {
 }
 
 fn keys(mount: &MountEntry, path: &str) -> Keys {
-    let base = mount.storage_prefix();
-    let mut meta = String::with_capacity(base.len() + 5 + path.len());
-    meta.push_str(&base);
+    let base = mount.uuid.len() + 9;
+    let mut meta = String::with_capacity(base + 5 + path.len());
+    mount.push_storage_prefix(&mut meta);
     meta.push_str("meta/");
     meta.push_str(path);
-    let mut version_prefix = String::with_capacity(base.len() + 4 + 64 + 1 + 20);
-    version_prefix.push_str(&base);
+    let mut version_prefix = String::with_capacity(base + 4 + 64 + 1 + 20);
+    mount.push_storage_prefix(&mut version_prefix);
     version_prefix.push_str("ver/");
     version_prefix.push_str(&ward_crypto::sha256_hex(path.as_bytes()));
     version_prefix.push('/');
