@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
+use serde_json::{Map, Value};
 use ward_crypto::{Key256, SecretBytes};
 use ward_policy::Capability;
 use ward_store::{Barrier, Storage};
@@ -311,7 +312,8 @@ impl Core {
         } else {
             false
         };
-        self.authorise(caller, &path, req.operation, exists).await?;
+        self.authorise(caller, &path, req.operation, exists, &req.data)
+            .await?;
         if let Some(rest) = req.path.strip_prefix("sys/") {
             let rest = rest.to_owned();
             return self.handle_sys(caller, &rest, req).await;
@@ -363,12 +365,16 @@ impl Core {
         })
     }
 
+    /// Whether the caller's policies allow `op` on `path` with the request's parameters
+    /// `params` (the deciding rule's `allowed_parameters`, `denied_parameters`,
+    /// `required_parameters` and wrapping TTLs apply, as in Vault); root tokens always may.
     async fn authorise(
         &self,
         caller: &Caller,
         path: &str,
         op: Operation,
         exists: bool,
+        params: &Map<String, Value>,
     ) -> CoreResult<()> {
         if caller.entry.is_root() {
             return Ok(());
@@ -378,14 +384,14 @@ impl Core {
             .acl(&self.barrier, &caller.entry.policies)
             .await?;
         let allowed = match op {
-            Operation::Read => acl.allows(path, Capability::Read),
+            Operation::Read => acl.allows_request(path, Capability::Read, params),
             // A LIST names a folder: Vault checks it with its trailing `/`, so that
             // `secret/metadata/app/*` allows listing `secret/metadata/app/`.
-            Operation::List => acl.allows(&format!("{path}/"), Capability::List),
-            Operation::Patch => acl.allows(path, Capability::Patch),
-            Operation::Delete => acl.allows(path, Capability::Delete),
-            Operation::Write if exists => acl.allows(path, Capability::Update),
-            Operation::Write => acl.allows(path, Capability::Create),
+            Operation::List => acl.allows_request(&format!("{path}/"), Capability::List, params),
+            Operation::Patch => acl.allows_request(path, Capability::Patch, params),
+            Operation::Delete => acl.allows_request(path, Capability::Delete, params),
+            Operation::Write if exists => acl.allows_request(path, Capability::Update, params),
+            Operation::Write => acl.allows_request(path, Capability::Create, params),
         };
         let needs_sudo = is_root_protected(path);
         if !allowed || (needs_sudo && !acl.allows(path, Capability::Sudo)) {

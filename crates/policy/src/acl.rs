@@ -3,15 +3,65 @@
 use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
+use serde_json::{Map, Value};
 
 use crate::capability::{Capabilities, Capability};
+use crate::params::MergedConstraints;
 use crate::pattern::{PatternKind, Priority, SegmentPattern, classify};
-use crate::policy::Policy;
+use crate::policy::{PathRule, Policy};
 use crate::segment_trie::SegmentTrie;
 
 /// Maps keyed by path text. The keys come from policies; request paths are only looked up,
 /// so a fast hash (randomly seeded per process all the same) is safe here.
 pub(crate) type PathMap<V> = HashMap<Box<str>, V, RandomState>;
+
+/// What the merged rules for one pattern grant: capabilities and, only when some rule for
+/// the pattern has them, parameter or wrapping-TTL constraints.
+#[derive(Debug, Clone)]
+struct Grant {
+    caps: Capabilities,
+    constraints: Option<Box<MergedConstraints>>,
+}
+
+impl Grant {
+    fn new(rule: &PathRule) -> Grant {
+        let caps = rule.capabilities();
+        let constraints = if caps.is_denied() {
+            None
+        } else {
+            MergedConstraints::of(rule.parameter_constraints())
+        };
+        Grant { caps, constraints }
+    }
+
+    /// Vault's merge of another rule for the same pattern: a `deny` on either side leaves
+    /// only the `deny` (constraints are moot then); otherwise capabilities and constraints
+    /// merge.
+    fn merge(&mut self, rule: &PathRule) {
+        self.caps.merge(rule.capabilities());
+        if self.caps.is_denied() {
+            self.constraints = None;
+            return;
+        }
+        let other = rule.parameter_constraints();
+        if other.is_empty() {
+            return;
+        }
+        match &mut self.constraints {
+            Some(constraints) => constraints.merge(other),
+            None => self.constraints = MergedConstraints::of(other),
+        }
+    }
+
+    /// Whether this grant allows `capability` to a request with `params`.
+    fn allows(&self, capability: Capability, params: &Map<String, Value>) -> bool {
+        self.caps.contains(capability)
+            && self
+                .constraints
+                .as_ref()
+                .is_none_or(|constraints| constraints.permits(capability, params))
+    }
+}
 
 /// The merged rules of a set of policies, indexed so that a check allocates nothing:
 /// a hash map of exact paths, a hash map of glob prefixes probed by length (longest
@@ -19,20 +69,22 @@ pub(crate) type PathMap<V> = HashMap<Box<str>, V, RandomState>;
 #[derive(Debug, Clone, Default)]
 pub struct Acl {
     root: bool,
-    exact: PathMap<Capabilities>,
-    prefixes: PathMap<Capabilities>,
+    exact: PathMap<Grant>,
+    prefixes: PathMap<Grant>,
     /// The distinct lengths of `prefixes`' keys, longest first.
     prefix_lengths: Vec<usize>,
     /// Highest priority first; a rule's index is its rank in `segment_trie`.
-    segment_rules: Vec<(SegmentPattern, Capabilities)>,
+    segment_rules: Vec<(SegmentPattern, Grant)>,
     segment_trie: SegmentTrie,
 }
 
 impl Acl {
     /// Merges the rules of `policies` as Vault's `NewACL` does: rules with the same pattern
     /// (in one policy or several) merge into the union of their capabilities, except that
-    /// `deny` on any of them makes the merged rule `deny`. Different patterns stay separate
-    /// rules; at check time only the best-matching one decides.
+    /// `deny` on any of them makes the merged rule `deny`; their parameter constraints merge
+    /// too (allowed and denied values per name, required names, wrapping TTLs: see
+    /// [`Acl::allows_request`]). Different patterns stay separate rules; at check time only
+    /// the best-matching one decides.
     ///
     /// If the built-in root policy ([`Policy::root`]) is among `policies`, the result is the
     /// root ACL. (Vault refuses to build an ACL mixing root with other policies; root tokens
@@ -54,16 +106,15 @@ impl Acl {
         let mut acl = Acl::default();
         let mut segment_index: HashMap<&str, usize> = HashMap::new();
         for rule in policies.flat_map(|policy| policy.rules()) {
-            let caps = rule.capabilities();
             match classify(rule.pattern()) {
-                PatternKind::Exact(path) => merge_into(&mut acl.exact, path, caps),
-                PatternKind::Prefix(prefix) => merge_into(&mut acl.prefixes, prefix, caps),
+                PatternKind::Exact(path) => merge_into(&mut acl.exact, path, rule),
+                PatternKind::Prefix(prefix) => merge_into(&mut acl.prefixes, prefix, rule),
                 PatternKind::Segment => match segment_index.get(rule.pattern()) {
-                    Some(&index) => acl.segment_rules[index].1.merge(caps),
+                    Some(&index) => acl.segment_rules[index].1.merge(rule),
                     None => {
                         segment_index.insert(rule.pattern(), acl.segment_rules.len());
                         acl.segment_rules
-                            .push((SegmentPattern::new(rule.pattern()), caps));
+                            .push((SegmentPattern::new(rule.pattern()), Grant::new(rule)));
                     }
                 },
             }
@@ -103,18 +154,8 @@ impl Acl {
         if self.root {
             return Capabilities::ROOT;
         }
-        let path = path.trim_start_matches('/');
-        if let Some(caps) = self.exact.get(path) {
-            return *caps;
-        }
-        let trimmed = path.strip_suffix('/');
-        if let Some(caps) = trimmed.and_then(|trimmed| self.exact.get(trimmed)) {
-            return *caps;
-        }
-        if let Some(caps) = trimmed.and_then(|trimmed| self.best_non_exact(trimmed)) {
-            return caps;
-        }
-        self.best_non_exact(path).unwrap_or(Capabilities::NONE)
+        self.grant_for_list(path)
+            .map_or(Capabilities::NONE, |grant| grant.caps)
     }
 
     /// The capabilities on `path` for any request other than LIST: the exact rule for the
@@ -124,17 +165,17 @@ impl Acl {
         if self.root {
             return Capabilities::ROOT;
         }
-        let path = path.trim_start_matches('/');
-        if let Some(caps) = self.exact.get(path) {
-            return *caps;
-        }
-        self.best_non_exact(path).unwrap_or(Capabilities::NONE)
+        self.grant_direct(path)
+            .map_or(Capabilities::NONE, |grant| grant.caps)
     }
 
     /// Whether the rule that applies to `path` grants `capability`: looked up as a LIST
     /// request for [`Capability::List`] (see [`Acl::capabilities`]) and directly for the
     /// others (see [`Acl::capabilities_direct`]). Always false for [`Capability::Deny`],
     /// which is not something a request can be allowed to do.
+    ///
+    /// This looks at capabilities only; to authorise a request, whose parameters the rule
+    /// may constrain, use [`Acl::allows_request`].
     pub fn allows(&self, path: &str, capability: Capability) -> bool {
         match capability {
             Capability::Deny => false,
@@ -143,38 +184,96 @@ impl Acl {
         }
     }
 
+    /// Whether a request needing `capability` on `path`, with parameters `params` (a JSON
+    /// body's top-level fields, or a read's query parameters), is allowed: the rule that
+    /// applies (as for [`Acl::allows`]) must grant `capability`, and the request must meet
+    /// that rule's constraints, as Vault's `AllowOperation` checks them:
+    ///
+    /// - `min_wrapping_ttl` / `max_wrapping_ttl`: Ward has no response wrapping, and Vault
+    ///   denies a request that is not wrapped, so the rule denies every request;
+    /// - for [`Capability::Read`], [`Capability::Create`], [`Capability::Update`] and
+    ///   [`Capability::Patch`] only (not list or delete): `required_parameters` must all be
+    ///   present, then, if there are parameters, none may be denied by `denied_parameters`
+    ///   and, if `allowed_parameters` has names, each must be allowed by it. Parameter names
+    ///   are compared in lower case; `*` as a name means any parameter; values may use a
+    ///   leading or trailing `*` glob; a string value is also read as a comma-separated list
+    ///   and an array value element by element.
+    ///
+    /// Always true for the root ACL (except for [`Capability::Deny`]). A rule without
+    /// constraints costs nothing more than [`Acl::allows`].
+    pub fn allows_request(
+        &self,
+        path: &str,
+        capability: Capability,
+        params: &Map<String, Value>,
+    ) -> bool {
+        if capability == Capability::Deny {
+            return false;
+        }
+        if self.root {
+            return true;
+        }
+        let grant = match capability {
+            Capability::List => self.grant_for_list(path),
+            _ => self.grant_direct(path),
+        };
+        grant.is_some_and(|grant| grant.allows(capability, params))
+    }
+
+    /// The rule for `path` as a LIST request sees it (see [`Acl::capabilities`]).
+    fn grant_for_list(&self, path: &str) -> Option<&Grant> {
+        let path = path.trim_start_matches('/');
+        if let Some(grant) = self.exact.get(path) {
+            return Some(grant);
+        }
+        let trimmed = path.strip_suffix('/');
+        if let Some(grant) = trimmed.and_then(|trimmed| self.exact.get(trimmed)) {
+            return Some(grant);
+        }
+        if let Some(grant) = trimmed.and_then(|trimmed| self.best_non_exact(trimmed)) {
+            return Some(grant);
+        }
+        self.best_non_exact(path)
+    }
+
+    /// The rule for `path` as any request but LIST sees it (see [`Acl::capabilities_direct`]).
+    fn grant_direct(&self, path: &str) -> Option<&Grant> {
+        let path = path.trim_start_matches('/');
+        self.exact.get(path).or_else(|| self.best_non_exact(path))
+    }
+
     /// The best glob or `+` rule for `path`, as Vault's `CheckAllowedFromNonExactPaths`.
-    fn best_non_exact(&self, path: &str) -> Option<Capabilities> {
+    fn best_non_exact(&self, path: &str) -> Option<&Grant> {
         let prefix_match = self.longest_prefix(path);
         if self.segment_rules.is_empty() {
-            return prefix_match.map(|(_, caps)| caps);
+            return prefix_match.map(|(_, grant)| grant);
         }
         let Some(rank) = self.segment_trie.best_match(path) else {
-            return prefix_match.map(|(_, caps)| caps);
+            return prefix_match.map(|(_, grant)| grant);
         };
-        let (pattern, caps) = &self.segment_rules[rank];
+        let (pattern, grant) = &self.segment_rules[rank];
         match prefix_match {
-            Some((prefix, prefix_caps)) if Priority::of_prefix(prefix) > pattern.priority() => {
-                Some(prefix_caps)
+            Some((prefix, prefix_grant)) if Priority::of_prefix(prefix) > pattern.priority() => {
+                Some(prefix_grant)
             }
-            _ => Some(*caps),
+            _ => Some(grant),
         }
     }
 
     /// The longest glob prefix of `path`, probing one hash lookup per distinct prefix length.
-    fn longest_prefix<'p>(&self, path: &'p str) -> Option<(&'p str, Capabilities)> {
+    fn longest_prefix<'p>(&self, path: &'p str) -> Option<(&'p str, &Grant)> {
         self.prefix_lengths.iter().find_map(|&len| {
             let candidate = path.get(..len)?;
-            self.prefixes.get(candidate).map(|caps| (candidate, *caps))
+            self.prefixes.get(candidate).map(|grant| (candidate, grant))
         })
     }
 }
 
-fn merge_into(map: &mut PathMap<Capabilities>, key: &str, caps: Capabilities) {
+fn merge_into(map: &mut PathMap<Grant>, key: &str, rule: &PathRule) {
     match map.get_mut(key) {
-        Some(existing) => existing.merge(caps),
+        Some(existing) => existing.merge(rule),
         None => {
-            map.insert(key.into(), caps);
+            map.insert(key.into(), Grant::new(rule));
         }
     }
 }

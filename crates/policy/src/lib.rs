@@ -33,17 +33,48 @@
 //!
 //! Vault's parameter and wrapping-TTL constraints (`allowed_parameters`,
 //! `denied_parameters`, `required_parameters`, `min_wrapping_ttl`, `max_wrapping_ttl`) are
-//! accepted, validated and kept ([`UnenforcedConstraints`]) but **not enforced**;
-//! [`Policy::warnings`] says so for each rule that has them. Vault keys whose absence would
-//! change what a rule grants (`expiration`, `mfa_methods`, `control_group`,
-//! `pagination_limit`, `list_scan_response_keys_filter_path`) and templated paths are
-//! rejected with an error.
+//! kept per rule ([`ParameterConstraints`]), merged per pattern as Vault merges them, and
+//! enforced by [`Acl::allows_request`] for the rule that decides, with Vault's semantics
+//! (`denied_parameters` first, `*` names, `*` globs in values, names compared in lower
+//! case). Ward has no response wrapping, so a rule with a wrapping TTL denies every request
+//! it decides, as Vault denies requests that are not wrapped; [`Policy::warnings`] says so.
+//!
+//! ```
+//! use serde_json::json;
+//! use ward_policy::{Acl, Capability, Policy};
+//!
+//! let tokens = Policy::parse("tokens", r#"
+//!     path "auth/token/create" {
+//!         capabilities = ["update"]
+//!         denied_parameters = { "policies" = ["root", "admin*"] }
+//!     }
+//! "#)?;
+//! let acl = Acl::new(&[tokens]);
+//! let create = |body: serde_json::Value| {
+//!     let params = body.as_object().cloned().unwrap_or_default();
+//!     acl.allows_request("auth/token/create", Capability::Update, &params)
+//! };
+//! assert!(create(json!({"policies": ["app"], "ttl": "1h"})));
+//! assert!(!create(json!({"policies": ["app", "admin-ops"]})));
+//! assert!(!create(json!({"policies": "app,root"})), "a comma-separated string too");
+//! # Ok::<(), ward_policy::PolicyError>(())
+//! ```
+//!
+//! The parameters are the request's top-level fields, as in Vault: for a KV v2 write that is
+//! `data` and `options`, not the secret's own keys.
+//!
+//! Vault keys whose absence would change what a rule grants (`expiration`, `mfa_methods`,
+//! `control_group`, `pagination_limit`, `list_scan_response_keys_filter_path`) and
+//! templated paths are rejected with an error.
 //!
 //! Where Ward knowingly differs from Vault:
 //! - every capability name must be known, even after a `deny` (Vault stops reading the list
 //!   at `deny`); Vault's newer `subscribe`/`recover` and OpenBao's `scan` are unknown here;
 //! - an empty pattern (`path ""`) is an error (Vault accepts it);
 //! - [`Acl::new`] with the root policy among others gives the root ACL (Vault refuses);
+//! - in `allowed_parameters` / `denied_parameters` lists a number matches an equal JSON
+//!   number (`3600` matches `3600` and `3600.0`); Vault never matches numbers, as it reads
+//!   request numbers as `json.Number` and compares them with the policy's integers by type;
 //! - the text is read with an HCL2 parser (hcl-rs), so two HCL1 leniencies are gone: a
 //!   block opened and given an attribute on one line (`path "x" { a = 1`) must close on that
 //!   line, and an attribute may not be repeated in a block.
@@ -58,6 +89,7 @@ mod capability;
 mod duration;
 mod error;
 mod name;
+mod params;
 mod parse;
 mod pattern;
 mod policy;
@@ -70,4 +102,5 @@ pub use name::{
     DEFAULT_POLICY_NAME, MAX_POLICY_NAME_LEN, ROOT_POLICY_NAME, is_reserved, is_undeletable,
     normalize_policy_name,
 };
-pub use policy::{DEFAULT_POLICY, PathRule, Policy, UnenforcedConstraints};
+pub use params::ParameterConstraints;
+pub use policy::{DEFAULT_POLICY, PathRule, Policy};

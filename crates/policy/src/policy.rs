@@ -1,7 +1,6 @@
 //! A parsed policy: named rules, each a path pattern with its capabilities.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -9,6 +8,7 @@ use crate::capability::{Capabilities, Capability};
 use crate::duration::parse_duration;
 use crate::error::{PolicyError, RuleLocation};
 use crate::name::{DEFAULT_POLICY_NAME, ROOT_POLICY_NAME, is_reserved, normalize_policy_name};
+use crate::params::ParameterConstraints;
 use crate::parse::{RawRule, parse_rules};
 
 /// Vault's `default` policy, restricted to what applies to Ward (Vault's identity-templated
@@ -105,61 +105,12 @@ const UNSUPPORTED_KEYS: [&str; 6] = [
     "subscribe_event_types",
 ];
 
-/// Vault's parameter and response-wrapping constraints of a rule, kept as written so that a
-/// policy reads back unchanged, but NOT enforced by Ward: a request that a rule's
-/// capabilities allow is allowed whatever its parameters or wrapping TTL.
-/// [`Policy::warnings`] says so for every rule that has any.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct UnenforcedConstraints {
-    /// `allowed_parameters`: parameter name (lowercased, as Vault stores it) → allowed values.
-    pub allowed_parameters: Option<BTreeMap<String, Vec<Value>>>,
-    /// `denied_parameters`: parameter name (lowercased) → denied values.
-    pub denied_parameters: Option<BTreeMap<String, Vec<Value>>>,
-    /// `required_parameters`.
-    pub required_parameters: Vec<String>,
-    /// `min_wrapping_ttl`.
-    pub min_wrapping_ttl: Option<Duration>,
-    /// `max_wrapping_ttl`.
-    pub max_wrapping_ttl: Option<Duration>,
-}
-
-impl UnenforcedConstraints {
-    /// Whether the rule has none of these constraints.
-    pub fn is_empty(&self) -> bool {
-        self.allowed_parameters.is_none()
-            && self.denied_parameters.is_none()
-            && self.required_parameters.is_empty()
-            && self.min_wrapping_ttl.is_none()
-            && self.max_wrapping_ttl.is_none()
-    }
-
-    fn present_keys(&self) -> Vec<&'static str> {
-        let mut keys = Vec::new();
-        if self.allowed_parameters.is_some() {
-            keys.push("allowed_parameters");
-        }
-        if self.denied_parameters.is_some() {
-            keys.push("denied_parameters");
-        }
-        if !self.required_parameters.is_empty() {
-            keys.push("required_parameters");
-        }
-        if self.min_wrapping_ttl.is_some() {
-            keys.push("min_wrapping_ttl");
-        }
-        if self.max_wrapping_ttl.is_some() {
-            keys.push("max_wrapping_ttl");
-        }
-        keys
-    }
-}
-
 /// One `path` block: a pattern and what it grants.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathRule {
     pattern: String,
     capabilities: Capabilities,
-    unenforced: UnenforcedConstraints,
+    constraints: ParameterConstraints,
 }
 
 impl PathRule {
@@ -173,9 +124,10 @@ impl PathRule {
         self.capabilities
     }
 
-    /// The constraints kept but not enforced.
-    pub fn unenforced_constraints(&self) -> &UnenforcedConstraints {
-        &self.unenforced
+    /// The rule's parameter and wrapping-TTL constraints (enforced by
+    /// [`crate::Acl::allows_request`]).
+    pub fn parameter_constraints(&self) -> &ParameterConstraints {
+        &self.constraints
     }
 }
 
@@ -259,8 +211,9 @@ impl Policy {
         self.root
     }
 
-    /// Things the author should know that do not make the policy invalid: constraints Ward
-    /// keeps but does not enforce, a `*` that is not a glob, a rule that grants nothing.
+    /// Things the author should know that do not make the policy invalid: a wrapping-TTL
+    /// constraint no Ward request can meet, a `*` that is not a glob, a rule that grants
+    /// nothing.
     /// Meant for the `warnings` of the API response that stored the policy.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
@@ -298,7 +251,7 @@ fn build_rule(raw: RawRule, warnings: &mut Vec<String>) -> Result<PathRule, Poli
     let mut seen: Vec<&str> = Vec::new();
     let mut capabilities = Capabilities::NONE;
     let mut has_capability_key = false;
-    let mut unenforced = UnenforcedConstraints::default();
+    let mut constraints = ParameterConstraints::default();
     for (key, value) in &raw.keys {
         if seen.contains(&key.as_str()) {
             return Err(PolicyError::DuplicateKey {
@@ -381,9 +334,9 @@ fn build_rule(raw: RawRule, warnings: &mut Vec<String>) -> Result<PathRule, Poli
                 let params = parameter_map(value)
                     .ok_or_else(|| wrong_type("an object of parameter name to list of values"))?;
                 if key == "allowed_parameters" {
-                    unenforced.allowed_parameters = Some(params);
+                    constraints.allowed_parameters = Some(params);
                 } else {
-                    unenforced.denied_parameters = Some(params);
+                    constraints.denied_parameters = Some(params);
                 }
             }
             "required_parameters" => {
@@ -394,7 +347,7 @@ fn build_rule(raw: RawRule, warnings: &mut Vec<String>) -> Result<PathRule, Poli
                     let Value::String(param) = item else {
                         return Err(wrong_type("a list of strings"));
                     };
-                    unenforced.required_parameters.push(param.clone());
+                    constraints.required_parameters.push(param.clone());
                 }
             }
             _ => {
@@ -409,17 +362,17 @@ fn build_rule(raw: RawRule, warnings: &mut Vec<String>) -> Result<PathRule, Poli
                         },
                     })?;
                 if key == "min_wrapping_ttl" {
-                    unenforced.min_wrapping_ttl = Some(duration);
+                    constraints.min_wrapping_ttl = Some(duration);
                 } else {
-                    unenforced.max_wrapping_ttl = Some(duration);
+                    constraints.max_wrapping_ttl = Some(duration);
                 }
             }
         }
     }
     // Vault parses a zero TTL as "unset".
-    unenforced.min_wrapping_ttl = unenforced.min_wrapping_ttl.filter(|d| !d.is_zero());
-    unenforced.max_wrapping_ttl = unenforced.max_wrapping_ttl.filter(|d| !d.is_zero());
-    if let (Some(min), Some(max)) = (unenforced.min_wrapping_ttl, unenforced.max_wrapping_ttl)
+    constraints.min_wrapping_ttl = constraints.min_wrapping_ttl.filter(|d| !d.is_zero());
+    constraints.max_wrapping_ttl = constraints.max_wrapping_ttl.filter(|d| !d.is_zero());
+    if let (Some(min), Some(max)) = (constraints.min_wrapping_ttl, constraints.max_wrapping_ttl)
         && max < min
     {
         return Err(PolicyError::WrappingTtlOrder { at });
@@ -430,18 +383,17 @@ fn build_rule(raw: RawRule, warnings: &mut Vec<String>) -> Result<PathRule, Poli
             "{at}: the rule grants no capability; as the best match for a path it denies it"
         ));
     }
-    let present = unenforced.present_keys();
-    if !present.is_empty() {
+    if constraints.has_wrapping_ttl() {
         warnings.push(format!(
-            "{at}: {} kept but not enforced by Ward: the rule's capabilities apply whatever \
-             the request's parameters or wrapping TTL",
-            present.join(", ")
+            "{at}: Ward has no response wrapping, so no request meets min_wrapping_ttl or \
+             max_wrapping_ttl: the rule denies every request it decides (as Vault denies an \
+             unwrapped one)"
         ));
     }
     Ok(PathRule {
         pattern,
         capabilities,
-        unenforced,
+        constraints,
     })
 }
 

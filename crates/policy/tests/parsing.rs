@@ -117,7 +117,7 @@ fn legacy_policy_key_maps_like_vault() {
 }
 
 #[test]
-fn parameter_constraints_are_kept_not_enforced_and_said_so() {
+fn parameter_constraints_are_parsed_and_a_wrapping_ttl_is_warned_about() {
     let policy = Policy::parse(
         "p",
         r#"
@@ -136,7 +136,7 @@ fn parameter_constraints_are_kept_not_enforced_and_said_so() {
     )
     .unwrap();
     let rule = &policy.rules()[0];
-    let constraints = rule.unenforced_constraints();
+    let constraints = rule.parameter_constraints();
     let allowed = constraints.allowed_parameters.as_ref().unwrap();
     assert_eq!(allowed["foo"], Vec::<serde_json::Value>::new());
     assert_eq!(allowed["bar"], vec![json!("zip"), json!("zap")]);
@@ -150,23 +150,31 @@ fn parameter_constraints_are_kept_not_enforced_and_said_so() {
         constraints.max_wrapping_ttl,
         Some(Duration::from_secs(3600))
     );
-    // Not enforced: the capability applies regardless...
+    // A wrapping TTL, which no Ward request can meet, denies (the capability stays)...
     let acl = Acl::new(std::slice::from_ref(&policy));
     assert!(acl.allows("secret/restricted", Capability::Create));
-    // ...and the policy says so.
-    let warning = policy
-        .warnings()
-        .iter()
-        .find(|w| w.contains("not enforced"))
-        .expect("a warning about unenforced constraints");
-    for key in [
-        "allowed_parameters",
-        "denied_parameters",
-        "required_parameters",
-        "min_wrapping_ttl",
-    ] {
-        assert!(warning.contains(key), "{warning}");
-    }
+    let params = json!({"foo": "x"}).as_object().cloned().unwrap();
+    assert!(!acl.allows_request("secret/restricted", Capability::Create, &params));
+    // ...and the policy says so; the other constraints need no warning.
+    assert_eq!(policy.warnings().len(), 1, "{:?}", policy.warnings());
+    let warning = &policy.warnings()[0];
+    assert!(warning.contains("response wrapping"), "{warning}");
+    assert!(warning.contains("min_wrapping_ttl"), "{warning}");
+    assert!(!warning.contains("not enforced"), "{warning}");
+    let unwrapped = Policy::parse(
+        "p",
+        r#"path "x" {
+             capabilities = ["create"]
+             denied_parameters = { "baz" = [] }
+             required_parameters = ["foo"]
+           }"#,
+    )
+    .unwrap();
+    assert!(
+        unwrapped.warnings().is_empty(),
+        "{:?}",
+        unwrapped.warnings()
+    );
 }
 
 #[test]
@@ -180,7 +188,7 @@ fn hcl1_block_form_of_allowed_parameters_is_read_too() {
     )
     .unwrap();
     let allowed = policy.rules()[0]
-        .unenforced_constraints()
+        .parameter_constraints()
         .allowed_parameters
         .clone()
         .unwrap();
