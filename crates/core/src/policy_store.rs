@@ -61,8 +61,8 @@ impl PolicyStore {
             .map(|b| (name, String::from_utf8_lossy(b.expose()).into_owned())))
     }
 
-    /// Parses, validates and stores a policy; returns what the author should know (rule
-    /// keys Ward keeps but does not enforce, rules that grant nothing).
+    /// Parses, validates and stores a policy; returns what the author should know (rules
+    /// that deny everything for want of response wrapping, rules that grant nothing).
     pub(crate) async fn write(
         &self,
         barrier: &Barrier,

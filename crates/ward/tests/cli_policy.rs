@@ -142,9 +142,10 @@ fn list_under_a_glob_policy_matches_vault() {
 #[test]
 fn server_warnings_are_printed_to_stderr() {
     let server = Server::start();
-    // Ward accepts but does not enforce parameter constraints, and warns that it does not.
+    // Ward has no response wrapping: it accepts a wrapping TTL and warns that the rule
+    // therefore denies every request it decides.
     let policy = "path \"secret/data/x\" {\n  capabilities = [\"read\"]\n  \
-                  allowed_parameters = {\n    \"k\" = []\n  }\n}\n";
+                  min_wrapping_ttl = \"1m\"\n}\n";
     let written = server.ward_stdin(&["policy", "write", "constrained", "-"], policy);
     assert_exit(&written, 0);
     assert_eq!(
@@ -156,5 +157,5 @@ fn server_warnings_are_printed_to_stderr() {
         warning.starts_with("WARNING! The following warnings were returned from Ward:\n\n  * "),
         "{warning}"
     );
-    assert!(warning.contains("allowed_parameters"), "{warning}");
+    assert!(warning.contains("min_wrapping_ttl"), "{warning}");
 }
