@@ -58,6 +58,10 @@ pub struct RotationSettings {
     /// rewrapped (default `0`: never).
     #[serde(default)]
     pub mount_key_period: Option<String>,
+    /// Let KV rotation webhooks reach internal addresses (loopback, private, link-local);
+    /// default `false`.
+    #[serde(default)]
+    pub webhook_allow_internal: bool,
 }
 
 /// The `[telemetry]` table.
@@ -183,7 +187,13 @@ mod tests {
         assert_eq!(c.storage.path, PathBuf::from("/var/lib/ward/ward.db"));
         assert!(!c.disable_mlock);
         assert!(c.rotation.keyring_period.is_none());
+        assert!(!c.rotation.webhook_allow_internal);
         assert_eq!(c.log_format, LogFormat::Text);
+        let allowed = Config::parse(
+            "[storage]\nbackend = \"sqlite\"\npath = \"a\"\n[rotation]\nwebhook_allow_internal = true\n",
+        )
+        .unwrap();
+        assert!(allowed.rotation.webhook_allow_internal);
     }
 
     #[test]

@@ -109,7 +109,11 @@ async fn run_dev(opts: ServeOptions) -> Result<(), ServerError> {
     init_logging(LogFormat::Text, "info", &TelemetryConfig::default())?;
     let dir = tempfile::Builder::new().prefix("ward-dev-").tempdir()?;
     let (storage, _db_lock) = open_sqlite(&dir.path().join("ward.db"))?;
-    let core = Arc::new(Core::new(storage, CoreConfig::default()));
+    // Dev mode runs on one machine for trying things out: a webhook receiver there is on
+    // loopback, so internal webhook destinations are allowed.
+    let mut config = CoreConfig::default();
+    config.rotation.webhook_allow_internal = true;
+    let core = Arc::new(Core::new(storage, config));
     let address = opts
         .dev_listen_address
         .as_deref()
@@ -198,6 +202,7 @@ fn rotation_config(r: &RotationSettings) -> Result<ward_core::RotationConfig, Se
         min_period: duration(r.min_period.as_deref(), defaults.min_period)?.max(1),
         keyring_period: duration(r.keyring_period.as_deref(), defaults.keyring_period)?,
         mount_key_period: duration(r.mount_key_period.as_deref(), defaults.mount_key_period)?,
+        webhook_allow_internal: r.webhook_allow_internal,
     };
     for (name, period) in [
         ("keyring_period", config.keyring_period),

@@ -21,6 +21,8 @@ fn fast(keyring: u64, mount_key: u64) -> CoreConfig {
             min_period: 1,
             keyring_period: keyring,
             mount_key_period: mount_key,
+            // The tests' webhook receivers listen on loopback.
+            webhook_allow_internal: true,
         },
         ..CoreConfig::default()
     }
@@ -442,4 +444,52 @@ async fn mount_keys_and_keyring_rotate_on_their_periods() {
     let status = ok(&s, "GET", "sys/rotation/status", None).await;
     assert_eq!(status["data"]["mount_key_period"], 2);
     assert!(status["data"]["keyring"]["next_rotation"].is_string());
+}
+
+/// Anyone who may write a secret's metadata can name a webhook URL, and Ward sends it a
+/// request from inside the network: by default an internal destination (loopback, the cloud
+/// metadata address, private ranges) is refused when the URL is set, with a clear error.
+#[tokio::test]
+async fn webhooks_to_internal_addresses_are_refused_by_default() {
+    let s = support::dev().await;
+    for url in [
+        "http://127.0.0.1:9000/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8200/v1/sys/seal",
+        "http://[::ffff:10.0.0.1]/",
+        "http://192.168.1.10/",
+        "http://localhost:8200/",
+        "http://127.1/",
+    ] {
+        let (status, body) = s
+            .call(
+                "POST",
+                "secret/metadata/hooked",
+                Some(json!({
+                    "rotation_period": "720h",
+                    "webhook_url": url,
+                    "webhook_secret": HOOK_SECRET,
+                })),
+            )
+            .await;
+        assert_eq!(status, 400, "{url} -> {body}");
+        let error = body["errors"][0].as_str().unwrap();
+        assert!(error.contains("internal address"), "{url} -> {error}");
+        assert!(error.contains("webhook_allow_internal"), "{url} -> {error}");
+    }
+    // Nothing was stored by the refused writes.
+    assert_eq!(s.call("GET", "secret/metadata/hooked", None).await.0, 404);
+    // A public destination is accepted (it is resolved, and checked again, when it is used).
+    let (status, body) = s
+        .call(
+            "POST",
+            "secret/metadata/hooked",
+            Some(json!({
+                "rotation_period": "720h",
+                "webhook_url": "https://hooks.example.com/ward",
+                "webhook_secret": HOOK_SECRET,
+            })),
+        )
+        .await;
+    assert!(status == 200 || status == 204, "{body}");
 }

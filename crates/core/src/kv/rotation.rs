@@ -25,7 +25,7 @@ use super::record::{Metadata, SealedVersion};
 use super::{keys, parse_meta};
 use crate::mounts::{MountEntry, MountKeySet};
 use crate::params::{Params, format_duration};
-use crate::rotation::{JobKind, rfc3339};
+use crate::rotation::{JobKind, destination, rfc3339};
 use crate::{Core, CoreError, CoreResult, Response};
 
 const PASSWORD_CHARS: &[u8] =
@@ -202,8 +202,15 @@ pub(crate) fn policy_update(
         if !url.is_empty() {
             let parsed = reqwest::Url::parse(&url)
                 .map_err(|_| CoreError::bad("webhook_url is not a valid URL"))?;
-            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            let Some(host) = parsed
+                .host()
+                .filter(|_| matches!(parsed.scheme(), "http" | "https"))
+            else {
                 return Err(CoreError::bad("webhook_url must be an http or https URL"));
+            };
+            let allow = core.config.rotation.webhook_allow_internal;
+            if let Some(why) = destination::refuse_host(&host, allow) {
+                return Err(CoreError::BadRequest(why));
             }
         }
         policy.webhook_url = url;
@@ -371,7 +378,18 @@ impl Core {
             ))
         );
         let url = policy.webhook_url.clone();
-        let client = self.rotation.http();
+        let allow_internal = self.config.rotation.webhook_allow_internal;
+        // Checked again: the URL may have been set while the operator allowed internal
+        // destinations. Names are checked as they resolve (see `destination`).
+        let refused = reqwest::Url::parse(&url).ok().and_then(|u| {
+            u.host()
+                .and_then(|h| destination::refuse_host(&h, allow_internal))
+        });
+        if let Some(why) = refused {
+            tracing::warn!(mount = %mount.path, path, reason = %why, "rotation webhook not sent");
+            return;
+        }
+        let client = self.rotation.http(allow_internal);
         let (mount_path, path) = (mount.path.clone(), path.to_owned());
         tokio::spawn(async move {
             for attempt in 0..WEBHOOK_ATTEMPTS {

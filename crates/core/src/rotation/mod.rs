@@ -24,6 +24,7 @@
 //! claim for a given generation; a claim lapses after [`CLAIM_LEASE`] so a crash mid-run
 //! delays the work rather than losing it.
 
+pub(crate) mod destination;
 mod mount_keys;
 
 use std::collections::{HashMap, HashSet};
@@ -58,6 +59,10 @@ pub struct RotationConfig {
     /// Age (seconds) at which a mount's KEK is rotated and its data keys rewrapped;
     /// 0 (default) never.
     pub mount_key_period: u64,
+    /// Whether KV rotation webhooks may go to internal addresses (loopback, private,
+    /// link-local such as the cloud metadata service...); off by default (see
+    /// `destination`).
+    pub webhook_allow_internal: bool,
 }
 
 impl Default for RotationConfig {
@@ -67,6 +72,7 @@ impl Default for RotationConfig {
             min_period: 3600,
             keyring_period: 0,
             mount_key_period: 0,
+            webhook_allow_internal: false,
         }
     }
 }
@@ -120,13 +126,19 @@ impl Scheduler {
         }
     }
 
-    /// The HTTP client for webhooks (built once).
-    pub(crate) fn http(&self) -> reqwest::Client {
+    /// The HTTP client for webhooks (built once): no redirects and no proxy, and names
+    /// resolved through [`destination::WebhookResolver`], so that a webhook reaches only the
+    /// destinations its check allowed.
+    pub(crate) fn http(&self, allow_internal: bool) -> reqwest::Client {
         self.http
             .get_or_init(|| {
                 reqwest::Client::builder()
                     .timeout(Duration::from_secs(10))
                     .redirect(reqwest::redirect::Policy::none())
+                    .no_proxy()
+                    .dns_resolver(std::sync::Arc::new(destination::WebhookResolver {
+                        allow_internal,
+                    }))
                     .build()
                     .unwrap_or_default()
             })
