@@ -38,16 +38,18 @@ pub(crate) struct PathMemo {
     shared: RwLock<HashMap<String, String>>,
 }
 
-/// A thread's hot translations, and the memo they were made for.
+/// A thread's hot translations, and the memo they were made for. Hashed with foldhash
+/// (seeded per process): the map is small and bounded, so a flood of colliding keys could
+/// only slow this thread's memo, and SipHash costs more than the rest of the lookup.
 struct ThreadMemo {
     memo: u64,
-    map: HashMap<String, String>,
+    map: HashMap<String, String, foldhash::fast::RandomState>,
 }
 
 thread_local! {
     static THREAD_MEMO: RefCell<ThreadMemo> = RefCell::new(ThreadMemo {
         memo: 0,
-        map: HashMap::new(),
+        map: HashMap::default(),
     });
 }
 
