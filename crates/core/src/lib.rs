@@ -19,6 +19,11 @@ mod token;
 mod transit;
 
 pub use crate::core::{Core, CoreConfig, InitOutput, SealStatus};
+
+/// The hash map of the caches read on every request: foldhash, seeded per process. Their
+/// keys are digests, names operators chose, or mount ids, none of which a client can pick to
+/// collide, and SipHash costs as much as the rest of such a lookup.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use error::{CoreError, CoreResult};
 pub use request::{AuthInfo, Operation, RawJson, Request, Response};
 pub use rotation::RotationConfig;

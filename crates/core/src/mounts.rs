@@ -4,7 +4,7 @@
 //! `core/mount-keys/<uuid>`. Secret values are encrypted under per-version data keys that
 //! the KEK wraps, so destroying a mount's KEK crypto-shreds the whole mount at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwap;
@@ -308,7 +308,7 @@ const KEY_UPDATE_ATTEMPTS: usize = 16;
 /// Cache of unwrapped mount KEKs (dropped on seal).
 #[derive(Default)]
 pub(crate) struct MountKeys {
-    cache: RwLock<HashMap<String, Arc<MountKeySet>>>,
+    cache: RwLock<crate::FastMap<String, Arc<MountKeySet>>>,
 }
 
 impl MountKeys {

@@ -1,7 +1,6 @@
 //! ACL policies behind the barrier (`sys/policy/<name>` holds the policy text), with caches
 //! of parsed policies and of the merged ACL for each set of policy names.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use ward_policy::{Acl, DEFAULT_POLICY, Policy};
@@ -14,7 +13,7 @@ const PREFIX: &str = "sys/policy/";
 /// Policy storage and ACL cache.
 #[derive(Default)]
 pub(crate) struct PolicyStore {
-    acls: RwLock<HashMap<Vec<String>, Arc<Acl>>>,
+    acls: RwLock<crate::FastMap<Vec<String>, Arc<Acl>>>,
 }
 
 impl PolicyStore {

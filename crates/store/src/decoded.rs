@@ -50,7 +50,9 @@ struct Decoded<T> {
 
 /// The remembered values and what they are counted to weigh.
 struct Entries<T> {
-    map: HashMap<String, Decoded<T>>,
+    /// foldhash, seeded per process: the map is bounded and read on every request, where
+    /// SipHash would cost as much as the rest of the lookup.
+    map: HashMap<String, Decoded<T>, foldhash::fast::RandomState>,
     bytes: usize,
 }
 
@@ -79,7 +81,7 @@ impl<T> DecodedMemo<T> {
     pub fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
             entries: RwLock::new(Entries {
-                map: HashMap::new(),
+                map: HashMap::default(),
                 bytes: 0,
             }),
             capacity,

@@ -89,6 +89,18 @@ struct Keys {
     version_prefix: String,
 }
 
+impl Keys {
+    /// The storage key of version `v`.
+    fn version(&self, v: u64) -> String {
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(v);
+        let mut key = String::with_capacity(self.version_prefix.len() + digits.len());
+        key.push_str(&self.version_prefix);
+        key.push_str(digits);
+        key
+    }
+}
+
 fn keys(mount: &MountEntry, path: &str) -> Keys {
     let base = mount.uuid.len() + 9;
     let mut meta = String::with_capacity(base + 5 + path.len());
@@ -360,11 +372,9 @@ impl Core {
         let mount_keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
         let opened = self
             .barrier
-            .get_decoded(
-                &format!("{}{version}", k.version_prefix),
-                &self.kv_memo.versions,
-                |bytes| OpenedVersion::decode(bytes, &mount_keys, &mount.uuid, path, version),
-            )
+            .get_decoded(&k.version(version), &self.kv_memo.versions, |bytes| {
+                OpenedVersion::decode(bytes, &mount_keys, &mount.uuid, path, version)
+            })
             .await?
             .ok_or_else(|| CoreError::Internal("kv version record missing".into()))?;
         Ok(Opened::Live(meta, version, opened))
@@ -424,7 +434,7 @@ impl Core {
             }
             let sealed = SealedVersion::seal(&mount_keys, &mount.uuid, path, version, &value)?;
             let mut ops = vec![Op {
-                key: format!("{}{version}", k.version_prefix),
+                key: k.version(version),
                 expect: Expect::Any,
                 action: Action::Put(encode(&sealed)?),
             }];
@@ -439,7 +449,7 @@ impl Core {
                 };
                 meta.versions.remove(&oldest);
                 ops.push(Op {
-                    key: format!("{}{oldest}", k.version_prefix),
+                    key: k.version(oldest),
                     expect: Expect::Any,
                     action: Action::Delete,
                 });
@@ -500,7 +510,7 @@ impl Core {
                     VersionChange::Destroy(_) => {
                         v.destroyed = true;
                         ops.push(Op {
-                            key: format!("{}{version}", k.version_prefix),
+                            key: k.version(version),
                             expect: Expect::Any,
                             action: Action::Delete,
                         });
@@ -611,7 +621,7 @@ impl Core {
             .versions
             .keys()
             .map(|v| Op {
-                key: format!("{}{v}", k.version_prefix),
+                key: k.version(*v),
                 expect: Expect::Any,
                 action: Action::Delete,
             })

@@ -436,7 +436,7 @@ impl Core {
                 };
                 let meta = parse_meta(meta.expose())?;
                 for version in meta.versions.keys() {
-                    let key = format!("{}{version}", k.version_prefix);
+                    let key = k.version(*version);
                     let changed = crate::rotation::rewrap_record(&self.barrier, &key, |bytes| {
                         let mut sealed: SealedVersion =
                             serde_json::from_slice(bytes).map_err(|_| {

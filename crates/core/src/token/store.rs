@@ -3,7 +3,6 @@
 //! Layout (logical keys): `sys/token/id/<hash>` → entry, `sys/token/accessor/<accessor>` →
 //! hash, `sys/token/parent/<parent-hash>/<child-hash>` → marker, for revoking a whole tree.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
@@ -84,7 +83,7 @@ pub(crate) fn hash_token(token: &str) -> String {
 /// Token storage with a cache of unlimited-use entries.
 #[derive(Default)]
 pub(crate) struct TokenStore {
-    cache: RwLock<HashMap<String, Arc<TokenEntry>>>,
+    cache: RwLock<crate::FastMap<String, Arc<TokenEntry>>>,
 }
 
 impl TokenStore {

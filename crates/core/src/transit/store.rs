@@ -186,7 +186,7 @@ fn open(keys: &MountKeySet, mount_uuid: &str, stored: StoredKey) -> CoreResult<L
 /// Unsealed keys by `<mount uuid>/<name>` and the per-key write locks. Cleared on seal.
 #[derive(Default)]
 pub(crate) struct TransitCache {
-    keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
+    keys: RwLock<crate::FastMap<String, Arc<LoadedKey>>>,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
