@@ -352,7 +352,9 @@ fn parse_body(body: &[u8]) -> Result<Option<Map<String, Value>>, String> {
 }
 
 fn token_from(headers: &HeaderMap) -> Option<String> {
-    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
+    // A typed name: looking a header up by `&str` parses and checks the name every time.
+    const VAULT_TOKEN: header::HeaderName = header::HeaderName::from_static("x-vault-token");
+    if let Some(t) = headers.get(VAULT_TOKEN).and_then(|v| v.to_str().ok()) {
         return Some(t.trim().to_owned());
     }
     headers
