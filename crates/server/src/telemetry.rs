@@ -61,10 +61,14 @@ struct RequestHandles {
 /// labelled metric builds and hashes its key on every call; a route's handles are looked up
 /// here instead. Each worker thread keeps its own map (no lock, no reference counting on
 /// the hot path); the label set is bounded, so is each map.
-type HandleCache = HashMap<String, HashMap<(&'static str, u16), RequestHandles>>;
+/// The maps hash with foldhash: they are looked up on every request, and their keys are
+/// route templates and statuses, a bounded set no client chooses.
+type HandleCache = HashMap<String, FastMap<(&'static str, u16), RequestHandles>, Fast>;
+type Fast = foldhash::fast::RandomState;
+type FastMap<K, V> = HashMap<K, V, Fast>;
 
 thread_local! {
-    static REQUEST_HANDLES: RefCell<HandleCache> = RefCell::new(HashMap::new());
+    static REQUEST_HANDLES: RefCell<HandleCache> = RefCell::new(HashMap::default());
 }
 
 fn register(route: &str, method: &'static str, status: u16) -> RequestHandles {
