@@ -1,7 +1,9 @@
 //! Group commit without a writer thread, for files: the request that finds no write in
-//! progress becomes the leader and writes every queued entry (its own included) in one
-//! `write(2)`; requests that arrive meanwhile queue their entries and wait. When the leader
-//! is done it answers the waiters and hands the lead to the first request still queued.
+//! progress becomes the leader, yields once (so that the other requests ready on its worker
+//! reach their own audit write and queue their entries), then writes every queued entry (its
+//! own included) in one `write(2)`; requests that arrive meanwhile queue their entries and
+//! wait. When the leader is done it answers the waiters and hands the lead to the first
+//! request still queued.
 //!
 //! Appending to a file in the page cache takes microseconds, so doing it on the request's own
 //! task costs less than waking a thread and being woken back (two context switches per entry,
