@@ -9,33 +9,10 @@ mod support;
 use serde_json::{Value, json};
 use support::{TestServer, dev};
 
-/// Stores `text` as policy `name` with the root token; returns the response's warnings.
-async fn put_policy(s: &TestServer, name: &str, text: &str) -> Vec<String> {
-    let (status, body) = s
-        .call(
-            "PUT",
-            &format!("sys/policies/acl/{name}"),
-            Some(json!({ "policy": text })),
-        )
-        .await;
-    assert!(status == 204 || status == 200, "{status} {body}");
-    body["warnings"]
-        .as_array()
-        .map(|w| w.iter().map(|w| w.as_str().unwrap().to_owned()).collect())
-        .unwrap_or_default()
-}
-
 /// A token (created by root) with `policies`.
 async fn token_with(s: &TestServer, policies: &[&str]) -> String {
-    let (status, body) = s
-        .call(
-            "POST",
-            "auth/token/create",
-            Some(json!({ "policies": policies, "ttl": "1h" })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["auth"]["client_token"].as_str().unwrap().to_owned()
+    let body = json!({ "policies": policies, "ttl": "1h" });
+    s.new_token(&s.root_token, "auth/token/create", body).await
 }
 
 async fn token_count(s: &TestServer) -> usize {
@@ -52,10 +29,10 @@ fn assert_permission_denied(status: u16, body: &Value) {
 #[tokio::test]
 async fn denied_parameters_on_token_create_stop_those_policies_only() {
     let s = dev().await;
-    let warnings = put_policy(
-        &s,
-        "creator",
-        r#"
+    let warnings = s
+        .put_policy(
+            "creator",
+            r#"
 path "auth/token/create" {
   capabilities = ["update"]
   denied_parameters = {
@@ -63,20 +40,18 @@ path "auth/token/create" {
   }
 }
 "#,
-    )
-    .await;
+        )
+        .await;
     assert!(
         warnings.is_empty(),
         "no 'not enforced' warning: {warnings:?}"
     );
-    put_policy(
-        &s,
+    s.put_policy(
         "admin-ops",
         r#"path "sys/mounts" { capabilities = ["read"] }"#,
     )
     .await;
-    put_policy(
-        &s,
+    s.put_policy(
         "app",
         r#"path "secret/data/app/*" { capabilities = ["read"] }"#,
     )
@@ -130,8 +105,7 @@ path "auth/token/create" {
 #[tokio::test]
 async fn allowed_parameters_on_kv_v2_data_see_the_top_level_fields() {
     let s = dev().await;
-    put_policy(
-        &s,
+    s.put_policy(
         "writer",
         r#"
 path "secret/data/app/*" {
@@ -194,8 +168,7 @@ path "secret/data/app/*" {
 #[tokio::test]
 async fn required_parameters_must_be_sent() {
     let s = dev().await;
-    put_policy(
-        &s,
+    s.put_policy(
         "careful",
         r#"
 path "secret/data/careful/*" {
@@ -235,17 +208,17 @@ path "secret/data/careful/*" {
 #[tokio::test]
 async fn a_wrapping_ttl_denies_since_ward_never_wraps() {
     let s = dev().await;
-    let warnings = put_policy(
-        &s,
-        "wrapped",
-        r#"
+    let warnings = s
+        .put_policy(
+            "wrapped",
+            r#"
 path "secret/data/wrapped/*" {
   capabilities = ["create", "read", "update"]
   min_wrapping_ttl = "1m"
 }
 "#,
-    )
-    .await;
+        )
+        .await;
     assert!(
         warnings.iter().any(|w| w.contains("response wrapping")),
         "{warnings:?}"

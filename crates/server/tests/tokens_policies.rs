@@ -122,14 +122,13 @@ async fn create_versus_update_capability() {
     let policy = r#"path "secret/data/c/*" { capabilities = ["create"] }"#;
     s.call("PUT", "sys/policy/creator", Some(json!({"policy": policy})))
         .await;
-    let (_, body) = s
-        .call(
-            "POST",
+    let token = s
+        .new_token(
+            &s.root_token,
             "auth/token/create",
-            Some(json!({"policies": "creator"})),
+            json!({"policies": "creator"}),
         )
         .await;
-    let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
     let (status, _) = s
         .call_as(
             &token,
@@ -244,27 +243,17 @@ async fn revoking_a_parent_revokes_its_children_but_not_orphans() {
         Some(json!({"policy": r#"path "auth/token/create" { capabilities = ["update"] }"#})),
     )
     .await;
-    let (_, body) = s
-        .call(
-            "POST",
+    let parent = s
+        .new_token(
+            &s.root_token,
             "auth/token/create",
-            Some(json!({"policies": ["p"]})),
+            json!({"policies": ["p"]}),
         )
         .await;
-    let parent = body["auth"]["client_token"].as_str().unwrap().to_owned();
-    let (_, body) = s
-        .call_as(
-            &parent,
-            "POST",
-            "auth/token/create",
-            Some(json!({"policies": ["p"]})),
-        )
+    let child = s
+        .new_token(&parent, "auth/token/create", json!({"policies": ["p"]}))
         .await;
-    let child = body["auth"]["client_token"].as_str().unwrap().to_owned();
-    let (_, body) = s
-        .call_as(&child, "POST", "auth/token/create", Some(json!({})))
-        .await;
-    let grandchild = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    let grandchild = s.new_token(&child, "auth/token/create", json!({})).await;
     let (_, body) = s
         .call(
             "POST",
@@ -304,14 +293,13 @@ async fn child_policies_must_be_a_subset_of_the_parent() {
         Some(json!({"policy": r#"path "*" { capabilities = ["read"] }"#})),
     )
     .await;
-    let (_, body) = s
-        .call(
-            "POST",
+    let parent = s
+        .new_token(
+            &s.root_token,
             "auth/token/create",
-            Some(json!({"policies": ["p"]})),
+            json!({"policies": ["p"]}),
         )
         .await;
-    let parent = body["auth"]["client_token"].as_str().unwrap().to_owned();
     let (status, body) = s
         .call_as(
             &parent,
@@ -344,14 +332,13 @@ async fn child_policies_must_be_a_subset_of_the_parent() {
 #[tokio::test]
 async fn num_uses_is_enforced_even_under_concurrency() {
     let s = std::sync::Arc::new(dev().await);
-    let (_, body) = s
-        .call(
-            "POST",
+    let token = s
+        .new_token(
+            &s.root_token,
             "auth/token/create",
-            Some(json!({"policies": ["default"], "num_uses": 3})),
+            json!({"policies": ["default"], "num_uses": 3}),
         )
         .await;
-    let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let (s, token) = (s.clone(), token.clone());
@@ -373,26 +360,24 @@ async fn num_uses_is_enforced_even_under_concurrency() {
 #[tokio::test]
 async fn cidr_bound_tokens_and_bearer_header() {
     let s = dev().await;
-    let (_, body) = s
-        .call(
-            "POST",
+    let remote_only = s
+        .new_token(
+            &s.root_token,
             "auth/token/create",
-            Some(json!({"token_bound_cidrs": ["10.0.0.0/8"]})),
+            json!({"token_bound_cidrs": ["10.0.0.0/8"]}),
         )
         .await;
-    let remote_only = body["auth"]["client_token"].as_str().unwrap().to_owned();
     let (status, _) = s
         .call_as(&remote_only, "GET", "auth/token/lookup-self", None)
         .await;
     assert_eq!(status, 403, "127.0.0.1 is outside 10.0.0.0/8");
-    let (_, body) = s
-        .call(
-            "POST",
+    let local = s
+        .new_token(
+            &s.root_token,
             "auth/token/create",
-            Some(json!({"token_bound_cidrs": "127.0.0.0/8"})),
+            json!({"token_bound_cidrs": "127.0.0.0/8"}),
         )
         .await;
-    let local = body["auth"]["client_token"].as_str().unwrap().to_owned();
     let resp = s
         .http
         .get(format!("{}/v1/auth/token/lookup-self", s.url))
@@ -415,10 +400,9 @@ async fn cidr_bound_tokens_and_bearer_header() {
 #[tokio::test]
 async fn expired_tokens_are_refused() {
     let s = dev().await;
-    let (_, body) = s
-        .call("POST", "auth/token/create", Some(json!({"ttl": "1s"})))
+    let token = s
+        .new_token(&s.root_token, "auth/token/create", json!({"ttl": "1s"}))
         .await;
-    let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
     let (status, _) = s
         .call_as(&token, "GET", "auth/token/lookup-self", None)
         .await;

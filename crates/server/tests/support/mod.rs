@@ -132,6 +132,32 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Stores `text` as ACL policy `name` with the root token; returns the reply's warnings.
+    pub async fn put_policy(&self, name: &str, text: &str) -> Vec<String> {
+        let (status, body) = self
+            .call(
+                "PUT",
+                &format!("sys/policies/acl/{name}"),
+                Some(serde_json::json!({ "policy": text })),
+            )
+            .await;
+        assert!(status == 204 || status == 200, "{status} {body}");
+        body["warnings"]
+            .as_array()
+            .map(|w| w.iter().map(|w| w.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Creates a token through `path` (`auth/token/create` or `auth/token/create-orphan`) as
+    /// the holder of `parent`, with the request `body`; asserts success and returns the token.
+    pub async fn new_token(&self, parent: &str, path: &str, body: Value) -> String {
+        let (status, reply) = self.call_as(parent, "POST", path, Some(body)).await;
+        assert_eq!(status, 200, "{reply}");
+        reply["auth"]["client_token"].as_str().unwrap().to_owned()
+    }
+}
+
 /// Asserts Vault's error shape: `{"errors": [...]}` with at least one message (or none for 404).
 pub fn assert_errors(body: &Value) {
     assert!(
