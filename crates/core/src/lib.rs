@@ -25,7 +25,7 @@ pub use crate::core::{Core, CoreConfig, InitOutput, SealStatus};
 /// collide, and SipHash costs as much as the rest of such a lookup.
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use error::{CoreError, CoreResult};
-pub use request::{AuthInfo, Operation, RawJson, Request, Response};
+pub use request::{AuthInfo, Data, Operation, RawJson, Request, Response};
 pub use rotation::RotationConfig;
 pub use token::store::TOKEN_PREFIX;
 

@@ -1,5 +1,6 @@
 //! Transport-neutral requests and responses, shaped like Vault's logical requests.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde_json::{Map, Value};
@@ -76,14 +77,22 @@ impl std::fmt::Debug for AuthInfo {
 /// JSON text serialised by Ward, sent as it is.
 pub type RawJson = Box<serde_json::value::RawValue>;
 
+/// The `data` field of Vault's envelope.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum Data {
+    /// Built as a tree.
+    Tree(Value),
+    /// Already serialised: a KV read sends the secret's stored JSON as it is, without
+    /// parsing it into a tree and serialising it again.
+    Serialised(RawJson),
+}
+
 /// A successful result. Its `Debug` output leaves out the bodies, which hold secrets.
 #[derive(Default)]
 pub struct Response {
     /// The `data` field of Vault's envelope; `None` means "no content" (HTTP 204).
-    pub data: Option<Value>,
-    /// The `data` field already serialised, in place of `data` (a KV read sends the stored
-    /// JSON of the secret without parsing it into a tree and serialising it again).
-    pub data_json: Option<RawJson>,
+    pub data: Option<Data>,
     /// The `auth` field, for token-issuing operations.
     pub auth: Option<AuthInfo>,
     /// Warnings for the client.
@@ -99,7 +108,7 @@ impl Response {
     /// An envelope response with `data`.
     pub fn data(data: Value) -> Self {
         Self {
-            data: Some(data),
+            data: Some(Data::Tree(data)),
             ..Self::default()
         }
     }
@@ -107,22 +116,25 @@ impl Response {
     /// An envelope response whose `data` is already serialised.
     pub fn data_json(data: RawJson) -> Self {
         Self {
-            data_json: Some(data),
+            data: Some(Data::Serialised(data)),
             ..Self::default()
         }
     }
 
-    /// Whether the envelope carries `data`.
-    pub fn has_data(&self) -> bool {
-        self.data.is_some() || self.data_json.is_some()
+    /// The `data` tree, when the response was built with one (not for serialised data).
+    pub fn data_tree(&self) -> Option<&Value> {
+        match &self.data {
+            Some(Data::Tree(data)) => Some(data),
+            _ => None,
+        }
     }
 
-    /// The `data` field as a tree (parsed from `data_json` when that is how it is held).
-    pub fn data_value(&self) -> Option<Value> {
-        match (&self.data, &self.data_json) {
-            (Some(data), _) => Some(data.clone()),
-            (None, Some(json)) => serde_json::from_str(json.get()).ok(),
-            (None, None) => None,
+    /// The `data` field as a tree: borrowed when held as one, parsed when serialised.
+    pub fn data_value(&self) -> Option<Cow<'_, Value>> {
+        match &self.data {
+            Some(Data::Tree(data)) => Some(Cow::Borrowed(data)),
+            Some(Data::Serialised(json)) => serde_json::from_str(json.get()).ok().map(Cow::Owned),
+            None => None,
         }
     }
 
@@ -144,7 +156,7 @@ impl std::fmt::Debug for Response {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let held = |present: bool| if present { "<redacted>" } else { "None" };
         f.debug_struct("Response")
-            .field("data", &held(self.has_data()))
+            .field("data", &held(self.data.is_some()))
             .field("auth", &self.auth)
             .field("warnings", &self.warnings)
             .field("raw", &held(self.raw.is_some()))
@@ -177,7 +189,7 @@ mod tests {
     fn serialised_data_reads_back_as_the_same_tree() {
         let value = json!({"a": "1", "nested": {"b": [1, 2]}});
         let response = Response::data_json(serde_json::value::to_raw_value(&value).unwrap());
-        assert!(response.has_data());
-        assert_eq!(response.data_value(), Some(value));
+        assert!(response.data_tree().is_none());
+        assert_eq!(response.data_value().map(Cow::into_owned), Some(value));
     }
 }

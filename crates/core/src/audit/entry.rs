@@ -312,9 +312,7 @@ pub(crate) fn response_entry(
 ) -> Vec<u8> {
     let resp = result.as_ref().ok();
     // A KV read carries its data serialised: the audit entry needs the tree, to HMAC it.
-    let parsed = resp
-        .filter(|r| r.data.is_none())
-        .and_then(Response::data_value);
+    let data = resp.and_then(Response::data_value);
     let object = ResponseObject {
         auth: resp.and_then(|r| r.auth.as_ref()).map(|a| auth_info(h, a)),
         mount: MountFields::of(mount),
@@ -323,7 +321,7 @@ pub(crate) fn response_entry(
             .map(|r| r.warnings.as_slice())
             .filter(|w| !w.is_empty()),
         data: resp
-            .and_then(|r| r.data.as_ref().or(parsed.as_ref()).or(r.raw.as_ref()))
+            .and_then(|r| data.as_deref().or(r.raw.as_ref()))
             .map(|d| Hashed(d, h)),
     };
     let response = serde_json::to_string(&object).unwrap_or_else(|_| "{}".into());

@@ -327,9 +327,10 @@ impl Core {
             Opened::Gone(meta, version) => {
                 // Vault answers 404 but still shows the version's metadata.
                 Response {
-                    data: Some(json!({ "data": null, "metadata": meta.version_json(version) })),
                     status: Some(404),
-                    ..Response::default()
+                    ..Response::data(
+                        json!({ "data": null, "metadata": meta.version_json(version) }),
+                    )
                 }
             }
         })

@@ -339,8 +339,7 @@ impl Core {
             })
             .await?;
         let version = resp
-            .data
-            .as_ref()
+            .data_tree()
             .and_then(|d| d.get("version"))
             .and_then(Value::as_u64)
             .unwrap_or(0);

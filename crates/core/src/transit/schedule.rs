@@ -79,8 +79,7 @@ impl Core {
         match result {
             Ok(resp) => {
                 let version = resp
-                    .data
-                    .as_ref()
+                    .data_tree()
                     .and_then(|d| d.get("latest_version").cloned());
                 tracing::info!(mount = %mount.path, key = name, ?version, "transit key rotated on schedule");
                 Ok(())

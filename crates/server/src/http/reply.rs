@@ -53,7 +53,7 @@ pub(crate) fn success(resp: ward_core::Response, request_id: &str) -> Response {
         }
         return (status, Json(raw)).into_response();
     }
-    if !resp.has_data() && resp.auth.is_none() && resp.warnings.is_empty() {
+    if resp.data.is_none() && resp.auth.is_none() && resp.warnings.is_empty() {
         return StatusCode::NO_CONTENT.into_response();
     }
     let envelope = Envelope {
@@ -61,11 +61,7 @@ pub(crate) fn success(resp: ward_core::Response, request_id: &str) -> Response {
         lease_id: "",
         renewable: false,
         lease_duration: 0,
-        data: match (&resp.data, &resp.data_json) {
-            (Some(data), _) => Some(Data::Tree(data)),
-            (None, Some(json)) => Some(Data::Serialised(json)),
-            (None, None) => None,
-        },
+        data: resp.data.as_ref(),
         wrap_info: None,
         warnings: (!resp.warnings.is_empty()).then_some(resp.warnings.as_slice()),
         auth: resp.auth.as_ref().map(AuthBlock::from),
@@ -96,20 +92,12 @@ struct Envelope<'a> {
     lease_id: &'static str,
     renewable: bool,
     lease_duration: u64,
-    data: Option<Data<'a>>,
+    data: Option<&'a ward_core::Data>,
     wrap_info: Option<()>,
     warnings: Option<&'a [String]>,
     auth: Option<AuthBlock<'a>>,
     // No `mount_type`: OpenBao 2.7.2 leaves it out (Vault 1.15+ sends the engine type;
     // clients ignore it).
-}
-
-/// The envelope's `data`: a tree, or JSON the core already serialised.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Data<'a> {
-    Tree(&'a Value),
-    Serialised(&'a serde_json::value::RawValue),
 }
 
 /// The envelope's `auth` block.
