@@ -1,16 +1,10 @@
 //! Path matching, read as the spec: Vault's "Policies" page, example by example.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ward_policy::{Acl, Capabilities, Capability, Policy};
+mod common;
 
-fn acl(policies: &[&str]) -> Acl {
-    let parsed: Vec<Policy> = policies
-        .iter()
-        .enumerate()
-        .map(|(i, text)| Policy::parse(&format!("p{i}"), text).unwrap())
-        .collect();
-    Acl::new(&parsed)
-}
+use common::acl;
+use ward_policy::{Acl, Capabilities, Capability, Policy};
 
 fn caps(acl: &Acl, path: &str) -> Vec<&'static str> {
     acl.capabilities(path).as_strs()

@@ -2,17 +2,11 @@
 //! and its `ACL.AllowOperation`, rule by rule.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::acl;
 use serde_json::{Map, Value, json};
 use ward_policy::{Acl, Capability, Policy};
-
-fn acl(policies: &[&str]) -> Acl {
-    let parsed: Vec<Policy> = policies
-        .iter()
-        .enumerate()
-        .map(|(i, text)| Policy::parse(&format!("p{i}"), text).unwrap())
-        .collect();
-    Acl::new(&parsed)
-}
 
 fn params(body: Value) -> Map<String, Value> {
     body.as_object().cloned().unwrap()
