@@ -452,6 +452,14 @@ async fn mount_keys_and_keyring_rotate_on_their_periods() {
 #[tokio::test]
 async fn webhooks_to_internal_addresses_are_refused_by_default() {
     let s = support::dev().await;
+    let set_hook = |url: &str| {
+        let body = json!({
+            "rotation_period": "720h",
+            "webhook_url": url,
+            "webhook_secret": HOOK_SECRET,
+        });
+        s.call("POST", "secret/metadata/hooked", Some(body))
+    };
     for url in [
         "http://127.0.0.1:9000/hook",
         "http://169.254.169.254/latest/meta-data/",
@@ -461,17 +469,7 @@ async fn webhooks_to_internal_addresses_are_refused_by_default() {
         "http://localhost:8200/",
         "http://127.1/",
     ] {
-        let (status, body) = s
-            .call(
-                "POST",
-                "secret/metadata/hooked",
-                Some(json!({
-                    "rotation_period": "720h",
-                    "webhook_url": url,
-                    "webhook_secret": HOOK_SECRET,
-                })),
-            )
-            .await;
+        let (status, body) = set_hook(url).await;
         assert_eq!(status, 400, "{url} -> {body}");
         let error = body["errors"][0].as_str().unwrap();
         assert!(error.contains("internal address"), "{url} -> {error}");
@@ -480,16 +478,6 @@ async fn webhooks_to_internal_addresses_are_refused_by_default() {
     // Nothing was stored by the refused writes.
     assert_eq!(s.call("GET", "secret/metadata/hooked", None).await.0, 404);
     // A public destination is accepted (it is resolved, and checked again, when it is used).
-    let (status, body) = s
-        .call(
-            "POST",
-            "secret/metadata/hooked",
-            Some(json!({
-                "rotation_period": "720h",
-                "webhook_url": "https://hooks.example.com/ward",
-                "webhook_secret": HOOK_SECRET,
-            })),
-        )
-        .await;
+    let (status, body) = set_hook("https://hooks.example.com/ward").await;
     assert!(status == 200 || status == 204, "{body}");
 }
