@@ -55,20 +55,28 @@ impl ChainHead {
     /// Returns the line with its trailing newline.
     pub fn chain(&mut self, entry: &[u8]) -> Vec<u8> {
         let mut line = Vec::with_capacity(entry.len() + 100);
-        line.extend_from_slice(b"{\"seq\":");
-        line.extend_from_slice(self.seq.to_string().as_bytes());
-        line.extend_from_slice(b",\"prev_hash\":\"");
-        line.extend_from_slice(self.prev_hash.as_bytes());
-        line.push(b'"');
+        self.chain_into(entry, &mut line);
+        line
+    }
+
+    /// Chains `entry` as the next line, appended to `out` with its trailing newline, and
+    /// advances the head. A batch of lines is built in one buffer this way.
+    pub fn chain_into(&mut self, entry: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        out.reserve(entry.len() + 100);
+        out.extend_from_slice(b"{\"seq\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.seq).as_bytes());
+        out.extend_from_slice(b",\"prev_hash\":\"");
+        out.extend_from_slice(self.prev_hash.as_bytes());
+        out.push(b'"');
         let rest = entry.strip_prefix(b"{").unwrap_or(entry);
         if rest.first().is_some_and(|b| *b != b'}') {
-            line.push(b',');
+            out.push(b',');
         }
-        line.extend_from_slice(rest);
-        self.prev_hash = line_hash(&line);
+        out.extend_from_slice(rest);
+        self.prev_hash = line_hash(&out[start..]);
         self.seq += 1;
-        line.push(b'\n');
-        line
+        out.push(b'\n');
     }
 }
 

@@ -265,9 +265,11 @@ impl Core {
     }
 
     /// Handles an authenticated API request under `request_id` (the id its audit entries and
-    /// the transport's logs carry). With audit devices enabled, the request entry is written
-    /// before the operation runs and the response entry before this returns; if no device
-    /// writes an entry, the request fails with [`CoreError::AuditFailed`].
+    /// the transport's logs carry). With audit devices enabled, a request that changes
+    /// something has its request entry written before the operation runs, and a read has it
+    /// written together with its response entry; every response entry is written before
+    /// this returns. If no device writes an entry, the request fails with
+    /// [`CoreError::AuditFailed`].
     pub async fn handle_with_id(&self, req: Request, request_id: &str) -> CoreResult<Response> {
         if self.is_sealed() {
             return Err(CoreError::Sealed);
@@ -290,6 +292,18 @@ impl Core {
         let Some(audit) = self.audit.begin(&facts) else {
             return self.dispatch(&caller?, req, mount).await;
         };
+        if matches!(req.operation, Operation::Read | Operation::List) {
+            // A read changes nothing, so nothing is carried out that the log could miss: its
+            // request entry waits to go out with its response entry, one write instead of
+            // two. If they cannot be written, no data leaves.
+            let requested = audit.request_entries(caller.as_ref().err());
+            let result = match caller {
+                Ok(caller) => self.dispatch(&caller, req, mount).await,
+                Err(e) => Err(e),
+            };
+            audit.log_read(requested, &result).await?;
+            return result;
+        }
         audit.log_request(caller.as_ref().err()).await?;
         let result = match caller {
             Ok(caller) => self.dispatch(&caller, req, mount).await,

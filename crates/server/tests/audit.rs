@@ -325,7 +325,10 @@ async fn with_one_device_failing_the_request_fails_closed_and_is_not_carried_out
     support::assert_errors(&body);
     let message = body["errors"][0].as_str().unwrap();
     assert!(message.contains("audit device"), "{message}");
-    assert_eq!(s.call("GET", "sys/mounts", None).await.0, 500);
+    // A read is refused too, and sends no data.
+    let (status, body) = s.call("GET", "sys/mounts", None).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.get("data").is_none(), "{body}");
 
     // The collector comes back on the same address: the device reconnects, and the
     // refused write is not there.
@@ -435,14 +438,19 @@ async fn concurrent_requests_share_flushes_and_every_line_is_chained() {
     for t in tasks {
         ids.push(t.await.unwrap());
     }
-    // Every request's two entries are in the file when its response arrives.
+    // Every request's two entries are in the file when its response arrives. A read's
+    // two go out together: its response entry is the line right after its request entry.
     let all = entries(&file);
     for id in &ids {
-        let n = all
+        let mine: Vec<&Value> = all
             .iter()
             .filter(|e| e["request"]["id"] == json!(id))
-            .count();
-        assert_eq!(n, 2, "request {id}");
+            .collect();
+        assert_eq!(mine.len(), 2, "request {id}");
+        assert_eq!(mine[0]["type"], "request");
+        assert_eq!(mine[1]["type"], "response");
+        let seq = |e: &Value| e["seq"].as_u64().unwrap();
+        assert_eq!(seq(mine[1]), seq(mine[0]) + 1, "read {id}");
     }
     assert_eq!(verify(&[&file]).unwrap() as usize, all.len());
 }

@@ -11,17 +11,24 @@ use zeroize::Zeroizing;
 use crate::core::Caller;
 use crate::mounts::MountEntry;
 use crate::token::store::TokenEntry;
-use crate::{AuthInfo, CoreError, Operation, Request, Response};
+use crate::{AuthInfo, CoreError, Data, Operation, Request, Response};
 
 /// Callers whose HMAC'd auth block is remembered, per device; past this many the memo
 /// starts over.
 const CALLER_MEMO_ENTRIES: usize = 4096;
+/// What an HMAC'd value starts with, as in Vault's audit entries.
+const HASHED_PREFIX: &str = "hmac-sha256:";
+/// The length of an HMAC'd value: the prefix and 64 hex digits.
+const HASHED_LEN: usize = HASHED_PREFIX.len() + 64;
 
 /// A device's HMAC key (prepared once; wiped on drop by aws-lc), with the HMAC'd auth
 /// blocks of recent callers: a token's block is the same on every request it makes (two
 /// HMACs and a JSON object), so it is made once per token and device.
 pub(crate) struct Hasher {
     key: ward_crypto::HmacSha256Key,
+    /// `hmac-sha256:` of the empty string, which many responses carry (a KV version's
+    /// `deletion_time`, say).
+    empty: String,
     callers: Mutex<CallerMemo>,
 }
 
@@ -40,8 +47,13 @@ pub(crate) struct CallerParts {
 
 impl Hasher {
     pub(crate) fn new(key: Zeroizing<Vec<u8>>) -> Self {
+        let key = ward_crypto::HmacSha256Key::new(&key);
+        let mut empty = String::with_capacity(HASHED_LEN);
+        empty.push_str(HASHED_PREFIX);
+        ward_crypto::push_lower_hex(&mut empty, &key.sign(b""));
         Self {
-            key: ward_crypto::HmacSha256Key::new(&key),
+            key,
+            empty,
             callers: Mutex::default(),
         }
     }
@@ -89,11 +101,31 @@ impl Hasher {
 
     /// `hmac-sha256:<hex>` of `value`.
     pub(crate) fn hash(&self, value: &str) -> String {
+        if value.is_empty() {
+            return self.empty.clone();
+        }
         let mac = self.key.sign(value.as_bytes());
-        let mut out = String::with_capacity(12 + 64);
-        out.push_str("hmac-sha256:");
+        let mut out = String::with_capacity(HASHED_LEN);
+        out.push_str(HASHED_PREFIX);
         ward_crypto::push_lower_hex(&mut out, &mac);
         out
+    }
+
+    /// Appends `"hmac-sha256:<hex>"` of `value`, as a JSON string, to `out`.
+    fn write_hash(&self, out: &mut Vec<u8>, value: &str) {
+        out.push(b'"');
+        if value.is_empty() {
+            out.extend_from_slice(self.empty.as_bytes());
+        } else {
+            let mac = self.key.sign(value.as_bytes());
+            let mut hex = [0u8; 64];
+            // 32 bytes always fit 64 hex digits.
+            if hex::encode_to_slice(mac, &mut hex).is_ok() {
+                out.extend_from_slice(HASHED_PREFIX.as_bytes());
+                out.extend_from_slice(&hex);
+            }
+        }
+        out.push(b'"');
     }
 
     /// `value` with every string in it (map values, list items, at any depth) HMAC'd.
@@ -147,6 +179,141 @@ impl serde::Serialize for HashedMap<'_> {
             out.serialize_entry(k, &Hashed(v, self.1))?;
         }
         out.end()
+    }
+}
+
+/// Appends the JSON text `json` to `out` with every string in it HMAC'd, as [`Hashed`]
+/// writes the parsed tree, but read straight from the text: a KV read's data is held
+/// serialised, and parsing it into a tree only to write it again would cost more than the
+/// HMACs.
+fn write_hashed_json(out: &mut Vec<u8>, json: &str, h: &Hasher) -> serde_json::Result<()> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(json);
+    HashInto { out, h }.deserialize(&mut de)?;
+    de.end()
+}
+
+/// Writes the JSON value it is given to `out`, strings HMAC'd (object keys kept).
+struct HashInto<'o, 'h> {
+    out: &'o mut Vec<u8>,
+    h: &'h Hasher,
+}
+
+impl HashInto<'_, '_> {
+    fn nested(&mut self) -> HashInto<'_, '_> {
+        HashInto {
+            out: self.out,
+            h: self.h,
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for HashInto<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for HashInto<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.out
+            .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        Ok(())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        serde_json::to_writer(&mut *self.out, &v).map_err(E::custom)
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.h.write_hash(self.out, v);
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.out.push(b'[');
+        let mut first = true;
+        loop {
+            let mark = self.out.len();
+            if !first {
+                self.out.push(b',');
+            }
+            if seq.next_element_seed(self.nested())?.is_none() {
+                self.out.truncate(mark);
+                break;
+            }
+            first = false;
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.out.push(b'{');
+        let mut first = true;
+        loop {
+            let mark = self.out.len();
+            if !first {
+                self.out.push(b',');
+            }
+            if map.next_key_seed(KeyInto(self.out))?.is_none() {
+                self.out.truncate(mark);
+                break;
+            }
+            self.out.push(b':');
+            map.next_value_seed(self.nested())?;
+            first = false;
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+}
+
+/// Writes an object key to the output as it is (escaped as JSON).
+struct KeyInto<'o>(&'o mut Vec<u8>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyInto<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeyInto<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        serde_json::to_writer(&mut *self.0, v).map_err(E::custom)
     }
 }
 
@@ -287,19 +454,19 @@ impl Parts {
     }
 }
 
-fn push_error(out: &mut String, error: &CoreError) {
-    out.push_str(",\"error\":");
-    out.push_str(&Value::String(error.to_string()).to_string());
+fn push_error(out: &mut Vec<u8>, error: &CoreError) {
+    out.extend_from_slice(b",\"error\":");
+    out.extend_from_slice(Value::String(error.to_string()).to_string().as_bytes());
 }
 
 /// A serialised request entry.
 pub(crate) fn request_entry(time: &str, parts: &Parts, error: Option<&CoreError>) -> Vec<u8> {
-    let mut out = parts.open(time, "request", 0);
+    let mut out = parts.open(time, "request", 0).into_bytes();
     if let Some(e) = error {
         push_error(&mut out, e);
     }
-    out.push('}');
-    out.into_bytes()
+    out.push(b'}');
+    out
 }
 
 /// A serialised response entry.
@@ -311,8 +478,11 @@ pub(crate) fn response_entry(
     result: &Result<Response, CoreError>,
 ) -> Vec<u8> {
     let resp = result.as_ref().ok();
-    // A KV read carries its data serialised: the audit entry needs the tree, to HMAC it.
-    let data = resp.and_then(Response::data_value);
+    // A KV read carries its data serialised: it is HMAC'd from the text, below.
+    let serialised = match resp.and_then(|r| r.data.as_ref()) {
+        Some(Data::Serialised(json)) => Some(json.get()),
+        _ => None,
+    };
     let object = ResponseObject {
         auth: resp.and_then(|r| r.auth.as_ref()).map(|a| auth_info(h, a)),
         mount: MountFields::of(mount),
@@ -321,18 +491,35 @@ pub(crate) fn response_entry(
             .map(|r| r.warnings.as_slice())
             .filter(|w| !w.is_empty()),
         data: resp
-            .and_then(|r| data.as_deref().or(r.raw.as_ref()))
+            .and_then(|r| r.data_tree().or(r.raw.as_ref()))
             .map(|d| Hashed(d, h)),
     };
-    let response = serde_json::to_string(&object).unwrap_or_else(|_| "{}".into());
-    let mut out = parts.open(time, "response", response.len() + 16);
-    out.push_str(",\"response\":");
-    out.push_str(&response);
+    let extra = 256 + serialised.map_or(0, |json| json.len() * 2);
+    let mut out = parts.open(time, "response", extra).into_bytes();
+    out.extend_from_slice(b",\"response\":");
+    let start = out.len();
+    if serde_json::to_writer(&mut out, &object).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"{}");
+    }
+    if let Some(json) = serialised {
+        // The object's last field, as `data` is in `ResponseObject`.
+        out.pop();
+        let mark = out.len();
+        if out.len() > start + 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"data\":");
+        if write_hashed_json(&mut out, json, h).is_err() {
+            out.truncate(mark);
+        }
+        out.push(b'}');
+    }
     if let Err(e) = result {
         push_error(&mut out, e);
     }
-    out.push('}');
-    out.into_bytes()
+    out.push(b'}');
+    out
 }
 
 fn auth_info(h: &Hasher, a: &AuthInfo) -> Value {
@@ -477,6 +664,68 @@ mod tests {
         let b = h.caller_parts(&changed);
         assert!(!Arc::ptr_eq(&a, &b));
         assert!(b.auth.contains("\"second\""));
+    }
+
+    /// The text path writes what the tree path writes, for every kind of JSON value.
+    #[test]
+    fn data_hashed_from_its_text_matches_the_hashed_tree() {
+        let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
+        let texts = [
+            r#"{"data":{"value":"s3cret"},"metadata":{"created_time":"2026-12-02T20:44:11Z","custom_metadata":null,"deletion_time":"","destroyed":false,"version":1}}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#"[1,-2,3.5,1e300,18446744073709551615,-9223372036854775808,true,false,null,"x",[],{}]"#,
+            r#"{"esc\"aped\nkey\u0001":"va\"lue\u00e9","uni":"caf\u00e9 \ud83d\ude00","nested":{"a":[{"b":["c",{"d":""}]}]}}"#,
+            r#" { "spaced" : [ 1 , "two" ] } "#,
+            r#""a bare string""#,
+            r#"42"#,
+        ];
+        for text in texts {
+            let mut from_text = Vec::new();
+            write_hashed_json(&mut from_text, text, &h).unwrap();
+            let tree: Value = serde_json::from_str(text).unwrap();
+            let from_tree = serde_json::to_vec(&Hashed(&tree, &h)).unwrap();
+            // Keys keep the text's order (a tree sorts them), so compare as values.
+            let parse = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
+            assert_eq!(parse(&from_text), parse(&from_tree), "{text}");
+        }
+        let mut out = Vec::new();
+        assert!(write_hashed_json(&mut out, r#"{"a":"#, &h).is_err());
+        assert!(write_hashed_json(&mut out, r#"{"a":1} x"#, &h).is_err());
+    }
+
+    /// A response whose data is held serialised (a KV read) gets the same entry as one
+    /// whose data is a tree.
+    #[test]
+    fn a_serialised_response_is_audited_as_its_tree_would_be() {
+        let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
+        let data =
+            json!({"data": {"value": "s3cret"}, "metadata": {"version": 3, "deletion_time": ""}});
+        let raw = serde_json::value::to_raw_value(&data).unwrap();
+        let request = Request {
+            operation: Operation::Read,
+            path: "secret/data/app".into(),
+            data: Map::new(),
+            token: None,
+            remote_addr: None,
+        };
+        let facts = RequestFacts {
+            id: "id-1",
+            request: &request,
+            caller: None,
+            mount: None,
+        };
+        let parts = request_parts(&h, &facts);
+        let time = "2026-12-02T00:00:00.000000000Z";
+        let tree = response_entry(&h, time, &parts, None, &Ok(Response::data(data.clone())));
+        let text = response_entry(&h, time, &parts, None, &Ok(Response::data_json(raw)));
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            String::from_utf8_lossy(&tree)
+        );
+        let entry: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(entry["response"]["data"], h.hash_value(&data));
+        assert!(!String::from_utf8_lossy(&text).contains("s3cret"));
     }
 
     #[test]

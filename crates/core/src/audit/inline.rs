@@ -38,7 +38,7 @@ enum Queued {
 
 struct Item {
     ticket: u64,
-    entry: Vec<u8>,
+    entries: Vec<Vec<u8>>,
     /// `None` for the leader's own entry (it learns its result directly).
     done: Option<oneshot::Sender<Turn>>,
 }
@@ -95,9 +95,9 @@ impl InlineWriter {
         self.lock().reopen = true;
     }
 
-    /// Writes `entry`; `true` once it is written.
-    pub(crate) async fn write(&self, entry: Vec<u8>) -> bool {
-        let (ticket, rx) = match self.enqueue(entry) {
+    /// Writes one request's `entries`, in order; `true` once they are written.
+    pub(crate) async fn write(&self, entries: Vec<Vec<u8>>) -> bool {
+        let (ticket, rx) = match self.enqueue(entries) {
             Queued::Leading(ticket) => {
                 // Let the other requests this worker has ready reach their own audit write
                 // first, so that one write(2) carries their lines too.
@@ -127,8 +127,8 @@ impl InlineWriter {
         }
     }
 
-    /// Queues `entry`: the first request to find no write in progress leads the next batch.
-    fn enqueue(&self, entry: Vec<u8>) -> Queued {
+    /// Queues `entries`: the first request to find no write in progress leads the next batch.
+    fn enqueue(&self, entries: Vec<Vec<u8>>) -> Queued {
         let mut st = self.lock();
         let ticket = st.next_ticket;
         st.next_ticket += 1;
@@ -136,7 +136,7 @@ impl InlineWriter {
             st.busy = true;
             st.queue.push_back(Item {
                 ticket,
-                entry,
+                entries,
                 done: None,
             });
             return Queued::Leading(ticket);
@@ -144,7 +144,7 @@ impl InlineWriter {
         let (tx, rx) = oneshot::channel();
         st.queue.push_back(Item {
             ticket,
-            entry,
+            entries,
             done: Some(tx),
         });
         Queued::Following(ticket, rx)
@@ -165,10 +165,12 @@ impl InlineWriter {
                 st.last_error_log,
             )
         };
-        let (entries, waiting): (Vec<Vec<u8>>, Vec<_>) = batch
-            .into_iter()
-            .map(|i| (i.entry, (i.ticket, i.done)))
-            .unzip();
+        let mut entries = Vec::with_capacity(batch.len() * 2);
+        let mut waiting = Vec::with_capacity(batch.len());
+        for item in batch {
+            entries.extend(item.entries);
+            waiting.push((item.ticket, item.done));
+        }
         let ok = match sink.as_mut() {
             Some(sink) => {
                 if reopen {
@@ -290,7 +292,11 @@ mod tests {
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..16 {
             let writer = Arc::clone(&writer);
-            tasks.spawn(async move { writer.write(format!("{{\"i\":{i}}}").into_bytes()).await });
+            tasks.spawn(async move {
+                writer
+                    .write(vec![format!("{{\"i\":{i}}}").into_bytes()])
+                    .await
+            });
         }
         let mut written = 0;
         while let Some(ok) = tasks.join_next().await {
@@ -311,7 +317,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (writer, path) = writer(&dir);
         {
-            let mut leading = std::pin::pin!(writer.write(b"{\"who\":\"gone\"}".to_vec()));
+            let mut leading = std::pin::pin!(writer.write(vec![b"{\"who\":\"gone\"}".to_vec()]));
             let waker = std::task::Waker::noop();
             let mut cx = std::task::Context::from_waker(waker);
             assert!(leading.as_mut().poll(&mut cx).is_pending());
@@ -320,7 +326,7 @@ mod tests {
         assert!(!writer.lock().busy);
         assert_eq!(lines(&path).len(), 1);
         assert_eq!(writer.lock().batches, 1);
-        assert!(writer.write(b"{\"who\":\"next\"}".to_vec()).await);
+        assert!(writer.write(vec![b"{\"who\":\"next\"}".to_vec()]).await);
         let all = lines(&path);
         assert_eq!(all.len(), 2);
         assert!(all[0].contains("gone") && all[1].contains("next"));

@@ -6,8 +6,11 @@
 //!   unseal with the same key. Where each chain stands is saved on seal
 //!   (`core/audit-head/<uuid>`); a file device also reads it back from its file's last line.
 //! - Fail closed, Vault's rule: with devices enabled, an entry that no device wrote fails the
-//!   request (the request entry is written before the operation runs, so the operation is not
-//!   carried out). One device that writes is enough.
+//!   request. One device that writes is enough. A request that changes something has its
+//!   request entry written before the operation runs, so a refused one is not carried out. A
+//!   read changes nothing, so its request entry (stamped before it runs) goes out with its
+//!   response entry in one write; if they cannot be written, the read returns an error and
+//!   no data.
 //! - Concurrent requests share writes (group commit): files are appended to by the requests
 //!   themselves, one leader per batch ([`inline`]); sockets have a writer thread fed through
 //!   a bounded queue ([`writer`]).
@@ -242,35 +245,62 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    /// Writes the request entry; fails when no device wrote it.
-    pub(crate) async fn log_request(&self, error: Option<&CoreError>) -> CoreResult<()> {
+    /// Each device's request entry, stamped now.
+    pub(crate) fn request_entries(&self, error: Option<&CoreError>) -> Vec<Vec<u8>> {
         let time = entry::now_rfc3339();
-        let entries = self
-            .parts
+        self.parts
             .iter()
             .map(|parts| entry::request_entry(&time, parts, error))
-            .collect();
-        self.write(entries, "request").await
+            .collect()
     }
 
-    /// Writes the response entry; fails when no device wrote it.
-    pub(crate) async fn log_response(&self, result: &CoreResult<Response>) -> CoreResult<()> {
+    /// Each device's response entry, stamped now.
+    fn response_entries(&self, result: &CoreResult<Response>) -> Vec<Vec<u8>> {
         let time = entry::now_rfc3339();
-        let entries = self
-            .devices
+        self.devices
             .iter()
             .zip(&self.parts)
             .map(|(d, parts)| {
                 entry::response_entry(&d.hasher, &time, parts, self.mount.as_deref(), result)
             })
-            .collect();
-        self.write(entries, "response").await
+            .collect()
     }
 
-    async fn write(&self, entries: Vec<Vec<u8>>, what: &str) -> CoreResult<()> {
+    /// Writes the request entry; fails when no device wrote it.
+    pub(crate) async fn log_request(&self, error: Option<&CoreError>) -> CoreResult<()> {
+        let entries = self.request_entries(error);
+        self.write(entries.into_iter().map(|e| vec![e]).collect(), "request")
+            .await
+    }
+
+    /// Writes the response entry; fails when no device wrote it.
+    pub(crate) async fn log_response(&self, result: &CoreResult<Response>) -> CoreResult<()> {
+        let entries = self.response_entries(result);
+        self.write(entries.into_iter().map(|e| vec![e]).collect(), "response")
+            .await
+    }
+
+    /// Writes a read's request entries (made by [`Self::request_entries`] before it ran)
+    /// and its response entries, each device's two lines together; fails when no device
+    /// wrote them.
+    pub(crate) async fn log_read(
+        &self,
+        requests: Vec<Vec<u8>>,
+        result: &CoreResult<Response>,
+    ) -> CoreResult<()> {
+        let entries = requests
+            .into_iter()
+            .zip(self.response_entries(result))
+            .map(|(request, response)| vec![request, response])
+            .collect();
+        self.write(entries, "request").await
+    }
+
+    /// Writes each device's entries (in the order of `self.devices`).
+    async fn write(&self, entries: Vec<Vec<Vec<u8>>>, what: &str) -> CoreResult<()> {
         let mut written = 0usize;
-        for (device, entry) in self.devices.iter().zip(entries) {
-            if device.writer.write(entry).await {
+        for (device, entries) in self.devices.iter().zip(entries) {
+            if device.writer.write(entries).await {
                 written += 1;
             }
         }

@@ -9,6 +9,8 @@ use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ward_api::audit::ChainHead;
+
 /// How long a socket device waits to connect or to write before the batch counts as failed.
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest last line read back when a file device starts (beyond it, the chain restarts).
@@ -61,11 +63,73 @@ enum Conn {
 pub(crate) struct Sink {
     target: Target,
     conn: Option<Conn>,
+    /// The batch being written, kept between batches so that its memory is reused.
+    batch: Lines,
+}
+
+/// A batch of chained lines in one buffer, each ending in a newline.
+#[derive(Default)]
+pub(crate) struct Lines {
+    bytes: Vec<u8>,
+    /// Where each line ends (after its newline).
+    ends: Vec<usize>,
+}
+
+/// A batch buffer grown past this is given back after its batch.
+const KEEP_BATCH_BYTES: usize = 1 << 20;
+
+impl Lines {
+    fn clear(&mut self) {
+        if self.bytes.capacity() > KEEP_BATCH_BYTES {
+            *self = Self::default();
+        }
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// Every line, one after the other.
+    fn all(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Each line, with its newline.
+    fn each(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.bytes[start..end])
+    }
 }
 
 impl Sink {
     pub(crate) fn new(target: Target) -> Self {
-        Self { target, conn: None }
+        Self {
+            target,
+            conn: None,
+            batch: Lines::default(),
+        }
+    }
+
+    /// Chains `entries` after `head` and writes them as one batch; `head` moves past them
+    /// only if they were written.
+    pub(crate) fn write_chained(
+        &mut self,
+        head: &mut ChainHead,
+        entries: &[Vec<u8>],
+    ) -> io::Result<()> {
+        let mut next = head.clone();
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        for entry in entries {
+            next.chain_into(entry, &mut batch.bytes);
+            batch.ends.push(batch.bytes.len());
+        }
+        let result = self.write_batch(&batch);
+        self.batch = batch;
+        if result.is_ok() {
+            *head = next;
+        }
+        result
     }
 
     /// Opens the destination now (the check `sys/audit` runs before enabling a device).
@@ -83,7 +147,7 @@ impl Sink {
 
     /// Writes a batch of lines (each ending in a newline), all or nothing as far as the
     /// writer can tell. On failure the connection is dropped so the next batch reconnects.
-    pub(crate) fn write_batch(&mut self, lines: &[Vec<u8>]) -> io::Result<()> {
+    fn write_batch(&mut self, lines: &Lines) -> io::Result<()> {
         let result = self.try_write(lines);
         if result.is_err() {
             self.conn = None;
@@ -95,7 +159,7 @@ impl Sink {
         result
     }
 
-    fn try_write(&mut self, lines: &[Vec<u8>]) -> io::Result<()> {
+    fn try_write(&mut self, lines: &Lines) -> io::Result<()> {
         if let Some(Conn::Tcp(stream)) = &self.conn
             && !peer_alive(stream)
         {
@@ -107,19 +171,19 @@ impl Sink {
         };
         match conn {
             Conn::File(file) => {
-                file.write_all(&lines.concat())?;
+                file.write_all(lines.all())?;
                 if matches!(self.target, Target::File { fsync: true, .. }) {
                     file.sync_data()?;
                 }
             }
             Conn::Stdout => {
                 let mut out = io::stdout().lock();
-                out.write_all(&lines.concat())?;
+                out.write_all(lines.all())?;
                 out.flush()?;
             }
-            Conn::Tcp(stream) => stream.write_all(&lines.concat())?,
+            Conn::Tcp(stream) => stream.write_all(lines.all())?,
             Conn::Udp(socket) => {
-                for line in lines {
+                for line in lines.each() {
                     socket.send(line)?;
                 }
             }
@@ -129,7 +193,7 @@ impl Sink {
                         "syslog connection without a syslog target",
                     ));
                 };
-                for line in lines {
+                for line in lines.each() {
                     let mut msg = format!("<{priority}>{tag}: ").into_bytes();
                     msg.extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
                     socket.send(&msg)?;

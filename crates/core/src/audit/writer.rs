@@ -43,13 +43,14 @@ impl Writer {
         Ok(Self::Thread { queue, head })
     }
 
-    /// Writes one entry; `true` once it is written.
-    pub(crate) async fn write(&self, entry: Vec<u8>) -> bool {
+    /// Writes one request's entries, in order and next to each other; `true` once they
+    /// are written.
+    pub(crate) async fn write(&self, entries: Vec<Vec<u8>>) -> bool {
         match self {
-            Self::Inline(w) => w.write(entry).await,
+            Self::Inline(w) => w.write(entries).await,
             Self::Thread { queue, .. } => {
                 let (done, wait) = oneshot::channel();
-                if queue.send(Job::Line { entry, done }).await.is_err() {
+                if queue.send(Job::Lines { entries, done }).await.is_err() {
                     return false;
                 }
                 wait.await.unwrap_or(false)
@@ -86,11 +87,11 @@ const MAX_BATCH: usize = 512;
 
 /// What a device's writer is asked to do.
 pub(crate) enum Job {
-    /// Chain and write one serialised entry; answer whether it was written.
-    Line {
-        /// The entry, a JSON object without the chain fields.
-        entry: Vec<u8>,
-        /// Told `true` once the line is written, `false` if it could not be.
+    /// Chain and write one request's serialised entries; answer whether they were written.
+    Lines {
+        /// The entries, JSON objects without the chain fields.
+        entries: Vec<Vec<u8>>,
+        /// Told `true` once the lines are written, `false` if they could not be.
         done: oneshot::Sender<bool>,
     },
     /// Close and reopen the destination (after log rotation).
@@ -142,8 +143,11 @@ fn write_batch(
             // Lines queued before the reopen go to the new file too: they are not yet
             // written, and the chain runs on across files anyway.
             Job::Reopen => sink.reopen(),
-            Job::Line { entry, done } => {
-                entries.push(entry);
+            Job::Lines {
+                entries: mine,
+                done,
+            } => {
+                entries.extend(mine);
                 waiting.push(done);
             }
         }
@@ -196,15 +200,12 @@ pub(crate) fn write_entries(
     entries: &[Vec<u8>],
     last_error_log: &mut Option<Instant>,
 ) -> bool {
-    let mut next = head.clone();
-    let lines: Vec<Vec<u8>> = entries.iter().map(|e| next.chain(e)).collect();
     let started = Instant::now();
-    let result = sink.write_batch(&lines);
-    let count = lines.len() as u64;
+    let result = sink.write_chained(head, entries);
+    let count = entries.len() as u64;
     metrics.flush.record(started.elapsed().as_secs_f64());
     match result {
         Ok(()) => {
-            *head = next;
             metrics.writes.increment(count);
             true
         }
