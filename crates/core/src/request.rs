@@ -1,6 +1,5 @@
 //! Transport-neutral requests and responses, shaped like Vault's logical requests.
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde_json::{Map, Value};
@@ -129,15 +128,6 @@ impl Response {
         }
     }
 
-    /// The `data` field as a tree: borrowed when held as one, parsed when serialised.
-    pub fn data_value(&self) -> Option<Cow<'_, Value>> {
-        match &self.data {
-            Some(Data::Tree(data)) => Some(Cow::Borrowed(data)),
-            Some(Data::Serialised(json)) => serde_json::from_str(json.get()).ok().map(Cow::Owned),
-            None => None,
-        }
-    }
-
     /// A bare JSON response (no envelope).
     pub fn raw(body: Value) -> Self {
         Self {
@@ -183,13 +173,5 @@ mod tests {
             assert!(text.contains("<redacted>"), "{text}");
         }
         assert!(!format!("{:?}", Response::empty()).contains("<redacted>"));
-    }
-
-    #[test]
-    fn serialised_data_reads_back_as_the_same_tree() {
-        let value = json!({"a": "1", "nested": {"b": [1, 2]}});
-        let response = Response::data_json(serde_json::value::to_raw_value(&value).unwrap());
-        assert!(response.data_tree().is_none());
-        assert_eq!(response.data_value().map(Cow::into_owned), Some(value));
     }
 }
