@@ -2,7 +2,6 @@
 //! `error`), with every secret value, token and accessor replaced by its HMAC under the
 //! device's own key, as Vault writes them: `hmac-sha256:<hex>`.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value, json};
@@ -11,7 +10,7 @@ use zeroize::Zeroizing;
 use crate::core::Caller;
 use crate::mounts::MountEntry;
 use crate::token::store::TokenEntry;
-use crate::{AuthInfo, CoreError, Data, Operation, Request, Response};
+use crate::{AuthInfo, CoreError, Data, FastMap, Operation, Request, Response};
 
 /// Callers whose HMAC'd auth block is remembered, per device; past this many the memo
 /// starts over.
@@ -33,7 +32,7 @@ pub(crate) struct Hasher {
 }
 
 /// By token hash: the token entry the parts were made from, and the parts.
-type CallerMemo = HashMap<String, (Arc<TokenEntry>, Arc<CallerParts>)>;
+type CallerMemo = FastMap<String, (Arc<TokenEntry>, Arc<CallerParts>)>;
 
 /// The HMAC'd parts of an entry that depend only on the caller's token.
 pub(crate) struct CallerParts {
@@ -348,6 +347,7 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> Parts {
             .filter(|t| !t.is_empty())
             .map(|t| h.hash(t)),
     };
+    let (mount_accessor, mount_point, mount_type) = mount_fields(facts.mount.map(|m| &**m));
     let object = RequestObject {
         client_token: caller
             .as_ref()
@@ -355,7 +355,9 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> Parts {
             .or(unknown_token.as_deref()),
         client_token_accessor: caller.as_ref().map(|c| c.accessor.as_str()),
         id: facts.id,
-        mount: MountFields::of(facts.mount.map(|m| &**m)),
+        mount_accessor,
+        mount_point,
+        mount_type,
         namespace: Namespace { id: "root" },
         operation: operation_name(req.operation),
         path: &req.path,
@@ -374,8 +376,12 @@ struct RequestObject<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     client_token_accessor: Option<&'a str>,
     id: &'a str,
-    #[serde(flatten)]
-    mount: MountFields<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_accessor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_point: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_type: Option<&'a str>,
     namespace: Namespace,
     operation: &'static str,
     path: &'a str,
@@ -391,8 +397,12 @@ struct RequestObject<'a> {
 struct ResponseObject<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     auth: Option<Value>,
-    #[serde(flatten)]
-    mount: MountFields<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_accessor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_point: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_type: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -402,25 +412,15 @@ struct ResponseObject<'a> {
     data: Option<Hashed<'a>>,
 }
 
-/// The mount fields of a `request` or `response` object (absent for paths outside mounts).
-#[derive(serde::Serialize)]
-struct MountFields<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_accessor: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_point: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_type: Option<&'a str>,
-}
-
-impl<'a> MountFields<'a> {
-    fn of(mount: Option<&'a MountEntry>) -> Self {
-        Self {
-            mount_accessor: mount.map(|m| m.accessor.as_str()),
-            mount_point: mount.map(|m| m.path.as_str()),
-            mount_type: mount.map(|m| m.mount_type.as_str()),
-        }
-    }
+/// The mount fields of a `request` or `response` object (absent for paths outside mounts):
+/// its accessor, path and type. (Fields of their own in both objects: a flattened struct
+/// would make serde write the objects as maps, field by field through a buffer.)
+fn mount_fields(mount: Option<&MountEntry>) -> (Option<&str>, Option<&str>, Option<&str>) {
+    (
+        mount.map(|m| m.accessor.as_str()),
+        mount.map(|m| m.path.as_str()),
+        mount.map(|m| m.mount_type.as_str()),
+    )
 }
 
 #[derive(serde::Serialize)]
@@ -483,9 +483,12 @@ pub(crate) fn response_entry(
         Some(Data::Serialised(json)) => Some(json.get()),
         _ => None,
     };
+    let (mount_accessor, mount_point, mount_type) = mount_fields(mount);
     let object = ResponseObject {
         auth: resp.and_then(|r| r.auth.as_ref()).map(|a| auth_info(h, a)),
-        mount: MountFields::of(mount),
+        mount_accessor,
+        mount_point,
+        mount_type,
         status: resp.and_then(|r| r.status),
         warnings: resp
             .map(|r| r.warnings.as_slice())
