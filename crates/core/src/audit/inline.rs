@@ -5,6 +5,12 @@
 //! wait. When the leader is done it answers the waiters and hands the lead to the first
 //! request still queued.
 //!
+//! Requests queue by the thread they run on (a slot per runtime worker, shared when there
+//! are more threads than slots), and the slots' leaders take turns at the file. A batch's
+//! waiters are then woken on the thread they ran on: one queue for the whole server made
+//! every worker's requests wait for a leader on one of them, and be woken there, moving
+//! them (and their connections' memory) from core to core.
+//!
 //! Appending to a file in the page cache takes microseconds, so doing it on the request's own
 //! task costs less than waking a thread and being woken back (two context switches per entry,
 //! and allocations freed on another thread). Sockets, which can block for seconds, and files
@@ -12,6 +18,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -20,35 +27,44 @@ use ward_api::audit::ChainHead;
 use super::sink::Sink;
 use super::writer::{DeviceMetrics, write_entries};
 
+/// Batching slots per device: more than the runtime has workers on most machines.
+const SLOTS: usize = 16;
+
 /// What a waiting request is told.
 enum Turn {
-    /// Its entry was written (`true`) or could not be (`false`).
+    /// Its entries were written (`true`) or could not be (`false`).
     Written(bool),
-    /// Its entry is still queued and no one is writing: it leads the next batch.
+    /// Its entries are still queued and no one is writing them: it leads the next batch.
     Lead,
 }
 
-/// Where a queued entry stands.
+/// Where a queued request stands.
 enum Queued {
-    /// Its request leads the next batch.
+    /// It leads the next batch.
     Leading(u64),
-    /// Its request waits to be told.
+    /// It waits to be told.
     Following(u64, oneshot::Receiver<Turn>),
 }
 
 struct Item {
     ticket: u64,
     entries: Vec<Vec<u8>>,
-    /// `None` for the leader's own entry (it learns its result directly).
+    /// `None` for the leader's own entries (it learns its result directly).
     done: Option<oneshot::Sender<Turn>>,
 }
 
-struct State {
+/// One thread's queue.
+#[derive(Default)]
+struct Slot {
     queue: VecDeque<Item>,
-    /// A leader is writing (the sink is out of the state meanwhile).
+    /// A leader is writing this slot's batch.
     busy: bool,
     next_ticket: u64,
-    sink: Option<Sink>,
+}
+
+/// The file and where its chain stands, held by one leader at a time.
+struct Out {
+    sink: Sink,
     head: ChainHead,
     reopen: bool,
     last_error_log: Option<Instant>,
@@ -59,60 +75,75 @@ struct State {
 /// A device's inline writer.
 pub(crate) struct InlineWriter {
     metrics: DeviceMetrics,
-    state: Mutex<State>,
+    out: Mutex<Out>,
+    slots: Box<[Mutex<Slot>]>,
+}
+
+/// The slot of the calling thread: threads take slots in turn, on their first write.
+fn slot_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SLOTS;
+    }
+    SLOT.with(|slot| *slot)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl InlineWriter {
     pub(crate) fn new(device: &str, sink: Sink, head: ChainHead) -> Self {
         Self {
             metrics: DeviceMetrics::new(device),
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                busy: false,
-                next_ticket: 0,
-                sink: Some(sink),
+            out: Mutex::new(Out {
+                sink,
                 head,
                 reopen: false,
                 last_error_log: None,
                 batches: 0,
             }),
+            slots: (0..SLOTS).map(|_| Mutex::default()).collect(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn slot(&self, index: usize) -> std::sync::MutexGuard<'_, Slot> {
+        lock(&self.slots[index])
     }
 
     /// Where the chain stands.
     pub(crate) fn head(&self) -> ChainHead {
-        self.lock().head.clone()
+        lock(&self.out).head.clone()
     }
 
     /// Reopens the file before the next batch (after rotation).
     pub(crate) fn reopen(&self) {
-        self.lock().reopen = true;
+        lock(&self.out).reopen = true;
     }
 
     /// Writes one request's `entries`, in order; `true` once they are written.
     pub(crate) async fn write(&self, entries: Vec<Vec<u8>>) -> bool {
-        let (ticket, rx) = match self.enqueue(entries) {
+        let slot = slot_index();
+        let (ticket, rx) = match self.enqueue(slot, entries) {
             Queued::Leading(ticket) => {
                 // Let the other requests this worker has ready reach their own audit write
                 // first, so that one write(2) carries their lines too.
                 let mut leader = Leader {
                     writer: self,
+                    slot,
                     ticket: Some(ticket),
                 };
                 tokio::task::yield_now().await;
                 leader.ticket = None;
-                return self.lead(ticket);
+                return self.lead(slot, ticket);
             }
             Queued::Following(ticket, rx) => (ticket, rx),
         };
         let mut guard = Follower {
             writer: self,
+            slot,
             rx: Some(rx),
         };
         let turn = match guard.rx.as_mut() {
@@ -122,14 +153,15 @@ impl InlineWriter {
         guard.rx = None;
         match turn {
             Ok(Turn::Written(ok)) => ok,
-            Ok(Turn::Lead) => self.lead(ticket),
+            Ok(Turn::Lead) => self.lead(slot, ticket),
             Err(_) => false,
         }
     }
 
-    /// Queues `entries`: the first request to find no write in progress leads the next batch.
-    fn enqueue(&self, entries: Vec<Vec<u8>>) -> Queued {
-        let mut st = self.lock();
+    /// Queues `entries` in `slot`: the first request to find the slot's batch not being
+    /// written leads the next one.
+    fn enqueue(&self, slot: usize, entries: Vec<Vec<u8>>) -> Queued {
+        let mut st = self.slot(slot);
         let ticket = st.next_ticket;
         st.next_ticket += 1;
         if !st.busy {
@@ -150,41 +182,32 @@ impl InlineWriter {
         Queued::Following(ticket, rx)
     }
 
-    /// Writes one batch (which holds the leader's own entry), answers it, and passes the
-    /// lead on. Synchronous: nothing here awaits, so a leader cannot be cancelled midway.
-    fn lead(&self, own: u64) -> bool {
-        let (batch, mut sink, mut head, reopen, mut last_error_log) = {
-            let mut st = self.lock();
-            let batch: Vec<Item> = st.queue.drain(..).collect();
-            let reopen = std::mem::take(&mut st.reopen);
-            (
-                batch,
-                st.sink.take(),
-                st.head.clone(),
-                reopen,
-                st.last_error_log,
-            )
-        };
+    /// Writes one batch of `slot` (which holds the leader's own entries), answers it, and
+    /// passes the lead on. Synchronous: nothing here awaits, so a leader cannot be cancelled
+    /// midway. The file is held only while the batch is chained and written; another
+    /// slot's leader waits for it that long.
+    fn lead(&self, slot: usize, own: u64) -> bool {
+        let batch: Vec<Item> = self.slot(slot).queue.drain(..).collect();
         let mut entries = Vec::with_capacity(batch.len() * 2);
         let mut waiting = Vec::with_capacity(batch.len());
         for item in batch {
             entries.extend(item.entries);
             waiting.push((item.ticket, item.done));
         }
-        let ok = match sink.as_mut() {
-            Some(sink) => {
-                if reopen {
-                    sink.reopen();
-                }
-                write_entries(
-                    &self.metrics,
-                    sink,
-                    &mut head,
-                    &entries,
-                    &mut last_error_log,
-                )
+        let ok = {
+            let mut out = lock(&self.out);
+            let out = &mut *out;
+            if std::mem::take(&mut out.reopen) {
+                out.sink.reopen();
             }
-            None => false,
+            out.batches += 1;
+            write_entries(
+                &self.metrics,
+                &mut out.sink,
+                &mut out.head,
+                &entries,
+                &mut out.last_error_log,
+            )
         };
         let mut own_result = false;
         for (ticket, done) in waiting {
@@ -194,11 +217,7 @@ impl InlineWriter {
                 let _ = done.send(Turn::Written(ok));
             }
         }
-        let mut st = self.lock();
-        st.batches += 1;
-        st.sink = sink;
-        st.head = head;
-        st.last_error_log = last_error_log;
+        let mut st = self.slot(slot);
         // Hand the lead to the first queued request still waiting for an answer.
         loop {
             let Some(done) = st.queue.iter_mut().find_map(|i| i.done.take()) else {
@@ -209,7 +228,7 @@ impl InlineWriter {
                     st.busy = true;
                     let ticket = st.queue.front().map_or(0, |i| i.ticket);
                     drop(st);
-                    self.lead(ticket);
+                    self.lead(slot, ticket);
                 }
                 return own_result;
             };
@@ -224,13 +243,14 @@ impl InlineWriter {
 /// away), it writes the batch before it goes, so the queue never stalls.
 struct Leader<'a> {
     writer: &'a InlineWriter,
+    slot: usize,
     ticket: Option<u64>,
 }
 
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.writer.lead(ticket);
+            self.writer.lead(self.slot, ticket);
         }
     }
 }
@@ -239,6 +259,7 @@ impl Drop for Leader<'_> {
 /// leads before it goes, so the queue never stalls.
 struct Follower<'a> {
     writer: &'a InlineWriter,
+    slot: usize,
     rx: Option<oneshot::Receiver<Turn>>,
 }
 
@@ -250,10 +271,10 @@ impl Drop for Follower<'_> {
             rx.close();
             if let Ok(Turn::Lead) = rx.try_recv() {
                 let own = {
-                    let st = self.writer.lock();
+                    let st = self.writer.slot(self.slot);
                     st.queue.iter().find(|i| i.done.is_none()).map(|i| i.ticket)
                 };
-                self.writer.lead(own.unwrap_or(u64::MAX));
+                self.writer.lead(self.slot, own.unwrap_or(u64::MAX));
             }
         }
     }
@@ -307,7 +328,7 @@ mod tests {
         assert_eq!(lines(&path).len(), 16);
         // The first request led a batch holding every line: the others queued while it
         // yielded.
-        assert_eq!(writer.lock().batches, 1);
+        assert_eq!(lock(&writer.out).batches, 1);
     }
 
     /// A leader whose request goes away while it waits for others to queue still writes the
@@ -321,11 +342,11 @@ mod tests {
             let waker = std::task::Waker::noop();
             let mut cx = std::task::Context::from_waker(waker);
             assert!(leading.as_mut().poll(&mut cx).is_pending());
-            assert!(writer.lock().busy);
+            assert!(writer.slot(slot_index()).busy);
         }
-        assert!(!writer.lock().busy);
+        assert!(!writer.slot(slot_index()).busy);
         assert_eq!(lines(&path).len(), 1);
-        assert_eq!(writer.lock().batches, 1);
+        assert_eq!(lock(&writer.out).batches, 1);
         assert!(writer.write(vec![b"{\"who\":\"next\"}".to_vec()]).await);
         let all = lines(&path);
         assert_eq!(all.len(), 2);
