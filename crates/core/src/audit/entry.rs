@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
+use super::hashed::{Hashed, HashedMap, write_hashed_json};
 use crate::core::Caller;
 use crate::mounts::MountEntry;
 use crate::token::store::TokenEntry;
@@ -111,7 +112,7 @@ impl Hasher {
     }
 
     /// Appends `"hmac-sha256:<hex>"` of `value`, as a JSON string, to `out`.
-    fn write_hash(&self, out: &mut Vec<u8>, value: &str) {
+    pub(super) fn write_hash(&self, out: &mut Vec<u8>, value: &str) {
         out.push(b'"');
         if value.is_empty() {
             out.extend_from_slice(self.empty.as_bytes());
@@ -142,177 +143,6 @@ impl Hasher {
         map.iter()
             .map(|(k, v)| (k.clone(), self.hash_value(v)))
             .collect()
-    }
-}
-
-/// Serialises a value with every string HMAC'd, as [`Hasher::hash_value`] would, without
-/// building the hashed copy first.
-struct Hashed<'a>(&'a Value, &'a Hasher);
-
-impl serde::Serialize for Hashed<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        match self.0 {
-            Value::String(v) => s.serialize_str(&self.1.hash(v)),
-            Value::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(&Hashed(item, self.1))?;
-                }
-                seq.end()
-            }
-            Value::Object(map) => HashedMap(map, self.1).serialize(s),
-            other => other.serialize(s),
-        }
-    }
-}
-
-/// A map serialised with every string in its values HMAC'd.
-struct HashedMap<'a>(&'a Map<String, Value>, &'a Hasher);
-
-impl serde::Serialize for HashedMap<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut out = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            out.serialize_entry(k, &Hashed(v, self.1))?;
-        }
-        out.end()
-    }
-}
-
-/// Appends the JSON text `json` to `out` with every string in it HMAC'd, as [`Hashed`]
-/// writes the parsed tree, but read straight from the text: a KV read's data is held
-/// serialised, and parsing it into a tree only to write it again would cost more than the
-/// HMACs.
-fn write_hashed_json(out: &mut Vec<u8>, json: &str, h: &Hasher) -> serde_json::Result<()> {
-    use serde::de::DeserializeSeed;
-    let mut de = serde_json::Deserializer::from_str(json);
-    HashInto { out, h }.deserialize(&mut de)?;
-    de.end()
-}
-
-/// Writes the JSON value it is given to `out`, strings HMAC'd (object keys kept).
-struct HashInto<'o, 'h> {
-    out: &'o mut Vec<u8>,
-    h: &'h Hasher,
-}
-
-impl HashInto<'_, '_> {
-    fn nested(&mut self) -> HashInto<'_, '_> {
-        HashInto {
-            out: self.out,
-            h: self.h,
-        }
-    }
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for HashInto<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for HashInto<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
-        self.out
-            .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-        Ok(())
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        serde_json::to_writer(&mut *self.out, &v).map_err(E::custom)
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        self.h.write_hash(self.out, v);
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        self.out.extend_from_slice(b"null");
-        Ok(())
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        self.out.push(b'[');
-        let mut first = true;
-        loop {
-            let mark = self.out.len();
-            if !first {
-                self.out.push(b',');
-            }
-            if seq.next_element_seed(self.nested())?.is_none() {
-                self.out.truncate(mark);
-                break;
-            }
-            first = false;
-        }
-        self.out.push(b']');
-        Ok(())
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        self.out.push(b'{');
-        let mut first = true;
-        loop {
-            let mark = self.out.len();
-            if !first {
-                self.out.push(b',');
-            }
-            if map.next_key_seed(KeyInto(self.out))?.is_none() {
-                self.out.truncate(mark);
-                break;
-            }
-            self.out.push(b':');
-            map.next_value_seed(self.nested())?;
-            first = false;
-        }
-        self.out.push(b'}');
-        Ok(())
-    }
-}
-
-/// Writes an object key to the output as it is (escaped as JSON).
-struct KeyInto<'o>(&'o mut Vec<u8>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for KeyInto<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl serde::de::Visitor<'_> for KeyInto<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
-        serde_json::to_writer(&mut *self.0, v).map_err(E::custom)
     }
 }
 
@@ -587,22 +417,6 @@ fn rfc3339(unix: i64) -> String {
 mod tests {
     use super::*;
 
-    /// `object` (serialised JSON object) with `"key": <value>` added at the end, the value
-    /// serialised with its strings HMAC'd.
-    fn with_hashed(mut object: String, key: &str, value: &impl serde::Serialize) -> String {
-        let hashed = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
-        object.pop();
-        if object.len() > 1 {
-            object.push(',');
-        }
-        object.push('"');
-        object.push_str(key);
-        object.push_str("\":");
-        object.push_str(&hashed);
-        object.push('}');
-        object
-    }
-
     #[test]
     fn times_are_written_as_chrono_writes_them() {
         use chrono::{DateTime, Utc};
@@ -669,34 +483,6 @@ mod tests {
         assert!(b.auth.contains("\"second\""));
     }
 
-    /// The text path writes what the tree path writes, for every kind of JSON value.
-    #[test]
-    fn data_hashed_from_its_text_matches_the_hashed_tree() {
-        let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
-        let texts = [
-            r#"{"data":{"value":"s3cret"},"metadata":{"created_time":"2026-12-02T20:44:11Z","custom_metadata":null,"deletion_time":"","destroyed":false,"version":1}}"#,
-            r#"{}"#,
-            r#"[]"#,
-            r#"[1,-2,3.5,1e300,18446744073709551615,-9223372036854775808,true,false,null,"x",[],{}]"#,
-            r#"{"esc\"aped\nkey\u0001":"va\"lue\u00e9","uni":"caf\u00e9 \ud83d\ude00","nested":{"a":[{"b":["c",{"d":""}]}]}}"#,
-            r#" { "spaced" : [ 1 , "two" ] } "#,
-            r#""a bare string""#,
-            r#"42"#,
-        ];
-        for text in texts {
-            let mut from_text = Vec::new();
-            write_hashed_json(&mut from_text, text, &h).unwrap();
-            let tree: Value = serde_json::from_str(text).unwrap();
-            let from_tree = serde_json::to_vec(&Hashed(&tree, &h)).unwrap();
-            // Keys keep the text's order (a tree sorts them), so compare as values.
-            let parse = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
-            assert_eq!(parse(&from_text), parse(&from_tree), "{text}");
-        }
-        let mut out = Vec::new();
-        assert!(write_hashed_json(&mut out, r#"{"a":"#, &h).is_err());
-        assert!(write_hashed_json(&mut out, r#"{"a":1} x"#, &h).is_err());
-    }
-
     /// A response whose data is held serialised (a KV read) gets the same entry as one
     /// whose data is a tree.
     #[test]
@@ -729,22 +515,5 @@ mod tests {
         let entry: Value = serde_json::from_slice(&text).unwrap();
         assert_eq!(entry["response"]["data"], h.hash_value(&data));
         assert!(!String::from_utf8_lossy(&text).contains("s3cret"));
-    }
-
-    #[test]
-    fn streamed_hashing_matches_the_hashed_copy() {
-        let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
-        let v = json!({"a": "s3cret", "b": [1, "x", {"c": "y"}], "n": null});
-        let streamed: Value =
-            serde_json::from_str(&with_hashed("{}".into(), "data", &Hashed(&v, &h))).unwrap();
-        assert_eq!(streamed, json!({"data": h.hash_value(&v)}));
-        let map = v.as_object().unwrap();
-        let added: Value = serde_json::from_str(&with_hashed(
-            "{\"k\":1}".into(),
-            "data",
-            &HashedMap(map, &h),
-        ))
-        .unwrap();
-        assert_eq!(added, json!({"k": 1, "data": h.hash_value(&v)}));
     }
 }

@@ -17,6 +17,7 @@
 
 mod api;
 mod entry;
+mod hashed;
 mod inline;
 mod sink;
 mod writer;
