@@ -69,7 +69,7 @@ pub(crate) struct Sink {
 
 /// A batch of chained lines in one buffer, each ending in a newline.
 #[derive(Default)]
-pub(crate) struct Lines {
+struct Lines {
     bytes: Vec<u8>,
     /// Where each line ends (after its newline).
     ends: Vec<usize>,

@@ -172,6 +172,7 @@ fn write_batch(
 pub(crate) struct DeviceMetrics {
     /// The device's path, for log lines.
     device: String,
+    /// Seconds to chain and write one batch.
     flush: metrics::Histogram,
     writes: metrics::Counter,
     failures: metrics::Counter,
