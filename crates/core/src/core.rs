@@ -292,24 +292,23 @@ impl Core {
         let Some(audit) = self.audit.begin(&facts) else {
             return self.dispatch(&caller?, req, mount).await;
         };
-        if matches!(req.operation, Operation::Read | Operation::List) {
-            // A read changes nothing, so nothing is carried out that the log could miss: its
-            // request entry waits to go out with its response entry, one write instead of
-            // two. If they cannot be written, no data leaves.
-            let requested = audit.request_entries(caller.as_ref().err());
-            let result = match caller {
-                Ok(caller) => self.dispatch(&caller, req, mount).await,
-                Err(e) => Err(e),
-            };
-            audit.log_read(requested, &result).await?;
-            return result;
-        }
-        audit.log_request(caller.as_ref().err()).await?;
+        // A read changes nothing, so nothing is carried out that the log could miss: its
+        // request entry waits to go out with its response entry, one write instead of two.
+        // If they cannot be written, no data leaves.
+        let read_entries = if matches!(req.operation, Operation::Read | Operation::List) {
+            Some(audit.request_entries(caller.as_ref().err()))
+        } else {
+            audit.log_request(caller.as_ref().err()).await?;
+            None
+        };
         let result = match caller {
             Ok(caller) => self.dispatch(&caller, req, mount).await,
             Err(e) => Err(e),
         };
-        audit.log_response(&result).await?;
+        match read_entries {
+            Some(requested) => audit.log_read(requested, &result).await?,
+            None => audit.log_response(&result).await?,
+        }
         result
     }
 

@@ -28,7 +28,7 @@ pub(crate) struct Hasher {
     key: ward_crypto::HmacSha256Key,
     /// `hmac-sha256:` of the empty string, which many responses carry (a KV version's
     /// `deletion_time`, say).
-    empty: String,
+    empty: [u8; HASHED_LEN],
     callers: Mutex<CallerMemo>,
 }
 
@@ -48,9 +48,7 @@ pub(crate) struct CallerParts {
 impl Hasher {
     pub(crate) fn new(key: Zeroizing<Vec<u8>>) -> Self {
         let key = ward_crypto::HmacSha256Key::new(&key);
-        let mut empty = String::with_capacity(HASHED_LEN);
-        empty.push_str(HASHED_PREFIX);
-        ward_crypto::push_lower_hex(&mut empty, &key.sign(b""));
+        let empty = hashed_with(&key, "");
         Self {
             key,
             empty,
@@ -99,32 +97,24 @@ impl Hasher {
         }
     }
 
+    /// `hmac-sha256:<hex>` of `value`, as ASCII.
+    fn hashed(&self, value: &str) -> [u8; HASHED_LEN] {
+        if value.is_empty() {
+            return self.empty;
+        }
+        hashed_with(&self.key, value)
+    }
+
     /// `hmac-sha256:<hex>` of `value`.
     pub(crate) fn hash(&self, value: &str) -> String {
-        if value.is_empty() {
-            return self.empty.clone();
-        }
-        let mac = self.key.sign(value.as_bytes());
-        let mut out = String::with_capacity(HASHED_LEN);
-        out.push_str(HASHED_PREFIX);
-        ward_crypto::push_lower_hex(&mut out, &mac);
-        out
+        // ASCII throughout, so nothing is replaced.
+        String::from_utf8_lossy(&self.hashed(value)).into_owned()
     }
 
     /// Appends `"hmac-sha256:<hex>"` of `value`, as a JSON string, to `out`.
     pub(super) fn write_hash(&self, out: &mut Vec<u8>, value: &str) {
         out.push(b'"');
-        if value.is_empty() {
-            out.extend_from_slice(self.empty.as_bytes());
-        } else {
-            let mac = self.key.sign(value.as_bytes());
-            let mut hex = [0u8; 64];
-            // 32 bytes always fit 64 hex digits.
-            if hex::encode_to_slice(mac, &mut hex).is_ok() {
-                out.extend_from_slice(HASHED_PREFIX.as_bytes());
-                out.extend_from_slice(&hex);
-            }
-        }
+        out.extend_from_slice(&self.hashed(value));
         out.push(b'"');
     }
 
@@ -144,6 +134,16 @@ impl Hasher {
             .map(|(k, v)| (k.clone(), self.hash_value(v)))
             .collect()
     }
+}
+
+/// `hmac-sha256:<hex>` of `value` under `key`, as ASCII.
+fn hashed_with(key: &ward_crypto::HmacSha256Key, value: &str) -> [u8; HASHED_LEN] {
+    let mut out = [0u8; HASHED_LEN];
+    let (prefix, digits) = out.split_at_mut(HASHED_PREFIX.len());
+    prefix.copy_from_slice(HASHED_PREFIX.as_bytes());
+    // Cannot fail: 32 bytes make exactly 64 hex digits.
+    let _ = hex::encode_to_slice(key.sign(value.as_bytes()), digits);
+    out
 }
 
 /// What every entry of one request shares, before any HMAC is applied.
@@ -451,6 +451,15 @@ mod tests {
         // RFC 4231-style check that it is a real HMAC-SHA256 under the device key.
         let other = Hasher::new(Zeroizing::new(b"other".to_vec()));
         assert_ne!(h.hash("s3cret"), other.hash("s3cret"));
+        // The Wikipedia HMAC-SHA256 example, and the empty string's, made once.
+        assert_eq!(
+            h.hash("The quick brown fox jumps over the lazy dog"),
+            "hmac-sha256:f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+        assert_eq!(
+            h.hash(""),
+            "hmac-sha256:5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0"
+        );
     }
 
     fn caller(display_name: &str) -> Caller {
