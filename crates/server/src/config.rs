@@ -13,6 +13,10 @@ pub struct Config {
     /// Listen address, e.g. `127.0.0.1:8200`.
     #[serde(default = "default_address")]
     pub address: String,
+    /// How long a client may take to send a request's head, and how long a keep-alive
+    /// connection may sit idle (Vault duration, default `10s`; `0` for no limit).
+    #[serde(default)]
+    pub http_read_header_timeout: Option<String>,
     /// Where secrets are stored.
     pub storage: StorageConfig,
     /// Skip `mlockall` (memory locking), e.g. where RLIMIT_MEMLOCK forbids it.

@@ -4,13 +4,13 @@
 mod config;
 mod hardening;
 pub mod http;
+mod listen;
 #[cfg(feature = "otel")]
 mod otel;
 mod request_log;
 mod telemetry;
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -97,6 +97,7 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     tracing::info!(%addr, "listening");
     let state = http::AppState {
         core,
+        header_read_timeout: header_read_timeout(config.http_read_header_timeout.as_deref())?,
         prometheus_endpoint: config.telemetry.prometheus_endpoint,
         unauthenticated_metrics: config.telemetry.unauthenticated_metrics_access,
     };
@@ -189,6 +190,12 @@ fn duration(text: Option<&str>, default: u64) -> Result<u64, ServerError> {
     }
 }
 
+/// `http_read_header_timeout`: Vault's default when unset, no limit when zero.
+fn header_read_timeout(text: Option<&str>) -> Result<Option<std::time::Duration>, ServerError> {
+    let seconds = duration(text, http::DEFAULT_HEADER_READ_TIMEOUT.as_secs())?;
+    Ok((seconds > 0).then(|| std::time::Duration::from_secs(seconds)))
+}
+
 fn rotation_config(r: &RotationSettings) -> Result<ward_core::RotationConfig, ServerError> {
     let defaults = ward_core::RotationConfig::default();
     let config = ward_core::RotationConfig {
@@ -238,13 +245,7 @@ pub async fn serve_state(
     let core = state.core.clone();
     let reopen = tokio::spawn(reopen_on_sighup(core.clone()));
     let scheduler = core.spawn_scheduler();
-    let app = http::router(Arc::new(state));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    listen::serve(listener, Arc::new(state), shutdown_signal()).await;
     reopen.abort();
     scheduler.abort();
     core.seal().await;

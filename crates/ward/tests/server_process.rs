@@ -1,10 +1,12 @@
 //! The real `ward server` process in production mode: starts sealed, comes back sealed after
 //! a restart, hardens itself (no core dumps, locked memory), loses no acknowledged write
-//! when killed with SIGKILL, and refuses a database another server has open.
+//! when killed with SIGKILL, refuses a database another server has open, cuts off clients
+//! that are slow to send a request's head, and stops at once on SIGTERM.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -25,9 +27,14 @@ impl Drop for Proc {
 }
 
 fn write_config(dir: &Path, mlock: bool) -> PathBuf {
+    write_config_with(dir, mlock, "")
+}
+
+/// A configuration with `extra` top-level lines.
+fn write_config_with(dir: &Path, mlock: bool, extra: &str) -> PathBuf {
     let config = dir.join("ward.toml");
     let text = format!(
-        "address = \"127.0.0.1:0\"\ndisable_mlock = {}\n\n[storage]\nbackend = \"sqlite\"\npath = \"{}\"\n",
+        "address = \"127.0.0.1:0\"\ndisable_mlock = {}\n{extra}\n[storage]\nbackend = \"sqlite\"\npath = \"{}\"\n",
         !mlock,
         dir.join("data/ward.db").display()
     );
@@ -330,4 +337,108 @@ async fn a_second_server_on_the_same_database_refuses_to_start() {
     let (status, body) = call(&again.url, "", "GET", "sys/seal-status", None).await;
     assert_eq!(status, 200);
     assert_eq!(body["sealed"], true, "{body}");
+}
+
+/// Reads `stream` to its end; the time that took.
+fn read_to_close(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
+    let started = Instant::now();
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received).unwrap();
+    (received, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_client_slow_to_send_its_request_head_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), false, "http_read_header_timeout = \"1s\"\n");
+    let server = start(&config);
+    let addr = server.url.strip_prefix("http://").unwrap();
+
+    // A slowloris client: half a request head, then nothing.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    slow.write_all(b"GET /v1/sys/health HTTP/1.1\r\nHost: ward\r\n")
+        .unwrap();
+    // Meanwhile, others are served.
+    let (status, _) = call(&server.url, "", "GET", "sys/seal-status", None).await;
+    assert_eq!(status, 200);
+    let (received, waited) = read_to_close(&mut slow);
+    assert!(received.is_empty(), "no response to half a request");
+    assert!(
+        waited < Duration::from_secs(5),
+        "closed after {waited:?}, not about 1 s"
+    );
+
+    // An idle keep-alive connection counts the same time, from its last response.
+    let mut idle = TcpStream::connect(addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    idle.write_all(b"GET /v1/sys/seal-status HTTP/1.1\r\nHost: ward\r\n\r\n")
+        .unwrap();
+    let (received, waited) = read_to_close(&mut idle);
+    assert!(
+        received.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+    assert!(
+        (Duration::from_millis(500)..Duration::from_secs(5)).contains(&waited),
+        "idle connection closed after {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_read_header_timeout_stops_the_server_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), false, "http_read_header_timeout = \"soon\"\n");
+    let output = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(["server", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid duration \"soon\""), "{stderr}");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_although_a_keep_alive_connection_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), false);
+    let mut server = start(&config);
+    let addr = server.url.strip_prefix("http://").unwrap().to_owned();
+    let mut open = TcpStream::connect(&addr).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    open.write_all(b"GET /v1/sys/seal-status HTTP/1.1\r\nHost: ward\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 17];
+    open.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200 OK\r\n");
+
+    let signalled = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(5),
+            "still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit}");
+    // The keep-alive connection was closed, not left half-open.
+    let (_, waited) = read_to_close(&mut open);
+    assert!(waited < Duration::from_secs(5));
+    assert!(
+        TcpStream::connect(&addr).is_err(),
+        "nothing listens any more"
+    );
 }

@@ -9,9 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value};
@@ -28,10 +26,17 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Longest API path accepted, in bytes, after percent-decoding.
 pub const MAX_PATH_BYTES: usize = 512;
 
-/// What every handler shares.
+/// The default of `http_read_header_timeout`, as Vault's.
+pub const DEFAULT_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What every connection and handler shares.
 pub struct AppState {
     /// The core.
     pub core: Arc<Core>,
+    /// How long a client may take to send a request's head, waiting included (`None`: no
+    /// limit). It bounds slow-header clients and idle keep-alive connections alike, since
+    /// hyper starts the clock when it waits for the next request.
+    pub header_read_timeout: Option<std::time::Duration>,
     /// Serve Prometheus metrics at `/metrics` (no token).
     pub prometheus_endpoint: bool,
     /// Answer `/v1/sys/metrics` without a token.
@@ -43,20 +48,18 @@ impl AppState {
     pub fn new(core: Arc<Core>) -> Self {
         Self {
             core,
+            header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
             prometheus_endpoint: false,
             unauthenticated_metrics: false,
         }
     }
 }
 
-/// The router: one fallback handler does Vault-style dynamic routing.
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new().fallback(handle).with_state(state)
-}
-
-async fn handle(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+/// Answers one request from `peer`: Vault's routing is dynamic (mounts), so every path
+/// comes here.
+pub(crate) async fn handle(
+    state: Arc<AppState>,
+    peer: SocketAddr,
     req: axum::extract::Request,
 ) -> Response {
     let started = Instant::now();
