@@ -316,13 +316,9 @@ async fn a_second_server_on_the_same_database_refuses_to_start() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while second.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = second.kill();
-            panic!("a second server started on a database another server has open");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    if wait_for_exit(&mut second, Duration::from_secs(20)).is_none() {
+        let _ = second.kill();
+        panic!("a second server started on a database another server has open");
     }
     let second = second.wait_with_output().unwrap();
     assert!(!second.status.success());
@@ -340,6 +336,20 @@ async fn a_second_server_on_the_same_database_refuses_to_start() {
 }
 
 /// Reads `stream` to its end; the time that took.
+/// The child's exit status once it exits, or `None` if it is still running after `within`.
+fn wait_for_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn read_to_close(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
     let started = Instant::now();
     let mut received = Vec::new();
@@ -423,16 +433,8 @@ async fn sigterm_stops_the_server_although_a_keep_alive_connection_is_open() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let exit = loop {
-        if let Some(exit) = server.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(5),
-            "still running 5 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = wait_for_exit(&mut server.child, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("still running {:?} after SIGTERM", signalled.elapsed()));
     assert!(exit.success(), "{exit}");
     // The keep-alive connection was closed, not left half-open.
     let (_, waited) = read_to_close(&mut open);
