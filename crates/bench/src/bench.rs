@@ -172,7 +172,9 @@ async fn measure_idle_rss(
 
 /// Runs every scenario on every server it applies to, `plan.rounds` times in turn, so that a
 /// burst of other work on the machine spreads over all rows instead of skewing one; each row
-/// reports its median round.
+/// reports its median round. Within a round the trivial handler goes first and Ward's rows
+/// follow it, so that the rows of each ratio run close together (ratios are taken round by
+/// round, see `Report::conclude`).
 async fn run_load_rows(
     running: &[Running],
     plan: &Plan,
@@ -181,8 +183,8 @@ async fn run_load_rows(
 ) -> anyhow::Result<Vec<LoadFigure>> {
     let mut rows: Vec<(Scenario, TargetKind, Vec<LoadResult>)> = Vec::new();
     for round in 1..=plan.rounds {
-        for scenario in &plan.scenarios {
-            for server in running.iter().filter(|s| scenario.runs_on(s.kind)) {
+        for server in running {
+            for scenario in plan.scenarios.iter().filter(|s| s.runs_on(server.kind)) {
                 progress(&format!(
                     "{} on {} (round {round} of {})",
                     scenario.name(),
@@ -201,10 +203,15 @@ async fn run_load_rows(
             }
         }
     }
+    // Report in the scenarios' order, each scenario's servers together.
+    rows.sort_by_key(|(scenario, kind, _)| {
+        let position = Scenario::ALL.iter().position(|s| s == scenario);
+        (position, *kind)
+    });
     let mut figures = Vec::new();
     for (scenario, kind, mut results) in rows {
-        results.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
         let rps_rounds = results.iter().map(LoadResult::rps).collect();
+        results.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
         let middle = results.swap_remove(results.len() / 2);
         let mut figure = LoadFigure::new(scenario, kind, middle);
         figure.rps_rounds = rps_rounds;

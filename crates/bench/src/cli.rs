@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench::Plan;
@@ -177,6 +177,9 @@ impl RunArgs {
                     },
                 },
             };
+            // Servers run in a scratch directory, where a relative path would not resolve.
+            let program = std::path::absolute(&program)
+                .with_context(|| format!("resolving {}", program.display()))?;
             targets.push((kind, program));
         }
         let everything = self.only.is_empty();
@@ -252,6 +255,20 @@ mod tests {
         .unwrap();
         let error = cli.run.into_plan().err().unwrap().to_string();
         assert!(error.contains("cargo build --release"), "{error}");
+    }
+
+    #[test]
+    fn a_relative_binary_path_is_made_absolute() {
+        // Servers start in a scratch directory, so `target/dist/ward` must not stay relative.
+        let cwd = std::env::current_dir().unwrap();
+        let up = "../".repeat(cwd.components().count() - 1);
+        let relative = format!("{up}bin/sh");
+        let cli = Cli::try_parse_from(["ward-bench", "--targets", "ward", "--ward-bin", &relative])
+            .unwrap();
+        let plan = cli.run.into_plan().unwrap();
+        let (_, program) = &plan.targets[0];
+        assert!(program.is_absolute(), "{}", program.display());
+        assert!(program.is_file(), "{}", program.display());
     }
 
     #[test]

@@ -145,7 +145,8 @@ pub(crate) struct LoadFigure {
     pub(crate) server_cpu_percent: Option<f64>,
     /// CPU the load generator (this process) used, in percent of one core.
     pub(crate) bench_cpu_percent: Option<f64>,
-    /// The rate of every round, lowest first (the row's figures are its median round's).
+    /// The rate of every round, in the order the rounds ran (the row's other figures are its
+    /// median round's).
     pub(crate) rps_rounds: Vec<f64>,
     /// Why the first non-2xx answer was given, if any.
     pub(crate) first_non_2xx: Option<String>,
@@ -186,8 +187,10 @@ fn percent_of_window(result: &LoadResult, index: usize) -> Option<f64> {
 pub(crate) struct RatioFigure {
     /// The server.
     pub(crate) target: TargetKind,
-    /// Its KV read rate over the trivial handler's rate.
+    /// Its KV read rate over the trivial handler's rate (see [`paired_ratio`]).
     pub(crate) ratio: f64,
+    /// The ratio in each round, in the order the rounds ran.
+    pub(crate) rounds: Vec<f64>,
 }
 
 /// One scenario's rate over another's, for one server.
@@ -197,8 +200,32 @@ pub(crate) struct NamedRatio {
     pub(crate) what: String,
     /// The server.
     pub(crate) target: TargetKind,
-    /// The ratio of the rates.
+    /// The ratio of the rates (see [`paired_ratio`]).
     pub(crate) ratio: f64,
+    /// The ratio in each round, in the order the rounds ran.
+    pub(crate) rounds: Vec<f64>,
+}
+
+/// `top`'s rate over `bottom`'s, and the ratio of each round. When both rows ran the same
+/// rounds, the ratio is the median of the rounds' ratios: the two rows of a round ran close
+/// together, so a spell in which the host gives the machine less CPU, which moves whole rounds
+/// (these are shared virtual machines), cancels out of it. Otherwise it is the ratio of the
+/// median rates.
+fn paired_ratio(top: &LoadFigure, bottom: &LoadFigure) -> Option<(f64, Vec<f64>)> {
+    let paired = !top.rps_rounds.is_empty()
+        && top.rps_rounds.len() == bottom.rps_rounds.len()
+        && bottom.rps_rounds.iter().all(|rps| *rps > 0.0);
+    if paired {
+        let rounds: Vec<f64> = top
+            .rps_rounds
+            .iter()
+            .zip(&bottom.rps_rounds)
+            .map(|(top, bottom)| top / bottom)
+            .collect();
+        Some((median(&rounds), rounds))
+    } else {
+        (bottom.rps > 0.0).then(|| (top.rps / bottom.rps, Vec::new()))
+    }
 }
 
 /// One of the issue's targets for Ward.
@@ -213,48 +240,56 @@ pub(crate) struct GoalCheck {
 }
 
 impl Report {
-    fn rps(&self, scenario: Scenario, target: TargetKind) -> Option<f64> {
+    fn row(&self, scenario: Scenario, target: TargetKind) -> Option<&LoadFigure> {
         self.load
             .iter()
             .find(|row| row.scenario == scenario.name() && row.target == target)
-            .map(|row| row.rps)
+    }
+
+    fn rps(&self, scenario: Scenario, target: TargetKind) -> Option<f64> {
+        self.row(scenario, target).map(|row| row.rps)
     }
 
     /// Computes the ratios and checks Ward's targets from the figures gathered.
     pub(crate) fn conclude(&mut self) {
-        if let Some(trivial) = self
-            .rps(Scenario::TrivialGet, TargetKind::Trivial)
-            .filter(|rps| *rps > 0.0)
-        {
-            for target in [TargetKind::Ward, TargetKind::OpenBao] {
-                if let Some(read) = self.rps(Scenario::KvRead, target) {
-                    self.kv_read_over_trivial.push(RatioFigure {
-                        target,
-                        ratio: read / trivial,
-                    });
-                }
-            }
-        }
-        let trivial = self.rps(Scenario::TrivialGet, TargetKind::Trivial);
+        // (numerator, denominator, the denominator's server when it is not the numerator's)
+        let trivial = Some(TargetKind::Trivial);
         let pairs = [
+            (Scenario::KvRead, Scenario::TrivialGet, trivial),
             (Scenario::KvReadAudited, Scenario::KvRead, None),
             (Scenario::TransitEncrypt, Scenario::TrivialGet, trivial),
             (Scenario::TransitDecrypt, Scenario::TrivialGet, trivial),
         ];
-        for (top, bottom, fixed_bottom) in pairs {
+        let mut kv_read_over_trivial = Vec::new();
+        let mut ratios = Vec::new();
+        for (top, bottom, bottom_target) in pairs {
             for target in [TargetKind::Ward, TargetKind::OpenBao] {
-                let bottom_rps = fixed_bottom.or_else(|| self.rps(bottom, target));
-                if let (Some(top_rps), Some(bottom_rps)) = (self.rps(top, target), bottom_rps)
-                    && bottom_rps > 0.0
-                {
-                    self.ratios.push(NamedRatio {
+                let bottom_row = self.row(bottom, bottom_target.unwrap_or(target));
+                let Some((ratio, rounds)) = self
+                    .row(top, target)
+                    .zip(bottom_row)
+                    .and_then(|(top, bottom)| paired_ratio(top, bottom))
+                else {
+                    continue;
+                };
+                if top == Scenario::KvRead {
+                    kv_read_over_trivial.push(RatioFigure {
+                        target,
+                        ratio,
+                        rounds,
+                    });
+                } else {
+                    ratios.push(NamedRatio {
                         what: format!("{} / {}", top.name(), bottom.name()),
                         target,
-                        ratio: top_rps / bottom_rps,
+                        ratio,
+                        rounds,
                     });
                 }
             }
         }
+        self.kv_read_over_trivial = kv_read_over_trivial;
+        self.ratios = ratios;
         let ward = TargetKind::Ward;
         if let Some(ratio) = self.kv_read_over_trivial.iter().find(|r| r.target == ward) {
             self.goals.push(GoalCheck {
@@ -402,17 +437,31 @@ impl Report {
         if !self.kv_read_over_trivial.is_empty() {
             let _ = write!(out, "\nKV read / trivial:");
             for ratio in &self.kv_read_over_trivial {
-                let _ = write!(out, "  {} {:.3}", ratio.target.name(), ratio.ratio);
+                let _ = write!(
+                    out,
+                    "  {} {:.3}{}",
+                    ratio.target.name(),
+                    ratio.ratio,
+                    rounds_cell(&ratio.rounds)
+                );
             }
             let _ = writeln!(out);
         }
         for ratio in &self.ratios {
             let _ = writeln!(
                 out,
-                "{}: {} {:.3}",
+                "{}: {} {:.3}{}",
                 ratio.what,
                 ratio.target.name(),
-                ratio.ratio
+                ratio.ratio,
+                rounds_cell(&ratio.rounds)
+            );
+        }
+        if self.kv_read_over_trivial.iter().any(|r| r.rounds.len() > 1) {
+            let _ = writeln!(
+                out,
+                "(a ratio is the median of its rounds' ratios; the rows of a round ran close \
+                 together)"
             );
         }
         if !self.startup.is_empty() {
@@ -445,6 +494,15 @@ impl Report {
             .map(|line| line.trim_end().to_owned() + "\n")
             .collect()
     }
+}
+
+/// Each round's ratio, in brackets after the ratio ("" for a single round).
+fn rounds_cell(rounds: &[f64]) -> String {
+    if rounds.len() < 2 {
+        return String::new();
+    }
+    let each: Vec<_> = rounds.iter().map(|r| format!("{r:.3}")).collect();
+    format!(" (rounds: {})", each.join(" "))
 }
 
 /// A CPU percentage for the table ("-" when unknown).
@@ -551,5 +609,53 @@ mod tests {
         let table = report.to_table();
         assert!(table.contains("MISSED"), "{table}");
         assert!(table.contains("kv-write"), "{table}");
+    }
+
+    #[test]
+    fn ratios_are_taken_round_by_round() {
+        let rounds = |scenario, target, rates: &[f64]| LoadFigure {
+            rps_rounds: rates.to_vec(),
+            ..row(scenario, target, median(rates))
+        };
+        // The host slowed down in round 2 and again for the KV read of round 3. Round by round
+        // the ratio is 0.5, 0.5 and 0.25; the ratio of the medians would be 1,000 / 4,000.
+        let mut report = Report {
+            load: vec![
+                rounds(
+                    Scenario::TrivialGet,
+                    TargetKind::Trivial,
+                    &[4_000.0, 2_000.0, 4_000.0],
+                ),
+                rounds(
+                    Scenario::KvRead,
+                    TargetKind::Ward,
+                    &[2_000.0, 1_000.0, 1_000.0],
+                ),
+                rounds(
+                    Scenario::TransitEncrypt,
+                    TargetKind::Ward,
+                    &[2_000.0, 1_000.0, 2_000.0],
+                ),
+            ],
+            ..Report::default()
+        };
+        report.conclude();
+        let read = &report.kv_read_over_trivial[0];
+        assert_eq!(read.rounds, [0.5, 0.5, 0.25]);
+        assert_eq!(read.ratio, 0.5);
+        let transit = &report.ratios[0];
+        assert_eq!(transit.what, "transit-encrypt / trivial");
+        assert_eq!((transit.ratio, transit.rounds.len()), (0.5, 3));
+        let table = report.to_table();
+        assert!(
+            table.contains("ward 0.500 (rounds: 0.500 0.500 0.250)"),
+            "{table}"
+        );
+
+        // Rows with different rounds fall back to the ratio of the medians.
+        report.load[1].rps_rounds = vec![1_000.0];
+        report.conclude();
+        assert_eq!(report.kv_read_over_trivial[0].ratio, 0.25);
+        assert!(report.kv_read_over_trivial[0].rounds.is_empty());
     }
 }
