@@ -12,7 +12,9 @@ use zeroize::Zeroizing;
 use super::keys::{NewKey, validate_name};
 use super::policy::Use;
 use super::store::LoadedKey;
-use super::wire::{b64, batch_items, batch_response, batch_results, parse_versioned, versioned};
+use super::wire::{
+    b64, base64_reply, batch_items, batch_response, batch_results, parse_versioned, versioned,
+};
 use crate::mounts::MountEntry;
 use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Response};
@@ -175,9 +177,7 @@ impl Core {
         let Some(items) = batch else {
             let plain = b64(p, "plaintext")?.unwrap_or_default();
             let (ciphertext, version) = encrypt_one(&key, &plain, p)?;
-            return Ok(Response::data(
-                json!({ "ciphertext": ciphertext, "key_version": version }),
-            ));
+            return base64_reply("ciphertext", &ciphertext, Some(version));
         };
         let (results, failures) = batch_results(p, &items, json!({}), |ip| {
             let plain = b64(ip, "plaintext")?
@@ -199,9 +199,8 @@ impl Core {
         let Some(items) = batch else {
             let ct = required_str(p, "ciphertext", "missing ciphertext to decrypt")?;
             let (plain, _) = decrypt_one(&key, &ct, p)?;
-            return Ok(Response::data(
-                json!({ "plaintext": B64.encode(plain.expose()) }),
-            ));
+            let encoded = Zeroizing::new(B64.encode(plain.expose()));
+            return base64_reply("plaintext", &encoded, None);
         };
         let (results, failures) = batch_results(p, &items, json!({ "plaintext": "" }), |ip| {
             let ct = required_str(ip, "ciphertext", "missing ciphertext to decrypt")?;

@@ -13,6 +13,28 @@ pub(crate) fn versioned(version: u32, body: &str) -> String {
     format!("vault:v{version}:{body}")
 }
 
+/// The reply `{"<field>":"<text>"}`, with `"key_version":<N>` when given, for a `text` of
+/// base64 and the `vault:v<N>:` prefix, in which JSON escapes nothing. It is written out as it
+/// is rather than built as a tree and serialised, which for a 1 KiB message went through
+/// 1.4 KiB of base64 a character at a time: most of what a transit reply cost.
+pub(crate) fn base64_reply(
+    field: &str,
+    text: &str,
+    key_version: Option<u32>,
+) -> CoreResult<Response> {
+    debug_assert!(
+        text.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=:".contains(&b))
+    );
+    let json = match key_version {
+        Some(version) => format!(r#"{{"{field}":"{text}","key_version":{version}}}"#),
+        None => format!(r#"{{"{field}":"{text}"}}"#),
+    };
+    let raw = serde_json::value::RawValue::from_string(json)
+        .map_err(|e| CoreError::Internal(format!("building a transit reply: {e}")))?;
+    Ok(Response::data_json(raw))
+}
+
 /// Splits `vault:v<N>:<body>` into (N, body); `what` names the value in errors.
 pub(crate) fn parse_versioned<'a>(text: &'a str, what: &str) -> CoreResult<(u32, &'a str)> {
     let rest = text
