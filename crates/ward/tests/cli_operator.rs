@@ -254,3 +254,18 @@ fn usage_and_connection_errors_have_vaults_exit_codes() {
         .unwrap();
     assert_exit(&flag_wins, 0);
 }
+
+#[test]
+fn a_dev_server_deletes_its_temporary_database_when_stopped() {
+    let server = Server::start();
+    let log = server.log();
+    let dir = log
+        .split("sqlite (temporary: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("no temporary database in the banner: {log}"));
+    assert!(dir.join("ward.db").is_file(), "{}", dir.display());
+    drop(server); // SIGTERM, as an operator's Ctrl-C or `kill` would
+    assert!(!dir.exists(), "{} outlived the dev server", dir.display());
+}

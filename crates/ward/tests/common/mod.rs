@@ -263,7 +263,20 @@ impl Server {
         ward_client::Client::new(&self.addr, Some(&self.root_token)).expect("client")
     }
 
+    /// Stops the server as an operator would (SIGTERM), so that a dev server deletes its
+    /// temporary database; SIGKILL only if it is still running 5 s later.
     fn stop(&mut self) {
+        let terminated = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while terminated && Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
