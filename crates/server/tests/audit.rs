@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+mod transit_common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -191,37 +192,14 @@ async fn a_secret_read_is_audited_with_its_value_hmacd_and_the_chain_valid() {
 
 #[tokio::test]
 async fn transit_plaintexts_and_ciphertexts_are_hmacd_in_both_entries() {
-    use base64::Engine as _;
-    let s = support::dev().await;
-    let (status, body) = s
-        .call(
-            "POST",
-            "sys/mounts/transit",
-            Some(json!({"type": "transit"})),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    let s = transit_common::transit().await;
     let file = s.dir.path().join("audit.log");
     enable_file(&s, "file", &file).await;
-    let plaintext = base64::engine::general_purpose::STANDARD.encode("marker-transit-Kp2x");
-    let (status, enc) = s
-        .call(
-            "POST",
-            "transit/encrypt/app",
-            Some(json!({"plaintext": plaintext})),
-        )
-        .await;
-    assert_eq!(status, 200, "{enc}");
-    let ciphertext = enc["data"]["ciphertext"].as_str().unwrap().to_owned();
-    let (status, dec) = s
-        .call(
-            "POST",
-            "transit/decrypt/app",
-            Some(json!({"ciphertext": ciphertext})),
-        )
-        .await;
-    assert_eq!(status, 200, "{dec}");
-    assert_eq!(dec["data"]["plaintext"], json!(plaintext));
+    let plaintext = transit_common::b64("marker-transit-Kp2x");
+    let enc = transit_common::ok(&s, "encrypt/app", json!({"plaintext": plaintext})).await;
+    let ciphertext = enc["ciphertext"].as_str().unwrap().to_owned();
+    let dec = transit_common::ok(&s, "decrypt/app", json!({"ciphertext": ciphertext})).await;
+    assert_eq!(dec["plaintext"], json!(plaintext));
 
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(!text.contains(&plaintext), "plaintext in clear: {text}");
@@ -234,30 +212,21 @@ async fn transit_plaintexts_and_ciphertexts_are_hmacd_in_both_entries() {
             Some(json!({"input": plaintext})),
         )
         .await;
-    let hashed_plaintext = hashed["data"]["hash"].clone();
+    let hashed_plaintext = &hashed["data"]["hash"];
     let all = entries(&file);
-    let of = |op: &str, kind: &str| {
+    let entry = |op: &str, kind: &str| {
         all.iter()
             .find(|e| e["type"] == kind && e["request"]["path"] == format!("transit/{op}/app"))
             .unwrap()
-            .clone()
     };
-    assert_eq!(
-        of("encrypt", "request")["request"]["data"]["plaintext"],
-        hashed_plaintext
-    );
-    let encrypted = &of("encrypt", "response")["response"]["data"];
-    assert!(
-        encrypted["ciphertext"]
-            .as_str()
-            .unwrap()
-            .starts_with("hmac-sha256:")
-    );
+    let request = &entry("encrypt", "request")["request"]["data"];
+    assert_eq!(&request["plaintext"], hashed_plaintext);
+    let encrypted = &entry("encrypt", "response")["response"]["data"];
+    let logged = encrypted["ciphertext"].as_str().unwrap();
+    assert!(logged.starts_with("hmac-sha256:"), "{logged}");
     assert_eq!(encrypted["key_version"], 1, "numbers stay as they are");
-    assert_eq!(
-        of("decrypt", "response")["response"]["data"]["plaintext"],
-        hashed_plaintext
-    );
+    let decrypted = &entry("decrypt", "response")["response"]["data"];
+    assert_eq!(&decrypted["plaintext"], hashed_plaintext);
     assert!(verify(&[&file]).is_ok());
 }
 
