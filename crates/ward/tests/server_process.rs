@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{terminate, wait_for_exit};
 use serde_json::{Value, json};
 
 struct Proc {
@@ -336,20 +339,6 @@ async fn a_second_server_on_the_same_database_refuses_to_start() {
 }
 
 /// Reads `stream` to its end; the time that took.
-/// The child's exit status once it exits, or `None` if it is still running after `within`.
-fn wait_for_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn read_to_close(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
     let started = Instant::now();
     let mut received = Vec::new();
@@ -428,11 +417,7 @@ async fn sigterm_stops_the_server_although_a_keep_alive_connection_is_open() {
     assert_eq!(&head, b"HTTP/1.1 200 OK\r\n");
 
     let signalled = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    assert!(terminate(&server.child));
     let exit = wait_for_exit(&mut server.child, Duration::from_secs(5))
         .unwrap_or_else(|| panic!("still running {:?} after SIGTERM", signalled.elapsed()));
     assert!(exit.success(), "{exit}");

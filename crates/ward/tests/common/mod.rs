@@ -8,7 +8,8 @@
 //! - [`Server::ward`] runs the CLI with `WARD_ADDR`/`WARD_TOKEN` set; [`Server::http`] is a
 //!   blocking reqwest client that sends the root token; [`Server::url`] builds `/v1/` URLs.
 //!
-//! The child is killed when the `Server` is dropped. Its stdout and stderr are drained in
+//! The child is stopped with SIGTERM (SIGKILL 5 s later if need be) when the `Server` is
+//! dropped. Its stdout and stderr are drained in
 //! threads into [`Server::log`], which failing assertions can print.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
@@ -266,19 +267,35 @@ impl Server {
     /// Stops the server as an operator would (SIGTERM), so that a dev server deletes its
     /// temporary database; SIGKILL only if it is still running 5 s later.
     fn stop(&mut self) {
-        let terminated = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while terminated && Instant::now() < deadline {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if terminate(&self.child)
+            && wait_for_exit(&mut self.child, Duration::from_secs(5)).is_some()
+        {
+            return;
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Sends SIGTERM to `child`, as an operator's `kill` or Ctrl-C would; `true` once sent.
+pub fn terminate(child: &Child) -> bool {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The child's exit status once it exits, or `None` if it is still running after `within`.
+pub fn wait_for_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
