@@ -190,6 +190,91 @@ async fn a_secret_read_is_audited_with_its_value_hmacd_and_the_chain_valid() {
     assert!(!last.to_string().contains("not-a-token"));
 }
 
+/// A secret read again is HMAC'd from a copy the device remembers (ward-core's
+/// `audit::hasher`); each read must still log what it returned: after a new version, a
+/// metadata change and a delete.
+#[tokio::test]
+async fn repeated_reads_log_what_each_read_returned() {
+    let s = support::dev().await;
+    let file = s.dir.path().join("audit.log");
+    enable_file(&s, "file", &file).await;
+    let hash = |input: Value| {
+        let s = &s;
+        async move {
+            let (_, body) = s
+                .call("PUT", "sys/audit-hash/file", Some(json!({"input": input})))
+                .await;
+            body["data"]["hash"].clone()
+        }
+    };
+    let put = |value: &'static str| {
+        let s = &s;
+        async move {
+            let (status, _) = s
+                .call(
+                    "PUT",
+                    "secret/data/hot",
+                    Some(json!({"data": {"v": value}})),
+                )
+                .await;
+            assert_eq!(status, 200);
+        }
+    };
+    // The response entry of the last read of `secret/data/hot`.
+    let read = || {
+        let s = &s;
+        let file = &file;
+        async move {
+            let (status, body) = s.call("GET", "secret/data/hot", None).await;
+            let id = body["request_id"].clone();
+            let logged = entries(file)
+                .into_iter()
+                .find(|e| e["type"] == "response" && e["request"]["id"] == id)
+                .unwrap();
+            (status, body, logged["response"]["data"].clone())
+        }
+    };
+
+    put("first").await;
+    let (_, _, once) = read().await;
+    let (_, _, twice) = read().await;
+    assert_eq!(once, twice);
+    assert_eq!(once["data"]["v"], hash(json!("first")).await);
+
+    put("second").await;
+    let (_, body, logged) = read().await;
+    assert_eq!(body["data"]["metadata"]["version"], 2);
+    assert_eq!(logged["data"]["v"], hash(json!("second")).await);
+    assert_eq!(logged["metadata"]["version"], 2);
+
+    let (status, _) = s
+        .call(
+            "POST",
+            "secret/metadata/hot",
+            Some(json!({"custom_metadata": {"owner": "team-a"}})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, body, logged) = read().await;
+    assert_eq!(
+        body["data"]["metadata"]["custom_metadata"]["owner"],
+        "team-a"
+    );
+    assert_eq!(
+        logged["metadata"]["custom_metadata"]["owner"],
+        hash(json!("team-a")).await
+    );
+    assert_eq!(logged["data"]["v"], hash(json!("second")).await);
+
+    let (status, _) = s.call("DELETE", "secret/data/hot", None).await;
+    assert_eq!(status, 204);
+    let (status, body, logged) = read().await;
+    assert_eq!(status, 404);
+    assert_eq!(body["data"]["data"], Value::Null);
+    assert_eq!(logged["data"], Value::Null);
+    assert!(verify(&[&file]).is_ok());
+}
+
 #[tokio::test]
 async fn transit_plaintexts_and_ciphertexts_are_hmacd_in_both_entries() {
     let s = transit_common::transit().await;

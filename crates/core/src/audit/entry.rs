@@ -2,149 +2,16 @@
 //! `error`), with every secret value, token and accessor replaced by its HMAC under the
 //! device's own key, as Vault writes them: `hmac-sha256:<hex>`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
-use zeroize::Zeroizing;
+use serde_json::{Value, json};
 
-use super::hashed::{Hashed, HashedMap, write_hashed_json};
+use super::hashed::{Hashed, HashedMap};
+use super::hasher::CallerParts;
+pub(crate) use super::hasher::Hasher;
 use crate::core::Caller;
 use crate::mounts::MountEntry;
-use crate::token::store::TokenEntry;
-use crate::{AuthInfo, CoreError, Data, FastMap, Operation, Request, Response};
-
-/// Callers whose HMAC'd auth block is remembered, per device; past this many the memo
-/// starts over.
-const CALLER_MEMO_ENTRIES: usize = 4096;
-/// What an HMAC'd value starts with, as in Vault's audit entries.
-const HASHED_PREFIX: &str = "hmac-sha256:";
-/// The length of an HMAC'd value: the prefix and 64 hex digits.
-const HASHED_LEN: usize = HASHED_PREFIX.len() + 64;
-
-/// A device's HMAC key (prepared once; wiped on drop by aws-lc), with the HMAC'd auth
-/// blocks of recent callers: a token's block is the same on every request it makes (two
-/// HMACs and a JSON object), so it is made once per token and device.
-pub(crate) struct Hasher {
-    key: ward_crypto::HmacSha256Key,
-    /// `hmac-sha256:` of the empty string, which many responses carry (a KV version's
-    /// `deletion_time`, say).
-    empty: [u8; HASHED_LEN],
-    callers: Mutex<CallerMemo>,
-}
-
-/// By token hash: the token entry the parts were made from, and the parts.
-type CallerMemo = FastMap<String, (Arc<TokenEntry>, Arc<CallerParts>)>;
-
-/// The HMAC'd parts of an entry that depend only on the caller's token.
-pub(crate) struct CallerParts {
-    /// The `auth` object, serialised.
-    auth: String,
-    /// `hmac-sha256:` of the token.
-    token: String,
-    /// `hmac-sha256:` of its accessor.
-    accessor: String,
-}
-
-impl Hasher {
-    pub(crate) fn new(key: Zeroizing<Vec<u8>>) -> Self {
-        let key = ward_crypto::HmacSha256Key::new(&key);
-        let empty = hashed_with(&key, "");
-        Self {
-            key,
-            empty,
-            callers: Mutex::default(),
-        }
-    }
-
-    /// The caller's HMAC'd parts, remembered while its token entry stays the same one (a
-    /// renewed or changed token is a new entry, and gets new parts).
-    fn caller_parts(&self, caller: &Caller) -> Arc<CallerParts> {
-        let entry = &caller.entry;
-        if let Ok(memo) = self.callers.lock()
-            && let Some((seen, parts)) = memo.get(&entry.hash)
-            && Arc::ptr_eq(seen, entry)
-        {
-            return Arc::clone(parts);
-        }
-        let parts = Arc::new(self.make_caller_parts(caller));
-        if let Ok(mut memo) = self.callers.lock() {
-            if memo.len() >= CALLER_MEMO_ENTRIES {
-                memo.clear();
-            }
-            memo.insert(entry.hash.clone(), (Arc::clone(entry), Arc::clone(&parts)));
-        }
-        parts
-    }
-
-    fn make_caller_parts(&self, caller: &Caller) -> CallerParts {
-        let e = &caller.entry;
-        let token = self.hash(&caller.token);
-        let accessor = self.hash(&e.accessor);
-        let auth = json!({
-            "client_token": token,
-            "accessor": accessor,
-            "display_name": e.display_name,
-            "policies": e.policies,
-            "token_policies": e.policies,
-            "metadata": if e.meta.is_empty() { Value::Null } else { self.hash_value(&Value::Object(e.meta.clone())) },
-            "token_type": "service",
-            "token_issue_time": rfc3339(e.issue_time),
-        });
-        CallerParts {
-            auth: auth.to_string(),
-            token,
-            accessor,
-        }
-    }
-
-    /// `hmac-sha256:<hex>` of `value`, as ASCII.
-    fn hashed(&self, value: &str) -> [u8; HASHED_LEN] {
-        if value.is_empty() {
-            return self.empty;
-        }
-        hashed_with(&self.key, value)
-    }
-
-    /// `hmac-sha256:<hex>` of `value`.
-    pub(crate) fn hash(&self, value: &str) -> String {
-        // ASCII throughout, so nothing is replaced.
-        String::from_utf8_lossy(&self.hashed(value)).into_owned()
-    }
-
-    /// Appends `"hmac-sha256:<hex>"` of `value`, as a JSON string, to `out`.
-    pub(super) fn write_hash(&self, out: &mut Vec<u8>, value: &str) {
-        out.push(b'"');
-        out.extend_from_slice(&self.hashed(value));
-        out.push(b'"');
-    }
-
-    /// `value` with every string in it (map values, list items, at any depth) HMAC'd.
-    /// Keys, numbers, booleans and nulls are kept: they say what the data is, not what it holds.
-    pub(crate) fn hash_value(&self, value: &Value) -> Value {
-        match value {
-            Value::String(s) => Value::String(self.hash(s)),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.hash_value(v)).collect()),
-            Value::Object(map) => Value::Object(self.hash_map(map)),
-            other => other.clone(),
-        }
-    }
-
-    fn hash_map(&self, map: &Map<String, Value>) -> Map<String, Value> {
-        map.iter()
-            .map(|(k, v)| (k.clone(), self.hash_value(v)))
-            .collect()
-    }
-}
-
-/// `hmac-sha256:<hex>` of `value` under `key`, as ASCII.
-fn hashed_with(key: &ward_crypto::HmacSha256Key, value: &str) -> [u8; HASHED_LEN] {
-    let mut out = [0u8; HASHED_LEN];
-    let (prefix, digits) = out.split_at_mut(HASHED_PREFIX.len());
-    prefix.copy_from_slice(HASHED_PREFIX.as_bytes());
-    // Cannot fail: 32 bytes make exactly 64 hex digits.
-    let _ = hex::encode_to_slice(key.sign(value.as_bytes()), digits);
-    out
-}
+use crate::{AuthInfo, CoreError, Data, Operation, Request, Response};
 
 /// What every entry of one request shares, before any HMAC is applied.
 pub(crate) struct RequestFacts<'a> {
@@ -343,7 +210,7 @@ pub(crate) fn response_entry(
             out.push(b',');
         }
         out.extend_from_slice(b"\"data\":");
-        if write_hashed_json(&mut out, json, h).is_err() {
+        if !h.write_hashed_data(&mut out, json, resp.and_then(|r| r.source.as_ref())) {
             out.truncate(mark);
         }
         out.push(b'}');
@@ -407,15 +274,13 @@ fn rfc3339_nanos(time: chrono::DateTime<chrono::Utc>) -> String {
     })
 }
 
-fn rfc3339(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::DataSource;
+    use serde_json::Map;
+    use std::any::Any;
+    use zeroize::Zeroizing;
 
     #[test]
     fn times_are_written_as_chrono_writes_them() {
@@ -438,58 +303,47 @@ mod tests {
         }
     }
 
+    /// Data from a source seen before is taken from the device's memo: the same objects
+    /// and detail give the remembered copy; another detail or another object is HMAC'd
+    /// afresh; and the memo keeps none of the objects alive.
     #[test]
-    fn strings_are_hashed_at_any_depth_and_nothing_else_is() {
+    fn data_from_a_source_seen_before_is_hmacd_once() {
         let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
-        let v = h.hash_value(&json!({"a": "s3cret", "b": [1, "x"], "c": {"d": true, "e": "y"}}));
-        let text = v.to_string();
-        assert!(!text.contains("s3cret"));
-        assert_eq!(v["b"][0], json!(1));
-        assert_eq!(v["c"]["d"], json!(true));
-        assert_eq!(v["a"], json!(h.hash("s3cret")));
-        assert!(v["c"]["e"].as_str().unwrap().starts_with("hmac-sha256:"));
-        // RFC 4231-style check that it is a real HMAC-SHA256 under the device key.
-        let other = Hasher::new(Zeroizing::new(b"other".to_vec()));
-        assert_ne!(h.hash("s3cret"), other.hash("s3cret"));
-        // The Wikipedia HMAC-SHA256 example, and the empty string's, made once.
-        assert_eq!(
-            h.hash("The quick brown fox jumps over the lazy dog"),
-            "hmac-sha256:f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
-        );
-        assert_eq!(
-            h.hash(""),
-            "hmac-sha256:5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0"
-        );
-    }
-
-    fn caller(display_name: &str) -> Caller {
-        let entry: TokenEntry = serde_json::from_value(json!({
-            "hash": "h1", "accessor": "acc", "parent": null, "policies": ["default"],
-            "meta": {}, "display_name": display_name, "num_uses": 0, "creation_time": 0,
-            "ttl": 0, "explicit_max_ttl": 0, "expire_time": null, "issue_time": 0,
-            "renewable": false, "bound_cidrs": [], "path": "auth/token/create", "orphan": false,
-        }))
-        .unwrap();
-        Caller {
-            entry: Arc::new(entry),
-            token: "wrd_token".into(),
-        }
-    }
-
-    #[test]
-    fn a_callers_auth_block_is_made_once_per_token_entry() {
-        let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
-        let first = caller("first");
-        let a = h.caller_parts(&first);
-        assert!(Arc::ptr_eq(&a, &h.caller_parts(&first)));
-        assert_eq!(a.token, h.hash("wrd_token"));
-        assert_eq!(a.accessor, h.hash("acc"));
-        assert!(!a.auth.contains("wrd_token") && a.auth.contains("\"first\""));
-        // The same token hash with a changed entry (renewed, say) gets a new block.
-        let changed = caller("second");
-        let b = h.caller_parts(&changed);
-        assert!(!Arc::ptr_eq(&a, &b));
-        assert!(b.auth.contains("\"second\""));
+        let request = Request {
+            operation: Operation::Read,
+            path: "secret/data/app".into(),
+            data: Map::new(),
+            token: None,
+            remote_addr: None,
+        };
+        let facts = RequestFacts {
+            id: "id-1",
+            request: &request,
+            caller: None,
+            mount: None,
+        };
+        let parts = request_parts(&h, &facts);
+        let logged = |value: &str, objects: [Arc<dyn Any + Send + Sync>; 2], detail: u64| {
+            let raw = serde_json::value::to_raw_value(&json!({"v": value})).unwrap();
+            let response = Response::data_json(raw).with_source(DataSource { objects, detail });
+            let entry = response_entry(&h, "t", &parts, None, &Ok(response));
+            let entry: Value = serde_json::from_slice(&entry).unwrap();
+            entry["response"]["data"]["v"].clone()
+        };
+        let meta: Arc<dyn Any + Send + Sync> = Arc::new(1u8);
+        let opened: Arc<dyn Any + Send + Sync> = Arc::new(2u8);
+        let both = || [Arc::clone(&meta), Arc::clone(&opened)];
+        assert_eq!(logged("one", both(), 1), json!(h.hash("one")));
+        // A real source always gives the same text; a different one here shows the copy
+        // was reused.
+        assert_eq!(logged("two", both(), 1), json!(h.hash("one")));
+        assert_eq!(logged("two", both(), 2), json!(h.hash("two")));
+        let other: Arc<dyn Any + Send + Sync> = Arc::new(3u8);
+        let changed = [Arc::clone(&other), Arc::clone(&opened)];
+        assert_eq!(logged("three", changed, 2), json!(h.hash("three")));
+        let gone = Arc::downgrade(&opened);
+        drop(opened);
+        assert!(gone.upgrade().is_none(), "the memo holds no object");
     }
 
     /// A response whose data is held serialised (a KV read) gets the same entry as one

@@ -18,6 +18,7 @@
 mod api;
 mod entry;
 mod hashed;
+mod hasher;
 mod inline;
 mod sink;
 mod writer;
