@@ -303,12 +303,8 @@ mod tests {
         }
     }
 
-    /// Data from a source seen before is taken from the device's memo: the same objects
-    /// and detail give the remembered copy; another detail or another object is HMAC'd
-    /// afresh; and the memo keeps none of the objects alive.
-    #[test]
-    fn data_from_a_source_seen_before_is_hmacd_once() {
-        let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
+    /// The parts of a read of `secret/data/app` without a token.
+    fn anonymous_read(h: &Hasher) -> Parts {
         let request = Request {
             operation: Operation::Read,
             path: "secret/data/app".into(),
@@ -322,7 +318,16 @@ mod tests {
             caller: None,
             mount: None,
         };
-        let parts = request_parts(&h, &facts);
+        request_parts(h, &facts)
+    }
+
+    /// Data from a source seen before is taken from the device's memo: the same objects
+    /// and detail give the remembered copy; another detail or another object is HMAC'd
+    /// afresh; and the memo keeps none of the objects alive.
+    #[test]
+    fn data_from_a_source_seen_before_is_hmacd_once() {
+        let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
+        let parts = anonymous_read(&h);
         let logged = |value: &str, objects: [Arc<dyn Any + Send + Sync>; 2], detail: u64| {
             let raw = serde_json::value::to_raw_value(&json!({"v": value})).unwrap();
             let response = Response::data_json(raw).with_source(DataSource { objects, detail });
@@ -354,20 +359,7 @@ mod tests {
         let data =
             json!({"data": {"value": "s3cret"}, "metadata": {"version": 3, "deletion_time": ""}});
         let raw = serde_json::value::to_raw_value(&data).unwrap();
-        let request = Request {
-            operation: Operation::Read,
-            path: "secret/data/app".into(),
-            data: Map::new(),
-            token: None,
-            remote_addr: None,
-        };
-        let facts = RequestFacts {
-            id: "id-1",
-            request: &request,
-            caller: None,
-            mount: None,
-        };
-        let parts = request_parts(&h, &facts);
+        let parts = anonymous_read(&h);
         let time = "2026-12-02T00:00:00.000000000Z";
         let tree = response_entry(&h, time, &parts, None, &Ok(Response::data(data.clone())));
         let text = response_entry(&h, time, &parts, None, &Ok(Response::data_json(raw)));
