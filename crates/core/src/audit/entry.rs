@@ -328,27 +328,35 @@ mod tests {
     fn data_from_a_source_seen_before_is_hmacd_once() {
         let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
         let parts = anonymous_read(&h);
-        let logged = |value: &str, objects: [Arc<dyn Any + Send + Sync>; 2], detail: u64| {
-            let raw = serde_json::value::to_raw_value(&json!({"v": value})).unwrap();
+        // The `data` logged for a response of `data` from `objects` and `detail`.
+        let logged = |data: &Value, objects: [Arc<dyn Any + Send + Sync>; 2], detail: u64| {
+            let raw = serde_json::value::to_raw_value(data).unwrap();
             let response = Response::data_json(raw).with_source(DataSource { objects, detail });
             let entry = response_entry(&h, "t", &parts, None, &Ok(response));
             let entry: Value = serde_json::from_slice(&entry).unwrap();
-            entry["response"]["data"]["v"].clone()
+            entry["response"]["data"].clone()
         };
+        let (one, two, three) = (json!({"v": "one"}), json!({"v": "two"}), json!({"v": "3"}));
         let meta: Arc<dyn Any + Send + Sync> = Arc::new(1u8);
         let opened: Arc<dyn Any + Send + Sync> = Arc::new(2u8);
         let both = || [Arc::clone(&meta), Arc::clone(&opened)];
-        assert_eq!(logged("one", both(), 1), json!(h.hash("one")));
+        assert_eq!(logged(&one, both(), 1), h.hash_value(&one));
         // A real source always gives the same text; a different one here shows the copy
         // was reused.
-        assert_eq!(logged("two", both(), 1), json!(h.hash("one")));
-        assert_eq!(logged("two", both(), 2), json!(h.hash("two")));
+        assert_eq!(logged(&two, both(), 1), h.hash_value(&one));
+        assert_eq!(logged(&two, both(), 2), h.hash_value(&two));
         let other: Arc<dyn Any + Send + Sync> = Arc::new(3u8);
         let changed = [Arc::clone(&other), Arc::clone(&opened)];
-        assert_eq!(logged("three", changed, 2), json!(h.hash("three")));
+        assert_eq!(logged(&three, changed, 2), h.hash_value(&three));
         let gone = Arc::downgrade(&opened);
         drop(opened);
         assert!(gone.upgrade().is_none(), "the memo holds no object");
+        // Large HMAC'd data (here 300 strings, about 26 KB) is not remembered: a few large secrets
+        // would fill the memo.
+        let large: Value = (0..300).map(|i| (format!("k{i}"), json!("v"))).collect();
+        let from = || [Arc::clone(&meta), Arc::clone(&other)];
+        assert_eq!(logged(&large, from(), 3), h.hash_value(&large));
+        assert_eq!(logged(&one, from(), 3), h.hash_value(&one));
     }
 
     /// A response whose data is held serialised (a KV read) gets the same entry as one

@@ -18,9 +18,14 @@ use crate::token::store::TokenEntry;
 /// Callers whose HMAC'd auth block is remembered, per device; past this many the memo
 /// starts over.
 const CALLER_MEMO_ENTRIES: usize = 4096;
-/// Response sources whose HMAC'd `data` is remembered, per device (a few hundred bytes
-/// each); past this many the memo starts over.
+/// Response sources whose HMAC'd `data` is remembered, per device; past this many, or past
+/// [`SOURCE_MEMO_BYTES`] of it, the memo starts over.
 const SOURCE_MEMO_ENTRIES: usize = 4096;
+/// The most HMAC'd `data` a device remembers, in bytes.
+const SOURCE_MEMO_BYTES: usize = 4 << 20;
+/// HMAC'd `data` longer than this is not remembered: a few large secrets would fill the
+/// memo, and their HMACs cost little next to reading them.
+const SOURCE_MEMO_LARGEST: usize = 16 << 10;
 /// What an HMAC'd value starts with, as in Vault's audit entries.
 const HASHED_PREFIX: &str = "hmac-sha256:";
 /// The length of an HMAC'd value: the prefix and 64 hex digits.
@@ -43,7 +48,12 @@ pub(crate) struct Hasher {
 type CallerMemo = FastMap<String, (Arc<TokenEntry>, Arc<CallerParts>)>;
 
 /// By the address of a response source's second object: the HMAC'd `data` made from it.
-type SourceMemo = FastMap<usize, SeenSource>;
+#[derive(Default)]
+struct SourceMemo {
+    seen: FastMap<usize, SeenSource>,
+    /// The HMAC'd `data` held, in bytes.
+    bytes: usize,
+}
 
 /// A response source seen before, and the HMAC'd `data` made from it. Holds weak references:
 /// while one exists its object's memory is not reused, so an object at the same address is
@@ -147,7 +157,7 @@ impl Hasher {
         };
         let key = source_key(source);
         if let Ok(memo) = self.sources.lock()
-            && let Some(seen) = memo.get(&key)
+            && let Some(seen) = memo.seen.get(&key)
             && seen.is(source)
         {
             out.extend_from_slice(&seen.hashed);
@@ -157,16 +167,24 @@ impl Hasher {
         if write_hashed_json(out, json, self).is_err() {
             return false;
         }
-        if let Ok(mut memo) = self.sources.lock() {
-            if memo.len() >= SOURCE_MEMO_ENTRIES {
-                memo.clear();
+        let hashed = &out[start..];
+        if hashed.len() <= SOURCE_MEMO_LARGEST
+            && let Ok(mut memo) = self.sources.lock()
+        {
+            if memo.seen.len() >= SOURCE_MEMO_ENTRIES
+                || memo.bytes + hashed.len() > SOURCE_MEMO_BYTES
+            {
+                *memo = SourceMemo::default();
             }
             let seen = SeenSource {
                 objects: source.objects.each_ref().map(Arc::downgrade),
                 detail: source.detail,
-                hashed: out[start..].into(),
+                hashed: hashed.into(),
             };
-            memo.insert(key, seen);
+            memo.bytes += seen.hashed.len();
+            if let Some(replaced) = memo.seen.insert(key, seen) {
+                memo.bytes -= replaced.hashed.len();
+            }
         }
         true
     }
