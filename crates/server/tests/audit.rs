@@ -220,7 +220,7 @@ async fn repeated_reads_log_what_each_read_returned() {
             assert_eq!(status, 200);
         }
     };
-    // The response entry of the last read of `secret/data/hot`.
+    // Reads `secret/data/hot`: the status, the body, and the `data` its response entry logged.
     let read = || {
         let s = &s;
         let file = &file;
