@@ -351,8 +351,8 @@ mod tests {
         let gone = Arc::downgrade(&opened);
         drop(opened);
         assert!(gone.upgrade().is_none(), "the memo holds no object");
-        // Large HMAC'd data (here 300 strings, about 26 KB) is not remembered: a few large secrets
-        // would fill the memo.
+        // Large HMAC'd data (here 300 strings, about 26 KB) is not remembered: a few large
+        // secrets would fill the memo.
         let large: Value = (0..300).map(|i| (format!("k{i}"), json!("v"))).collect();
         let from = || [Arc::clone(&meta), Arc::clone(&other)];
         assert_eq!(logged(&large, from(), 3), h.hash_value(&large));

@@ -9,8 +9,8 @@
 //!   blocking reqwest client that sends the root token; [`Server::url`] builds `/v1/` URLs.
 //!
 //! The child is stopped with SIGTERM (SIGKILL 5 s later if need be) when the `Server` is
-//! dropped. Its stdout and stderr are drained in
-//! threads into [`Server::log`], which failing assertions can print.
+//! dropped. Its stdout and stderr are drained in threads into [`Server::log`], which failing
+//! assertions can print.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
