@@ -44,49 +44,88 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> Parts {
             .filter(|t| !t.is_empty())
             .map(|t| h.hash(t)),
     };
-    let (mount_accessor, mount_point, mount_type) = mount_fields(facts.mount.map(|m| &**m));
-    let object = RequestObject {
-        client_token: caller
-            .as_ref()
-            .map(|c| c.token.as_str())
-            .or(unknown_token.as_deref()),
-        client_token_accessor: caller.as_ref().map(|c| c.accessor.as_str()),
-        id: facts.id,
-        mount_accessor,
-        mount_point,
-        mount_type,
-        namespace: Namespace { id: "root" },
-        operation: operation_name(req.operation),
-        path: &req.path,
-        remote_address: req.remote_addr,
-        data: (!req.data.is_empty()).then_some(HashedMap(&req.data, h)),
-    };
-    let request = serde_json::to_string(&object).unwrap_or_else(|_| "{}".into());
+    let client_token = caller
+        .as_ref()
+        .map(|c| c.token.as_str())
+        .or(unknown_token.as_deref());
+    let request = request_object(
+        h,
+        facts,
+        client_token,
+        caller.as_ref().map(|c| c.accessor.as_str()),
+    );
     Parts { caller, request }
 }
 
-/// The `request` object of an entry, its fields in the order Vault's JSON has them.
-#[derive(serde::Serialize)]
-struct RequestObject<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_token: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_token_accessor: Option<&'a str>,
-    id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_accessor: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_point: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mount_type: Option<&'a str>,
-    namespace: Namespace,
-    operation: &'static str,
-    path: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remote_address: Option<std::net::IpAddr>,
-    /// The request's body, every string HMAC'd.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<HashedMap<'a>>,
+/// The `request` object of an entry, its fields in the order Vault's JSON has them. Written
+/// by hand, not by serde: every request makes one, and most of it is HMACs and names that
+/// need no escaping (the `request_object_is_the_json_serde_would_write` test holds it to
+/// serde's text).
+fn request_object(
+    h: &Hasher,
+    facts: &RequestFacts<'_>,
+    client_token: Option<&str>,
+    client_token_accessor: Option<&str>,
+) -> String {
+    let req = facts.request;
+    let mut out = String::with_capacity(
+        160 + req.path.len() + client_token.map_or(0, str::len) * 2 + facts.id.len(),
+    );
+    out.push('{');
+    if let Some(token) = client_token {
+        push_field(&mut out, "client_token", token);
+    }
+    if let Some(accessor) = client_token_accessor {
+        push_field(&mut out, "client_token_accessor", accessor);
+    }
+    push_field(&mut out, "id", facts.id);
+    if let Some(mount) = facts.mount {
+        push_field(&mut out, "mount_accessor", &mount.accessor);
+        push_field(&mut out, "mount_point", &mount.path);
+        push_field(&mut out, "mount_type", &mount.mount_type);
+    }
+    out.push_str("\"namespace\":{\"id\":\"root\"},");
+    push_field(&mut out, "operation", operation_name(req.operation));
+    push_field(&mut out, "path", &req.path);
+    if let Some(address) = req.remote_addr {
+        use std::fmt::Write;
+        // An address's text never needs escaping.
+        let _ = write!(out, "\"remote_address\":\"{address}\",");
+    }
+    if !req.data.is_empty() {
+        out.push_str("\"data\":");
+        // The request's body, every string HMAC'd.
+        match serde_json::to_string(&HashedMap(&req.data, h)) {
+            Ok(data) => out.push_str(&data),
+            Err(_) => out.push_str("{}"),
+        }
+        out.push(',');
+    }
+    // Every object has `id`, so there is a trailing comma to replace.
+    out.pop();
+    out.push('}');
+    out
+}
+
+/// Appends `"name":"value",` with `value` escaped as JSON.
+fn push_field(out: &mut String, name: &str, value: &str) {
+    out.push('"');
+    out.push_str(name);
+    out.push_str("\":");
+    push_json_string(out, value);
+    out.push(',');
+}
+
+/// Appends `value` as a JSON string. Names, ids and HMACs hold nothing to escape, so they
+/// are copied as they are; anything else goes through serde_json's escaping.
+fn push_json_string(out: &mut String, value: &str) {
+    if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+    } else {
+        out.push_str(&Value::from(value).to_string());
+    }
 }
 
 /// The `response` object of an entry.
@@ -118,11 +157,6 @@ fn mount_fields(mount: Option<&MountEntry>) -> (Option<&str>, Option<&str>, Opti
         mount.map(|m| m.path.as_str()),
         mount.map(|m| m.mount_type.as_str()),
     )
-}
-
-#[derive(serde::Serialize)]
-struct Namespace {
-    id: &'static str,
 }
 
 /// The `auth` and `request` objects of a request, serialised once and shared by its two
@@ -378,5 +412,111 @@ mod tests {
         let entry: Value = serde_json::from_slice(&text).unwrap();
         assert_eq!(entry["response"]["data"], h.hash_value(&data));
         assert!(!String::from_utf8_lossy(&text).contains("s3cret"));
+    }
+
+    #[derive(serde::Serialize)]
+    struct Namespace {
+        id: &'static str,
+    }
+
+    /// The `request` object as serde writes it: what [`request_object`] must match.
+    #[derive(serde::Serialize)]
+    struct RequestObject<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_token: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_token_accessor: Option<&'a str>,
+        id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mount_accessor: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mount_point: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mount_type: Option<&'a str>,
+        namespace: Namespace,
+        operation: &'static str,
+        path: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remote_address: Option<std::net::IpAddr>,
+        /// The request's body, every string HMAC'd.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<HashedMap<'a>>,
+    }
+
+    /// The hand-written `request` object is, byte for byte, what serde writes for the same
+    /// fields: with and without a token, a mount, an address and a body, and with paths
+    /// that need escaping.
+    #[test]
+    fn request_object_is_the_json_serde_would_write() {
+        let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
+        let mount = Arc::new(MountEntry {
+            path: "secret/".into(),
+            mount_type: "kv".into(),
+            description: String::new(),
+            uuid: "u".into(),
+            accessor: "kv_1234".into(),
+            options: Map::new(),
+            config: Map::new(),
+            created: 0,
+        });
+        let paths = [
+            "secret/data/app",
+            "secret/data/a \"quoted\" \\ name",
+            "secret/data/tab\there\u{1}\u{7f}",
+            "secret/data/ünïcode\u{2028}✓",
+            "",
+        ];
+        let addresses = [
+            None,
+            Some("127.0.0.1".parse().unwrap()),
+            Some("2001:db8::1".parse().unwrap()),
+        ];
+        let bodies = [
+            Map::new(),
+            json!({"v": "s3cret", "n": 1, "l": ["x"]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ];
+        let tokens = [None, Some("hmac-sha256:aa"), Some("a\"b")];
+        for path in paths {
+            for remote_addr in addresses {
+                for data in &bodies {
+                    for token in tokens {
+                        for mount in [None, Some(&mount)] {
+                            let request = Request {
+                                operation: Operation::Write,
+                                path: path.into(),
+                                data: data.clone(),
+                                token: None,
+                                remote_addr,
+                            };
+                            let facts = RequestFacts {
+                                id: "id-1",
+                                request: &request,
+                                caller: None,
+                                mount,
+                            };
+                            let accessor = token.map(|_| "hmac-sha256:bb");
+                            let by_serde = serde_json::to_string(&RequestObject {
+                                client_token: token,
+                                client_token_accessor: accessor,
+                                id: facts.id,
+                                mount_accessor: mount.map(|m| m.accessor.as_str()),
+                                mount_point: mount.map(|m| m.path.as_str()),
+                                mount_type: mount.map(|m| m.mount_type.as_str()),
+                                namespace: Namespace { id: "root" },
+                                operation: "update",
+                                path,
+                                remote_address: remote_addr,
+                                data: (!data.is_empty()).then_some(HashedMap(data, &h)),
+                            })
+                            .unwrap();
+                            assert_eq!(request_object(&h, &facts, token, accessor), by_serde);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
