@@ -68,15 +68,15 @@ fn request_object(
     client_token_accessor: Option<&str>,
 ) -> String {
     let req = facts.request;
-    let mut out = String::with_capacity(
-        160 + req.path.len() + client_token.map_or(0, str::len) * 2 + facts.id.len(),
-    );
+    // About 500 bytes for a read by a token within a mount.
+    let mut out = String::with_capacity(384 + req.path.len() + facts.id.len());
     out.push('{');
+    // HMACs (`hmac-sha256:` and hex digits) hold nothing to escape.
     if let Some(token) = client_token {
-        push_field(&mut out, "client_token", token);
+        push_hmac_field(&mut out, "client_token", token);
     }
     if let Some(accessor) = client_token_accessor {
-        push_field(&mut out, "client_token_accessor", accessor);
+        push_hmac_field(&mut out, "client_token_accessor", accessor);
     }
     push_field(&mut out, "id", facts.id);
     if let Some(mount) = facts.mount {
@@ -105,6 +105,19 @@ fn request_object(
     out.pop();
     out.push('}');
     out
+}
+
+/// Appends `"name":"hmac",` for an HMAC made by a [`Hasher`], which needs no escaping.
+fn push_hmac_field(out: &mut String, name: &str, hmac: &str) {
+    debug_assert!(
+        hmac.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b':')
+    );
+    out.push('"');
+    out.push_str(name);
+    out.push_str("\":\"");
+    out.push_str(hmac);
+    out.push_str("\",");
 }
 
 /// Appends `"name":"value",` with `value` escaped as JSON.
@@ -478,7 +491,7 @@ mod tests {
                 .unwrap()
                 .clone(),
         ];
-        let tokens = [None, Some("hmac-sha256:aa"), Some("a\"b")];
+        let tokens = [None, Some("hmac-sha256:aa")];
         for path in paths {
             for remote_addr in addresses {
                 for data in &bodies {
