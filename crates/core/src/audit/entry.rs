@@ -492,42 +492,49 @@ mod tests {
                 .clone(),
         ];
         let tokens = [None, Some("hmac-sha256:aa")];
-        for path in paths {
-            for remote_addr in addresses {
-                for data in &bodies {
-                    for token in tokens {
-                        for mount in [None, Some(&mount)] {
-                            let request = Request {
-                                operation: Operation::Write,
-                                path: path.into(),
-                                data: data.clone(),
-                                token: None,
-                                remote_addr,
-                            };
-                            let facts = RequestFacts {
-                                id: "id-1",
-                                request: &request,
-                                caller: None,
-                                mount,
-                            };
-                            let accessor = token.map(|_| "hmac-sha256:bb");
-                            let by_serde = serde_json::to_string(&RequestObject {
-                                client_token: token,
-                                client_token_accessor: accessor,
-                                id: facts.id,
-                                mount_accessor: mount.map(|m| m.accessor.as_str()),
-                                mount_point: mount.map(|m| m.path.as_str()),
-                                mount_type: mount.map(|m| m.mount_type.as_str()),
-                                namespace: Namespace { id: "root" },
-                                operation: "update",
-                                path,
-                                remote_address: remote_addr,
-                                data: (!data.is_empty()).then_some(HashedMap(data, &h)),
-                            })
-                            .unwrap();
-                            assert_eq!(request_object(&h, &facts, token, accessor), by_serde);
-                        }
-                    }
+        // Every path with every address and body; each then with and without a token and
+        // a mount.
+        let bodies = &bodies;
+        let requests: Vec<Request> = paths
+            .iter()
+            .flat_map(|path| {
+                addresses.iter().flat_map(move |&remote_addr| {
+                    bodies.iter().map(move |data| Request {
+                        operation: Operation::Write,
+                        path: (*path).into(),
+                        data: data.clone(),
+                        token: None,
+                        remote_addr,
+                    })
+                })
+            })
+            .collect();
+        assert_eq!(requests.len(), 30);
+        for request in &requests {
+            for token in tokens {
+                for mount in [None, Some(&mount)] {
+                    let facts = RequestFacts {
+                        id: "id-1",
+                        request,
+                        caller: None,
+                        mount,
+                    };
+                    let accessor = token.map(|_| "hmac-sha256:bb");
+                    let by_serde = serde_json::to_string(&RequestObject {
+                        client_token: token,
+                        client_token_accessor: accessor,
+                        id: facts.id,
+                        mount_accessor: mount.map(|m| m.accessor.as_str()),
+                        mount_point: mount.map(|m| m.path.as_str()),
+                        mount_type: mount.map(|m| m.mount_type.as_str()),
+                        namespace: Namespace { id: "root" },
+                        operation: "update",
+                        path: &request.path,
+                        remote_address: request.remote_addr,
+                        data: (!request.data.is_empty()).then_some(HashedMap(&request.data, &h)),
+                    })
+                    .unwrap();
+                    assert_eq!(request_object(&h, &facts, token, accessor), by_serde);
                 }
             }
         }
