@@ -4,7 +4,9 @@
 //! `auth` block, a hot secret's `data`) are HMAC'd once and remembered.
 
 use std::any::Any;
-use std::sync::{Arc, Mutex, Weak};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
@@ -15,14 +17,15 @@ use crate::core::Caller;
 use crate::request::DataSource;
 use crate::token::store::TokenEntry;
 
-/// Callers whose HMAC'd auth block is remembered, per device; past this many the memo
-/// starts over.
-const CALLER_MEMO_ENTRIES: usize = 4096;
-/// Response sources whose HMAC'd `data` is remembered, per device; past this many, or past
-/// [`SOURCE_MEMO_BYTES`] of it, the memo starts over.
+/// Callers whose HMAC'd auth block is remembered, per device and thread; past this many the
+/// memo starts over.
+const CALLER_MEMO_ENTRIES: usize = 2048;
+/// Response sources whose HMAC'd `data` is remembered, per device and thread; past this
+/// many, or past [`SOURCE_MEMO_BYTES`] of it, the memo starts over.
 const SOURCE_MEMO_ENTRIES: usize = 4096;
-/// The most HMAC'd `data` a device remembers, in bytes.
-const SOURCE_MEMO_BYTES: usize = 4 << 20;
+/// The most HMAC'd `data` a device remembers on one thread, in bytes (the runtime has a
+/// thread per core).
+const SOURCE_MEMO_BYTES: usize = 1 << 20;
 /// HMAC'd `data` longer than this is not remembered: a few large secrets would fill the
 /// memo, and their HMACs cost little next to reading them.
 const SOURCE_MEMO_LARGEST: usize = 16 << 10;
@@ -31,17 +34,36 @@ const HASHED_PREFIX: &str = "hmac-sha256:";
 /// The length of an HMAC'd value: the prefix and 64 hex digits.
 const HASHED_LEN: usize = HASHED_PREFIX.len() + 64;
 
+/// Devices whose memos one thread keeps; a thread that meets one more forgets the oldest.
+const MEMOS_PER_THREAD: usize = 4;
+
 /// A device's HMAC key (prepared once; wiped on drop by aws-lc), with what it remembers:
 /// the HMAC'd auth blocks of recent callers (a token's block is the same on every request
 /// it makes: two HMACs and a JSON object), and the HMAC'd `data` of recent response
 /// sources (a hot secret's value and metadata, the same on every read of its version).
+///
+/// Each thread remembers for itself ([`Memo`]): a memo shared by the runtime's workers had
+/// them take turns at its lock, and at the reference count of what it handed out, on every
+/// request. A thread makes its own copy of a block once, which costs two HMACs.
 pub(crate) struct Hasher {
+    /// Tells this device's memos from other devices' in a thread's [`MEMOS`].
+    id: u64,
     key: ward_crypto::HmacSha256Key,
     /// `hmac-sha256:` of the empty string, which many responses carry (a KV version's
     /// `deletion_time`, say).
     empty: [u8; HASHED_LEN],
-    callers: Mutex<CallerMemo>,
-    sources: Mutex<SourceMemo>,
+}
+
+/// What one thread remembers for one device.
+#[derive(Default)]
+struct Memo {
+    callers: CallerMemo,
+    sources: SourceMemo,
+}
+
+thread_local! {
+    /// This thread's memos, by [`Hasher::id`], the most recently added last.
+    static MEMOS: RefCell<Vec<(u64, Memo)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// By token hash: the token entry the parts were made from, and the parts.
@@ -92,33 +114,54 @@ pub(crate) struct CallerParts {
 
 impl Hasher {
     pub(crate) fn new(key: Zeroizing<Vec<u8>>) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let key = ward_crypto::HmacSha256Key::new(&key);
         let empty = hashed_with(&key, "");
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             key,
             empty,
-            callers: Mutex::default(),
-            sources: Mutex::default(),
         }
+    }
+
+    /// Runs `f` on this thread's memo for this device. `f` must not call back into it.
+    fn with_memo<R>(&self, f: impl FnOnce(&mut Memo) -> R) -> R {
+        MEMOS.with_borrow_mut(|memos| {
+            let index = match memos.iter().position(|(id, _)| *id == self.id) {
+                Some(index) => index,
+                None => {
+                    if memos.len() >= MEMOS_PER_THREAD {
+                        memos.remove(0);
+                    }
+                    memos.push((self.id, Memo::default()));
+                    memos.len() - 1
+                }
+            };
+            f(&mut memos[index].1)
+        })
     }
 
     /// The caller's HMAC'd parts, remembered while its token entry stays the same one (a
     /// renewed or changed token is a new entry, and gets new parts).
     pub(super) fn caller_parts(&self, caller: &Caller) -> Arc<CallerParts> {
         let entry = &caller.entry;
-        if let Ok(memo) = self.callers.lock()
-            && let Some((seen, parts)) = memo.get(&entry.hash)
-            && Arc::ptr_eq(seen, entry)
-        {
-            return Arc::clone(parts);
+        let seen = self.with_memo(|memo| {
+            memo.callers
+                .get(&entry.hash)
+                .filter(|(seen, _)| Arc::ptr_eq(seen, entry))
+                .map(|(_, parts)| Arc::clone(parts))
+        });
+        if let Some(parts) = seen {
+            return parts;
         }
         let parts = Arc::new(self.make_caller_parts(caller));
-        if let Ok(mut memo) = self.callers.lock() {
-            if memo.len() >= CALLER_MEMO_ENTRIES {
-                memo.clear();
+        self.with_memo(|memo| {
+            if memo.callers.len() >= CALLER_MEMO_ENTRIES {
+                memo.callers.clear();
             }
-            memo.insert(entry.hash.clone(), (Arc::clone(entry), Arc::clone(&parts)));
-        }
+            memo.callers
+                .insert(entry.hash.clone(), (Arc::clone(entry), Arc::clone(&parts)));
+        });
         parts
     }
 
@@ -156,11 +199,14 @@ impl Hasher {
             return write_hashed_json(out, json, self).is_ok();
         };
         let key = source_key(source);
-        if let Ok(memo) = self.sources.lock()
-            && let Some(seen) = memo.seen.get(&key)
-            && seen.is(source)
-        {
-            out.extend_from_slice(&seen.hashed);
+        let found = self.with_memo(|memo| match memo.sources.seen.get(&key) {
+            Some(seen) if seen.is(source) => {
+                out.extend_from_slice(&seen.hashed);
+                true
+            }
+            _ => false,
+        });
+        if found {
             return true;
         }
         let start = out.len();
@@ -168,23 +214,24 @@ impl Hasher {
             return false;
         }
         let hashed = &out[start..];
-        if hashed.len() <= SOURCE_MEMO_LARGEST
-            && let Ok(mut memo) = self.sources.lock()
-        {
-            if memo.seen.len() >= SOURCE_MEMO_ENTRIES
-                || memo.bytes + hashed.len() > SOURCE_MEMO_BYTES
-            {
-                *memo = SourceMemo::default();
-            }
+        if hashed.len() <= SOURCE_MEMO_LARGEST {
             let seen = SeenSource {
                 objects: source.objects.each_ref().map(Arc::downgrade),
                 detail: source.detail,
                 hashed: hashed.into(),
             };
-            memo.bytes += seen.hashed.len();
-            if let Some(replaced) = memo.seen.insert(key, seen) {
-                memo.bytes -= replaced.hashed.len();
-            }
+            self.with_memo(|memo| {
+                let sources = &mut memo.sources;
+                if sources.seen.len() >= SOURCE_MEMO_ENTRIES
+                    || sources.bytes + seen.hashed.len() > SOURCE_MEMO_BYTES
+                {
+                    *sources = SourceMemo::default();
+                }
+                sources.bytes += seen.hashed.len();
+                if let Some(replaced) = sources.seen.insert(key, seen) {
+                    sources.bytes -= replaced.hashed.len();
+                }
+            });
         }
         true
     }

@@ -129,13 +129,15 @@ impl InlineWriter {
         let (ticket, rx) = match self.enqueue(slot, entries) {
             Queued::Leading(ticket) => {
                 // Let the other requests this worker has ready reach their own audit write
-                // first, so that one write(2) carries their lines too.
+                // first, so that one write(2) carries their lines too. (Not tokio's
+                // `yield_now`: it waits for the worker's queue to empty, and a worker whose
+                // queue is empty first steals from the other workers and polls for I/O.)
                 let mut leader = Leader {
                     writer: self,
                     slot,
                     ticket: Some(ticket),
                 };
-                tokio::task::yield_now().await;
+                RequeueOnce(false).await;
                 leader.ticket = None;
                 return self.lead(slot, ticket);
             }
@@ -236,6 +238,25 @@ impl InlineWriter {
                 return own_result;
             }
         }
+    }
+}
+
+/// Puts the task at the back of its worker's run queue once: a task that wakes itself while
+/// it runs is queued behind the tasks already ready.
+struct RequeueOnce(bool);
+
+impl std::future::Future for RequeueOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 

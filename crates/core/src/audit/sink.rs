@@ -1,5 +1,7 @@
 //! Where an audit device's lines go: a file (or stdout), a TCP or UDP socket, or syslog.
-//! Blocking I/O: sinks are driven by the device's own writer thread, never by the runtime.
+//! Blocking I/O: sockets and fsync'd files are driven by the device's own writer thread; files
+//! without fsync, which append to the page cache in microseconds, by the requests themselves
+//! ([`super::inline`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -63,8 +65,6 @@ enum Conn {
 pub(crate) struct Sink {
     target: Target,
     conn: Option<Conn>,
-    /// The batch being written, kept between batches so that its memory is reused.
-    batch: Lines,
 }
 
 /// A batch of chained lines in one buffer, each ending in a newline.
@@ -103,11 +103,7 @@ impl Lines {
 
 impl Sink {
     pub(crate) fn new(target: Target) -> Self {
-        Self {
-            target,
-            conn: None,
-            batch: Lines::default(),
-        }
+        Self { target, conn: None }
     }
 
     /// Chains `entries` after `head` and writes them as one batch; `head` moves past them
@@ -117,19 +113,26 @@ impl Sink {
         head: &mut ChainHead,
         entries: &[Vec<u8>],
     ) -> io::Result<()> {
-        let mut next = head.clone();
-        let mut batch = std::mem::take(&mut self.batch);
-        batch.clear();
-        for entry in entries {
-            next.chain_into(entry, &mut batch.bytes);
-            batch.ends.push(batch.bytes.len());
+        thread_local! {
+            // The batch being written, kept between batches so that its memory is reused.
+            // One per thread, not per device: the runtime's workers take turns leading a
+            // file's batches, and a shared buffer's 10 to 40 KB would move from core to
+            // core with every turn.
+            static BATCH: std::cell::RefCell<Lines> = std::cell::RefCell::default();
         }
-        let result = self.write_batch(&batch);
-        self.batch = batch;
-        if result.is_ok() {
-            *head = next;
-        }
-        result
+        BATCH.with_borrow_mut(|batch| {
+            let mut next = head.clone();
+            batch.clear();
+            for entry in entries {
+                next.chain_into(entry, &mut batch.bytes);
+                batch.ends.push(batch.bytes.len());
+            }
+            let result = self.write_batch(batch);
+            if result.is_ok() {
+                *head = next;
+            }
+            result
+        })
     }
 
     /// Opens the destination now (the check `sys/audit` runs before enabling a device).
