@@ -349,4 +349,42 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &b));
         assert!(b.auth.contains("\"second\""));
     }
+
+    /// Memos are per device and per thread: one device never gets another's HMACs (their
+    /// keys differ), not even past the devices a thread keeps memos for, and a thread makes
+    /// its own copy of what another thread remembered.
+    #[test]
+    fn each_device_remembers_its_own_hmacs_on_each_thread() {
+        let devices: Vec<Hasher> = (0..MEMOS_PER_THREAD + 2)
+            .map(|i| Hasher::new(Zeroizing::new(format!("key {i}").into_bytes())))
+            .collect();
+        let who = caller("someone");
+        let object: Arc<dyn Any + Send + Sync> = Arc::new(1u8);
+        let source = DataSource {
+            objects: [Arc::clone(&object), Arc::clone(&object)],
+            detail: 7,
+        };
+        let check = |h: &Hasher| {
+            let parts = h.caller_parts(&who);
+            assert_eq!(parts.token, h.hash("wrd_token"));
+            assert_eq!(parts.accessor, h.hash("acc"));
+            assert!(parts.auth.contains(&h.hash("wrd_token")));
+            let mut data = Vec::new();
+            assert!(h.write_hashed_data(&mut data, r#"{"value":"s3cret"}"#, Some(&source)));
+            let expected = format!("{{\"value\":\"{}\"}}", h.hash("s3cret"));
+            assert_eq!(String::from_utf8(data).unwrap(), expected);
+            parts
+        };
+        // Twice round all of them: the second round finds the first devices' memos gone
+        // (more devices than a thread keeps) and the last ones' still there.
+        let first: Vec<_> = devices.iter().map(check).collect();
+        let second: Vec<_> = devices.iter().map(check).collect();
+        let last = devices.len() - 1;
+        assert!(!Arc::ptr_eq(&first[0], &second[0]));
+        assert!(Arc::ptr_eq(&second[last], &check(&devices[last])));
+        // Another thread makes its own, with the same text.
+        let elsewhere = std::thread::scope(|s| s.spawn(|| check(&devices[last])).join().unwrap());
+        assert!(!Arc::ptr_eq(&elsewhere, &second[last]));
+        assert_eq!(elsewhere.auth, second[last].auth);
+    }
 }
