@@ -1,7 +1,7 @@
 //! Throughput and recall of `ward scan` on a generated corpus, side by side with detect-secrets.
 //!
 //! ```text
-//! cargo run --release -p ward-scan --example bench -- --size-mb 200
+//! cargo run --release -p ward-scan --example scan_bench -- --size-mb 200
 //! ```
 //!
 //! Writes a corpus of mixed source files (Python, JavaScript, Go, Rust, Java, YAML, JSON, shell,

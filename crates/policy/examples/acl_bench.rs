@@ -1,4 +1,4 @@
-//! Micro-benchmark of ACL checks: `cargo run --release -p ward-policy --example bench`.
+//! Micro-benchmark of ACL checks: `cargo run --release -p ward-policy --example acl_bench`.
 //!
 //! Builds an ACL from the default policy plus 50 team policies (exact paths, globs and `+`
 //! patterns, 400+ rules in all) and times `allows` / `capabilities` on a mix of paths that
