@@ -66,8 +66,11 @@ thread_local! {
     static MEMOS: RefCell<Vec<(u64, Memo)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// By token hash: the token entry the parts were made from, and the parts.
-type CallerMemo = FastMap<String, (Arc<TokenEntry>, Arc<CallerParts>)>;
+/// By token hash: the token entry the parts were made from, and the parts. The entry is held
+/// by weak reference, as response sources are ([`SeenSource`]): a thread's memo outlives its
+/// device (until the thread meets newer ones), and must not keep a decrypted token entry in
+/// memory after a seal or a revocation.
+type CallerMemo = FastMap<String, (Weak<TokenEntry>, Arc<CallerParts>)>;
 
 /// By the address of a response source's second object: the HMAC'd `data` made from it.
 #[derive(Default)]
@@ -148,7 +151,7 @@ impl Hasher {
         let seen = self.with_memo(|memo| {
             memo.callers
                 .get(&entry.hash)
-                .filter(|(seen, _)| Arc::ptr_eq(seen, entry))
+                .filter(|(seen, _)| std::ptr::eq(seen.as_ptr(), Arc::as_ptr(entry)))
                 .map(|(_, parts)| Arc::clone(parts))
         });
         if let Some(parts) = seen {
@@ -159,8 +162,10 @@ impl Hasher {
             if memo.callers.len() >= CALLER_MEMO_ENTRIES {
                 memo.callers.clear();
             }
-            memo.callers
-                .insert(entry.hash.clone(), (Arc::clone(entry), Arc::clone(&parts)));
+            memo.callers.insert(
+                entry.hash.clone(),
+                (Arc::downgrade(entry), Arc::clone(&parts)),
+            );
         });
         parts
     }
@@ -340,6 +345,8 @@ mod tests {
         let first = caller("first");
         let a = h.caller_parts(&first);
         assert!(Arc::ptr_eq(&a, &h.caller_parts(&first)));
+        // Remembered without keeping the token entry alive.
+        assert_eq!(Arc::strong_count(&first.entry), 1);
         assert_eq!(a.token, h.hash("wrd_token"));
         assert_eq!(a.accessor, h.hash("acc"));
         assert!(!a.auth.contains("wrd_token") && a.auth.contains("\"first\""));
