@@ -5,7 +5,7 @@
 //! the KEK wraps, so destroying a mount's KEK crypto-shreds the whole mount at once.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use base64::Engine;
@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use ward_crypto::{Aes256GcmKey, Key256, SecretBytes, random_base62};
-use ward_store::{Action, Barrier, Expect, Op, StoreError};
+use ward_store::{Action, Barrier, Expect, Op, StoreError, ThreadCache};
 
 use crate::{CoreError, CoreResult};
 
@@ -305,17 +305,26 @@ impl StoredKeys {
 /// Attempts at a key-record update that keeps losing compare-and-set races.
 const KEY_UPDATE_ATTEMPTS: usize = 16;
 
+/// Mounts whose KEKs each thread keeps unwrapped (past this, a thread's cache starts over).
+const CACHED_MOUNT_KEYS_PER_THREAD: usize = 1024;
+
 /// Cache of unwrapped mount KEKs (dropped on seal).
-#[derive(Default)]
 pub(crate) struct MountKeys {
-    cache: RwLock<crate::FastMap<String, Arc<MountKeySet>>>,
+    cache: ThreadCache<String, MountKeySet>,
+}
+
+impl Default for MountKeys {
+    fn default() -> Self {
+        Self {
+            cache: ThreadCache::new(CACHED_MOUNT_KEYS_PER_THREAD),
+        }
+    }
 }
 
 impl MountKeys {
+    /// Drops every thread's unwrapped KEKs (on seal).
     pub(crate) fn clear(&self) {
-        if let Ok(mut c) = self.cache.write() {
-            c.clear();
-        }
+        self.cache.clear();
     }
 
     async fn create(&self, barrier: &Barrier, uuid: &str) -> CoreResult<()> {
@@ -353,9 +362,7 @@ impl MountKeys {
             };
             match barrier.commit(vec![op]).await {
                 Ok(()) => {
-                    if let Ok(mut c) = self.cache.write() {
-                        c.remove(uuid);
-                    }
+                    self.cache.remove(uuid);
                     return Ok(stored.latest);
                 }
                 Err(StoreError::Conflict) => continue,
@@ -399,18 +406,18 @@ impl MountKeys {
     }
 
     async fn destroy(&self, barrier: &Barrier, uuid: &str) -> CoreResult<()> {
-        if let Ok(mut c) = self.cache.write() {
-            c.remove(uuid);
-        }
+        self.cache.remove(uuid);
         barrier.delete(&format!("{KEYS_PREFIX}{uuid}")).await?;
+        self.cache.remove(uuid);
         Ok(())
     }
 
     /// The KEKs of mount `uuid`.
     pub(crate) async fn get(&self, barrier: &Barrier, uuid: &str) -> CoreResult<Arc<MountKeySet>> {
-        if let Some(set) = self.cache.read().ok().and_then(|c| c.get(uuid).cloned()) {
+        if let Some(set) = self.cache.get(uuid) {
             return Ok(set);
         }
+        let generation = self.cache.generation();
         let bytes = barrier
             .get(&format!("{KEYS_PREFIX}{uuid}"))
             .await?
@@ -430,9 +437,8 @@ impl MountKeys {
             latest_created: stored.created.get(&stored.latest).copied().unwrap_or(0),
             keys,
         });
-        if let Ok(mut c) = self.cache.write() {
-            c.insert(uuid.to_owned(), set.clone());
-        }
+        self.cache
+            .insert(uuid.to_owned(), Arc::clone(&set), generation);
         Ok(set)
     }
 }

@@ -1,26 +1,38 @@
 //! ACL policies behind the barrier (`sys/policy/<name>` holds the policy text), with caches
 //! of parsed policies and of the merged ACL for each set of policy names.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use ward_policy::{Acl, DEFAULT_POLICY, Policy};
-use ward_store::Barrier;
+use ward_store::{Barrier, ThreadCache};
 
 use crate::{CoreError, CoreResult};
 
 const PREFIX: &str = "sys/policy/";
 
+/// Merged ACLs each thread keeps (past this, a thread's cache starts over).
+const CACHED_ACLS_PER_THREAD: usize = 1024;
+
 /// Policy storage and ACL cache.
-#[derive(Default)]
 pub(crate) struct PolicyStore {
-    acls: RwLock<crate::FastMap<Vec<String>, Arc<Acl>>>,
+    /// The merged ACL of each sorted, deduplicated set of policy names.
+    acls: ThreadCache<Vec<String>, Acl>,
+}
+
+impl Default for PolicyStore {
+    fn default() -> Self {
+        Self {
+            acls: ThreadCache::new(CACHED_ACLS_PER_THREAD),
+        }
+    }
 }
 
 impl PolicyStore {
+    /// Drops every merged ACL on every thread: once this returns, no request is authorised
+    /// by a policy as it was before, and an ACL merged from policies read before cannot be
+    /// cached.
     pub(crate) fn clear_cache(&self) {
-        if let Ok(mut a) = self.acls.write() {
-            a.clear();
-        }
+        self.acls.clear();
     }
 
     /// Writes Vault's default policy if there is none yet.
@@ -109,12 +121,19 @@ impl PolicyStore {
 
     /// The merged ACL of `names` (missing policies contribute nothing).
     pub(crate) async fn acl(&self, barrier: &Barrier, names: &[String]) -> CoreResult<Arc<Acl>> {
+        // A token's names are stored sorted and distinct: look them up without a copy.
+        if names.windows(2).all(|pair| pair[0] < pair[1])
+            && let Some(acl) = self.acls.get(names)
+        {
+            return Ok(acl);
+        }
         let mut key: Vec<String> = names.to_vec();
         key.sort();
         key.dedup();
-        if let Some(acl) = self.acls.read().ok().and_then(|a| a.get(&key).cloned()) {
+        if let Some(acl) = self.acls.get(&key) {
             return Ok(acl);
         }
+        let generation = self.acls.generation();
         let mut policies = Vec::new();
         for name in &key {
             if name == "root" {
@@ -137,9 +156,7 @@ impl PolicyStore {
         } else {
             Acl::new(&policies)
         });
-        if let Ok(mut a) = self.acls.write() {
-            a.insert(key, acl.clone());
-        }
+        self.acls.insert(key, Arc::clone(&acl), generation);
         Ok(acl)
     }
 }

@@ -423,3 +423,91 @@ async fn missing_or_unknown_tokens_are_403() {
         assert_errors(&body);
     }
 }
+
+/// Reads `path` as `token` from many tasks at once, spread over the runtime's workers (each
+/// of which caches tokens and ACLs on its own), and returns the statuses.
+async fn statuses_from_every_worker(
+    s: &std::sync::Arc<support::TestServer>,
+    token: &str,
+    path: &str,
+) -> Vec<u16> {
+    let reads: Vec<_> = (0..64)
+        .map(|_| {
+            let (s, token, path) = (s.clone(), token.to_owned(), path.to_owned());
+            tokio::spawn(async move { s.call_as(&token, "GET", &path, None).await.0 })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for read in reads {
+        statuses.push(read.await.unwrap());
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_narrowed_policy_and_a_revoked_token_hold_on_every_worker_at_once() {
+    let s = std::sync::Arc::new(dev().await);
+    let (status, _) = s
+        .call(
+            "PUT",
+            "sys/policies/acl/app",
+            Some(json!({"policy": APP_POLICY})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = s
+        .call(
+            "POST",
+            "secret/data/app/one",
+            Some(json!({"data": {"k": "v"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, body) = s
+        .call(
+            "POST",
+            "auth/token/create",
+            Some(json!({"policies": ["app"]})),
+        )
+        .await;
+    let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
+
+    // Every worker reads the token, its ACL and the secret into its own caches.
+    for _ in 0..4 {
+        let statuses = statuses_from_every_worker(&s, &token, "secret/data/app/one").await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+
+    // The policy no longer grants the read: no worker may still authorise it.
+    let narrowed = r#"path "secret/data/app/other" { capabilities = ["read"] }"#;
+    let (status, _) = s
+        .call(
+            "PUT",
+            "sys/policies/acl/app",
+            Some(json!({"policy": narrowed})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let statuses = statuses_from_every_worker(&s, &token, "secret/data/app/one").await;
+    assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
+
+    // Granted again, then the token is revoked: no worker may still accept it.
+    let (status, _) = s
+        .call(
+            "PUT",
+            "sys/policies/acl/app",
+            Some(json!({"policy": APP_POLICY})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    for _ in 0..4 {
+        let statuses = statuses_from_every_worker(&s, &token, "secret/data/app/one").await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+    let (status, _) = s
+        .call("POST", "auth/token/revoke", Some(json!({"token": token})))
+        .await;
+    assert_eq!(status, 204);
+    let statuses = statuses_from_every_worker(&s, &token, "secret/data/app/one").await;
+    assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
+}

@@ -12,20 +12,17 @@
 //! [`Barrier::forget_deleted_keys_in`] drops a key's value as soon as the barrier deletes the
 //! key, so destroying a record destroys its decoded copy too.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use crate::{Barrier, StoreError};
+use crate::{Barrier, StoreError, ThreadCache};
 
-/// Decoded values by logical key, each with the ciphertext it was decoded from.
-pub struct DecodedMemo<T> {
-    entries: RwLock<Entries<T>>,
+/// Decoded values by logical key, each with the ciphertext it was decoded from. Each thread
+/// keeps its own (see [`ThreadCache`]): a thread decodes a record once, the first time it
+/// reads it.
+pub struct DecodedMemo<T: Send + Sync> {
+    cache: ThreadCache<String, Decoded<T>>,
     capacity: usize,
     max_bytes: usize,
-    /// Bumped by every forget and clear: a read that began before one does not remember
-    /// what it decoded (it may have read a record deleted since).
-    generation: AtomicU64,
 }
 
 /// A memo the barrier tells about deleted keys.
@@ -36,10 +33,7 @@ pub trait ForgetDeleted: Send + Sync {
 
 impl<T: Send + Sync> ForgetDeleted for DecodedMemo<T> {
     fn forget(&self, key: &str) {
-        if let Ok(mut entries) = self.entries.write() {
-            self.generation.fetch_add(1, Ordering::SeqCst);
-            entries.remove(key);
-        }
+        self.cache.remove(key);
     }
 }
 
@@ -48,92 +42,55 @@ struct Decoded<T> {
     value: Arc<T>,
 }
 
-/// The remembered values and what they are counted to weigh.
-struct Entries<T> {
-    /// foldhash, seeded per process: the map is bounded and read on every request, where
-    /// SipHash would cost as much as the rest of the lookup.
-    map: HashMap<String, Decoded<T>, foldhash::fast::RandomState>,
-    bytes: usize,
-}
-
-impl<T> Entries<T> {
-    fn remove(&mut self, key: &str) {
-        if let Some(gone) = self.map.remove(key) {
-            self.bytes -= weight(key, &gone.sealed);
-        }
-    }
-
-    fn clear(&mut self) {
-        self.map.clear();
-        self.bytes = 0;
-    }
-}
-
 /// What an entry is counted to weigh: its key, its ciphertext, and as much again for the
 /// decoded value (a decoded record is no larger than its ciphertext), plus bookkeeping.
-fn weight(key: &str, sealed: &[u8]) -> usize {
-    key.len() + 2 * sealed.len() + 64
+#[allow(clippy::ptr_arg)] // the signature of a `Weigh<String, _>`
+fn weight<T>(key: &String, decoded: &Decoded<T>) -> usize {
+    key.len() + 2 * decoded.sealed.len() + 64
 }
 
-impl<T> DecodedMemo<T> {
-    /// A memo of at most `capacity` keys weighing at most `max_bytes` (past either it starts
-    /// over). A record heavier than a sixty-fourth of `max_bytes` is decoded on every read.
+impl<T: Send + Sync> DecodedMemo<T> {
+    /// A memo of at most `capacity` keys weighing at most `max_bytes` per thread (past
+    /// either it starts over). A record heavier than a sixty-fourth of `max_bytes` is
+    /// decoded on every read.
     pub fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
-            entries: RwLock::new(Entries {
-                map: HashMap::default(),
-                bytes: 0,
-            }),
+            cache: ThreadCache::new(capacity).with_max_bytes(max_bytes, weight),
             capacity,
             max_bytes,
-            generation: AtomicU64::new(0),
         }
     }
 
-    /// Forgets every decoded value (on seal: nothing decoded outlives the keyring).
+    /// Forgets every decoded value on every thread (on seal: nothing decoded outlives the
+    /// keyring).
     pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.write() {
-            self.generation.fetch_add(1, Ordering::SeqCst);
-            entries.clear();
-        }
+        self.cache.clear();
     }
 
-    /// How many keys are remembered.
+    /// How many keys the calling thread remembers.
     pub fn len(&self) -> usize {
-        self.entries.read().map_or(0, |e| e.map.len())
+        self.cache.len()
     }
 
-    /// True when nothing is remembered.
+    /// True when the calling thread remembers nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     fn lookup(&self, key: &str, sealed: &[u8]) -> Option<Arc<T>> {
-        let entries = self.entries.read().ok()?;
-        let found = entries.map.get(key)?;
         // Ciphertext is not secret: a plain comparison is fine.
-        (found.sealed == sealed).then(|| Arc::clone(&found.value))
+        self.cache.get_with(key, |found| {
+            (found.sealed == sealed).then(|| Arc::clone(&found.value))
+        })
     }
 
     fn remember(&self, key: &str, sealed: Vec<u8>, value: Arc<T>, generation: u64) {
-        if let Ok(mut entries) = self.entries.write() {
-            let cost = weight(key, &sealed);
-            if self.generation.load(Ordering::SeqCst) != generation || cost > self.max_bytes / 64 {
-                return;
-            }
-            entries.remove(key);
-            if entries.map.len() >= self.capacity || entries.bytes + cost > self.max_bytes {
-                entries.clear();
-            }
-            entries.bytes += cost;
-            entries
-                .map
-                .insert(key.to_owned(), Decoded { sealed, value });
-        }
+        let decoded = Arc::new(Decoded { sealed, value });
+        self.cache.insert(key.to_owned(), decoded, generation);
     }
 }
 
-impl<T> std::fmt::Debug for DecodedMemo<T> {
+impl<T: Send + Sync> std::fmt::Debug for DecodedMemo<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DecodedMemo")
             .field("entries", &self.len())
@@ -176,9 +133,10 @@ impl Barrier {
         decode: impl FnOnce(&[u8]) -> Result<T, E>,
     ) -> Result<Option<Arc<T>>, E>
     where
+        T: Send + Sync,
         E: From<StoreError>,
     {
-        let generation = memo.generation.load(Ordering::SeqCst);
+        let generation = memo.cache.generation();
         let Some(sealed) = self.get_sealed(key).await? else {
             return Ok(None);
         };
@@ -275,7 +233,7 @@ mod tests {
             .unwrap();
         assert_eq!(memo.len(), 1);
         // A read that began before a delete does not remember what it read.
-        let generation = memo.generation.load(Ordering::SeqCst);
+        let generation = memo.cache.generation();
         memo.forget("zzz");
         memo.remember("c2", b"x".to_vec(), Arc::new("stale".into()), generation);
         assert!(memo.lookup("c2", b"x").is_none());
@@ -300,7 +258,7 @@ mod tests {
                 .get_decoded(&key, &memo, parse(&decodes))
                 .await
                 .unwrap();
-            let bytes = memo.entries.read().unwrap().bytes;
+            let bytes = memo.cache.bytes();
             assert!(bytes <= 64 * 1024, "{bytes}");
         }
         assert!(!memo.is_empty());

@@ -4,12 +4,12 @@
 //! hash, `sys/token/parent/<parent-hash>/<child-hash>` → marker, for revoking a whole tree.
 
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use ward_crypto::random_base62;
-use ward_store::{Action, Barrier, Expect, Op, StoreError};
+use ward_store::{Action, Barrier, Expect, Op, StoreError, ThreadCache};
 
 use crate::{CoreError, CoreResult};
 
@@ -80,23 +80,31 @@ pub(crate) fn hash_token(token: &str) -> String {
     ward_crypto::sha256_hex(token.as_bytes())
 }
 
+/// Unlimited-use token entries each thread keeps (past this, a thread's cache starts over).
+const CACHED_TOKENS_PER_THREAD: usize = 4096;
+
 /// Token storage with a cache of unlimited-use entries.
-#[derive(Default)]
 pub(crate) struct TokenStore {
-    cache: RwLock<crate::FastMap<String, Arc<TokenEntry>>>,
+    cache: ThreadCache<String, TokenEntry>,
+}
+
+impl Default for TokenStore {
+    fn default() -> Self {
+        Self {
+            cache: ThreadCache::new(CACHED_TOKENS_PER_THREAD),
+        }
+    }
 }
 
 impl TokenStore {
     pub(crate) fn clear_cache(&self) {
-        if let Ok(mut c) = self.cache.write() {
-            c.clear();
-        }
+        self.cache.clear();
     }
 
+    /// Drops `hash` from every thread's cache: once this returns, no request is served
+    /// from a cached copy, and a read of the entry that began before cannot cache it.
     fn forget(&self, hash: &str) {
-        if let Ok(mut c) = self.cache.write() {
-            c.remove(hash);
-        }
+        self.cache.remove(hash);
     }
 
     pub(crate) async fn get(
@@ -104,18 +112,18 @@ impl TokenStore {
         barrier: &Barrier,
         hash: &str,
     ) -> CoreResult<Option<Arc<TokenEntry>>> {
-        if let Some(e) = self.cache.read().ok().and_then(|c| c.get(hash).cloned()) {
+        if let Some(e) = self.cache.get(hash) {
             return Ok(Some(e));
         }
+        let generation = self.cache.generation();
         let Some(bytes) = barrier.get(&format!("{ID_PREFIX}{hash}")).await? else {
             return Ok(None);
         };
         let entry: TokenEntry = decode(bytes.expose())?;
         let entry = Arc::new(entry);
-        if entry.num_uses == 0
-            && let Ok(mut c) = self.cache.write()
-        {
-            c.insert(hash.to_owned(), entry.clone());
+        if entry.num_uses == 0 {
+            self.cache
+                .insert(hash.to_owned(), Arc::clone(&entry), generation);
         }
         Ok(Some(entry))
     }
