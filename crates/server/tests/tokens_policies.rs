@@ -444,17 +444,17 @@ async fn statuses_from_every_worker(
     statuses
 }
 
+async fn put_app_policy(s: &support::TestServer, text: &str) {
+    let (status, body) = s
+        .call("PUT", "sys/policies/acl/app", Some(json!({"policy": text})))
+        .await;
+    assert_eq!(status, 204, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_narrowed_policy_and_a_revoked_token_hold_on_every_worker_at_once() {
     let s = std::sync::Arc::new(dev().await);
-    let (status, _) = s
-        .call(
-            "PUT",
-            "sys/policies/acl/app",
-            Some(json!({"policy": APP_POLICY})),
-        )
-        .await;
-    assert_eq!(status, 204);
+    put_app_policy(&s, APP_POLICY).await;
     let (status, _) = s
         .call(
             "POST",
@@ -480,26 +480,12 @@ async fn a_narrowed_policy_and_a_revoked_token_hold_on_every_worker_at_once() {
 
     // The policy no longer grants the read: no worker may still authorise it.
     let narrowed = r#"path "secret/data/app/other" { capabilities = ["read"] }"#;
-    let (status, _) = s
-        .call(
-            "PUT",
-            "sys/policies/acl/app",
-            Some(json!({"policy": narrowed})),
-        )
-        .await;
-    assert_eq!(status, 204);
+    put_app_policy(&s, narrowed).await;
     let statuses = statuses_from_every_worker(&s, &token, "secret/data/app/one").await;
     assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
 
     // Granted again, then the token is revoked: no worker may still accept it.
-    let (status, _) = s
-        .call(
-            "PUT",
-            "sys/policies/acl/app",
-            Some(json!({"policy": APP_POLICY})),
-        )
-        .await;
-    assert_eq!(status, 204);
+    put_app_policy(&s, APP_POLICY).await;
     for _ in 0..4 {
         let statuses = statuses_from_every_worker(&s, &token, "secret/data/app/one").await;
         assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
