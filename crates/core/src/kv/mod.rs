@@ -33,10 +33,11 @@ pub(crate) struct KvMemo {
     versions: Arc<DecodedMemo<OpenedVersion>>,
 }
 
-/// Records of each kind remembered, and what they may weigh (16 MiB each: a record over
-/// 256 KiB is decoded on every read).
+/// Records of each kind each thread remembers, and what they may weigh (8 MiB each per
+/// thread, so a 16-core server keeps at most 256 MiB of both kinds; a record over 128 KiB
+/// is decoded on every read).
 const KV_MEMO_ENTRIES: usize = 8192;
-const KV_MEMO_BYTES: usize = 16 << 20;
+const KV_MEMO_BYTES: usize = 8 << 20;
 
 impl KvMemo {
     /// An empty memo whose entries `barrier` drops when it deletes their keys (a destroyed
