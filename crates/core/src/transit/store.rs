@@ -6,6 +6,7 @@
 //! encrypted twice at rest (mount KEK, then barrier) and die with the mount's KEK.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
@@ -188,12 +189,17 @@ fn open(keys: &MountKeySet, mount_uuid: &str, stored: StoredKey) -> CoreResult<L
 pub(crate) struct TransitCache {
     keys: RwLock<crate::FastMap<String, Arc<LoadedKey>>>,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bumped (under the write lock) by every save, delete and clear: a load that read its
+    /// record before one of them does not cache what it read (it may be a key rotated or
+    /// deleted since).
+    generation: AtomicU64,
 }
 
 impl TransitCache {
     /// Drops every cached key (their material is wiped as the last reference goes).
     pub(crate) fn clear(&self) {
         if let Ok(mut k) = self.keys.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
             k.clear();
         }
         if let Ok(mut l) = self.locks.lock() {
@@ -205,8 +211,26 @@ impl TransitCache {
         self.keys.read().ok().and_then(|k| k.get(id).cloned())
     }
 
+    /// The generation to hand to [`Self::fill`]: take it before reading the record.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Caches `key`, read from storage by a load that took `generation` first, unless a
+    /// save, delete or clear came since.
+    fn fill(&self, id: String, key: Arc<LoadedKey>, generation: u64, live_mounts: &[String]) {
+        if let Ok(mut k) = self.keys.write()
+            && self.generation.load(Ordering::SeqCst) == generation
+        {
+            k.retain(|id, _| live_mounts.iter().any(|m| id.starts_with(m.as_str())));
+            k.insert(id, key);
+        }
+    }
+
+    /// Makes `key` the cached version of `id` (`None`: deleted), after it was stored.
     fn put(&self, id: String, key: Option<Arc<LoadedKey>>, live_mounts: &[String]) {
         if let Ok(mut k) = self.keys.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
             // Forget keys of unmounted engines, so their material does not linger.
             k.retain(|id, _| live_mounts.iter().any(|m| id.starts_with(m.as_str())));
             match key {
@@ -255,6 +279,7 @@ impl Core {
         if let Some(k) = self.transit.get(&id) {
             return Ok(Some(k));
         }
+        let generation = self.transit.generation();
         let Some(bytes) = self.barrier.get(&storage_key(mount, name)).await? else {
             return Ok(None);
         };
@@ -262,8 +287,12 @@ impl Core {
             .map_err(|_| CoreError::Internal("transit key record is corrupt".into()))?;
         let keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
         let key = Arc::new(open(&keys, &mount.uuid, stored)?);
-        self.transit
-            .put(id, Some(key.clone()), &self.live_mount_prefixes());
+        self.transit.fill(
+            id,
+            Arc::clone(&key),
+            generation,
+            &self.live_mount_prefixes(),
+        );
         Ok(Some(key))
     }
 
@@ -379,5 +408,32 @@ mod tests {
             assert_eq!(back[&1].hmac_key.expose(), m.hmac_key.expose());
         }
         assert!(material_from_json(b"{\"1\":{\"key\":\"!!\",\"hmac_key\":\"\"}}").is_none());
+    }
+
+    fn built_key() -> Arc<LoadedKey> {
+        let fields = serde_json::json!({"type": "aes256-gcm96"});
+        let new = NewKey::from_params(&Params(fields.as_object().unwrap())).unwrap();
+        Arc::new(new.build("k").unwrap())
+    }
+
+    #[test]
+    fn a_key_loaded_before_a_save_or_delete_is_not_cached_after_it() {
+        let cache = TransitCache::default();
+        let live = ["m/".to_owned()];
+        // A load reads the record; meanwhile the key is rotated (saved) and then deleted.
+        let generation = cache.generation();
+        cache.put("m/k".into(), Some(built_key()), &live);
+        cache.put("m/k".into(), None, &live);
+        // The load's copy must not bring the deleted key back.
+        cache.fill("m/k".into(), built_key(), generation, &live);
+        assert!(cache.get("m/k").is_none());
+        // A load that began after the change is cached.
+        cache.fill("m/k".into(), built_key(), cache.generation(), &live);
+        assert!(cache.get("m/k").is_some());
+        // Clearing on seal counts too.
+        let generation = cache.generation();
+        cache.clear();
+        cache.fill("m/k".into(), built_key(), generation, &live);
+        assert!(cache.get("m/k").is_none());
     }
 }
