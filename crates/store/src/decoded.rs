@@ -21,8 +21,6 @@ use crate::{Barrier, StoreError, ThreadCache};
 /// reads it.
 pub struct DecodedMemo<T: Send + Sync> {
     cache: ThreadCache<String, Decoded<T>>,
-    capacity: usize,
-    max_bytes: usize,
 }
 
 /// A memo the barrier tells about deleted keys.
@@ -56,8 +54,6 @@ impl<T: Send + Sync> DecodedMemo<T> {
     pub fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
             cache: ThreadCache::new(capacity).with_max_bytes(max_bytes, weight),
-            capacity,
-            max_bytes,
         }
     }
 
@@ -94,8 +90,7 @@ impl<T: Send + Sync> std::fmt::Debug for DecodedMemo<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DecodedMemo")
             .field("entries", &self.len())
-            .field("capacity", &self.capacity)
-            .field("max_bytes", &self.max_bytes)
+            .field("cache", &self.cache)
             .finish()
     }
 }
