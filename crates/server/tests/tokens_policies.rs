@@ -444,17 +444,10 @@ async fn statuses_from_every_worker(
     statuses
 }
 
-async fn put_app_policy(s: &support::TestServer, text: &str) {
-    let (status, body) = s
-        .call("PUT", "sys/policies/acl/app", Some(json!({"policy": text})))
-        .await;
-    assert_eq!(status, 204, "{body}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_narrowed_policy_and_a_revoked_token_hold_on_every_worker_at_once() {
     let s = std::sync::Arc::new(dev().await);
-    put_app_policy(&s, APP_POLICY).await;
+    s.put_policy("app", APP_POLICY).await;
     let (status, _) = s
         .call(
             "POST",
@@ -463,14 +456,13 @@ async fn a_narrowed_policy_and_a_revoked_token_hold_on_every_worker_at_once() {
         )
         .await;
     assert_eq!(status, 200);
-    let (_, body) = s
-        .call(
-            "POST",
+    let token = s
+        .new_token(
+            &s.root_token,
             "auth/token/create",
-            Some(json!({"policies": ["app"]})),
+            json!({"policies": ["app"]}),
         )
         .await;
-    let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
 
     // Every worker reads the token, its ACL and the secret into its own caches.
     for _ in 0..4 {
@@ -480,12 +472,12 @@ async fn a_narrowed_policy_and_a_revoked_token_hold_on_every_worker_at_once() {
 
     // The policy no longer grants the read: no worker may still authorise it.
     let narrowed = r#"path "secret/data/app/other" { capabilities = ["read"] }"#;
-    put_app_policy(&s, narrowed).await;
+    s.put_policy("app", narrowed).await;
     let statuses = statuses_from_every_worker(&s, &token, "secret/data/app/one").await;
     assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
 
     // Granted again, then the token is revoked: no worker may still accept it.
-    put_app_policy(&s, APP_POLICY).await;
+    s.put_policy("app", APP_POLICY).await;
     for _ in 0..4 {
         let statuses = statuses_from_every_worker(&s, &token, "secret/data/app/one").await;
         assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
