@@ -17,6 +17,7 @@
 
 mod api;
 mod entry;
+mod flush_behind;
 mod hashed;
 mod hasher;
 mod inline;

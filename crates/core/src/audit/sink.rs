@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use ward_api::audit::ChainHead;
 
+use super::flush_behind::FlushBehind;
+
 /// How long a socket device waits to connect or to write before the batch counts as failed.
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest last line read back when a file device starts (beyond it, the chain restarts).
@@ -54,7 +56,8 @@ impl Target {
 }
 
 enum Conn {
-    File(File),
+    /// An appended file, and the thread that flushes it behind its writes.
+    File(File, FlushBehind),
     Stdout,
     Tcp(TcpStream),
     Udp(UdpSocket),
@@ -173,11 +176,12 @@ impl Sink {
             return Err(io::Error::other("not connected"));
         };
         match conn {
-            Conn::File(file) => {
+            Conn::File(file, flush) => {
                 file.write_all(lines.all())?;
                 if matches!(self.target, Target::File { fsync: true, .. }) {
                     file.sync_data()?;
                 }
+                flush.wrote(lines.all().len());
             }
             Conn::Stdout => {
                 let mut out = io::stdout().lock();
@@ -226,7 +230,8 @@ fn connect(target: &Target) -> io::Result<Conn> {
                 .mode(0o600)
                 .open(path)?;
             terminate_partial_line(&mut file)?;
-            Conn::File(file)
+            let flush = FlushBehind::start(&file)?;
+            Conn::File(file, flush)
         }
         Target::Stdout => Conn::Stdout,
         Target::Tcp(address) => {
