@@ -5,8 +5,8 @@
 //! An audit log is written once and read rarely. Left to the kernel, it piles up dirty in the
 //! page cache until writeback's 30-second timer or its memory thresholds. That is gigabytes at
 //! a busy server's rate: they push the database's pages out of the cache, their loss on a power
-//! cut is as large, and on the VMs we measured appending to a file grew six times dearer once
-//! about a gigabyte was cached (BENCHMARKS.md, 2026-12-04). Flushed behind, a device keeps at
+//! cut is as large, and on the project's VM appending to a file at times grew six times dearer
+//! once some 600 MB of it were cached (BENCHMARKS.md, 2026-12-04). Flushed behind, a device keeps at
 //! most a few chunks of its file in memory, and appends cost the same at any size. (RocksDB's
 //! `bytes_per_sync` and PostgreSQL's `wal_writer_flush_after` do this for the same reasons.)
 //!
@@ -29,7 +29,7 @@ pub(crate) struct FlushBehind {
 }
 
 impl FlushBehind {
-    /// Starts flushing `file` behind its writer, from its current end.
+    /// Starts flushing `file` behind its writer (the first flush covers what it held already).
     pub(crate) fn start(file: &File) -> io::Result<Self> {
         Ok(Self {
             nudge: spawn(file)?,
@@ -73,8 +73,8 @@ fn spawn(_file: &File) -> io::Result<Option<mpsc::SyncSender<()>>> {
 fn flush_while_nudged(file: &File, nudged: &mpsc::Receiver<()>) {
     use rustix::fs::{Advice, fadvise};
     use std::num::NonZeroU64;
-    // Everything before `from` was advised at a nudge before the last one (it was clean by
-    // then, unless its writeback was still running, which one late chunk costs nothing).
+    // Pages before `from` have been advised at two nudges, so they have left the cache, unless
+    // their writeback was still running at the second (then the kernel reclaims them later).
     let mut from = 0u64;
     let mut last_end = 0u64;
     while nudged.recv().is_ok() {
