@@ -94,7 +94,8 @@ fn flush_while_nudged(file: &File, nudged: &mpsc::Receiver<()>) {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
+#[cfg(target_os = "linux")]
 mod tests {
     use super::*;
     use std::io::Write;
