@@ -29,7 +29,7 @@ pub(crate) struct FlushBehind {
 }
 
 impl FlushBehind {
-    /// Starts flushing `file` behind its writer (the first flush covers what it held already).
+    /// Starts flushing `file` behind its writer.
     pub(crate) fn start(file: &File) -> io::Result<Self> {
         Ok(Self {
             nudge: spawn(file)?,
@@ -65,32 +65,18 @@ fn spawn(_file: &File) -> io::Result<Option<mpsc::SyncSender<()>>> {
     Ok(None)
 }
 
-/// The helper thread: at each nudge, advises the kernel that the file up to its end is not
-/// needed. The pages still dirty have their writeback started and stay cached; those written
-/// back since the previous nudge leave the cache. So each chunk leaves the cache one nudge
-/// after it was written, and one range covers both.
+/// The helper thread: at each nudge, advises the kernel that the whole file is not needed.
+/// The pages still dirty have their writeback started and stay cached; those written back
+/// since have left the cache. Each chunk so leaves it a nudge or two after it was written, or
+/// later if the disk is slow: always the whole file, so that a chunk whose writeback was
+/// still running at its second nudge is not left behind. (Ranges the cache no longer holds
+/// cost the kernel almost nothing to skip.)
 #[cfg(target_os = "linux")]
 fn flush_while_nudged(file: &File, nudged: &mpsc::Receiver<()>) {
     use rustix::fs::{Advice, fadvise};
-    use std::num::NonZeroU64;
-    // Pages before `from` have been advised at two nudges, so they have left the cache, unless
-    // their writeback was still running at the second (then the kernel reclaims them later).
-    let mut from = 0u64;
-    let mut last_end = 0u64;
     while nudged.recv().is_ok() {
-        let Ok(end) = file.metadata().map(|m| m.len()) else {
-            continue;
-        };
-        if end < last_end {
-            // Truncated under us (a copy-and-truncate rotation): start again.
-            from = 0;
-        }
-        if let Some(len) = NonZeroU64::new(end.saturating_sub(from)) {
-            // Advice only: a failure leaves the pages where they are, as without this.
-            let _ = fadvise(file, from, Some(len), Advice::DontNeed);
-        }
-        from = last_end.min(end);
-        last_end = end;
+        // Advice only: a failure leaves the pages where they are, as without this.
+        let _ = fadvise(file, 0, None, Advice::DontNeed);
     }
 }
 
