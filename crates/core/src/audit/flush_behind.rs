@@ -6,9 +6,10 @@
 //! page cache until writeback's 30-second timer or its memory thresholds. That is gigabytes at
 //! a busy server's rate: they push the database's pages out of the cache, their loss on a power
 //! cut is as large, and on the project's VM appending to a file at times grew six times dearer
-//! once some 600 MB of it were cached (BENCHMARKS.md, 2026-12-04). Flushed behind, a device keeps at
-//! most a few chunks of its file in memory, and appends cost the same at any size. (RocksDB's
-//! `bytes_per_sync` and PostgreSQL's `wal_writer_flush_after` do this for the same reasons.)
+//! once some 600 MB of it were cached (BENCHMARKS.md, 2026-12-04). Flushed behind, a device
+//! keeps at most a few chunks of its file in memory, and appends cost the same at any size.
+//! (RocksDB's `bytes_per_sync` and PostgreSQL's `wal_writer_flush_after` do this for the same
+//! reasons.)
 //!
 //! The requests that write the file never wait for any of it: they only count bytes and, at a
 //! chunk's end, nudge the thread.
@@ -115,8 +116,7 @@ mod tests {
                 .unwrap();
             (path, file)
         };
-        let append = |file: &mut File, flush: Option<&mut FlushBehind>, chunks: u64| {
-            let mut flush = flush;
+        let append = |file: &mut File, mut flush: Option<&mut FlushBehind>, chunks: u64| {
             for _ in 0..chunks * CHUNK / line.len() as u64 {
                 file.write_all(&line).unwrap();
                 if let Some(flush) = flush.as_deref_mut() {
