@@ -1,10 +1,10 @@
 //! The hash chain of Ward's audit log: how a line is chained to the one before it, and the
 //! offline verifier behind `ward audit verify`.
 //!
-//! Every audit line is one JSON object that starts with two fields:
+//! Every audit line is one JSON object that ends with two fields:
 //!
 //! ```text
-//! {"seq":41,"prev_hash":"sha256:<hex of SHA-256 of line 40's bytes>","time":...}
+//! {"auth":...,"request":...,"type":...,"time":...,"seq":41,"prev_hash":"sha256:<hex of SHA-256 of line 40's bytes>"}
 //! ```
 //!
 //! `seq` counts the device's lines from 0; `prev_hash` is the SHA-256 of the previous line's
@@ -14,6 +14,13 @@
 //! chain. An edited line no longer matches the hash its successor recorded; a removed,
 //! inserted or reordered line breaks the `seq` count. Only the very last line of a series can
 //! be altered without a trace (nothing records its hash yet).
+//!
+//! The chain fields come last so that a line's hash can be started before the line's place
+//! in the chain is known: an [`Entry`] carries the SHA-256 state after its own bytes, and
+//! chaining it hashes only the closing fields. The two lines of one request start with the
+//! same bytes (its `auth` and `request` objects), which an [`EntryPrefix`] hashes once for
+//! both. The verifier does not depend on any of this: it hashes each line whole and reads
+//! the fields wherever they are.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -51,46 +58,131 @@ impl ChainHead {
         })
     }
 
-    /// Chains `entry` (a serialised JSON object) as the next line and advances the head.
-    /// Returns the line with its trailing newline.
-    pub fn chain(&mut self, entry: &[u8]) -> Vec<u8> {
-        let mut line = Vec::with_capacity(entry.len() + 100);
+    /// Chains `entry` as the next line and advances the head. Returns the line with its
+    /// trailing newline.
+    pub fn chain(&mut self, entry: &Entry) -> Vec<u8> {
+        let mut line = Vec::with_capacity(entry.body.len() + 120);
         self.chain_into(entry, &mut line);
         line
     }
 
     /// Chains `entry` as the next line, appended to `out` with its trailing newline, and
     /// advances the head. A batch of lines is built in one buffer this way.
-    pub fn chain_into(&mut self, entry: &[u8], out: &mut Vec<u8>) {
-        let start = out.len();
-        out.reserve(entry.len() + 100);
-        out.extend_from_slice(b"{\"seq\":");
+    pub fn chain_into(&mut self, entry: &Entry, out: &mut Vec<u8>) {
+        out.reserve(entry.body.len() + 120);
+        out.extend_from_slice(&entry.body);
+        let closing = out.len();
+        // An empty object (`{`) takes the fields without a comma before them.
+        if entry.body.trim_ascii_end().last() != Some(&b'{') {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"seq\":");
         out.extend_from_slice(itoa::Buffer::new().format(self.seq).as_bytes());
         out.extend_from_slice(b",\"prev_hash\":\"");
         out.extend_from_slice(self.prev_hash.as_bytes());
-        out.push(b'"');
-        let rest = entry.strip_prefix(b"{").unwrap_or(entry);
-        if rest.first().is_some_and(|b| *b != b'}') {
-            out.push(b',');
-        }
-        out.extend_from_slice(rest);
-        self.prev_hash = line_hash(&out[start..]);
+        out.extend_from_slice(b"\"}");
+        let mut state = entry.state.clone();
+        state.update(&out[closing..]);
+        self.prev_hash.clear();
+        push_hash(&mut self.prev_hash, &state.finalize());
         self.seq += 1;
         out.push(b'\n');
     }
 }
 
+/// An audit entry waiting for its place in the chain: a JSON object without its closing
+/// brace, and the SHA-256 state after exactly those bytes.
+#[derive(Clone)]
+pub struct Entry {
+    body: Vec<u8>,
+    state: Sha256,
+}
+
+impl Entry {
+    /// The entry holding `object`, a serialised JSON object (`{...}`), hashed here.
+    pub fn from_object(object: &[u8]) -> Self {
+        let body = object.strip_suffix(b"}").unwrap_or(object).to_vec();
+        let state = Sha256::new_with_prefix(&body);
+        Self { body, state }
+    }
+
+    /// The entry as a JSON object, without the chain's fields.
+    pub fn to_object(&self) -> Vec<u8> {
+        let mut object = Vec::with_capacity(self.body.len() + 1);
+        object.extend_from_slice(&self.body);
+        object.push(b'}');
+        object
+    }
+}
+
+impl std::fmt::Debug for Entry {
+    // The bytes are HMAC'd already, but an entry has no use for them in a debug line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opening bytes that several entries share, hashed once: an entry built from them hashes
+/// only what follows.
+#[derive(Clone)]
+pub struct EntryPrefix {
+    bytes: Vec<u8>,
+    state: Sha256,
+}
+
+impl EntryPrefix {
+    /// The prefix `bytes` (the start of a JSON object, without its closing brace).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        let state = Sha256::new_with_prefix(&bytes);
+        Self { bytes, state }
+    }
+
+    /// The prefix's bytes, to start an entry's body with.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The entry whose object, without its closing brace, is `body`. A body that starts with
+    /// the prefix hashes only the rest; any other body is hashed whole, so the state always
+    /// covers exactly `body`.
+    pub fn entry(&self, body: Vec<u8>) -> Entry {
+        let state = match body.strip_prefix(self.bytes.as_slice()) {
+            Some(rest) => {
+                let mut state = self.state.clone();
+                state.update(rest);
+                state
+            }
+            None => Sha256::new_with_prefix(&body),
+        };
+        Entry { body, state }
+    }
+}
+
+impl std::fmt::Debug for EntryPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntryPrefix")
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// `sha256:<hex>` of a line's bytes.
 pub fn line_hash(line: &[u8]) -> String {
-    let digest = Sha256::digest(line);
     let mut out = String::with_capacity(HASH_PREFIX.len() + 64);
-    out.push_str(HASH_PREFIX);
+    push_hash(&mut out, &Sha256::digest(line));
+    out
+}
+
+/// Appends `sha256:<hex of digest>` to `out`.
+fn push_hash(out: &mut String, digest: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str(HASH_PREFIX);
     for b in digest {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
-    out
 }
 
 /// The `seq` and `prev_hash` of a line.
@@ -229,7 +321,8 @@ mod tests {
         let mut head = ChainHead::genesis("00ff");
         (0..n)
             .map(|i| {
-                let mut l = head.chain(format!("{{\"type\":\"request\",\"i\":{i}}}").as_bytes());
+                let entry = format!("{{\"type\":\"request\",\"i\":{i}}}");
+                let mut l = head.chain(&Entry::from_object(entry.as_bytes()));
                 l.pop();
                 l
             })
@@ -244,12 +337,41 @@ mod tests {
     #[test]
     fn an_intact_chain_verifies() {
         let lines = chain(5);
-        assert!(lines[0].starts_with(b"{\"seq\":0,\"prev_hash\":\"genesis:00ff\",\"type\""));
+        assert_eq!(
+            lines[0],
+            b"{\"type\":\"request\",\"i\":0,\"seq\":0,\"prev_hash\":\"genesis:00ff\"}"
+        );
         verify(&lines).unwrap();
         assert_eq!(
             ChainHead::after(&lines[4]).unwrap().prev_hash,
             line_hash(&lines[4])
         );
+    }
+
+    /// An entry made from a shared prefix chains to the same line, and the same hash, as
+    /// the whole object hashed at once; so does a body that does not start with the prefix,
+    /// and an empty object.
+    #[test]
+    fn a_prefixed_entry_chains_as_the_whole_object_would() {
+        let prefix = EntryPrefix::new(b"{\"auth\":{},\"request\":{\"id\":\"1\"}".to_vec());
+        let bodies: [&[u8]; 3] = [
+            b"{\"auth\":{},\"request\":{\"id\":\"1\"},\"type\":\"request\"",
+            b"{\"auth\":{},\"request\":{\"id\":\"2\"},\"type\":\"request\"",
+            b"{",
+        ];
+        let mut by_prefix = ChainHead::genesis("00ff");
+        let mut whole = ChainHead::genesis("00ff");
+        for body in bodies {
+            let line = by_prefix.chain(&prefix.entry(body.to_vec()));
+            let mut object = body.to_vec();
+            object.push(b'}');
+            assert_eq!(line, whole.chain(&Entry::from_object(&object)));
+            assert_eq!(by_prefix, whole);
+            let line = line.strip_suffix(b"\n").unwrap();
+            serde_json::from_slice::<Value>(line).unwrap();
+            assert_eq!(by_prefix.prev_hash, line_hash(line));
+        }
+        assert_eq!(by_prefix.seq, 3);
     }
 
     #[test]

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use ward_api::audit::{Entry, EntryPrefix};
 
 use super::hashed::{Hashed, HashedMap};
-use super::hasher::CallerParts;
 pub(crate) use super::hasher::Hasher;
 use crate::core::Caller;
 use crate::mounts::MountEntry;
@@ -54,7 +54,15 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> Parts {
         client_token,
         caller.as_ref().map(|c| c.accessor.as_str()),
     );
-    Parts { caller, request }
+    let auth = caller.as_ref().map_or("{}", |c| c.auth.as_str());
+    let mut prefix = Vec::with_capacity(24 + auth.len() + request.len());
+    prefix.extend_from_slice(b"{\"auth\":");
+    prefix.extend_from_slice(auth.as_bytes());
+    prefix.extend_from_slice(b",\"request\":");
+    prefix.extend_from_slice(request.as_bytes());
+    Parts {
+        prefix: EntryPrefix::new(prefix),
+    }
 }
 
 /// The `request` object of an entry, its fields in the order Vault's JSON has them. Written
@@ -172,28 +180,25 @@ fn mount_fields(mount: Option<&MountEntry>) -> (Option<&str>, Option<&str>, Opti
     )
 }
 
-/// The `auth` and `request` objects of a request, serialised once and shared by its two
-/// entries.
+/// The `auth` and `request` objects of a request, serialised and hashed once for its two
+/// entries, which both start with them.
 pub(crate) struct Parts {
-    /// The caller's parts; `None` for a request without a valid token (`auth` is `{}`).
-    caller: Option<Arc<CallerParts>>,
-    request: String,
+    /// `{"auth":..,"request":..`.
+    prefix: EntryPrefix,
 }
 
 impl Parts {
-    /// `{"time":..,"type":..,"auth":..,"request":..` (the caller closes it).
-    fn open(&self, time: &str, kind: &str, extra: usize) -> String {
-        let auth = self.caller.as_ref().map_or("{}", |c| c.auth.as_str());
-        let mut out =
-            String::with_capacity(64 + time.len() + auth.len() + self.request.len() + extra);
-        out.push_str("{\"time\":\"");
-        out.push_str(time);
-        out.push_str("\",\"type\":\"");
-        out.push_str(kind);
-        out.push_str("\",\"auth\":");
-        out.push_str(auth);
-        out.push_str(",\"request\":");
-        out.push_str(&self.request);
+    /// `{"auth":..,"request":..,"type":..,"time":..` (the caller adds the rest, and the
+    /// chain closes it).
+    fn open(&self, time: &str, kind: &str, extra: usize) -> Vec<u8> {
+        let prefix = self.prefix.bytes();
+        let mut out = Vec::with_capacity(prefix.len() + 48 + time.len() + extra);
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(b",\"type\":\"");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\",\"time\":\"");
+        out.extend_from_slice(time.as_bytes());
+        out.push(b'"');
         out
     }
 }
@@ -203,24 +208,23 @@ fn push_error(out: &mut Vec<u8>, error: &CoreError) {
     out.extend_from_slice(Value::String(error.to_string()).to_string().as_bytes());
 }
 
-/// A serialised request entry.
-pub(crate) fn request_entry(time: &str, parts: &Parts, error: Option<&CoreError>) -> Vec<u8> {
-    let mut out = parts.open(time, "request", 0).into_bytes();
+/// A request entry.
+pub(crate) fn request_entry(time: &str, parts: &Parts, error: Option<&CoreError>) -> Entry {
+    let mut out = parts.open(time, "request", 0);
     if let Some(e) = error {
         push_error(&mut out, e);
     }
-    out.push(b'}');
-    out
+    parts.prefix.entry(out)
 }
 
-/// A serialised response entry.
+/// A response entry.
 pub(crate) fn response_entry(
     h: &Hasher,
     time: &str,
     parts: &Parts,
     mount: Option<&MountEntry>,
     result: &Result<Response, CoreError>,
-) -> Vec<u8> {
+) -> Entry {
     let resp = result.as_ref().ok();
     // A KV read carries its data serialised: it is HMAC'd from the text, below.
     let serialised = match resp.and_then(|r| r.data.as_ref()) {
@@ -242,7 +246,7 @@ pub(crate) fn response_entry(
             .map(|d| Hashed(d, h)),
     };
     let extra = 256 + serialised.map_or(0, |json| json.len() * 2);
-    let mut out = parts.open(time, "response", extra).into_bytes();
+    let mut out = parts.open(time, "response", extra);
     out.extend_from_slice(b",\"response\":");
     let start = out.len();
     if serde_json::to_writer(&mut out, &object).is_err() {
@@ -265,8 +269,7 @@ pub(crate) fn response_entry(
     if let Err(e) = result {
         push_error(&mut out, e);
     }
-    out.push(b'}');
-    out
+    parts.prefix.entry(out)
 }
 
 fn auth_info(h: &Hasher, a: &AuthInfo) -> Value {
@@ -380,7 +383,7 @@ mod tests {
             let raw = serde_json::value::to_raw_value(data).unwrap();
             let response = Response::data_json(raw).with_source(DataSource { objects, detail });
             let entry = response_entry(&h, "t", &parts, None, &Ok(response));
-            let entry: Value = serde_json::from_slice(&entry).unwrap();
+            let entry: Value = serde_json::from_slice(&entry.to_object()).unwrap();
             entry["response"]["data"].clone()
         };
         let (one, two, three) = (json!({"v": "one"}), json!({"v": "two"}), json!({"v": "3"}));
@@ -416,8 +419,10 @@ mod tests {
         let raw = serde_json::value::to_raw_value(&data).unwrap();
         let parts = anonymous_read(&h);
         let time = "2026-12-02T00:00:00.000000000Z";
-        let tree = response_entry(&h, time, &parts, None, &Ok(Response::data(data.clone())));
-        let text = response_entry(&h, time, &parts, None, &Ok(Response::data_json(raw)));
+        let tree =
+            response_entry(&h, time, &parts, None, &Ok(Response::data(data.clone()))).to_object();
+        let text =
+            response_entry(&h, time, &parts, None, &Ok(Response::data_json(raw))).to_object();
         assert_eq!(
             String::from_utf8_lossy(&text),
             String::from_utf8_lossy(&tree)

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
-use ward_api::audit::ChainHead;
+use ward_api::audit::{ChainHead, Entry};
 
 use super::sink::Sink;
 use super::writer::{DeviceMetrics, write_entries};
@@ -48,7 +48,7 @@ enum Queued {
 
 struct Item {
     ticket: u64,
-    entries: Vec<Vec<u8>>,
+    entries: Vec<Entry>,
     /// `None` for the leader's own entries (it learns its result directly).
     done: Option<oneshot::Sender<Turn>>,
 }
@@ -124,7 +124,7 @@ impl InlineWriter {
     }
 
     /// Writes one request's `entries`, in order; `true` once they are written.
-    pub(crate) async fn write(&self, entries: Vec<Vec<u8>>) -> bool {
+    pub(crate) async fn write(&self, entries: Vec<Entry>) -> bool {
         let slot = slot_index();
         let (ticket, rx) = match self.enqueue(slot, entries) {
             Queued::Leading(ticket) => {
@@ -162,7 +162,7 @@ impl InlineWriter {
 
     /// Queues `entries` in `slot`: the first request to find the slot's batch not being
     /// written leads the next one.
-    fn enqueue(&self, slot: usize, entries: Vec<Vec<u8>>) -> Queued {
+    fn enqueue(&self, slot: usize, entries: Vec<Entry>) -> Queued {
         let mut st = self.slot(slot);
         let ticket = st.next_ticket;
         st.next_ticket += 1;
@@ -336,7 +336,9 @@ mod tests {
             let writer = Arc::clone(&writer);
             tasks.spawn(async move {
                 writer
-                    .write(vec![format!("{{\"i\":{i}}}").into_bytes()])
+                    .write(vec![Entry::from_object(
+                        format!("{{\"i\":{i}}}").as_bytes(),
+                    )])
                     .await
             });
         }
@@ -359,7 +361,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (writer, path) = writer(&dir);
         {
-            let mut leading = std::pin::pin!(writer.write(vec![b"{\"who\":\"gone\"}".to_vec()]));
+            let mut leading =
+                std::pin::pin!(writer.write(vec![Entry::from_object(b"{\"who\":\"gone\"}")]));
             let waker = std::task::Waker::noop();
             let mut cx = std::task::Context::from_waker(waker);
             assert!(leading.as_mut().poll(&mut cx).is_pending());
@@ -368,7 +371,11 @@ mod tests {
         assert!(!writer.slot(slot_index()).busy);
         assert_eq!(lines(&path).len(), 1);
         assert_eq!(lock(&writer.out).batches, 1);
-        assert!(writer.write(vec![b"{\"who\":\"next\"}".to_vec()]).await);
+        assert!(
+            writer
+                .write(vec![Entry::from_object(b"{\"who\":\"next\"}")])
+                .await
+        );
         let all = lines(&path);
         assert_eq!(all.len(), 2);
         assert!(all[0].contains("gone") && all[1].contains("next"));

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use ward_api::audit::ChainHead;
+use ward_api::audit::{ChainHead, Entry};
 use ward_store::Barrier;
 use zeroize::Zeroizing;
 
@@ -249,7 +249,7 @@ pub(crate) struct Pending {
 
 impl Pending {
     /// Each device's request entry, stamped now.
-    pub(crate) fn request_entries(&self, error: Option<&CoreError>) -> Vec<Vec<u8>> {
+    pub(crate) fn request_entries(&self, error: Option<&CoreError>) -> Vec<Entry> {
         let time = entry::now_rfc3339();
         self.parts
             .iter()
@@ -258,7 +258,7 @@ impl Pending {
     }
 
     /// Each device's response entry, stamped now.
-    fn response_entries(&self, result: &CoreResult<Response>) -> Vec<Vec<u8>> {
+    fn response_entries(&self, result: &CoreResult<Response>) -> Vec<Entry> {
         let time = entry::now_rfc3339();
         self.devices
             .iter()
@@ -288,7 +288,7 @@ impl Pending {
     /// wrote them.
     pub(crate) async fn log_read(
         &self,
-        requests: Vec<Vec<u8>>,
+        requests: Vec<Entry>,
         result: &CoreResult<Response>,
     ) -> CoreResult<()> {
         let entries = requests
@@ -300,7 +300,7 @@ impl Pending {
     }
 
     /// Writes each device's entries (in the order of `self.devices`).
-    async fn write(&self, entries: Vec<Vec<Vec<u8>>>, what: &str) -> CoreResult<()> {
+    async fn write(&self, entries: Vec<Vec<Entry>>, what: &str) -> CoreResult<()> {
         let mut written = 0usize;
         for (device, entries) in self.devices.iter().zip(entries) {
             if device.writer.write(entries).await {

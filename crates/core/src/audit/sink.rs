@@ -11,7 +11,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ward_api::audit::ChainHead;
+use ward_api::audit::{ChainHead, Entry};
 
 use super::flush_behind::FlushBehind;
 
@@ -114,7 +114,7 @@ impl Sink {
     pub(crate) fn write_chained(
         &mut self,
         head: &mut ChainHead,
-        entries: &[Vec<u8>],
+        entries: &[Entry],
     ) -> io::Result<()> {
         thread_local! {
             // The batch being written, kept between batches so that its memory is reused.

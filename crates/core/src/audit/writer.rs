@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
-use ward_api::audit::ChainHead;
+use ward_api::audit::{ChainHead, Entry};
 
 use super::inline::InlineWriter;
 use super::sink::Sink;
@@ -45,7 +45,7 @@ impl Writer {
 
     /// Writes one request's entries, in order and next to each other; `true` once they
     /// are written.
-    pub(crate) async fn write(&self, entries: Vec<Vec<u8>>) -> bool {
+    pub(crate) async fn write(&self, entries: Vec<Entry>) -> bool {
         match self {
             Self::Inline(w) => w.write(entries).await,
             Self::Thread { queue, .. } => {
@@ -90,7 +90,7 @@ pub(crate) enum Job {
     /// Chain and write one request's serialised entries; answer whether they were written.
     Lines {
         /// The entries, JSON objects without the chain fields.
-        entries: Vec<Vec<u8>>,
+        entries: Vec<Entry>,
         /// Told `true` once the lines are written, `false` if they could not be.
         done: oneshot::Sender<bool>,
     },
@@ -198,7 +198,7 @@ pub(crate) fn write_entries(
     metrics: &DeviceMetrics,
     sink: &mut Sink,
     head: &mut ChainHead,
-    entries: &[Vec<u8>],
+    entries: &[Entry],
     last_error_log: &mut Option<Instant>,
 ) -> bool {
     let started = Instant::now();
