@@ -374,6 +374,24 @@ mod tests {
         assert_eq!(by_prefix.seq, 3);
     }
 
+    /// A log written with the chain fields first (before 08083cc) goes on with lines that
+    /// end with them, and the whole file verifies as one chain.
+    #[test]
+    fn a_log_with_the_chain_fields_first_continues_and_verifies() {
+        let old = b"{\"seq\":0,\"prev_hash\":\"genesis:00ff\",\"type\":\"request\"}".to_vec();
+        let mut head = ChainHead::after(&old).unwrap();
+        let mut lines = vec![old];
+        for i in 0..2 {
+            let mut line = head.chain(&Entry::from_object(format!("{{\"i\":{i}}}").as_bytes()));
+            line.pop();
+            lines.push(line);
+        }
+        verify(&lines).unwrap();
+        let mut edited = lines.clone();
+        edited[0][30] = b'1';
+        assert_eq!(verify(&edited).unwrap_err().line, 1);
+    }
+
     #[test]
     fn edits_removals_and_swaps_name_the_right_line() {
         let lines = chain(6);
