@@ -7,8 +7,8 @@
 //! ```
 //!
 //! The lines have the sizes of a KV read's (about 2,400 bytes together with their chain
-//! fields, 774 of them the shared prefix). Each iteration builds both entries from their bytes and chains them, as the
-//! server does for every audited read.
+//! fields, 774 of them the shared prefix). Each iteration builds both entries from their
+//! bytes and chains them, as the server does for every audited read.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;

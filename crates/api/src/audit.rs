@@ -92,7 +92,6 @@ impl ChainHead {
 
 /// An audit entry waiting for its place in the chain: a JSON object without its closing
 /// brace, and the SHA-256 state after exactly those bytes.
-#[derive(Clone)]
 pub struct Entry {
     body: Vec<u8>,
     state: Sha256,
@@ -126,7 +125,6 @@ impl std::fmt::Debug for Entry {
 
 /// Opening bytes that several entries share, hashed once: an entry built from them hashes
 /// only what follows.
-#[derive(Clone)]
 pub struct EntryPrefix {
     bytes: Vec<u8>,
     state: Sha256,
