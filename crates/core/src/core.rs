@@ -341,7 +341,7 @@ impl Core {
                 req.path
             )));
         };
-        let rest = req.path[mount.path.len()..].to_owned();
+        let rest = mount.relative(&req.path).to_owned();
         match mount.mount_type.as_str() {
             "transit" => self.handle_transit(&mount, &rest, req).await,
             _ => self.handle_kv(&mount, &rest, req).await,
@@ -376,6 +376,20 @@ impl Core {
             entry,
             token: token.to_owned(),
         })
+    }
+
+    /// Whether `token` is, at this moment, a token this server would accept from `remote`.
+    /// Spends none of its uses: the transport asks this before it reads a request's body,
+    /// and the request itself is authenticated again when it is handled.
+    pub async fn token_is_valid(&self, token: &str, remote: Option<IpAddr>) -> bool {
+        if self.is_sealed() || token.is_empty() || token.len() > 256 {
+            return false;
+        }
+        let hash = crate::token::store::hash_token(token);
+        match self.tokens.get(&self.barrier, &hash).await {
+            Ok(Some(entry)) => TokenStore::check_usable(&entry, now(), remote),
+            _ => false,
+        }
     }
 
     /// Whether the caller's policies allow `op` on `path` with the request's parameters
@@ -427,9 +441,9 @@ impl Core {
         }
         match self.mounts.find(path) {
             Some(mount) if mount.mount_type == "transit" => {
-                self.transit_exists(&mount, &path[mount.path.len()..]).await
+                self.transit_exists(&mount, mount.relative(path)).await
             }
-            Some(mount) => self.kv_exists(&mount, &path[mount.path.len()..]).await,
+            Some(mount) => self.kv_exists(&mount, mount.relative(path)).await,
             None => Ok(false),
         }
     }

@@ -64,6 +64,12 @@ impl MountEntry {
         })
     }
 
+    /// The part of `path` below this mount: "" for the mount's own path, with or without its
+    /// `/` (never a panic, whatever path the table matched).
+    pub(crate) fn relative<'p>(&self, path: &'p str) -> &'p str {
+        path.get(self.path.len()..).unwrap_or("")
+    }
+
     /// The storage prefix of this mount's data.
     pub(crate) fn storage_prefix(&self) -> String {
         let mut out = String::with_capacity(self.uuid.len() + 9);
@@ -89,20 +95,48 @@ pub(crate) struct NewMount {
 
 /// The live mount table (loaded on unseal, cleared on seal). Read on every request: an
 /// `ArcSwap` load takes no lock and no shared reference count.
+///
+/// Changes (enable, disable) are serialised by `changes` and each one is a compare-and-set
+/// of the stored table against the version it was computed from, so that two changes can
+/// never both start from the same table and one silently undo the other (a lost mount, or a
+/// disabled one brought back with its key destroyed), and memory always holds what storage
+/// holds.
 #[derive(Default)]
 pub(crate) struct MountTable {
     entries: ArcSwap<Vec<Arc<MountEntry>>>,
+    changes: tokio::sync::Mutex<()>,
+}
+
+/// The stored mount table and the stamp a compare-and-set of it expects.
+struct StoredTable {
+    entries: Vec<Arc<MountEntry>>,
+    expect: Expect,
 }
 
 impl MountTable {
     pub(crate) async fn load(&self, barrier: &Barrier) -> CoreResult<()> {
-        let entries: Vec<MountEntry> = match barrier.get(TABLE_KEY).await? {
-            Some(bytes) => serde_json::from_slice(bytes.expose())
-                .map_err(|_| CoreError::Internal("mount table is corrupt".into()))?,
-            None => Vec::new(),
-        };
-        self.set(entries.into_iter().map(Arc::new).collect());
+        let _change = self.changes.lock().await;
+        let stored = Self::read_stored(barrier).await?;
+        self.set(stored.entries);
         Ok(())
+    }
+
+    /// The table as storage holds it now.
+    async fn read_stored(barrier: &Barrier) -> CoreResult<StoredTable> {
+        Ok(match barrier.get_entry(TABLE_KEY).await? {
+            Some(entry) => {
+                let entries: Vec<MountEntry> = serde_json::from_slice(entry.value.expose())
+                    .map_err(|_| CoreError::Internal("mount table is corrupt".into()))?;
+                StoredTable {
+                    entries: entries.into_iter().map(Arc::new).collect(),
+                    expect: Expect::Value(entry.stamp()),
+                }
+            }
+            None => StoredTable {
+                entries: Vec::new(),
+                expect: Expect::Absent,
+            },
+        })
     }
 
     fn set(&self, mut entries: Vec<Arc<MountEntry>>) {
@@ -145,7 +179,8 @@ impl MountTable {
             .map(f)
     }
 
-    /// Mounts a new engine at `path`.
+    /// Mounts a new engine at `path`. Fails if the path, a path above it or one below it is
+    /// mounted already, also when another request is mounting it at the same moment.
     pub(crate) async fn enable(
         &self,
         barrier: &Barrier,
@@ -154,8 +189,10 @@ impl MountTable {
         new: NewMount,
     ) -> CoreResult<()> {
         let path = normalise_mount_path(path)?;
-        let current = self.all();
+        let _change = self.changes.lock().await;
+        let current = Self::read_stored(barrier).await?;
         if let Some(clash) = current
+            .entries
             .iter()
             .find(|m| m.path.starts_with(&path) || path.starts_with(&m.path))
         {
@@ -175,15 +212,14 @@ impl MountTable {
             created: crate::core::now(),
         };
         keys.create(barrier, &entry.uuid).await?;
-        let mut next: Vec<Arc<MountEntry>> = current.as_ref().clone();
+        let mut next = current.entries;
         next.push(Arc::new(entry));
-        self.persist(barrier, &next).await?;
-        self.set(next);
-        Ok(())
+        self.persist(barrier, current.expect, next).await
     }
 
-    /// Unmounts `path`: shreds the mount's key first (its data is unreadable from then on),
-    /// then deletes its entries.
+    /// Unmounts `path`: takes it out of the table first (no request reaches it from then
+    /// on), then shreds the mount's key (its data is unreadable from then on), then deletes
+    /// its entries.
     pub(crate) async fn disable(
         &self,
         barrier: &Barrier,
@@ -191,24 +227,57 @@ impl MountTable {
         path: &str,
     ) -> CoreResult<()> {
         let path = normalise_mount_path(path)?;
-        let current = self.all();
-        let Some(entry) = current.iter().find(|m| m.path == path).cloned() else {
+        let _change = self.changes.lock().await;
+        let current = Self::read_stored(barrier).await?;
+        let Some(entry) = current.entries.iter().find(|m| m.path == path).cloned() else {
             // Vault answers 204 for an absent mount as well.
             return Ok(());
         };
-        let next: Vec<Arc<MountEntry>> =
-            current.iter().filter(|m| m.path != path).cloned().collect();
-        self.persist(barrier, &next).await?;
-        self.set(next);
+        let next: Vec<Arc<MountEntry>> = current
+            .entries
+            .iter()
+            .filter(|m| m.path != path)
+            .cloned()
+            .collect();
+        self.persist(barrier, current.expect, next).await?;
         keys.destroy(barrier, &entry.uuid).await?;
-        delete_tree(barrier, &entry.storage_prefix()).await
+        delete_tree(barrier, &entry.storage_prefix()).await?;
+        // The key record's ciphertext must not survive in the database's free pages or log.
+        barrier.erase_deleted().await?;
+        Ok(())
     }
 
-    async fn persist(&self, barrier: &Barrier, entries: &[Arc<MountEntry>]) -> CoreResult<()> {
-        let entries: Vec<&MountEntry> = entries.iter().map(AsRef::as_ref).collect();
-        let bytes = serde_json::to_vec(&entries).map_err(|e| CoreError::Internal(e.to_string()))?;
-        barrier.put(TABLE_KEY, &bytes).await?;
-        Ok(())
+    /// Stores `entries` as the table if the stored one is still what `expect` says, then
+    /// makes them the live table. Called with `changes` held; a conflict means another
+    /// server (or a restore) changed the table underneath.
+    async fn persist(
+        &self,
+        barrier: &Barrier,
+        expect: Expect,
+        entries: Vec<Arc<MountEntry>>,
+    ) -> CoreResult<()> {
+        let plain: Vec<&MountEntry> = entries.iter().map(AsRef::as_ref).collect();
+        let bytes = serde_json::to_vec(&plain).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let op = Op {
+            key: TABLE_KEY.to_owned(),
+            expect,
+            action: Action::Put(bytes),
+        };
+        match barrier.commit(vec![op]).await {
+            Ok(()) => {
+                self.set(entries);
+                Ok(())
+            }
+            Err(StoreError::Conflict) => {
+                // Memory follows storage, whatever changed it.
+                let stored = Self::read_stored(barrier).await?;
+                self.set(stored.entries);
+                Err(CoreError::bad(
+                    "the mount table changed while this change was made; try again",
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

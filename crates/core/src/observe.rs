@@ -79,7 +79,7 @@ impl Core {
     fn mount_route(&self, path: &str) -> String {
         self.mounts
             .find_with(path, |mount| {
-                let rest = path.get(mount.path.len()..).unwrap_or("");
+                let rest = mount.relative(path);
                 let (first, tail) = rest.split_once('/').unwrap_or((rest, ""));
                 let words = match mount.mount_type.as_str() {
                     "transit" => crate::transit::ROUTE_WORDS,

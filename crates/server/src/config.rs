@@ -17,6 +17,14 @@ pub struct Config {
     /// connection may sit idle (Vault duration, default `10s`; `0` for no limit).
     #[serde(default)]
     pub http_read_header_timeout: Option<String>,
+    /// How long a client may take to send a request's body once its head has arrived
+    /// (Vault's `http_read_timeout`: duration, default `30s`; `0` for no limit).
+    #[serde(default)]
+    pub http_read_timeout: Option<String>,
+    /// Most connections one client address may hold open at once (default 256; `0` for no
+    /// limit). More are answered 429 and closed.
+    #[serde(default)]
+    pub max_connections_per_address: Option<usize>,
     /// Where secrets are stored.
     pub storage: StorageConfig,
     /// Skip `mlockall` (memory locking), e.g. where RLIMIT_MEMLOCK forbids it.

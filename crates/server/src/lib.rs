@@ -2,6 +2,7 @@
 //! over axum. [`serve`] is what `ward server` runs.
 
 mod config;
+mod conn;
 mod hardening;
 pub mod http;
 mod listen;
@@ -98,6 +99,13 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     let state = http::AppState {
         core,
         header_read_timeout: header_read_timeout(config.http_read_header_timeout.as_deref())?,
+        body_read_timeout: optional_timeout(
+            config.http_read_timeout.as_deref(),
+            http::DEFAULT_BODY_READ_TIMEOUT,
+        )?,
+        max_connections_per_address: config
+            .max_connections_per_address
+            .unwrap_or(http::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
         prometheus_endpoint: config.telemetry.prometheus_endpoint,
         unauthenticated_metrics: config.telemetry.unauthenticated_metrics_access,
     };
@@ -192,7 +200,15 @@ fn duration(text: Option<&str>, default: u64) -> Result<u64, ServerError> {
 
 /// `http_read_header_timeout`: Vault's default when unset, no limit when zero.
 fn header_read_timeout(text: Option<&str>) -> Result<Option<std::time::Duration>, ServerError> {
-    let seconds = duration(text, http::DEFAULT_HEADER_READ_TIMEOUT.as_secs())?;
+    optional_timeout(text, http::DEFAULT_HEADER_READ_TIMEOUT)
+}
+
+/// A timeout setting: `default` when unset, no limit when zero.
+fn optional_timeout(
+    text: Option<&str>,
+    default: std::time::Duration,
+) -> Result<Option<std::time::Duration>, ServerError> {
+    let seconds = duration(text, default.as_secs())?;
     Ok((seconds > 0).then(|| std::time::Duration::from_secs(seconds)))
 }
 

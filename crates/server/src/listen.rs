@@ -37,6 +37,7 @@ pub(crate) async fn serve(
         // Ward's responses are small: one copy into the head's buffer is cheaper than a
         // second element in every `writev`.
         .writev(false);
+    let counts = crate::conn::ConnectionCounts::new(state.max_connections_per_address);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -54,6 +55,10 @@ pub(crate) async fn serve(
         };
         // Responses go out whole in one write: Nagle's delay would only hold them back.
         let _ = stream.set_nodelay(true);
+        let Some(slot) = counts.admit(peer.ip()) else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
         let state = Arc::clone(&state);
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let state = Arc::clone(&state);
@@ -63,15 +68,26 @@ pub(crate) async fn serve(
                 )
             }
         });
-        let connection = connections.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(crate::conn::JsonErrorBodies::new(stream));
+        let connection = connections.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::trace!(%error, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
     connections.shutdown().await;
+}
+
+/// Answers a connection over its address's limit with a 429 and closes it, without reading
+/// what it sends.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let answer = crate::conn::too_many_connections();
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&answer)).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Errors `accept` returns for one connection that failed, not for the listener.

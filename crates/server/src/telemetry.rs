@@ -159,4 +159,11 @@ impl<S: Storage> Storage for MeteredStorage<S> {
         observe("commit", started, &r);
         r
     }
+
+    async fn erase_deleted(&self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let r = self.inner.erase_deleted().await;
+        observe("erase_deleted", started, &r);
+        r
+    }
 }

@@ -103,4 +103,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Every condition is judged against the state before the commit (an op never sees the
     /// action of an earlier op of the same commit), then the actions apply in order.
     async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError>;
+
+    /// Makes what has been deleted unrecoverable from the backend's own files, as far as the
+    /// backend can: called after destructive operations (a mount disabled, a key destroyed),
+    /// so that crypto-shredded key records do not linger in freed pages or a log. Backups and
+    /// copies taken before are out of its reach. The default does nothing (nothing to erase).
+    async fn erase_deleted(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -157,6 +157,11 @@ impl Barrier {
         result
     }
 
+    /// Makes deleted entries unrecoverable from the storage's files ([`Storage::erase_deleted`]).
+    pub async fn erase_deleted(&self) -> Result<(), StoreError> {
+        self.storage.erase_deleted().await
+    }
+
     /// The children of logical folder `prefix` (empty or ending in `/`), decrypted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let installed = self.installed()?;

@@ -345,4 +345,8 @@ impl<S: Storage> Storage for CachedStorage<S> {
         self.write(keys, move |inner| async move { inner.commit(ops).await })
             .await
     }
+
+    async fn erase_deleted(&self) -> Result<(), StoreError> {
+        self.inner.erase_deleted().await
+    }
 }

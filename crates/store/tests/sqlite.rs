@@ -305,3 +305,42 @@ async fn reads_beyond_the_queue_depth_wait_and_all_answer() {
     }
     assert_eq!(answered, 64);
 }
+
+/// Whether `needle` occurs in any of the database's files (the database, its log).
+fn files_contain(dir: &tempfile::TempDir, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir.path()).unwrap().any(|entry| {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle)
+    })
+}
+
+/// A deleted value must not stay in the file's free pages or in the write-ahead log once
+/// `erase_deleted` has run (crypto-shredding a key means its record is gone from disk).
+#[tokio::test]
+async fn erase_deleted_leaves_no_trace_of_deleted_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStorage::open(db_path(&dir)).unwrap();
+    let doomed: Vec<u8> = (0..3000u32).map(|i| (i * 7 + 13) as u8 ^ 0xA5).collect();
+    let kept: Vec<u8> = (0..3000u32).map(|i| (i * 11 + 3) as u8 ^ 0x5A).collect();
+    store.put("k/doomed", &doomed).await.unwrap();
+    store.put("k/kept", &kept).await.unwrap();
+    for i in 0..50 {
+        store
+            .put(&format!("k/filler{i}"), &[i as u8; 500])
+            .await
+            .unwrap();
+    }
+    assert!(files_contain(&dir, &doomed[..64]));
+    store.delete("k/doomed").await.unwrap();
+    store.erase_deleted().await.unwrap();
+    assert!(
+        !files_contain(&dir, &doomed[..64]),
+        "the deleted value is still on disk"
+    );
+    assert!(files_contain(&dir, &kept[..64]), "the kept value is gone");
+    assert_eq!(store.get("k/kept").await.unwrap().unwrap(), kept);
+    drop(store);
+    let store = SqliteStorage::open(db_path(&dir)).unwrap();
+    assert_eq!(store.get("k/kept").await.unwrap().unwrap(), kept);
+    assert_eq!(store.get("k/doomed").await.unwrap(), None);
+}

@@ -279,9 +279,21 @@ impl Core {
                 self.kv_rotate_now(mount, validate_secret_path(path)?).await
             }
             (section, _) if ROUTE_WORDS.contains(&section) => Err(CoreError::UnsupportedOperation),
+            // OpenBao's answer for a path outside the engine's sections, the mount's own
+            // path among them.
             _ => Err(CoreError::NotFound(format!(
-                "no handler for route \"{}{}\"",
-                mount.path, rest
+                "Invalid path for a versioned K/V secrets engine: \"{}{}\". See the API docs \
+                 for the appropriate API endpoints to use. If using the Ward CLI, use 'ward kv \
+                 {}' for this operation.",
+                mount.path,
+                rest,
+                match op {
+                    Operation::List => "list",
+                    Operation::Read => "get",
+                    Operation::Delete => "delete",
+                    Operation::Patch => "patch",
+                    Operation::Write => "put",
+                }
             ))),
         }
     }
@@ -531,7 +543,13 @@ impl Core {
                 action: Action::Put(encode(&meta)?),
             });
             match self.barrier.commit(ops).await {
-                Ok(()) => return Ok(Response::empty()),
+                Ok(()) => {
+                    if matches!(change, VersionChange::Destroy(_)) {
+                        // A destroyed version must not stay readable in free pages or a log.
+                        self.barrier.erase_deleted().await?;
+                    }
+                    return Ok(Response::empty());
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -639,6 +657,7 @@ impl Core {
             action: Action::Delete,
         });
         self.barrier.commit(ops).await?;
+        self.barrier.erase_deleted().await?;
         if meta.rotation.is_some() {
             self.kv_schedule(mount, path, None).await?;
         }

@@ -287,6 +287,8 @@ impl Core {
             )));
         }
         self.transit_delete(mount, name).await?;
+        // The key's ciphertext must not stay readable in free pages or the log.
+        self.barrier.erase_deleted().await?;
         tracing::info!(mount = %mount.path, key = name, "transit key deleted");
         Ok(Response::empty())
     }

@@ -29,6 +29,12 @@ pub const MAX_PATH_BYTES: usize = 512;
 /// The default of `http_read_header_timeout`, as Vault's.
 pub const DEFAULT_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The default of `http_read_timeout`, as Vault's: the time a client has to send a body.
+pub const DEFAULT_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The default of `max_connections_per_address`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+
 /// What every connection and handler shares.
 pub struct AppState {
     /// The core.
@@ -37,6 +43,12 @@ pub struct AppState {
     /// limit). It bounds slow-header clients and idle keep-alive connections alike, since
     /// hyper starts the clock when it waits for the next request.
     pub header_read_timeout: Option<std::time::Duration>,
+    /// How long a client may take to send a request's body (`None`: no limit). A body that
+    /// has not arrived by then is answered 408 and the connection closed, so a client that
+    /// trickles bodies cannot hold connections, and what they carry, for ever.
+    pub body_read_timeout: Option<std::time::Duration>,
+    /// Most connections one client address may hold open (0: no limit).
+    pub max_connections_per_address: usize,
     /// Serve Prometheus metrics at `/metrics` (no token).
     pub prometheus_endpoint: bool,
     /// Answer `/v1/sys/metrics` without a token.
@@ -49,6 +61,8 @@ impl AppState {
         Self {
             core,
             header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
+            body_read_timeout: Some(DEFAULT_BODY_READ_TIMEOUT),
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             prometheus_endpoint: false,
             unauthenticated_metrics: false,
         }
@@ -193,9 +207,17 @@ async fn dispatch(
         (m, _) if m.as_str() == "LIST" => Operation::List,
         _ => return error(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation"),
     };
-    let body = match read_body(&parts.headers, body).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
+    let token = token_from(&parts.headers);
+    // A body is read only for a caller who may send one: a client without a valid token
+    // cannot make the server hold a megabyte for it. Its request still goes through the core
+    // (without a body) to be refused and audited there.
+    let body = if may_send_body(state, &path, &parts.headers, token.as_deref(), peer).await {
+        match read_body(state, &parts.headers, body).await {
+            Ok(b) => b,
+            Err(resp) => return resp,
+        }
+    } else {
+        axum::body::Bytes::new()
     };
     let data = match parse_body(&body) {
         Ok(Some(d)) => d,
@@ -226,7 +248,7 @@ async fn dispatch(
         operation,
         path,
         data,
-        token: token_from(&parts.headers),
+        token,
         remote_addr: Some(peer.ip()),
     };
     match state.core.handle_with_id(request, request_id).await {
@@ -314,7 +336,35 @@ fn parse_query(query: Option<&str>) -> Map<String, Value> {
         .collect()
 }
 
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, Response> {
+/// Whether to read the body of a request for `path`: always for the endpoints that answer
+/// without a token, and when the request has no body; otherwise only with a token that is
+/// valid now (checked without spending one of its uses; the core checks it again).
+async fn may_send_body(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+    token: Option<&str>,
+    peer: SocketAddr,
+) -> bool {
+    let no_body = headers
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0")
+        || (!headers.contains_key(header::CONTENT_LENGTH)
+            && !headers.contains_key(header::TRANSFER_ENCODING));
+    if no_body || open::answers_without_token(path) {
+        return true;
+    }
+    match token {
+        Some(token) => state.core.token_is_valid(token, Some(peer.ip())).await,
+        None => false,
+    }
+}
+
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, Response> {
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -328,19 +378,34 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes,
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| {
-            // to_bytes fails on the size limit or on a connection broken mid-body.
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-            while let Some(err) = source {
-                if err.is::<http_body_util::LengthLimitError>() {
-                    return too_large();
-                }
-                source = err.source();
+    let reading = axum::body::to_bytes(body, MAX_BODY_BYTES);
+    let read = match state.body_read_timeout {
+        Some(limit) => match tokio::time::timeout(limit, reading).await {
+            Ok(read) => read,
+            Err(_) => {
+                let mut resp = error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time",
+                );
+                // What is left of the body would be read as the next request.
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return Err(resp);
             }
-            error(StatusCode::BAD_REQUEST, "failed to read the request body")
-        })
+        },
+        None => reading.await,
+    };
+    read.map_err(|e| {
+        // to_bytes fails on the size limit or on a connection broken mid-body.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err.is::<http_body_util::LengthLimitError>() {
+                return too_large();
+            }
+            source = err.source();
+        }
+        error(StatusCode::BAD_REQUEST, "failed to read the request body")
+    })
 }
 
 fn parse_body(body: &[u8]) -> Result<Option<Map<String, Value>>, String> {
@@ -349,6 +414,8 @@ fn parse_body(body: &[u8]) -> Result<Option<Map<String, Value>>, String> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(Some(m)),
+        // `bao write -f` sends `null` for a write without data: OpenBao takes it as `{}`.
+        Ok(Value::Null) => Ok(None),
         Ok(_) => Err("request body must be a JSON object".into()),
         Err(e) => Err(format!("failed to parse JSON input: {e}")),
     }
@@ -408,6 +475,7 @@ mod tests {
     #[test]
     fn bodies_must_be_json_objects() {
         assert!(parse_body(b"").unwrap().is_none());
+        assert!(parse_body(b" null ").unwrap().is_none());
         assert!(parse_body(b"[1]").is_err());
         assert!(parse_body(b"{bad").is_err());
         assert_eq!(parse_body(b"{\"a\":1}").unwrap().unwrap().len(), 1);

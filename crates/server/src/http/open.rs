@@ -12,6 +12,14 @@ use ward_core::{CoreError, Operation};
 use super::AppState;
 use super::reply::{core_error, error};
 
+/// Whether `path` is one of the endpoints that answer without a token.
+pub(super) fn answers_without_token(path: &str) -> bool {
+    matches!(
+        path.trim_matches('/'),
+        "sys/health" | "sys/seal-status" | "sys/init" | "sys/unseal" | "sys/leader"
+    )
+}
+
 /// Handles `path` if it is one of the open endpoints; `None` otherwise.
 pub(super) async fn handle(
     state: &AppState,

@@ -189,3 +189,26 @@ impl TestServer {
         )
     }
 }
+
+/// A server for `core` with the transport settings of `state` (timeouts, limits).
+pub async fn start_with_state(
+    state: ward_server::http::AppState,
+    dir: tempfile::TempDir,
+    root_token: String,
+) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let core = state.core.clone();
+    let task = tokio::spawn(async move {
+        let _ = ward_server::serve_state(listener, state).await;
+    });
+    TestServer {
+        url,
+        root_token,
+        unseal_key: String::new(),
+        core,
+        dir,
+        http: reqwest::Client::new(),
+        task,
+    }
+}

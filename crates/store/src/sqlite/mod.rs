@@ -38,6 +38,9 @@ enum SqliteFailure {
     NoWal(String),
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
+    /// Readers held an older snapshot past the busy timeout: the log still holds pages.
+    #[error("SQLite checkpoint could not empty the write-ahead log: readers kept it busy")]
+    CheckpointBusy,
 }
 
 impl From<SqliteFailure> for StoreError {
@@ -248,5 +251,17 @@ impl Storage for SqliteStorage {
 
     async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         self.write(ops).await
+    }
+
+    /// Deleted rows' pages are zeroed as SQLite frees them (`secure_delete`, set on the
+    /// writer), but the write-ahead log still holds earlier images of those pages: this
+    /// checkpoints the log into the database and truncates it to nothing.
+    async fn erase_deleted(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(WriteJob::Checkpoint { reply })
+            .await
+            .map_err(|_| SqliteFailure::WorkerStopped)?;
+        answer.await.map_err(|_| SqliteFailure::WorkerStopped)?
     }
 }

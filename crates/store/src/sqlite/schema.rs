@@ -51,6 +51,9 @@ pub(super) fn open_writer(
         return Err(SqliteFailure::NoWal(mode));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Freed pages are overwritten with zeros, so that a deleted record (a destroyed key's
+    // ciphertext among them) does not stay readable in the file's free space.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;

@@ -27,6 +27,10 @@ type CommitReply = oneshot::Sender<Result<(), StoreError>>;
 pub(super) enum WriteJob {
     /// Apply these ops atomically and durably.
     Commit { ops: Vec<Op>, reply: CommitReply },
+    /// Checkpoint the write-ahead log into the database and truncate it.
+    Checkpoint {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Report the writer connection's durability settings.
     Settings {
         reply: oneshot::Sender<Result<DurabilitySettings, StoreError>>,
@@ -62,6 +66,13 @@ pub(super) fn run(
         while let Some(job) = next {
             match job {
                 WriteJob::Commit { ops, reply } => group.push((ops, reply)),
+                WriteJob::Checkpoint { reply } => {
+                    // Commits queued before it go first, so that what they delete is covered.
+                    if !group.is_empty() {
+                        commit_group(&mut conn, std::mem::take(&mut group), &counters);
+                    }
+                    let _ = reply.send(checkpoint(&conn));
+                }
                 WriteJob::Settings { reply } => {
                     // The receiver may have gone away; nobody is left to tell.
                     let _ = reply.send(settings(&conn).map_err(StoreError::from));
@@ -186,6 +197,19 @@ fn apply_in_savepoint(
 
 /// Runs a statement without parameters, prepared once per connection: these run for every
 /// logical commit, so parsing them each time would be measurable.
+/// `PRAGMA wal_checkpoint(TRUNCATE)`: copies every page of the log into the database, then
+/// truncates the log to zero bytes. It waits (up to the busy timeout) for readers still on
+/// an older snapshot; if they outlast it, the log is not emptied and the caller is told.
+fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
+    let busy: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+        .map_err(|e| StoreError::from(SqliteFailure::from(e)))?;
+    if busy != 0 {
+        return Err(SqliteFailure::CheckpointBusy.into());
+    }
+    Ok(())
+}
+
 fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
     conn.prepare_cached(sql)?.execute([])?;
     Ok(())
