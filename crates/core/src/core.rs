@@ -392,6 +392,9 @@ impl Core {
         if caller.entry.is_root() {
             return Ok(());
         }
+        // The policy handlers normalise the name: authorise the policy they will act on.
+        let canonical = PolicyStore::canonical_request_path(path);
+        let path = canonical.as_deref().unwrap_or(path);
         let acl = self
             .policies
             .acl(&self.barrier, &caller.entry.policies)
