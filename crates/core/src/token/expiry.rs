@@ -9,7 +9,7 @@
 //! another server on the same storage are swept too. The scan also revokes what a revocation
 //! cut short by a crash left behind: children whose parent is gone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -27,20 +27,28 @@ pub(crate) struct ExpiryIndex {
 
 #[derive(Default)]
 struct Index {
-    /// (expiry, token hash). A token renewed since it was added also sits under its old
-    /// time; the sweep reads the stored entry before acting, so that costs one read.
+    /// (expiry, token hash), soonest first. The sweep reads the stored entry before acting,
+    /// so an entry that is out of date (changed by another server) costs one read.
     due: BTreeSet<(i64, String)>,
+    /// Each token's place in `due`, so that a renewal moves it rather than adding another
+    /// (a token renewed in a loop must not grow the index).
+    by_token: HashMap<String, i64>,
     scanned: Option<Instant>,
 }
 
 impl ExpiryIndex {
     /// Notes when `entry` expires (nothing for a token that never does).
     pub(crate) fn track(&self, entry: &TokenEntry) {
-        if let Some(at) = entry.expire_time
-            && let Ok(mut index) = self.inner.lock()
-        {
-            index.due.insert((at, entry.hash.clone()));
+        let Some(at) = entry.expire_time else {
+            return;
+        };
+        let Ok(mut index) = self.inner.lock() else {
+            return;
+        };
+        if let Some(before) = index.by_token.insert(entry.hash.clone(), at) {
+            index.due.remove(&(before, entry.hash.clone()));
         }
+        index.due.insert((at, entry.hash.clone()));
     }
 
     /// Forgets everything (on seal): the next tick after an unseal scans again.
@@ -70,7 +78,17 @@ impl ExpiryIndex {
         };
         let later = index.due.split_off(&(now + 1, String::new()));
         let due = std::mem::replace(&mut index.due, later);
-        due.into_iter().map(|(_, hash)| hash).collect()
+        due.into_iter()
+            .map(|(_, hash)| {
+                index.by_token.remove(&hash);
+                hash
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner.lock().map(|i| i.due.len()).unwrap_or(0)
     }
 }
 
@@ -130,5 +148,50 @@ impl Core {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(hash: &str, expire_time: Option<i64>) -> TokenEntry {
+        TokenEntry {
+            hash: hash.into(),
+            accessor: String::new(),
+            parent: None,
+            policies: Vec::new(),
+            meta: Default::default(),
+            display_name: String::new(),
+            num_uses: 0,
+            creation_time: 0,
+            ttl: 0,
+            explicit_max_ttl: 0,
+            expire_time,
+            issue_time: 0,
+            renewable: true,
+            bound_cidrs: Vec::new(),
+            path: String::new(),
+            orphan: false,
+        }
+    }
+
+    #[test]
+    fn due_tokens_come_out_once_and_renewals_move_rather_than_add() {
+        let index = ExpiryIndex::default();
+        index.track(&entry("never", None));
+        index.track(&entry("a", Some(10)));
+        index.track(&entry("b", Some(20)));
+        for renewal in 0..100 {
+            index.track(&entry("b", Some(30 + renewal)));
+        }
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.take_due(9), Vec::<String>::new());
+        assert_eq!(index.take_due(10), vec!["a".to_owned()]);
+        assert_eq!(index.take_due(10), Vec::<String>::new());
+        assert_eq!(index.take_due(129), vec!["b".to_owned()]);
+        assert_eq!(index.len(), 0);
+        index.track(&entry("b", Some(5)));
+        assert_eq!(index.take_due(5), vec!["b".to_owned()]);
     }
 }
