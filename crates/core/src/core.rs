@@ -361,17 +361,31 @@ impl Core {
             return Err(CoreError::PermissionDenied);
         }
         let hash = crate::token::store::hash_token(token);
+        let now = now();
         let entry = self
             .tokens
             .get(&self.barrier, &hash)
             .await?
             .ok_or(CoreError::PermissionDenied)?;
-        if !TokenStore::check_usable(&entry, now(), remote) {
+        if !TokenStore::check_usable(&entry, now, remote) {
             return Err(CoreError::PermissionDenied);
         }
-        if entry.num_uses > 0 && !self.tokens.spend_use(&self.barrier, &hash).await? {
+        // A token dies with its ancestors (revoked or expired): checked before a use is spent.
+        if !self
+            .tokens
+            .lineage_alive(&self.barrier, &entry, now)
+            .await?
+        {
             return Err(CoreError::PermissionDenied);
         }
+        let entry = if entry.num_uses > 0 {
+            self.tokens
+                .spend_use(&self.barrier, &hash, now, remote)
+                .await?
+                .ok_or(CoreError::PermissionDenied)?
+        } else {
+            entry
+        };
         Ok(Caller {
             entry,
             token: token.to_owned(),
@@ -406,6 +420,9 @@ impl Core {
         if caller.entry.is_root() {
             return Ok(());
         }
+        // The policy handlers normalise the name: authorise the policy they will act on.
+        let canonical = PolicyStore::canonical_request_path(path);
+        let path = canonical.as_deref().unwrap_or(path);
         let acl = self
             .policies
             .acl(&self.barrier, &caller.entry.policies)

@@ -49,6 +49,22 @@ impl PolicyStore {
         ward_policy::normalize_policy_name(name).map_err(|e| CoreError::bad(e.to_string()))
     }
 
+    /// The canonical spelling of a request path that names a policy (`sys/policies/acl/NAME`
+    /// or `sys/policy/NAME`), when the request spells the name otherwise (upper case,
+    /// surrounding spaces): the handlers act on the normalised name, so that is the path to
+    /// authorise, or a `deny` on `sys/policies/acl/dev` would not stop `.../DEV`. `None`
+    /// when the path is already canonical, names no policy, or names an invalid one (which
+    /// the handler refuses).
+    pub(crate) fn canonical_request_path(path: &str) -> Option<String> {
+        ["sys/policies/acl/", "sys/policy/"]
+            .into_iter()
+            .find_map(|prefix| {
+                let name = path.strip_prefix(prefix)?;
+                let canonical = Self::name(name).ok()?;
+                (canonical != name).then(|| format!("{prefix}{canonical}"))
+            })
+    }
+
     pub(crate) async fn exists(&self, barrier: &Barrier, name: &str) -> CoreResult<bool> {
         let Ok(name) = Self::name(name) else {
             return Ok(false);

@@ -144,11 +144,11 @@ impl Acl {
         self.root
     }
 
-    /// The capabilities on `path` as Vault's `sys/capabilities` reports them (Vault looks the
+    /// The capabilities on `path` as OpenBao's `sys/capabilities` reports them (it looks the
     /// path up as a LIST request, so this is also what a LIST request gets): an exact rule for
     /// the path, or for the path less one trailing `/`; otherwise the best glob or `+` rule
-    /// for the path less its trailing `/`, then for the path as given. [`Capabilities::ROOT`]
-    /// for the root ACL, [`Capabilities::NONE`] when no rule matches.
+    /// for the path as given, then for the path less its trailing `/`.
+    /// [`Capabilities::ROOT`] for the root ACL, [`Capabilities::NONE`] when no rule matches.
     /// Leading `/`s are ignored.
     pub fn capabilities(&self, path: &str) -> Capabilities {
         if self.root {
@@ -230,10 +230,14 @@ impl Acl {
         if let Some(grant) = trimmed.and_then(|trimmed| self.exact.get(trimmed)) {
             return Some(grant);
         }
-        if let Some(grant) = trimmed.and_then(|trimmed| self.best_non_exact(trimmed)) {
+        // Globs and `+` rules see the path as given, trailing `/` included, before the path
+        // without it, as in OpenBao 2.7.2. The other order (HashiCorp Vault since 1.15.2)
+        // lets `secret/metadata/*` decide a LIST of `secret/metadata/private/` over a `deny`
+        // on `secret/metadata/private/*`.
+        if let Some(grant) = self.best_non_exact(path) {
             return Some(grant);
         }
-        self.best_non_exact(path)
+        trimmed.and_then(|trimmed| self.best_non_exact(trimmed))
     }
 
     /// The rule for `path` as any request but LIST sees it (see [`Acl::capabilities_direct`]).

@@ -80,9 +80,12 @@
 //!   line, and an attribute may not be repeated in a block.
 //!
 //! For LIST requests and `sys/capabilities` ([`Acl::capabilities`]) a path ending in `/` is
-//! matched as HashiCorp Vault does since 1.15.2: exact rule for the path, exact rule without
-//! the `/`, glob/`+` rules without the `/`, glob/`+` rules for the path. OpenBao 2.7.2 swaps
-//! the last two steps; tests/reference_answers.rs replays answers recorded from it.
+//! matched as OpenBao 2.7.2 does: exact rule for the path, exact rule without the `/`,
+//! glob/`+` rules for the path as given, glob/`+` rules without the `/`
+//! (tests/reference_answers.rs replays answers recorded from it). HashiCorp Vault since
+//! 1.15.2 swaps the last two steps: there `secret/metadata/*` lets a token LIST
+//! `secret/metadata/private/` despite a `deny` on `secret/metadata/private/*`, so Ward
+//! does not follow it.
 
 mod acl;
 mod capability;

@@ -229,8 +229,11 @@ fn list_falls_back_to_the_path_without_its_trailing_slash() {
     // Exact rule for the trimmed path (Vault and OpenBao alike).
     assert!(acl.allows("secret/metadata/", Capability::List));
     assert_eq!(caps(&acl, "secret/metadata/"), ["list"]);
-    // `+` rule for the trimmed path (Vault since 1.15.2).
-    assert!(acl.allows("kv/a/keys/", Capability::List));
+    // Glob and `+` rules see the path as given first (OpenBao 2.7.2): `kv/*` decides, and
+    // grants no list; without the `/`, `kv/+/keys` decides.
+    assert!(!acl.allows("kv/a/keys/", Capability::List));
+    assert_eq!(caps(&acl, "kv/a/keys/"), ["read"]);
+    assert!(acl.allows("kv/a/keys", Capability::List));
     // Other operations see the path as given.
     assert_eq!(
         acl.capabilities_direct("secret/metadata/"),
@@ -363,4 +366,17 @@ fn acls_build_from_borrowed_policies_and_cross_threads() {
         std::thread::spawn(move || shared.allows("kv/y", Capability::Read))
     };
     assert!(worker.join().unwrap());
+}
+
+#[test]
+fn a_folder_deny_decides_the_list_of_that_folder() {
+    let acl = acl(&[r#"
+        path "secret/metadata/*" { capabilities = ["list", "read"] }
+        path "secret/metadata/private/*" { capabilities = ["deny"] }
+    "#]);
+    assert!(!acl.allows("secret/metadata/private/", Capability::List));
+    assert_eq!(caps(&acl, "secret/metadata/private/"), ["deny"]);
+    assert!(acl.allows("secret/metadata/", Capability::List));
+    // Without the `/`, the path names an entry of `secret/metadata/` (as in OpenBao).
+    assert_eq!(caps(&acl, "secret/metadata/private"), ["list", "read"]);
 }

@@ -201,6 +201,8 @@ impl Core {
             return;
         }
         let now = now();
+        // Expiry is a revocation (token/expiry.rs).
+        self.token_expiry_tick(now).await;
         if let Err(e) = self.keyring_tick(now).await {
             tracing::warn!(error = %e, "scheduled keyring rotation failed");
         }

@@ -1,5 +1,6 @@
 //! The token auth method: `auth/token/*`.
 
+pub(crate) mod expiry;
 pub(crate) mod store;
 
 use serde_json::{Value, json};
@@ -8,7 +9,7 @@ use ward_crypto::random_base62;
 use crate::core::{Caller, now};
 use crate::params::Params;
 use crate::{AuthInfo, Core, CoreError, CoreResult, Operation, Request, Response};
-use store::{TokenEntry, hash_token, mint_token, validate_cidrs};
+use store::{Refusal, TokenEntry, hash_token, mint_token, validate_cidrs};
 
 impl Core {
     /// Creates a root token (no parent, no expiry), with the given id or a fresh one.
@@ -35,7 +36,9 @@ impl Core {
             path: "auth/token/root".into(),
             orphan: true,
         };
-        self.tokens.create(&self.barrier, &entry).await?;
+        self.tokens
+            .create(&self.barrier, None, |_| Ok(entry))
+            .await?;
         Ok(token)
     }
 
@@ -72,16 +75,14 @@ impl Core {
                 self.lookup_response(&entry, None)
             }
             ("renew-self", Operation::Write) => {
-                self.token_renew(&caller.entry, &caller.token, p.duration("increment")?)
+                self.token_renew(&caller.token, p.duration("increment")?)
                     .await
             }
             ("renew", Operation::Write) => {
                 let token = p
                     .str("token")?
                     .ok_or_else(|| CoreError::bad("missing token to renew"))?;
-                let entry = self.live_token(&token).await?;
-                self.token_renew(&entry, &token, p.duration("increment")?)
-                    .await
+                self.token_renew(&token, p.duration("increment")?).await
             }
             ("revoke-self", Operation::Write) => {
                 self.tokens
@@ -135,11 +136,18 @@ impl Core {
         }
     }
 
-    /// A token that exists and has not expired, or 400 "bad token" as Vault answers.
+    /// A token that exists and has not expired, nor any of its ancestors, or 400 "bad
+    /// token" as Vault answers.
     async fn live_token(&self, token: &str) -> CoreResult<std::sync::Arc<TokenEntry>> {
         let entry = self.tokens.get(&self.barrier, &hash_token(token)).await?;
+        let now = now();
         match entry {
-            Some(e) if e.expire_time.is_none_or(|t| t > now()) => Ok(e),
+            Some(e)
+                if e.expire_time.is_none_or(|t| t > now)
+                    && self.tokens.lineage_alive(&self.barrier, &e, now).await? =>
+            {
+                Ok(e)
+            }
             _ => Err(CoreError::bad("bad token")),
         }
     }
@@ -218,76 +226,121 @@ impl Core {
             }
         }
         let now = now();
-        let mut expire_time = (ttl > 0).then(|| now + ttl as i64);
-        // A child never outlives its parent.
-        if !no_parent && let Some(parent_expiry) = parent.expire_time {
-            expire_time = Some(expire_time.map_or(parent_expiry, |t| t.min(parent_expiry)));
-            ttl = u64::try_from(expire_time.unwrap_or(now) - now).unwrap_or(0);
-        }
         let bound_cidrs = p.str_list("token_bound_cidrs")?.unwrap_or_default();
         validate_cidrs(&bound_cidrs)?;
+        let meta = p.str_map("meta")?.unwrap_or_default();
+        let display_name = format!(
+            "token{}",
+            p.str("display_name")?
+                .map(|d| format!("-{d}"))
+                .unwrap_or_default()
+        );
+        let num_uses = p.u64("num_uses")?.unwrap_or(0);
+        let renewable = p.bool("renewable")?.unwrap_or(true);
         let token = mint_token()?;
-        let entry = TokenEntry {
-            hash: hash_token(&token),
-            accessor: random_base62(24)?,
-            parent: (!no_parent).then(|| parent.hash.clone()),
-            policies,
-            meta: p.str_map("meta")?.unwrap_or_default(),
-            display_name: format!(
-                "token{}",
-                p.str("display_name")?
-                    .map(|d| format!("-{d}"))
-                    .unwrap_or_default()
-            ),
-            num_uses: p.u64("num_uses")?.unwrap_or(0),
-            creation_time: now,
-            ttl,
-            explicit_max_ttl: explicit_max,
-            expire_time,
-            issue_time: now,
-            renewable: p.bool("renewable")?.unwrap_or(true) && ttl > 0,
-            bound_cidrs,
-            path: if no_parent {
-                "auth/token/create-orphan".into()
-            } else {
-                "auth/token/create".into()
-            },
-            orphan: no_parent,
+        let accessor = random_base62(24)?;
+        let hash = hash_token(&token);
+        // Built from the creator as stored now (under its lock): a child never outlives it.
+        let build = |creator: Option<&TokenEntry>| {
+            let mut ttl = ttl;
+            let mut expire_time = (ttl > 0).then(|| now + ttl as i64);
+            if !no_parent && let Some(parent_expiry) = creator.and_then(|c| c.expire_time) {
+                expire_time = Some(expire_time.map_or(parent_expiry, |t| t.min(parent_expiry)));
+                ttl = u64::try_from(expire_time.unwrap_or(now) - now).unwrap_or(0);
+            }
+            Ok(TokenEntry {
+                hash,
+                accessor,
+                parent: (!no_parent).then(|| parent.hash.clone()),
+                policies,
+                meta,
+                display_name,
+                num_uses,
+                creation_time: now,
+                ttl,
+                explicit_max_ttl: explicit_max,
+                expire_time,
+                issue_time: now,
+                renewable: renewable && ttl > 0,
+                bound_cidrs,
+                path: if no_parent {
+                    "auth/token/create-orphan".into()
+                } else {
+                    "auth/token/create".into()
+                },
+                orphan: no_parent,
+            })
         };
-        self.tokens.create(&self.barrier, &entry).await?;
+        let entry = self
+            .tokens
+            .create(&self.barrier, Some(&parent.hash), build)
+            .await?;
         Ok(Response {
             auth: Some(auth_info(&entry, token, now)),
             ..Response::default()
         })
     }
 
-    async fn token_renew(
-        &self,
-        entry: &TokenEntry,
-        token: &str,
-        increment: Option<u64>,
-    ) -> CoreResult<Response> {
-        if !entry.renewable || entry.expire_time.is_none() {
-            return Err(CoreError::bad("lease is not renewable"));
-        }
+    /// Renews `token`: its new expiry is `increment` (or its own TTL) from now, capped by
+    /// the longest life it may have counted from its creation (the server's maximum TTL and
+    /// its explicit max TTL) and by its ancestors' expiry. The stored entry is changed by
+    /// compare-and-set under the token's lock, so a renewal never brings back a token
+    /// revoked, used up or expired meanwhile, nor writes back a stale use count.
+    async fn token_renew(&self, token: &str, increment: Option<u64>) -> CoreResult<Response> {
+        let gone = || CoreError::bad("token not found");
+        let hash = hash_token(token);
         let now = now();
-        let mut ttl = increment
-            .filter(|i| *i > 0)
-            .unwrap_or(entry.ttl)
-            .min(self.config.max_token_ttl);
+        let entry = self
+            .tokens
+            .get(&self.barrier, &hash)
+            .await?
+            .ok_or_else(gone)?;
+        let lineage_ends = match self.tokens.lineage(&self.barrier, &entry, now).await? {
+            store::Lineage::Alive { ends } => ends,
+            store::Lineage::Dead => return Err(gone()),
+        };
+        let max_ttl = self.config.max_token_ttl;
         let mut warnings = Vec::new();
-        if entry.explicit_max_ttl > 0 {
-            let hard_end = entry.creation_time + entry.explicit_max_ttl as i64;
-            let left = u64::try_from(hard_end - now).unwrap_or(0);
-            if ttl > left {
-                ttl = left;
-                warnings.push("TTL of the token was capped by its explicit max TTL".to_owned());
-            }
-        }
-        let mut renewed = entry.clone();
-        renewed.expire_time = Some(now + ttl as i64);
-        renewed.ttl = ttl;
-        self.tokens.update(&self.barrier, &renewed).await?;
+        let renewed = self
+            .tokens
+            .update(&self.barrier, &hash, now, |entry| {
+                if !entry.renewable || entry.expire_time.is_none() {
+                    return Err(CoreError::bad("lease is not renewable").into());
+                }
+                let requested = increment.filter(|i| *i > 0).unwrap_or(entry.ttl);
+                let mut max_end = entry.creation_time.saturating_add(clamp(max_ttl));
+                if entry.explicit_max_ttl > 0 {
+                    max_end = max_end
+                        .min(entry.creation_time.saturating_add(clamp(entry.explicit_max_ttl)));
+                }
+                let mut end = now.saturating_add(clamp(requested));
+                warnings.clear();
+                if end > max_end {
+                    end = max_end;
+                    warnings.push(format!(
+                        "TTL of \"{requested}s\" exceeded the effective max_ttl of \"{}s\"; TTL value is capped accordingly",
+                        u64::try_from(max_end - now).unwrap_or(0)
+                    ));
+                }
+                if let Some(parent_end) = lineage_ends
+                    && end > parent_end
+                {
+                    end = parent_end;
+                    warnings.push(
+                        "TTL of the token was capped by its parent token's expiry".to_owned(),
+                    );
+                }
+                let end = end.max(now);
+                let mut renewed = entry.clone();
+                renewed.expire_time = Some(end);
+                renewed.ttl = u64::try_from(end - now).unwrap_or(0);
+                Ok(renewed)
+            })
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Gone => gone(),
+                Refusal::Refused(e) => e,
+            })?;
         Ok(Response {
             auth: Some(auth_info(&renewed, token.to_owned(), now)),
             warnings,
@@ -322,6 +375,11 @@ impl Core {
             "bound_cidrs": e.bound_cidrs,
         })))
     }
+}
+
+/// Seconds as a signed offset, saturating (a configured TTL never overflows a timestamp).
+fn clamp(seconds: u64) -> i64 {
+    i64::try_from(seconds).unwrap_or(i64::MAX)
 }
 
 fn auth_info(e: &TokenEntry, token: String, now: i64) -> AuthInfo {

@@ -16,9 +16,9 @@ use crate::{CoreError, CoreResult};
 /// Prefix of every Ward service token, so that scanners can find leaked ones.
 pub const TOKEN_PREFIX: &str = "wrd_";
 
-const ID_PREFIX: &str = "sys/token/id/";
+pub(crate) const ID_PREFIX: &str = "sys/token/id/";
 const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
-const PARENT_PREFIX: &str = "sys/token/parent/";
+pub(crate) const PARENT_PREFIX: &str = "sys/token/parent/";
 
 /// A stored token. Holds no token, only its hash.
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -83,15 +83,85 @@ pub(crate) fn hash_token(token: &str) -> String {
 /// Unlimited-use token entries each thread keeps (past this, a thread's cache starts over).
 const CACHED_TOKENS_PER_THREAD: usize = 4096;
 
+/// Locks serialising the changes to each token (see [`TokenLocks`]).
+const TOKEN_LOCK_STRIPES: usize = 256;
+
+/// Compare-and-set attempts before a change gives up. Within one server the token's lock
+/// makes conflicts impossible; a conflict means another server sharing the storage changed
+/// the entry meanwhile (and so made progress), so many attempts are cheap insurance.
+const CAS_ATTEMPTS: usize = 1000;
+
+/// Ancestors checked when a token is used; a token deeper than this in a tree of tokens is
+/// refused rather than checked only in part.
+const MAX_LINEAGE: usize = 128;
+
+/// Serialises, within this server, every change to one token's stored entry (spending a
+/// use, renewing, revoking, orphaning, creating a child under it): without it, concurrent
+/// requests on one limited-use token would mostly lose their compare-and-set to each other
+/// and be refused by contention rather than by the uses left. Correctness across servers
+/// sharing the storage rests on the compare-and-set of every change, not on this.
+///
+/// Striped by the token's hash; a task never holds two stripes at once, so stripes shared
+/// by two tokens cannot deadlock.
+struct TokenLocks {
+    stripes: Box<[tokio::sync::Mutex<()>]>,
+}
+
+impl Default for TokenLocks {
+    fn default() -> Self {
+        Self {
+            stripes: (0..TOKEN_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        }
+    }
+}
+
+impl TokenLocks {
+    async fn lock(&self, hash: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        // The hash is a SHA-256 in hex, so any of its bytes spread tokens evenly.
+        let stripe = hash.bytes().take(8).fold(0usize, |acc, b| {
+            acc.wrapping_mul(31).wrapping_add(usize::from(b))
+        }) % self.stripes.len();
+        self.stripes[stripe].lock().await
+    }
+}
+
+/// What a token's ancestors allow it.
+pub(crate) enum Lineage {
+    /// Every ancestor is alive; `ends` is when the first of them expires, if any does.
+    Alive { ends: Option<i64> },
+    /// An ancestor is gone or expired: the token is dead too.
+    Dead,
+}
+
+/// Why a change to a token's stored entry was not made.
+pub(crate) enum Refusal {
+    /// The entry is gone (revoked, used up) or expired.
+    Gone,
+    /// The change's own rule refused it.
+    Refused(CoreError),
+}
+
+impl From<CoreError> for Refusal {
+    fn from(e: CoreError) -> Self {
+        Refusal::Refused(e)
+    }
+}
+
 /// Token storage with a cache of unlimited-use entries.
 pub(crate) struct TokenStore {
     cache: ThreadCache<String, TokenEntry>,
+    locks: TokenLocks,
+    pub(crate) expiry: super::expiry::ExpiryIndex,
 }
 
 impl Default for TokenStore {
     fn default() -> Self {
         Self {
             cache: ThreadCache::new(CACHED_TOKENS_PER_THREAD),
+            locks: TokenLocks::default(),
+            expiry: super::expiry::ExpiryIndex::default(),
         }
     }
 }
@@ -99,6 +169,7 @@ impl Default for TokenStore {
 impl TokenStore {
     pub(crate) fn clear_cache(&self) {
         self.cache.clear();
+        self.expiry.clear();
     }
 
     /// Drops `hash` from every thread's cache: once this returns, no request is served
@@ -143,8 +214,107 @@ impl TokenStore {
         self.get(barrier, &hash).await
     }
 
-    /// Stores a new token entry with its accessor and parent links, atomically.
-    pub(crate) async fn create(&self, barrier: &Barrier, entry: &TokenEntry) -> CoreResult<()> {
+    /// Whether every ancestor of `entry` is still stored and unexpired, and when the first
+    /// of them expires. A token dies with its parent: revocation deletes the parent before
+    /// its descendants, and expiry is a revocation the sweep carries out a moment later, so
+    /// checking this on use makes both take effect for the whole tree at once. Ancestors
+    /// are usually cached (they have no use limit), so this costs a map lookup per level.
+    pub(crate) async fn lineage(
+        &self,
+        barrier: &Barrier,
+        entry: &TokenEntry,
+        now: i64,
+    ) -> CoreResult<Lineage> {
+        let mut ends: Option<i64> = None;
+        let Some(first) = &entry.parent else {
+            return Ok(Lineage::Alive { ends });
+        };
+        let mut ancestor = match self.get(barrier, first).await? {
+            Some(parent) => parent,
+            None => return Ok(Lineage::Dead),
+        };
+        for _ in 0..MAX_LINEAGE {
+            if let Some(t) = ancestor.expire_time {
+                if t <= now {
+                    return Ok(Lineage::Dead);
+                }
+                ends = Some(ends.map_or(t, |e| e.min(t)));
+            }
+            let Some(next) = &ancestor.parent else {
+                return Ok(Lineage::Alive { ends });
+            };
+            ancestor = match self.get(barrier, next).await? {
+                Some(parent) => parent,
+                None => return Ok(Lineage::Dead),
+            };
+        }
+        Ok(Lineage::Dead)
+    }
+
+    /// Whether every ancestor of `entry` is still alive (see [`TokenStore::lineage`]).
+    pub(crate) async fn lineage_alive(
+        &self,
+        barrier: &Barrier,
+        entry: &TokenEntry,
+        now: i64,
+    ) -> CoreResult<bool> {
+        Ok(matches!(
+            self.lineage(barrier, entry, now).await?,
+            Lineage::Alive { .. }
+        ))
+    }
+
+    /// Stores a new token entry with its accessor and its parent link, atomically, as a
+    /// child of (or, for an orphan, created by) `creator`. `build` makes the entry from the
+    /// creator's entry as stored now, under the creator's lock and in the same commit as a
+    /// check that the creator is unchanged: a child is never written under a parent that is
+    /// being revoked, and never from a limited-use creator (Vault's rules and messages).
+    /// Without a creator (a root token), `build` sees no entry.
+    pub(crate) async fn create(
+        &self,
+        barrier: &Barrier,
+        creator: Option<&str>,
+        build: impl FnOnce(Option<&TokenEntry>) -> CoreResult<TokenEntry>,
+    ) -> CoreResult<TokenEntry> {
+        let Some(creator) = creator else {
+            let entry = build(None)?;
+            self.insert(barrier, &entry, None).await?;
+            return Ok(entry);
+        };
+        let _guard = self.locks.lock(creator).await;
+        let no_parent = || CoreError::bad("parent token lookup failed: no parent found");
+        let current = barrier
+            .get_entry(&format!("{ID_PREFIX}{creator}"))
+            .await?
+            .ok_or_else(no_parent)?;
+        let creator_entry = decode(current.value.expose())?;
+        if creator_entry
+            .expire_time
+            .is_some_and(|t| t <= crate::core::now())
+        {
+            return Err(no_parent());
+        }
+        if creator_entry.num_uses > 0 {
+            return Err(CoreError::bad(
+                "restricted use token cannot generate child tokens",
+            ));
+        }
+        let entry = build(Some(&creator_entry))?;
+        let still_there = Op {
+            key: format!("{ID_PREFIX}{creator}"),
+            expect: Expect::Value(current.stamp()),
+            action: Action::Check,
+        };
+        self.insert(barrier, &entry, Some(still_there)).await?;
+        Ok(entry)
+    }
+
+    async fn insert(
+        &self,
+        barrier: &Barrier,
+        entry: &TokenEntry,
+        condition: Option<Op>,
+    ) -> CoreResult<()> {
         let mut ops = vec![
             put(
                 format!("{ID_PREFIX}{}", entry.hash),
@@ -164,122 +334,212 @@ impl TokenStore {
                 Expect::Any,
             ));
         }
+        let guarded = condition.is_some();
+        ops.extend(condition);
         barrier.commit(ops).await.map_err(|e| match e {
+            // The creator changed between its read and this commit: only another server
+            // can do that (this one holds the creator's lock), by renewing or revoking it.
+            StoreError::Conflict if guarded => {
+                CoreError::bad("parent token lookup failed: the parent changed; retry")
+            }
             StoreError::Conflict => CoreError::bad("token id already in use"),
             other => other.into(),
-        })
-    }
-
-    /// Rewrites an entry (renewal).
-    pub(crate) async fn update(&self, barrier: &Barrier, entry: &TokenEntry) -> CoreResult<()> {
-        barrier
-            .put(&format!("{ID_PREFIX}{}", entry.hash), &encode(entry)?)
-            .await?;
-        self.forget(&entry.hash);
+        })?;
+        self.expiry.track(entry);
         Ok(())
     }
 
-    /// Counts one use of a limited-use token; revokes it when that was the last use.
-    /// Compare-and-set, so two concurrent requests can never both spend the last use.
-    pub(crate) async fn spend_use(&self, barrier: &Barrier, hash: &str) -> CoreResult<bool> {
+    /// Changes the stored entry of `hash` with `change`, under the token's lock and by
+    /// compare-and-set against the entry as read, so that no change is made to an entry
+    /// that was revoked, used up or expired meanwhile, and no change is lost (a renewal can
+    /// never write back a use count or an entry that a concurrent request changed).
+    /// Returns the entry as written.
+    pub(crate) async fn update(
+        &self,
+        barrier: &Barrier,
+        hash: &str,
+        now: i64,
+        mut change: impl FnMut(&TokenEntry) -> Result<TokenEntry, Refusal>,
+    ) -> Result<TokenEntry, Refusal> {
         let key = format!("{ID_PREFIX}{hash}");
-        for _ in 0..16 {
-            let Some(current) = barrier.get_entry(&key).await? else {
-                return Ok(false);
+        let _guard = self.locks.lock(hash).await;
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(current) = barrier.get_entry(&key).await.map_err(CoreError::from)? else {
+                return Err(Refusal::Gone);
             };
-            let mut entry: TokenEntry = decode(current.value.expose())?;
-            if entry.num_uses == 0 {
-                return Ok(true);
+            let entry = decode(current.value.expose())?;
+            if entry.expire_time.is_some_and(|t| t <= now) {
+                return Err(Refusal::Gone);
             }
-            entry.num_uses -= 1;
-            if entry.num_uses == 0 {
-                // Last use: delete the entry under compare-and-set, so that of two racing
-                // requests only one gets the last use; then clear what hangs off it.
-                let consume = Op {
-                    key: key.clone(),
-                    expect: Expect::Value(current.stamp()),
-                    action: Action::Delete,
-                };
-                match barrier.commit(vec![consume]).await {
-                    Ok(()) => {
-                        self.forget(hash);
-                        self.remove_links(barrier, hash, &entry).await?;
-                        return Ok(true);
-                    }
-                    Err(StoreError::Conflict) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            let changed = change(&entry)?;
             let op = Op {
                 key: key.clone(),
                 expect: Expect::Value(current.stamp()),
-                action: Action::Put(encode(&entry)?),
+                action: Action::Put(encode(&changed)?),
             };
             match barrier.commit(vec![op]).await {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    self.forget(hash);
+                    self.expiry.track(&changed);
+                    return Ok(changed);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(CoreError::from(e).into()),
+            }
+        }
+        Err(CoreError::Internal("token entry kept changing under an update".into()).into())
+    }
+
+    /// Spends one use of the limited-use token `hash` if it may be used now from `remote`,
+    /// and returns its entry with the uses left; `None` when it may not (gone, expired,
+    /// used up, wrong address). The last use deletes the token (with its children). Under
+    /// the token's lock and by compare-and-set, so every use is counted exactly once and
+    /// concurrent requests are served or refused by the uses left, never by contention.
+    pub(crate) async fn spend_use(
+        &self,
+        barrier: &Barrier,
+        hash: &str,
+        now: i64,
+        remote: Option<IpAddr>,
+    ) -> CoreResult<Option<Arc<TokenEntry>>> {
+        let key = format!("{ID_PREFIX}{hash}");
+        let guard = self.locks.lock(hash).await;
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(current) = barrier.get_entry(&key).await? else {
+                return Ok(None);
+            };
+            let mut entry: TokenEntry = decode(current.value.expose())?;
+            if !Self::check_usable(&entry, now, remote) {
+                return Ok(None);
+            }
+            if entry.num_uses == 0 {
+                return Ok(Some(Arc::new(entry)));
+            }
+            entry.num_uses -= 1;
+            let action = if entry.num_uses == 0 {
+                Action::Delete
+            } else {
+                Action::Put(encode(&entry)?)
+            };
+            let op = Op {
+                key: key.clone(),
+                expect: Expect::Value(current.stamp()),
+                action,
+            };
+            match barrier.commit(vec![op]).await {
+                Ok(()) if entry.num_uses == 0 => {
+                    // Last use: the token is gone; what hangs off it goes too.
+                    self.forget(hash);
+                    drop(guard);
+                    self.remove_links(barrier, hash, &entry).await?;
+                    self.revoke_children(barrier, hash).await?;
+                    return Ok(Some(Arc::new(entry)));
+                }
+                Ok(()) => return Ok(Some(Arc::new(entry))),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CoreError::bad(
-            "token is in use by too many concurrent requests",
+        Err(CoreError::Internal(
+            "token entry kept changing while a use was spent".into(),
         ))
     }
 
-    /// Revokes a token and, recursively, every token it created.
+    /// Revokes a token and every token below it. The token itself goes first: from then
+    /// on no child can be created under it, and its descendants are refused on use (see
+    /// [`TokenStore::lineage_alive`]) while they are deleted one by one. A crash half-way
+    /// leaves descendants that cannot be used, which the expiry sweep then deletes.
     pub(crate) async fn revoke_tree(&self, barrier: &Barrier, hash: &str) -> CoreResult<()> {
+        self.revoke_one(barrier, hash).await?;
+        self.revoke_children(barrier, hash).await
+    }
+
+    /// Revokes every token below `hash` (whose own entry is already gone).
+    async fn revoke_children(&self, barrier: &Barrier, hash: &str) -> CoreResult<()> {
         let mut stack = vec![hash.to_owned()];
-        let mut order = Vec::new();
-        while let Some(h) = stack.pop() {
-            for child in barrier.list(&format!("{PARENT_PREFIX}{h}/")).await? {
-                stack.push(child.trim_end_matches('/').to_owned());
+        while let Some(parent) = stack.pop() {
+            for child in barrier.list(&format!("{PARENT_PREFIX}{parent}/")).await? {
+                let child = child.trim_end_matches('/');
+                self.revoke_one(barrier, child).await?;
+                // The link, even if the child's entry was already gone.
+                barrier
+                    .delete(&format!("{PARENT_PREFIX}{parent}/{child}"))
+                    .await?;
+                stack.push(child.to_owned());
             }
-            order.push(h);
-        }
-        // Children first, so a crash half-way never leaves an orphaned live child.
-        for h in order.iter().rev() {
-            self.revoke_one(barrier, h).await?;
         }
         Ok(())
     }
 
-    /// Revokes one token; its children become orphans.
+    /// Revokes one token; its children become orphans. The token goes first, so none can
+    /// be created under it while its children are being orphaned.
     pub(crate) async fn revoke_orphan(&self, barrier: &Barrier, hash: &str) -> CoreResult<()> {
+        self.revoke_one(barrier, hash).await?;
+        let now = crate::core::now();
         for child in barrier.list(&format!("{PARENT_PREFIX}{hash}/")).await? {
             let child = child.trim_end_matches('/');
-            if let Some(e) = self.get(barrier, child).await? {
-                let mut e = (*e).clone();
-                e.parent = None;
-                e.orphan = true;
-                self.update(barrier, &e).await?;
+            let orphaned = self
+                .update(barrier, child, now, |e| {
+                    let mut e = e.clone();
+                    e.parent = None;
+                    e.orphan = true;
+                    Ok(e)
+                })
+                .await;
+            match orphaned {
+                Ok(_) | Err(Refusal::Gone) => {}
+                Err(Refusal::Refused(e)) => return Err(e),
             }
             barrier
                 .delete(&format!("{PARENT_PREFIX}{hash}/{child}"))
                 .await?;
         }
-        self.revoke_one(barrier, hash).await
+        Ok(())
     }
 
+    /// Deletes one token's entry (under its lock), then its accessor and its link under
+    /// its parent. Its children are left to the caller.
     async fn revoke_one(&self, barrier: &Barrier, hash: &str) -> CoreResult<()> {
+        let key = format!("{ID_PREFIX}{hash}");
+        let guard = self.locks.lock(hash).await;
+        let mut removed = None;
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(current) = barrier.get_entry(&key).await? else {
+                break;
+            };
+            let entry = decode(current.value.expose())?;
+            let op = Op {
+                key: key.clone(),
+                expect: Expect::Value(current.stamp()),
+                action: Action::Delete,
+            };
+            match barrier.commit(vec![op]).await {
+                Ok(()) => {
+                    removed = Some(entry);
+                    break;
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
         self.forget(hash);
-        let Some(entry) = self.get_uncached(barrier, hash).await? else {
-            return Ok(());
-        };
-        barrier.delete(&format!("{ID_PREFIX}{hash}")).await?;
-        self.forget(hash);
-        self.remove_links(barrier, hash, &entry).await
+        drop(guard);
+        match removed {
+            Some(entry) => self.remove_links(barrier, hash, &entry).await,
+            None if barrier.get(&key).await?.is_none() => Ok(()),
+            None => Err(CoreError::Internal(
+                "token entry kept changing while it was revoked".into(),
+            )),
+        }
     }
 
-    /// Deletes a removed token's accessor and parent link, and revokes its children.
+    /// Deletes a removed token's accessor and its link under its parent.
     async fn remove_links(
         &self,
         barrier: &Barrier,
         hash: &str,
         entry: &TokenEntry,
     ) -> CoreResult<()> {
-        for child in barrier.list(&format!("{PARENT_PREFIX}{hash}/")).await? {
-            Box::pin(self.revoke_tree(barrier, child.trim_end_matches('/'))).await?;
-        }
         let mut ops = vec![del(format!("{ACCESSOR_PREFIX}{}", entry.accessor))];
         if let Some(parent) = &entry.parent {
             ops.push(del(format!("{PARENT_PREFIX}{parent}/{hash}")));
@@ -288,7 +548,12 @@ impl TokenStore {
         Ok(())
     }
 
-    async fn get_uncached(&self, barrier: &Barrier, hash: &str) -> CoreResult<Option<TokenEntry>> {
+    /// The stored entry, bypassing the cache.
+    pub(crate) async fn get_uncached(
+        &self,
+        barrier: &Barrier,
+        hash: &str,
+    ) -> CoreResult<Option<TokenEntry>> {
         match barrier.get(&format!("{ID_PREFIX}{hash}")).await? {
             Some(bytes) => Ok(Some(decode(bytes.expose())?)),
             None => Ok(None),
