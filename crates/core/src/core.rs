@@ -400,8 +400,13 @@ impl Core {
             return false;
         }
         let hash = crate::token::store::hash_token(token);
+        let now = now();
         match self.tokens.get(&self.barrier, &hash).await {
-            Ok(Some(entry)) => TokenStore::check_usable(&entry, now(), remote),
+            Ok(Some(entry)) if TokenStore::check_usable(&entry, now, remote) => self
+                .tokens
+                .lineage_alive(&self.barrier, &entry, now)
+                .await
+                .unwrap_or(false),
             _ => false,
         }
     }
