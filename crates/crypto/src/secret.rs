@@ -160,6 +160,16 @@ mod tests {
     }
 
     #[test]
+    fn equality_compares_content_and_copies_are_explicit() {
+        let a = SecretBytes::new(b"same".to_vec());
+        let b = a.duplicate();
+        assert_eq!(a, b);
+        assert_ne!(a, SecretBytes::new(b"samf".to_vec()));
+        assert_ne!(a, SecretBytes::new(b"sam".to_vec()));
+        assert_eq!(SecretBytes::default(), SecretBytes::new(Vec::new()));
+    }
+
+    #[test]
     fn wrong_key_length_is_an_error() {
         assert_eq!(
             Key256::from_slice(&[0; 31]).unwrap_err(),

@@ -13,6 +13,7 @@ use super::keys::{
     HMAC_DEFAULT_SIZE, HMAC_MAX_SIZE, HMAC_MIN_SIZE, VERSION_HMAC_KEY_SIZE, validate_name,
 };
 use super::policy::{KeyMetadata, KeyPolicy, KeyType, VersionState};
+use super::pool::is_rsa;
 use super::store::{LoadedKey, Material, material_from_json, material_to_json};
 use super::wire::b64;
 use crate::mounts::MountEntry;
@@ -336,7 +337,14 @@ impl Core {
         if self.transit_load(mount, &name).await?.is_some() && !force {
             return Err(CoreError::bad(format!("key \"{name}\" already exists")));
         }
-        let key = LoadedKey::new(policy, material).map_err(|_| invalid())?;
+        // Parsing RSA private keys costs milliseconds each: off the async workers.
+        let key = if is_rsa(policy.key_type) {
+            self.transit_offload(move || LoadedKey::new(policy, material))
+                .await
+        } else {
+            LoadedKey::new(policy, material)
+        }
+        .map_err(|_| invalid())?;
         check_public_keys(&key)?;
         self.transit_save(mount, key).await?;
         tracing::info!(mount = %mount.path, key = %name, "transit key restored");
