@@ -184,6 +184,18 @@ async fn restore_refuses_forged_backups() {
         )
         .await;
     assert_eq!(status, 204, "{body}");
+    // So does a trimmed key whose min_encryption_version was set back to 0 (config allows it).
+    let mut trimmed = doc.clone();
+    trimmed["policy"]["min_available_version"] = json!(1);
+    trimmed["policy"]["min_encryption_version"] = json!(0);
+    let (status, body) = s
+        .call(
+            "POST",
+            "transit/restore/trimmed",
+            Some(json!({"backup": encode_backup(&trimmed, &material)})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
 
     type Forge = fn(&mut Value, &mut Value);
     let forgeries: Vec<(&str, &Value, &Value, Forge)> = vec![

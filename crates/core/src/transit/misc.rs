@@ -109,7 +109,8 @@ impl Core {
                 "min_encryption_version must be 0 or between min_decryption_version and latest_version",
             ));
         }
-        if min_avail > min_dec || (min_avail > 0 && min_avail > min_enc) {
+        // (`config` may set min_encryption_version back to 0 after a trim.)
+        if min_avail > min_dec || (min_enc > 0 && min_avail > min_enc) {
             return Err(forged(
                 "min_available_version must not exceed the minimum encryption and decryption versions",
             ));
