@@ -371,6 +371,16 @@ impl StoredKeys {
     }
 }
 
+/// The record holds every KEK version in base64: wiped when it drops, as the keys are.
+impl Drop for StoredKeys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for encoded in self.keys.values_mut() {
+            encoded.zeroize();
+        }
+    }
+}
+
 /// Attempts at a key-record update that keeps losing compare-and-set races.
 const KEY_UPDATE_ATTEMPTS: usize = 16;
 
@@ -449,7 +459,10 @@ impl MountKeys {
         let key = Key256::generate()?;
         let encoded = zeroize::Zeroizing::new(B64.encode(key.expose()));
         self.update(barrier, uuid, |stored| {
-            let next = stored.latest + 1;
+            let next = stored
+                .latest
+                .checked_add(1)
+                .ok_or_else(|| CoreError::Internal("mount key versions exhausted".into()))?;
             stored.keys.insert(next, encoded.to_string());
             stored.created.insert(next, crate::core::now());
             stored.latest = next;

@@ -25,38 +25,55 @@ pub fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
     Ok(buf)
 }
 
-/// Random bytes drawn from aws-lc per refill of the nonce pool.
-const NONCE_POOL_BYTES: usize = 1024;
-
-thread_local! {
-    /// Random bytes not yet handed out, per thread.
-    static NONCE_POOL: std::cell::RefCell<NoncePool> =
-        const { std::cell::RefCell::new(NoncePool { bytes: [0; NONCE_POOL_BYTES], used: NONCE_POOL_BYTES }) };
-}
-
-struct NoncePool {
-    bytes: [u8; NONCE_POOL_BYTES],
-    used: usize,
-}
-
-/// A random AEAD nonce. The bytes come from the same CSPRNG as [`fill_random`], drawn a
-/// kilobyte at a time: aws-lc mixes an RDRAND read into every call, which costs several
-/// times the AES-GCM seal of a kilobyte, and a nonce is public (it is sent with the
-/// ciphertext), so holding a few dozen of them in advance exposes nothing.
+/// A random AEAD nonce, drawn from aws-lc's CSPRNG on each call. No bytes are held in
+/// advance: aws-lc reseeds after a fork and on a VM snapshot being resumed (it tracks both),
+/// which a pool kept in this process would not see, so a forked child or a restored
+/// snapshot could hand out the nonces the parent or the original also used.
 pub fn random_nonce<const N: usize>() -> Result<[u8; N], CryptoError> {
-    const { assert!(N <= NONCE_POOL_BYTES) };
-    NONCE_POOL.with_borrow_mut(|pool| {
-        if pool.used + N > NONCE_POOL_BYTES {
-            fill_random(&mut pool.bytes)?;
-            pool.used = 0;
-        }
-        let mut out = [0u8; N];
-        out.copy_from_slice(&pool.bytes[pool.used..pool.used + N]);
-        // Each byte is handed out once: `used` only moves forward until the next refill.
-        pool.used += N;
-        Ok(out)
-    })
+    random_array::<N>()
 }
+
+/// The operating system's CSPRNG (through aws-lc) as a `rand` generator, for libraries
+/// that draw from one (Shamir's polynomial coefficients). The traits cannot fail, so a
+/// failure of the CSPRNG is recorded rather than returned: the caller must check
+/// [`Self::failed`] after use and discard what it made.
+#[derive(Default)]
+pub(crate) struct SystemRng {
+    failed: bool,
+}
+
+impl SystemRng {
+    /// Whether any draw failed (the output drawn since is then worthless).
+    pub(crate) fn failed(&self) -> bool {
+        self.failed
+    }
+}
+
+impl rand_core::TryRng for SystemRng {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut buf = [0u8; 4];
+        self.try_fill_bytes(&mut buf)?;
+        Ok(u32::from_le_bytes(buf))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut buf = [0u8; 8];
+        self.try_fill_bytes(&mut buf)?;
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        if fill_random(dst).is_err() {
+            self.failed = true;
+            dst.fill(0);
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for SystemRng {}
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -83,14 +100,25 @@ mod tests {
     #[test]
     fn nonces_are_never_repeated() {
         let mut seen = std::collections::HashSet::new();
-        // Several refills of the pool.
-        for _ in 0..(4 * NONCE_POOL_BYTES / 12) {
+        for _ in 0..1000 {
             assert!(seen.insert(random_nonce::<12>().unwrap()));
         }
         let other = std::thread::spawn(|| random_nonce::<12>().unwrap())
             .join()
             .unwrap();
         assert!(seen.insert(other));
+    }
+
+    #[test]
+    fn the_system_rng_draws_fresh_bytes() {
+        use rand_core::Rng;
+        let mut rng = SystemRng::default();
+        let (a, b) = (rng.next_u64(), rng.next_u64());
+        assert_ne!(a, b);
+        let mut buf = [0u8; 64];
+        rng.fill_bytes(&mut buf);
+        assert!(buf.iter().any(|&x| x != 0));
+        assert!(!rng.failed());
     }
 
     #[test]

@@ -39,9 +39,19 @@ impl std::fmt::Debug for Key256 {
 }
 
 /// Secret bytes of any length (a decrypted value, a share, an unseal key). Wiped on drop,
-/// spare capacity included; `Debug` prints only the length.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// spare capacity included; `Debug` prints only the length. Not `Clone` (use
+/// [`SecretBytes::duplicate`], so every copy of a secret is visible in the code); `==`
+/// compares in constant time for equal lengths.
+#[derive(Default)]
 pub struct SecretBytes(Vec<u8>);
+
+impl PartialEq for SecretBytes {
+    fn eq(&self, other: &Self) -> bool {
+        crate::constant_time_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SecretBytes {}
 
 impl SecretBytes {
     /// Takes ownership of `bytes`; they are wiped when this value drops.
@@ -57,6 +67,11 @@ impl SecretBytes {
     /// Length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// An explicit copy (into a new wiping buffer).
+    pub fn duplicate(&self) -> Self {
+        Self(self.0.clone())
     }
 
     /// True when there are no bytes.
@@ -142,6 +157,16 @@ mod tests {
         assert!(buf.is_empty());
         assert_eq!(buf.capacity(), 100);
         assert_eq!(buf.as_ptr(), pointer);
+    }
+
+    #[test]
+    fn equality_compares_content_and_copies_are_explicit() {
+        let a = SecretBytes::new(b"same".to_vec());
+        let b = a.duplicate();
+        assert_eq!(a, b);
+        assert_ne!(a, SecretBytes::new(b"samf".to_vec()));
+        assert_ne!(a, SecretBytes::new(b"sam".to_vec()));
+        assert_eq!(SecretBytes::default(), SecretBytes::new(Vec::new()));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use blahaj::{Share, Sharks};
 
+use crate::random::SystemRng;
 use crate::{CryptoError, SecretBytes};
 
 /// Splits `secret` into `shares` shares, any `threshold` of which recover it.
@@ -37,11 +38,18 @@ pub fn split_secret(
         only.extend_from_slice(secret);
         return Ok(vec![SecretBytes::new(only)]);
     }
-    Ok(Sharks(threshold)
-        .dealer(secret)
+    // The polynomials' coefficients come from the OS CSPRNG (blahaj's `dealer` would use
+    // `rand`'s thread-local generator); they are drawn before `dealer_rng` returns.
+    let mut rng = SystemRng::default();
+    let dealt: Vec<SecretBytes> = Sharks(threshold)
+        .dealer_rng(secret, &mut rng)
         .take(usize::from(shares))
         .map(|share| SecretBytes::new(Vec::from(&share)))
-        .collect())
+        .collect();
+    if rng.failed() {
+        return Err(CryptoError::Random);
+    }
+    Ok(dealt)
 }
 
 /// Recovers the secret from at least `threshold` distinct shares. Shares from different
@@ -78,11 +86,15 @@ mod tests {
         let shares = split_secret(&secret, 5, 3).unwrap();
         assert_eq!(shares.len(), 5);
         for combo in [[0, 1, 2], [0, 3, 4], [4, 2, 1]] {
-            let picked: Vec<_> = combo.iter().map(|&i| shares[i].clone()).collect();
+            let picked: Vec<_> = combo.iter().map(|&i| shares[i].duplicate()).collect();
             assert_eq!(combine_shares(&picked, 3).unwrap().expose(), &secret);
         }
         assert!(combine_shares(&shares[..2], 3).is_err());
-        let dup = vec![shares[0].clone(), shares[0].clone(), shares[1].clone()];
+        let dup = vec![
+            shares[0].duplicate(),
+            shares[0].duplicate(),
+            shares[1].duplicate(),
+        ];
         assert!(combine_shares(&dup, 3).is_err());
     }
 
@@ -103,7 +115,7 @@ mod tests {
     fn mixed_splits_do_not_recover_the_secret() {
         let a = split_secret(&[1u8; 32], 3, 2).unwrap();
         let b = split_secret(&[1u8; 32], 3, 2).unwrap();
-        let mixed = vec![a[0].clone(), b[1].clone()];
+        let mixed = vec![a[0].duplicate(), b[1].duplicate()];
         if let Ok(out) = combine_shares(&mixed, 2) {
             assert_ne!(out.expose(), &[1u8; 32]);
         }

@@ -460,6 +460,24 @@ async fn webhooks_to_internal_addresses_are_refused_by_default() {
         });
         s.call("POST", "secret/metadata/hooked", Some(body))
     };
+    // A name is resolved when the URL is set, as delivery resolves it: this host's own
+    // name (which /etc/hosts or DNS points at a loopback or private address) is refused.
+    let host = hostname();
+    let resolved: Vec<std::net::IpAddr> = tokio::net::lookup_host((host.as_str(), 0))
+        .await
+        .map(|addrs| addrs.map(|a| a.ip()).collect())
+        .unwrap_or_default();
+    let internal = |ip: &std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    };
+    if !host.is_empty() && host != "localhost" && resolved.iter().any(internal) {
+        let url = format!("http://{host}:8200/v1/sys/seal");
+        let (status, body) = set_hook(&url).await;
+        assert_eq!(status, 400, "{url} ({resolved:?}) -> {body}");
+        let error = body["errors"][0].as_str().unwrap();
+        assert!(error.contains("internal address"), "{url} -> {error}");
+    }
     for url in [
         "http://127.0.0.1:9000/hook",
         "http://169.254.169.254/latest/meta-data/",
@@ -468,6 +486,16 @@ async fn webhooks_to_internal_addresses_are_refused_by_default() {
         "http://192.168.1.10/",
         "http://localhost:8200/",
         "http://127.1/",
+        // IPv4-compatible, NAT64 (well-known and local-use), 6to4 and Teredo addresses
+        // reach an IPv4 address through a translator; Azure's platform endpoint.
+        "http://[::a9fe:a9fe]/latest/meta-data/",
+        "http://[::7f00:1]:8200/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[64:ff9b::101:101]/",
+        "http://[64:ff9b:1::a9fe:a9fe]/",
+        "http://[2002:a9fe:a9fe::1]/",
+        "http://[2001:0:4136:e378::1]/",
+        "http://168.63.129.16/metadata/instance",
     ] {
         let (status, body) = set_hook(url).await;
         assert_eq!(status, 400, "{url} -> {body}");
@@ -480,4 +508,11 @@ async fn webhooks_to_internal_addresses_are_refused_by_default() {
     // A public destination is accepted (it is resolved, and checked again, when it is used).
     let (status, body) = set_hook("https://hooks.example.com/ward").await;
     assert!(status == 200 || status == 204, "{body}");
+}
+
+/// This machine's host name (empty when unknown).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
 }

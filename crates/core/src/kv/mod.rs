@@ -570,6 +570,7 @@ impl Core {
         let cas_required = p.bool("cas_required")?;
         let dva = p.duration("delete_version_after")?;
         let custom = p.str_map("custom_metadata")?;
+        rotation::check_webhook_name(self, p).await?;
         if let Some(c) = &custom
             && (c.len() > 64
                 || c.iter()

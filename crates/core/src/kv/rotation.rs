@@ -139,8 +139,9 @@ pub(crate) struct RotationPolicy {
     generator: Generator,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     webhook_url: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    webhook_secret: String,
+    /// Wiped when the policy drops.
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    webhook_secret: Zeroizing<String>,
 }
 
 impl std::fmt::Debug for RotationPolicy {
@@ -163,6 +164,27 @@ impl RotationPolicy {
             "webhook_secret_set": !self.webhook_secret.is_empty(),
             "next_rotation": rfc3339(next_due(meta, self)),
         })
+    }
+}
+
+/// Refuses a `webhook_url` whose host name resolves to an internal address (the checks
+/// that need no lookup are in [`policy_update`]). Runs before the metadata write's
+/// compare-and-set loop, so the lookup happens once.
+pub(crate) async fn check_webhook_name(core: &Core, p: &Params<'_>) -> CoreResult<()> {
+    let Some(url) = p.str("webhook_url")?.filter(|u| !u.is_empty()) else {
+        return Ok(());
+    };
+    // A URL that does not parse is refused by `policy_update`, with its message.
+    let Ok(parsed) = reqwest::Url::parse(&url) else {
+        return Ok(());
+    };
+    let Some(host) = parsed.host() else {
+        return Ok(());
+    };
+    let allow = core.config.rotation.webhook_allow_internal;
+    match destination::refuse_name(&host, allow).await {
+        Some(why) => Err(CoreError::BadRequest(why)),
+        None => Ok(()),
     }
 }
 
@@ -216,7 +238,7 @@ pub(crate) fn policy_update(
         policy.webhook_url = url;
     }
     if let Some(secret) = secret {
-        policy.webhook_secret = secret;
+        policy.webhook_secret = Zeroizing::new(secret);
     }
     if !policy.webhook_url.is_empty() && policy.webhook_secret.len() < 16 {
         return Err(CoreError::bad(
@@ -343,7 +365,9 @@ impl Core {
             .and_then(|d| d.get("version"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        tracing::info!(mount = %mount.path, path, version, scheduled = scheduled.is_some(), "kv secret rotated");
+        // The log names the secret by its job id, not its path (paths can be secrets too).
+        let job = Core::job_claim_id(JobKind::Kv, &mount.uuid, path);
+        tracing::info!(mount = %mount.path, %job, version, scheduled = scheduled.is_some(), "kv secret rotated");
         let after = self.barrier.get(&k.meta).await?;
         let after = after.map(|m| parse_meta(m.expose())).transpose()?;
         self.kv_schedule(mount, path, after.as_ref()).await?;
@@ -384,12 +408,19 @@ impl Core {
             u.host()
                 .and_then(|h| destination::refuse_host(&h, allow_internal))
         });
+        let job = Core::job_claim_id(JobKind::Kv, &mount.uuid, path);
         if let Some(why) = refused {
-            tracing::warn!(mount = %mount.path, path, reason = %why, "rotation webhook not sent");
+            tracing::warn!(mount = %mount.path, %job, reason = %why, "rotation webhook not sent");
             return;
         }
-        let client = self.rotation.http(allow_internal);
-        let (mount_path, path) = (mount.path.clone(), path.to_owned());
+        let client = match self.rotation.http(allow_internal) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(mount = %mount.path, %job, error = %e, "rotation webhook not sent: its HTTP client cannot be built");
+                return;
+            }
+        };
+        let mount_path = mount.path.clone();
         tokio::spawn(async move {
             for attempt in 0..WEBHOOK_ATTEMPTS {
                 if attempt > 0 {
@@ -406,10 +437,10 @@ impl Core {
                 match sent {
                     Ok(r) if r.status().is_success() => return,
                     Ok(r) => {
-                        tracing::warn!(mount = %mount_path, path = %path, status = r.status().as_u16(), "rotation webhook refused")
+                        tracing::warn!(mount = %mount_path, %job, status = r.status().as_u16(), "rotation webhook refused")
                     }
                     Err(e) => {
-                        tracing::warn!(mount = %mount_path, path = %path, error = %e.without_url(), "rotation webhook failed")
+                        tracing::warn!(mount = %mount_path, %job, error = %e.without_url(), "rotation webhook failed")
                     }
                 }
             }

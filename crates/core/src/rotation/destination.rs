@@ -33,6 +33,7 @@ fn is_internal_v4(ip: Ipv4Addr) -> bool {
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240 // reserved
+        || ip == Ipv4Addr::new(168, 63, 129, 16) // Azure's platform endpoint (metadata, DHCP, DNS)
 }
 
 fn is_internal_v6(ip: Ipv6Addr) -> bool {
@@ -40,16 +41,23 @@ fn is_internal_v6(ip: Ipv6Addr) -> bool {
         return is_internal_v4(v4);
     }
     let segments = ip.segments();
-    // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., hi, lo] = segments;
-        return is_internal_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
-    }
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
+        // Prefixes that carry an IPv4 address to a translator or tunnel, which then reaches
+        // it wherever it is (its range is not checked: a gateway may translate or route it
+        // anywhere): IPv4-compatible ::a.b.c.d, NAT64 64:ff9b::/96 and its local-use
+        // 64:ff9b:1::/48, 6to4 2002::/16, Teredo 2001::/32.
+        || segments[..6] == [0; 6]
+        || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        || segments[..3] == [0x64, 0xff9b, 1]
+        || segments[0] == 0x2002
+        || segments[..2] == [0x2001, 0]
+        || segments[..4] == [0x100, 0, 0, 0] // discard-only
+        || segments[..2] == [0x2001, 0xdb8] // documentation
         || (segments[0] & 0xfe00) == 0xfc00 // unique local
         || (segments[0] & 0xffc0) == 0xfe80 // link-local
+        || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside)
 }
 
 /// Why a webhook URL's host may not be reached, if it may not: checked when the URL is set
@@ -99,6 +107,32 @@ impl WebhookResolver {
     }
 }
 
+/// How long the check of a webhook URL waits for its name to resolve when the URL is set.
+const SET_TIME_LOOKUP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Why a webhook URL whose host is a name may not be set, if it may not: the name resolves
+/// (now) to an internal address. The same resolution and rule as delivery, so that the
+/// mistake shows when the URL is set rather than as deliveries that never happen. A name
+/// that does not resolve now is let through: delivery resolves and checks it again.
+pub(crate) async fn refuse_name(host: &url::Host<&str>, allow_internal: bool) -> Option<String> {
+    let url::Host::Domain(name) = host else {
+        return None;
+    };
+    if allow_internal {
+        return None;
+    }
+    // The lookup delivery makes (see `WebhookResolver::lookup`).
+    let addrs = tokio::time::timeout(SET_TIME_LOOKUP, tokio::net::lookup_host((*name, 0)))
+        .await
+        .ok()?
+        .ok()?;
+    let internal = addrs.map(|a| a.ip()).find(|ip| is_internal(*ip))?;
+    Some(format!(
+        "webhook_url points at an internal address ({name} resolves to {internal}); an \
+         operator can allow that with [rotation] webhook_allow_internal = true"
+    ))
+}
+
 impl Resolve for WebhookResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let resolver = *self;
@@ -134,6 +168,17 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b::101:101",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:2::1",
+            "::7f00:1",
+            "::a9fe:a9fe",
+            "::101:101",
+            "2002:a9fe:a9fe::1",
+            "2002:0101:0101::1",
+            "2001:0:4136:e378::1",
+            "168.63.129.16",
+            "fec0::1",
         ] {
             assert!(is_internal(internal.parse().unwrap()), "{internal}");
         }
@@ -144,7 +189,8 @@ mod tests {
             "100.128.0.1",
             "2606:4700::1111",
             "::ffff:1.1.1.1",
-            "64:ff9b::101:101",
+            "2001:4860:4860::8888",
+            "168.63.129.17",
         ] {
             assert!(!is_internal(public.parse().unwrap()), "{public}");
         }
@@ -183,5 +229,18 @@ mod tests {
         };
         let addrs = open.lookup("localhost").await.unwrap();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+    }
+
+    #[tokio::test]
+    async fn set_time_checks_resolve_names_as_delivery_does() {
+        let host = url::Host::Domain("localhost");
+        let why = refuse_name(&host, false).await.unwrap();
+        assert!(why.contains("internal address"), "{why}");
+        assert!(refuse_name(&host, true).await.is_none());
+        // Addresses are refuse_host's; names that do not resolve are left to delivery.
+        let ip = url::Host::Ipv4(Ipv4Addr::LOCALHOST);
+        assert!(refuse_name(&ip, false).await.is_none());
+        let unknown = url::Host::Domain("no-such-host.invalid");
+        assert!(refuse_name(&unknown, false).await.is_none());
     }
 }

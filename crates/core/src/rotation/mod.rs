@@ -128,21 +128,21 @@ impl Scheduler {
 
     /// The HTTP client for webhooks (built once): no redirects and no proxy, and names
     /// resolved through [`destination::WebhookResolver`], so that a webhook reaches only the
-    /// destinations its check allowed.
-    pub(crate) fn http(&self, allow_internal: bool) -> reqwest::Client {
-        self.http
-            .get_or_init(|| {
-                reqwest::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .no_proxy()
-                    .dns_resolver(std::sync::Arc::new(destination::WebhookResolver {
-                        allow_internal,
-                    }))
-                    .build()
-                    .unwrap_or_default()
-            })
-            .clone()
+    /// destinations its check allowed. When it cannot be built the error is returned (and
+    /// the next call tries again): a default client would skip every one of those checks.
+    pub(crate) fn http(&self, allow_internal: bool) -> Result<reqwest::Client, reqwest::Error> {
+        if let Some(client) = self.http.get() {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(std::sync::Arc::new(destination::WebhookResolver {
+                allow_internal,
+            }))
+            .build()?;
+        Ok(self.http.get_or_init(|| client).clone())
     }
 }
 

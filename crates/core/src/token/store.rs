@@ -21,7 +21,7 @@ const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
 pub(crate) const PARENT_PREFIX: &str = "sys/token/parent/";
 
 /// A stored token. Holds no token, only its hash.
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone)]
 pub(crate) struct TokenEntry {
     pub(crate) hash: String,
     pub(crate) accessor: String,
@@ -42,6 +42,17 @@ pub(crate) struct TokenEntry {
     pub(crate) bound_cidrs: Vec<String>,
     pub(crate) path: String,
     pub(crate) orphan: bool,
+}
+
+/// Neither the accessor (it looks up, renews and revokes the token) nor the hash.
+impl std::fmt::Debug for TokenEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenEntry")
+            .field("policies", &self.policies)
+            .field("display_name", &self.display_name)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenEntry {

@@ -8,15 +8,18 @@ use ward_crypto::SecretBytes;
 use ward_crypto::kms::SigningKey;
 
 use super::policy::{KeyMetadata, KeyPolicy, KeyType, VersionInfo, VersionState};
+use super::pool::is_rsa;
 use super::store::{LoadedKey, Material};
 use crate::mounts::MountEntry;
 use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Response};
 
 /// Default and bounds of an HMAC key's size, in bytes (Vault's).
-const HMAC_DEFAULT_SIZE: u32 = 32;
-const HMAC_MIN_SIZE: u32 = 32;
-const HMAC_MAX_SIZE: u32 = 512;
+pub(super) const HMAC_DEFAULT_SIZE: u32 = 32;
+pub(super) const HMAC_MIN_SIZE: u32 = 32;
+pub(super) const HMAC_MAX_SIZE: u32 = 512;
+/// Bytes of every version's own HMAC key (for `hmac/` and convergent nonces).
+pub(super) const VERSION_HMAC_KEY_SIZE: usize = 32;
 
 /// Checks a key name: one non-empty path segment.
 pub(crate) fn validate_name(name: &str) -> CoreResult<&str> {
@@ -50,7 +53,7 @@ fn generate(t: KeyType, key_size: u32) -> CoreResult<(Material, VersionInfo)> {
     };
     let material = Material {
         key,
-        hmac_key: SecretBytes::new(ward_crypto::random_bytes(32)?),
+        hmac_key: SecretBytes::new(ward_crypto::random_bytes(VERSION_HMAC_KEY_SIZE)?),
     };
     let info = VersionInfo {
         time: crate::core::now(),
@@ -213,8 +216,12 @@ impl Lifecycle {
 pub(super) fn rotate_key(key: &LoadedKey) -> CoreResult<LoadedKey> {
     let mut policy = key.policy.clone();
     let mut material = key.material_copy();
+    // A wrapped version number would start again at 0 and later overwrite version 1.
+    let next = policy.latest_version.checked_add(1).ok_or_else(|| {
+        CoreError::bad("the key has reached the maximum number of versions; create a new key")
+    })?;
     let (m, info) = generate(policy.key_type, policy.key_size)?;
-    policy.latest_version += 1;
+    policy.latest_version = next;
     policy.versions.insert(policy.latest_version, info);
     material.insert(policy.latest_version, m);
     LoadedKey::new(policy, material)
@@ -235,7 +242,14 @@ impl Core {
             // Vault answers an existing key's create with the key, unchanged.
             return Ok(Response::data(existing.policy.to_json()));
         }
-        let key = self.transit_save(mount, new.build(name)?).await?;
+        let built = if is_rsa(new.key_type) {
+            // Generating an RSA-4096 key takes about a second of CPU.
+            let owned_name = name.to_owned();
+            self.transit_offload(move || new.build(&owned_name)).await?
+        } else {
+            new.build(name)?
+        };
+        let key = self.transit_save(mount, built).await?;
         tracing::info!(mount = %mount.path, key = name, "transit key created");
         Ok(Response::data(key.policy.to_json()))
     }
@@ -301,7 +315,7 @@ impl Core {
         change: F,
     ) -> CoreResult<Response>
     where
-        F: FnOnce(&LoadedKey) -> CoreResult<LoadedKey>,
+        F: FnOnce(&LoadedKey) -> CoreResult<LoadedKey> + Send + 'static,
     {
         let name = validate_name(name)?;
         let _guard = self.transit_lock(mount, name).await;
@@ -309,7 +323,13 @@ impl Core {
             .transit_load(mount, name)
             .await?
             .ok_or_else(|| CoreError::bad(format!("key not found: {name}")))?;
-        let next = change(&key)?;
+        // An RSA key's change costs seconds when it generates a version, and parses every
+        // version's private key in any case.
+        let next = if is_rsa(key.policy.key_type) {
+            self.transit_offload(move || change(&key)).await?
+        } else {
+            change(&key)?
+        };
         let saved = self.transit_save(mount, next).await?;
         Ok(Response::data(saved.policy.to_json()))
     }
@@ -340,7 +360,8 @@ impl Core {
             self.check_rotation_period("auto rotate period", v)?;
         }
         let compromised_decrypt = p.bool("allow_compromised_decrypt")?;
-        self.transit_update(mount, name, |key| {
+        let fields = p.0.clone();
+        self.transit_update(mount, name, move |key| {
             let mut policy = key.policy.clone();
             let as_version =
                 |n: u64| u32::try_from(n).map_err(|_| CoreError::bad("version out of range"));
@@ -403,7 +424,7 @@ impl Core {
             if let Some(v) = compromised_decrypt {
                 policy.allow_compromised_decrypt = v;
             }
-            policy.metadata.update(p)?;
+            policy.metadata.update(&Params(&fields))?;
             LoadedKey::new(policy, key.material_copy())
         })
         .await
@@ -419,7 +440,7 @@ impl Core {
             .u64("min_available_version")?
             .ok_or_else(|| CoreError::bad("missing min_available_version"))?;
         let min = u32::try_from(min).map_err(|_| CoreError::bad("version out of range"))?;
-        self.transit_update(mount, name, |key| {
+        self.transit_update(mount, name, move |key| {
             let mut policy = key.policy.clone();
             if min == 0 {
                 return Err(CoreError::bad("minimum available version should be positive"));
@@ -461,11 +482,12 @@ impl Core {
         p: &Params<'_>,
     ) -> CoreResult<Response> {
         let versions = versions_param(p)?;
+        let changed_versions = versions.clone();
         let resp = self
-            .transit_update(mount, name, |key| {
+            .transit_update(mount, name, move |key| {
                 let mut policy = key.policy.clone();
                 let mut material = key.material_copy();
-                for v in &versions {
+                for v in &changed_versions {
                     let latest = policy.latest_version;
                     let Some(info) = policy.versions.get_mut(v) else {
                         return Err(CoreError::bad(format!("key version {v} does not exist")));

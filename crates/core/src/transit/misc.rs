@@ -9,9 +9,12 @@ use serde_json::{Map, json};
 use ward_crypto::kms::HashAlg;
 use zeroize::Zeroizing;
 
-use super::keys::validate_name;
-use super::policy::{KeyPolicy, KeyType, VersionState};
-use super::store::{LoadedKey, material_from_json, material_to_json};
+use super::keys::{
+    HMAC_DEFAULT_SIZE, HMAC_MAX_SIZE, HMAC_MIN_SIZE, VERSION_HMAC_KEY_SIZE, validate_name,
+};
+use super::policy::{KeyMetadata, KeyPolicy, KeyType, VersionState};
+use super::pool::is_rsa;
+use super::store::{LoadedKey, Material, material_from_json, material_to_json};
 use super::wire::b64;
 use crate::mounts::MountEntry;
 use crate::params::Params;
@@ -54,7 +57,157 @@ fn export_one(key: &LoadedKey, export_type: &str, version: u32) -> CoreResult<St
     }
 }
 
+/// A refusal of a backup that is not one Ward could have written.
+fn forged(what: &str) -> CoreError {
+    CoreError::bad(format!("invalid backup: {what}"))
+}
+
+/// Checks that the public keys a backup shows are those of its private keys (a forged one
+/// would be handed out by `export/public-key` and `keys/:name`).
+fn check_public_keys(key: &LoadedKey) -> CoreResult<()> {
+    for (version, signer) in &key.signers {
+        let shown = key
+            .policy
+            .versions
+            .get(version)
+            .and_then(|i| i.public_key.as_deref());
+        if shown != Some(signer.public_key_text()?.as_str()) {
+            return Err(forged(&format!(
+                "the public key of version {version} is not that of its private key"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Core {
+    /// Checks every field of a backup against what Ward itself could have produced, so a
+    /// restore cannot smuggle in a state that the API would refuse: version numbers that
+    /// wrap on rotation, bounds that contradict each other, a key or HMAC key of the wrong
+    /// length, options that key creation refuses.
+    fn check_restored_key(
+        &self,
+        policy: &KeyPolicy,
+        material: &BTreeMap<u32, Material>,
+    ) -> CoreResult<()> {
+        let t = policy.key_type;
+        let latest = policy.latest_version;
+        // Below u32::MAX so that the next rotation has a number to take.
+        if latest == 0 || latest == u32::MAX {
+            return Err(forged("latest_version out of range"));
+        }
+        let min_dec = policy.min_decryption_version;
+        let min_enc = policy.min_encryption_version;
+        let min_avail = policy.min_available_version;
+        if min_dec == 0 || min_dec > latest {
+            return Err(forged(
+                "min_decryption_version must be between 1 and latest_version",
+            ));
+        }
+        if min_enc > latest || (min_enc > 0 && min_enc < min_dec) {
+            return Err(forged(
+                "min_encryption_version must be 0 or between min_decryption_version and latest_version",
+            ));
+        }
+        // (`config` may set min_encryption_version back to 0 after a trim.)
+        if min_avail > min_dec || (min_enc > 0 && min_avail > min_enc) {
+            return Err(forged(
+                "min_available_version must not exceed the minimum encryption and decryption versions",
+            ));
+        }
+        // Versions are numbered without gaps from the oldest kept one up to the latest.
+        let first = min_avail.max(1);
+        let expected = u64::from(latest - first) + 1;
+        if policy.versions.len() as u64 != expected
+            || policy.versions.keys().next() != Some(&first)
+            || policy.versions.keys().next_back() != Some(&latest)
+        {
+            return Err(forged(
+                "the versions must run without gaps up to latest_version",
+            ));
+        }
+        if policy.versions.get(&latest).map(|i| i.state) != Some(VersionState::Active) {
+            return Err(forged("the latest version must be active"));
+        }
+        for (version, info) in &policy.versions {
+            if chrono::DateTime::parse_from_rfc3339(&info.creation_time).is_err() {
+                return Err(forged(&format!(
+                    "version {version} has no valid creation time"
+                )));
+            }
+            if info.public_key.is_some() != t.signing().is_some() {
+                return Err(forged(&format!(
+                    "version {version}: a public key goes with asymmetric keys only"
+                )));
+            }
+        }
+        // Every version that is not destroyed comes with its material, and no more.
+        let live = policy
+            .versions
+            .iter()
+            .filter(|(_, i)| i.state != VersionState::Destroyed)
+            .map(|(v, _)| v);
+        if live.ne(material.keys()) {
+            return Err(forged(
+                "key material must come with exactly the versions not destroyed",
+            ));
+        }
+        let key_size_ok = if t == KeyType::Hmac {
+            (HMAC_MIN_SIZE..=HMAC_MAX_SIZE).contains(&policy.key_size)
+        } else {
+            policy.key_size == HMAC_DEFAULT_SIZE
+        };
+        if !key_size_ok {
+            return Err(forged("key_size out of range"));
+        }
+        for (version, m) in material {
+            if m.hmac_key.len() != VERSION_HMAC_KEY_SIZE {
+                return Err(forged(&format!(
+                    "version {version} has an HMAC key of the wrong length"
+                )));
+            }
+            let expected_len = match (t.aead(), t) {
+                (Some(aead), _) => Some(aead.key_len()),
+                (None, KeyType::Hmac) => Some(policy.key_size as usize),
+                (None, KeyType::Ed25519) => Some(32),
+                // RSA and ECDSA keys are parsed (PKCS#8) when the key is built.
+                _ => None,
+            };
+            if expected_len.is_some_and(|n| n != m.key.len()) || m.key.is_empty() {
+                return Err(forged(&format!(
+                    "version {version} has key material of the wrong length"
+                )));
+            }
+        }
+        if policy.derived && !t.supports_derivation() {
+            return Err(forged("key derivation is not supported for the key type"));
+        }
+        if policy.convergent_encryption && (!policy.derived || t.aead().is_none()) {
+            return Err(forged(
+                "convergent encryption needs a derived encryption key",
+            ));
+        }
+        self.check_rotation_period("auto rotate period", policy.auto_rotate_period)
+            .map_err(|e| forged(&e.to_string()))?;
+        // Ward's metadata, under the limits of `keys/:name`.
+        let shown = serde_json::to_value(&policy.metadata)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        if let Some(fields) = shown.as_object() {
+            KeyMetadata::default()
+                .update(&Params(fields))
+                .map_err(|e| forged(&e.to_string()))?;
+        }
+        for info in [&policy.backup_info, &policy.restore_info]
+            .into_iter()
+            .flatten()
+        {
+            if !info.is_object() {
+                return Err(forged("backup_info and restore_info must be objects"));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn transit_export(
         &self,
         mount: &MountEntry,
@@ -173,16 +326,10 @@ impl Core {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| policy.name.clone());
         let name = validate_name(&chosen)?.to_owned();
-        // Every version that is not destroyed must come with its material, and no more.
-        let live: BTreeMap<u32, ()> = policy
-            .versions
-            .iter()
-            .filter(|(_, i)| i.state != VersionState::Destroyed)
-            .map(|(v, _)| (*v, ()))
-            .collect();
-        if live.keys().ne(material.keys()) || policy.latest_version == 0 {
+        if backup.ward_backup != 1 {
             return Err(invalid());
         }
+        self.check_restored_key(&policy, &material)?;
         policy.name = name.clone();
         policy.restore_info =
             Some(json!({ "time": now_rfc3339(), "version": policy.latest_version }));
@@ -191,7 +338,15 @@ impl Core {
         if self.transit_load(mount, &name).await?.is_some() && !force {
             return Err(CoreError::bad(format!("key \"{name}\" already exists")));
         }
-        let key = LoadedKey::new(policy, material).map_err(|_| invalid())?;
+        // Parsing RSA private keys costs milliseconds each: off the async workers.
+        let key = if is_rsa(policy.key_type) {
+            self.transit_offload(move || LoadedKey::new(policy, material))
+                .await
+        } else {
+            LoadedKey::new(policy, material)
+        }
+        .map_err(|_| invalid())?;
+        check_public_keys(&key)?;
         self.transit_save(mount, key).await?;
         tracing::info!(mount = %mount.path, key = %name, "transit key restored");
         Ok(Response::empty())

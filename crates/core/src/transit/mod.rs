@@ -22,6 +22,7 @@ mod crypt;
 mod keys;
 mod misc;
 mod policy;
+mod pool;
 mod schedule;
 mod sign;
 mod store;

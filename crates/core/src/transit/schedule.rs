@@ -68,7 +68,7 @@ impl Core {
             return Ok(());
         }
         let result = self
-            .transit_update(mount, name, |key| {
+            .transit_update(mount, name, move |key| {
                 // Under the key's lock: a rotation since the look above settles it.
                 match next_due(&key.policy) {
                     Some(due) if due <= now => rotate_key(key),

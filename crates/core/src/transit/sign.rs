@@ -195,6 +195,52 @@ fn verify_one(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreRes
     s.verify(&input, &raw, &o).map_err(|e| unsupported(e, &o))
 }
 
+fn sign_reply(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreResult<Response> {
+    let Some(items) = batch_items(p)? else {
+        let (signature, version) = sign_one(key, p, url_alg)?;
+        return Ok(Response::data(
+            json!({ "signature": signature, "key_version": version }),
+        ));
+    };
+    let (results, _) = batch_results(p, &items, json!({ "key_version": 0 }), |ip| {
+        let (signature, version) = sign_one(key, ip, url_alg)?;
+        Ok(json!({ "signature": signature, "key_version": version }))
+    });
+    Ok(Response::data(json!({ "batch_results": results })))
+}
+
+fn verify_reply(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreResult<Response> {
+    let Some(items) = batch_items(p)? else {
+        let valid = verify_one(key, p, url_alg)?;
+        return Ok(Response::data(json!({ "valid": valid })));
+    };
+    let (results, _) = batch_results(p, &items, json!({}), |ip| {
+        // Vault leaves `valid` out of a batch item when it is false.
+        Ok(match verify_one(key, ip, url_alg)? {
+            true => json!({ "valid": true }),
+            false => json!({}),
+        })
+    });
+    Ok(Response::data(json!({ "batch_results": results })))
+}
+
+fn hmac_reply(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreResult<Response> {
+    let Some(items) = batch_items(p)? else {
+        return Ok(Response::data(
+            json!({ "hmac": hmac_one(key, p, url_alg)? }),
+        ));
+    };
+    let (results, _) = batch_results(p, &items, json!({}), |ip| {
+        Ok(json!({ "hmac": hmac_one(key, ip, url_alg)? }))
+    });
+    Ok(Response::data(json!({ "batch_results": results })))
+}
+
+/// The number of operations a request asks for: its batch's length, else 1.
+fn item_count(p: &Params<'_>) -> CoreResult<usize> {
+    Ok(batch_items(p)?.map_or(1, |items| items.len()))
+}
+
 impl crate::Core {
     pub(crate) async fn transit_sign(
         &self,
@@ -203,19 +249,13 @@ impl crate::Core {
         url_alg: Option<&str>,
         p: &Params<'_>,
     ) -> CoreResult<Response> {
-        let batch = batch_items(p)?;
+        let items = item_count(p)?;
         let key = self.transit_key(mount, name).await?;
-        let Some(items) = batch else {
-            let (signature, version) = sign_one(&key, p, url_alg)?;
-            return Ok(Response::data(
-                json!({ "signature": signature, "key_version": version }),
-            ));
-        };
-        let (results, _) = batch_results(p, &items, json!({ "key_version": 0 }), |ip| {
-            let (signature, version) = sign_one(&key, ip, url_alg)?;
-            Ok(json!({ "signature": signature, "key_version": version }))
-        });
-        Ok(Response::data(json!({ "batch_results": results })))
+        let url_alg = url_alg.map(str::to_owned);
+        self.transit_run(key, p, items, move |key, p| {
+            sign_reply(key, p, url_alg.as_deref())
+        })
+        .await
     }
 
     pub(crate) async fn transit_verify(
@@ -225,20 +265,13 @@ impl crate::Core {
         url_alg: Option<&str>,
         p: &Params<'_>,
     ) -> CoreResult<Response> {
-        let batch = batch_items(p)?;
+        let items = item_count(p)?;
         let key = self.transit_key(mount, name).await?;
-        let Some(items) = batch else {
-            let valid = verify_one(&key, p, url_alg)?;
-            return Ok(Response::data(json!({ "valid": valid })));
-        };
-        let (results, _) = batch_results(p, &items, json!({}), |ip| {
-            // Vault leaves `valid` out of a batch item when it is false.
-            Ok(match verify_one(&key, ip, url_alg)? {
-                true => json!({ "valid": true }),
-                false => json!({}),
-            })
-        });
-        Ok(Response::data(json!({ "batch_results": results })))
+        let url_alg = url_alg.map(str::to_owned);
+        self.transit_run(key, p, items, move |key, p| {
+            verify_reply(key, p, url_alg.as_deref())
+        })
+        .await
     }
 
     pub(crate) async fn transit_hmac(
@@ -248,16 +281,12 @@ impl crate::Core {
         url_alg: Option<&str>,
         p: &Params<'_>,
     ) -> CoreResult<Response> {
-        let batch = batch_items(p)?;
+        let items = item_count(p)?;
         let key = self.transit_key(mount, name).await?;
-        let Some(items) = batch else {
-            return Ok(Response::data(
-                json!({ "hmac": hmac_one(&key, p, url_alg)? }),
-            ));
-        };
-        let (results, _) = batch_results(p, &items, json!({}), |ip| {
-            Ok(json!({ "hmac": hmac_one(&key, ip, url_alg)? }))
-        });
-        Ok(Response::data(json!({ "batch_results": results })))
+        let url_alg = url_alg.map(str::to_owned);
+        self.transit_run(key, p, items, move |key, p| {
+            hmac_reply(key, p, url_alg.as_deref())
+        })
+        .await
     }
 }

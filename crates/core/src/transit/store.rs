@@ -94,8 +94,8 @@ impl LoadedKey {
                 (
                     *v,
                     Material {
-                        key: m.key.clone(),
-                        hmac_key: m.hmac_key.clone(),
+                        key: m.key.duplicate(),
+                        hmac_key: m.hmac_key.duplicate(),
                     },
                 )
             })
@@ -193,6 +193,8 @@ pub(crate) struct TransitCache {
     /// record before one of them does not cache what it read (it may be a key rotated or
     /// deleted since).
     generation: AtomicU64,
+    /// Where expensive crypto runs, off the async workers.
+    pub(super) pool: super::pool::CryptoPool,
 }
 
 impl TransitCache {

@@ -78,6 +78,10 @@ pub(crate) fn item_error(e: &CoreError) -> String {
     }
 }
 
+/// Most items a `batch_input` may hold: a request's work stays bounded (split larger jobs
+/// into several requests). RSA keys take fewer (see `pool::MAX_RSA_BATCH_ITEMS`).
+pub(crate) const MAX_BATCH_ITEMS: usize = 1000;
+
 /// The items of `batch_input`, or `None` for a single-item request.
 pub(crate) fn batch_items<'a>(p: &Params<'a>) -> CoreResult<Option<Vec<&'a Map<String, Value>>>> {
     let invalid = || CoreError::bad("invalid value for 'batch_input': expected a list of objects");
@@ -86,6 +90,12 @@ pub(crate) fn batch_items<'a>(p: &Params<'a>) -> CoreResult<Option<Vec<&'a Map<S
         Some(Value::Array(items)) => {
             if items.is_empty() {
                 return Err(CoreError::bad("missing batch input to process"));
+            }
+            if items.len() > MAX_BATCH_ITEMS {
+                return Err(CoreError::bad(format!(
+                    "batch_input has {} items; at most {MAX_BATCH_ITEMS} are accepted per request",
+                    items.len()
+                )));
             }
             items
                 .iter()
