@@ -245,7 +245,7 @@ async fn repeated_reads_log_what_each_read_returned() {
     let (_, body, logged) = read().await;
     assert_eq!(body["data"]["metadata"]["version"], 2);
     assert_eq!(logged["data"]["v"], hash(json!("second")).await);
-    assert_eq!(logged["metadata"]["version"], 2);
+    assert_eq!(logged["metadata"]["version"], hash(json!("2")).await);
 
     let (status, _) = s
         .call(
@@ -309,7 +309,13 @@ async fn transit_plaintexts_and_ciphertexts_are_hmacd_in_both_entries() {
     let encrypted = &entry("encrypt", "response")["response"]["data"];
     let logged = encrypted["ciphertext"].as_str().unwrap();
     assert!(logged.starts_with("hmac-sha256:"), "{logged}");
-    assert_eq!(encrypted["key_version"], 1, "numbers stay as they are");
+    let (_, one) = s
+        .call("PUT", "sys/audit-hash/file", Some(json!({"input": "1"})))
+        .await;
+    assert_eq!(
+        encrypted["key_version"], one["data"]["hash"],
+        "numbers are HMAC'd too"
+    );
     let decrypted = &entry("decrypt", "response")["response"]["data"];
     assert_eq!(&decrypted["plaintext"], hashed_plaintext);
     assert!(verify(&[&file]).is_ok());
@@ -662,4 +668,69 @@ async fn a_socket_device_continues_its_chain_across_seal_and_unseal() {
     for line in &got {
         v.push(line.as_bytes()).unwrap();
     }
+}
+
+/// Issue 22 item 14: numbers and booleans are values too. `{"pin": 1234}` must not put the
+/// number in the log, in the request entry nor in the response entry; the logged value is
+/// the HMAC of the value's JSON text, which `sys/audit-hash` gives for the operator's search.
+#[tokio::test]
+async fn numbers_and_booleans_are_hmacd_in_request_and_response_data() {
+    let s = support::dev().await;
+    let file = s.dir.path().join("audit.log");
+    enable_file(&s, "file", &file).await;
+    let pin = 987_654_321_987_u64;
+    let (status, body) = s
+        .call(
+            "PUT",
+            "secret/data/pins",
+            Some(json!({"data": {"pin": pin, "enabled": true, "ratio": 2.5, "nothing": null}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.call("GET", "secret/data/pins", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["data"]["pin"], json!(pin));
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(&pin.to_string()), "number in clear: {text}");
+    assert!(
+        !text.contains("\"enabled\":true"),
+        "boolean in clear: {text}"
+    );
+    assert!(!text.contains("2.5"), "float in clear: {text}");
+    let hash_of = |input: &str| {
+        let input = input.to_owned();
+        let s = &s;
+        async move {
+            let (_, body) = s
+                .call("PUT", "sys/audit-hash/file", Some(json!({"input": input})))
+                .await;
+            body["data"]["hash"].clone()
+        }
+    };
+    let all = entries(&file);
+    let write = all
+        .iter()
+        .find(|e| e["type"] == "request" && e["request"]["operation"] == "update")
+        .unwrap();
+    let data = &write["request"]["data"]["data"];
+    assert_eq!(data["pin"], hash_of(&pin.to_string()).await);
+    assert_eq!(data["enabled"], hash_of("true").await);
+    assert_eq!(data["ratio"], hash_of("2.5").await);
+    assert_eq!(data["nothing"], Value::Null, "null holds nothing");
+    let read = all
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "response" && e["request"]["operation"] == "read")
+        .unwrap();
+    let data = &read["response"]["data"];
+    assert_eq!(data["data"]["pin"], hash_of(&pin.to_string()).await);
+    assert_eq!(data["metadata"]["destroyed"], hash_of("false").await);
+    assert_eq!(data["metadata"]["version"], hash_of("1").await);
+    // The structural fields Vault leaves clear stay clear.
+    assert_eq!(read["request"]["path"], "secret/data/pins");
+    assert_eq!(read["request"]["operation"], "read");
+    assert_eq!(read["request"]["mount_type"], "kv");
+    assert_eq!(read["auth"]["policies"], json!(["root"]));
+    assert!(verify(&[&file]).is_ok());
 }
