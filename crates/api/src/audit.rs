@@ -15,6 +15,12 @@
 //! inserted or reordered line breaks the `seq` count. Only the very last line of a series can
 //! be altered without a trace (nothing records its hash yet).
 //!
+//! The chain has no key, so whoever can write the file can also cut it or re-chain it from
+//! any line. [`Checkpoint`] lines, signed with the device's Ed25519 key, close that gap: the
+//! [`ChainVerifier`] given the device's key ([`CheckpointKey`]) checks each one, that the
+//! series starts at its genesis or at a checkpoint that opened a file, and (given the head the
+//! server reports) that no line was cut after the last one.
+//!
 //! The chain fields come last so that a line's hash can be started before the line's place
 //! in the chain is known: an [`Entry`] carries the SHA-256 state after its own bytes, and
 //! chaining it hashes only the closing fields. The two lines of one request start with the
@@ -764,5 +770,163 @@ mod tests {
         let mut v = ChainVerifier::new();
         lines[3..].iter().for_each(|l| v.push(l).unwrap());
         assert_eq!(v.started_mid_chain(), Some(3));
+    }
+
+    /// A stand-in key for the verifier's own tests: its "signature" is the SHA-256 of the
+    /// message (real keys are checked in ward-core and the CLI).
+    #[derive(Debug)]
+    struct FakeKey;
+
+    impl CheckpointKey for FakeKey {
+        fn public_key(&self) -> &[u8] {
+            &[7; 32]
+        }
+        fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+            Sha256::digest(message).as_slice() == signature
+        }
+    }
+
+    /// A chain of `n` request lines with a checkpoint opening it and one every `every` lines.
+    fn checkpointed(n: usize, every: usize) -> Vec<Vec<u8>> {
+        let mut head = ChainHead::genesis("00ff");
+        let mut out = Vec::new();
+        let checkpoint = |head: &mut ChainHead, opens_file: bool| {
+            let c = Checkpoint {
+                time: "t".into(),
+                reason: if opens_file { "open" } else { "interval" }.into(),
+                opens_file,
+                chain_break: None,
+            };
+            let signature = Sha256::digest(c.message(head.seq, &head.prev_hash));
+            let mut line = head.chain(&c.entry(&[7; 32], &signature));
+            line.pop();
+            line
+        };
+        out.push(checkpoint(&mut head, true));
+        for i in 0..n {
+            let mut line = head.chain(&Entry::from_object(format!("{{\"i\":{i}}}").as_bytes()));
+            line.pop();
+            out.push(line);
+            if (i + 1) % every == 0 {
+                out.push(checkpoint(&mut head, false));
+            }
+        }
+        out
+    }
+
+    fn verify_keyed(lines: &[Vec<u8>], head: Option<ChainHead>) -> Result<(), ChainBreak> {
+        let mut v = ChainVerifier::new().with_key(Box::new(FakeKey));
+        if let Some(head) = head {
+            v = v.expect_head(head);
+        }
+        lines.iter().try_for_each(|l| v.push(l))?;
+        v.finish()
+    }
+
+    /// Re-chains `lines` from `from` on, keeping every line's content.
+    fn rechain(lines: &[Vec<u8>], from: usize) -> Vec<Vec<u8>> {
+        let mut head = ChainHead::after(&lines[from - 1]).unwrap();
+        let mut out = lines[..from].to_vec();
+        for line in &lines[from..] {
+            let mut object: serde_json::Map<String, Value> = serde_json::from_slice(line).unwrap();
+            object.remove("seq");
+            object.remove("prev_hash");
+            let mut l = head.chain(&Entry::from_object(
+                Value::Object(object).to_string().as_bytes(),
+            ));
+            l.pop();
+            out.push(l);
+        }
+        out
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_sign_their_place() {
+        let c = Checkpoint {
+            time: "2026-12-06T00:00:00Z".into(),
+            reason: "break".into(),
+            opens_file: false,
+            chain_break: Some("cut\nhere".into()),
+        };
+        let mut head = ChainHead::genesis("00");
+        let line = head.chain(&c.entry(&[1, 2], &[3, 4]));
+        let value: Value = serde_json::from_slice(line.strip_suffix(b"\n").unwrap()).unwrap();
+        let signed = Checkpoint::from_line(&value).unwrap().unwrap();
+        assert_eq!(signed.checkpoint, c);
+        assert_eq!(
+            (signed.public_key, signed.signature),
+            (vec![1, 2], vec![3, 4])
+        );
+        // The message binds the place and every field.
+        let base = c.message(5, "sha256:aa");
+        assert_ne!(base, c.message(6, "sha256:aa"));
+        assert_ne!(base, c.message(5, "sha256:ab"));
+        let opened = Checkpoint {
+            opens_file: true,
+            ..c.clone()
+        };
+        assert_ne!(base, opened.message(5, "sha256:aa"));
+        let unbroken = Checkpoint {
+            chain_break: None,
+            ..c
+        };
+        assert_ne!(base, unbroken.message(5, "sha256:aa"));
+        assert!(Checkpoint::from_line(&serde_json::json!({"type": "request"})).is_none());
+        assert!(
+            Checkpoint::from_line(&serde_json::json!({"type": "checkpoint"}))
+                .unwrap()
+                .is_err()
+        );
+        assert_eq!(parse_ed25519(&ed25519_text(&[0, 255])), Some(vec![0, 255]));
+        assert_eq!(parse_ed25519("ed25519:0"), None);
+    }
+
+    #[test]
+    fn with_the_key_rechained_headless_and_bare_logs_fail() {
+        let lines = checkpointed(9, 3);
+        verify_keyed(&lines, None).unwrap();
+        verify(&lines).unwrap();
+        // Re-chained from line 3 (after its content changed): the chain holds, a signature
+        // does not.
+        let mut edited = lines.clone();
+        edited[2] = b"{\"i\":99,\"seq\":2,\"prev_hash\":\"x\"}".to_vec();
+        let rechained = rechain(&edited, 2);
+        verify(&rechained).unwrap();
+        let bad = verify_keyed(&rechained, None).unwrap_err();
+        assert!(bad.reason.contains("signature"), "{bad:?}");
+        // The first lines cut.
+        let headless = &lines[2..];
+        verify(headless).unwrap();
+        let bad = verify_keyed(headless, None).unwrap_err();
+        assert!(bad.reason.contains("first lines were removed"), "{bad:?}");
+        // No checkpoint at all.
+        let bare: Vec<Vec<u8>> = chain(4);
+        let bad = verify_keyed(&bare, None).unwrap_err();
+        assert!(bad.reason.contains("no checkpoint"), "{bad:?}");
+    }
+
+    #[test]
+    fn the_head_finds_lines_cut_after_the_last_checkpoint() {
+        let lines = checkpointed(7, 3);
+        let head = ChainHead::after(lines.last().unwrap()).unwrap();
+        verify_keyed(&lines, Some(head.clone())).unwrap();
+        let cut = &lines[..lines.len() - 1];
+        verify_keyed(cut, None).unwrap();
+        let bad = verify_keyed(cut, Some(head.clone())).unwrap_err();
+        assert!(bad.reason.contains("cut from its end"), "{bad:?}");
+        // A line at the head's place that is not the one it records.
+        let mut other = lines.clone();
+        let last = other.len() - 1;
+        other[last] = rechain(
+            &{
+                let mut l = lines.clone();
+                l[last] = b"{\"i\":42,\"seq\":0,\"prev_hash\":\"x\"}".to_vec();
+                l
+            },
+            last,
+        )[last]
+            .clone();
+        let bad = verify_keyed(&other, Some(head)).unwrap_err();
+        assert!(bad.reason.contains("server's head"), "{bad:?}");
     }
 }
