@@ -1037,3 +1037,49 @@ async fn a_full_disk_leaves_no_partial_line_and_the_log_verifies_after() {
     let n = verify(&[&file]).unwrap();
     assert_eq!(n as usize, lines(&file).len());
 }
+
+/// Issue 22 item 12: a log edited and re-chained while the server is down (the chain alone
+/// verifies) no longer holds the checkpoint the server saved: found at restart.
+#[tokio::test]
+async fn a_log_rechained_while_down_is_found_at_restart() {
+    use ward_api::audit::{ChainHead, Entry};
+    let s = support::dev().await;
+    let file = s.dir.path().join("audit.log");
+    enable_file(&s, "file", &file).await;
+    for i in 0..3 {
+        s.call(
+            "PUT",
+            &format!("secret/data/r{i}"),
+            Some(json!({"data": {"v": "1"}})),
+        )
+        .await;
+    }
+    assert_eq!(s.call("PUT", "sys/seal", None).await.0, 204);
+    let all = lines(&file);
+    // Line 2 edited, everything after it re-chained.
+    let mut head = ChainHead::after(&all[0]).unwrap();
+    let mut out = vec![String::from_utf8(all[0].clone()).unwrap()];
+    for (i, line) in all[1..].iter().enumerate() {
+        let mut object: serde_json::Map<String, Value> = serde_json::from_slice(line).unwrap();
+        object.remove("seq");
+        object.remove("prev_hash");
+        if i == 0 {
+            object.insert("time".into(), json!("2000-01-01T00:00:00Z"));
+        }
+        let mut chained = head.chain(&Entry::from_object(
+            Value::Object(object).to_string().as_bytes(),
+        ));
+        chained.pop();
+        out.push(String::from_utf8(chained).unwrap());
+    }
+    std::fs::write(&file, out.join("\n") + "\n").unwrap();
+    assert!(verify(&[&file]).is_ok(), "the chain alone cannot tell");
+    let after = restart(&s).await;
+    let info = device_info(&after, "file").await;
+    assert!(
+        info["break"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("edited or re-chained")),
+        "{info}"
+    );
+}
