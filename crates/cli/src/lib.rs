@@ -183,8 +183,13 @@ fn run_scan(args: impl Iterator<Item = std::ffi::OsString>) -> ExitCode {
 /// Runs a client command.
 async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliError> {
     // Verifying audit files needs no server.
-    if let Command::Audit(cmd::audit::AuditCommand::Verify { files }) = &command {
-        return cmd::audit::verify(files);
+    if let Command::Audit(cmd::audit::AuditCommand::Verify {
+        files,
+        public_key,
+        head,
+    }) = &command
+    {
+        return cmd::audit::verify(files, public_key.as_deref(), head.as_deref());
     }
     let context = global.context()?;
     match command {

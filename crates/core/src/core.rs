@@ -232,7 +232,7 @@ impl Core {
     async fn post_unseal(&self) -> CoreResult<()> {
         self.mounts.load(&self.barrier).await?;
         self.policies.install_default(&self.barrier).await?;
-        self.audit.load(&self.barrier).await?;
+        self.load_audit().await?;
         Ok(())
     }
 
@@ -240,8 +240,12 @@ impl Core {
     pub async fn seal(&self) {
         let mut progress = self.progress.lock().await;
         progress.reset();
-        self.audit.shutdown(&self.barrier).await;
+        // Audit devices are let go only once the barrier is sealed: a request that got past
+        // the seal check meanwhile is still audited (or refused), never served unaudited.
+        // Their checkpoints and heads are saved first, while the barrier is open.
+        self.audit.checkpoint_all(&self.barrier, "seal").await;
         self.barrier.seal();
+        self.audit.shutdown().await;
         if let Ok(mut slot) = self.root_key.write() {
             *slot = None;
         }

@@ -245,7 +245,7 @@ async fn repeated_reads_log_what_each_read_returned() {
     let (_, body, logged) = read().await;
     assert_eq!(body["data"]["metadata"]["version"], 2);
     assert_eq!(logged["data"]["v"], hash(json!("second")).await);
-    assert_eq!(logged["metadata"]["version"], 2);
+    assert_eq!(logged["metadata"]["version"], hash(json!("2")).await);
 
     let (status, _) = s
         .call(
@@ -309,7 +309,13 @@ async fn transit_plaintexts_and_ciphertexts_are_hmacd_in_both_entries() {
     let encrypted = &entry("encrypt", "response")["response"]["data"];
     let logged = encrypted["ciphertext"].as_str().unwrap();
     assert!(logged.starts_with("hmac-sha256:"), "{logged}");
-    assert_eq!(encrypted["key_version"], 1, "numbers stay as they are");
+    let (_, one) = s
+        .call("PUT", "sys/audit-hash/file", Some(json!({"input": "1"})))
+        .await;
+    assert_eq!(
+        encrypted["key_version"], one["data"]["hash"],
+        "numbers are HMAC'd too"
+    );
     let decrypted = &entry("decrypt", "response")["response"]["data"];
     assert_eq!(&decrypted["plaintext"], hashed_plaintext);
     assert!(verify(&[&file]).is_ok());
@@ -329,9 +335,24 @@ async fn the_audit_api_has_vaults_shapes_and_checks_its_input() {
     assert_eq!(status, 204, "{body}");
     let (status, body) = s.call("GET", "sys/audit", None).await;
     assert_eq!(status, 200);
+    // Vault's fields, and Ward's checkpoint fields beside them.
+    let device = body["main/"].clone();
+    let vaults: Value = ["type", "description", "options", "local", "path"]
+        .iter()
+        .map(|k| (k.to_string(), device[k].clone()))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
     let entry = json!({"type": "file", "description": "d", "options": {"file_path": file}, "local": false, "path": "main/"});
-    assert_eq!(body["main/"], entry);
-    assert_eq!(body["data"]["main/"], entry);
+    assert_eq!(vaults, entry);
+    assert_eq!(body["data"]["main/"], device);
+    assert!(
+        device["public_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("ed25519:")
+    );
+    assert!(device["head"].as_str().unwrap().starts_with("0:genesis:"));
+    assert_eq!(device["break"], Value::Null);
 
     for (body, why) in [
         (
@@ -650,16 +671,415 @@ async fn a_socket_device_continues_its_chain_across_seal_and_unseal() {
     let mut got = Vec::new();
     for _ in 0..100 {
         got = collector.lines.lock().unwrap().clone();
-        if got.len() >= 6 {
+        if got.len() >= 7 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     // mounts, seal, mounts: a request and a response entry each (enabling is not audited
-    // by the device it enables).
-    assert_eq!(got.len(), 6, "{got:?}");
+    // by the device it enables), and the seal's checkpoint.
+    assert_eq!(got.len(), 7, "{got:?}");
+    assert!(got[3].contains("\"type\":\"checkpoint\""), "{}", got[3]);
     let mut v = ChainVerifier::new();
     for line in &got {
         v.push(line.as_bytes()).unwrap();
     }
+}
+
+/// Issue 22 item 14: numbers and booleans are values too. `{"pin": 1234}` must not put the
+/// number in the log, in the request entry nor in the response entry; the logged value is
+/// the HMAC of the value's JSON text, which `sys/audit-hash` gives for the operator's search.
+#[tokio::test]
+async fn numbers_and_booleans_are_hmacd_in_request_and_response_data() {
+    let s = support::dev().await;
+    let file = s.dir.path().join("audit.log");
+    enable_file(&s, "file", &file).await;
+    let pin = 987_654_321_987_u64;
+    let (status, body) = s
+        .call(
+            "PUT",
+            "secret/data/pins",
+            Some(json!({"data": {"pin": pin, "enabled": true, "ratio": 2.5, "nothing": null}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.call("GET", "secret/data/pins", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["data"]["pin"], json!(pin));
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(&pin.to_string()), "number in clear: {text}");
+    assert!(
+        !text.contains("\"enabled\":true"),
+        "boolean in clear: {text}"
+    );
+    assert!(!text.contains("2.5"), "float in clear: {text}");
+    let hash_of = |input: &str| {
+        let input = input.to_owned();
+        let s = &s;
+        async move {
+            let (_, body) = s
+                .call("PUT", "sys/audit-hash/file", Some(json!({"input": input})))
+                .await;
+            body["data"]["hash"].clone()
+        }
+    };
+    let all = entries(&file);
+    let write = all
+        .iter()
+        .find(|e| e["type"] == "request" && e["request"]["operation"] == "update")
+        .unwrap();
+    let data = &write["request"]["data"]["data"];
+    assert_eq!(data["pin"], hash_of(&pin.to_string()).await);
+    assert_eq!(data["enabled"], hash_of("true").await);
+    assert_eq!(data["ratio"], hash_of("2.5").await);
+    assert_eq!(data["nothing"], Value::Null, "null holds nothing");
+    let read = all
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "response" && e["request"]["operation"] == "read")
+        .unwrap();
+    let data = &read["response"]["data"];
+    assert_eq!(data["data"]["pin"], hash_of(&pin.to_string()).await);
+    assert_eq!(data["metadata"]["destroyed"], hash_of("false").await);
+    assert_eq!(data["metadata"]["version"], hash_of("1").await);
+    // The structural fields Vault leaves clear stay clear.
+    assert_eq!(read["request"]["path"], "secret/data/pins");
+    assert_eq!(read["request"]["operation"], "read");
+    assert_eq!(read["request"]["mount_type"], "kv");
+    assert_eq!(read["auth"]["policies"], json!(["root"]));
+    assert!(verify(&[&file]).is_ok());
+}
+
+/// Issue 22 item 15: a request served while the server seals is audited (or refused). Writers
+/// run while `sys/seal` runs; every write that succeeded has its request and response entry.
+#[tokio::test]
+async fn requests_racing_a_seal_are_never_served_unaudited() {
+    for round in 0..5 {
+        let s = Arc::new(support::dev().await);
+        let file = s.dir.path().join("audit.log");
+        enable_file(&s, "file", &file).await;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut writers = Vec::new();
+        for w in 0..8 {
+            let s = s.clone();
+            let stop = stop.clone();
+            writers.push(tokio::spawn(async move {
+                let mut served = Vec::new();
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let (status, body) = s
+                        .call(
+                            "PUT",
+                            &format!("secret/data/r{w}-{i}"),
+                            Some(json!({"data": {"v": "x"}})),
+                        )
+                        .await;
+                    if status == 200 {
+                        served.push(body["request_id"].as_str().unwrap().to_owned());
+                    }
+                    if status == 503 {
+                        break;
+                    }
+                }
+                served
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(s.call("PUT", "sys/seal", None).await.0, 204);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut served = Vec::new();
+        for w in writers {
+            served.extend(w.await.unwrap());
+        }
+        let all = entries(&file);
+        for id in &served {
+            let logged: Vec<&Value> = all
+                .iter()
+                .filter(|e| e["request"]["id"] == json!(id))
+                .collect();
+            assert_eq!(
+                logged.len(),
+                2,
+                "round {round}: request {id} was served with {} audit entries",
+                logged.len()
+            );
+        }
+    }
+}
+
+/// The device's entry in `sys/audit`.
+async fn device_info(s: &support::TestServer, name: &str) -> Value {
+    let (status, body) = s.call("GET", "sys/audit", None).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"][format!("{name}/")].clone()
+}
+
+/// A second server over the same database (a restart), unsealed.
+async fn restart(s: &support::TestServer) -> support::TestServer {
+    let core = Arc::new(ward_core::Core::new(
+        support::storage(s.dir.path()).await,
+        ward_core::CoreConfig::default(),
+    ));
+    core.unseal(&s.unseal_key).await.unwrap();
+    support::start(
+        core,
+        tempfile::tempdir().unwrap(),
+        s.root_token.clone(),
+        s.unseal_key.clone(),
+    )
+    .await
+}
+
+/// Issue 22 item 12: lines cut from the end of the log while the server is down (the seal's
+/// checkpoint among them) are found at the next start: logged, recorded in the log as a
+/// signed checkpoint, and shown by `sys/audit`. An untouched log restarts clean.
+#[tokio::test]
+async fn a_log_cut_at_its_end_is_found_at_restart_and_recorded() {
+    let s = support::dev().await;
+    let file = s.dir.path().join("audit.log");
+    enable_file(&s, "file", &file).await;
+    for i in 0..3 {
+        let (status, _) = s
+            .call(
+                "PUT",
+                &format!("secret/data/c{i}"),
+                Some(json!({"data": {"v": "1"}})),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(s.call("PUT", "sys/seal", None).await.0, 204);
+    let all = entries(&file);
+    assert_eq!(
+        all[0]["type"], "checkpoint",
+        "a new file opens with a checkpoint"
+    );
+    assert_eq!(all[0]["checkpoint"]["opens_file"], true);
+    assert!(
+        all.iter()
+            .any(|e| e["type"] == "checkpoint" && e["checkpoint"]["reason"] == "seal")
+    );
+
+    // Untouched: the restart finds nothing.
+    let clean = restart(&s).await;
+    let info = device_info(&clean, "file").await;
+    assert_eq!(info["break"], Value::Null, "{info}");
+    assert_eq!(clean.call("PUT", "sys/seal", None).await.0, 204);
+
+    // The last lines cut (the seal's checkpoint among them), then a restart.
+    let kept = lines(&file);
+    let seal_checkpoint = kept
+        .iter()
+        .rposition(|l| String::from_utf8_lossy(l).contains("\"reason\":\"seal\""))
+        .unwrap();
+    let cut: Vec<String> = kept[..seal_checkpoint - 1]
+        .iter()
+        .map(|l| String::from_utf8(l.clone()).unwrap())
+        .collect();
+    std::fs::write(&file, cut.join("\n") + "\n").unwrap();
+    assert!(verify(&[&file]).is_ok(), "the chain alone cannot tell");
+
+    let after = restart(&s).await;
+    let info = device_info(&after, "file").await;
+    let reason = info["break"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("cut from its end"), "{info}");
+    // Recorded in the log itself, signed; the verifier reports it.
+    let all = entries(&file);
+    let recorded = all
+        .iter()
+        .find(|e| e["type"] == "checkpoint" && e["checkpoint"]["break"].is_string())
+        .unwrap();
+    assert_eq!(recorded["checkpoint"]["reason"], "break");
+    let mut v = ChainVerifier::new();
+    for l in lines(&file) {
+        v.push(&l).unwrap();
+    }
+    let found = v.finish().unwrap_err();
+    assert!(found.reason.contains("recorded a break"), "{found:?}");
+}
+
+/// Issue 22 item 12, after a crash: with no seal to save it, the head is saved by the
+/// device's timer after its checkpoint; lines cut from before it are found at restart.
+#[tokio::test]
+async fn a_log_cut_after_a_crash_is_found_at_restart() {
+    let s = support::dev().await;
+    let file = s.dir.path().join("audit.log");
+    let (status, body) = s
+        .call(
+            "PUT",
+            "sys/audit/file",
+            Some(json!({"type": "file", "options": {"file_path": file, "checkpoint_interval": "1s"}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    for i in 0..3 {
+        s.call(
+            "PUT",
+            &format!("secret/data/k{i}"),
+            Some(json!({"data": {"v": "1"}})),
+        )
+        .await;
+    }
+    // The timer writes an interval checkpoint once the device is quiet, and saves its head.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let all = entries(&file);
+        if all
+            .last()
+            .is_some_and(|e| e["checkpoint"]["reason"] == "interval")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no interval checkpoint"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The crash: no seal. Then the last two lines go.
+    let kept = lines(&file);
+    let cut: Vec<String> = kept[..kept.len() - 2]
+        .iter()
+        .map(|l| String::from_utf8(l.clone()).unwrap())
+        .collect();
+    std::fs::write(&file, cut.join("\n") + "\n").unwrap();
+    let after = restart(&s).await;
+    let info = device_info(&after, "file").await;
+    assert!(
+        info["break"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("cut from its end")),
+        "{info}"
+    );
+}
+
+/// Mounts a tmpfs of `size` at `dir`; `false` where mounting is not allowed (not root).
+fn mount_tmpfs(dir: &Path, size: &str) -> bool {
+    std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Unmounts the tmpfs at its drop.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Issue 22 item 13: a disk that fills up mid-write leaves no partial line. The request
+/// whose lines could not be written fails (fail closed), what part of them reached the disk
+/// is taken back, and once there is room again the log goes on and verifies whole. A real
+/// full disk: a small tmpfs (needs root, as CI runs).
+#[tokio::test]
+async fn a_full_disk_leaves_no_partial_line_and_the_log_verifies_after() {
+    let s = support::dev().await;
+    let mount = s.dir.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    if !mount_tmpfs(&mount, "160k") {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let _mounted = Mounted(mount.clone());
+    let file = mount.join("audit.log");
+    enable_file(&s, "file", &file).await;
+    // Room to free later.
+    std::fs::write(mount.join("ballast"), vec![0u8; 64 * 1024]).unwrap();
+    // Large request entries (every value an HMAC of some 80 bytes): a few pages each.
+    let data: serde_json::Map<String, Value> = (0..100)
+        .map(|i| (format!("key{i:03}"), json!("v")))
+        .collect();
+    let mut refused = None;
+    for i in 0..200 {
+        let (status, body) = s
+            .call(
+                "PUT",
+                &format!("secret/data/f{i}"),
+                Some(json!({"data": data})),
+            )
+            .await;
+        if status != 200 {
+            refused = Some((i, status, body));
+            break;
+        }
+    }
+    let (i, status, body) = refused.expect("the disk never filled");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["errors"][0].as_str().unwrap().contains("audit"),
+        "{body}"
+    );
+    let text = std::fs::read(&file).unwrap();
+    assert!(text.ends_with(b"\n"), "a partial line was left");
+    assert!(verify(&[&file]).is_ok());
+    // Fail closed: a write whose request entry could not be written was not carried out
+    // (one whose response entry failed was, as in Vault: its request entry says so).
+    let path = format!("secret/data/f{i}");
+    let requested = entries(&file)
+        .iter()
+        .any(|e| e["type"] == "request" && e["request"]["path"] == json!(path));
+    std::fs::remove_file(mount.join("ballast")).unwrap();
+    let (status, _) = s.call("GET", &path, None).await;
+    assert_eq!(status, if requested { 200 } else { 404 });
+    for _ in 0..3 {
+        assert_eq!(s.call("GET", "secret/data/f0", None).await.0, 200);
+    }
+    let n = verify(&[&file]).unwrap();
+    assert_eq!(n as usize, lines(&file).len());
+}
+
+/// Issue 22 item 12: a log edited and re-chained while the server is down (the chain alone
+/// verifies) no longer holds the checkpoint the server saved: found at restart.
+#[tokio::test]
+async fn a_log_rechained_while_down_is_found_at_restart() {
+    use ward_api::audit::{ChainHead, Entry};
+    let s = support::dev().await;
+    let file = s.dir.path().join("audit.log");
+    enable_file(&s, "file", &file).await;
+    for i in 0..3 {
+        s.call(
+            "PUT",
+            &format!("secret/data/r{i}"),
+            Some(json!({"data": {"v": "1"}})),
+        )
+        .await;
+    }
+    assert_eq!(s.call("PUT", "sys/seal", None).await.0, 204);
+    let all = lines(&file);
+    // Line 2 edited, everything after it re-chained.
+    let mut head = ChainHead::after(&all[0]).unwrap();
+    let mut out = vec![String::from_utf8(all[0].clone()).unwrap()];
+    for (i, line) in all[1..].iter().enumerate() {
+        let mut object: serde_json::Map<String, Value> = serde_json::from_slice(line).unwrap();
+        object.remove("seq");
+        object.remove("prev_hash");
+        if i == 0 {
+            object.insert("time".into(), json!("2000-01-01T00:00:00Z"));
+        }
+        let mut chained = head.chain(&Entry::from_object(
+            Value::Object(object).to_string().as_bytes(),
+        ));
+        chained.pop();
+        out.push(String::from_utf8(chained).unwrap());
+    }
+    std::fs::write(&file, out.join("\n") + "\n").unwrap();
+    assert!(verify(&[&file]).is_ok(), "the chain alone cannot tell");
+    let after = restart(&s).await;
+    let info = device_info(&after, "file").await;
+    assert!(
+        info["break"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("edited or re-chained")),
+        "{info}"
+    );
 }

@@ -361,3 +361,182 @@ fn production_logs_are_json_with_request_ids_and_no_secret_reaches_any_output() 
         "no log line with request id {id}"
     );
 }
+
+/// `audit verify` with the device's public key and head.
+fn verify_with(
+    server: &DevServer,
+    key: Option<&str>,
+    head: Option<&str>,
+    files: &[&Path],
+) -> std::process::Output {
+    let mut args = vec!["audit".to_owned(), "verify".to_owned()];
+    if let Some(key) = key {
+        args.push(format!("--public-key={key}"));
+    }
+    if let Some(head) = head {
+        args.push(format!("--head={head}"));
+    }
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    server.ward_full(None, &args, None)
+}
+
+/// Re-chains `lines` from index `from` on, as an attacker who can write the file can (the
+/// chain has no key): every line from there gets the `seq` and `prev_hash` that follow the
+/// line before it. Checkpoint lines keep their signatures.
+fn rechain(lines: &[String], from: usize) -> Vec<String> {
+    use ward_api::audit::{ChainHead, Entry};
+    let mut out: Vec<String> = lines[..from].to_vec();
+    let mut head = match out.last() {
+        Some(last) => ChainHead::after(last.as_bytes()).unwrap(),
+        None => ChainHead::genesis("0badc0de"),
+    };
+    for line in &lines[from..] {
+        let mut object: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
+        object.remove("seq");
+        object.remove("prev_hash");
+        let entry = Entry::from_object(Value::Object(object).to_string().as_bytes());
+        let mut chained = head.chain(&entry);
+        chained.pop();
+        out.push(String::from_utf8(chained).unwrap());
+    }
+    out
+}
+
+/// Issue 22 item 12: with the device's public key, `verify` finds a log re-chained from any
+/// line before a checkpoint, one re-chained from scratch (checkpoints dropped), and one whose
+/// first lines were cut; with the head the server reports, one cut after its last
+/// checkpoint. Without the key, all of these pass the chain check: that is the attack.
+#[test]
+fn verify_with_the_public_key_finds_rechained_and_cut_logs() {
+    let server = DevServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    ok(server.ward(&[
+        "audit",
+        "enable",
+        "file",
+        &format!("file_path={}", log.display()),
+        "checkpoint_lines=6",
+    ]));
+    for i in 0..6 {
+        ok(server.ward(&["kv", "put", &format!("secret/app{i}"), "password=x"]));
+    }
+    let devices: Value =
+        serde_json::from_str(&ok(server.ward(&["audit", "list", "-format=json"]))).unwrap();
+    let key = devices["file/"]["public_key"].as_str().unwrap().to_owned();
+    let head = devices["file/"]["head"].as_str().unwrap().to_owned();
+    let lines = read_lines(&log);
+    let checkpoints: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("\"type\":\"checkpoint\""))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(checkpoints.len() >= 3, "{checkpoints:?}");
+    assert_eq!(checkpoints[0], 0, "the file opens with a checkpoint");
+
+    // The log as written: intact with the key, and reaching the head (the `audit list`
+    // call itself wrote lines after it, which is fine).
+    let good = ok(verify_with(&server, Some(&key), Some(&head), &[&log]));
+    assert!(good.contains("signature(s) verified"), "{good}");
+    let out = ok(verify(&server, &[&log]));
+    assert!(out.contains("not checked"), "{out}");
+
+    let write = |name: &str, lines: &[String]| {
+        let path = dir.path().join(name);
+        write_lines(&path, lines);
+        path
+    };
+
+    // One line edited and the rest re-chained: the chain passes, the next checkpoint's
+    // signature does not.
+    let mut edited = lines.clone();
+    edited[2] = edited[2].replacen("\"time\":\"2", "\"time\":\"1", 1);
+    assert_ne!(edited[2], lines[2]);
+    let rechained = write("rechained.log", &rechain(&edited, 2));
+    ok(verify(&server, &[&rechained]));
+    let out = verify_with(&server, Some(&key), None, &[&rechained]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("signature does not verify"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A line removed and the rest re-chained.
+    let mut removed = lines.clone();
+    removed.remove(3);
+    let removed = write("removed.log", &rechain(&removed, 3));
+    ok(verify(&server, &[&removed]));
+    assert_exit(&verify_with(&server, Some(&key), None, &[&removed]), 1);
+
+    // Re-chained from scratch with the checkpoints dropped.
+    let bare: Vec<String> = lines
+        .iter()
+        .filter(|l| !l.contains("\"type\":\"checkpoint\""))
+        .cloned()
+        .collect();
+    let scratch = write("scratch.log", &rechain(&bare, 0));
+    ok(verify(&server, &[&scratch]));
+    let out = verify_with(&server, Some(&key), None, &[&scratch]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("no checkpoint"), "{}", stderr(&out));
+
+    // The first lines cut (the file now starts mid-chain): the chain alone takes it for a
+    // rotated file; with the key it is a cut.
+    let headless = write("headless.log", &lines[2..]);
+    ok(verify(&server, &[&headless]));
+    let out = verify_with(&server, Some(&key), None, &[&headless]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("first lines were removed"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Cut right after the last checkpoint but one: the key cannot tell (every checkpoint
+    // left verifies), the head can.
+    let tail_cut = write(
+        "tail-cut.log",
+        &lines[..=checkpoints[checkpoints.len() - 2]],
+    );
+    ok(verify_with(&server, Some(&key), None, &[&tail_cut]));
+    let out = verify_with(&server, Some(&key), Some(&head), &[&tail_cut]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("cut from its end"),
+        "{}",
+        stderr(&out)
+    );
+    // One line cut, the line the head records: only the head finds it. (The file starts
+    // at sequence 0, so a line's index is its sequence.)
+    let head_seq: usize = head.split_once(':').unwrap().0.parse().unwrap();
+    let short = write("short.log", &lines[..head_seq - 1]);
+    ok(verify_with(&server, Some(&key), None, &[&short]));
+    assert_exit(&verify_with(&server, Some(&key), Some(&head), &[&short]), 1);
+
+    // Another device's key is refused.
+    let other = format!("ed25519:{}", "11".repeat(32));
+    assert_exit(&verify_with(&server, Some(&other), None, &[&log]), 1);
+    // A bad key or head is a usage error.
+    assert_exit(&verify_with(&server, Some("ed25519:zz"), None, &[&log]), 2);
+    assert_exit(&verify_with(&server, None, Some("nonsense"), &[&log]), 2);
+}
+
+/// A log written before checkpoints (none in it) still verifies as before, and says that no
+/// checkpoint covers it; with a key, it cannot pass.
+#[test]
+fn a_log_without_checkpoints_verifies_and_says_so() {
+    let server = DevServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.log");
+    let lines: Vec<String> = (0..4)
+        .map(|i| format!("{{\"type\":\"request\",\"i\":{i}}}"))
+        .collect();
+    write_lines(&old, &rechain(&lines, 0));
+    let out = ok(verify(&server, &[&old]));
+    assert!(out.contains("no checkpoint covers"), "{out}");
+    let key = format!("ed25519:{}", "11".repeat(32));
+    assert_exit(&verify_with(&server, Some(&key), None, &[&old]), 1);
+}

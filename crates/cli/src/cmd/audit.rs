@@ -1,11 +1,12 @@
 //! `ward audit enable|disable|list` (Vault's commands) and `ward audit verify FILE...`, which
-//! checks the hash chain of audit files offline.
+//! checks the hash chain of audit files offline, and with the device's public key its signed
+//! checkpoints (and with the head the server reports, that no line was cut from its end).
 
 use std::io::{BufRead, BufReader};
 
 use clap::Subcommand;
 use serde_json::{Map, Value, json};
-use ward_api::audit::ChainVerifier;
+use ward_api::audit::{ChainHead, ChainVerifier, CheckpointKey, SeriesStart, parse_ed25519};
 
 use crate::cmd::{Outcome, parse_pairs};
 use crate::context::Context;
@@ -44,8 +45,18 @@ pub(crate) enum AuditCommand {
     },
     /// Check the hash chain of audit files (a rotated series in order, oldest first). Exits
     /// 1 and names the first edited, removed, inserted or reordered line if the chain is
-    /// broken. Works offline: no server needed.
+    /// broken. Works offline: no server needed. With the device's public key (`sys/audit`
+    /// shows it) every checkpoint's signature is checked too, which finds a log re-chained
+    /// from any line before its last checkpoint, or cut at its start; with the head the
+    /// server reports, a log cut after its last checkpoint.
     Verify {
+        /// The device's checkpoint key (`ed25519:<hex>`, as `sys/audit` shows it).
+        #[arg(long = "public-key", alias = "public_key")]
+        public_key: Option<String>,
+        /// The device's head as `sys/audit` shows it (`SEQ:sha256:<hex>`): the log must
+        /// reach it.
+        #[arg(long)]
+        head: Option<String>,
         /// The files, oldest first.
         #[arg(required = true)]
         files: Vec<String>,
@@ -94,7 +105,11 @@ pub(crate) async fn run(context: &Context, command: AuditCommand) -> Result<Outc
             )))
         }
         AuditCommand::List { detailed } => list(context, detailed).await,
-        AuditCommand::Verify { files } => verify(&files),
+        AuditCommand::Verify {
+            files,
+            public_key,
+            head,
+        } => verify(&files, public_key.as_deref(), head.as_deref()),
     }
 }
 
@@ -150,9 +165,59 @@ async fn list(context: &Context, detailed: bool) -> Result<Outcome, CliError> {
     Ok(Outcome::ok(columns(&headers, &rows)))
 }
 
+/// A device's checkpoint key, checked with aws-lc-rs.
+#[derive(Debug)]
+struct Ed25519Key(Vec<u8>);
+
+impl CheckpointKey for Ed25519Key {
+    fn public_key(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
+        UnparsedPublicKey::new(&ED25519, &self.0)
+            .verify(message, signature)
+            .is_ok()
+    }
+}
+
+/// A head as `sys/audit` shows it: `SEQ:PREV_HASH`.
+fn parse_head(text: &str) -> Result<ChainHead, CliError> {
+    let bad = || {
+        CliError::Usage(format!(
+            "invalid --head {text:?}: expected SEQ:sha256:<hex>, as sys/audit shows it"
+        ))
+    };
+    let (seq, prev_hash) = text.trim().split_once(':').ok_or_else(bad)?;
+    let seq = seq.parse::<u64>().map_err(|_| bad())?;
+    if seq == 0 || !prev_hash.starts_with(ward_api::audit::HASH_PREFIX) {
+        return Err(bad());
+    }
+    Ok(ChainHead {
+        seq,
+        prev_hash: prev_hash.to_owned(),
+    })
+}
+
 /// `ward audit verify FILE...`: streams each file through the chain verifier.
-pub(crate) fn verify(files: &[String]) -> Result<Outcome, CliError> {
+pub(crate) fn verify(
+    files: &[String],
+    public_key: Option<&str>,
+    head: Option<&str>,
+) -> Result<Outcome, CliError> {
     let mut verifier = ChainVerifier::new();
+    if let Some(text) = public_key {
+        let key = parse_ed25519(text).filter(|k| k.len() == 32).ok_or_else(|| {
+            CliError::Usage(format!(
+                "invalid --public-key {text:?}: expected ed25519:<64 hex digits>, as sys/audit shows it"
+            ))
+        })?;
+        verifier = verifier.with_key(Box::new(Ed25519Key(key)));
+    }
+    if let Some(text) = head {
+        verifier = verifier.expect_head(parse_head(text)?);
+    }
     for (index, name) in files.iter().enumerate() {
         if index > 0 {
             verifier.next_file();
@@ -175,11 +240,46 @@ pub(crate) fn verify(files: &[String]) -> Result<Outcome, CliError> {
             }
         }
     }
+    if let Err(bad) = verifier.finish() {
+        let file = files
+            .get(bad.file)
+            .or(files.last())
+            .map_or("", String::as_str);
+        return Err(CliError::Failed(format!(
+            "Audit chain broken: {file} line {}: {}",
+            bad.line, bad.reason
+        )));
+    }
     let mut text = format!(
         "Success! The hash chain of {} line(s) in {} file(s) is intact.\n",
         verifier.lines(),
         files.len()
     );
+    match (public_key.is_some(), verifier.last_checkpoint()) {
+        (true, Some(last)) => text.push_str(&format!(
+            "Checkpoints: {} signature(s) verified with the public key; the last (sequence {}) covers every line before it.\n",
+            verifier.checkpoints(),
+            last.seq
+        )),
+        (false, Some(_)) => text.push_str(&format!(
+            "Note: {} checkpoint(s) found but not checked: give --public-key (sys/audit shows the device's) to check their signatures.\n",
+            verifier.checkpoints()
+        )),
+        (_, None) => text.push_str(
+            "Note: no checkpoint covers these lines (written before Ward signed checkpoints): only the chain was checked.\n",
+        ),
+    }
+    let after = verifier.lines_after_checkpoint();
+    if head.is_some() {
+        text.push_str("Head: the log reaches the head the server reported.\n");
+    } else if verifier.last_checkpoint().is_some() && after > 0 {
+        text.push_str(&format!(
+            "Note: {after} line(s) after the last checkpoint are covered by no signature: give --head (sys/audit shows the device's) to check none was cut from the end.\n"
+        ));
+    }
+    if verifier.series_start() == Some(SeriesStart::OpenedFile) {
+        text.push_str("Note: the log starts at a checkpoint that opened a file: the files before it were not given.\n");
+    }
     if let Some(seq) = verifier.started_mid_chain() {
         text.push_str(&format!(
             "Note: {} starts at sequence {seq}: it continues an earlier file that was not given, which was not checked.\n",

@@ -45,6 +45,11 @@ impl Core {
         let mut map = Map::new();
         for d in self.audit.snapshot().iter() {
             let c = &d.config;
+            // Beyond Vault's fields: what `ward audit verify` needs to check the device's
+            // log (its public key, and the head that finds a cut after the last checkpoint),
+            // and the last break found in it.
+            let head = d.head();
+            let saved = d.saved_record();
             map.insert(
                 c.path.clone(),
                 json!({
@@ -53,6 +58,14 @@ impl Core {
                     "options": c.options,
                     "local": c.local,
                     "path": c.path,
+                    "public_key": d.public_key,
+                    "head": format!("{}:{}", head.seq, head.prev_hash),
+                    "last_checkpoint": d.last_checkpoint().map(|m| json!({
+                        "seq": m.seq.saturating_sub(1),
+                        "head": format!("{}:{}", m.seq, m.prev_hash),
+                        "time": m.time,
+                    })),
+                    "break": saved.chain_break.map(|b| json!({"time": b.time, "reason": b.reason})),
                 }),
             );
         }

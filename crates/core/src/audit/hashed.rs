@@ -1,7 +1,9 @@
-//! HMAC'd copies of JSON values, for audit entries: every string (map values and list items,
-//! at any depth) replaced by its `hmac-sha256:` under the device's key; keys, numbers,
-//! booleans and nulls kept, since they say what the data is, not what it holds. Written from
-//! a tree while it is serialised, or straight from JSON text.
+//! HMAC'd copies of JSON values, for audit entries: every leaf value (strings, numbers and
+//! booleans, map values and list items, at any depth) replaced by its `hmac-sha256:` under
+//! the device's key; a number or boolean is HMAC'd as its JSON text (`1234`, `true`), which
+//! is what `sys/audit-hash` is then given to find it. A PIN or a port is as secret as a
+//! password. Keys and nulls are kept: they say what the data is, not what it holds. Written
+//! from a tree while it is serialised, or straight from JSON text.
 
 use serde_json::{Map, Value};
 
@@ -24,7 +26,9 @@ impl serde::Serialize for Hashed<'_> {
                 seq.end()
             }
             Value::Object(map) => HashedMap(map, self.1).serialize(s),
-            other => other.serialize(s),
+            Value::Number(n) => s.serialize_str(&self.1.hash(&n.to_string())),
+            Value::Bool(b) => s.serialize_str(&self.1.hash(if *b { "true" } else { "false" })),
+            Value::Null => s.serialize_unit(),
         }
     }
 }
@@ -88,26 +92,30 @@ impl<'de> serde::de::Visitor<'de> for HashInto<'_, '_> {
         f.write_str("a JSON value")
     }
 
+    // Numbers and booleans are HMAC'd as the text serde_json writes for them, as
+    // [`Hashed`] does from a tree (`Number`'s text is the same).
     fn visit_bool<E>(self, v: bool) -> Result<(), E> {
-        self.out
-            .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
+        self.h
+            .write_hash(self.out, if v { "true" } else { "false" });
         Ok(())
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        self.h.write_hash(self.out, itoa::Buffer::new().format(v));
         Ok(())
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        self.h.write_hash(self.out, itoa::Buffer::new().format(v));
         Ok(())
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        serde_json::to_writer(&mut *self.out, &v).map_err(E::custom)
+        let text = serde_json::Number::from_f64(v)
+            .ok_or_else(|| E::custom("a JSON number is finite"))?
+            .to_string();
+        self.h.write_hash(self.out, &text);
+        Ok(())
     }
 
     fn visit_str<E>(self, v: &str) -> Result<(), E> {

@@ -262,14 +262,17 @@ impl Hasher {
         out.push(b'"');
     }
 
-    /// `value` with every string in it (map values, list items, at any depth) HMAC'd.
-    /// Keys, numbers, booleans and nulls are kept: they say what the data is, not what it holds.
+    /// `value` with every leaf in it (strings, numbers and booleans; map values, list
+    /// items, at any depth) HMAC'd, numbers and booleans as their JSON text. Keys and nulls
+    /// are kept: they say what the data is, not what it holds.
     pub(crate) fn hash_value(&self, value: &Value) -> Value {
         match value {
             Value::String(s) => Value::String(self.hash(s)),
+            Value::Number(n) => Value::String(self.hash(&n.to_string())),
+            Value::Bool(b) => Value::String(self.hash(if *b { "true" } else { "false" })),
             Value::Array(items) => Value::Array(items.iter().map(|v| self.hash_value(v)).collect()),
             Value::Object(map) => Value::Object(self.hash_map(map)),
-            other => other.clone(),
+            Value::Null => Value::Null,
         }
     }
 
@@ -302,13 +305,17 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn strings_are_hashed_at_any_depth_and_nothing_else_is() {
+    fn every_leaf_is_hashed_at_any_depth_and_keys_and_nulls_are_kept() {
         let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
-        let v = h.hash_value(&json!({"a": "s3cret", "b": [1, "x"], "c": {"d": true, "e": "y"}}));
+        let v = h.hash_value(
+            &json!({"a": "s3cret", "b": [1234, "x"], "c": {"d": true, "e": "y", "f": null, "g": -0.5}}),
+        );
         let text = v.to_string();
-        assert!(!text.contains("s3cret"));
-        assert_eq!(v["b"][0], json!(1));
-        assert_eq!(v["c"]["d"], json!(true));
+        assert!(!text.contains("s3cret") && !text.contains("1234") && !text.contains("true"));
+        assert_eq!(v["b"][0], json!(h.hash("1234")));
+        assert_eq!(v["c"]["d"], json!(h.hash("true")));
+        assert_eq!(v["c"]["g"], json!(h.hash("-0.5")));
+        assert_eq!(v["c"]["f"], Value::Null);
         assert_eq!(v["a"], json!(h.hash("s3cret")));
         assert!(v["c"]["e"].as_str().unwrap().starts_with("hmac-sha256:"));
         // RFC 4231-style check that it is a real HMAC-SHA256 under the device key.

@@ -24,8 +24,9 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 use ward_api::audit::{ChainHead, Entry};
 
+use super::checkpoint::Forced;
 use super::sink::Sink;
-use super::writer::{DeviceMetrics, write_entries};
+use super::writer::{DeviceMetrics, write_checkpoint, write_entries};
 
 /// Batching slots per device: more than the runtime has workers on most machines.
 const SLOTS: usize = 16;
@@ -116,6 +117,22 @@ impl InlineWriter {
     /// Where the chain stands.
     pub(crate) fn head(&self) -> ChainHead {
         lock(&self.out).head.clone()
+    }
+
+    /// Writes a checkpoint now, if `forced` takes one; `true` unless it failed.
+    pub(crate) fn checkpoint(&self, forced: &Forced) -> bool {
+        let mut out = lock(&self.out);
+        let out = &mut *out;
+        if std::mem::take(&mut out.reopen) {
+            out.sink.reopen();
+        }
+        write_checkpoint(
+            &self.metrics,
+            &mut out.sink,
+            &mut out.head,
+            forced,
+            &mut out.last_error_log,
+        )
     }
 
     /// Reopens the file before the next batch (after rotation).
@@ -309,10 +326,13 @@ mod tests {
 
     fn writer(dir: &tempfile::TempDir) -> (Arc<InlineWriter>, std::path::PathBuf) {
         let path = dir.path().join("audit.log");
-        let sink = Sink::new(Target::File {
-            path: path.clone(),
-            fsync: false,
-        });
+        let sink = Sink::new(
+            Target::File {
+                path: path.clone(),
+                fsync: false,
+            },
+            Arc::default(),
+        );
         let writer = InlineWriter::new("test/", sink, ChainHead::genesis("00"));
         (Arc::new(writer), path)
     }

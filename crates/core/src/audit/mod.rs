@@ -1,10 +1,18 @@
 //! Audit devices: every request and response, written as one hash-chained JSON line to each
 //! enabled device before the response leaves, secrets HMAC'd with the device's own key.
 //!
-//! - The table of devices (`core/audit`) and each device's HMAC key and genesis value
-//!   (`core/audit-device/<uuid>`) are stored behind the barrier, so devices come back on
-//!   unseal with the same key. Where each chain stands is saved on seal
+//! - The table of devices (`core/audit`) and each device's HMAC key, checkpoint signing key
+//!   and genesis value (`core/audit-device/<uuid>`) are stored behind the barrier, so
+//!   devices come back on unseal with the same keys. Where each chain stands is saved on seal
 //!   (`core/audit-head/<uuid>`); a file device also reads it back from its file's last line.
+//! - Signed checkpoints ([`checkpoint`]): the head after a device's last checkpoint is saved
+//!   behind the barrier (`core/audit-checkpoint/<uuid>`, at seal and by a timer); at unseal a
+//!   file device's file must still hold it, or the break is logged, recorded in the log as a
+//!   signed checkpoint, and shown by `sys/audit`.
+//! - Sealing: each device writes a checkpoint and saves its head, then the barrier seals, and
+//!   only then are the devices let go: a request that got past the seal check meanwhile is
+//!   still audited, and one that gets to the audit after is refused as sealed, never served
+//!   unaudited.
 //! - Fail closed, Vault's rule: with devices enabled, an entry that no device wrote fails the
 //!   request. One device that writes is enough. A request that changes something has its
 //!   request entry written before the operation runs, so a refused one is not carried out. A
@@ -16,6 +24,7 @@
 //!   a bounded queue ([`writer`]).
 
 mod api;
+mod checkpoint;
 mod entry;
 mod flush_behind;
 mod hashed;
@@ -26,7 +35,9 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
@@ -35,6 +46,7 @@ use ward_api::audit::{ChainHead, Entry};
 use ward_store::Barrier;
 use zeroize::Zeroizing;
 
+use checkpoint::{Checkpointer, Forced, Mark, Policy, SharedCheckpointer, Signer, lock};
 use entry::Hasher;
 pub(crate) use entry::RequestFacts;
 use sink::{Sink, Target};
@@ -46,6 +58,7 @@ use crate::{CoreError, CoreResult, Response};
 const TABLE_KEY: &str = "core/audit";
 const DEVICE_PREFIX: &str = "core/audit-device/";
 const HEAD_PREFIX: &str = "core/audit-head/";
+const CHECKPOINT_PREFIX: &str = "core/audit-checkpoint/";
 
 /// One enabled device, as `sys/audit` lists it and as it is stored.
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -60,12 +73,32 @@ pub(crate) struct DeviceConfig {
     pub(crate) uuid: String,
 }
 
-/// A device's secrets: its HMAC key and the genesis value its chain starts from (hex).
-/// Wiped on drop.
+/// A device's secrets: its HMAC key, the genesis value its chain starts from (hex), and its
+/// checkpoint signing key (Ed25519, PKCS#8 in hex; devices enabled before checkpoints get
+/// one at their next unseal). Wiped on drop.
 #[derive(Serialize, Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 struct DeviceSecrets {
     hmac_key: String,
     genesis: String,
+    #[serde(default)]
+    signing_key: String,
+}
+
+/// What is saved behind the barrier about a device's checkpoints.
+#[derive(Serialize, Deserialize, Clone, Default, PartialEq, Eq, Debug)]
+struct SavedCheckpoint {
+    /// The head after its last checkpoint.
+    mark: Option<Mark>,
+    /// The last break found in its log.
+    #[serde(rename = "break")]
+    chain_break: Option<BreakRecord>,
+}
+
+/// A break found in a device's log at unseal.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+struct BreakRecord {
+    time: String,
+    reason: String,
 }
 
 /// A running device.
@@ -73,6 +106,12 @@ pub(crate) struct Device {
     pub(crate) config: DeviceConfig,
     hasher: Hasher,
     writer: Arc<Writer>,
+    /// Its checkpoints (shared with its sink).
+    checkpoints: SharedCheckpointer,
+    /// `ed25519:<hex>` of its checkpoint key.
+    public_key: String,
+    /// What was last saved of its checkpoints.
+    saved: std::sync::Mutex<SavedCheckpoint>,
 }
 
 /// The enabled devices (loaded on unseal, dropped on seal).
@@ -82,10 +121,16 @@ pub(crate) struct AuditBroker {
     devices: ArcSwap<Vec<Arc<Device>>>,
     /// Serialises enable, disable, load and shutdown.
     changes: tokio::sync::Mutex<()>,
-    /// Writers kept across a seal (by device uuid), without their HMAC keys: a request in
-    /// flight when the server seals (`sys/seal` itself) still writes its response entry, so
-    /// the chain resumes on unseal from where it really stands, not from the head saved.
-    parked: std::sync::Mutex<HashMap<String, Arc<Writer>>>,
+    /// Writers kept across a seal (by device uuid), without their HMAC and signing keys: a
+    /// request in flight when the server seals (`sys/seal` itself) still writes its response
+    /// entry, so the chain resumes on unseal from where it really stands, not from the head
+    /// saved. With their checkpoint slots, which the next unseal fills again.
+    parked: std::sync::Mutex<HashMap<String, (Arc<Writer>, SharedCheckpointer)>>,
+    /// Set once the devices are loaded (unseal), cleared when they are let go (seal): a
+    /// request that finds no device while it is clear is refused, not served unaudited.
+    open: AtomicBool,
+    /// The timer that checkpoints quiet devices and saves their heads.
+    ticker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl AuditBroker {
@@ -99,18 +144,23 @@ impl AuditBroker {
 
     /// Starts every device of the stored table (on unseal). A device whose destination is
     /// unavailable still starts: it fails its writes (and counts as not writing) until the
-    /// destination comes back.
+    /// destination comes back. A file device's file is compared with the head saved after
+    /// its last checkpoint; a break is logged and recorded.
     pub(crate) async fn load(&self, barrier: &Barrier) -> CoreResult<()> {
         let _guard = self.changes.lock().await;
-        let mut parked = std::mem::take(
-            &mut *self
-                .parked
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let mut parked = std::mem::take(&mut *lock(&self.parked));
         let mut devices = Vec::new();
         for config in read_table(barrier).await? {
-            let secrets = read_secrets(barrier, &config.uuid).await?;
+            let mut secrets = read_secrets(barrier, &config.uuid).await?;
+            let signer = match secrets.signing_key.as_str() {
+                "" => {
+                    let (signer, stored) = Signer::generate()?;
+                    secrets.signing_key = stored.to_string();
+                    write_secrets(barrier, &config.uuid, &secrets).await?;
+                    signer
+                }
+                stored => Signer::from_hex(stored)?,
+            };
             let saved = read_head(barrier, &config.uuid).await?;
             // A saved head is good once: after a crash (no seal to save it again) a stale
             // head would re-use sequence numbers already sent. Without one, a socket device
@@ -118,35 +168,71 @@ impl AuditBroker {
             barrier
                 .delete(&format!("{HEAD_PREFIX}{}", config.uuid))
                 .await?;
+            let record = read_checkpoint(barrier, &config.uuid).await?;
+            let policy = policy(&config)?;
+            let public_key = signer.public_key_text();
             let device = match parked.remove(&config.uuid) {
-                Some(writer) => Device {
+                Some((writer, checkpoints)) => Device {
                     hasher: hasher(&secrets)?,
                     config,
                     writer,
+                    checkpoints,
+                    public_key,
+                    saved: std::sync::Mutex::new(record.clone()),
                 },
-                None => start(config, secrets, saved, false).await?,
+                None => start(config, secrets, saved, false, public_key, record.clone()).await?,
             };
+            // The lines after the last checkpoint are signed by the next one.
+            let lines_since = match &record.mark {
+                Some(mark) => device.head().seq.saturating_sub(mark.seq),
+                None => device.head().seq,
+            };
+            *lock(&device.checkpoints) = Some(Checkpointer::new(
+                signer,
+                policy,
+                record.mark.clone(),
+                lines_since,
+            ));
+            if let Some(reason) = find_break(&device.config, record.mark.as_ref()).await {
+                tracing::error!(device = %device.config.path, %reason, "audit log break: the file no longer holds the head saved after its last checkpoint");
+                let written = device
+                    .writer
+                    .checkpoint(Forced {
+                        reason: "break",
+                        chain_break: Some(reason.clone()),
+                        only_if_due: false,
+                    })
+                    .await;
+                if !written {
+                    tracing::error!(device = %device.config.path, "the audit log break could not be recorded in the log");
+                }
+                lock(&device.saved).chain_break = Some(BreakRecord {
+                    time: entry::now_rfc3339(),
+                    reason,
+                });
+                device.save(barrier, true).await;
+            }
             devices.push(Arc::new(device));
         }
         self.set(devices);
+        self.open.store(true, Ordering::SeqCst);
         Ok(())
     }
 
-    /// Saves where each chain stands and stops every device (on seal).
-    pub(crate) async fn shutdown(&self, barrier: &Barrier) {
+    /// Has every device write a checkpoint and saves where each stands (before a seal: the
+    /// barrier is still open, and the devices go on writing).
+    pub(crate) async fn checkpoint_all(&self, barrier: &Barrier, reason: &'static str) {
         let _guard = self.changes.lock().await;
-        let devices = self.snapshot();
-        self.set(Vec::new());
-        {
-            let mut parked = self
-                .parked
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for device in devices.iter() {
-                parked.insert(device.config.uuid.clone(), device.writer.clone());
-            }
-        }
-        for device in devices.iter() {
+        for device in self.snapshot().iter() {
+            device
+                .writer
+                .checkpoint(Forced {
+                    reason,
+                    chain_break: None,
+                    only_if_due: false,
+                })
+                .await;
+            device.save(barrier, false).await;
             let head = device.head();
             if let Ok(bytes) = serde_json::to_vec(&head) {
                 let key = format!("{HEAD_PREFIX}{}", device.config.uuid);
@@ -154,6 +240,77 @@ impl AuditBroker {
                     tracing::warn!(device = %device.config.path, error = %e, "could not save the audit chain head");
                 }
             }
+        }
+    }
+
+    /// Lets every device go (on seal, once the barrier is sealed). Their writers are parked,
+    /// without their keys, for the requests still in flight.
+    pub(crate) async fn shutdown(&self) {
+        let _guard = self.changes.lock().await;
+        self.open.store(false, Ordering::SeqCst);
+        if let Some(ticker) = lock(&self.ticker).take() {
+            ticker.abort();
+        }
+        let devices = self.snapshot();
+        self.set(Vec::new());
+        let mut parked = lock(&self.parked);
+        for device in devices.iter() {
+            // The signing key stays behind the barrier.
+            *lock(&device.checkpoints) = None;
+            parked.insert(
+                device.config.uuid.clone(),
+                (device.writer.clone(), device.checkpoints.clone()),
+            );
+        }
+    }
+
+    /// Starts the timer that checkpoints devices gone quiet and saves their heads; it ends
+    /// at seal, or when the core is dropped.
+    fn start_ticker(&self, core: Weak<crate::Core>) {
+        let task = tokio::spawn(async move {
+            loop {
+                let tick = match core.upgrade() {
+                    Some(core) => core.audit.tick(),
+                    None => return,
+                };
+                tokio::time::sleep(tick).await;
+                let Some(core) = core.upgrade() else { return };
+                if core.is_sealed() {
+                    return;
+                }
+                core.audit.checkpoint_tick(&core.barrier).await;
+            }
+        });
+        if let Some(old) = lock(&self.ticker).replace(task) {
+            old.abort();
+        }
+    }
+
+    /// How often the timer looks: the shortest checkpoint interval of the devices, within
+    /// [0.5 s, 5 s].
+    fn tick(&self) -> Duration {
+        self.snapshot()
+            .iter()
+            .filter_map(|d| policy(&d.config).ok())
+            .map(|p| p.interval)
+            .min()
+            .unwrap_or(checkpoint::DEFAULT_INTERVAL)
+            .clamp(Duration::from_millis(500), Duration::from_secs(5))
+    }
+
+    /// Writes the checkpoints that are due and saves the heads that moved.
+    async fn checkpoint_tick(&self, barrier: &Barrier) {
+        let _guard = self.changes.lock().await;
+        for device in self.snapshot().iter() {
+            device
+                .writer
+                .checkpoint(Forced {
+                    reason: "interval",
+                    chain_break: None,
+                    only_if_due: true,
+                })
+                .await;
+            device.save(barrier, false).await;
         }
     }
 
@@ -166,14 +323,28 @@ impl AuditBroker {
             return Err(CoreError::bad("path already in use"));
         }
         target(&config)?;
+        let policy = policy(&config)?;
+        let (signer, signing_key) = Signer::generate()?;
         let secrets = DeviceSecrets {
             hmac_key: hex::encode(ward_crypto::random_bytes(32)?),
             genesis: hex::encode(ward_crypto::random_bytes(16)?),
+            signing_key: signing_key.to_string(),
         };
         let secrets_bytes = Zeroizing::new(
             serde_json::to_vec(&secrets).map_err(|e| CoreError::Internal(e.to_string()))?,
         );
-        let device = start(config, secrets, None, true).await?;
+        let public_key = signer.public_key_text();
+        let device = start(
+            config,
+            secrets,
+            None,
+            true,
+            public_key,
+            SavedCheckpoint::default(),
+        )
+        .await?;
+        let lines_since = device.head().seq;
+        *lock(&device.checkpoints) = Some(Checkpointer::new(signer, policy, None, lines_since));
         barrier
             .put(
                 &format!("{DEVICE_PREFIX}{}", device.config.uuid),
@@ -211,6 +382,9 @@ impl AuditBroker {
         barrier
             .delete(&format!("{HEAD_PREFIX}{}", gone.config.uuid))
             .await?;
+        barrier
+            .delete(&format!("{CHECKPOINT_PREFIX}{}", gone.config.uuid))
+            .await?;
         Ok(())
     }
 
@@ -224,6 +398,16 @@ impl AuditBroker {
     /// Prepares the entries of one request; `None` when no device is enabled.
     pub(crate) fn begin(&self, facts: &RequestFacts<'_>) -> Option<Pending> {
         if self.devices.load().is_empty() {
+            // Sealing (or not yet unsealed): the devices are gone, not disabled. The request
+            // is refused before it runs, as after the seal.
+            if !self.open.load(Ordering::SeqCst) {
+                return Some(Pending {
+                    devices: Arc::default(),
+                    parts: Vec::new(),
+                    mount: None,
+                    sealed: true,
+                });
+            }
             return None;
         }
         let devices = self.snapshot();
@@ -235,6 +419,7 @@ impl AuditBroker {
             devices,
             parts,
             mount: facts.mount.cloned(),
+            sealed: false,
         })
     }
 }
@@ -245,6 +430,8 @@ pub(crate) struct Pending {
     /// Per device: the HMAC'd `auth` and `request` objects.
     parts: Vec<entry::Parts>,
     mount: Option<Arc<MountEntry>>,
+    /// Begun while the devices were let go for a seal: every write refuses the request.
+    sealed: bool,
 }
 
 impl Pending {
@@ -301,6 +488,9 @@ impl Pending {
 
     /// Writes each device's entries (in the order of `self.devices`).
     async fn write(&self, entries: Vec<Vec<Entry>>, what: &str) -> CoreResult<()> {
+        if self.sealed {
+            return Err(CoreError::Sealed);
+        }
         let mut written = 0usize;
         for (device, entries) in self.devices.iter().zip(entries) {
             if device.writer.write(entries).await {
@@ -320,6 +510,106 @@ impl Device {
     fn head(&self) -> ChainHead {
         self.writer.head()
     }
+
+    /// What was last saved of its checkpoints (and its last break).
+    fn saved_record(&self) -> SavedCheckpoint {
+        lock(&self.saved).clone()
+    }
+
+    /// The head after its last checkpoint, while unsealed.
+    fn last_checkpoint(&self) -> Option<Mark> {
+        lock(&self.checkpoints)
+            .as_ref()
+            .and_then(|c| c.last().cloned())
+    }
+
+    /// Saves the head after its last checkpoint (and its last break) behind the barrier, if
+    /// it moved since it was last saved (or `always`).
+    async fn save(&self, barrier: &Barrier, always: bool) {
+        let mut record = lock(&self.saved).clone();
+        let mark = self.last_checkpoint();
+        if !always && (mark.is_none() || record.mark == mark) {
+            return;
+        }
+        if mark.is_some() {
+            record.mark = mark;
+        }
+        let Ok(bytes) = serde_json::to_vec(&record) else {
+            return;
+        };
+        let key = format!("{CHECKPOINT_PREFIX}{}", self.config.uuid);
+        match barrier.put(&key, &bytes).await {
+            Ok(()) => *lock(&self.saved) = record,
+            Err(e) => {
+                tracing::warn!(device = %self.config.path, error = %e, "could not save the audit checkpoint head");
+            }
+        }
+    }
+}
+
+impl crate::Core {
+    /// Starts the audit devices (on unseal), and their checkpoint timer when the core runs
+    /// its background tasks.
+    pub(crate) async fn load_audit(&self) -> CoreResult<()> {
+        self.audit.load(&self.barrier).await?;
+        if let Some(core) = self.shared() {
+            core.start_audit_ticker();
+        }
+        Ok(())
+    }
+
+    /// Starts the audit checkpoint timer, if the devices are loaded (it stops at seal; the
+    /// next unseal starts it again). Called by [`Self::spawn_scheduler`] too, for a core
+    /// unsealed before its background tasks started (dev mode).
+    pub(crate) fn start_audit_ticker(self: &Arc<Self>) {
+        if self.audit.open.load(Ordering::SeqCst) {
+            self.audit.start_ticker(Arc::downgrade(self));
+        }
+    }
+}
+
+/// What is wrong with a file device's file, compared with the head saved after its last
+/// checkpoint (`None`: nothing found, or not a file device).
+async fn find_break(config: &DeviceConfig, mark: Option<&Mark>) -> Option<String> {
+    let (Ok(Target::File { path, .. }), Some(mark)) = (target(config), mark) else {
+        return None;
+    };
+    let mark = mark.clone();
+    tokio::task::spawn_blocking(move || checkpoint::check_file(&path, &mark))
+        .await
+        .unwrap_or_else(|e| Some(format!("the audit file could not be checked: {e}")))
+}
+
+/// When the device writes checkpoints: its options `checkpoint_lines` (a count) and
+/// `checkpoint_interval` (a duration: `10s`, `1m`, or seconds).
+fn policy(config: &DeviceConfig) -> CoreResult<Policy> {
+    let text = |name: &str| -> Option<String> {
+        config.options.get(name).and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
+    let lines = match text("checkpoint_lines") {
+        None => checkpoint::DEFAULT_LINES,
+        Some(t) => t
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| CoreError::bad("checkpoint_lines must be a positive whole number"))?,
+    };
+    let interval = match text("checkpoint_interval") {
+        None => checkpoint::DEFAULT_INTERVAL,
+        Some(t) => ward_api::parse_duration_seconds(&t)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Duration::from_secs)
+            .ok_or_else(|| {
+                CoreError::bad("checkpoint_interval must be a positive duration (\"10s\", \"1m\")")
+            })?,
+    };
+    Ok(Policy { lines, interval })
 }
 
 /// Builds the device's sink, finds where its chain stands, and starts its writer.
@@ -329,13 +619,17 @@ async fn start(
     secrets: DeviceSecrets,
     saved: Option<ChainHead>,
     check: bool,
+    public_key: String,
+    record: SavedCheckpoint,
 ) -> CoreResult<Device> {
     let target = target(&config)?;
     let inline = target.is_inline();
     let path = config.path.clone();
     let genesis = secrets.genesis.clone();
+    let checkpoints = SharedCheckpointer::default();
+    let shared = checkpoints.clone();
     let (sink, head) = tokio::task::spawn_blocking(move || {
-        let mut sink = Sink::new(target);
+        let mut sink = Sink::new(target, shared);
         if check {
             sink.open()
                 .map_err(|e| CoreError::bad(format!("audit device failed its test: {e}")))?;
@@ -355,6 +649,9 @@ async fn start(
         hasher: hasher(&secrets)?,
         config,
         writer: Arc::new(writer),
+        checkpoints,
+        public_key,
+        saved: std::sync::Mutex::new(record),
     })
 }
 
@@ -475,6 +772,24 @@ async fn read_secrets(barrier: &Barrier, uuid: &str) -> CoreResult<DeviceSecrets
         .ok_or_else(|| CoreError::Internal("audit device key is missing".into()))?;
     serde_json::from_slice(bytes.expose())
         .map_err(|_| CoreError::Internal("audit device key is corrupt".into()))
+}
+
+async fn write_secrets(barrier: &Barrier, uuid: &str, secrets: &DeviceSecrets) -> CoreResult<()> {
+    let bytes = Zeroizing::new(
+        serde_json::to_vec(secrets).map_err(|e| CoreError::Internal(e.to_string()))?,
+    );
+    barrier
+        .put(&format!("{DEVICE_PREFIX}{uuid}"), &bytes)
+        .await?;
+    Ok(())
+}
+
+async fn read_checkpoint(barrier: &Barrier, uuid: &str) -> CoreResult<SavedCheckpoint> {
+    Ok(barrier
+        .get(&format!("{CHECKPOINT_PREFIX}{uuid}"))
+        .await?
+        .and_then(|bytes| serde_json::from_slice(bytes.expose()).ok())
+        .unwrap_or_default())
 }
 
 async fn read_head(barrier: &Barrier, uuid: &str) -> CoreResult<Option<ChainHead>> {

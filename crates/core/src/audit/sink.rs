@@ -9,10 +9,12 @@ use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ward_api::audit::{ChainHead, Entry};
 
+use super::checkpoint::{Forced, SharedCheckpointer, lock};
 use super::flush_behind::FlushBehind;
 
 /// How long a socket device waits to connect or to write before the batch counts as failed.
@@ -68,6 +70,14 @@ enum Conn {
 pub(crate) struct Sink {
     target: Target,
     conn: Option<Conn>,
+    /// The device's checkpoints (empty while sealed, or for a device without a key).
+    checkpoints: SharedCheckpointer,
+    /// The open file was empty when opened and nothing is written to it yet: its first
+    /// line is a checkpoint that says it opens the file.
+    fresh: bool,
+    /// A failed write could not be taken back: before the next one, the head is read
+    /// again from the file's last complete line.
+    resync: bool,
 }
 
 /// A batch of chained lines in one buffer, each ending in a newline.
@@ -105,16 +115,24 @@ impl Lines {
 }
 
 impl Sink {
-    pub(crate) fn new(target: Target) -> Self {
-        Self { target, conn: None }
+    pub(crate) fn new(target: Target, checkpoints: SharedCheckpointer) -> Self {
+        Self {
+            target,
+            conn: None,
+            checkpoints,
+            fresh: false,
+            resync: false,
+        }
     }
 
     /// Chains `entries` after `head` and writes them as one batch; `head` moves past them
-    /// only if they were written.
+    /// only if they were written. A checkpoint goes before them when they open a file, and
+    /// after them when one is due (or `forced`).
     pub(crate) fn write_chained(
         &mut self,
         head: &mut ChainHead,
         entries: &[Entry],
+        forced: Option<&Forced>,
     ) -> io::Result<()> {
         thread_local! {
             // The batch being written, kept between batches so that its memory is reused.
@@ -123,16 +141,55 @@ impl Sink {
             // core with every turn.
             static BATCH: std::cell::RefCell<Lines> = std::cell::RefCell::default();
         }
+        let shared = Arc::clone(&self.checkpoints);
+        let mut checkpoints = lock(&shared);
+        let checkpointer = checkpoints.as_mut();
+        let forced = forced.filter(|f| checkpointer.as_ref().is_some_and(|c| c.takes(f)));
+        if entries.is_empty() && forced.is_none() {
+            return Ok(());
+        }
+        if matches!(self.target, Target::File { .. }) && (checkpointer.is_some() || self.resync) {
+            // Whether the file is new decides the first line.
+            self.open()?;
+            if std::mem::take(&mut self.resync)
+                && let Some(after) = self.last_line().and_then(|l| ChainHead::after(&l))
+            {
+                *head = after;
+            }
+        }
+        let lines = entries.len() as u64;
         BATCH.with_borrow_mut(|batch| {
             let mut next = head.clone();
             batch.clear();
+            let mut mark = None;
+            if let Some(c) = &checkpointer
+                && self.fresh
+            {
+                mark = Some(c.chain(&mut next, &mut batch.bytes, "open", true, None));
+                batch.ends.push(batch.bytes.len());
+            }
             for entry in entries {
                 next.chain_into(entry, &mut batch.bytes);
                 batch.ends.push(batch.bytes.len());
             }
+            let mut after_lines = false;
+            if let Some(c) = &checkpointer {
+                let reason = forced.map(|f| f.reason);
+                if reason.is_some() || c.due_after(lines) {
+                    let chain_break = forced.and_then(|f| f.chain_break.clone());
+                    let reason = reason.unwrap_or("interval");
+                    mark = Some(c.chain(&mut next, &mut batch.bytes, reason, false, chain_break));
+                    batch.ends.push(batch.bytes.len());
+                    after_lines = true;
+                }
+            }
             let result = self.write_batch(batch);
             if result.is_ok() {
                 *head = next;
+                self.fresh = false;
+                if let Some(c) = checkpointer {
+                    c.wrote(lines, mark, after_lines);
+                }
             }
             result
         })
@@ -141,7 +198,9 @@ impl Sink {
     /// Opens the destination now (the check `sys/audit` runs before enabling a device).
     pub(crate) fn open(&mut self) -> io::Result<()> {
         if self.conn.is_none() {
-            self.conn = Some(connect(&self.target)?);
+            let (conn, empty) = connect(&self.target)?;
+            self.conn = Some(conn);
+            self.fresh = empty;
         }
         Ok(())
     }
@@ -177,9 +236,12 @@ impl Sink {
         };
         match conn {
             Conn::File(file, flush) => {
-                file.write_all(lines.all())?;
-                if matches!(self.target, Target::File { fsync: true, .. }) {
-                    file.sync_data()?;
+                let fsync = matches!(self.target, Target::File { fsync: true, .. });
+                if let Err(e) = append_whole(file, lines.all(), fsync) {
+                    if e.untaken > 0 {
+                        self.resync = true;
+                    }
+                    return Err(e.error);
                 }
                 flush.wrote(lines.all().len());
             }
@@ -220,7 +282,66 @@ impl Sink {
     }
 }
 
-fn connect(target: &Target) -> io::Result<Conn> {
+/// A failed append: the error, and how many of its bytes are still in the file (could not
+/// be taken back).
+struct AppendError {
+    error: io::Error,
+    untaken: u64,
+}
+
+/// Appends `bytes` (whole lines) to `file` and, with `fsync`, flushes them to disk. On
+/// failure (a full disk, a quota, an I/O error) whatever part of them reached the file is
+/// taken back, so the file never holds a partial line, nor lines whose request was refused.
+fn append_whole(file: &mut File, bytes: &[u8], fsync: bool) -> Result<(), AppendError> {
+    let mut written = 0usize;
+    let mut result = Ok(());
+    while written < bytes.len() {
+        match file.write(&bytes[written..]) {
+            Ok(0) => {
+                result = Err(io::Error::from(io::ErrorKind::WriteZero));
+                break;
+            }
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    if result.is_ok() && fsync {
+        result = file.sync_data();
+    }
+    let Err(error) = result else {
+        return Ok(());
+    };
+    if written == 0 {
+        return Err(AppendError { error, untaken: 0 });
+    }
+    // Appending only: the file's end is where these bytes end.
+    let taken_back = file
+        .metadata()
+        .and_then(|m| file.set_len(m.len().saturating_sub(written as u64)));
+    match taken_back {
+        Ok(()) => {
+            tracing::warn!(
+                bytes = written,
+                "audit write failed midway: the partial lines were taken back"
+            );
+            Err(AppendError { error, untaken: 0 })
+        }
+        Err(e) => {
+            tracing::error!(bytes = written, error = %e, "audit write failed midway and could not be taken back");
+            Err(AppendError {
+                error,
+                untaken: written as u64,
+            })
+        }
+    }
+}
+
+/// Opens the destination; for a file, also whether it is empty (new).
+fn connect(target: &Target) -> io::Result<(Conn, bool)> {
     Ok(match target {
         Target::File { path, .. } => {
             let mut file = OpenOptions::new()
@@ -229,11 +350,11 @@ fn connect(target: &Target) -> io::Result<Conn> {
                 .read(true)
                 .mode(0o600)
                 .open(path)?;
-            terminate_partial_line(&mut file)?;
+            let len = drop_torn_tail(&mut file)?;
             let flush = FlushBehind::start(&file)?;
-            Conn::File(file, flush)
+            (Conn::File(file, flush), len == 0)
         }
-        Target::Stdout => Conn::Stdout,
+        Target::Stdout => (Conn::Stdout, false),
         Target::Tcp(address) => {
             let mut last = io::Error::other("address resolves to nothing");
             for addr in address.to_socket_addrs()? {
@@ -241,7 +362,7 @@ fn connect(target: &Target) -> io::Result<Conn> {
                     Ok(stream) => {
                         stream.set_write_timeout(Some(SOCKET_TIMEOUT))?;
                         stream.set_nodelay(true)?;
-                        return Ok(Conn::Tcp(stream));
+                        return Ok((Conn::Tcp(stream), false));
                     }
                     Err(e) => last = e,
                 }
@@ -260,12 +381,12 @@ fn connect(target: &Target) -> io::Result<Conn> {
             };
             let socket = UdpSocket::bind(local)?;
             socket.connect(addr)?;
-            Conn::Udp(socket)
+            (Conn::Udp(socket), false)
         }
         Target::Syslog { socket, .. } => {
             let s = UnixDatagram::unbound()?;
             s.connect(socket)?;
-            Conn::Unix(s)
+            (Conn::Unix(s), false)
         }
     })
 }
@@ -286,24 +407,44 @@ fn peer_alive(stream: &TcpStream) -> bool {
     stream.set_nonblocking(false).is_ok() && alive
 }
 
-/// Ends a line torn by a crash mid-write, so that the next line starts on its own.
-fn terminate_partial_line(file: &mut File) -> io::Result<()> {
+/// Takes back a line torn by a crash mid-write (or by a failed write that could not be
+/// taken back then): its request never got an answer, and a verifier would report it as an
+/// edit forever. Returns the file's length after.
+fn drop_torn_tail(file: &mut File) -> io::Result<u64> {
     let len = file.seek(SeekFrom::End(0))?;
-    if len == 0 {
-        return Ok(());
+    let complete = complete_len(file, len)?;
+    if complete < len {
+        file.set_len(complete)?;
+        tracing::warn!(
+            bytes = len - complete,
+            "audit file ended in a torn line (a crash or a failed write): it was taken back"
+        );
     }
-    let mut last = [0u8; 1];
-    file.seek(SeekFrom::Start(len - 1))?;
-    file.read_exact(&mut last)?;
-    if last[0] != b'\n' {
-        file.write_all(b"\n")?;
+    Ok(complete)
+}
+
+/// The length of `file` (`len` bytes) up to and with its last newline.
+fn complete_len(file: &mut File, len: u64) -> io::Result<u64> {
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..usize::try_from(end - start).unwrap_or(0)];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if let Some(pos) = chunk.iter().rposition(|b| *b == b'\n') {
+            return Ok(start + pos as u64 + 1);
+        }
+        end = start;
     }
-    Ok(())
+    Ok(0)
 }
 
 /// The last line of `file` (without its newline), reading backwards in chunks.
 fn last_line(file: &mut File) -> io::Result<Option<Vec<u8>>> {
-    let len = file.seek(SeekFrom::End(0))?;
+    // A torn line after the last newline is not a line (the next open takes it back).
+    let whole = file.seek(SeekFrom::End(0))?;
+    let len = complete_len(file, whole)?;
     let mut end = len;
     let mut tail: Vec<u8> = Vec::new();
     // Skip the final newline.
@@ -353,10 +494,18 @@ mod tests {
             last_line(&mut File::open(&path).unwrap()).unwrap().unwrap(),
             long.as_bytes()
         );
+        // A torn last line is not a line.
         std::fs::write(&path, "one\ntwo").unwrap();
         assert_eq!(
             last_line(&mut File::open(&path).unwrap()).unwrap().unwrap(),
-            b"two"
+            b"one"
         );
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        assert_eq!(drop_torn_tail(&mut file).unwrap(), 4);
+        assert_eq!(std::fs::read(&path).unwrap(), b"one\n");
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use ward_api::audit::{ChainHead, Entry};
 
+use super::checkpoint::Forced;
 use super::inline::InlineWriter;
 use super::sink::Sink;
 
@@ -58,6 +59,21 @@ impl Writer {
         }
     }
 
+    /// Writes a checkpoint now, if `forced` takes one; `true` unless it could not be
+    /// written.
+    pub(crate) async fn checkpoint(&self, forced: Forced) -> bool {
+        match self {
+            Self::Inline(w) => w.checkpoint(&forced),
+            Self::Thread { queue, .. } => {
+                let (done, wait) = oneshot::channel();
+                if queue.send(Job::Checkpoint { forced, done }).await.is_err() {
+                    return false;
+                }
+                wait.await.unwrap_or(false)
+            }
+        }
+    }
+
     /// Reopens the destination before the next write (after rotation).
     pub(crate) fn reopen(&self) {
         match self {
@@ -96,6 +112,12 @@ pub(crate) enum Job {
     },
     /// Close and reopen the destination (after log rotation).
     Reopen,
+    /// Write a checkpoint (after the lines of the same batch); answer whether it was
+    /// written.
+    Checkpoint {
+        forced: Forced,
+        done: oneshot::Sender<bool>,
+    },
 }
 
 /// Starts the writer thread of the device at `path`. The thread ends once every sender of
@@ -138,8 +160,10 @@ fn write_batch(
     };
     let mut entries = Vec::with_capacity(jobs.len());
     let mut waiting = Vec::with_capacity(jobs.len());
+    let mut checkpoints = Vec::new();
     for job in jobs {
         match job {
+            Job::Checkpoint { forced, done } => checkpoints.push((forced, done)),
             // Lines queued before the reopen go to the new file too: they are not yet
             // written, and the chain runs on across files anyway.
             Job::Reopen => sink.reopen(),
@@ -152,18 +176,40 @@ fn write_batch(
             }
         }
     }
-    if entries.is_empty() {
-        return;
-    }
-    let ok = write_entries(metrics, sink, &mut next, &entries, last_error_log);
-    if ok {
-        match head.lock() {
-            Ok(mut h) => *h = next,
-            Err(p) => *p.into_inner() = next,
+    if !entries.is_empty() {
+        let ok = write_entries(metrics, sink, &mut next, &entries, last_error_log);
+        for done in waiting {
+            let _ = done.send(ok);
         }
     }
-    for done in waiting {
+    for (forced, done) in checkpoints {
+        let ok = write_checkpoint(metrics, sink, &mut next, &forced, last_error_log);
         let _ = done.send(ok);
+    }
+    match head.lock() {
+        Ok(mut h) => *h = next,
+        Err(p) => *p.into_inner() = next,
+    }
+}
+
+/// Writes a checkpoint after `head`, if `forced` takes one; `true` unless it failed.
+pub(crate) fn write_checkpoint(
+    metrics: &DeviceMetrics,
+    sink: &mut Sink,
+    head: &mut ChainHead,
+    forced: &Forced,
+    last_error_log: &mut Option<Instant>,
+) -> bool {
+    match sink.write_chained(head, &[], Some(forced)) {
+        Ok(()) => true,
+        Err(e) => {
+            metrics.failures.increment(1);
+            if last_error_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                tracing::error!(device = %metrics.device, error = %e, "audit device failed to write a checkpoint");
+                *last_error_log = Some(Instant::now());
+            }
+            false
+        }
     }
 }
 
@@ -202,7 +248,7 @@ pub(crate) fn write_entries(
     last_error_log: &mut Option<Instant>,
 ) -> bool {
     let started = Instant::now();
-    let result = sink.write_chained(head, entries);
+    let result = sink.write_chained(head, entries, None);
     let count = entries.len() as u64;
     metrics.flush.record(started.elapsed().as_secs_f64());
     match result {

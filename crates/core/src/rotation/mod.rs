@@ -173,6 +173,7 @@ impl Core {
     /// core is sealed it does nothing.
     pub fn spawn_scheduler(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let _ = self.rotation.core.set(Arc::downgrade(self));
+        self.start_audit_ticker();
         let weak = Arc::downgrade(self);
         let interval = self
             .config
