@@ -95,6 +95,7 @@ pub struct Core {
     pub(crate) kv_memo: crate::kv::KvMemo,
     pub(crate) audit: AuditBroker,
     pub(crate) rotation: crate::rotation::Scheduler,
+    pub(crate) usage: crate::rotation::usage::UsageTracker,
 }
 
 impl Core {
@@ -114,6 +115,7 @@ impl Core {
             transit: crate::transit::TransitCache::default(),
             audit: AuditBroker::default(),
             rotation: crate::rotation::Scheduler::default(),
+            usage: crate::rotation::usage::UsageTracker::default(),
         }
     }
 
@@ -257,6 +259,7 @@ impl Core {
         self.tokens.clear_cache();
         self.policies.clear_cache();
         self.mount_keys.clear();
+        self.usage.clear();
         self.transit.clear();
         self.kv_memo.clear();
         self.mounts.clear();

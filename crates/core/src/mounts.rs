@@ -325,6 +325,8 @@ pub(crate) struct MountKeySet {
     /// When the latest version was made (unix seconds; 0 when not recorded).
     pub(crate) latest_created: i64,
     keys: BTreeMap<u32, Aes256GcmKey>,
+    /// Counts the latest version's seals (shared by every copy of this set).
+    latest_seals: Arc<crate::rotation::usage::SealCounter>,
 }
 
 impl MountKeySet {
@@ -339,7 +341,9 @@ impl MountKeySet {
             .keys
             .get(&self.latest)
             .ok_or_else(|| CoreError::Internal("mount key missing".into()))?;
-        Ok((self.latest, kek.seal(dek.expose(), aad)?))
+        let wrapped = kek.seal(dek.expose(), aad)?;
+        self.latest_seals.count();
+        Ok((self.latest, wrapped))
     }
 
     /// Unwraps a data key wrapped under KEK `version`.
@@ -390,12 +394,15 @@ const CACHED_MOUNT_KEYS_PER_THREAD: usize = 1024;
 /// Cache of unwrapped mount KEKs (dropped on seal).
 pub(crate) struct MountKeys {
     cache: ThreadCache<String, MountKeySet>,
+    /// What each KEK version has sealed in this process (AES-GCM usage limits).
+    seals: crate::rotation::usage::SealCounters,
 }
 
 impl Default for MountKeys {
     fn default() -> Self {
         Self {
             cache: ThreadCache::new(CACHED_MOUNT_KEYS_PER_THREAD),
+            seals: crate::rotation::usage::SealCounters::default(),
         }
     }
 }
@@ -404,6 +411,12 @@ impl MountKeys {
     /// Drops every thread's unwrapped KEKs (on seal).
     pub(crate) fn clear(&self) {
         self.cache.clear();
+        self.seals.clear();
+    }
+
+    /// How many data keys mount `uuid`'s KEK `version` has wrapped in this process.
+    pub(crate) fn seals(&self, uuid: &str, version: u32) -> u64 {
+        self.seals.get(uuid, version)
     }
 
     async fn create(&self, barrier: &Barrier, uuid: &str) -> CoreResult<()> {
@@ -518,6 +531,7 @@ impl MountKeys {
             latest: stored.latest,
             latest_created: stored.created.get(&stored.latest).copied().unwrap_or(0),
             keys,
+            latest_seals: self.seals.of(uuid, stored.latest),
         });
         self.cache
             .insert(uuid.to_owned(), Arc::clone(&set), generation);

@@ -226,6 +226,7 @@ fn rotation_config(r: &RotationSettings) -> Result<ward_core::RotationConfig, Se
         keyring_period: duration(r.keyring_period.as_deref(), defaults.keyring_period)?,
         mount_key_period: duration(r.mount_key_period.as_deref(), defaults.mount_key_period)?,
         webhook_allow_internal: r.webhook_allow_internal,
+        aead_usage_limit: defaults.aead_usage_limit,
     };
     for (name, period) in [
         ("keyring_period", config.keyring_period),

@@ -23,6 +23,7 @@ fn fast(keyring: u64, mount_key: u64) -> CoreConfig {
             mount_key_period: mount_key,
             // The tests' webhook receivers listen on loopback.
             webhook_allow_internal: true,
+            ..RotationConfig::default()
         },
         ..CoreConfig::default()
     }
@@ -515,4 +516,76 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_default()
+}
+
+/// `fast(0, 0)` with an AES-GCM usage limit of `limit` encryptions per key.
+fn usage_limited(limit: u64) -> CoreConfig {
+    let mut config = fast(0, 0);
+    config.rotation.aead_usage_limit = limit;
+    config
+}
+
+/// No key may seal more than the AES-GCM usage limit allows, whatever the rotation periods
+/// (none here): the keyring gets a new term and the mount a new KEK version once their
+/// counts reach it, and the mount's data keys are rewrapped under the new version.
+#[tokio::test]
+async fn keys_are_rotated_when_they_reach_the_aes_gcm_usage_limit() {
+    let s = support::dev_with(usage_limited(64)).await;
+    let term = ok(&s, "GET", "sys/key-status", None).await["data"]["term"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(key_versions(&s, "secret/").await["latest_version"], 1);
+    for i in 0..80 {
+        post(&s, &format!("secret/data/u{i}"), json!({"data": {"i": i}})).await;
+    }
+    eventually(15, "a usage-driven rotation of keyring and KEK", || async {
+        let now = ok(&s, "GET", "sys/key-status", None).await["data"]["term"]
+            .as_u64()
+            .unwrap();
+        let st = key_versions(&s, "secret/").await;
+        (now > term && st["latest_version"].as_u64() >= Some(2) && st["rewrapping"] == false)
+            .then_some(())
+    })
+    .await;
+    for i in [0, 41, 79] {
+        let r = ok(&s, "GET", &format!("secret/data/u{i}"), None).await;
+        assert_eq!(r["data"]["data"]["i"], i);
+    }
+}
+
+/// The counts survive a restart: what an earlier process reserved counts as spent, so a
+/// key cannot start from zero again after every restart (or crash).
+#[tokio::test]
+async fn usage_counts_survive_a_restart() {
+    let limit = 200;
+    let s = support::dev_with(usage_limited(limit)).await;
+    for i in 0..120 {
+        post(&s, &format!("secret/data/a{i}"), json!({"data": {"i": i}})).await;
+    }
+    // A tick records the reservation.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        key_versions(&s, "secret/").await["latest_version"],
+        1,
+        "120 wraps are below the limit"
+    );
+    s.core.seal().await;
+    let mut s = s;
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let (root, key) = (s.root_token.clone(), s.unseal_key.clone());
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let core = Arc::new(Core::new(
+        support::storage(dir.path()).await,
+        usage_limited(limit),
+    ));
+    let s = support::start(core, dir, root, key.clone()).await;
+    post(&s, "sys/unseal", json!({"key": key})).await;
+    for i in 0..90 {
+        post(&s, &format!("secret/data/b{i}"), json!({"data": {"i": i}})).await;
+    }
+    eventually(15, "the KEK rotation after 210 wraps over two runs", || async {
+        (key_versions(&s, "secret/").await["latest_version"].as_u64() >= Some(2)).then_some(())
+    })
+    .await;
 }

@@ -26,6 +26,7 @@
 
 pub(crate) mod destination;
 mod mount_keys;
+pub(crate) mod usage;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -63,6 +64,10 @@ pub struct RotationConfig {
     /// link-local such as the cloud metadata service...); off by default (see
     /// `destination`).
     pub webhook_allow_internal: bool,
+    /// Encryptions after which a keyring term or a mount KEK version is rotated whatever
+    /// the periods say (default [`usage::DEFAULT_AEAD_USAGE_LIMIT`], Vault's 0.9 × 2^32;
+    /// see `usage`). Lower it only for tests.
+    pub aead_usage_limit: u64,
 }
 
 impl Default for RotationConfig {
@@ -73,6 +78,7 @@ impl Default for RotationConfig {
             keyring_period: 0,
             mount_key_period: 0,
             webhook_allow_internal: false,
+            aead_usage_limit: usage::DEFAULT_AEAD_USAGE_LIMIT,
         }
     }
 }
@@ -206,6 +212,9 @@ impl Core {
         self.token_expiry_tick(now).await;
         if let Err(e) = self.keyring_tick(now).await {
             tracing::warn!(error = %e, "scheduled keyring rotation failed");
+        }
+        if let Err(e) = self.keyring_usage_tick().await {
+            tracing::warn!(error = %e, "keyring usage check failed");
         }
         self.mount_keys_tick(now).await;
         let due = match self.due_jobs(now).await {
