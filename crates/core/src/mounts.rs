@@ -242,6 +242,9 @@ impl MountTable {
         self.persist(barrier, current.expect, next).await?;
         keys.destroy(barrier, &entry.uuid).await?;
         delete_tree(barrier, &entry.storage_prefix()).await?;
+        barrier
+            .delete(&crate::rotation::usage::mount_record(&entry.uuid))
+            .await?;
         // The key record's ciphertext must not survive in the database's free pages or log.
         barrier.erase_deleted().await?;
         Ok(())

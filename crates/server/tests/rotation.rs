@@ -584,8 +584,12 @@ async fn usage_counts_survive_a_restart() {
     for i in 0..90 {
         post(&s, &format!("secret/data/b{i}"), json!({"data": {"i": i}})).await;
     }
-    eventually(15, "the KEK rotation after 210 wraps over two runs", || async {
-        (key_versions(&s, "secret/").await["latest_version"].as_u64() >= Some(2)).then_some(())
-    })
+    eventually(
+        15,
+        "the KEK rotation after 210 wraps over two runs",
+        || async {
+            (key_versions(&s, "secret/").await["latest_version"].as_u64() >= Some(2)).then_some(())
+        },
+    )
     .await;
 }

@@ -31,6 +31,11 @@ fn reservation_block(limit: u64) -> u64 {
     (limit / 64).clamp(1, 1 << 24)
 }
 
+/// Where the usage of mount `uuid`'s KEK is recorded (deleted with the mount).
+pub(crate) fn mount_record(uuid: &str) -> String {
+    format!("{USAGE_PREFIX}mount/{uuid}")
+}
+
 /// The record behind the barrier: how many encryptions of key `version` may have happened.
 #[derive(Serialize, Deserialize)]
 struct StoredUsage {
@@ -124,7 +129,12 @@ impl SealCounters {
 impl Core {
     /// Brings the usage record `name` of key `version` up to date with `counted` (this
     /// process's encryptions under it) and says whether the key has reached the limit.
-    async fn usage_reached_limit(&self, name: &str, version: u32, counted: u64) -> CoreResult<bool> {
+    async fn usage_reached_limit(
+        &self,
+        name: &str,
+        version: u32,
+        counted: u64,
+    ) -> CoreResult<bool> {
         let limit = self.config.rotation.aead_usage_limit;
         let block = reservation_block(limit);
         let key = format!("{USAGE_PREFIX}{name}");
@@ -137,7 +147,9 @@ impl Core {
                     Some(bytes) => match serde_json::from_slice::<StoredUsage>(bytes.expose()) {
                         Ok(s) if s.version == version => s.reserved,
                         Ok(_) => 0,
-                        Err(_) => return Err(CoreError::Internal("usage record is corrupt".into())),
+                        Err(_) => {
+                            return Err(CoreError::Internal("usage record is corrupt".into()));
+                        }
                     },
                     None => 0,
                 };
@@ -151,7 +163,10 @@ impl Core {
         let total = tracked.base.saturating_add(counted);
         if total.saturating_add(block / 2) >= tracked.reserved {
             if total > tracked.reserved && tracked.reserved > 0 {
-                tracing::warn!(key = name, "encryptions outran their reservation between two ticks");
+                tracing::warn!(
+                    key = name,
+                    "encryptions outran their reservation between two ticks"
+                );
             }
             let reserved = total.saturating_add(block);
             let record = serde_json::to_vec(&StoredUsage { version, reserved })
@@ -190,7 +205,7 @@ impl Core {
     }
 
     /// Rotates `mount`'s KEK once its latest version has wrapped as many data keys as the
-    /// limit allows.
+    /// limit allows (the rewrap follows from `mount_keys_tick`, which calls this first).
     pub(super) async fn mount_key_usage_tick(&self, mount: &MountEntry) -> CoreResult<()> {
         let keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
         let counted = self.mount_keys.seals(&mount.uuid, keys.latest);
@@ -208,9 +223,6 @@ impl Core {
                 version,
                 "mount key rotated: its latest version reached the AES-GCM usage limit"
             );
-            if let Some(core) = self.shared() {
-                core.start_rewrap(mount.clone());
-            }
         }
         Ok(())
     }
