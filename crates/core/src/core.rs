@@ -361,30 +361,12 @@ impl Core {
         token: Option<&str>,
         remote: Option<IpAddr>,
     ) -> CoreResult<Caller> {
-        let token = token
-            .filter(|t| !t.is_empty())
-            .ok_or(CoreError::PermissionDenied)?;
-        if token.len() > 256 {
-            return Err(CoreError::PermissionDenied);
-        }
-        let hash = crate::token::store::hash_token(token);
+        let token = token.ok_or(CoreError::PermissionDenied)?;
         let now = now();
-        let entry = self
-            .tokens
-            .get(&self.barrier, &hash)
+        let (hash, entry) = self
+            .usable_token(token, remote, now)
             .await?
             .ok_or(CoreError::PermissionDenied)?;
-        if !TokenStore::check_usable(&entry, now, remote) {
-            return Err(CoreError::PermissionDenied);
-        }
-        // A token dies with its ancestors (revoked or expired): checked before a use is spent.
-        if !self
-            .tokens
-            .lineage_alive(&self.barrier, &entry, now)
-            .await?
-        {
-            return Err(CoreError::PermissionDenied);
-        }
         let entry = if entry.num_uses > 0 {
             self.tokens
                 .spend_use(&self.barrier, &hash, now, remote)
@@ -403,19 +385,34 @@ impl Core {
     /// Spends none of its uses: the transport asks this before it reads a request's body,
     /// and the request itself is authenticated again when it is handled.
     pub async fn token_is_valid(&self, token: &str, remote: Option<IpAddr>) -> bool {
-        if self.is_sealed() || token.is_empty() || token.len() > 256 {
-            return false;
+        !self.is_sealed() && matches!(self.usable_token(token, remote, now()).await, Ok(Some(_)))
+    }
+
+    /// The hash and stored entry of `token` if it may be used at `now` from `remote`: it
+    /// exists, is unexpired, its CIDRs admit `remote`, and every ancestor is alive (a token
+    /// dies with them). Spends nothing.
+    async fn usable_token(
+        &self,
+        token: &str,
+        remote: Option<IpAddr>,
+        now: i64,
+    ) -> CoreResult<Option<(String, Arc<TokenEntry>)>> {
+        if token.is_empty() || token.len() > 256 {
+            return Ok(None);
         }
         let hash = crate::token::store::hash_token(token);
-        let now = now();
-        match self.tokens.get(&self.barrier, &hash).await {
-            Ok(Some(entry)) if TokenStore::check_usable(&entry, now, remote) => self
+        let Some(entry) = self.tokens.get(&self.barrier, &hash).await? else {
+            return Ok(None);
+        };
+        if !TokenStore::check_usable(&entry, now, remote)
+            || !self
                 .tokens
                 .lineage_alive(&self.barrier, &entry, now)
-                .await
-                .unwrap_or(false),
-            _ => false,
+                .await?
+        {
+            return Ok(None);
         }
+        Ok(Some((hash, entry)))
     }
 
     /// Whether the caller's policies allow `op` on `path` with the request's parameters

@@ -5,13 +5,12 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use ward_core::{Core, CoreConfig, RotationConfig};
+use ward_core::{CoreConfig, RotationConfig};
 
 /// Short periods allowed, ticking every 200 ms.
 fn fast(keyring: u64, mount_key: u64) -> CoreConfig {
@@ -318,15 +317,7 @@ async fn next_due_survives_a_restart() {
     assert_eq!(jobs[0]["target"], "r");
 
     // Stop: seal and drop the server; start a new core on the same database.
-    s.core.seal().await;
-    let mut s = s;
-    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
-    let (root, key) = (s.root_token.clone(), s.unseal_key.clone());
-    drop(s);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let core = Arc::new(Core::new(support::storage(dir.path()).await, fast(0, 0)));
-    let s = support::start(core, dir, root, key.clone()).await;
-    post(&s, "sys/unseal", json!({"key": key})).await;
+    let s = support::restart(s, fast(0, 0)).await;
     let status = ok(&s, "GET", "sys/rotation/status", None).await;
     assert_eq!(
         status["data"]["jobs"].as_array().unwrap(),
@@ -569,18 +560,7 @@ async fn usage_counts_survive_a_restart() {
         1,
         "120 wraps are below the limit"
     );
-    s.core.seal().await;
-    let mut s = s;
-    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
-    let (root, key) = (s.root_token.clone(), s.unseal_key.clone());
-    drop(s);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let core = Arc::new(Core::new(
-        support::storage(dir.path()).await,
-        usage_limited(limit),
-    ));
-    let s = support::start(core, dir, root, key.clone()).await;
-    post(&s, "sys/unseal", json!({"key": key})).await;
+    let s = support::restart(s, usage_limited(limit)).await;
     for i in 0..90 {
         post(&s, &format!("secret/data/b{i}"), json!({"data": {"i": i}})).await;
     }

@@ -6,33 +6,12 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{TestServer, assert_errors, dev};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use ward_core::{Core, CoreConfig};
-
-/// Stops `s` (sealed, dropped) and starts a new server on the same database, unsealed.
-async fn restart(s: TestServer) -> TestServer {
-    s.core.seal().await;
-    let mut s = s;
-    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
-    let (root, key) = (s.root_token.clone(), s.unseal_key.clone());
-    drop(s);
-    let core = Arc::new(Core::new(
-        support::storage(dir.path()).await,
-        CoreConfig::default(),
-    ));
-    let s = support::start(core, dir, root, key.clone()).await;
-    let (status, body) = s
-        .call("POST", "sys/unseal", Some(json!({"key": key})))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["sealed"], false, "{body}");
-    s
-}
+use ward_core::CoreConfig;
 
 async fn mount_paths(s: &TestServer) -> Vec<String> {
     let (status, body) = s.call("GET", "sys/mounts", None).await;
@@ -158,7 +137,7 @@ async fn concurrent_enables_all_land_and_survive_a_restart() {
     for i in 0..20 {
         assert!(listed.contains(&format!("race{i}/")), "race{i}/ lost");
     }
-    let s = restart(s).await;
+    let s = support::restart(s, CoreConfig::default()).await;
     for i in 0..20 {
         let (status, body) = s.call("GET", &format!("race{i}/data/x"), None).await;
         assert_eq!(status, 200, "race{i} after the restart: {body}");
@@ -283,15 +262,10 @@ async fn trickle_body(s: &TestServer, gap: Duration, budget: Duration) -> (Durat
 /// ever, each holding what it had sent. The body has a deadline (`http_read_timeout`).
 #[tokio::test]
 async fn a_body_sent_a_byte_at_a_time_is_cut_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let core = Arc::new(Core::new(
-        support::storage(dir.path()).await,
-        CoreConfig::default(),
-    ));
-    let out = core.dev_init(None).await.unwrap();
-    let mut state = ward_server::http::AppState::new(core);
-    state.body_read_timeout = Some(Duration::from_secs(2));
-    let s = support::start_with_state(state, dir, out.root_token.clone()).await;
+    let s = support::dev_with_transport(|state| {
+        state.body_read_timeout = Some(Duration::from_secs(2));
+    })
+    .await;
     let (held, answer) =
         trickle_body(&s, Duration::from_millis(300), Duration::from_secs(10)).await;
     assert!(held < Duration::from_secs(5), "held for {held:?}");
@@ -353,15 +327,7 @@ async fn oversized_heads_get_json_errors() {
 /// connection is answered 429 in Vault's shape and closed; a freed place is usable again.
 #[tokio::test]
 async fn connections_per_address_are_limited() {
-    let dir = tempfile::tempdir().unwrap();
-    let core = Arc::new(Core::new(
-        support::storage(dir.path()).await,
-        CoreConfig::default(),
-    ));
-    let out = core.dev_init(None).await.unwrap();
-    let mut state = ward_server::http::AppState::new(core);
-    state.max_connections_per_address = 4;
-    let s = support::start_with_state(state, dir, out.root_token.clone()).await;
+    let s = support::dev_with_transport(|state| state.max_connections_per_address = 4).await;
     let addr = s.url.trim_start_matches("http://").to_owned();
     let mut held = Vec::new();
     for _ in 0..4 {

@@ -31,9 +31,14 @@ fn reservation_block(limit: u64) -> u64 {
     (limit / 64).clamp(1, 1 << 24)
 }
 
+/// The name of mount `uuid`'s KEK usage (its record is this below `core/usage/`).
+fn mount_usage_name(uuid: &str) -> String {
+    format!("mount/{uuid}")
+}
+
 /// Where the usage of mount `uuid`'s KEK is recorded (deleted with the mount).
 pub(crate) fn mount_record(uuid: &str) -> String {
-    format!("{USAGE_PREFIX}mount/{uuid}")
+    format!("{USAGE_PREFIX}{}", mount_usage_name(uuid))
 }
 
 /// The record behind the barrier: how many encryptions of key `version` may have happened.
@@ -209,7 +214,7 @@ impl Core {
     pub(super) async fn mount_key_usage_tick(&self, mount: &MountEntry) -> CoreResult<()> {
         let keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
         let counted = self.mount_keys.seals(&mount.uuid, keys.latest);
-        let name = format!("mount/{}", mount.uuid);
+        let name = mount_usage_name(&mount.uuid);
         if self
             .usage_reached_limit(&name, keys.latest, counted)
             .await?

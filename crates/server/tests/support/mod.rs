@@ -190,25 +190,51 @@ impl TestServer {
     }
 }
 
-/// A server for `core` with the transport settings of `state` (timeouts, limits).
-pub async fn start_with_state(
-    state: ward_server::http::AppState,
-    dir: tempfile::TempDir,
-    root_token: String,
+/// A dev-mode server whose transport settings (timeouts, limits) `configure` changes.
+pub async fn dev_with_transport(
+    configure: impl FnOnce(&mut ward_server::http::AppState),
 ) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let core = Arc::new(Core::new(storage(dir.path()).await, CoreConfig::default()));
+    let out = core.dev_init(None).await.unwrap();
+    let mut state = ward_server::http::AppState::new(core.clone());
+    configure(&mut state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let core = state.core.clone();
     let task = tokio::spawn(async move {
         let _ = ward_server::serve_state(listener, state).await;
     });
     TestServer {
         url,
-        root_token,
-        unseal_key: String::new(),
+        root_token: out.root_token.clone(),
+        unseal_key: hex::encode(out.keys[0].expose()),
         core,
         dir,
         http: reqwest::Client::new(),
         task,
     }
+}
+
+/// Stops `s` (sealed, its server dropped) and starts a new core with `config` on the same
+/// database, unsealed with the same key: a restart as an operator does it.
+pub async fn restart(s: TestServer, config: CoreConfig) -> TestServer {
+    s.core.seal().await;
+    let mut s = s;
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let (root, key) = (s.root_token.clone(), s.unseal_key.clone());
+    drop(s);
+    // Let the dropped server's task end before the new one opens the database.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let core = Arc::new(Core::new(storage(dir.path()).await, config));
+    let s = start(core, dir, root, key.clone()).await;
+    let (status, body) = s
+        .call(
+            "POST",
+            "sys/unseal",
+            Some(serde_json::json!({ "key": key })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sealed"], false, "{body}");
+    s
 }
