@@ -26,7 +26,8 @@ pub use kv::{
 pub use mounts::{MountConfig, MountConfigInput, MountEnableRequest, MountInfo};
 pub use policy::{AclPolicy, ListKeys, PolicyWriteRequest};
 pub use sys::{
-    HealthResponse, InitRequest, InitResponse, InitStatus, KeyStatus, SealStatus, UnsealRequest,
+    HealthResponse, InitRequest, InitResponse, InitStatus, KeyStatus, LeaderStatus, SealStatus,
+    UnsealRequest,
 };
 pub use token::{
     TokenAccessorRequest, TokenCreateRequest, TokenLookup, TokenRenewRequest, TokenRequest,

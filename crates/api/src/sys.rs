@@ -71,6 +71,25 @@ pub struct InitStatus {
     pub initialized: bool,
 }
 
+/// `GET sys/leader` response.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LeaderStatus {
+    /// Whether the server runs in high-availability mode.
+    pub ha_enabled: bool,
+    /// Whether this server is the active one.
+    pub is_self: bool,
+    /// Since when the active server has been active (RFC 3339).
+    pub active_time: String,
+    /// The active server's API address.
+    pub leader_address: String,
+    /// The active server's cluster address.
+    pub leader_cluster_address: String,
+    /// Whether this server is a performance standby (never, in Ward).
+    pub performance_standby: bool,
+    /// Replication position of a performance standby (always 0 in Ward).
+    pub performance_standby_last_remote_wal: u64,
+}
+
 /// `PUT sys/unseal` request: one key share, or `reset` to discard the shares given so far.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]

@@ -9,6 +9,7 @@ use ward_policy::Capability;
 use ward_store::{Barrier, Storage};
 
 use crate::audit::{AuditBroker, RequestFacts};
+use crate::engine::{self, MountType, RouteFacts, with_engine};
 use crate::mounts::{MountEntry, MountKeys, MountTable};
 use crate::policy_store::PolicyStore;
 use crate::seal::{self, Progress};
@@ -73,6 +74,12 @@ pub struct SealStatus {
     pub progress: u8,
     /// Identifies the current unseal attempt ("" when none).
     pub nonce: String,
+}
+
+/// The engine and mount a request goes to.
+pub(crate) struct Target {
+    pub(crate) kind: MountType,
+    pub(crate) mount: Arc<MountEntry>,
 }
 
 /// The caller of a request, once authenticated.
@@ -278,13 +285,32 @@ impl Core {
     /// this returns. If no device writes an entry, the request fails with
     /// [`CoreError::AuditFailed`].
     pub async fn handle_with_id(&self, req: Request, request_id: &str) -> CoreResult<Response> {
-        if self.is_sealed() {
-            return Err(CoreError::Sealed);
-        }
         let req = Request {
             path: req.path.trim_matches('/').to_owned(),
             ..req
         };
+        let target = self.target(&req.path);
+        if let Some(Target {
+            kind: MountType::System,
+            mount,
+        }) = &target
+        {
+            let rest = mount.relative(&req.path);
+            if engine::facts::<crate::sys::System>(rest).unauthenticated {
+                return engine::run::<crate::sys::System>(
+                    self,
+                    None,
+                    mount,
+                    rest,
+                    req.operation,
+                    &req.data,
+                )
+                .await;
+            }
+        }
+        if self.is_sealed() {
+            return Err(CoreError::Sealed);
+        }
         let caller = self
             .authenticate(req.token.as_deref(), req.remote_addr)
             .await;
@@ -297,7 +323,7 @@ impl Core {
             mount: mount.as_ref(),
         };
         let Some(audit) = self.audit.begin(&facts) else {
-            return self.dispatch(&caller?, req, mount).await;
+            return self.dispatch(&caller?, &req, target).await;
         };
         // A read changes nothing, so nothing is carried out that the log could miss: its
         // request entry waits to go out with its response entry, one write instead of two.
@@ -309,7 +335,7 @@ impl Core {
             None
         };
         let result = match caller {
-            Ok(caller) => self.dispatch(&caller, req, mount).await,
+            Ok(caller) => self.dispatch(&caller, &req, target).await,
             Err(e) => Err(e),
         };
         match read_entries {
@@ -319,40 +345,61 @@ impl Core {
         result
     }
 
-    /// Runs an authenticated request; `mount` is the mount serving its path, if any.
+    /// Whether `path` is served without a token (health, seal status, init, unseal, leader).
+    pub fn answers_without_token(&self, path: &str) -> bool {
+        let path = path.trim_matches('/');
+        crate::mounts::builtin(path).is_some_and(|(kind, mount)| {
+            kind == MountType::System
+                && engine::facts::<crate::sys::System>(mount.relative(path)).unauthenticated
+        })
+    }
+
+    /// The engine and mount serving `path`: `sys/` and `auth/token/` are built in, every
+    /// other engine is where the mount table says.
+    pub(crate) fn target(&self, path: &str) -> Option<Target> {
+        if let Some((kind, mount)) = crate::mounts::builtin(path) {
+            return Some(Target { kind, mount });
+        }
+        let mount = self.mounts.find(path)?;
+        Some(Target {
+            kind: mount.mount_type,
+            mount,
+        })
+    }
+
+    /// Authorises and runs an authenticated request at `target`.
     async fn dispatch(
         &self,
         caller: &Caller,
-        req: Request,
-        mount: Option<Arc<MountEntry>>,
+        req: &Request,
+        target: Option<Target>,
     ) -> CoreResult<Response> {
-        let path = req.path.clone();
-        let exists = if req.operation == Operation::Write {
-            self.exists(&path).await?
-        } else {
-            false
+        let path = req.path.as_str();
+        let facts = match &target {
+            Some(t) => with_engine!(t.kind, E => engine::facts::<E>(t.mount.relative(path))),
+            None => RouteFacts::default(),
         };
-        self.authorise(caller, &path, req.operation, exists, &req.data)
+        // Vault's existence check decides between the `create` and `update` capabilities;
+        // a path nothing serves is a `create`.
+        let exists = match (&target, req.operation) {
+            (Some(t), Operation::Write) if facts.checks_existence => {
+                let rest = t.mount.relative(path);
+                with_engine!(t.kind, E => engine::exists::<E>(self, &t.mount, rest).await)?
+            }
+            (Some(_), _) => true,
+            (None, _) => false,
+        };
+        self.authorise(caller, path, req.operation, exists, facts.sudo, &req.data)
             .await?;
-        if let Some(rest) = req.path.strip_prefix("sys/") {
-            let rest = rest.to_owned();
-            return self.handle_sys(caller, &rest, req).await;
-        }
-        if let Some(rest) = req.path.strip_prefix("auth/token/") {
-            let rest = rest.to_owned();
-            return self.handle_token(caller, &rest, req).await;
-        }
-        let Some(mount) = mount else {
+        let Some(Target { kind, mount }) = target else {
             return Err(CoreError::NotFound(format!(
-                "no handler for route \"{}\". route entry not found.",
-                req.path
+                "no handler for route \"{path}\". route entry not found."
             )));
         };
-        let rest = mount.relative(&req.path).to_owned();
-        match mount.mount_type.as_str() {
-            "transit" => self.handle_transit(&mount, &rest, req).await,
-            _ => self.handle_kv(&mount, &rest, req).await,
-        }
+        let rest = mount.relative(path);
+        with_engine!(kind, E => {
+            engine::run::<E>(self, Some(caller), &mount, rest, req.operation, &req.data).await
+        })
     }
 
     /// Finds and validates the token; spends a use of a limited-use token.
@@ -424,6 +471,7 @@ impl Core {
         path: &str,
         op: Operation,
         exists: bool,
+        sudo: bool,
         params: &Map<String, Value>,
     ) -> CoreResult<()> {
         if caller.entry.is_root() {
@@ -446,32 +494,10 @@ impl Core {
             Operation::Write if exists => acl.allows_request(path, Capability::Update, params),
             Operation::Write => acl.allows_request(path, Capability::Create, params),
         };
-        let needs_sudo = is_root_protected(path);
-        if !allowed || (needs_sudo && !acl.allows(path, Capability::Sudo)) {
+        if !allowed || (sudo && !acl.allows(path, Capability::Sudo)) {
             return Err(CoreError::PermissionDenied);
         }
         Ok(())
-    }
-
-    /// Whether a write to `path` updates something that exists (Vault's existence check,
-    /// deciding between the `create` and `update` capabilities).
-    async fn exists(&self, path: &str) -> CoreResult<bool> {
-        if let Some(name) = path
-            .strip_prefix("sys/policies/acl/")
-            .or_else(|| path.strip_prefix("sys/policy/"))
-        {
-            return self.policies.exists(&self.barrier, name).await;
-        }
-        if path.starts_with("sys/") || path.starts_with("auth/") {
-            return Ok(true);
-        }
-        match self.mounts.find(path) {
-            Some(mount) if mount.mount_type == "transit" => {
-                self.transit_exists(&mount, mount.relative(path)).await
-            }
-            Some(mount) => self.kv_exists(&mount, mount.relative(path)).await,
-            None => Ok(false),
-        }
     }
 
     pub(crate) fn root_key(&self) -> CoreResult<Key256> {
@@ -481,23 +507,6 @@ impl Core {
             .and_then(|k| k.as_ref().map(Key256::duplicate))
             .ok_or(CoreError::Sealed)
     }
-}
-
-/// Paths that need the `sudo` capability besides their own (Vault's root-protected paths).
-fn is_root_protected(path: &str) -> bool {
-    const PREFIXES: [&str; 8] = [
-        "sys/rotate",
-        "sys/seal",
-        "sys/key-status",
-        "sys/audit",
-        "sys/rekey",
-        "sys/raw",
-        "auth/token/accessors",
-        "auth/token/revoke-orphan",
-    ];
-    PREFIXES
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
 
 /// Seconds since the Unix epoch.

@@ -5,6 +5,7 @@
 mod audit;
 mod core;
 mod dev;
+mod engine;
 mod error;
 mod kv;
 mod mounts;
@@ -25,7 +26,7 @@ pub use crate::core::{Core, CoreConfig, InitOutput, SealStatus};
 /// collide, and SipHash costs as much as the rest of such a lookup.
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use error::{CoreError, CoreResult};
-pub use request::{AuthInfo, Data, Operation, RawJson, Request, Response};
+pub use request::{AuthInfo, Bare, Data, Operation, Outcome, RawJson, Request, Response};
 pub use rotation::RotationConfig;
 pub use token::store::TOKEN_PREFIX;
 

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use ward_crypto::{Aes256GcmKey, Key256, SecretBytes, random_base62};
 use ward_store::{Action, Barrier, Expect, Op, StoreError, ThreadCache};
 
+use crate::engine::MountType;
 use crate::{CoreError, CoreResult};
 
 const TABLE_KEY: &str = "core/mounts";
@@ -29,7 +30,7 @@ pub(crate) struct MountEntry {
     /// The mount path, always ending in `/`.
     pub(crate) path: String,
     #[serde(rename = "type")]
-    pub(crate) mount_type: String,
+    pub(crate) mount_type: MountType,
     pub(crate) description: String,
     pub(crate) uuid: String,
     pub(crate) accessor: String,
@@ -85,9 +86,43 @@ impl MountEntry {
     }
 }
 
+/// The built-in mount serving `path`, if any: `sys/` and `auth/token/`, which the mount
+/// table does not hold.
+pub(crate) fn builtin(path: &str) -> Option<(MountType, Arc<MountEntry>)> {
+    static BUILTIN: std::sync::LazyLock<[Arc<MountEntry>; 2]> = std::sync::LazyLock::new(|| {
+        let entry = |path: &str, mount_type, description: &str| {
+            Arc::new(MountEntry {
+                path: path.into(),
+                mount_type,
+                description: description.into(),
+                uuid: String::new(),
+                accessor: mount_type.as_str().into(),
+                options: Map::new(),
+                config: Map::new(),
+                created: 0,
+            })
+        };
+        [
+            entry(
+                "sys/",
+                MountType::System,
+                "system endpoints used for control, policy and debugging",
+            ),
+            entry("auth/token/", MountType::Token, "token based credentials"),
+        ]
+    });
+    BUILTIN
+        .iter()
+        .find(|m| {
+            path.strip_prefix(m.path.trim_end_matches('/'))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .map(|m| (m.mount_type, Arc::clone(m)))
+}
+
 /// What `sys/mounts/<path>` asks to mount.
 pub(crate) struct NewMount {
-    pub(crate) mount_type: String,
+    pub(crate) mount_type: MountType,
     pub(crate) description: String,
     pub(crate) options: Map<String, Value>,
     pub(crate) config: Map<String, Value>,
@@ -203,10 +238,14 @@ impl MountTable {
         }
         let entry = MountEntry {
             path: path.clone(),
-            mount_type: new.mount_type.clone(),
+            mount_type: new.mount_type,
             description: new.description,
             uuid: uuid::Uuid::new_v4().to_string(),
-            accessor: format!("{}_{}", new.mount_type, random_base62(8)?.to_lowercase()),
+            accessor: format!(
+                "{}_{}",
+                new.mount_type.as_str(),
+                random_base62(8)?.to_lowercase()
+            ),
             options: new.options,
             config: new.config,
             created: crate::core::now(),

@@ -92,19 +92,56 @@ pub enum Data {
 /// A successful result. Its `Debug` output leaves out the bodies, which hold secrets.
 #[derive(Default)]
 pub struct Response {
-    /// The `data` field of Vault's envelope; `None` means "no content" (HTTP 204).
+    /// The `data` field of Vault's envelope; `None` means "no content".
     pub data: Option<Data>,
     /// The `auth` field, for token-issuing operations.
     pub auth: Option<AuthInfo>,
     /// Warnings for the client.
     pub warnings: Vec<String>,
-    /// A raw body to send instead of the envelope (sys/health, sys/seal-status, sys/init
-    /// answer with bare objects, as Vault does).
-    pub raw: Option<Value>,
-    /// An HTTP status to use instead of the default (sys/health's codes).
-    pub status: Option<u16>,
+    /// A reply sent as a bare object instead of the envelope (sys/health, sys/seal-status,
+    /// sys/init and sys/leader answer so, as Vault does).
+    pub bare: Option<Bare>,
+    /// How the operation ended, when that is not plain success.
+    pub outcome: Outcome,
+    /// `data`'s fields are also sent at the envelope's top level (Vault's `sys/mounts`,
+    /// `sys/audit` and `sys/audit-hash` answer so).
+    pub data_at_top_level: bool,
     /// What the serialised `data` was made from, when that fixes its text (a KV read).
     pub(crate) source: Option<DataSource>,
+}
+
+/// A reply that is not an envelope, typed: the transport serialises it.
+#[derive(Debug)]
+pub enum Bare {
+    /// `sys/health`: the transport chooses the status from it and the request's `*code`
+    /// parameters.
+    Health(ward_api::HealthResponse),
+    /// `sys/seal-status` and `sys/unseal`.
+    SealStatus(ward_api::SealStatus),
+    /// `GET sys/init`.
+    InitStatus(ward_api::InitStatus),
+    /// `PUT sys/init`: the unseal shares and root token, shown once.
+    Init(ward_api::InitResponse),
+    /// `sys/leader`.
+    Leader(ward_api::LeaderStatus),
+}
+
+/// How an operation that returns a response ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did what was asked.
+    #[default]
+    Done,
+    /// What was asked for is gone (a deleted or destroyed KV version): the response still
+    /// describes it, as Vault's 404 with data does.
+    Gone,
+    /// Some items of a batch failed: the response has each item's result. `requested` is
+    /// the status the client asked for when only some failed
+    /// (`partial_failure_response_code`).
+    BatchFailed {
+        /// The client's `partial_failure_response_code`, when some items succeeded.
+        requested: Option<u16>,
+    },
 }
 
 /// The objects a serialised `data` was made from, for responses whose text those objects
@@ -153,11 +190,19 @@ impl Response {
         }
     }
 
-    /// A bare JSON response (no envelope).
-    pub fn raw(body: Value) -> Self {
+    /// A bare response (no envelope).
+    pub fn bare(body: Bare) -> Self {
         Self {
-            raw: Some(body),
+            bare: Some(body),
             ..Self::default()
+        }
+    }
+
+    /// This response, with `data`'s fields also at the envelope's top level.
+    pub(crate) fn with_data_at_top_level(self) -> Self {
+        Self {
+            data_at_top_level: true,
+            ..self
         }
     }
 
@@ -174,9 +219,9 @@ impl std::fmt::Debug for Response {
             .field("data", &held(self.data.is_some()))
             .field("auth", &self.auth)
             .field("warnings", &self.warnings)
-            .field("raw", &held(self.raw.is_some()))
-            .field("status", &self.status)
-            .finish()
+            .field("bare", &held(self.bare.is_some()))
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
     }
 }
 
@@ -191,7 +236,10 @@ mod tests {
         let serialised = Response::data_json(
             serde_json::value::to_raw_value(&json!({"password": "s3cret-raw"})).unwrap(),
         );
-        let bare = Response::raw(json!({"root_token": "s3cret-bare"}));
+        let bare = Response::bare(Bare::Init(ward_api::InitResponse {
+            root_token: "s3cret-bare".into(),
+            ..Default::default()
+        }));
         for response in [tree, serialised, bare] {
             let text = format!("{response:?}");
             assert!(!text.contains("s3cret"), "{text}");

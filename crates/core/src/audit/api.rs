@@ -5,43 +5,10 @@ use serde_json::{Map, Value, json};
 
 use super::DeviceConfig;
 use crate::params::Params;
-use crate::{Core, CoreError, CoreResult, Operation, Response};
+use crate::{Core, CoreError, CoreResult, Response};
 
 impl Core {
-    /// Handles the audit endpoints below `sys/`; `None` when `rest` is not one of them.
-    pub(crate) async fn handle_sys_audit(
-        &self,
-        rest: &str,
-        op: Operation,
-        p: &Params<'_>,
-    ) -> Option<CoreResult<Response>> {
-        if rest == "audit" {
-            return Some(match op {
-                Operation::Read => Ok(self.audit_list()),
-                _ => Err(CoreError::UnsupportedOperation),
-            });
-        }
-        if let Some(path) = rest.strip_prefix("audit/") {
-            return Some(match op {
-                Operation::Write => self.audit_enable(path, p).await,
-                Operation::Delete => self
-                    .audit
-                    .disable(&self.barrier, path)
-                    .await
-                    .map(|()| Response::empty()),
-                _ => Err(CoreError::UnsupportedOperation),
-            });
-        }
-        if let Some(path) = rest.strip_prefix("audit-hash/") {
-            return Some(match op {
-                Operation::Write => self.audit_hash(path, p),
-                _ => Err(CoreError::UnsupportedOperation),
-            });
-        }
-        None
-    }
-
-    fn audit_list(&self) -> Response {
+    pub(crate) fn audit_list(&self) -> Response {
         let mut map = Map::new();
         for d in self.audit.snapshot().iter() {
             let c = &d.config;
@@ -72,7 +39,7 @@ impl Core {
         duplicated_envelope(map)
     }
 
-    async fn audit_enable(&self, path: &str, p: &Params<'_>) -> CoreResult<Response> {
+    pub(crate) async fn audit_enable(&self, path: &str, p: &Params<'_>) -> CoreResult<Response> {
         let device_type = p
             .str("type")?
             .filter(|t| !t.is_empty())
@@ -99,7 +66,7 @@ impl Core {
         Ok(Response::empty())
     }
 
-    fn audit_hash(&self, path: &str, p: &Params<'_>) -> CoreResult<Response> {
+    pub(crate) fn audit_hash(&self, path: &str, p: &Params<'_>) -> CoreResult<Response> {
         let input = p
             .str("input")?
             .ok_or_else(|| CoreError::bad("missing 'input'"))?;
@@ -118,14 +85,5 @@ impl Core {
 /// Vault's answer for `sys/audit` and `sys/audit-hash`: the fields both at the top level and
 /// under `data`.
 fn duplicated_envelope(map: Map<String, Value>) -> Response {
-    let mut body = map.clone();
-    body.insert("data".into(), Value::Object(map));
-    body.insert("request_id".into(), json!(uuid::Uuid::new_v4().to_string()));
-    body.insert("lease_id".into(), json!(""));
-    body.insert("renewable".into(), json!(false));
-    body.insert("lease_duration".into(), json!(0));
-    body.insert("wrap_info".into(), Value::Null);
-    body.insert("warnings".into(), Value::Null);
-    body.insert("auth".into(), Value::Null);
-    Response::raw(Value::Object(body))
+    Response::data(Value::Object(map)).with_data_at_top_level()
 }

@@ -90,7 +90,7 @@ fn request_object(
     if let Some(mount) = facts.mount {
         push_field(&mut out, "mount_accessor", &mount.accessor);
         push_field(&mut out, "mount_point", &mount.path);
-        push_field(&mut out, "mount_type", &mount.mount_type);
+        push_field(&mut out, "mount_type", mount.mount_type.as_str());
     }
     out.push_str("\"namespace\":{\"id\":\"root\"},");
     push_field(&mut out, "operation", operation_name(req.operation));
@@ -160,8 +160,6 @@ struct ResponseObject<'a> {
     mount_point: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mount_type: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     warnings: Option<&'a [String]>,
     /// The response's data, every string HMAC'd.
@@ -237,13 +235,10 @@ pub(crate) fn response_entry(
         mount_accessor,
         mount_point,
         mount_type,
-        status: resp.and_then(|r| r.status),
         warnings: resp
             .map(|r| r.warnings.as_slice())
             .filter(|w| !w.is_empty()),
-        data: resp
-            .and_then(|r| r.data_tree().or(r.raw.as_ref()))
-            .map(|d| Hashed(d, h)),
+        data: resp.and_then(|r| r.data_tree()).map(|d| Hashed(d, h)),
     };
     let extra = 256 + serialised.map_or(0, |json| json.len() * 2);
     let mut out = parts.open(time, "response", extra);
@@ -469,7 +464,7 @@ mod tests {
         let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
         let mount = Arc::new(MountEntry {
             path: "secret/".into(),
-            mount_type: "kv".into(),
+            mount_type: crate::engine::MountType::Kv,
             description: String::new(),
             uuid: "u".into(),
             accessor: "kv_1234".into(),

@@ -361,7 +361,7 @@ impl AuditBroker {
     }
 
     /// Disables the device at `path` (absent devices are fine, as in Vault).
-    async fn disable(&self, barrier: &Barrier, path: &str) -> CoreResult<()> {
+    pub(crate) async fn disable(&self, barrier: &Barrier, path: &str) -> CoreResult<()> {
         let _guard = self.changes.lock().await;
         let path = normalise_path(path)?;
         let current = self.snapshot();

@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use ward_store::{Action, DecodedMemo, Expect, Op, StoreError};
 
+use crate::engine::{Args, Call, Engine, Route};
 use crate::mounts::MountEntry;
 use crate::params::{Params, format_duration};
 use crate::request::DataSource;
-use crate::{Core, CoreError, CoreResult, Operation, Request, Response};
+use crate::{Core, CoreError, CoreResult, Operation, Outcome, Response};
 use record::{Metadata, OpenedVersion, SealedVersion, VersionMeta, merge_patch};
 
 /// Versions kept when neither the secret nor the mount says otherwise (Vault's default).
@@ -150,49 +151,75 @@ fn versions_param(p: &Params<'_>) -> CoreResult<Vec<u64>> {
     }
 }
 
-/// The first words of the engine's routes below its mount (also the metric labels).
-pub(crate) const ROUTE_WORDS: &[&str] = &[
-    "config", "data", "metadata", "delete", "undelete", "destroy", "rotate",
-];
+/// The KV v2 engine.
+pub(crate) struct Kv;
 
-impl Core {
-    /// Whether the secret addressed by a `data/` or `metadata/` path exists.
-    pub(crate) async fn kv_exists(&self, mount: &MountEntry, rest: &str) -> CoreResult<bool> {
-        let path = rest
-            .strip_prefix("data/")
-            .or_else(|| rest.strip_prefix("metadata/"));
-        match path.map(|p| p.trim_matches('/')) {
-            Some(p) if !p.is_empty() => Ok(self.barrier.get(&keys(mount, p).meta).await?.is_some()),
-            _ => Ok(true),
+/// The routes of the KV v2 engine.
+#[derive(Clone, Copy)]
+pub(crate) enum KvRoute {
+    Config,
+    Data,
+    Metadata,
+    Delete,
+    Undelete,
+    Destroy,
+    Rotate,
+}
+
+impl Engine for Kv {
+    type Route = KvRoute;
+
+    const ROUTES: &'static [Route<KvRoute>] = {
+        use Operation::{Delete, List, Patch, Read, Write};
+        &[
+            Route::new("config", &[Read, Write], KvRoute::Config),
+            Route::new("data/*path", &[Read, Write, Patch, Delete], KvRoute::Data)
+                .checks_existence(),
+            Route::new(
+                "metadata/*path",
+                &[Read, List, Write, Patch, Delete],
+                KvRoute::Metadata,
+            )
+            .checks_existence(),
+            Route::new("delete/*path", &[Write], KvRoute::Delete),
+            Route::new("undelete/*path", &[Write], KvRoute::Undelete),
+            Route::new("destroy/*path", &[Write], KvRoute::Destroy),
+            Route::new("rotate/*path", &[Write], KvRoute::Rotate),
+        ]
+    };
+
+    async fn exists(
+        core: &Core,
+        mount: &MountEntry,
+        _route: KvRoute,
+        args: Args<'_>,
+    ) -> CoreResult<bool> {
+        match args.get(0).trim_matches('/') {
+            "" => Ok(true),
+            path => Ok(core.barrier.get(&keys(mount, path).meta).await?.is_some()),
         }
     }
 
-    pub(crate) async fn handle_kv(
-        &self,
-        mount: &MountEntry,
-        rest: &str,
-        req: Request,
-    ) -> CoreResult<Response> {
-        let p = Params(&req.data);
-        let op = req.operation;
-        let (section, path) = rest.split_once('/').unwrap_or((rest, ""));
-        match (section, op) {
-            ("config", Operation::Read) if path.is_empty() => {
-                let c = self.kv_config(mount).await?;
+    async fn handle(core: &Core, call: Call<'_, KvRoute>) -> CoreResult<Response> {
+        let p = Params(call.data);
+        let mount = call.mount;
+        let path = call.args.get(0);
+        match (call.route, call.operation) {
+            (KvRoute::Config, Operation::Read) => {
+                let c = core.kv_config(mount).await?;
                 Ok(Response::data(json!({
                     "max_versions": c.max_versions,
                     "cas_required": c.cas_required,
                     "delete_version_after": format_duration(c.delete_version_after),
                 })))
             }
-            ("config", Operation::Write) if path.is_empty() => {
-                self.kv_write_config(mount, &p).await
+            (KvRoute::Config, _) => core.kv_write_config(mount, &p).await,
+            (KvRoute::Data, Operation::Read) => {
+                core.kv_read(mount, validate_secret_path(path)?, &p).await
             }
-            ("data", Operation::Read) => self.kv_read(mount, validate_secret_path(path)?, &p).await,
-            ("data", Operation::Write) => {
-                let data = req.data.get("data").cloned();
-                let data = match data {
-                    Some(Value::Object(m)) => Value::Object(m),
+            (KvRoute::Data, Operation::Write) => {
+                let data = match call.data.get("data") {
+                    Some(Value::Object(m)) => Value::Object(m.clone()),
                     Some(Value::Null) | None => return Err(CoreError::bad("no data provided")),
                     Some(_) => {
                         return Err(CoreError::bad(
@@ -201,7 +228,7 @@ impl Core {
                     }
                 };
                 let cas = cas_option(&p)?;
-                self.kv_write(
+                core.kv_write(
                     mount,
                     validate_secret_path(path)?,
                     cas,
@@ -209,13 +236,13 @@ impl Core {
                 )
                 .await
             }
-            ("data", Operation::Patch) => {
-                let patch = match req.data.get("data") {
+            (KvRoute::Data, Operation::Patch) => {
+                let patch = match call.data.get("data") {
                     Some(v @ Value::Object(_)) => v.clone(),
                     _ => return Err(CoreError::bad("no data provided")),
                 };
                 let cas = cas_option(&p)?;
-                self.kv_write(
+                core.kv_write(
                     mount,
                     validate_secret_path(path)?,
                     cas,
@@ -229,75 +256,79 @@ impl Core {
                 )
                 .await
             }
-            ("data", Operation::Delete) => {
+            (KvRoute::Data, _) => {
                 let path = validate_secret_path(path)?;
-                self.kv_update_versions(mount, path, VersionChange::DeleteLatest)
+                core.kv_update_versions(mount, path, VersionChange::DeleteLatest)
                     .await
             }
-            ("delete", Operation::Write) => {
-                let versions = versions_param(&p)?;
-                self.kv_update_versions(
-                    mount,
-                    validate_secret_path(path)?,
-                    VersionChange::Delete(versions),
-                )
-                .await
+            (KvRoute::Delete, _) => {
+                let change = VersionChange::Delete(versions_param(&p)?);
+                core.kv_update_versions(mount, validate_secret_path(path)?, change)
+                    .await
             }
-            ("undelete", Operation::Write) => {
-                let versions = versions_param(&p)?;
-                self.kv_update_versions(
-                    mount,
-                    validate_secret_path(path)?,
-                    VersionChange::Undelete(versions),
-                )
-                .await
+            (KvRoute::Undelete, _) => {
+                let change = VersionChange::Undelete(versions_param(&p)?);
+                core.kv_update_versions(mount, validate_secret_path(path)?, change)
+                    .await
             }
-            ("destroy", Operation::Write) => {
-                let versions = versions_param(&p)?;
-                self.kv_update_versions(
-                    mount,
-                    validate_secret_path(path)?,
-                    VersionChange::Destroy(versions),
-                )
-                .await
+            (KvRoute::Destroy, _) => {
+                let change = VersionChange::Destroy(versions_param(&p)?);
+                core.kv_update_versions(mount, validate_secret_path(path)?, change)
+                    .await
             }
-            ("metadata", Operation::List) => self.kv_list(mount, path).await,
-            ("metadata", Operation::Read) => {
+            (KvRoute::Metadata, Operation::List) => core.kv_list(mount, path).await,
+            (KvRoute::Metadata, Operation::Read) => {
                 let path = validate_secret_path(path)?;
-                let meta = self.barrier.get(&keys(mount, path).meta).await?;
+                let meta = core.barrier.get(&keys(mount, path).meta).await?;
                 let meta = meta.ok_or_else(|| CoreError::NotFound(String::new()))?;
                 Ok(Response::data(parse_meta(meta.expose())?.to_json()))
             }
-            ("metadata", Operation::Write | Operation::Patch) => {
-                self.kv_write_metadata(mount, validate_secret_path(path)?, &p)
+            (KvRoute::Metadata, Operation::Write | Operation::Patch) => {
+                core.kv_write_metadata(mount, validate_secret_path(path)?, &p)
                     .await
             }
-            ("metadata", Operation::Delete) => {
-                self.kv_delete_all(mount, validate_secret_path(path)?).await
-            }
-            ("rotate", Operation::Write) => {
-                self.kv_rotate_now(mount, validate_secret_path(path)?).await
-            }
-            (section, _) if ROUTE_WORDS.contains(&section) => Err(CoreError::UnsupportedOperation),
-            // OpenBao's answer for a path outside the engine's sections, the mount's own
-            // path among them.
-            _ => Err(CoreError::NotFound(format!(
-                "Invalid path for a versioned K/V secrets engine: \"{}{}\". See the API docs \
-                 for the appropriate API endpoints to use. If using the Ward CLI, use 'ward kv \
-                 {}' for this operation.",
-                mount.path,
-                rest,
-                match op {
-                    Operation::List => "list",
-                    Operation::Read => "get",
-                    Operation::Delete => "delete",
-                    Operation::Patch => "patch",
-                    Operation::Write => "put",
-                }
-            ))),
+            (KvRoute::Metadata, _) => core.kv_delete_all(mount, validate_secret_path(path)?).await,
+            (KvRoute::Rotate, _) => core.kv_rotate_now(mount, validate_secret_path(path)?).await,
         }
     }
 
+    fn unmatched(mount: &MountEntry, rest: &str, operation: Operation) -> CoreError {
+        let section = rest.split('/').next().unwrap_or("");
+        if Self::ROUTES
+            .iter()
+            .any(|r| r.pattern.split('/').next() == Some(section))
+        {
+            // `config/anything`: a section of the engine, not this way.
+            return CoreError::UnsupportedOperation;
+        }
+        // OpenBao's answer for a path outside the engine's sections, the mount's own path
+        // among them.
+        CoreError::NotFound(format!(
+            "Invalid path for a versioned K/V secrets engine: \"{}{}\". See the API docs \
+             for the appropriate API endpoints to use. If using the Ward CLI, use 'ward kv \
+             {}' for this operation.",
+            mount.path,
+            rest,
+            match operation {
+                Operation::List => "list",
+                Operation::Read => "get",
+                Operation::Delete => "delete",
+                Operation::Patch => "patch",
+                Operation::Write => "put",
+            }
+        ))
+    }
+
+    async fn rewrap_data_keys(
+        core: &Core,
+        mount: &MountEntry,
+        keys: &crate::mounts::MountKeySet,
+    ) -> CoreResult<u64> {
+        core.kv_rewrap(mount, keys).await
+    }
+}
+
+impl Core {
     async fn kv_config(&self, mount: &MountEntry) -> CoreResult<MountConfig> {
         match self
             .barrier
@@ -345,7 +376,7 @@ impl Core {
             Opened::Gone(meta, version) => {
                 // Vault answers 404 but still shows the version's metadata.
                 Response {
-                    status: Some(404),
+                    outcome: Outcome::Gone,
                     ..Response::data(
                         json!({ "data": null, "metadata": meta.version_json(version) }),
                     )

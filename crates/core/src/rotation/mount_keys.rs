@@ -166,10 +166,9 @@ impl Core {
             if super::mount_by_uuid(self, &mount.uuid).is_none() {
                 return Ok(());
             }
-            let moved = match mount.mount_type.as_str() {
-                "transit" => self.transit_rewrap_data_keys(mount, &keys).await?,
-                _ => self.kv_rewrap(mount, &keys).await?,
-            };
+            let moved = crate::engine::with_engine!(mount.mount_type, E => {
+                <E as crate::engine::Engine>::rewrap_data_keys(self, mount, &keys).await?
+            });
             total += moved;
             if moved == 0 {
                 self.mount_keys

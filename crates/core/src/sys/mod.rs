@@ -2,103 +2,165 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::core::{Caller, now};
-use crate::mounts::NewMount;
+use crate::core::now;
+use crate::engine::{Args, Call, Engine, MountType, Route};
+use crate::mounts::{MountEntry, NewMount};
 use crate::params::Params;
 use crate::seal;
-use crate::{Core, CoreError, CoreResult, Operation, Request, Response};
+use crate::{Core, CoreError, CoreResult, Operation, Response};
 
-impl Core {
-    pub(crate) async fn handle_sys(
-        &self,
-        caller: &Caller,
-        rest: &str,
-        req: Request,
-    ) -> CoreResult<Response> {
-        let p = Params(&req.data);
-        let op = req.operation;
-        if let Some(result) = self.handle_sys_audit(rest, op, &p).await {
-            return result;
-        }
-        if rest == "mounts" {
-            return match op {
-                Operation::Read => Ok(self.mounts_response()),
-                _ => Err(CoreError::UnsupportedOperation),
-            };
-        }
-        if let Some(path) = rest.strip_prefix("mounts/") {
-            return self.sys_mount(path, op, &p).await;
-        }
-        if rest == "policy" || rest == "policies/acl" {
-            return match op {
-                Operation::Read | Operation::List => {
-                    let names = self.policies.list(&self.barrier).await?;
-                    let mut data = json!({ "keys": names });
-                    if rest == "policy" {
-                        data["policies"] = json!(names);
-                    }
-                    Ok(Response::data(data))
-                }
-                _ => Err(CoreError::UnsupportedOperation),
-            };
-        }
-        if let Some((name, acl_path)) = rest
-            .strip_prefix("policy/")
-            .map(|n| (n, false))
-            .or_else(|| rest.strip_prefix("policies/acl/").map(|n| (n, true)))
-        {
-            return self.sys_policy(name, acl_path, op, &p).await;
-        }
-        if let Some(path) = rest.strip_prefix("rotate/mount/") {
-            return match op {
-                Operation::Write => self.sys_rotate_mount(path).await,
-                _ => Err(CoreError::UnsupportedOperation),
-            };
-        }
-        match (rest, op) {
-            ("rotation/status", Operation::Read) => self.rotation_status().await,
+mod open;
+
+/// The `sys/` engine.
+pub(crate) struct System;
+
+/// The routes of `sys/`.
+#[derive(Clone, Copy)]
+pub(crate) enum SysRoute {
+    Health,
+    SealStatus,
+    Init,
+    Unseal,
+    Leader,
+    Mounts,
+    Mount,
+    Policies { legacy: bool },
+    Policy { legacy: bool },
+    RotateMount,
+    RotationStatus,
+    Metrics,
+    Rotate,
+    KeyStatus,
+    Seal,
+    CapabilitiesSelf,
+    Capabilities,
+    UiMount,
+    Audits,
+    Audit,
+    AuditHash,
+}
+
+impl Engine for System {
+    type Route = SysRoute;
+
+    const ROUTES: &'static [Route<SysRoute>] = {
+        use Operation::{Delete, List, Read, Write};
+        use SysRoute as S;
+        &[
+            Route::new("health", &[Read], S::Health).unauthenticated(),
+            Route::new("seal-status", &[Read], S::SealStatus).unauthenticated(),
+            Route::new("init", &[Read, Write], S::Init).unauthenticated(),
+            Route::new("unseal", &[Write], S::Unseal).unauthenticated(),
+            Route::new("leader", &[Read], S::Leader).unauthenticated(),
+            Route::new("mounts", &[Read], S::Mounts),
+            Route::new("mounts/*path", &[Read, Write, Delete], S::Mount),
+            Route::new("policy", &[Read, List], S::Policies { legacy: true }),
+            Route::new("policies/acl", &[Read, List], S::Policies { legacy: false }),
+            Route::new(
+                "policy/*name",
+                &[Read, Write, Delete],
+                S::Policy { legacy: true },
+            )
+            .checks_existence(),
+            Route::new(
+                "policies/acl/*name",
+                &[Read, Write, Delete],
+                S::Policy { legacy: false },
+            )
+            .checks_existence(),
+            Route::new("rotate/mount/*path", &[Write], S::RotateMount).sudo(),
+            Route::new("rotation/status", &[Read], S::RotationStatus),
             // The transport renders the metrics; the core authorises and audits the read.
-            ("metrics", Operation::Read) => Ok(Response::data(json!({}))),
-            ("rotate", Operation::Write) => self.rotate_keyring().await,
-            ("key-status", Operation::Read) => self.key_status(),
-            ("seal", Operation::Write) => {
-                self.seal().await;
+            Route::new("metrics", &[Read], S::Metrics),
+            Route::new("rotate", &[Write], S::Rotate).sudo(),
+            Route::new("key-status", &[Read], S::KeyStatus).sudo(),
+            Route::new("seal", &[Write], S::Seal).sudo(),
+            Route::new("capabilities-self", &[Write], S::CapabilitiesSelf),
+            Route::new("capabilities", &[Write], S::Capabilities),
+            Route::new("internal/ui/mounts/*path", &[Read], S::UiMount),
+            Route::new("audit", &[Read], S::Audits).sudo(),
+            Route::new("audit/*path", &[Write, Delete], S::Audit).sudo(),
+            Route::new("audit-hash/*path", &[Write], S::AuditHash),
+        ]
+    };
+
+    async fn exists(
+        core: &Core,
+        _mount: &MountEntry,
+        _route: SysRoute,
+        args: Args<'_>,
+    ) -> CoreResult<bool> {
+        core.policies.exists(&core.barrier, args.get(0)).await
+    }
+
+    async fn handle(core: &Core, call: Call<'_, SysRoute>) -> CoreResult<Response> {
+        use SysRoute as S;
+        let p = Params(call.data);
+        let op = call.operation;
+        let arg = call.args.get(0);
+        match call.route {
+            S::Health | S::SealStatus | S::Init | S::Unseal | S::Leader => {
+                core.sys_open(call.route, op, &p).await
+            }
+            S::Mounts => Ok(core.mounts_response()),
+            S::Mount => core.sys_mount(arg, op, &p).await,
+            S::Policies { legacy } => {
+                let names = core.policies.list(&core.barrier).await?;
+                let mut data = json!({ "keys": names });
+                if legacy {
+                    data["policies"] = json!(names);
+                }
+                Ok(Response::data(data))
+            }
+            S::Policy { legacy } => core.sys_policy(arg, !legacy, op, &p).await,
+            S::RotateMount => core.sys_rotate_mount(arg).await,
+            S::RotationStatus => core.rotation_status().await,
+            S::Metrics => Ok(Response::data(json!({}))),
+            S::Rotate => core.rotate_keyring().await,
+            S::KeyStatus => core.key_status(),
+            S::Seal => {
+                core.seal().await;
                 Ok(Response::empty())
             }
-            ("capabilities-self", Operation::Write) => {
-                let entry = caller.entry.clone();
-                self.capabilities(&entry.policies, &p).await
+            S::CapabilitiesSelf => {
+                let caller = call.caller()?;
+                core.capabilities(&caller.entry.policies, &p).await
             }
-            ("capabilities", Operation::Write) => {
+            S::Capabilities => {
                 let token = p
                     .str("token")?
                     .ok_or_else(|| CoreError::bad("missing token"))?;
-                let entry = self
+                let entry = core
                     .tokens
-                    .get(&self.barrier, &crate::token::store::hash_token(&token))
+                    .get(&core.barrier, &crate::token::store::hash_token(&token))
                     .await?
                     .ok_or_else(|| CoreError::bad("invalid token"))?;
-                self.capabilities(&entry.policies, &p).await
+                core.capabilities(&entry.policies, &p).await
             }
-            (path, Operation::Read) if path.starts_with("internal/ui/mounts/") => {
-                let target = &path["internal/ui/mounts/".len()..];
-                let mount = self
-                    .mounts
-                    .find(target)
-                    .ok_or_else(|| CoreError::bad(format!("preflight capability check returned 403, please ensure client's policies grant access to path \"{target}/\"")))?;
+            S::UiMount => {
+                let mount = core.mounts.find(arg).ok_or_else(|| {
+                    CoreError::bad(format!(
+                        "preflight capability check returned 403, please ensure client's \
+                         policies grant access to path \"{arg}/\""
+                    ))
+                })?;
                 let mut data = mount.to_json();
                 data["path"] = json!(mount.path);
                 Ok(Response::data(data))
             }
-            ("rotate" | "key-status" | "seal" | "capabilities" | "capabilities-self", _) => {
-                Err(CoreError::UnsupportedOperation)
-            }
-            _ => Err(CoreError::NotFound(format!(
-                "no handler for route \"sys/{rest}\". route entry not found."
-            ))),
+            S::Audits => Ok(core.audit_list()),
+            S::Audit if op == Operation::Delete => core
+                .audit
+                .disable(&core.barrier, arg)
+                .await
+                .map(|()| Response::empty()),
+            S::Audit => core.audit_enable(arg, &p).await,
+            S::AuditHash => core.audit_hash(arg, &p),
         }
     }
+}
 
+impl Core {
     fn mounts_response(&self) -> Response {
         let mut map = Map::new();
         for m in self.mounts.all().iter() {
@@ -115,17 +177,7 @@ impl Core {
             }),
         );
         // Vault answers with the mounts both at the top level and under `data`.
-        let data = Value::Object(map.clone());
-        let mut body = map;
-        body.insert("data".into(), data);
-        body.insert("request_id".into(), json!(uuid::Uuid::new_v4().to_string()));
-        body.insert("lease_id".into(), json!(""));
-        body.insert("renewable".into(), json!(false));
-        body.insert("lease_duration".into(), json!(0));
-        body.insert("wrap_info".into(), Value::Null);
-        body.insert("warnings".into(), Value::Null);
-        body.insert("auth".into(), Value::Null);
-        Response::raw(Value::Object(body))
+        Response::data(Value::Object(map)).with_data_at_top_level()
     }
 
     async fn sys_mount(&self, path: &str, op: Operation, p: &Params<'_>) -> CoreResult<Response> {
@@ -158,17 +210,17 @@ impl Core {
                 let engine = match requested.as_str() {
                     "kv-v2" => {
                         options.insert("version".into(), json!("2"));
-                        "kv"
+                        MountType::Kv
                     }
                     "kv" => match options.get("version").and_then(Value::as_str) {
-                        Some("2") => "kv",
+                        Some("2") => MountType::Kv,
                         _ => {
                             return Err(CoreError::bad(
                                 "kv version 1 is not supported: mount type \"kv-v2\" or options {\"version\": \"2\"}",
                             ));
                         }
                     },
-                    "transit" => "transit",
+                    "transit" => MountType::Transit,
                     other => {
                         return Err(CoreError::bad(format!(
                             "plugin not found in the catalog: {other}"
@@ -189,7 +241,7 @@ impl Core {
                         &self.mount_keys,
                         path,
                         NewMount {
-                            mount_type: engine.into(),
+                            mount_type: engine,
                             description,
                             options,
                             config,

@@ -7,9 +7,117 @@ use serde_json::{Value, json};
 use ward_crypto::random_base62;
 
 use crate::core::{Caller, now};
+use crate::engine::{Call, Engine, Route};
 use crate::params::Params;
-use crate::{AuthInfo, Core, CoreError, CoreResult, Operation, Request, Response};
+use crate::{AuthInfo, Core, CoreError, CoreResult, Operation, Response};
 use store::{Refusal, TokenEntry, hash_token, mint_token, validate_cidrs};
+
+/// The token store's engine at `auth/token/`.
+pub(crate) struct TokenEngine;
+
+/// The routes of the token store.
+#[derive(Clone, Copy)]
+pub(crate) enum TokenRoute {
+    Create { orphan: bool },
+    LookupSelf,
+    Lookup,
+    LookupAccessor,
+    RenewSelf,
+    Renew,
+    RevokeSelf,
+    Revoke,
+    RevokeOrphan,
+    RevokeAccessor,
+    Accessors,
+}
+
+impl Engine for TokenEngine {
+    type Route = TokenRoute;
+
+    const ROUTES: &'static [Route<TokenRoute>] = {
+        use Operation::{List, Read, Write};
+        use TokenRoute as T;
+        &[
+            Route::new("create", &[Write], T::Create { orphan: false }),
+            Route::new("create-orphan", &[Write], T::Create { orphan: true }),
+            Route::new("lookup-self", &[Read, Write], T::LookupSelf),
+            Route::new("lookup", &[Read, Write], T::Lookup),
+            Route::new("lookup-accessor", &[Write], T::LookupAccessor),
+            Route::new("renew-self", &[Write], T::RenewSelf),
+            Route::new("renew", &[Write], T::Renew),
+            Route::new("revoke-self", &[Write], T::RevokeSelf),
+            Route::new("revoke", &[Write], T::Revoke),
+            Route::new("revoke-orphan", &[Write], T::RevokeOrphan).sudo(),
+            Route::new("revoke-accessor", &[Write], T::RevokeAccessor),
+            Route::new("accessors", &[List], T::Accessors).sudo(),
+        ]
+    };
+
+    async fn handle(core: &Core, call: Call<'_, TokenRoute>) -> CoreResult<Response> {
+        use TokenRoute as T;
+        let p = Params(call.data);
+        let caller = call.caller()?;
+        let token_param = |missing: &str| -> CoreResult<String> {
+            p.str("token")?.ok_or_else(|| CoreError::bad(missing))
+        };
+        let accessor_entry = async || {
+            let accessor = p
+                .str("accessor")?
+                .ok_or_else(|| CoreError::bad("missing accessor"))?;
+            core.tokens
+                .by_accessor(&core.barrier, &accessor)
+                .await?
+                .ok_or_else(|| CoreError::bad("invalid accessor"))
+        };
+        match call.route {
+            T::Create { orphan } => core.token_create(caller, &p, orphan).await,
+            T::LookupSelf => core.lookup_response(&caller.entry, Some(&caller.token)),
+            T::Lookup => {
+                let token = token_param("missing token to look up")?;
+                let entry = core.live_token(&token).await?;
+                core.lookup_response(&entry, Some(&token))
+            }
+            T::LookupAccessor => core.lookup_response(&*accessor_entry().await?, None),
+            T::RenewSelf => {
+                core.token_renew(&caller.token, p.duration("increment")?)
+                    .await
+            }
+            T::Renew => {
+                let token = token_param("missing token to renew")?;
+                core.token_renew(&token, p.duration("increment")?).await
+            }
+            T::RevokeSelf => {
+                core.tokens
+                    .revoke_tree(&core.barrier, &caller.entry.hash)
+                    .await?;
+                Ok(Response::empty())
+            }
+            T::Revoke => {
+                let token = token_param("missing token to revoke")?;
+                core.tokens
+                    .revoke_tree(&core.barrier, &hash_token(&token))
+                    .await?;
+                Ok(Response::empty())
+            }
+            T::RevokeOrphan => {
+                let token = token_param("missing token to revoke")?;
+                core.tokens
+                    .revoke_orphan(&core.barrier, &hash_token(&token))
+                    .await?;
+                Ok(Response::empty())
+            }
+            T::RevokeAccessor => {
+                let entry = accessor_entry().await?;
+                core.tokens.revoke_tree(&core.barrier, &entry.hash).await?;
+                Ok(Response::empty())
+            }
+            T::Accessors => {
+                let keys = core.tokens.accessors(&core.barrier).await?;
+                Ok(Response::data(json!({ "keys": keys })))
+            }
+        }
+    }
+}
 
 impl Core {
     /// Creates a root token (no parent, no expiry), with the given id or a fresh one.
@@ -40,100 +148,6 @@ impl Core {
             .create(&self.barrier, None, |_| Ok(entry))
             .await?;
         Ok(token)
-    }
-
-    pub(crate) async fn handle_token(
-        &self,
-        caller: &Caller,
-        rest: &str,
-        req: Request,
-    ) -> CoreResult<Response> {
-        let p = Params(&req.data);
-        match (rest, req.operation) {
-            ("create" | "create-orphan", Operation::Write) => {
-                self.token_create(caller, &p, rest == "create-orphan").await
-            }
-            ("lookup-self", Operation::Read | Operation::Write) => {
-                self.lookup_response(&caller.entry, Some(&caller.token))
-            }
-            ("lookup", Operation::Write | Operation::Read) => {
-                let token = p
-                    .str("token")?
-                    .ok_or_else(|| CoreError::bad("missing token to look up"))?;
-                let entry = self.live_token(&token).await?;
-                self.lookup_response(&entry, Some(&token))
-            }
-            ("lookup-accessor", Operation::Write) => {
-                let accessor = p
-                    .str("accessor")?
-                    .ok_or_else(|| CoreError::bad("missing accessor"))?;
-                let entry = self
-                    .tokens
-                    .by_accessor(&self.barrier, &accessor)
-                    .await?
-                    .ok_or_else(|| CoreError::bad("invalid accessor"))?;
-                self.lookup_response(&entry, None)
-            }
-            ("renew-self", Operation::Write) => {
-                self.token_renew(&caller.token, p.duration("increment")?)
-                    .await
-            }
-            ("renew", Operation::Write) => {
-                let token = p
-                    .str("token")?
-                    .ok_or_else(|| CoreError::bad("missing token to renew"))?;
-                self.token_renew(&token, p.duration("increment")?).await
-            }
-            ("revoke-self", Operation::Write) => {
-                self.tokens
-                    .revoke_tree(&self.barrier, &caller.entry.hash)
-                    .await?;
-                Ok(Response::empty())
-            }
-            ("revoke", Operation::Write) => {
-                let token = p
-                    .str("token")?
-                    .ok_or_else(|| CoreError::bad("missing token to revoke"))?;
-                self.tokens
-                    .revoke_tree(&self.barrier, &hash_token(&token))
-                    .await?;
-                Ok(Response::empty())
-            }
-            ("revoke-orphan", Operation::Write) => {
-                let token = p
-                    .str("token")?
-                    .ok_or_else(|| CoreError::bad("missing token to revoke"))?;
-                self.tokens
-                    .revoke_orphan(&self.barrier, &hash_token(&token))
-                    .await?;
-                Ok(Response::empty())
-            }
-            ("revoke-accessor", Operation::Write) => {
-                let accessor = p
-                    .str("accessor")?
-                    .ok_or_else(|| CoreError::bad("missing accessor"))?;
-                let entry = self
-                    .tokens
-                    .by_accessor(&self.barrier, &accessor)
-                    .await?
-                    .ok_or_else(|| CoreError::bad("invalid accessor"))?;
-                self.tokens.revoke_tree(&self.barrier, &entry.hash).await?;
-                Ok(Response::empty())
-            }
-            ("accessors", Operation::List) => {
-                let keys = self.tokens.accessors(&self.barrier).await?;
-                Ok(Response::data(json!({ "keys": keys })))
-            }
-            (
-                "create" | "create-orphan" | "lookup-self" | "lookup" | "lookup-accessor" | "renew"
-                | "renew-self" | "revoke" | "revoke-self" | "revoke-orphan" | "revoke-accessor"
-                | "accessors",
-                _,
-            ) => Err(CoreError::UnsupportedOperation),
-            _ => Err(CoreError::NotFound(format!(
-                "no handler for route \"auth/token/{rest}\""
-            ))),
-        }
     }
 
     /// A token that exists and has not expired, nor any of its ancestors, or 400 "bad

@@ -200,18 +200,6 @@ pub(crate) enum Lifecycle {
     Compromised,
 }
 
-impl Lifecycle {
-    pub(crate) fn parse(action: &str) -> Option<Self> {
-        Some(match action {
-            "deactivate" => Self::Deactivate,
-            "activate" => Self::Activate,
-            "destroy" => Self::Destroy,
-            "compromised" => Self::Compromised,
-            _ => return None,
-        })
-    }
-}
-
 /// Adds a new latest version to `key`.
 pub(super) fn rotate_key(key: &LoadedKey) -> CoreResult<LoadedKey> {
     let mut policy = key.policy.clone();

@@ -30,115 +30,207 @@ mod wire;
 
 pub(crate) use store::TransitCache;
 
+use crate::engine::{Args, Call, Engine, Route};
 use crate::mounts::MountEntry;
 use crate::params::Params;
-use crate::{Core, CoreError, CoreResult, Operation, Request, Response};
+use crate::{Core, CoreResult, Operation, Response};
 use keys::Lifecycle;
 
-/// The first words of the engine's routes below its mount (also the metric labels).
-pub(crate) const ROUTE_WORDS: &[&str] = &[
-    "keys", "encrypt", "decrypt", "rewrap", "datakey", "sign", "verify", "hmac", "random", "hash",
-    "export", "backup", "restore",
-];
+/// The transit engine.
+pub(crate) struct Transit;
 
-impl Core {
-    /// Whether a write to a transit path updates something that exists: a key's create
-    /// (and an encrypt that would create it) needs `create`, everything else `update`.
-    pub(crate) async fn transit_exists(&self, mount: &MountEntry, rest: &str) -> CoreResult<bool> {
-        let segments: Vec<&str> = rest.split('/').collect();
-        match segments.as_slice() {
-            ["keys" | "encrypt", name] if keys::validate_name(name).is_ok() => {
-                Ok(self.transit_load(mount, name).await?.is_some())
+/// The routes of the transit engine.
+#[derive(Clone, Copy)]
+pub(crate) enum TransitRoute {
+    Keys,
+    Key,
+    KeyConfig,
+    KeyRotate,
+    KeyTrim,
+    KeyLifecycle(Lifecycle),
+    Encrypt,
+    Decrypt,
+    Rewrap,
+    Datakey,
+    /// Sign, verify and HMAC, with the hash algorithm in the path or not.
+    Sign {
+        in_path: bool,
+    },
+    Verify {
+        in_path: bool,
+    },
+    Hmac {
+        in_path: bool,
+    },
+    /// Random bytes; the path may carry the count and the source.
+    Random,
+    Hash {
+        in_path: bool,
+    },
+    Export {
+        version_in_path: bool,
+    },
+    Backup,
+    Restore {
+        name_in_path: bool,
+    },
+}
+
+impl Engine for Transit {
+    type Route = TransitRoute;
+
+    const ROUTES: &'static [Route<TransitRoute>] = {
+        use Operation::{Delete, List, Read, Write};
+        use TransitRoute as T;
+        &[
+            Route::new("keys", &[List], T::Keys),
+            Route::new("keys/:name", &[Read, Write, Delete], T::Key).checks_existence(),
+            Route::new("keys/:name/config", &[Write], T::KeyConfig),
+            Route::new("keys/:name/rotate", &[Write], T::KeyRotate),
+            Route::new("keys/:name/trim", &[Write], T::KeyTrim),
+            Route::new(
+                "keys/:name/deactivate",
+                &[Write],
+                T::KeyLifecycle(Lifecycle::Deactivate),
+            ),
+            Route::new(
+                "keys/:name/activate",
+                &[Write],
+                T::KeyLifecycle(Lifecycle::Activate),
+            ),
+            Route::new(
+                "keys/:name/destroy",
+                &[Write],
+                T::KeyLifecycle(Lifecycle::Destroy),
+            ),
+            Route::new(
+                "keys/:name/compromised",
+                &[Write],
+                T::KeyLifecycle(Lifecycle::Compromised),
+            ),
+            Route::new("encrypt/:name", &[Write], T::Encrypt).checks_existence(),
+            Route::new("decrypt/:name", &[Write], T::Decrypt),
+            Route::new("rewrap/:name", &[Write], T::Rewrap),
+            Route::new("datakey/:kind/:name", &[Write], T::Datakey),
+            Route::new("sign/:name", &[Write], T::Sign { in_path: false }),
+            Route::new("sign/:name/:algorithm", &[Write], T::Sign { in_path: true }),
+            Route::new("verify/:name", &[Write], T::Verify { in_path: false }),
+            Route::new(
+                "verify/:name/:algorithm",
+                &[Write],
+                T::Verify { in_path: true },
+            ),
+            Route::new("hmac/:name", &[Write], T::Hmac { in_path: false }),
+            Route::new("hmac/:name/:algorithm", &[Write], T::Hmac { in_path: true }),
+            Route::new("random", &[Write], T::Random),
+            Route::new("random/:bytes", &[Write], T::Random),
+            Route::new("random/:bytes/:source", &[Write], T::Random),
+            Route::new("hash", &[Write], T::Hash { in_path: false }),
+            Route::new("hash/:algorithm", &[Write], T::Hash { in_path: true }),
+            Route::new(
+                "export/:kind/:name",
+                &[Read],
+                T::Export {
+                    version_in_path: false,
+                },
+            ),
+            Route::new(
+                "export/:kind/:name/:version",
+                &[Read],
+                T::Export {
+                    version_in_path: true,
+                },
+            ),
+            Route::new("backup/:name", &[Read], T::Backup),
+            Route::new(
+                "restore",
+                &[Write],
+                T::Restore {
+                    name_in_path: false,
+                },
+            ),
+            Route::new("restore/:name", &[Write], T::Restore { name_in_path: true }),
+        ]
+    };
+
+    /// A key's create (and an encrypt that would create it) needs `create`, everything
+    /// else `update`.
+    async fn exists(
+        core: &Core,
+        mount: &MountEntry,
+        _route: TransitRoute,
+        args: Args<'_>,
+    ) -> CoreResult<bool> {
+        let name = args.get(0);
+        if keys::validate_name(name).is_err() {
+            return Ok(true);
+        }
+        Ok(core.transit_load(mount, name).await?.is_some())
+    }
+
+    async fn handle(core: &Core, call: Call<'_, TransitRoute>) -> CoreResult<Response> {
+        use Operation::{Delete, Read};
+        use TransitRoute as T;
+        let p = Params(call.data);
+        let mount = call.mount;
+        let (first, second, third) = (call.args.get(0), call.args.get(1), call.args.get(2));
+        match call.route {
+            T::Keys => core.transit_list_keys(mount).await,
+            T::Key => match call.operation {
+                Read => core.transit_read(mount, first).await,
+                Delete => core.transit_delete_key(mount, first).await,
+                _ => core.transit_create(mount, first, &p).await,
+            },
+            T::KeyConfig => core.transit_config(mount, first, &p).await,
+            T::KeyRotate => core.transit_rotate(mount, first).await,
+            T::KeyTrim => core.transit_trim(mount, first, &p).await,
+            T::KeyLifecycle(action) => core.transit_lifecycle(mount, first, action, &p).await,
+            T::Encrypt => core.transit_encrypt(mount, first, &p).await,
+            T::Decrypt => core.transit_decrypt(mount, first, &p).await,
+            T::Rewrap => core.transit_rewrap(mount, first, &p).await,
+            T::Datakey => core.transit_datakey(mount, first, second, &p).await,
+            T::Sign { in_path: yes } => {
+                core.transit_sign(mount, first, given(yes, second), &p)
+                    .await
             }
-            _ => Ok(true),
+            T::Verify { in_path: yes } => {
+                core.transit_verify(mount, first, given(yes, second), &p)
+                    .await
+            }
+            T::Hmac { in_path: yes } => {
+                core.transit_hmac(mount, first, given(yes, second), &p)
+                    .await
+            }
+            T::Random => {
+                let segments: Vec<&str> = [first, second]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                core.transit_random(&segments, &p)
+            }
+            T::Hash { in_path: yes } => core.transit_hash(given(yes, first), &p),
+            T::Export { version_in_path } => {
+                core.transit_export(mount, first, second, given(version_in_path, third))
+                    .await
+            }
+            T::Backup => core.transit_backup(mount, first).await,
+            T::Restore { name_in_path } => {
+                core.transit_restore(mount, given(name_in_path, first), &p)
+                    .await
+            }
         }
     }
 
-    pub(crate) async fn handle_transit(
-        &self,
+    async fn rewrap_data_keys(
+        core: &Core,
         mount: &MountEntry,
-        rest: &str,
-        req: Request,
-    ) -> CoreResult<Response> {
-        use Operation::{Delete, List, Read, Write};
-        let p = Params(&req.data);
-        let segments: Vec<&str> = rest.trim_matches('/').split('/').collect();
-        let op = req.operation;
-        match (segments.as_slice(), op) {
-            (["keys"], List) => self.transit_list_keys(mount).await,
-            (["keys", name], Write) => self.transit_create(mount, name, &p).await,
-            (["keys", name], Read) => self.transit_read(mount, name).await,
-            (["keys", name], Delete) => self.transit_delete_key(mount, name).await,
-            (["keys", name, "config"], Write) => self.transit_config(mount, name, &p).await,
-            (["keys", name, "rotate"], Write) => self.transit_rotate(mount, name).await,
-            (["keys", name, "trim"], Write) => self.transit_trim(mount, name, &p).await,
-            (["keys", name, action], Write) if Lifecycle::parse(action).is_some() => {
-                let action = Lifecycle::parse(action).ok_or(CoreError::UnsupportedOperation)?;
-                self.transit_lifecycle(mount, name, action, &p).await
-            }
-            (["encrypt", name], Write) => self.transit_encrypt(mount, name, &p).await,
-            (["decrypt", name], Write) => self.transit_decrypt(mount, name, &p).await,
-            (["rewrap", name], Write) => self.transit_rewrap(mount, name, &p).await,
-            (["datakey", kind, name], Write) => self.transit_datakey(mount, kind, name, &p).await,
-            (["sign", name], Write) => self.transit_sign(mount, name, None, &p).await,
-            (["sign", name, alg], Write) => self.transit_sign(mount, name, Some(alg), &p).await,
-            (["verify", name], Write) => self.transit_verify(mount, name, None, &p).await,
-            (["verify", name, alg], Write) => self.transit_verify(mount, name, Some(alg), &p).await,
-            (["hmac", name], Write) => self.transit_hmac(mount, name, None, &p).await,
-            (["hmac", name, alg], Write) => self.transit_hmac(mount, name, Some(alg), &p).await,
-            (["random", more @ ..], Write) if more.len() <= 2 => self.transit_random(more, &p),
-            (["hash"], Write) => self.transit_hash(None, &p),
-            (["hash", alg], Write) => self.transit_hash(Some(alg), &p),
-            (["export", kind, name], Read) => self.transit_export(mount, kind, name, None).await,
-            (["export", kind, name, version], Read) => {
-                self.transit_export(mount, kind, name, Some(version)).await
-            }
-            (["backup", name], Read) => self.transit_backup(mount, name).await,
-            (["restore"], Write) => self.transit_restore(mount, None, &p).await,
-            (["restore", name], Write) => self.transit_restore(mount, Some(name), &p).await,
-            ([first, ..], _)
-                if ROUTE_WORDS.contains(first)
-                    && !segments.iter().any(|s| s.is_empty())
-                    && known_shape(&segments) =>
-            {
-                Err(CoreError::UnsupportedOperation)
-            }
-            _ => Err(CoreError::NotFound(format!(
-                "no handler for route \"{}{rest}\"",
-                mount.path
-            ))),
-        }
+        keys: &crate::mounts::MountKeySet,
+    ) -> CoreResult<u64> {
+        core.transit_rewrap_data_keys(mount, keys).await
     }
 }
 
-/// Whether the path is one of the engine's routes (for 405 rather than 404).
-fn known_shape(segments: &[&str]) -> bool {
-    matches!(
-        segments,
-        ["keys"]
-            | ["keys", _]
-            | [
-                "keys",
-                _,
-                "config"
-                    | "rotate"
-                    | "trim"
-                    | "deactivate"
-                    | "activate"
-                    | "destroy"
-                    | "compromised"
-            ]
-            | ["encrypt" | "decrypt" | "rewrap", _]
-            | ["datakey", _, _]
-            | ["sign" | "verify" | "hmac", _]
-            | ["sign" | "verify" | "hmac", _, _]
-            | ["random", ..]
-            | ["hash"]
-            | ["hash", _]
-            | ["export", _, _]
-            | ["export", _, _, _]
-            | ["backup", _]
-            | ["restore"]
-            | ["restore", _]
-    )
+/// `value`, when the route carries it in its path.
+fn given(in_path: bool, value: &str) -> Option<&str> {
+    in_path.then_some(value)
 }

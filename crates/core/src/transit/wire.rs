@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
 use crate::params::Params;
-use crate::{CoreError, CoreResult, Response};
+use crate::{CoreError, CoreResult, Outcome, Response};
 
 /// `vault:v<version>:<body>`.
 pub(crate) fn versioned(version: u32, body: &str) -> String {
@@ -168,19 +168,18 @@ pub(crate) fn batch_response(
     let total = results.len();
     let mut resp = Response::data(json!({ "batch_results": results }));
     if failures > 0 {
-        let mut status = 400;
+        let mut requested = None;
         if failures < total
             && let Some(code) = p.u64("partial_failure_response_code")?
         {
-            if (1..=599).contains(&code) {
-                status = u16::try_from(code).unwrap_or(400);
-            } else {
-                resp.warnings.push(
+            match u16::try_from(code) {
+                Ok(code) if (1..=599).contains(&code) => requested = Some(code),
+                _ => resp.warnings.push(
                     "invalid HTTP status code given for partial_failure_response_code".into(),
-                );
+                ),
             }
         }
-        resp.status = Some(status);
+        resp.outcome = Outcome::BatchFailed { requested };
     }
     Ok(resp)
 }

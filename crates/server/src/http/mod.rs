@@ -225,9 +225,6 @@ async fn dispatch(
         Ok(None) => Map::new(),
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
-    if let Some(resp) = open::handle(state, &path, &parts.method, operation, &data).await {
-        return resp;
-    }
     let is_metrics = path.trim_matches('/') == "sys/metrics" && operation == Operation::Read;
     if is_metrics {
         if data
@@ -244,6 +241,13 @@ async fn dispatch(
             return metrics_response(state).await;
         }
     }
+    let head = parts.method == Method::HEAD;
+    // Only `sys/health` reads its parameters back, to choose its status.
+    let params = if path.trim_matches('/') == "sys/health" {
+        data.clone()
+    } else {
+        Map::new()
+    };
     let request = Request {
         operation,
         path,
@@ -253,7 +257,7 @@ async fn dispatch(
     };
     match state.core.handle_with_id(request, request_id).await {
         Ok(_) if is_metrics => metrics_response(state).await,
-        Ok(resp) => reply::success(resp, request_id),
+        Ok(resp) => reply::success(resp, request_id, &params, head),
         Err(e) => core_error(e),
     }
 }
@@ -351,7 +355,7 @@ async fn may_send_body(
         .is_some_and(|v| v.as_bytes() == b"0")
         || (!headers.contains_key(header::CONTENT_LENGTH)
             && !headers.contains_key(header::TRANSFER_ENCODING));
-    if no_body || open::answers_without_token(path) {
+    if no_body || state.core.answers_without_token(path) {
         return true;
     }
     match token {

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use ward_core::{AuthInfo, CoreError};
+use ward_core::{AuthInfo, Bare, CoreError, Data, Outcome};
 
 /// `{"errors": [msg]}` with `status`.
 pub(crate) fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -38,25 +38,47 @@ pub(crate) fn core_error(e: CoreError) -> Response {
     }
 }
 
-/// The envelope for a successful core response (204 when it carries nothing), with the
-/// request's id.
-pub(crate) fn success(resp: ward_core::Response, request_id: &str) -> Response {
-    let status = resp
-        .status
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
-    if let Some(mut raw) = resp.raw {
-        // A raw body shaped like the envelope carries this request's id, the one in the logs,
-        // the audit entries and the exported span, not an id of its own.
-        if let Some(id) = raw.get_mut("request_id") {
-            *id = Value::String(request_id.to_owned());
+/// The reply to a successful core response: Vault's envelope with the request's id (204
+/// when it carries nothing), or a bare object. `params` are the request's parameters
+/// (`sys/health` takes its status codes from them); `head` leaves the body out.
+pub(crate) fn success(
+    resp: ward_core::Response,
+    request_id: &str,
+    params: &Map<String, Value>,
+    head: bool,
+) -> Response {
+    if let Some(bare) = resp.bare {
+        let (status, body) = match bare {
+            Bare::Health(h) => (super::open::health_status(&h, params), json!(h)),
+            Bare::SealStatus(s) => (StatusCode::OK, json!(s)),
+            Bare::InitStatus(s) => (StatusCode::OK, json!(s)),
+            Bare::Init(i) => (StatusCode::OK, json!(i)),
+            Bare::Leader(l) => (StatusCode::OK, json!(l)),
+        };
+        if head {
+            return status.into_response();
         }
-        return (status, Json(raw)).into_response();
+        return (status, Json(body)).into_response();
     }
+    let status = match resp.outcome {
+        Outcome::Done => StatusCode::OK,
+        // Vault answers 404 for a deleted version, with its metadata.
+        Outcome::Gone => StatusCode::NOT_FOUND,
+        // Vault's rule for batches: 400, unless some items succeeded and the client asked
+        // for another status.
+        Outcome::BatchFailed { requested } => requested
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .unwrap_or(StatusCode::BAD_REQUEST),
+    };
     if resp.data.is_none() && resp.auth.is_none() && resp.warnings.is_empty() {
         return StatusCode::NO_CONTENT.into_response();
     }
+    let top_level = match &resp.data {
+        Some(Data::Tree(Value::Object(map))) if resp.data_at_top_level => Some(map),
+        _ => None,
+    };
     let envelope = Envelope {
+        top_level,
         request_id,
         lease_id: "",
         renewable: false,
@@ -88,6 +110,9 @@ fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
 /// Vault's response envelope, in the order Vault writes its fields.
 #[derive(Serialize)]
 struct Envelope<'a> {
+    /// `data`'s fields, repeated at the top level where Vault does so (`sys/mounts`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    top_level: Option<&'a Map<String, Value>>,
     request_id: &'a str,
     lease_id: &'static str,
     renewable: bool,

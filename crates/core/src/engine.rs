@@ -1,0 +1,390 @@
+//! The one interface every engine implements, and the router that reads their route tables.
+//!
+//! An engine (KV v2, transit, the token store, `sys/`, and every auth method to come)
+//! declares its routes once, in a table of [`Route`]s: the path pattern below its mount, the
+//! operations it serves, whether it is root-protected (`sudo`), whether a write to it is
+//! checked for existence (Vault's create/update split) and whether it answers without a
+//! token. Dispatch, authorisation, sudo, metric labels and audit all read that one table.
+//!
+//! The engines are types implementing [`Engine`], dispatched statically by [`MountType`]
+//! (one `match`, in [`with_engine!`]) rather than through `dyn Engine`: each engine names its
+//! routes with its own enum, which its handler matches exhaustively, and an async trait
+//! method needs no boxing. Adding an engine is one module with one `impl Engine`, one
+//! [`MountType`] variant and one line in [`with_engine!`].
+
+use serde_json::{Map, Value};
+
+use crate::core::Caller;
+use crate::mounts::MountEntry;
+use crate::{Core, CoreError, CoreResult, Operation, Response};
+
+/// Which engine serves a mount. Stored in the mount table by its name; a name Ward does not
+/// know is an error, never a default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum MountType {
+    /// `sys/`: mounts, policies, audit devices, seal and keyring.
+    System,
+    /// `auth/token/`: the token store.
+    Token,
+    /// KV version 2.
+    Kv,
+    /// Transit, Ward's KMS.
+    Transit,
+}
+
+impl MountType {
+    /// The type's name, as the mount table and Vault's `sys/mounts` spell it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::Token => "token",
+            Self::Kv => "kv",
+            Self::Transit => "transit",
+        }
+    }
+}
+
+/// Runs `$body` with `$engine` naming the engine type of `$kind`.
+macro_rules! with_engine {
+    ($kind:expr, $engine:ident => $body:expr) => {
+        match $kind {
+            $crate::engine::MountType::System => {
+                type $engine = $crate::sys::System;
+                $body
+            }
+            $crate::engine::MountType::Token => {
+                type $engine = $crate::token::TokenEngine;
+                $body
+            }
+            $crate::engine::MountType::Kv => {
+                type $engine = $crate::kv::Kv;
+                $body
+            }
+            $crate::engine::MountType::Transit => {
+                type $engine = $crate::transit::Transit;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_engine;
+
+/// One route of an engine, relative to its mount.
+pub(crate) struct Route<R: 'static> {
+    /// Segments separated by `/`: a literal word, `:name` for exactly one non-empty segment,
+    /// or a last `*name` for whatever follows (possibly nothing). `""` is the mount itself.
+    pub(crate) pattern: &'static str,
+    /// The operations served; any other is answered 405.
+    pub(crate) ops: &'static [Operation],
+    /// What the engine's handler matches on.
+    pub(crate) id: R,
+    /// Root-protected: the caller needs `sudo` on the path besides the operation's
+    /// capability.
+    pub(crate) sudo: bool,
+    /// A write is a `create` or an `update` depending on whether its target exists
+    /// ([`Engine::exists`]); without this, every write is an `update`.
+    pub(crate) checks_existence: bool,
+    /// Served without a token, while sealed too, and not audited (health, seal status, init,
+    /// unseal, leader).
+    pub(crate) unauthenticated: bool,
+}
+
+impl<R: Copy> Route<R> {
+    /// A route serving `ops` at `pattern`.
+    pub(crate) const fn new(pattern: &'static str, ops: &'static [Operation], id: R) -> Self {
+        Self {
+            pattern,
+            ops,
+            id,
+            sudo: false,
+            checks_existence: false,
+            unauthenticated: false,
+        }
+    }
+
+    /// This route, root-protected.
+    pub(crate) const fn sudo(mut self) -> Self {
+        self.sudo = true;
+        self
+    }
+
+    /// This route, with writes checked for existence.
+    pub(crate) const fn checks_existence(mut self) -> Self {
+        self.checks_existence = true;
+        self
+    }
+
+    /// This route, served without a token.
+    pub(crate) const fn unauthenticated(mut self) -> Self {
+        self.unauthenticated = true;
+        self
+    }
+}
+
+/// Most captures a pattern has.
+const MAX_CAPTURES: usize = 4;
+
+/// The segments a path matched a pattern's `:name` and `*name` with, in pattern order.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Args<'a> {
+    values: [&'a str; MAX_CAPTURES],
+    len: usize,
+}
+
+impl<'a> Args<'a> {
+    /// The `i`-th capture ("" when the pattern has fewer).
+    pub(crate) fn get(&self, i: usize) -> &'a str {
+        self.values[..self.len].get(i).copied().unwrap_or("")
+    }
+
+    fn push(&mut self, value: &'a str) -> bool {
+        match self.values.get_mut(self.len) {
+            Some(slot) => {
+                *slot = value;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Matches `rest` (a path below a mount, without leading or trailing `/`) against `pattern`.
+fn capture<'a>(pattern: &str, rest: &'a str) -> Option<Args<'a>> {
+    let mut args = Args::default();
+    let mut remaining = Some(rest).filter(|r| !r.is_empty());
+    for word in pattern.split('/').filter(|w| !w.is_empty()) {
+        if word.starts_with('*') {
+            return args.push(remaining.unwrap_or("")).then_some(args);
+        }
+        let (segment, tail) = match remaining?.split_once('/') {
+            Some((segment, tail)) => (segment, Some(tail)),
+            None => (remaining?, None),
+        };
+        if segment.is_empty() {
+            return None;
+        }
+        if word.starts_with(':') {
+            if !args.push(segment) {
+                return None;
+            }
+        } else if word != segment {
+            return None;
+        }
+        remaining = tail;
+    }
+    remaining.is_none().then_some(args)
+}
+
+/// A route found for a path.
+pub(crate) struct Found<'a, R: 'static> {
+    pub(crate) route: &'static Route<R>,
+    pub(crate) args: Args<'a>,
+}
+
+/// The first route of `routes` whose pattern `rest` matches.
+pub(crate) fn find<'a, R>(routes: &'static [Route<R>], rest: &'a str) -> Option<Found<'a, R>> {
+    routes
+        .iter()
+        .find_map(|route| capture(route.pattern, rest).map(|args| Found { route, args }))
+}
+
+/// What a handler gets: who asks, at which mount, which route with which captures.
+pub(crate) struct Call<'a, R> {
+    /// Who asks; `None` only on an [unauthenticated](Route::unauthenticated) route.
+    pub(crate) caller: Option<&'a Caller>,
+    pub(crate) mount: &'a MountEntry,
+    /// The route's id.
+    pub(crate) route: R,
+    /// The route's captures.
+    pub(crate) args: Args<'a>,
+    pub(crate) operation: Operation,
+    /// The request's parameters (its JSON body, or its query for reads).
+    pub(crate) data: &'a Map<String, Value>,
+}
+
+impl<R> Call<'_, R> {
+    /// Who asks (a route that needs a token always has one).
+    pub(crate) fn caller(&self) -> CoreResult<&Caller> {
+        self.caller.ok_or(CoreError::PermissionDenied)
+    }
+}
+
+/// An engine: a route table and the handlers behind it.
+pub(crate) trait Engine {
+    /// Names the engine's routes, for its handler to match on.
+    type Route: Copy + 'static;
+
+    /// The engine's routes, tried in order.
+    const ROUTES: &'static [Route<Self::Route>];
+
+    /// Answers a request to one of [`Self::ROUTES`] with an operation it serves.
+    async fn handle(core: &Core, call: Call<'_, Self::Route>) -> CoreResult<Response>;
+
+    /// Whether the target of a write to a route that [checks
+    /// existence](Route::checks_existence) exists.
+    async fn exists(
+        _core: &Core,
+        _mount: &MountEntry,
+        _route: Self::Route,
+        _args: Args<'_>,
+    ) -> CoreResult<bool> {
+        Ok(true)
+    }
+
+    /// The error for a path below the mount that no route matches.
+    fn unmatched(mount: &MountEntry, rest: &str, _operation: Operation) -> CoreError {
+        CoreError::NotFound(format!(
+            "no handler for route \"{}{rest}\". route entry not found.",
+            mount.path
+        ))
+    }
+
+    /// Rewraps the data keys this engine stored under `mount` with older versions of the
+    /// mount's key, a batch at a time; returns how many it moved (0: none left).
+    async fn rewrap_data_keys(
+        _core: &Core,
+        _mount: &MountEntry,
+        _keys: &crate::mounts::MountKeySet,
+    ) -> CoreResult<u64> {
+        Ok(0)
+    }
+}
+
+/// The facts of a path's route that authorisation, audit and the transport need, whatever
+/// the engine: not generic, so they can be asked for without knowing the engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RouteFacts {
+    /// A route matched.
+    pub(crate) matched: bool,
+    pub(crate) sudo: bool,
+    pub(crate) checks_existence: bool,
+    pub(crate) unauthenticated: bool,
+}
+
+/// The facts of the route of `rest` in engine `E`'s table.
+pub(crate) fn facts<E: Engine>(rest: &str) -> RouteFacts {
+    find(E::ROUTES, rest).map_or(RouteFacts::default(), |found| RouteFacts {
+        matched: true,
+        sudo: found.route.sudo,
+        checks_existence: found.route.checks_existence,
+        unauthenticated: found.route.unauthenticated,
+    })
+}
+
+/// Runs a request at `rest` below `mount` through engine `E`: 405 for an operation its route
+/// does not serve, the engine's own error for a path no route matches.
+pub(crate) async fn run<E: Engine>(
+    core: &Core,
+    caller: Option<&Caller>,
+    mount: &MountEntry,
+    rest: &str,
+    operation: Operation,
+    data: &Map<String, Value>,
+) -> CoreResult<Response> {
+    let Some(found) = find(E::ROUTES, rest) else {
+        return Err(E::unmatched(mount, rest, operation));
+    };
+    if !found.route.ops.contains(&operation) {
+        return Err(CoreError::UnsupportedOperation);
+    }
+    let call = Call {
+        caller,
+        mount,
+        route: found.route.id,
+        args: found.args,
+        operation,
+        data,
+    };
+    E::handle(core, call).await
+}
+
+/// Whether a write at `rest` below `mount` updates something that exists.
+pub(crate) async fn exists<E: Engine>(
+    core: &Core,
+    mount: &MountEntry,
+    rest: &str,
+) -> CoreResult<bool> {
+    match find(E::ROUTES, rest) {
+        Some(found) if found.route.checks_existence => {
+            E::exists(core, mount, found.route.id, found.args).await
+        }
+        _ => Ok(true),
+    }
+}
+
+/// The metric label of a request at `rest` below the mount at `prefix`: the pattern of the
+/// route it matched (a `*name` that matched nothing left out), or, when none matched, the
+/// words it shares with some pattern's leading literals, then `:unknown` (and `:path` for
+/// anything after). Nothing a client chooses becomes a label.
+pub(crate) fn template<E: Engine>(prefix: &str, rest: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + rest.len().min(32) + 8);
+    out.push_str(prefix);
+    if let Some(found) = find(E::ROUTES, rest) {
+        let mut captured = found.args.values[..found.args.len].iter();
+        for word in found.route.pattern.split('/').filter(|w| !w.is_empty()) {
+            let label = match word.strip_prefix('*') {
+                Some(_) if captured.next().is_some_and(|c| c.is_empty()) => continue,
+                Some(_) => ":path",
+                None if word.starts_with(':') => {
+                    captured.next();
+                    word
+                }
+                None => word,
+            };
+            out.push_str(label);
+            out.push('/');
+        }
+        if out.ends_with('/') {
+            out.pop();
+        }
+        return out;
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let known = E::ROUTES
+        .iter()
+        .map(|route| {
+            route
+                .pattern
+                .split('/')
+                .zip(&segments)
+                .take_while(|(word, segment)| {
+                    !word.starts_with([':', '*']) && !word.is_empty() && word == *segment
+                })
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    for word in &segments[..known] {
+        out.push_str(word);
+        out.push('/');
+    }
+    out.push_str(":unknown");
+    if segments.len() > known + 1 {
+        out.push_str("/:path");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_capture_words_and_tails() {
+        let args = capture("keys/:name/config", "keys/k1/config").unwrap();
+        assert_eq!((args.len, args.get(0)), (1, "k1"));
+        assert!(capture("keys/:name/config", "keys/k1").is_none());
+        assert!(capture("keys/:name", "keys/k1/config").is_none());
+        assert!(capture("keys/:name", "keys").is_none());
+        assert_eq!(capture("data/*path", "data/a/b").unwrap().get(0), "a/b");
+        assert_eq!(capture("data/*path", "data").unwrap().get(0), "");
+        assert!(capture("data/*path", "datum").is_none());
+        assert!(capture("", "").is_some());
+        assert!(capture("", "x").is_none());
+        assert!(capture("x", "").is_none());
+        let args = capture("export/:kind/:name/:version", "export/a/b/c").unwrap();
+        assert_eq!([args.get(0), args.get(1), args.get(2)], ["a", "b", "c"]);
+    }
+}

@@ -1,0 +1,136 @@
+//! The `sys/` routes that answer without a token, sealed too: health, seal-status, init,
+//! unseal, leader. They answer with bare objects ([`Bare`]), not the envelope, as Vault does.
+
+use base64::Engine as _;
+use serde_json::Value;
+use ward_api::{HealthResponse, InitResponse, InitStatus, LeaderStatus, SealStatus};
+
+use super::SysRoute;
+use crate::params::Params;
+use crate::{Bare, Core, CoreError, CoreResult, Operation, Response};
+
+impl Core {
+    /// Answers one of the routes [marked unauthenticated](crate::engine::Route::unauthenticated).
+    pub(crate) async fn sys_open(
+        &self,
+        route: SysRoute,
+        op: Operation,
+        p: &Params<'_>,
+    ) -> CoreResult<Response> {
+        let bare = match (route, op) {
+            (SysRoute::Health, _) => Bare::Health(self.health().await?),
+            (SysRoute::SealStatus, _) => Bare::SealStatus(self.seal_status_reply().await?),
+            (SysRoute::Init, Operation::Write) => Bare::Init(self.init_reply(p).await?),
+            (SysRoute::Init, _) => Bare::InitStatus(InitStatus {
+                initialized: self.is_initialized().await?,
+            }),
+            (SysRoute::Unseal, _) => {
+                let reset = matches!(p.0.get("reset"), Some(Value::Bool(true)))
+                    || matches!(p.0.get("reset"), Some(Value::String(s)) if s == "true");
+                if reset {
+                    self.unseal_reset().await?;
+                } else {
+                    match p.0.get("key") {
+                        Some(Value::String(k)) if !k.is_empty() => self.unseal(k).await?,
+                        _ => {
+                            return Err(CoreError::bad(
+                                "'key' must be specified in request body as JSON, or 'reset' \
+                                 set to true",
+                            ));
+                        }
+                    };
+                }
+                Bare::SealStatus(self.seal_status_reply().await?)
+            }
+            (SysRoute::Leader, _) => Bare::Leader(LeaderStatus {
+                ha_enabled: false,
+                is_self: true,
+                active_time: "0001-01-01T00:00:00Z".into(),
+                ..LeaderStatus::default()
+            }),
+            _ => return Err(CoreError::UnsupportedOperation),
+        };
+        Ok(Response::bare(bare))
+    }
+
+    /// `sys/seal-status` as Vault shapes it.
+    async fn seal_status_reply(&self) -> CoreResult<SealStatus> {
+        let s = self.seal_status().await?;
+        Ok(SealStatus {
+            seal_type: "shamir".into(),
+            initialized: s.initialized,
+            sealed: s.sealed,
+            t: s.threshold.into(),
+            n: s.shares.into(),
+            progress: s.progress.into(),
+            nonce: s.nonce,
+            version: crate::VERSION.into(),
+            build_date: String::new(),
+            commit_date: None,
+            migration: false,
+            recovery_seal: false,
+            storage_type: Some(self.config.storage_type.clone()),
+            cluster_name: (!s.sealed).then(|| self.config.cluster_name.clone()),
+            cluster_id: None,
+        })
+    }
+
+    async fn health(&self) -> CoreResult<HealthResponse> {
+        let initialized = self.is_initialized().await?;
+        let sealed = self.is_sealed();
+        Ok(HealthResponse {
+            initialized,
+            sealed,
+            standby: false,
+            performance_standby: false,
+            replication_performance_mode: "disabled".into(),
+            replication_dr_mode: "disabled".into(),
+            server_time_utc: crate::core::now(),
+            version: crate::VERSION.into(),
+            cluster_name: (!sealed).then(|| self.config.cluster_name.clone()),
+            cluster_id: None,
+        })
+    }
+
+    async fn init_reply(&self, p: &Params<'_>) -> CoreResult<InitResponse> {
+        let shares = small_int(p, "secret_shares")?.unwrap_or(5);
+        let threshold = small_int(p, "secret_threshold")?.unwrap_or(3);
+        if p.0.get("pgp_keys").is_some_and(|v| !v.is_null())
+            || p.0
+                .get("stored_shares")
+                .is_some_and(|v| !v.is_null() && v != 0)
+        {
+            return Err(CoreError::bad(
+                "pgp_keys and stored_shares are not supported",
+            ));
+        }
+        let out = self.init(shares, threshold).await?;
+        Ok(InitResponse {
+            keys: out.keys.iter().map(|k| hex::encode(k.expose())).collect(),
+            keys_base64: out
+                .keys
+                .iter()
+                .map(|k| base64::engine::general_purpose::STANDARD.encode(k.expose()))
+                .collect(),
+            root_token: out.root_token,
+            ..InitResponse::default()
+        })
+    }
+}
+
+/// A share count: an integer from 1 to 255, as a number or a string.
+fn small_int(p: &Params<'_>, name: &str) -> CoreResult<Option<u8>> {
+    match p.0.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .and_then(|n| u8::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                CoreError::bad(format!(
+                    "invalid value for '{name}': expected an integer from 1 to 255"
+                ))
+            }),
+    }
+}
