@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 use serde_json::{Map, Value};
-use ward_crypto::{Key256, SecretBytes};
+use ward_crypto::Key256;
 use ward_policy::Capability;
 use ward_store::{Barrier, Storage};
 
@@ -12,7 +12,7 @@ use crate::audit::{AuditBroker, RequestFacts};
 use crate::engine::{self, MountType, RouteFacts, with_engine};
 use crate::mounts::{MountEntry, MountKeys, MountTable};
 use crate::policy_store::PolicyStore;
-use crate::seal::{self, Progress};
+use crate::seal::Progress;
 use crate::token::store::{TokenEntry, TokenStore};
 use crate::{CoreError, CoreResult, Operation, Request, Response};
 
@@ -43,39 +43,6 @@ impl Default for CoreConfig {
     }
 }
 
-/// The outcome of initialisation: shown to the operator once, never stored.
-pub struct InitOutput {
-    /// The unseal key shares.
-    pub keys: Vec<SecretBytes>,
-    /// The initial root token.
-    pub root_token: String,
-}
-
-impl std::fmt::Debug for InitOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InitOutput")
-            .field("keys", &self.keys.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Seal state as `sys/seal-status` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealStatus {
-    /// Whether `sys/init` has run.
-    pub initialized: bool,
-    /// Whether the barrier is sealed.
-    pub sealed: bool,
-    /// Threshold of shares needed.
-    pub threshold: u8,
-    /// Number of shares issued.
-    pub shares: u8,
-    /// Shares submitted so far.
-    pub progress: u8,
-    /// Identifies the current unseal attempt ("" when none).
-    pub nonce: String,
-}
-
 /// The engine and mount a request goes to.
 pub(crate) struct Target {
     pub(crate) kind: MountType,
@@ -103,6 +70,8 @@ pub struct Core {
     pub(crate) audit: AuditBroker,
     pub(crate) rotation: crate::rotation::Scheduler,
     pub(crate) usage: crate::rotation::usage::UsageTracker,
+    /// Delivers webhooks; the transport provides it (the core has no network).
+    webhooks: std::sync::OnceLock<Arc<dyn crate::webhook::WebhookSender>>,
 }
 
 impl Core {
@@ -123,6 +92,20 @@ impl Core {
             audit: AuditBroker::default(),
             rotation: crate::rotation::Scheduler::default(),
             usage: crate::rotation::usage::UsageTracker::default(),
+            webhooks: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Gives the core the sender its webhooks go through (the first one given stays).
+    pub fn set_webhook_sender(&self, sender: Arc<dyn crate::webhook::WebhookSender>) {
+        let _ = self.webhooks.set(sender);
+    }
+
+    /// The webhook sender: the transport's, or one that refuses every webhook.
+    pub(crate) fn webhook_sender(&self) -> &dyn crate::webhook::WebhookSender {
+        match self.webhooks.get() {
+            Some(sender) => sender.as_ref(),
+            None => &crate::webhook::NoSender,
         }
     }
 
@@ -134,142 +117,6 @@ impl Core {
     /// True when no keyring is loaded.
     pub fn is_sealed(&self) -> bool {
         self.barrier.is_sealed()
-    }
-
-    /// True once `init` has run against this storage.
-    pub async fn is_initialized(&self) -> CoreResult<bool> {
-        Ok(seal::load_config(self.barrier.raw_storage().as_ref())
-            .await?
-            .is_some())
-    }
-
-    /// Initialises the storage: root key, keyring, `shares` unseal shares of which
-    /// `threshold` unseal, and a root token. Leaves the server sealed, as Vault does.
-    pub async fn init(&self, shares: u8, threshold: u8) -> CoreResult<InitOutput> {
-        let _guard = self.progress.lock().await;
-        if self.is_initialized().await? {
-            return Err(CoreError::bad("Vault is already initialized"));
-        }
-        let new = seal::initialise(
-            self.barrier.raw_storage().as_ref(),
-            shares,
-            threshold,
-            now(),
-        )
-        .await?;
-        self.barrier.unseal(Arc::new(new.keyring));
-        let result = async {
-            self.policies.install_default(&self.barrier).await?;
-            self.mounts.load(&self.barrier).await?;
-            self.create_root_token(None).await
-        }
-        .await;
-        self.barrier.seal();
-        self.clear_caches();
-        Ok(InitOutput {
-            keys: new.shares,
-            root_token: result?,
-        })
-    }
-
-    /// Current seal state.
-    pub async fn seal_status(&self) -> CoreResult<SealStatus> {
-        let config = seal::load_config(self.barrier.raw_storage().as_ref()).await?;
-        let progress = self.progress.lock().await;
-        Ok(match config {
-            None => SealStatus {
-                initialized: false,
-                sealed: true,
-                threshold: 0,
-                shares: 0,
-                progress: 0,
-                nonce: String::new(),
-            },
-            Some(c) => SealStatus {
-                initialized: true,
-                sealed: self.is_sealed(),
-                threshold: c.secret_threshold,
-                shares: c.secret_shares,
-                progress: u8::try_from(progress.shares.len()).unwrap_or(u8::MAX),
-                nonce: progress.nonce.clone(),
-            },
-        })
-    }
-
-    /// Submits one unseal share (base64 or hex). A share this seal never issued is rejected
-    /// without advancing progress; at the threshold the barrier opens.
-    pub async fn unseal(&self, key: &str) -> CoreResult<SealStatus> {
-        let config = seal::load_config(self.barrier.raw_storage().as_ref())
-            .await?
-            .ok_or(CoreError::NotInitialized)?;
-        if !self.is_sealed() {
-            return self.seal_status().await;
-        }
-        let share = seal::decode_share(key)?;
-        if !config.recognises(share.expose())? {
-            return Err(CoreError::bad(
-                "invalid unseal key: it does not belong to this server's seal",
-            ));
-        }
-        {
-            let mut progress = self.progress.lock().await;
-            if progress.add(share) >= usize::from(config.secret_threshold) {
-                let shares = std::mem::take(&mut progress.shares);
-                progress.reset();
-                let (root_key, keyring) =
-                    seal::open(self.barrier.raw_storage().as_ref(), &config, &shares).await?;
-                self.barrier.unseal(Arc::new(keyring));
-                if let Err(e) = self.post_unseal().await {
-                    self.barrier.seal();
-                    return Err(e);
-                }
-                if let Ok(mut slot) = self.root_key.write() {
-                    *slot = Some(root_key);
-                }
-                tracing::info!("unsealed");
-            }
-        }
-        self.seal_status().await
-    }
-
-    /// Discards unseal progress.
-    pub async fn unseal_reset(&self) -> CoreResult<SealStatus> {
-        self.progress.lock().await.reset();
-        self.seal_status().await
-    }
-
-    async fn post_unseal(&self) -> CoreResult<()> {
-        self.mounts.load(&self.barrier).await?;
-        self.policies.install_default(&self.barrier).await?;
-        self.load_audit().await?;
-        Ok(())
-    }
-
-    /// Seals: drops the keyring, the root key and every cached key and token.
-    pub async fn seal(&self) {
-        let mut progress = self.progress.lock().await;
-        progress.reset();
-        // Audit devices are let go only once the barrier is sealed: a request that got past
-        // the seal check meanwhile is still audited (or refused), never served unaudited.
-        // Their checkpoints and heads are saved first, while the barrier is open.
-        self.audit.checkpoint_all(&self.barrier, "seal").await;
-        self.barrier.seal();
-        self.audit.shutdown().await;
-        if let Ok(mut slot) = self.root_key.write() {
-            *slot = None;
-        }
-        self.clear_caches();
-        tracing::info!("sealed");
-    }
-
-    fn clear_caches(&self) {
-        self.tokens.clear_cache();
-        self.policies.clear_cache();
-        self.mount_keys.clear();
-        self.usage.clear();
-        self.transit.clear();
-        self.kv_memo.clear();
-        self.mounts.clear();
     }
 
     /// Handles an authenticated API request.
@@ -498,14 +345,6 @@ impl Core {
             return Err(CoreError::PermissionDenied);
         }
         Ok(())
-    }
-
-    pub(crate) fn root_key(&self) -> CoreResult<Key256> {
-        self.root_key
-            .read()
-            .ok()
-            .and_then(|k| k.as_ref().map(Key256::duplicate))
-            .ok_or(CoreError::Sealed)
     }
 }
 

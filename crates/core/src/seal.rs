@@ -1,17 +1,56 @@
-//! Shamir seal: initialisation (root key, keyring, unseal shares) and unsealing.
+//! The seal: initialisation (root key, keyring, unseal shares), unseal progress, sealing,
+//! and the keyring's rotation. Everything that touches the root key lives here; the
+//! transport only translates requests into these calls (see `sys/open.rs`).
 //!
 //! Three bootstrap records live outside the barrier, since they are needed to open it:
 //! the seal configuration (share counts and salted share digests; no secret), the root key
 //! encrypted under the unseal key, and the keyring encrypted under the root key.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use ward_crypto::{
     Aes256GcmKey, Key256, Keyring, SecretBytes, combine_shares, constant_time_eq, random_array,
     sha256, split_secret,
 };
 use ward_store::Storage;
 
-use crate::{CoreError, CoreResult};
+use std::sync::Arc;
+
+use crate::core::now;
+use crate::{Core, CoreError, CoreResult, Response};
+
+/// The outcome of initialisation: shown to the operator once, never stored.
+pub struct InitOutput {
+    /// The unseal key shares.
+    pub keys: Vec<SecretBytes>,
+    /// The initial root token.
+    pub root_token: String,
+}
+
+impl std::fmt::Debug for InitOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitOutput")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seal state as `sys/seal-status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealStatus {
+    /// Whether `sys/init` has run.
+    pub initialized: bool,
+    /// Whether the barrier is sealed.
+    pub sealed: bool,
+    /// Threshold of shares needed.
+    pub threshold: u8,
+    /// Number of shares issued.
+    pub shares: u8,
+    /// Shares submitted so far.
+    pub progress: u8,
+    /// Identifies the current unseal attempt ("" when none).
+    pub nonce: String,
+}
 
 const SEAL_CONFIG_KEY: &str = "core/seal-config";
 const ROOT_KEY_KEY: &str = "core/root-key";
@@ -205,4 +244,176 @@ pub(crate) fn decode_share(text: &str) -> CoreResult<SecretBytes> {
         .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())
         .ok_or_else(|| CoreError::bad("'key' must be a valid hex or base64 string"))?;
     Ok(SecretBytes::new(bytes))
+}
+
+impl Core {
+    /// True once `init` has run against this storage.
+    pub async fn is_initialized(&self) -> CoreResult<bool> {
+        Ok(load_config(self.barrier.raw_storage().as_ref())
+            .await?
+            .is_some())
+    }
+
+    /// Initialises the storage: root key, keyring, `shares` unseal shares of which
+    /// `threshold` unseal, and a root token. Leaves the server sealed, as Vault does.
+    pub async fn init(&self, shares: u8, threshold: u8) -> CoreResult<InitOutput> {
+        let _guard = self.progress.lock().await;
+        if self.is_initialized().await? {
+            return Err(CoreError::bad("Vault is already initialized"));
+        }
+        let new = initialise(
+            self.barrier.raw_storage().as_ref(),
+            shares,
+            threshold,
+            now(),
+        )
+        .await?;
+        self.barrier.unseal(Arc::new(new.keyring));
+        let result = async {
+            self.policies.install_default(&self.barrier).await?;
+            self.mounts.load(&self.barrier).await?;
+            self.create_root_token(None).await
+        }
+        .await;
+        self.barrier.seal();
+        self.clear_caches();
+        Ok(InitOutput {
+            keys: new.shares,
+            root_token: result?,
+        })
+    }
+
+    /// Current seal state.
+    pub async fn seal_status(&self) -> CoreResult<SealStatus> {
+        let config = load_config(self.barrier.raw_storage().as_ref()).await?;
+        let progress = self.progress.lock().await;
+        Ok(match config {
+            None => SealStatus {
+                initialized: false,
+                sealed: true,
+                threshold: 0,
+                shares: 0,
+                progress: 0,
+                nonce: String::new(),
+            },
+            Some(c) => SealStatus {
+                initialized: true,
+                sealed: self.is_sealed(),
+                threshold: c.secret_threshold,
+                shares: c.secret_shares,
+                progress: u8::try_from(progress.shares.len()).unwrap_or(u8::MAX),
+                nonce: progress.nonce.clone(),
+            },
+        })
+    }
+
+    /// Submits one unseal share (base64 or hex). A share this seal never issued is rejected
+    /// without advancing progress; at the threshold the barrier opens.
+    pub async fn unseal(&self, key: &str) -> CoreResult<SealStatus> {
+        let config = load_config(self.barrier.raw_storage().as_ref())
+            .await?
+            .ok_or(CoreError::NotInitialized)?;
+        if !self.is_sealed() {
+            return self.seal_status().await;
+        }
+        let share = decode_share(key)?;
+        if !config.recognises(share.expose())? {
+            return Err(CoreError::bad(
+                "invalid unseal key: it does not belong to this server's seal",
+            ));
+        }
+        {
+            let mut progress = self.progress.lock().await;
+            if progress.add(share) >= usize::from(config.secret_threshold) {
+                let shares = std::mem::take(&mut progress.shares);
+                progress.reset();
+                let (root_key, keyring) =
+                    open(self.barrier.raw_storage().as_ref(), &config, &shares).await?;
+                self.barrier.unseal(Arc::new(keyring));
+                if let Err(e) = self.post_unseal().await {
+                    self.barrier.seal();
+                    return Err(e);
+                }
+                if let Ok(mut slot) = self.root_key.write() {
+                    *slot = Some(root_key);
+                }
+                tracing::info!("unsealed");
+            }
+        }
+        self.seal_status().await
+    }
+
+    /// Discards unseal progress.
+    pub async fn unseal_reset(&self) -> CoreResult<SealStatus> {
+        self.progress.lock().await.reset();
+        self.seal_status().await
+    }
+
+    async fn post_unseal(&self) -> CoreResult<()> {
+        self.mounts.load(&self.barrier).await?;
+        self.policies.install_default(&self.barrier).await?;
+        self.load_audit().await?;
+        Ok(())
+    }
+
+    /// Seals: drops the keyring, the root key and every cached key and token.
+    pub async fn seal(&self) {
+        let mut progress = self.progress.lock().await;
+        progress.reset();
+        // Audit devices are let go only once the barrier is sealed: a request that got past
+        // the seal check meanwhile is still audited (or refused), never served unaudited.
+        // Their checkpoints and heads are saved first, while the barrier is open.
+        self.audit.checkpoint_all(&self.barrier, "seal").await;
+        self.barrier.seal();
+        self.audit.shutdown().await;
+        if let Ok(mut slot) = self.root_key.write() {
+            *slot = None;
+        }
+        self.clear_caches();
+        tracing::info!("sealed");
+    }
+
+    fn clear_caches(&self) {
+        self.tokens.clear_cache();
+        self.policies.clear_cache();
+        self.mount_keys.clear();
+        self.usage.clear();
+        self.transit.clear();
+        self.kv_memo.clear();
+        self.mounts.clear();
+    }
+
+    /// Adds a keyring term; new writes use it, old entries stay readable.
+    pub(crate) async fn rotate_keyring(&self) -> CoreResult<Response> {
+        // Serialise with unseal and other rotations: two rotations from the same keyring
+        // would both install a term N+1, and entries written under the loser would be lost.
+        let _guard = self.progress.lock().await;
+        let root_key = self.root_key()?;
+        let current = self.barrier.keyring()?;
+        let next = current.rotated(now())?;
+        store_keyring(self.barrier.raw_storage().as_ref(), &root_key, &next).await?;
+        self.barrier.unseal(std::sync::Arc::new(next));
+        tracing::info!("keyring rotated");
+        Ok(Response::empty())
+    }
+
+    pub(crate) fn key_status(&self) -> CoreResult<Response> {
+        let ring = self.barrier.keyring()?;
+        let term = ring.active_term();
+        let installed = chrono::DateTime::from_timestamp(term.installed_unix(), 0)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        Ok(Response::data(json!({
+            "term": term.number(),
+            "install_time": installed,
+            "encryptions": term.encryptions(),
+        })))
+    }
+
+    pub(crate) fn root_key(&self) -> CoreResult<Key256> {
+        self.root_key
+            .read()
+            .ok()
+            .and_then(|k| k.as_ref().map(Key256::duplicate))
+            .ok_or(CoreError::Sealed)
+    }
 }

@@ -83,3 +83,140 @@ pub fn is_internal(ip: IpAddr) -> bool {
         IpAddr::V6(v6) => is_internal_v6(v6),
     }
 }
+
+fn is_internal_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || a == 0 // "this network"
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240 // reserved
+        || ip == Ipv4Addr::new(168, 63, 129, 16) // Azure's platform endpoint (metadata, DHCP, DNS)
+}
+
+fn is_internal_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_internal_v4(v4);
+    }
+    let segments = ip.segments();
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        // Prefixes that carry an IPv4 address to a translator or tunnel, which then reaches
+        // it wherever it is (its range is not checked: a gateway may translate or route it
+        // anywhere): IPv4-compatible ::a.b.c.d, NAT64 64:ff9b::/96 and its local-use
+        // 64:ff9b:1::/48, 6to4 2002::/16, Teredo 2001::/32.
+        || segments[..6] == [0; 6]
+        || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        || segments[..3] == [0x64, 0xff9b, 1]
+        || segments[0] == 0x2002
+        || segments[..2] == [0x2001, 0]
+        || segments[..4] == [0x100, 0, 0, 0] // discard-only
+        || segments[..2] == [0x2001, 0xdb8] // documentation
+        || (segments[0] & 0xfe00) == 0xfc00 // unique local
+        || (segments[0] & 0xffc0) == 0xfe80 // link-local
+        || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside)
+}
+
+/// Why a webhook URL's host may not be reached, if it may not: checked when the URL is set
+/// (for addresses written in it) and again before each delivery.
+pub fn refuse_host(host: &url::Host<&str>, allow_internal: bool) -> Option<String> {
+    if allow_internal {
+        return None;
+    }
+    let internal = match host {
+        url::Host::Ipv4(ip) => is_internal_v4(*ip),
+        url::Host::Ipv6(ip) => is_internal_v6(*ip),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    internal.then(|| {
+        format!(
+            "webhook_url points at an internal address ({host}); an operator can allow that \
+             with [rotation] webhook_allow_internal = true"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::101:101",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:2::1",
+            "::7f00:1",
+            "::a9fe:a9fe",
+            "::101:101",
+            "2002:a9fe:a9fe::1",
+            "2002:0101:0101::1",
+            "2001:0:4136:e378::1",
+            "168.63.129.16",
+            "fec0::1",
+        ] {
+            assert!(is_internal(internal.parse().unwrap()), "{internal}");
+        }
+        for public in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:1.1.1.1",
+            "2001:4860:4860::8888",
+            "168.63.129.17",
+        ] {
+            assert!(!is_internal(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn hosts_written_in_the_url_are_checked_unless_allowed() {
+        let refused = |url: &str, allow: bool| {
+            let url = url::Url::parse(url).unwrap();
+            refuse_host(&url.host().unwrap(), allow)
+        };
+        for url in [
+            "http://127.0.0.1:9000/hook",
+            "http://[::1]/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::ffff:10.0.0.1]/",
+            "http://localhost:8080/",
+            "http://api.localhost/",
+        ] {
+            assert!(refused(url, false).is_some(), "{url}");
+            assert!(refused(url, true).is_none(), "{url}");
+        }
+        assert!(refused("https://hooks.example.com/ward", false).is_none());
+        assert!(refused("http://1.1.1.1/", false).is_none());
+    }
+}

@@ -10,6 +10,7 @@ mod listen;
 mod otel;
 mod request_log;
 mod telemetry;
+mod webhook;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -97,7 +98,6 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     ));
     tracing::info!(%addr, "listening");
     let state = http::AppState {
-        core,
         header_read_timeout: header_read_timeout(config.http_read_header_timeout.as_deref())?,
         body_read_timeout: optional_timeout(
             config.http_read_timeout.as_deref(),
@@ -108,6 +108,7 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
             .unwrap_or(http::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
         prometheus_endpoint: config.telemetry.prometheus_endpoint,
         unauthenticated_metrics: config.telemetry.unauthenticated_metrics_access,
+        ..http::AppState::new(core)
     };
     let result = serve_state(listener, state).await;
     traces.shutdown();

@@ -25,14 +25,13 @@ use super::record::{Metadata, SealedVersion};
 use super::{keys, parse_meta};
 use crate::mounts::{MountEntry, MountKeySet};
 use crate::params::{Params, format_duration};
-use crate::rotation::{JobKind, destination, rfc3339};
+use crate::rotation::{JobKind, rfc3339};
+use crate::webhook::{Webhook, refuse_host};
 use crate::{Core, CoreError, CoreResult, Response};
 
 const PASSWORD_CHARS: &[u8] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~!#%^*+=";
 const MAX_LENGTH: u64 = 4096;
-/// Webhook deliveries attempted before giving up (with 1 s, 2 s, 4 s... between them).
-const WEBHOOK_ATTEMPTS: u32 = 4;
 
 /// How the new value is made.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,14 +174,14 @@ pub(crate) async fn check_webhook_name(core: &Core, p: &Params<'_>) -> CoreResul
         return Ok(());
     };
     // A URL that does not parse is refused by `policy_update`, with its message.
-    let Ok(parsed) = reqwest::Url::parse(&url) else {
+    let Ok(parsed) = url::Url::parse(&url) else {
         return Ok(());
     };
-    let Some(host) = parsed.host() else {
+    let Some(url::Host::Domain(name)) = parsed.host() else {
         return Ok(());
     };
     let allow = core.config.rotation.webhook_allow_internal;
-    match destination::refuse_name(&host, allow).await {
+    match core.webhook_sender().refuse_name(name, allow).await {
         Some(why) => Err(CoreError::BadRequest(why)),
         None => Ok(()),
     }
@@ -222,7 +221,7 @@ pub(crate) fn policy_update(
     }
     if let Some(url) = url {
         if !url.is_empty() {
-            let parsed = reqwest::Url::parse(&url)
+            let parsed = url::Url::parse(&url)
                 .map_err(|_| CoreError::bad("webhook_url is not a valid URL"))?;
             let Some(host) = parsed
                 .host()
@@ -231,7 +230,7 @@ pub(crate) fn policy_update(
                 return Err(CoreError::bad("webhook_url must be an http or https URL"));
             };
             let allow = core.config.rotation.webhook_allow_internal;
-            if let Some(why) = destination::refuse_host(&host, allow) {
+            if let Some(why) = refuse_host(&host, allow) {
                 return Err(CoreError::BadRequest(why));
             }
         }
@@ -400,51 +399,26 @@ impl Core {
                 body.as_bytes()
             ))
         );
-        let url = policy.webhook_url.clone();
         let allow_internal = self.config.rotation.webhook_allow_internal;
         // Checked again: the URL may have been set while the operator allowed internal
-        // destinations. Names are checked as they resolve (see `destination`).
-        let refused = reqwest::Url::parse(&url).ok().and_then(|u| {
-            u.host()
-                .and_then(|h| destination::refuse_host(&h, allow_internal))
-        });
+        // destinations. Names are checked as they resolve (see `crate::webhook`).
+        let refused = url::Url::parse(&policy.webhook_url)
+            .ok()
+            .and_then(|u| u.host().and_then(|h| refuse_host(&h, allow_internal)));
         let job = Core::job_claim_id(JobKind::Kv, &mount.uuid, path);
         if let Some(why) = refused {
             tracing::warn!(mount = %mount.path, %job, reason = %why, "rotation webhook not sent");
             return;
         }
-        let client = match self.rotation.http(allow_internal) {
-            Ok(client) => client,
-            Err(e) => {
-                tracing::error!(mount = %mount.path, %job, error = %e, "rotation webhook not sent: its HTTP client cannot be built");
-                return;
-            }
+        let webhook = Webhook {
+            url: policy.webhook_url.clone(),
+            event: "kv.rotated",
+            body,
+            signature,
+            mount: mount.path.clone(),
+            job,
         };
-        let mount_path = mount.path.clone();
-        tokio::spawn(async move {
-            for attempt in 0..WEBHOOK_ATTEMPTS {
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_secs(1 << (attempt - 1))).await;
-                }
-                let sent = client
-                    .post(&url)
-                    .header("Content-Type", "application/json")
-                    .header("X-Ward-Event", "kv.rotated")
-                    .header("X-Ward-Signature", &signature)
-                    .body(body.clone())
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().is_success() => return,
-                    Ok(r) => {
-                        tracing::warn!(mount = %mount_path, %job, status = r.status().as_u16(), "rotation webhook refused")
-                    }
-                    Err(e) => {
-                        tracing::warn!(mount = %mount_path, %job, error = %e.without_url(), "rotation webhook failed")
-                    }
-                }
-            }
-        });
+        self.webhook_sender().deliver(webhook, allow_internal);
     }
 
     /// Rewraps the data keys of `mount`'s KV versions that an older KEK than `keys.latest`

@@ -24,7 +24,6 @@
 //! claim for a given generation; a claim lapses after [`CLAIM_LEASE`] so a crash mid-run
 //! delays the work rather than losing it.
 
-pub(crate) mod destination;
 mod mount_keys;
 pub(crate) mod usage;
 
@@ -62,7 +61,7 @@ pub struct RotationConfig {
     pub mount_key_period: u64,
     /// Whether KV rotation webhooks may go to internal addresses (loopback, private,
     /// link-local such as the cloud metadata service...); off by default (see
-    /// `destination`).
+    /// [`crate::webhook`]).
     pub webhook_allow_internal: bool,
     /// Encryptions after which a keyring term or a mount KEK version is rotated whatever
     /// the periods say (default [`usage::DEFAULT_AEAD_USAGE_LIMIT`], Vault's 0.9 × 2^32;
@@ -122,7 +121,6 @@ pub(crate) struct Scheduler {
     /// Mounts (uuids) whose data keys are being rewrapped right now.
     rewrapping: Mutex<HashSet<String>>,
     core: OnceLock<Weak<Core>>,
-    http: OnceLock<reqwest::Client>,
 }
 
 impl Scheduler {
@@ -130,25 +128,6 @@ impl Scheduler {
         if let Ok(mut i) = self.index.lock() {
             *i = None;
         }
-    }
-
-    /// The HTTP client for webhooks (built once): no redirects and no proxy, and names
-    /// resolved through [`destination::WebhookResolver`], so that a webhook reaches only the
-    /// destinations its check allowed. When it cannot be built the error is returned (and
-    /// the next call tries again): a default client would skip every one of those checks.
-    pub(crate) fn http(&self, allow_internal: bool) -> Result<reqwest::Client, reqwest::Error> {
-        if let Some(client) = self.http.get() {
-            return Ok(client.clone());
-        }
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(std::sync::Arc::new(destination::WebhookResolver {
-                allow_internal,
-            }))
-            .build()?;
-        Ok(self.http.get_or_init(|| client).clone())
     }
 }
 

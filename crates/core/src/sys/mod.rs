@@ -2,11 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::core::now;
 use crate::engine::{Args, Call, Engine, MountType, Route};
 use crate::mounts::{MountEntry, NewMount};
 use crate::params::Params;
-use crate::seal;
 use crate::{Core, CoreError, CoreResult, Operation, Response};
 
 mod open;
@@ -333,31 +331,5 @@ impl Core {
         all.dedup();
         data.insert("capabilities".into(), json!(all));
         Ok(Response::data(Value::Object(data)))
-    }
-
-    /// Adds a keyring term; new writes use it, old entries stay readable.
-    pub(crate) async fn rotate_keyring(&self) -> CoreResult<Response> {
-        // Serialise with unseal and other rotations: two rotations from the same keyring
-        // would both install a term N+1, and entries written under the loser would be lost.
-        let _guard = self.progress.lock().await;
-        let root_key = self.root_key()?;
-        let current = self.barrier.keyring()?;
-        let next = current.rotated(now())?;
-        seal::store_keyring(self.barrier.raw_storage().as_ref(), &root_key, &next).await?;
-        self.barrier.unseal(std::sync::Arc::new(next));
-        tracing::info!("keyring rotated");
-        Ok(Response::empty())
-    }
-
-    fn key_status(&self) -> CoreResult<Response> {
-        let ring = self.barrier.keyring()?;
-        let term = ring.active_term();
-        let installed = chrono::DateTime::from_timestamp(term.installed_unix(), 0)
-            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        Ok(Response::data(json!({
-            "term": term.number(),
-            "install_time": installed,
-            "encryptions": term.encryptions(),
-        })))
     }
 }

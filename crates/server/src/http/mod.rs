@@ -56,8 +56,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for `core` with metrics behind a token only.
+    /// State for `core` with metrics behind a token only. The core's webhooks go out
+    /// through this transport's HTTP client.
     pub fn new(core: Arc<Core>) -> Self {
+        core.set_webhook_sender(Arc::new(crate::webhook::HttpWebhooks::default()));
         Self {
             core,
             header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
