@@ -17,7 +17,10 @@ mod policy;
 mod sys;
 mod token;
 
-pub use duration::{DurationInput, DurationParseError, parse_duration_seconds};
+pub use duration::{
+    DurationInput, DurationParseError, duration_from_json, format_duration, parse_duration,
+    parse_duration_seconds,
+};
 pub use envelope::{Auth, ErrorResponse, Response, WrapInfo};
 pub use kv::{
     KvConfig, KvMetadata, KvMetadataWriteRequest, KvReadData, KvVersionMetadata, KvVersionSummary,

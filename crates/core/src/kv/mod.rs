@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use ward_api::format_duration;
 use ward_store::{Action, DecodedMemo, Expect, Op, StoreError};
 
 use crate::mounts::MountEntry;
-use crate::params::{Params, format_duration};
+use crate::params::Params;
 use crate::request::DataSource;
 use crate::{Core, CoreError, CoreResult, Operation, Request, Response};
 use record::{Metadata, OpenedVersion, SealedVersion, VersionMeta, merge_patch};

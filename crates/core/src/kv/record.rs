@@ -7,10 +7,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+use ward_api::format_duration;
 use ward_crypto::{Aes256GcmKey, Key256};
 
 use crate::mounts::MountKeySet;
-use crate::params::format_duration;
 use crate::{CoreError, CoreResult, RawJson};
 
 /// What Vault keeps per version in the metadata.

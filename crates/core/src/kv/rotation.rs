@@ -19,12 +19,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use ward_api::format_duration;
 use zeroize::Zeroizing;
 
 use super::record::{Metadata, SealedVersion};
 use super::{keys, parse_meta};
 use crate::mounts::{MountEntry, MountKeySet};
-use crate::params::{Params, format_duration};
+use crate::params::Params;
 use crate::rotation::{JobKind, destination, rfc3339};
 use crate::{Core, CoreError, CoreResult, Response};
 
