@@ -11,7 +11,7 @@ pub mod audit;
 mod duration;
 mod envelope;
 mod kv;
-mod lenient;
+pub mod lenient;
 mod mounts;
 mod policy;
 mod sys;

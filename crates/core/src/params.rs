@@ -2,109 +2,83 @@
 //! "30" or "30s" or "1h" for a duration, "a,b" for a list), strictly validated.
 
 use serde_json::{Map, Value};
+use ward_api::lenient;
 
 use crate::{CoreError, CoreResult};
 
-/// Typed access to a request's fields.
+/// Typed access to a request's fields, read by `ward_api::lenient`'s rules.
 pub(crate) struct Params<'a>(pub(crate) &'a Map<String, Value>);
 
 impl Params<'_> {
     pub(crate) fn has(&self, name: &str) -> bool {
-        self.0.get(name).is_some_and(|v| !v.is_null())
+        self.field(name).is_some()
+    }
+
+    /// The field, unless it is absent or null.
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    /// A number or duration field: Vault reads an empty string there as not given.
+    fn numeric_field(&self, name: &str) -> Option<&Value> {
+        self.field(name).filter(|v| v.as_str() != Some(""))
     }
 
     pub(crate) fn str(&self, name: &str) -> CoreResult<Option<String>> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(_) => Err(type_error(name, "a string")),
-        }
+        read(self.field(name), name, "a string", lenient::string)
     }
 
     pub(crate) fn bool(&self, name: &str) -> CoreResult<Option<bool>> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(Value::String(s)) => match s.as_str() {
-                "true" | "1" | "t" | "T" | "TRUE" | "True" => Ok(Some(true)),
-                "false" | "0" | "f" | "F" | "FALSE" | "False" | "" => Ok(Some(false)),
-                _ => Err(type_error(name, "a boolean")),
-            },
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(0) => Ok(Some(false)),
-                Some(1) => Ok(Some(true)),
-                _ => Err(type_error(name, "a boolean")),
-            },
-            Some(_) => Err(type_error(name, "a boolean")),
-        }
+        read(self.field(name), name, "a boolean", lenient::bool)
     }
 
     pub(crate) fn u64(&self, name: &str) -> CoreResult<Option<u64>> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| type_error(name, "a non-negative integer")),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| type_error(name, "a non-negative integer")),
-            Some(_) => Err(type_error(name, "a non-negative integer")),
-        }
+        read(
+            self.numeric_field(name),
+            name,
+            "a non-negative integer",
+            lenient::u64,
+        )
     }
 
     /// A duration in whole seconds: a number, or a duration string ("90s", "1h30m", "1d12h").
     pub(crate) fn duration(&self, name: &str) -> CoreResult<Option<u64>> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(value) => ward_api::duration_from_json(value)
-                .map(|d| Some(d.as_secs()))
-                .map_err(|_| type_error(name, "a duration")),
-        }
+        read(self.numeric_field(name), name, "a duration", |value| {
+            ward_api::duration_from_json(value)
+                .ok()
+                .map(|d| d.as_secs())
+        })
     }
 
     /// A list of strings: a JSON array of strings or a comma-separated string.
     pub(crate) fn str_list(&self, name: &str) -> CoreResult<Option<Vec<String>>> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(
-                s.split(',')
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .map(String::from)
-                    .collect(),
-            )),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s.trim().to_owned()),
-                    _ => Err(type_error(name, "a list of strings")),
-                })
-                .collect::<CoreResult<Vec<_>>>()
-                .map(Some),
-            Some(_) => Err(type_error(name, "a list of strings")),
-        }
+        read(
+            self.field(name),
+            name,
+            "a list of strings",
+            lenient::string_list,
+        )
     }
 
     /// A map of string to string (Vault's `meta`, `custom_metadata`).
     pub(crate) fn str_map(&self, name: &str) -> CoreResult<Option<Map<String, Value>>> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(m)) => {
-                if m.values().all(Value::is_string) {
-                    Ok(Some(m.clone()))
-                } else {
-                    Err(type_error(name, "a map of strings"))
-                }
-            }
-            Some(_) => Err(type_error(name, "a map of strings")),
-        }
+        read(self.field(name), name, "a map of strings", |value| {
+            let map = value.as_object()?;
+            map.values().all(Value::is_string).then(|| map.clone())
+        })
     }
+}
+
+/// `field` read by `read`, or an error naming the field and what it should be.
+fn read<T>(
+    field: Option<&Value>,
+    name: &str,
+    expected: &str,
+    read: impl FnOnce(&Value) -> Option<T>,
+) -> CoreResult<Option<T>> {
+    field
+        .map(|value| read(value).ok_or_else(|| type_error(name, expected)))
+        .transpose()
 }
 
 fn type_error(name: &str, expected: &str) -> CoreError {
