@@ -16,6 +16,7 @@ mod mounts;
 mod policy;
 mod sys;
 mod token;
+pub mod token_format;
 
 pub use duration::{
     DurationInput, DurationParseError, duration_from_json, format_duration, parse_duration,

@@ -12,7 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use ward_crypto::{Aes256GcmKey, Key256, SecretBytes, random_base62};
+use ward_api::token_format::BASE62;
+use ward_crypto::{Aes256GcmKey, Key256, SecretBytes, random_chars};
 use ward_store::{Action, Barrier, Expect, Op, StoreError, ThreadCache};
 
 use crate::{CoreError, CoreResult};
@@ -206,7 +207,11 @@ impl MountTable {
             mount_type: new.mount_type.clone(),
             description: new.description,
             uuid: uuid::Uuid::new_v4().to_string(),
-            accessor: format!("{}_{}", new.mount_type, random_base62(8)?.to_lowercase()),
+            accessor: format!(
+                "{}_{}",
+                new.mount_type,
+                random_chars(BASE62, 8)?.to_lowercase()
+            ),
             options: new.options,
             config: new.config,
             created: crate::core::now(),

@@ -4,12 +4,11 @@ pub(crate) mod expiry;
 pub(crate) mod store;
 
 use serde_json::{Value, json};
-use ward_crypto::random_base62;
 
 use crate::core::{Caller, now};
 use crate::params::Params;
 use crate::{AuthInfo, Core, CoreError, CoreResult, Operation, Request, Response};
-use store::{Refusal, TokenEntry, hash_token, mint_token, validate_cidrs};
+use store::{Refusal, TokenEntry, hash_token, mint_accessor, mint_token, validate_cidrs};
 
 impl Core {
     /// Creates a root token (no parent, no expiry), with the given id or a fresh one.
@@ -20,7 +19,7 @@ impl Core {
         };
         let entry = TokenEntry {
             hash: hash_token(&token),
-            accessor: random_base62(24)?,
+            accessor: mint_accessor()?,
             parent: None,
             policies: vec!["root".into()],
             meta: Default::default(),
@@ -238,7 +237,7 @@ impl Core {
         let num_uses = p.u64("num_uses")?.unwrap_or(0);
         let renewable = p.bool("renewable")?.unwrap_or(true);
         let token = mint_token()?;
-        let accessor = random_base62(24)?;
+        let accessor = mint_accessor()?;
         let hash = hash_token(&token);
         // Built from the creator as stored now (under its lock): a child never outlives it.
         let build = |creator: Option<&TokenEntry>| {
