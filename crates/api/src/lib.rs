@@ -15,6 +15,7 @@ pub mod lenient;
 mod mounts;
 mod policy;
 mod sys;
+pub mod time;
 mod token;
 pub mod token_format;
 

@@ -62,9 +62,7 @@ impl Metadata {
                 let after = chrono::Duration::seconds(
                     i64::try_from(self.delete_version_after).unwrap_or(i64::MAX / 2),
                 );
-                (created + after)
-                    .to_utc()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+                ward_api::time::rfc3339_nanos((created + after).to_utc().into())
             }
             Err(_) => String::new(),
         }

@@ -4,6 +4,7 @@ pub(crate) mod expiry;
 pub(crate) mod store;
 
 use serde_json::{Value, json};
+use ward_api::time::rfc3339_seconds;
 
 use crate::core::{Caller, now};
 use crate::params::Params;
@@ -349,20 +350,16 @@ impl Core {
 
     fn lookup_response(&self, e: &TokenEntry, token: Option<&str>) -> CoreResult<Response> {
         let now = now();
-        let rfc = |t: i64| {
-            chrono::DateTime::from_timestamp(t, 0)
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        };
         Ok(Response::data(json!({
             "accessor": e.accessor,
             "creation_time": e.creation_time,
             "creation_ttl": e.ttl,
             "display_name": e.display_name,
             "entity_id": "",
-            "expire_time": e.expire_time.and_then(rfc),
+            "expire_time": e.expire_time.and_then(rfc3339_seconds),
             "explicit_max_ttl": e.explicit_max_ttl,
             "id": token.unwrap_or(""),
-            "issue_time": rfc(e.issue_time),
+            "issue_time": rfc3339_seconds(e.issue_time),
             "meta": if e.meta.is_empty() { Value::Null } else { Value::Object(e.meta.clone()) },
             "num_uses": e.num_uses,
             "orphan": e.orphan,
