@@ -641,7 +641,7 @@ mod tests {
         assert!(t.starts_with("wrd_"));
         assert_eq!(t.len(), 42);
         let body = &t[4..];
-        assert_eq!(token_format::checksum(&body[..32]), body[32..].as_bytes());
+        assert_eq!(token_format::checksum(&body[..32]), &body.as_bytes()[32..]);
         assert!(token_format::looks_like_token(&t));
         assert_ne!(t, mint_token().unwrap());
     }
