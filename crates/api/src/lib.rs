@@ -11,13 +11,18 @@ pub mod audit;
 mod duration;
 mod envelope;
 mod kv;
-mod lenient;
+pub mod lenient;
 mod mounts;
 mod policy;
 mod sys;
+pub mod time;
 mod token;
+pub mod token_format;
 
-pub use duration::{DurationInput, DurationParseError, parse_duration_seconds};
+pub use duration::{
+    DurationInput, DurationParseError, duration_from_json, format_duration, parse_duration,
+    parse_duration_seconds,
+};
 pub use envelope::{Auth, ErrorResponse, Response, WrapInfo};
 pub use kv::{
     KvConfig, KvMetadata, KvMetadataWriteRequest, KvReadData, KvVersionMetadata, KvVersionSummary,

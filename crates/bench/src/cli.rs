@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
+use ward_api::parse_duration;
 
 use crate::bench::Plan;
 use crate::load::LoadConfig;
@@ -106,22 +107,6 @@ fn parse_measurement(name: &str) -> Result<Measurement, String> {
                 )
             }),
     }
-}
-
-/// Reads `5s`, `500ms` or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
-        (ms, 0.001)
-    } else if let Some(s) = text.strip_suffix('s') {
-        (s, 1.0)
-    } else {
-        (text, 1.0)
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a duration such as 5s or 500ms, not {text:?}"))?;
-    Duration::try_from_secs_f64(value * scale).map_err(|error| format!("{text:?}: {error}"))
 }
 
 /// Ward's binary built beside this one (same profile: `target/dist/ward` next to

@@ -133,23 +133,16 @@ pub(crate) fn object_rows(value: &Value, durations: &[&str]) -> Vec<(String, Str
         .collect()
 }
 
-/// Seconds as Vault prints durations: Go's `Duration.String()` without trailing zero units
-/// (`2764800` → `768h`, `5400` → `1h30m`, `90` → `1m30s`, `0` → `0s`).
+/// Seconds as Vault's CLI prints durations: Go's `Duration.String()` without trailing zero
+/// units (`2764800` → `768h`, `5400` → `1h30m`, `90` → `1m30s`, `0` → `0s`).
 pub(crate) fn human_duration(seconds: u64) -> String {
-    let hours = seconds / 3600;
-    let minutes = (seconds % 3600) / 60;
-    let secs = seconds % 60;
-    let mut out = String::new();
-    if hours > 0 {
-        out.push_str(&format!("{hours}h"));
+    let mut text = ward_api::format_duration(seconds);
+    for zero_unit in ["m0s", "h0m"] {
+        if text.ends_with(zero_unit) {
+            text.truncate(text.len() - 2);
+        }
     }
-    if minutes > 0 || (hours > 0 && secs > 0) {
-        out.push_str(&format!("{minutes}m"));
-    }
-    if secs > 0 || out.is_empty() {
-        out.push_str(&format!("{secs}s"));
-    }
-    out
+    text
 }
 
 /// Pretty JSON with a trailing newline, as `-format=json` prints.

@@ -30,7 +30,6 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 pub use error::{CoreError, CoreResult};
 pub use request::{AuthInfo, Bare, Data, Operation, Outcome, RawJson, Request, Response};
 pub use rotation::RotationConfig;
-pub use token::store::TOKEN_PREFIX;
 
 /// Ward's version, reported by health and seal-status.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -12,7 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use ward_crypto::{Aes256GcmKey, Key256, SecretBytes, random_base62};
+use ward_api::token_format::BASE62;
+use ward_crypto::{Aes256GcmKey, Key256, SecretBytes, random_chars};
 use ward_store::{Action, Barrier, Expect, Op, StoreError, ThreadCache};
 
 use crate::engine::MountType;
@@ -244,7 +245,7 @@ impl MountTable {
             accessor: format!(
                 "{}_{}",
                 new.mount_type.as_str(),
-                random_base62(8)?.to_lowercase()
+                random_chars(BASE62, 8)?.to_lowercase()
             ),
             options: new.options,
             config: new.config,

@@ -400,8 +400,7 @@ impl Core {
     pub(crate) fn key_status(&self) -> CoreResult<Response> {
         let ring = self.barrier.keyring()?;
         let term = ring.active_term();
-        let installed = chrono::DateTime::from_timestamp(term.installed_unix(), 0)
-            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let installed = ward_api::time::rfc3339_seconds(term.installed_unix());
         Ok(Response::data(json!({
             "term": term.number(),
             "install_time": installed,

@@ -1,62 +1,32 @@
-//! AES-256-GCM with random 96-bit nonces, the one AEAD of the key hierarchy.
-//!
-//! Output layout: `nonce (12) || ciphertext || tag (16)`. Random nonces are safe here because
-//! every key encrypts far fewer than 2^32 messages before it is rotated (keyring terms,
-//! per-version data keys).
+//! AES-256-GCM with random 96-bit nonces, the one AEAD of the key hierarchy. It is the transit
+//! engine's [`Aead::Aes256Gcm`] with a random nonce, so both write one layout:
+//! `nonce (12) || ciphertext || tag (16)`. Random nonces are safe here because every key
+//! encrypts far fewer than 2^32 messages before it is rotated (keyring terms, per-version data
+//! keys).
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-
+use crate::kms::{Aead, AeadKey};
 use crate::{CryptoError, Key256, SecretBytes};
 
 /// Bytes that [`Aes256GcmKey::seal`] adds to a plaintext: nonce plus tag.
-pub const AES_GCM_OVERHEAD: usize = NONCE_LEN + 16;
+pub const AES_GCM_OVERHEAD: usize = crate::kms::AEAD_OVERHEAD;
 
 /// An AES-256-GCM key ready for use. aws-lc-rs holds the expanded key and wipes it on drop.
-pub struct Aes256GcmKey(LessSafeKey);
+pub struct Aes256GcmKey(AeadKey);
 
 impl Aes256GcmKey {
     /// Prepares `key` for encryption and decryption.
     pub fn new(key: &Key256) -> Result<Self, CryptoError> {
-        let unbound =
-            UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| CryptoError::KeyLength)?;
-        Ok(Self(LessSafeKey::new(unbound)))
+        Aead::Aes256Gcm.prepare(key.expose()).map(Self)
     }
 
-    /// Encrypts `plaintext`, binding `aad` (authenticated, not encrypted).
+    /// Encrypts `plaintext` under a random nonce, binding `aad` (authenticated, not encrypted).
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let nonce_bytes = crate::random::random_nonce::<NONCE_LEN>()?;
-        let mut out = Vec::with_capacity(plaintext.len() + AES_GCM_OVERHEAD);
-        out.extend_from_slice(&nonce_bytes);
-        out.extend_from_slice(plaintext);
-        let tag = self
-            .0
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(aad),
-                &mut out[NONCE_LEN..],
-            )
-            .map_err(|_| CryptoError::Malformed)?;
-        out.extend_from_slice(tag.as_ref());
-        Ok(out)
+        self.0.seal(None, plaintext, aad)
     }
 
     /// Decrypts what [`seal`](Self::seal) produced with the same `aad`.
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<SecretBytes, CryptoError> {
-        if sealed.len() < AES_GCM_OVERHEAD {
-            return Err(CryptoError::Malformed);
-        }
-        let (nonce_bytes, rest) = sealed.split_at(NONCE_LEN);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce_bytes).map_err(|_| CryptoError::Malformed)?;
-        // Decrypt in place inside the wiping buffer, so no clear copy is left in freed memory.
-        let mut buf = SecretBytes::new(rest.to_vec());
-        let plain_len = self
-            .0
-            .open_in_place(nonce, Aad::from(aad), buf.as_mut_vec())
-            .map_err(|_| CryptoError::Authentication)?
-            .len();
-        buf.as_mut_vec().truncate(plain_len);
-        Ok(buf)
+        self.0.open(sealed, aad)
     }
 }
 

@@ -21,7 +21,7 @@ pub use hash::{
     HmacSha256Key, constant_time_eq, hmac_sha256, lower_hex, push_lower_hex, sha256, sha256_hex,
 };
 pub use keyring::{Keyring, Term};
-pub use random::{fill_random, random_array, random_base62, random_bytes, random_nonce};
+pub use random::{fill_random, random_array, random_bytes, random_chars, random_nonce};
 pub use secret::{Key256, SecretBytes};
 pub use shamir::{combine_shares, split_secret};
 pub use siv::PathCipher;

@@ -75,18 +75,20 @@ impl rand_core::TryRng for SystemRng {
 
 impl rand_core::TryCryptoRng for SystemRng {}
 
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// A random string of `len` characters from `[0-9A-Za-z]`, without modulo bias
-/// (bytes ≥ 248 are rejected and redrawn).
-pub fn random_base62(len: usize) -> Result<String, CryptoError> {
+/// A random string of `len` characters drawn from `alphabet` (ASCII, not empty), without
+/// modulo bias: bytes at or past the last whole multiple of the alphabet's length are redrawn.
+pub fn random_chars(alphabet: &[u8], len: usize) -> Result<String, CryptoError> {
+    if alphabet.is_empty() || !alphabet.is_ascii() {
+        return Err(CryptoError::Unsupported);
+    }
+    let unbiased = 256 - 256 % alphabet.len();
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
         fill_random(&mut buf)?;
         for &b in &buf {
-            if b < 248 && out.len() < len {
-                out.push(char::from(BASE62[usize::from(b % 62)]));
+            if usize::from(b) < unbiased && out.len() < len {
+                out.push(char::from(alphabet[usize::from(b) % alphabet.len()]));
             }
         }
     }
@@ -123,9 +125,15 @@ mod tests {
 
     #[test]
     fn base62_has_the_requested_length_and_alphabet() {
-        let s = random_base62(100).unwrap();
+        let base62: Vec<u8> = (b'0'..=b'9')
+            .chain(b'A'..=b'Z')
+            .chain(b'a'..=b'z')
+            .collect();
+        let s = random_chars(&base62, 100).unwrap();
         assert_eq!(s.len(), 100);
         assert!(s.bytes().all(|b| b.is_ascii_alphanumeric()));
-        assert_ne!(s, random_base62(100).unwrap());
+        assert_ne!(s, random_chars(&base62, 100).unwrap());
+        assert!(random_chars(b"", 1).is_err());
+        assert!(random_chars("é".as_bytes(), 1).is_err());
     }
 }

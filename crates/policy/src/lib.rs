@@ -89,7 +89,6 @@
 
 mod acl;
 mod capability;
-mod duration;
 mod error;
 mod name;
 mod params;

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+use ward_api::duration_from_json;
 
 use crate::capability::{Capabilities, Capability};
-use crate::duration::parse_duration;
 use crate::error::{PolicyError, RuleLocation};
 use crate::name::{DEFAULT_POLICY_NAME, ROOT_POLICY_NAME, is_reserved, normalize_policy_name};
 use crate::params::ParameterConstraints;
@@ -353,7 +353,7 @@ fn build_rule(raw: RawRule, warnings: &mut Vec<String>) -> Result<PathRule, Poli
             _ => {
                 // min_wrapping_ttl / max_wrapping_ttl
                 let duration =
-                    parse_duration(value).ok_or_else(|| PolicyError::InvalidDuration {
+                    duration_from_json(value).map_err(|_| PolicyError::InvalidDuration {
                         at: at.clone(),
                         key: key.clone(),
                         value: match value {

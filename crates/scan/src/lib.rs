@@ -33,5 +33,4 @@ pub use entropy::shannon_entropy;
 pub use error::ScanError;
 pub use finding::{CommitInfo, Finding, ScanOutput};
 pub use rule::{Allowlist, AllowlistCondition, RegexTarget, Rule, Validator};
-pub use rules::ward_token_checksum_ok;
 pub use secret::Secret;

@@ -166,7 +166,7 @@ impl Checkpointer {
         chain_break: Option<String>,
     ) -> Mark {
         let checkpoint = Checkpoint {
-            time: super::entry::now_rfc3339(),
+            time: ward_api::time::now_rfc3339_nanos(),
             reason: reason.to_owned(),
             opens_file,
             chain_break,

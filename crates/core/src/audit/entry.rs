@@ -282,43 +282,6 @@ fn auth_info(h: &Hasher, a: &AuthInfo) -> Value {
     })
 }
 
-/// Now, as Vault writes times in audit entries.
-pub(crate) fn now_rfc3339() -> String {
-    rfc3339_nanos(chrono::Utc::now())
-}
-
-/// `time` in RFC 3339 with nanoseconds (`2026-11-23T17:40:12.000123456Z`), as chrono writes
-/// it. Every request writes two of these: each thread formats the date and time of day once
-/// per second and appends the nanoseconds.
-fn rfc3339_nanos(time: chrono::DateTime<chrono::Utc>) -> String {
-    use std::cell::RefCell;
-    thread_local! {
-        static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
-    }
-    let nanos = time.timestamp_subsec_nanos();
-    if nanos >= 1_000_000_000 {
-        // A leap second: rare enough to format in full.
-        return time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    }
-    SECOND.with_borrow_mut(|(second, prefix)| {
-        if *second != time.timestamp() {
-            *second = time.timestamp();
-            *prefix = time.format("%Y-%m-%dT%H:%M:%S.").to_string();
-        }
-        let mut out = String::with_capacity(prefix.len() + 10);
-        out.push_str(prefix);
-        let mut digits = [b'0'; 9];
-        let mut rest = nanos;
-        for digit in digits.iter_mut().rev() {
-            *digit = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
-        out.extend(digits.iter().map(|&d| char::from(d)));
-        out.push('Z');
-        out
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,27 +289,6 @@ mod tests {
     use serde_json::Map;
     use std::any::Any;
     use zeroize::Zeroizing;
-
-    #[test]
-    fn times_are_written_as_chrono_writes_them() {
-        use chrono::{DateTime, Utc};
-        let times = [
-            (1_764_000_000, 0),
-            (1_764_000_000, 123_456_789),
-            (1_764_000_000, 999_999_999),
-            (1_764_000_001, 5),
-            (1_764_000_000, 40),
-            (0, 1),
-            (4_102_444_799, 999_000_000),
-        ];
-        for (secs, nanos) in times {
-            let time = DateTime::<Utc>::from_timestamp(secs, nanos).unwrap();
-            assert_eq!(
-                rfc3339_nanos(time),
-                time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-            );
-        }
-    }
 
     /// The parts of a read of `secret/data/app` without a token.
     fn anonymous_read(h: &Hasher) -> Parts {

@@ -207,7 +207,7 @@ impl AuditBroker {
                     tracing::error!(device = %device.config.path, "the audit log break could not be recorded in the log");
                 }
                 lock(&device.saved).chain_break = Some(BreakRecord {
-                    time: entry::now_rfc3339(),
+                    time: ward_api::time::now_rfc3339_nanos(),
                     reason,
                 });
                 device.save(barrier, true).await;
@@ -437,7 +437,7 @@ pub(crate) struct Pending {
 impl Pending {
     /// Each device's request entry, stamped now.
     pub(crate) fn request_entries(&self, error: Option<&CoreError>) -> Vec<Entry> {
-        let time = entry::now_rfc3339();
+        let time = ward_api::time::now_rfc3339_nanos();
         self.parts
             .iter()
             .map(|parts| entry::request_entry(&time, parts, error))
@@ -446,7 +446,7 @@ impl Pending {
 
     /// Each device's response entry, stamped now.
     fn response_entries(&self, result: &CoreResult<Response>) -> Vec<Entry> {
-        let time = entry::now_rfc3339();
+        let time = ward_api::time::now_rfc3339_nanos();
         self.devices
             .iter()
             .zip(&self.parts)

@@ -13,11 +13,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use ward_api::format_duration;
+use ward_api::time::now_rfc3339_nanos;
 use ward_store::{Action, DecodedMemo, Expect, Op, StoreError};
 
 use crate::engine::{Args, Call, Engine, Route};
 use crate::mounts::MountEntry;
-use crate::params::{Params, format_duration};
+use crate::params::Params;
 use crate::request::DataSource;
 use crate::{Core, CoreError, CoreResult, Operation, Outcome, Response};
 use record::{Metadata, OpenedVersion, SealedVersion, VersionMeta, merge_patch};
@@ -65,10 +67,6 @@ struct MountConfig {
     max_versions: u64,
     cas_required: bool,
     delete_version_after: u64,
-}
-
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 fn validate_secret_path(path: &str) -> CoreResult<&str> {
@@ -465,7 +463,7 @@ impl Core {
             }
             let current = self.kv_current_value(mount, path).await?;
             let value = make(current)?;
-            let now = now_rfc3339();
+            let now = now_rfc3339_nanos();
             if meta.created_time.is_empty() {
                 meta.created_time = now.clone();
             }
@@ -534,7 +532,7 @@ impl Core {
                 return Ok(Response::empty());
             };
             let mut meta = parse_meta(entry.value.expose())?;
-            let now = now_rfc3339();
+            let now = now_rfc3339_nanos();
             let mut ops = Vec::new();
             let targets = match &change {
                 VersionChange::DeleteLatest => vec![meta.current_version],
@@ -616,7 +614,7 @@ impl Core {
             let (mut meta, expect) = match &entry {
                 Some(e) => (parse_meta(e.value.expose())?, Expect::Value(e.stamp())),
                 None => {
-                    let now = now_rfc3339();
+                    let now = now_rfc3339_nanos();
                     (
                         Metadata {
                             created_time: now.clone(),
@@ -646,7 +644,7 @@ impl Core {
                 }
                 None => false,
             };
-            meta.updated_time = now_rfc3339();
+            meta.updated_time = now_rfc3339_nanos();
             let op = Op {
                 key: k.meta.clone(),
                 expect,

@@ -7,10 +7,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+use ward_api::format_duration;
 use ward_crypto::{Aes256GcmKey, Key256};
 
 use crate::mounts::MountKeySet;
-use crate::params::format_duration;
 use crate::{CoreError, CoreResult, RawJson};
 
 /// What Vault keeps per version in the metadata.
@@ -62,9 +62,7 @@ impl Metadata {
                 let after = chrono::Duration::seconds(
                     i64::try_from(self.delete_version_after).unwrap_or(i64::MAX / 2),
                 );
-                (created + after)
-                    .to_utc()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+                ward_api::time::rfc3339_nanos((created + after).to_utc().into())
             }
             Err(_) => String::new(),
         }

@@ -19,13 +19,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use ward_api::format_duration;
+use ward_api::time::rfc3339_seconds;
 use zeroize::Zeroizing;
 
 use super::record::{Metadata, SealedVersion};
 use super::{keys, parse_meta};
 use crate::mounts::{MountEntry, MountKeySet};
-use crate::params::{Params, format_duration};
-use crate::rotation::{JobKind, rfc3339};
+use crate::params::Params;
+use crate::rotation::JobKind;
 use crate::webhook::{Webhook, refuse_host};
 use crate::{Core, CoreError, CoreResult, Response};
 
@@ -161,7 +163,7 @@ impl RotationPolicy {
             "rotation_generator": self.generator,
             "webhook_url": self.webhook_url,
             "webhook_secret_set": !self.webhook_secret.is_empty(),
-            "next_rotation": rfc3339(next_due(meta, self)),
+            "next_rotation": rfc3339_seconds(next_due(meta, self)).unwrap_or_default(),
         })
     }
 }
@@ -389,7 +391,7 @@ impl Core {
             "mount": mount.path,
             "path": path,
             "version": version,
-            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "time": rfc3339_seconds(crate::core::now()).unwrap_or_default(),
         })
         .to_string();
         let signature = format!(

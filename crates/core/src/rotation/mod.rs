@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use ward_api::time::rfc3339_seconds;
 use ward_store::{Action, Expect, Op, StoreError};
 
 use crate::core::now;
@@ -143,13 +144,6 @@ fn job_id(kind: JobKind, mount: &str, target: &str) -> String {
 
 fn internal(e: serde_json::Error) -> crate::CoreError {
     crate::CoreError::Internal(e.to_string())
-}
-
-/// RFC 3339 for unix seconds.
-pub(crate) fn rfc3339(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
 }
 
 impl Core {
@@ -401,12 +395,13 @@ impl Core {
                     "kind": job.kind,
                     "mount": path,
                     "target": job.target,
-                    "next_due": rfc3339(job.next_due),
+                    "next_due": rfc3339_seconds(job.next_due).unwrap_or_default(),
                 }));
             }
         }
         let keyring_due = (cfg.keyring_period > 0).then(|| {
-            rfc3339(term.installed_unix() + i64::try_from(cfg.keyring_period).unwrap_or(0))
+            rfc3339_seconds(term.installed_unix() + i64::try_from(cfg.keyring_period).unwrap_or(0))
+                .unwrap_or_default()
         });
         Ok(Response::data(json!({
             "check_interval_ms": u64::try_from(cfg.check_interval.as_millis()).unwrap_or(u64::MAX),
@@ -415,7 +410,7 @@ impl Core {
             "mount_key_period": cfg.mount_key_period,
             "keyring": {
                 "term": term.number(),
-                "install_time": rfc3339(term.installed_unix()),
+                "install_time": rfc3339_seconds(term.installed_unix()).unwrap_or_default(),
                 "next_rotation": keyring_due.map_or(Value::Null, Value::String),
             },
             "mounts": mounts,

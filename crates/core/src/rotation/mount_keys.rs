@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use ward_api::time::rfc3339_seconds;
 
 use crate::mounts::MountEntry;
 use crate::{Core, CoreError, CoreResult, Response};
@@ -124,8 +125,9 @@ impl Core {
         Ok(json!({
             "key_versions": keys.versions(),
             "latest_version": keys.latest,
-            "latest_created": super::rfc3339(created),
-            "next_rotation": (period > 0).then(|| super::rfc3339(created + period)),
+            "latest_created": rfc3339_seconds(created).unwrap_or_default(),
+            "next_rotation": (period > 0)
+                .then(|| rfc3339_seconds(created + period).unwrap_or_default()),
             "rewrapping": rewrapping,
         }))
     }

@@ -4,13 +4,13 @@ pub(crate) mod expiry;
 pub(crate) mod store;
 
 use serde_json::{Value, json};
-use ward_crypto::random_base62;
+use ward_api::time::rfc3339_seconds;
 
 use crate::core::{Caller, now};
 use crate::engine::{Call, Engine, Route};
 use crate::params::Params;
 use crate::{AuthInfo, Core, CoreError, CoreResult, Operation, Response};
-use store::{Refusal, TokenEntry, hash_token, mint_token, validate_cidrs};
+use store::{Refusal, TokenEntry, hash_token, mint_accessor, mint_token, validate_cidrs};
 
 /// The token store's engine at `auth/token/`.
 pub(crate) struct TokenEngine;
@@ -128,7 +128,7 @@ impl Core {
         };
         let entry = TokenEntry {
             hash: hash_token(&token),
-            accessor: random_base62(24)?,
+            accessor: mint_accessor()?,
             parent: None,
             policies: vec!["root".into()],
             meta: Default::default(),
@@ -252,7 +252,7 @@ impl Core {
         let num_uses = p.u64("num_uses")?.unwrap_or(0);
         let renewable = p.bool("renewable")?.unwrap_or(true);
         let token = mint_token()?;
-        let accessor = random_base62(24)?;
+        let accessor = mint_accessor()?;
         let hash = hash_token(&token);
         // Built from the creator as stored now (under its lock): a child never outlives it.
         let build = |creator: Option<&TokenEntry>| {
@@ -364,20 +364,16 @@ impl Core {
 
     fn lookup_response(&self, e: &TokenEntry, token: Option<&str>) -> CoreResult<Response> {
         let now = now();
-        let rfc = |t: i64| {
-            chrono::DateTime::from_timestamp(t, 0)
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        };
         Ok(Response::data(json!({
             "accessor": e.accessor,
             "creation_time": e.creation_time,
             "creation_ttl": e.ttl,
             "display_name": e.display_name,
             "entity_id": "",
-            "expire_time": e.expire_time.and_then(rfc),
+            "expire_time": e.expire_time.and_then(rfc3339_seconds),
             "explicit_max_ttl": e.explicit_max_ttl,
             "id": token.unwrap_or(""),
-            "issue_time": rfc(e.issue_time),
+            "issue_time": rfc3339_seconds(e.issue_time),
             "meta": if e.meta.is_empty() { Value::Null } else { Value::Object(e.meta.clone()) },
             "num_uses": e.num_uses,
             "orphan": e.orphan,

@@ -8,13 +8,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use ward_crypto::random_base62;
+use ward_api::token_format::{self, BASE62};
+use ward_crypto::random_chars;
 use ward_store::{Action, Barrier, Expect, Op, StoreError, ThreadCache};
 
 use crate::{CoreError, CoreResult};
-
-/// Prefix of every Ward service token, so that scanners can find leaked ones.
-pub const TOKEN_PREFIX: &str = "wrd_";
 
 pub(crate) const ID_PREFIX: &str = "sys/token/id/";
 const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
@@ -68,22 +66,15 @@ impl TokenEntry {
     }
 }
 
-/// Mints a token: prefix, 32 random base62 characters, and a 6-character base62 CRC-32 of
-/// the random part (so a scanner can tell a real Ward token from a look-alike).
+/// Mints a token in Ward's format (`ward_api::token_format`).
 pub(crate) fn mint_token() -> CoreResult<String> {
-    let random = random_base62(32)?;
-    Ok(format!("{TOKEN_PREFIX}{random}{}", checksum(&random)))
+    let random = random_chars(BASE62, token_format::RANDOM_LEN)?;
+    Ok(token_format::token_from_random(&random))
 }
 
-pub(crate) fn checksum(random: &str) -> String {
-    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut n = crc32fast::hash(random.as_bytes());
-    let mut digits = [b'0'; 6];
-    for d in digits.iter_mut().rev() {
-        *d = ALPHABET[(n % 62) as usize];
-        n /= 62;
-    }
-    String::from_utf8_lossy(&digits).into_owned()
+/// Mints a token's accessor: 24 random base62 characters, as Vault's are.
+pub(crate) fn mint_accessor() -> CoreResult<String> {
+    Ok(random_chars(BASE62, 24)?)
 }
 
 /// The storage name of a token.
@@ -647,10 +638,11 @@ mod tests {
     #[test]
     fn tokens_have_prefix_length_and_valid_checksum() {
         let t = mint_token().unwrap();
-        assert!(t.starts_with(TOKEN_PREFIX));
+        assert!(t.starts_with("wrd_"));
         assert_eq!(t.len(), 42);
         let body = &t[4..];
-        assert_eq!(checksum(&body[..32]), &body[32..]);
+        assert_eq!(token_format::checksum(&body[..32]), &body.as_bytes()[32..]);
+        assert!(token_format::looks_like_token(&t));
         assert_ne!(t, mint_token().unwrap());
     }
 

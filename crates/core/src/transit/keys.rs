@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
+use ward_api::time::now_rfc3339_nanos;
 use ward_crypto::SecretBytes;
 use ward_crypto::kms::SigningKey;
 
@@ -31,10 +32,6 @@ pub(crate) fn validate_name(name: &str) -> CoreResult<&str> {
     Ok(name)
 }
 
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
 /// Fresh material for one version of a key of type `t`.
 fn generate(t: KeyType, key_size: u32) -> CoreResult<(Material, VersionInfo)> {
     let (key, public_key) = if let Some(kind) = t.signing() {
@@ -57,7 +54,7 @@ fn generate(t: KeyType, key_size: u32) -> CoreResult<(Material, VersionInfo)> {
     };
     let info = VersionInfo {
         time: crate::core::now(),
-        creation_time: now_rfc3339(),
+        creation_time: now_rfc3339_nanos(),
         state: VersionState::Active,
         public_key,
     };

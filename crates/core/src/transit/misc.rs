@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
+use ward_api::time::now_rfc3339_nanos;
 use ward_crypto::kms::HashAlg;
 use zeroize::Zeroizing;
 
@@ -29,10 +30,6 @@ struct Backup {
     ward_backup: u32,
     policy: KeyPolicy,
     material: String,
-}
-
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 fn export_one(key: &LoadedKey, export_type: &str, version: u32) -> CoreResult<String> {
@@ -287,7 +284,7 @@ impl Core {
         }
         let mut policy = key.policy.clone();
         policy.backup_info =
-            Some(json!({ "time": now_rfc3339(), "version": policy.latest_version }));
+            Some(json!({ "time": now_rfc3339_nanos(), "version": policy.latest_version }));
         let material = material_to_json(&key.material)?;
         let backup = Backup {
             ward_backup: 1,
@@ -332,7 +329,7 @@ impl Core {
         self.check_restored_key(&policy, &material)?;
         policy.name = name.clone();
         policy.restore_info =
-            Some(json!({ "time": now_rfc3339(), "version": policy.latest_version }));
+            Some(json!({ "time": now_rfc3339_nanos(), "version": policy.latest_version }));
         let force = p.bool("force")?.unwrap_or(false);
         let _guard = self.transit_lock(mount, &name).await;
         if self.transit_load(mount, &name).await?.is_some() && !force {

@@ -10,6 +10,9 @@ use crate::{CryptoError, SecretBytes};
 /// Bytes of authentication tag the AEADs append.
 const TAG_LEN: usize = 16;
 
+/// Bytes that sealing adds to a plaintext: nonce plus tag.
+pub(crate) const AEAD_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+
 /// An AEAD cipher of the transit engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aead {
@@ -97,7 +100,7 @@ impl AeadKey {
             Some(n) => n,
             None => crate::random::random_nonce::<NONCE_LEN>()?,
         };
-        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+        let mut out = Vec::with_capacity(plaintext.len() + AEAD_OVERHEAD);
         out.extend_from_slice(&nonce_bytes);
         out.extend_from_slice(plaintext);
         let tag = self
@@ -114,12 +117,13 @@ impl AeadKey {
 
     /// See [`Aead::open`].
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<SecretBytes, CryptoError> {
-        if sealed.len() < NONCE_LEN + TAG_LEN {
+        if sealed.len() < AEAD_OVERHEAD {
             return Err(CryptoError::Malformed);
         }
         let (nonce_bytes, rest) = sealed.split_at(NONCE_LEN);
         let nonce =
             Nonce::try_assume_unique_for_key(nonce_bytes).map_err(|_| CryptoError::Malformed)?;
+        // Decrypt in place inside the wiping buffer, so no clear copy is left in freed memory.
         let mut buf = SecretBytes::new(rest.to_vec());
         let len = self
             .key

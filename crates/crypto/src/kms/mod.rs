@@ -8,6 +8,7 @@ mod aead;
 mod der;
 mod sign;
 
+pub(crate) use aead::AEAD_OVERHEAD;
 pub use aead::{Aead, AeadKey};
 pub use sign::{
     Marshaling, PssSalt, RsaPadding, SignOptions, SigningKey, SigningKind, der_to_pem,

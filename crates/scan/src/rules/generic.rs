@@ -182,12 +182,9 @@ pub(super) fn rules() -> Vec<Rule> {
 }
 
 fn ward_token() -> Rule {
-    let mut rule = token(
-        "ward-token",
-        "Ward token",
-        r"wrd_[0-9A-Za-z]{38}",
-        &["wrd_"],
-    );
-    rule.validator = Some(super::ward_token_checksum_ok);
+    use ward_api::token_format::{CHECKSUM_LEN, PREFIX, RANDOM_LEN, looks_like_token};
+    let pattern = format!("{PREFIX}[0-9A-Za-z]{{{}}}", RANDOM_LEN + CHECKSUM_LEN);
+    let mut rule = token("ward-token", "Ward token", &pattern, &[PREFIX]);
+    rule.validator = Some(looks_like_token);
     rule
 }

@@ -94,27 +94,6 @@ pub(crate) fn allowing(mut rule: Rule, regexes: &[&str]) -> Rule {
     rule
 }
 
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// True when `token` is a Ward token (`wrd_` + 32 random base62 + 6 base62 digits of the CRC-32
-/// of those 32 characters, most significant first) whose checksum is right.
-pub fn ward_token_checksum_ok(token: &str) -> bool {
-    let Some(body) = token.strip_prefix("wrd_") else {
-        return false;
-    };
-    if body.len() != 38 || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return false;
-    }
-    let (random, check) = body.split_at(32);
-    let mut value = crc32fast::hash(random.as_bytes());
-    let mut digits = [b'0'; 6];
-    for slot in digits.iter_mut().rev() {
-        *slot = BASE62[(value % 62) as usize];
-        value /= 62;
-    }
-    check.as_bytes() == digits
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,19 +119,5 @@ mod tests {
                 assert!(compiled.line_local, "{} can cross lines", rule.id);
             }
         }
-    }
-
-    #[test]
-    fn ward_checksum() {
-        let random = "0123456789abcdefghijABCDEFGHIJkl";
-        let mut value = crc32fast::hash(random.as_bytes());
-        let mut digits = String::new();
-        for _ in 0..6 {
-            digits.insert(0, BASE62[(value % 62) as usize] as char);
-            value /= 62;
-        }
-        assert!(ward_token_checksum_ok(&format!("wrd_{random}{digits}")));
-        assert!(!ward_token_checksum_ok(&format!("wrd_{random}000000")));
-        assert!(!ward_token_checksum_ok("wrd_short"));
     }
 }

@@ -6,6 +6,8 @@
 
 #![allow(dead_code, clippy::expect_used)]
 
+use ward_api::token_format;
+
 /// (rule id, true positive, near miss).
 #[rustfmt::skip]
 pub(crate) const FIXTURES: &[(&str, &str, &str)] = &[
@@ -288,17 +290,14 @@ impl Gen {
 
     /// A Ward token; `valid` chooses whether its checksum is right.
     pub(crate) fn ward_token(&mut self, valid: bool) -> String {
-        let random = self.pick(BASE62, 32);
-        let mut value = crc32fast::hash(random.as_bytes());
-        if !valid {
-            value ^= 1;
+        let random = self.pick(BASE62, token_format::RANDOM_LEN);
+        let token = token_format::token_from_random(&random);
+        if valid {
+            return token;
         }
-        let mut digits = [b'0'; 6];
-        for slot in digits.iter_mut().rev() {
-            *slot = BASE62[(value % 62) as usize];
-            value /= 62;
-        }
-        format!("wrd_{random}{}", String::from_utf8_lossy(&digits))
+        // The last checksum digit, one off.
+        let (head, last) = token.split_at(token.len() - 1);
+        format!("{head}{}", if last == "0" { '1' } else { '0' })
     }
 
     /// Expands a template (see the module documentation).
