@@ -315,7 +315,7 @@ pub(crate) async fn exists<E: Engine>(
 }
 
 /// The metric label of a request at `rest` below the mount at `prefix`: the pattern of the
-/// route it matched (a `*name` that matched nothing left out), or, when none matched, the
+/// route it matched, `*name` written `:name` (and left out when it matched nothing), or, when none matched, the
 /// words it shares with some pattern's leading literals, then `:unknown` (and `:path` for
 /// anything after). Nothing a client chooses becomes a label.
 pub(crate) fn template<E: Engine>(prefix: &str, rest: &str) -> String {
@@ -324,16 +324,19 @@ pub(crate) fn template<E: Engine>(prefix: &str, rest: &str) -> String {
     if let Some(found) = find(E::ROUTES, rest) {
         let mut captured = found.args.values[..found.args.len].iter();
         for word in found.route.pattern.split('/').filter(|w| !w.is_empty()) {
-            let label = match word.strip_prefix('*') {
+            match word.strip_prefix('*') {
                 Some(_) if captured.next().is_some_and(|c| c.is_empty()) => continue,
-                Some(_) => ":path",
-                None if word.starts_with(':') => {
-                    captured.next();
-                    word
+                Some(name) => {
+                    out.push(':');
+                    out.push_str(name);
                 }
-                None => word,
-            };
-            out.push_str(label);
+                None => {
+                    if word.starts_with(':') {
+                        captured.next();
+                    }
+                    out.push_str(word);
+                }
+            }
             out.push('/');
         }
         if out.ends_with('/') {
@@ -386,5 +389,47 @@ mod tests {
         assert!(capture("x", "").is_none());
         let args = capture("export/:kind/:name/:version", "export/a/b/c").unwrap();
         assert_eq!([args.get(0), args.get(1), args.get(2)], ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_mount_type_ward_does_not_know_is_an_error() {
+        for (name, kind) in [("kv", MountType::Kv), ("transit", MountType::Transit)] {
+            let parsed: MountType = serde_json::from_value(serde_json::json!(name)).unwrap();
+            assert_eq!(parsed, kind);
+            assert_eq!(kind.as_str(), name);
+        }
+        for unknown in ["kv-v1", "KV", "database", ""] {
+            assert!(serde_json::from_value::<MountType>(serde_json::json!(unknown)).is_err());
+        }
+    }
+
+    #[test]
+    fn labels_come_from_the_route_tables() {
+        use crate::kv::Kv;
+        use crate::sys::System;
+        use crate::transit::Transit;
+        assert_eq!(
+            template::<Kv>("secret/", "data/app/db"),
+            "secret/data/:path"
+        );
+        assert_eq!(template::<Kv>("secret/", "data"), "secret/data");
+        assert_eq!(template::<Kv>("secret/", "zz/x"), "secret/:unknown/:path");
+        assert_eq!(
+            template::<Transit>("t/", "keys/k/rotate"),
+            "t/keys/:name/rotate"
+        );
+        assert_eq!(
+            template::<System>("sys/", "policies/acl/dev"),
+            "sys/policies/acl/:name"
+        );
+        assert_eq!(
+            template::<System>("sys/", "rotate/zz"),
+            "sys/rotate/:unknown"
+        );
+        assert!(facts::<System>("audit/file").sudo);
+        assert!(!facts::<System>("audit-hash/file").sudo);
+        assert!(facts::<System>("health").unauthenticated);
+        assert!(facts::<Kv>("data/a").checks_existence);
+        assert!(!facts::<Kv>("nothing").matched);
     }
 }
