@@ -36,7 +36,7 @@ impl Core {
                 .as_object()
                 .cloned()
                 .unwrap_or_default(),
-            token: Some(out.root_token.clone()),
+            token: Some(crate::Token::new(out.root_token.as_str())),
             remote_addr: None,
         };
         self.handle(mount).await?;

@@ -30,7 +30,7 @@ pub struct Request {
     /// The JSON body's fields (or query parameters for reads).
     pub data: Map<String, Value>,
     /// The client token, if one was sent.
-    pub token: Option<String>,
+    pub token: Option<crate::Token>,
     /// The client's address, for CIDR-bound tokens.
     pub remote_addr: Option<IpAddr>,
 }
