@@ -46,8 +46,8 @@ impl std::fmt::Debug for Request {
     }
 }
 
-/// The auth block of a response that created or looked up a token.
-#[derive(Clone, PartialEq)]
+/// The auth block of a response that created or looked up a token. Not `Clone` or
+/// `PartialEq`: it may hold a new token, which is handed out once and never compared.
 pub struct AuthInfo {
     /// The token itself (only when it was just created).
     pub client_token: String,
