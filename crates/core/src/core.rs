@@ -52,7 +52,7 @@ pub(crate) struct Target {
 /// The caller of a request, once authenticated.
 pub(crate) struct Caller {
     pub(crate) entry: Arc<TokenEntry>,
-    pub(crate) token: String,
+    pub(crate) token: crate::Token,
 }
 
 /// Ward's core: everything between the transport and storage.
@@ -158,9 +158,7 @@ impl Core {
         if self.is_sealed() {
             return Err(CoreError::Sealed);
         }
-        let caller = self
-            .authenticate(req.token.as_deref(), req.remote_addr)
-            .await;
+        let caller = self.authenticate(req.token.as_ref(), req.remote_addr).await;
         // Found once: the audit entries and the engine see the same mount.
         let mount = self.mounts.find(&req.path);
         let facts = RequestFacts {
@@ -252,13 +250,13 @@ impl Core {
     /// Finds and validates the token; spends a use of a limited-use token.
     pub(crate) async fn authenticate(
         &self,
-        token: Option<&str>,
+        token: Option<&crate::Token>,
         remote: Option<IpAddr>,
     ) -> CoreResult<Caller> {
         let token = token.ok_or(CoreError::PermissionDenied)?;
         let now = now();
         let (hash, entry) = self
-            .usable_token(token, remote, now)
+            .usable_token(token.expose(), remote, now)
             .await?
             .ok_or(CoreError::PermissionDenied)?;
         let entry = if entry.num_uses > 0 {
@@ -271,7 +269,7 @@ impl Core {
         };
         Ok(Caller {
             entry,
-            token: token.to_owned(),
+            token: token.duplicate(),
         })
     }
 

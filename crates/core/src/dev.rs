@@ -13,7 +13,7 @@ impl Core {
         let key = out
             .keys
             .first()
-            .ok_or_else(|| CoreError::Internal("no unseal key".into()))?;
+            .ok_or_else(|| CoreError::Invariant("init gave no unseal key"))?;
         let key_hex = hex::encode(key.expose());
         self.unseal(&key_hex).await?;
         if let Some(id) = root_token_id {
@@ -36,7 +36,7 @@ impl Core {
                 .as_object()
                 .cloned()
                 .unwrap_or_default(),
-            token: Some(out.root_token.clone()),
+            token: Some(crate::Token::new(out.root_token.as_str())),
             remote_addr: None,
         };
         self.handle(mount).await?;

@@ -1,9 +1,11 @@
 //! The core's one error type. The HTTP adapter maps variants (never messages) to statuses.
 
+use std::fmt;
 use ward_store::StoreError;
 
-/// Why a request failed. Messages are safe to show to the client: they never contain
-/// secret values, tokens or key material.
+/// Why a request failed. Messages never contain secret values, tokens or key material; the
+/// client sees them for the variants that map to 4xx/503, and "internal error" for the rest
+/// (whose message and causes go to the log and the audit trail).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CoreError {
@@ -32,15 +34,94 @@ pub enum CoreError {
     /// request was refused (Vault's fail-closed rule). The message says so; details are logged.
     #[error("{0}")]
     AuditFailed(String),
-    /// A stored record failed to decode or decrypt (HTTP 500); never caused by input.
-    #[error("internal error")]
-    Internal(String),
+    /// A stored record is missing, fails to decode or names something that is not there
+    /// (HTTP 500): the store was damaged or written by something else; never caused by input.
+    /// `record` names the kind of record, never its key or content.
+    #[error("stored record is corrupt: {record}")]
+    Corrupt {
+        /// The kind of record, e.g. "mount table".
+        record: &'static str,
+        /// The JSON decoding failure, when that is how the corruption showed.
+        #[source]
+        source: Option<DecodeError>,
+    },
+    /// A cryptographic operation on stored or generated material failed (HTTP 500). Input
+    /// the client sent is checked where it is read and fails as [`CoreError::BadRequest`].
+    #[error("cryptographic failure")]
+    Crypto(#[from] ward_crypto::CryptoError),
+    /// A value could not be serialised to JSON (HTTP 500). serde_json's encoding errors name
+    /// the rule broken (a map key that is not a string, say), never the value, so the error
+    /// is kept whole.
+    #[error("failed to encode a record")]
+    Encode(#[source] serde_json::Error),
+    /// Work handed to another thread did not come back: it panicked, its thread could not
+    /// start, or its pool closed (HTTP 500). One variant for all of them because the caller
+    /// can do nothing different for any of them; `what` says which work it was, the source
+    /// (a join error, an I/O error) why, when there is one.
+    #[error("{what} failed")]
+    Task {
+        /// The work that failed, e.g. "transit crypto task".
+        what: &'static str,
+        /// Why, when the failure carries a reason.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A read-modify-write lost the race for `record` on every attempt (HTTP 500); retrying
+    /// the request is safe.
+    #[error("{record} kept changing; try again")]
+    Contended {
+        /// The kind of record, e.g. "token entry".
+        record: &'static str,
+    },
+    /// Something this code guarantees did not hold (HTTP 500): a bug, never input or storage.
+    #[error("internal invariant broken: {0}")]
+    Invariant(&'static str),
 }
 
 impl CoreError {
     /// Shorthand for [`CoreError::BadRequest`].
     pub fn bad(msg: impl Into<String>) -> Self {
         Self::BadRequest(msg.into())
+    }
+
+    /// The message and every cause after it, `: `-separated: what the log shows for an
+    /// internal error (none of them contain secrets, see the variants).
+    pub fn report(&self) -> String {
+        let mut out = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            cause = e.source();
+        }
+        out
+    }
+
+    /// A corrupt `record` with no further cause (missing, or not the expected encoding).
+    pub(crate) fn corrupt(record: &'static str) -> Self {
+        Self::Corrupt {
+            record,
+            source: None,
+        }
+    }
+
+    /// For `map_err` on decoding `record`: a corrupt record caused by the JSON error.
+    pub(crate) fn corrupt_json(record: &'static str) -> impl FnOnce(serde_json::Error) -> Self {
+        move |e| Self::Corrupt {
+            record,
+            source: Some(DecodeError::from(&e)),
+        }
+    }
+
+    /// A task doing `what` that failed with `source`.
+    pub(crate) fn task(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Task {
+            what,
+            source: Some(source.into()),
+        }
     }
 }
 
@@ -54,11 +135,78 @@ impl From<StoreError> for CoreError {
     }
 }
 
-impl From<ward_crypto::CryptoError> for CoreError {
-    fn from(e: ward_crypto::CryptoError) -> Self {
-        Self::Internal(format!("cryptographic failure: {e}"))
+/// Why a stored record's JSON did not decode: what kind of failure and where, but not
+/// serde's message, which quotes the offending value (`invalid type: string "..."`) and
+/// the value may be a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeError {
+    category: serde_json::error::Category,
+    line: usize,
+    column: usize,
+}
+
+impl From<&serde_json::Error> for DecodeError {
+    fn from(e: &serde_json::Error) -> Self {
+        Self {
+            category: e.classify(),
+            line: e.line(),
+            column: e.column(),
+        }
     }
 }
 
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use serde_json::error::Category;
+        let what = match self.category {
+            Category::Io => "I/O failure",
+            Category::Syntax => "malformed JSON",
+            Category::Data => "JSON not of the record's shape",
+            Category::Eof => "JSON cut short",
+        };
+        write!(f, "{what} at line {} column {}", self.line, self.column)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
 /// Result alias for core operations.
 pub type CoreResult<T> = Result<T, CoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_corrupt_record_keeps_its_cause_but_not_the_content() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Record {
+            count: u32,
+        }
+        let err = serde_json::from_slice::<Record>(br#"{"count":"hunter2"}"#)
+            .map_err(CoreError::corrupt_json("test record"))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "stored record is corrupt: test record");
+        let cause = err.source().expect("the decoding error is kept");
+        assert_eq!(
+            cause.to_string(),
+            "JSON not of the record's shape at line 1 column 18"
+        );
+        assert!(!format!("{err:?}").contains("hunter2"));
+        assert_eq!(
+            err.report(),
+            "stored record is corrupt: test record: JSON not of the record's shape at line 1 column 18"
+        );
+    }
+
+    #[test]
+    fn crypto_failures_keep_their_cause() {
+        let err = CoreError::from(ward_crypto::CryptoError::Authentication);
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("message authentication failed")
+        );
+    }
+}

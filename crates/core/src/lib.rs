@@ -3,6 +3,7 @@
 //! transports hand it [`Request`]s and get [`Response`]s or [`CoreError`]s back.
 
 mod audit;
+mod client_token;
 mod core;
 mod dev;
 mod engine;
@@ -27,6 +28,7 @@ pub use crate::seal::{InitOutput, SealStatus};
 /// keys are digests, names operators chose, or mount ids, none of which a client can pick to
 /// collide, and SipHash costs as much as the rest of such a lookup.
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub use client_token::Token;
 pub use error::{CoreError, CoreResult};
 pub use request::{AuthInfo, Bare, Data, Operation, Outcome, RawJson, Request, Response};
 pub use rotation::RotationConfig;

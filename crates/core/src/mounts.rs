@@ -162,7 +162,7 @@ impl MountTable {
         Ok(match barrier.get_entry(TABLE_KEY).await? {
             Some(entry) => {
                 let entries: Vec<MountEntry> = serde_json::from_slice(entry.value.expose())
-                    .map_err(|_| CoreError::Internal("mount table is corrupt".into()))?;
+                    .map_err(CoreError::corrupt_json("mount table"))?;
                 StoredTable {
                     entries: entries.into_iter().map(Arc::new).collect(),
                     expect: Expect::Value(entry.stamp()),
@@ -300,7 +300,7 @@ impl MountTable {
         entries: Vec<Arc<MountEntry>>,
     ) -> CoreResult<()> {
         let plain: Vec<&MountEntry> = entries.iter().map(AsRef::as_ref).collect();
-        let bytes = serde_json::to_vec(&plain).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(&plain).map_err(CoreError::Encode)?;
         let op = Op {
             key: TABLE_KEY.to_owned(),
             expect,
@@ -383,7 +383,7 @@ impl MountKeySet {
         let kek = self
             .keys
             .get(&self.latest)
-            .ok_or_else(|| CoreError::Internal("mount key missing".into()))?;
+            .ok_or_else(|| CoreError::corrupt("mount key set (latest version missing)"))?;
         let wrapped = kek.seal(dek.expose(), aad)?;
         self.latest_seals.count();
         Ok((self.latest, wrapped))
@@ -394,7 +394,7 @@ impl MountKeySet {
         let kek = self
             .keys
             .get(&version)
-            .ok_or_else(|| CoreError::Internal(format!("mount key version {version} is gone")))?;
+            .ok_or_else(|| CoreError::corrupt("mount key set (a wrapping version is gone)"))?;
         let plain: SecretBytes = kek.open(wrapped, aad)?;
         Ok(Key256::from_slice(plain.expose())?)
     }
@@ -413,7 +413,7 @@ struct StoredKeys {
 impl StoredKeys {
     fn encode(&self) -> CoreResult<zeroize::Zeroizing<Vec<u8>>> {
         Ok(zeroize::Zeroizing::new(
-            serde_json::to_vec(self).map_err(|e| CoreError::Internal(e.to_string()))?,
+            serde_json::to_vec(self).map_err(CoreError::Encode)?,
         ))
     }
 }
@@ -486,9 +486,9 @@ impl MountKeys {
             let entry = barrier
                 .get_entry(&key)
                 .await?
-                .ok_or_else(|| CoreError::Internal("mount key record missing".into()))?;
+                .ok_or_else(|| CoreError::corrupt("mount key record (missing)"))?;
             let mut stored: StoredKeys = serde_json::from_slice(entry.value.expose())
-                .map_err(|_| CoreError::Internal("mount key record is corrupt".into()))?;
+                .map_err(CoreError::corrupt_json("mount key record"))?;
             change(&mut stored)?;
             let op = Op {
                 key: key.clone(),
@@ -504,9 +504,9 @@ impl MountKeys {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CoreError::Internal(
-            "mount key record keeps changing; try again".into(),
-        ))
+        Err(CoreError::Contended {
+            record: "mount key record",
+        })
     }
 
     /// Adds a new KEK version to mount `uuid` and makes it the one that wraps; older versions
@@ -518,7 +518,7 @@ impl MountKeys {
             let next = stored
                 .latest
                 .checked_add(1)
-                .ok_or_else(|| CoreError::Internal("mount key versions exhausted".into()))?;
+                .ok_or_else(|| CoreError::Invariant("mount key versions exhausted"))?;
             stored.keys.insert(next, encoded.to_string());
             stored.created.insert(next, crate::core::now());
             stored.latest = next;
@@ -559,14 +559,14 @@ impl MountKeys {
         let bytes = barrier
             .get(&format!("{KEYS_PREFIX}{uuid}"))
             .await?
-            .ok_or_else(|| CoreError::Internal("mount key record missing".into()))?;
+            .ok_or_else(|| CoreError::corrupt("mount key record (missing)"))?;
         let stored: StoredKeys = serde_json::from_slice(bytes.expose())
-            .map_err(|_| CoreError::Internal("mount key record is corrupt".into()))?;
+            .map_err(CoreError::corrupt_json("mount key record"))?;
         let mut keys = BTreeMap::new();
         for (version, encoded) in &stored.keys {
             let raw = zeroize::Zeroizing::new(
                 B64.decode(encoded)
-                    .map_err(|_| CoreError::Internal("mount key is corrupt".into()))?,
+                    .map_err(|_| CoreError::corrupt("mount key"))?,
             );
             keys.insert(*version, Aes256GcmKey::new(&Key256::from_slice(&raw)?)?);
         }

@@ -30,7 +30,7 @@ pub struct Request {
     /// The JSON body's fields (or query parameters for reads).
     pub data: Map<String, Value>,
     /// The client token, if one was sent.
-    pub token: Option<String>,
+    pub token: Option<crate::Token>,
     /// The client's address, for CIDR-bound tokens.
     pub remote_addr: Option<IpAddr>,
 }
@@ -46,8 +46,8 @@ impl std::fmt::Debug for Request {
     }
 }
 
-/// The auth block of a response that created or looked up a token.
-#[derive(Clone, PartialEq)]
+/// The auth block of a response that created or looked up a token. Not `Clone` or
+/// `PartialEq`: it may hold a new token, which is handed out once and never compared.
 pub struct AuthInfo {
     /// The token itself (only when it was just created).
     pub client_token: String,

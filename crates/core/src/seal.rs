@@ -74,7 +74,7 @@ pub(crate) struct SealConfig {
 impl SealConfig {
     fn digest(&self, share: &[u8]) -> CoreResult<[u8; 32]> {
         let salt = hex::decode(&self.share_salt)
-            .map_err(|_| CoreError::Internal("seal config salt".into()))?;
+            .map_err(|_| CoreError::corrupt("seal configuration (salt)"))?;
         let mut input = salt;
         input.extend_from_slice(share);
         Ok(sha256(&input))
@@ -104,7 +104,7 @@ pub(crate) async fn load_config(storage: &dyn Storage) -> CoreResult<Option<Seal
     };
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|_| CoreError::Internal("seal configuration is corrupt".into()))
+        .map_err(CoreError::corrupt_json("seal configuration"))
 }
 
 /// Creates and stores the root key, the first keyring and the seal configuration.
@@ -135,8 +135,7 @@ pub(crate) async fn initialise(
     let wrapped_root = Aes256GcmKey::new(&unseal_key)?.seal(root_key.expose(), ROOT_KEY_AAD)?;
     let wrapped_ring =
         Aes256GcmKey::new(&root_key)?.seal(keyring.to_bytes().expose(), KEYRING_AAD)?;
-    let config_json =
-        serde_json::to_vec(&config).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let config_json = serde_json::to_vec(&config).map_err(CoreError::Encode)?;
     storage
         .commit(vec![
             put_absent(SEAL_CONFIG_KEY, config_json),
@@ -176,7 +175,7 @@ pub(crate) async fn open(
     let wrapped_root = storage
         .get(ROOT_KEY_KEY)
         .await?
-        .ok_or_else(|| CoreError::Internal("root key record missing".into()))?;
+        .ok_or_else(|| CoreError::corrupt("root key record (missing)"))?;
     let root = Aes256GcmKey::new(&unseal_key)?
         .open(&wrapped_root, ROOT_KEY_AAD)
         .map_err(|_| CoreError::bad("the unseal keys given do not combine into a valid key"))?;
@@ -189,7 +188,7 @@ async fn load_keyring(storage: &dyn Storage, root_key: &Key256) -> CoreResult<Ke
     let wrapped = storage
         .get(KEYRING_KEY)
         .await?
-        .ok_or_else(|| CoreError::Internal("keyring record missing".into()))?;
+        .ok_or_else(|| CoreError::corrupt("keyring record (missing)"))?;
     let plain = Aes256GcmKey::new(root_key)?.open(&wrapped, KEYRING_AAD)?;
     Ok(Keyring::from_bytes(plain.expose())?)
 }

@@ -37,11 +37,10 @@ pub(crate) struct Signer {
 impl Signer {
     /// A new key, and its PKCS#8 document in hex (to store behind the barrier).
     pub(crate) fn generate() -> CoreResult<(Self, Zeroizing<String>)> {
-        let key = Ed25519KeyPair::generate()
-            .map_err(|_| CoreError::Internal("audit checkpoint key generation failed".into()))?;
+        let key = Ed25519KeyPair::generate().map_err(|_| ward_crypto::CryptoError::Random)?;
         let document = key
             .to_pkcs8()
-            .map_err(|_| CoreError::Internal("audit checkpoint key encoding failed".into()))?;
+            .map_err(|_| CoreError::Invariant("a new Ed25519 key does not encode"))?;
         let text = Zeroizing::new(hex::encode(document.as_ref()));
         Ok((Self { key }, text))
     }
@@ -49,11 +48,10 @@ impl Signer {
     /// The key stored as PKCS#8 in hex.
     pub(crate) fn from_hex(text: &str) -> CoreResult<Self> {
         let document = Zeroizing::new(
-            hex::decode(text)
-                .map_err(|_| CoreError::Internal("audit checkpoint key is corrupt".into()))?,
+            hex::decode(text).map_err(|_| CoreError::corrupt("audit checkpoint key"))?,
         );
         let key = Ed25519KeyPair::from_pkcs8(&document)
-            .map_err(|_| CoreError::Internal("audit checkpoint key is corrupt".into()))?;
+            .map_err(|_| CoreError::corrupt("audit checkpoint key"))?;
         Ok(Self { key })
     }
 

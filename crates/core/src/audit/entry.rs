@@ -40,7 +40,8 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> Parts {
         Some(_) => None,
         None => req
             .token
-            .as_deref()
+            .as_ref()
+            .map(crate::Token::expose)
             .filter(|t| !t.is_empty())
             .map(|t| h.hash(t)),
     };

@@ -172,7 +172,7 @@ impl Hasher {
 
     fn make_caller_parts(&self, caller: &Caller) -> CallerParts {
         let e = &caller.entry;
-        let token = self.hash(&caller.token);
+        let token = self.hash(caller.token.expose());
         let accessor = self.hash(&e.accessor);
         let auth = json!({
             "client_token": token,

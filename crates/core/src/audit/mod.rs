@@ -330,9 +330,8 @@ impl AuditBroker {
             genesis: hex::encode(ward_crypto::random_bytes(16)?),
             signing_key: signing_key.to_string(),
         };
-        let secrets_bytes = Zeroizing::new(
-            serde_json::to_vec(&secrets).map_err(|e| CoreError::Internal(e.to_string()))?,
-        );
+        let secrets_bytes =
+            Zeroizing::new(serde_json::to_vec(&secrets).map_err(CoreError::Encode)?);
         let public_key = signer.public_key_text();
         let device = start(
             config,
@@ -642,9 +641,9 @@ async fn start(
         Ok::<_, CoreError>((sink, head))
     })
     .await
-    .map_err(|e| CoreError::Internal(format!("audit device start: {e}")))??;
+    .map_err(|e| CoreError::task("audit device start", e))??;
     let writer = Writer::start(&path, sink, head, inline)
-        .map_err(|e| CoreError::Internal(format!("audit writer thread: {e}")))?;
+        .map_err(|e| CoreError::task("audit writer thread start", e))?;
     Ok(Device {
         hasher: hasher(&secrets)?,
         config,
@@ -656,8 +655,7 @@ async fn start(
 }
 
 fn hasher(secrets: &DeviceSecrets) -> CoreResult<Hasher> {
-    let key = hex::decode(&secrets.hmac_key)
-        .map_err(|_| CoreError::Internal("audit device key is corrupt".into()))?;
+    let key = hex::decode(&secrets.hmac_key).map_err(|_| CoreError::corrupt("audit device key"))?;
     Ok(Hasher::new(Zeroizing::new(key)))
 }
 
@@ -753,14 +751,15 @@ fn normalise_path(path: &str) -> CoreResult<String> {
 
 async fn read_table(barrier: &Barrier) -> CoreResult<Vec<DeviceConfig>> {
     match barrier.get(TABLE_KEY).await? {
-        Some(bytes) => serde_json::from_slice(bytes.expose())
-            .map_err(|_| CoreError::Internal("audit table is corrupt".into())),
+        Some(bytes) => {
+            serde_json::from_slice(bytes.expose()).map_err(CoreError::corrupt_json("audit table"))
+        }
         None => Ok(Vec::new()),
     }
 }
 
 async fn write_table(barrier: &Barrier, table: &[DeviceConfig]) -> CoreResult<()> {
-    let bytes = serde_json::to_vec(table).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let bytes = serde_json::to_vec(table).map_err(CoreError::Encode)?;
     barrier.put(TABLE_KEY, &bytes).await?;
     Ok(())
 }
@@ -769,15 +768,12 @@ async fn read_secrets(barrier: &Barrier, uuid: &str) -> CoreResult<DeviceSecrets
     let bytes = barrier
         .get(&format!("{DEVICE_PREFIX}{uuid}"))
         .await?
-        .ok_or_else(|| CoreError::Internal("audit device key is missing".into()))?;
-    serde_json::from_slice(bytes.expose())
-        .map_err(|_| CoreError::Internal("audit device key is corrupt".into()))
+        .ok_or_else(|| CoreError::corrupt("audit device key (missing)"))?;
+    serde_json::from_slice(bytes.expose()).map_err(|_| CoreError::corrupt("audit device key"))
 }
 
 async fn write_secrets(barrier: &Barrier, uuid: &str, secrets: &DeviceSecrets) -> CoreResult<()> {
-    let bytes = Zeroizing::new(
-        serde_json::to_vec(secrets).map_err(|e| CoreError::Internal(e.to_string()))?,
-    );
+    let bytes = Zeroizing::new(serde_json::to_vec(secrets).map_err(CoreError::Encode)?);
     barrier
         .put(&format!("{DEVICE_PREFIX}{uuid}"), &bytes)
         .await?;

@@ -120,11 +120,11 @@ fn keys(mount: &MountEntry, path: &str) -> Keys {
 }
 
 fn parse_meta(bytes: &[u8]) -> CoreResult<Metadata> {
-    serde_json::from_slice(bytes).map_err(|_| CoreError::Internal("kv metadata is corrupt".into()))
+    serde_json::from_slice(bytes).map_err(CoreError::corrupt_json("kv metadata"))
 }
 
 fn encode<T: Serialize>(v: &T) -> CoreResult<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| CoreError::Internal(e.to_string()))
+    serde_json::to_vec(v).map_err(CoreError::Encode)
 }
 
 fn versions_param(p: &Params<'_>) -> CoreResult<Vec<u64>> {
@@ -333,8 +333,9 @@ impl Core {
             .get(&format!("{}config", mount.storage_prefix()))
             .await?
         {
-            Some(b) => serde_json::from_slice(b.expose())
-                .map_err(|_| CoreError::Internal("kv config is corrupt".into())),
+            Some(b) => {
+                serde_json::from_slice(b.expose()).map_err(CoreError::corrupt_json("kv config"))
+            }
             None => Ok(MountConfig::default()),
         }
     }
@@ -424,7 +425,7 @@ impl Core {
                 OpenedVersion::decode(bytes, &mount_keys, &mount.uuid, path, version)
             })
             .await?
-            .ok_or_else(|| CoreError::Internal("kv version record missing".into()))?;
+            .ok_or_else(|| CoreError::corrupt("kv version record (missing)"))?;
         Ok(Opened::Live(meta, version, opened))
     }
 

@@ -162,9 +162,7 @@ impl SealedVersion {
         version: u64,
         data: &Value,
     ) -> CoreResult<Self> {
-        let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(data).map_err(|e| CoreError::Internal(e.to_string()))?,
-        );
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(data).map_err(CoreError::Encode)?);
         let aad = aad(mount_uuid, path, version);
         let dek = Key256::generate()?;
         let ciphertext = Aes256GcmKey::new(&dek)?.seal(&plain, &aad)?;
@@ -189,9 +187,7 @@ impl SealedVersion {
             return Ok(false);
         }
         let aad = aad(mount_uuid, path, version);
-        let wrapped = B64
-            .decode(&self.wrapped_dek)
-            .map_err(|_| CoreError::Internal("sealed version is corrupt".into()))?;
+        let wrapped = B64.decode(&self.wrapped_dek).map_err(|_| corrupt())?;
         let dek = keys.unwrap(self.kek_version, &wrapped, &aad)?;
         let (kek_version, wrapped) = keys.wrap(&dek, &aad)?;
         self.kek_version = kek_version;
@@ -220,7 +216,7 @@ impl SealedVersion {
 }
 
 fn corrupt() -> CoreError {
-    CoreError::Internal("sealed version is corrupt".into())
+    CoreError::corrupt("kv version record (wrapped key or ciphertext)")
 }
 
 /// A sealed version ready to decrypt: its data key unwrapped (aws-lc wipes it on drop), its
@@ -242,8 +238,8 @@ impl OpenedVersion {
         path: &str,
         version: u64,
     ) -> CoreResult<Self> {
-        let sealed: SealedVersion = serde_json::from_slice(bytes)
-            .map_err(|_| CoreError::Internal("kv version record is corrupt".into()))?;
+        let sealed: SealedVersion =
+            serde_json::from_slice(bytes).map_err(CoreError::corrupt_json("kv version record"))?;
         sealed.prepare(keys, mount_uuid, path, version)
     }
 

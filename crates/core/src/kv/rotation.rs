@@ -444,16 +444,14 @@ impl Core {
                 for version in meta.versions.keys() {
                     let key = k.version(*version);
                     let changed = crate::rotation::rewrap_record(&self.barrier, &key, |bytes| {
-                        let mut sealed: SealedVersion =
-                            serde_json::from_slice(bytes).map_err(|_| {
-                                CoreError::Internal("kv version record is corrupt".into())
-                            })?;
+                        let mut sealed: SealedVersion = serde_json::from_slice(bytes)
+                            .map_err(CoreError::corrupt_json("kv version record"))?;
                         if !sealed.rewrap(mk, &mount.uuid, &path, *version)? {
                             return Ok(None);
                         }
                         serde_json::to_vec(&sealed)
                             .map(Some)
-                            .map_err(|e| CoreError::Internal(e.to_string()))
+                            .map_err(CoreError::Encode)
                     })
                     .await?;
                     moved += u64::from(changed);

@@ -142,10 +142,6 @@ fn job_id(kind: JobKind, mount: &str, target: &str) -> String {
     ))
 }
 
-fn internal(e: serde_json::Error) -> crate::CoreError {
-    crate::CoreError::Internal(e.to_string())
-}
-
 impl Core {
     /// Starts the rotation scheduler on the current tokio runtime. The task holds only a weak
     /// reference: it ends when the core is dropped (or when the handle is aborted). While the
@@ -294,7 +290,10 @@ impl Core {
             match &wanted {
                 Some(job) => {
                     self.barrier
-                        .put(&key, &serde_json::to_vec(job).map_err(internal)?)
+                        .put(
+                            &key,
+                            &serde_json::to_vec(job).map_err(crate::CoreError::Encode)?,
+                        )
                         .await?;
                 }
                 None => {
@@ -360,7 +359,7 @@ impl Core {
         let op = Op {
             key,
             expect,
-            action: Action::Put(serde_json::to_vec(&claim).map_err(internal)?),
+            action: Action::Put(serde_json::to_vec(&claim).map_err(crate::CoreError::Encode)?),
         };
         match self.barrier.commit(vec![op]).await {
             Ok(()) => Ok(true),
@@ -462,9 +461,9 @@ where
             Err(e) => return Err(e.into()),
         }
     }
-    Err(crate::CoreError::Internal(
-        "a record kept changing during rewrap".into(),
-    ))
+    Err(crate::CoreError::Contended {
+        record: "a rewrapped record",
+    })
 }
 
 /// The mount serving data under uuid `uuid`, if still mounted.

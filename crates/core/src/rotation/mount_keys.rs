@@ -47,7 +47,7 @@ impl Core {
         let period = i64::try_from(self.config.rotation.mount_key_period).unwrap_or(i64::MAX);
         for mount in self.mounts.all().iter() {
             if let Err(e) = self.mount_key_usage_tick(mount).await {
-                tracing::warn!(mount = %mount.path, error = %e, "mount key usage check failed");
+                tracing::warn!(mount = %mount.path, error = %e.report(), "mount key usage check failed");
             }
             let keys = match self.mount_keys.get(&self.barrier, &mount.uuid).await {
                 Ok(k) => k,

@@ -152,9 +152,7 @@ impl Core {
                     Some(bytes) => match serde_json::from_slice::<StoredUsage>(bytes.expose()) {
                         Ok(s) if s.version == version => s.reserved,
                         Ok(_) => 0,
-                        Err(_) => {
-                            return Err(CoreError::Internal("usage record is corrupt".into()));
-                        }
+                        Err(e) => return Err(CoreError::corrupt_json("usage record")(e)),
                     },
                     None => 0,
                 };
@@ -175,7 +173,7 @@ impl Core {
             }
             let reserved = total.saturating_add(block);
             let record = serde_json::to_vec(&StoredUsage { version, reserved })
-                .map_err(|e| CoreError::Internal(e.to_string()))?;
+                .map_err(CoreError::Encode)?;
             self.barrier.put(&key, &record).await?;
             self.usage.set(
                 name,

@@ -71,7 +71,7 @@ impl Engine for TokenEngine {
         };
         match call.route {
             T::Create { orphan } => core.token_create(caller, &p, orphan).await,
-            T::LookupSelf => core.lookup_response(&caller.entry, Some(&caller.token)),
+            T::LookupSelf => core.lookup_response(&caller.entry, Some(caller.token.expose())),
             T::Lookup => {
                 let token = token_param("missing token to look up")?;
                 let entry = core.live_token(&token).await?;
@@ -79,7 +79,7 @@ impl Engine for TokenEngine {
             }
             T::LookupAccessor => core.lookup_response(&*accessor_entry().await?, None),
             T::RenewSelf => {
-                core.token_renew(&caller.token, p.duration("increment")?)
+                core.token_renew(caller.token.expose(), p.duration("increment")?)
                     .await
             }
             T::Renew => {

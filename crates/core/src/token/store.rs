@@ -389,7 +389,10 @@ impl TokenStore {
                 Err(e) => return Err(CoreError::from(e).into()),
             }
         }
-        Err(CoreError::Internal("token entry kept changing under an update".into()).into())
+        Err(CoreError::Contended {
+            record: "token entry",
+        }
+        .into())
     }
 
     /// Spends one use of the limited-use token `hash` if it may be used now from `remote`,
@@ -442,9 +445,9 @@ impl TokenStore {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CoreError::Internal(
-            "token entry kept changing while a use was spent".into(),
-        ))
+        Err(CoreError::Contended {
+            record: "token entry",
+        })
     }
 
     /// Revokes a token and every token below it. The token itself goes first: from then
@@ -529,9 +532,9 @@ impl TokenStore {
         match removed {
             Some(entry) => self.remove_links(barrier, hash, &entry).await,
             None if barrier.get(&key).await?.is_none() => Ok(()),
-            None => Err(CoreError::Internal(
-                "token entry kept changing while it was revoked".into(),
-            )),
+            None => Err(CoreError::Contended {
+                record: "token entry",
+            }),
         }
     }
 
@@ -624,11 +627,11 @@ fn del(key: String) -> Op {
 }
 
 fn encode(entry: &TokenEntry) -> CoreResult<Vec<u8>> {
-    serde_json::to_vec(entry).map_err(|e| CoreError::Internal(e.to_string()))
+    serde_json::to_vec(entry).map_err(CoreError::Encode)
 }
 
 fn decode(bytes: &[u8]) -> CoreResult<TokenEntry> {
-    serde_json::from_slice(bytes).map_err(|_| CoreError::Internal("token entry is corrupt".into()))
+    serde_json::from_slice(bytes).map_err(CoreError::corrupt_json("token entry"))
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ fn export_one(key: &LoadedKey, export_type: &str, version: u32) -> CoreResult<St
                 .ok_or_else(|| CoreError::bad("signing not supported for the key"))?;
             let text = signer.export_private(m.key.expose())?;
             String::from_utf8(text.expose().to_vec())
-                .map_err(|_| CoreError::Internal("export is not text".into()))
+                .map_err(|_| CoreError::Invariant("an exported key is not text"))
         }
         _ => Err(CoreError::bad(format!(
             "invalid export type: {export_type}"
@@ -187,8 +187,7 @@ impl Core {
         self.check_rotation_period("auto rotate period", policy.auto_rotate_period)
             .map_err(|e| forged(&e.to_string()))?;
         // Ward's metadata, under the limits of `keys/:name`.
-        let shown = serde_json::to_value(&policy.metadata)
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let shown = serde_json::to_value(&policy.metadata).map_err(CoreError::Encode)?;
         if let Some(fields) = shown.as_object() {
             KeyMetadata::default()
                 .update(&Params(fields))
@@ -291,9 +290,7 @@ impl Core {
             policy: policy.clone(),
             material: B64.encode(&material[..]),
         };
-        let doc = Zeroizing::new(
-            serde_json::to_vec(&backup).map_err(|e| CoreError::Internal(e.to_string()))?,
-        );
+        let doc = Zeroizing::new(serde_json::to_vec(&backup).map_err(CoreError::Encode)?);
         let encoded = B64.encode(&doc[..]);
         self.transit_save(mount, LoadedKey::new(policy, key.material_copy())?)
             .await?;

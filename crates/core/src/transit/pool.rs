@@ -64,13 +64,13 @@ impl Core {
         let permit = Arc::clone(&self.transit.pool.permits)
             .acquire_owned()
             .await
-            .map_err(|_| CoreError::Internal("the transit crypto pool is closed".into()))?;
+            .map_err(|e| CoreError::task("transit crypto pool", e))?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             work()
         })
         .await
-        .map_err(|e| CoreError::Internal(format!("transit crypto task failed: {e}")))?
+        .map_err(|e| CoreError::task("transit crypto task", e))?
     }
 
     /// Runs `run` on the request's fields: inline when cheap, else on the pool (with a copy

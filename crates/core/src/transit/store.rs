@@ -138,7 +138,7 @@ pub(crate) fn material_to_json(
         })
         .collect();
     Ok(Zeroizing::new(
-        serde_json::to_vec(&entries).map_err(|e| CoreError::Internal(e.to_string()))?,
+        serde_json::to_vec(&entries).map_err(CoreError::Encode)?,
     ))
 }
 
@@ -174,7 +174,7 @@ fn seal(keys: &MountKeySet, mount_uuid: &str, key: &LoadedKey) -> CoreResult<Sto
 }
 
 fn open(keys: &MountKeySet, mount_uuid: &str, stored: StoredKey) -> CoreResult<LoadedKey> {
-    let corrupt = || CoreError::Internal("transit key record is corrupt".into());
+    let corrupt = || CoreError::corrupt("transit key record");
     let aad = aad(mount_uuid, &stored.policy.name);
     let wrapped = B64.decode(&stored.wrapped_dek).map_err(|_| corrupt())?;
     let dek = keys.unwrap(stored.kek_version, &wrapped, &aad)?;
@@ -286,7 +286,7 @@ impl Core {
             return Ok(None);
         };
         let stored: StoredKey = serde_json::from_slice(bytes.expose())
-            .map_err(|_| CoreError::Internal("transit key record is corrupt".into()))?;
+            .map_err(CoreError::corrupt_json("transit key record"))?;
         let keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
         let key = Arc::new(open(&keys, &mount.uuid, stored)?);
         self.transit.fill(
@@ -318,7 +318,7 @@ impl Core {
     ) -> CoreResult<Arc<LoadedKey>> {
         let keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
         let stored = seal(&keys, &mount.uuid, &key)?;
-        let bytes = serde_json::to_vec(&stored).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(&stored).map_err(CoreError::Encode)?;
         self.barrier
             .put(&storage_key(mount, &key.policy.name), &bytes)
             .await?;
@@ -355,11 +355,11 @@ impl Core {
             let key = storage_key(mount, &name);
             let changed = crate::rotation::rewrap_record(&self.barrier, &key, |bytes| {
                 let mut stored: StoredKey = serde_json::from_slice(bytes)
-                    .map_err(|_| CoreError::Internal("transit key record is corrupt".into()))?;
+                    .map_err(CoreError::corrupt_json("transit key record"))?;
                 if stored.kek_version >= keys.latest {
                     return Ok(None);
                 }
-                let corrupt = || CoreError::Internal("transit key record is corrupt".into());
+                let corrupt = || CoreError::corrupt("transit key record");
                 let aad = aad(&mount.uuid, &stored.policy.name);
                 let wrapped = B64.decode(&stored.wrapped_dek).map_err(|_| corrupt())?;
                 let dek = keys.unwrap(stored.kek_version, &wrapped, &aad)?;
@@ -367,7 +367,7 @@ impl Core {
                 stored.kek_version = version;
                 stored.wrapped_dek = B64.encode(wrapped);
                 Ok(Some(
-                    serde_json::to_vec(&stored).map_err(|e| CoreError::Internal(e.to_string()))?,
+                    serde_json::to_vec(&stored).map_err(CoreError::Encode)?,
                 ))
             })
             .await?;

@@ -30,8 +30,7 @@ pub(crate) fn base64_reply(
         Some(version) => format!(r#"{{"{field}":"{text}","key_version":{version}}}"#),
         None => format!(r#"{{"{field}":"{text}"}}"#),
     };
-    let raw = serde_json::value::RawValue::from_string(json)
-        .map_err(|e| CoreError::Internal(format!("building a transit reply: {e}")))?;
+    let raw = serde_json::value::RawValue::from_string(json).map_err(CoreError::Encode)?;
     Ok(Response::data_json(raw))
 }
 
@@ -72,7 +71,7 @@ pub(crate) fn item_error(e: &CoreError) -> String {
         CoreError::BadRequest(m) => m.clone(),
         CoreError::NotFound(m) if !m.is_empty() => m.clone(),
         other => {
-            tracing::error!(error = %other, "transit batch item failed");
+            tracing::error!(error = %other.report(), "transit batch item failed");
             "internal error".to_owned()
         }
     }

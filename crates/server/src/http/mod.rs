@@ -15,7 +15,7 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 #[cfg(feature = "otel")]
 use tracing::Instrument;
-use ward_core::{Core, Operation, Request};
+use ward_core::{Core, Operation, Request, Token};
 
 use crate::{request_log, telemetry};
 
@@ -213,7 +213,15 @@ async fn dispatch(
     // A body is read only for a caller who may send one: a client without a valid token
     // cannot make the server hold a megabyte for it. Its request still goes through the core
     // (without a body) to be refused and audited there.
-    let body = if may_send_body(state, &path, &parts.headers, token.as_deref(), peer).await {
+    let body = if may_send_body(
+        state,
+        &path,
+        &parts.headers,
+        token.as_ref().map(ward_core::Token::expose),
+        peer,
+    )
+    .await
+    {
         match read_body(state, &parts.headers, body).await {
             Ok(b) => b,
             Err(resp) => return resp,
@@ -427,11 +435,11 @@ fn parse_body(body: &[u8]) -> Result<Option<Map<String, Value>>, String> {
     }
 }
 
-fn token_from(headers: &HeaderMap) -> Option<String> {
+fn token_from(headers: &HeaderMap) -> Option<Token> {
     // A typed name: looking a header up by `&str` parses and checks the name every time.
     const VAULT_TOKEN: header::HeaderName = header::HeaderName::from_static("x-vault-token");
     if let Some(t) = headers.get(VAULT_TOKEN).and_then(|v| v.to_str().ok()) {
-        return Some(t.trim().to_owned());
+        return Some(Token::new(t.trim()));
     }
     headers
         .get(header::AUTHORIZATION)
@@ -440,7 +448,7 @@ fn token_from(headers: &HeaderMap) -> Option<String> {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(|t| t.trim().to_owned())
+        .map(|t| Token::new(t.trim()))
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub(crate) fn core_error(e: CoreError) -> Response {
             error(StatusCode::INTERNAL_SERVER_ERROR, msg)
         }
         other => {
-            tracing::error!(error = %other, source = ?std::error::Error::source(&other), "request failed");
+            tracing::error!(error = %other.report(), "request failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
     }
