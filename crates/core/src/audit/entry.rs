@@ -292,36 +292,10 @@ pub(crate) fn now_rfc3339() -> String {
     rfc3339_nanos(chrono::Utc::now())
 }
 
-/// `time` in RFC 3339 with nanoseconds (`2026-11-23T17:40:12.000123456Z`), as chrono writes
-/// it. Every request writes two of these: each thread formats the date and time of day once
-/// per second and appends the nanoseconds.
+/// `time` in RFC 3339 with nanoseconds (`2026-11-23T17:40:12.000123456Z`), as Vault writes
+/// audit times.
 fn rfc3339_nanos(time: chrono::DateTime<chrono::Utc>) -> String {
-    use std::cell::RefCell;
-    thread_local! {
-        static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
-    }
-    let nanos = time.timestamp_subsec_nanos();
-    if nanos >= 1_000_000_000 {
-        // A leap second: rare enough to format in full.
-        return time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    }
-    SECOND.with_borrow_mut(|(second, prefix)| {
-        if *second != time.timestamp() {
-            *second = time.timestamp();
-            *prefix = time.format("%Y-%m-%dT%H:%M:%S.").to_string();
-        }
-        let mut out = String::with_capacity(prefix.len() + 10);
-        out.push_str(prefix);
-        let mut digits = [b'0'; 9];
-        let mut rest = nanos;
-        for digit in digits.iter_mut().rev() {
-            *digit = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
-        out.extend(digits.iter().map(|&d| char::from(d)));
-        out.push('Z');
-        out
-    })
+    time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 #[cfg(test)]
