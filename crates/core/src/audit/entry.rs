@@ -231,7 +231,7 @@ pub(crate) fn response_entry(
             out.push(b',');
         }
         out.extend_from_slice(b"\"data\":");
-        if !h.write_hashed_data(&mut out, json, resp.and_then(|r| r.source.as_ref())) {
+        if !h.write_hashed_data(&mut out, json) {
             out.truncate(mark);
         }
         out.push(b'}');
@@ -271,9 +271,7 @@ fn rfc3339_nanos(time: chrono::DateTime<chrono::Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::DataSource;
     use serde_json::Map;
-    use std::any::Any;
     use zeroize::Zeroizing;
 
     #[test]
@@ -315,42 +313,22 @@ mod tests {
         request_parts(h, &facts)
     }
 
-    /// Data from a source seen before is taken from the device's memo: the same objects
-    /// and detail give the remembered copy; another detail or another object is HMAC'd
-    /// afresh; and the memo keeps none of the objects alive.
+    /// Each response's serialised data is HMAC'd as it is: what it returned is what is
+    /// logged, for small and large data alike.
     #[test]
-    fn data_from_a_source_seen_before_is_hmacd_once() {
+    fn serialised_data_is_logged_as_each_response_has_it() {
         let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
         let parts = anonymous_read(&h);
-        // The `data` logged for a response of `data` from `objects` and `detail`.
-        let logged = |data: &Value, objects: [Arc<dyn Any + Send + Sync>; 2], detail: u64| {
+        let logged = |data: &Value| {
             let raw = serde_json::value::to_raw_value(data).unwrap();
-            let response = Response::data_json(raw).with_source(DataSource { objects, detail });
-            let entry = response_entry(&h, "t", &parts, None, &Ok(response));
+            let entry = response_entry(&h, "t", &parts, None, &Ok(Response::data_json(raw)));
             let entry: Value = serde_json::from_slice(&entry.to_object()).unwrap();
             entry["response"]["data"].clone()
         };
-        let (one, two, three) = (json!({"v": "one"}), json!({"v": "two"}), json!({"v": "3"}));
-        let meta: Arc<dyn Any + Send + Sync> = Arc::new(1u8);
-        let opened: Arc<dyn Any + Send + Sync> = Arc::new(2u8);
-        let both = || [Arc::clone(&meta), Arc::clone(&opened)];
-        assert_eq!(logged(&one, both(), 1), h.hash_value(&one));
-        // A real source always gives the same text; a different one here shows the copy
-        // was reused.
-        assert_eq!(logged(&two, both(), 1), h.hash_value(&one));
-        assert_eq!(logged(&two, both(), 2), h.hash_value(&two));
-        let other: Arc<dyn Any + Send + Sync> = Arc::new(3u8);
-        let changed = [Arc::clone(&other), Arc::clone(&opened)];
-        assert_eq!(logged(&three, changed, 2), h.hash_value(&three));
-        let gone = Arc::downgrade(&opened);
-        drop(opened);
-        assert!(gone.upgrade().is_none(), "the memo holds no object");
-        // Large HMAC'd data (here 300 strings, about 26 KB) is not remembered: a few large
-        // secrets would fill the memo.
         let large: Value = (0..300).map(|i| (format!("k{i}"), json!("v"))).collect();
-        let from = || [Arc::clone(&meta), Arc::clone(&other)];
-        assert_eq!(logged(&large, from(), 3), h.hash_value(&large));
-        assert_eq!(logged(&one, from(), 3), h.hash_value(&one));
+        for data in [json!({"v": "one"}), json!({"v": "two"}), large] {
+            assert_eq!(logged(&data), h.hash_value(&data));
+        }
     }
 
     /// A response whose data is held serialised (a KV read) gets the same entry as one

@@ -17,7 +17,6 @@ use ward_store::{Action, DecodedMemo, Expect, Op, StoreError};
 
 use crate::mounts::MountEntry;
 use crate::params::{Params, format_duration};
-use crate::request::DataSource;
 use crate::{Core, CoreError, CoreResult, Operation, Request, Response};
 use record::{Metadata, OpenedVersion, SealedVersion, VersionMeta, merge_patch};
 
@@ -337,10 +336,7 @@ impl Core {
         Ok(match self.kv_open(mount, path, version).await? {
             Opened::Live(meta, version, opened) => {
                 let data = opened.read_response(meta.version_view(version))?;
-                Response::data_json(data).with_source(DataSource {
-                    objects: [meta, opened],
-                    detail: version,
-                })
+                Response::data_json(data)
             }
             Opened::Gone(meta, version) => {
                 // Vault answers 404 but still shows the version's metadata.
