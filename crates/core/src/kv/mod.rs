@@ -32,9 +32,9 @@ pub(crate) struct KvMemo {
     versions: Arc<DecodedMemo<OpenedVersion>>,
 }
 
-/// Records of each kind each thread remembers, and what they may weigh (8 MiB each per
-/// thread, so a 16-core server keeps at most 256 MiB of both kinds; a record over 128 KiB
-/// is decoded on every read).
+/// Records of each kind remembered, and what they may weigh (8 MiB each; a record over
+/// 128 KiB is decoded on every read). Without them a KV read costs twice the instructions
+/// (docs-machinery-figures.md).
 const KV_MEMO_ENTRIES: usize = 8192;
 const KV_MEMO_BYTES: usize = 8 << 20;
 
