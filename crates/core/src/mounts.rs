@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use ward_crypto::{Aes256GcmKey, Key256, SecretBytes, random_base62};
-use ward_store::{Action, Barrier, Expect, Op, StoreError, SharedCache};
+use ward_store::{Action, Barrier, Expect, Op, SharedCache, StoreError};
 
 use crate::{CoreError, CoreResult};
 

@@ -22,5 +22,5 @@ pub use decoded::{DecodedMemo, ForgetDeleted};
 pub use keys::MAX_BACKEND_KEY_LEN;
 pub use memory::MemoryStorage;
 pub use paths::MAX_KEY_LEN;
-pub use sqlite::{CommitStats, DurabilitySettings, SqliteOptions, SqliteStorage};
 pub use shared_cache::{SharedCache, Weigh};
+pub use sqlite::{CommitStats, DurabilitySettings, SqliteOptions, SqliteStorage};

@@ -33,7 +33,12 @@ pub(crate) struct PathMemo {
 impl PathMemo {
     /// The physical key of logical `key` under `ring` (the keyring this memo belongs to).
     pub(crate) fn physical(&self, ring: &Keyring, key: &str) -> Result<String, StoreError> {
-        if let Some(found) = self.translations.read().ok().and_then(|m| m.get(key).cloned()) {
+        if let Some(found) = self
+            .translations
+            .read()
+            .ok()
+            .and_then(|m| m.get(key).cloned())
+        {
             return Ok(found);
         }
         let made = physical_key(ring, key)?;

@@ -1,24 +1,26 @@
-//! A device's writer thread: takes entries from a bounded queue, chains them, writes them in
-//! batches, and tells each waiting request whether its line was written.
-//!
-//! Requests do not take turns at the sink: while one batch is being written, the entries of
-//! concurrent requests queue up and go out together in the next write (a group flush). Each
-//! request still waits for its own line, so "written before the response" holds.
+//! How a device's lines reach its sink. A file without `fsync` (or stdout), which takes an
+//! append in microseconds, is written by the requests themselves, each chaining and
+//! appending its own lines under the file's lock. Sockets, which can block for seconds, and
+//! files with `fsync` have a writer thread: it takes entries from a bounded queue, chains
+//! them, writes them in batches, and tells each waiting request whether its line was
+//! written. Either way a request's lines are written before its response leaves.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use ward_api::audit::{ChainHead, Entry};
 
 use super::checkpoint::Forced;
-use super::inline::InlineWriter;
 use super::sink::Sink;
 
 /// How a device's lines reach its sink.
 pub(crate) enum Writer {
-    /// Written by the requests themselves, one leader per batch (plain files, stdout).
-    Inline(Box<InlineWriter>),
+    /// Written by the requests themselves (plain files, stdout).
+    Inline {
+        metrics: DeviceMetrics,
+        out: Mutex<Out>,
+    },
     /// Written by the device's own thread (sockets, syslog, files with `fsync`).
     Thread {
         /// The thread's bounded queue.
@@ -26,6 +28,28 @@ pub(crate) enum Writer {
         /// Where the chain stands (updated by the thread).
         head: Arc<Mutex<ChainHead>>,
     },
+}
+
+/// An inline device's sink and where its chain stands, held by one request at a time.
+pub(crate) struct Out {
+    sink: Sink,
+    head: ChainHead,
+    /// The file is to be reopened before the next write (after rotation).
+    reopen: bool,
+    last_error_log: Option<Instant>,
+}
+
+impl Out {
+    /// Reopens the sink if that was asked for.
+    fn reopen_if_asked(&mut self) {
+        if std::mem::take(&mut self.reopen) {
+            self.sink.reopen();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Writer {
@@ -37,7 +61,15 @@ impl Writer {
         inline: bool,
     ) -> std::io::Result<Self> {
         if inline {
-            return Ok(Self::Inline(Box::new(InlineWriter::new(path, sink, head))));
+            return Ok(Self::Inline {
+                metrics: DeviceMetrics::new(path),
+                out: Mutex::new(Out {
+                    sink,
+                    head,
+                    reopen: false,
+                    last_error_log: None,
+                }),
+            });
         }
         let head = Arc::new(Mutex::new(head));
         let queue = spawn(path, sink, head.clone())?;
@@ -48,7 +80,18 @@ impl Writer {
     /// are written.
     pub(crate) async fn write(&self, entries: Vec<Entry>) -> bool {
         match self {
-            Self::Inline(w) => w.write(entries).await,
+            Self::Inline { metrics, out } => {
+                let mut out = lock(out);
+                let out = &mut *out;
+                out.reopen_if_asked();
+                write_entries(
+                    metrics,
+                    &mut out.sink,
+                    &mut out.head,
+                    &entries,
+                    &mut out.last_error_log,
+                )
+            }
             Self::Thread { queue, .. } => {
                 let (done, wait) = oneshot::channel();
                 if queue.send(Job::Lines { entries, done }).await.is_err() {
@@ -63,7 +106,18 @@ impl Writer {
     /// written.
     pub(crate) async fn checkpoint(&self, forced: Forced) -> bool {
         match self {
-            Self::Inline(w) => w.checkpoint(&forced),
+            Self::Inline { metrics, out } => {
+                let mut out = lock(out);
+                let out = &mut *out;
+                out.reopen_if_asked();
+                write_checkpoint(
+                    metrics,
+                    &mut out.sink,
+                    &mut out.head,
+                    &forced,
+                    &mut out.last_error_log,
+                )
+            }
             Self::Thread { queue, .. } => {
                 let (done, wait) = oneshot::channel();
                 if queue.send(Job::Checkpoint { forced, done }).await.is_err() {
@@ -77,7 +131,7 @@ impl Writer {
     /// Reopens the destination before the next write (after rotation).
     pub(crate) fn reopen(&self) {
         match self {
-            Self::Inline(w) => w.reopen(),
+            Self::Inline { out, .. } => lock(out).reopen = true,
             Self::Thread { queue, .. } => {
                 let _ = queue.try_send(Job::Reopen);
             }
@@ -87,11 +141,8 @@ impl Writer {
     /// Where the chain stands.
     pub(crate) fn head(&self) -> ChainHead {
         match self {
-            Self::Inline(w) => w.head(),
-            Self::Thread { head, .. } => match head.lock() {
-                Ok(h) => h.clone(),
-                Err(p) => p.into_inner().clone(),
-            },
+            Self::Inline { out, .. } => lock(out).head.clone(),
+            Self::Thread { head, .. } => lock(head).clone(),
         }
     }
 }
@@ -154,10 +205,7 @@ fn write_batch(
     jobs: Vec<Job>,
     last_error_log: &mut Option<Instant>,
 ) {
-    let mut next = match head.lock() {
-        Ok(h) => h.clone(),
-        Err(p) => p.into_inner().clone(),
-    };
+    let mut next = lock(head).clone();
     let mut entries = Vec::with_capacity(jobs.len());
     let mut waiting = Vec::with_capacity(jobs.len());
     let mut checkpoints = Vec::new();
@@ -186,10 +234,7 @@ fn write_batch(
         let ok = write_checkpoint(metrics, sink, &mut next, &forced, last_error_log);
         let _ = done.send(ok);
     }
-    match head.lock() {
-        Ok(mut h) => *h = next,
-        Err(p) => *p.into_inner() = next,
-    }
+    *lock(head) = next;
 }
 
 /// Writes a checkpoint after `head`, if `forced` takes one; `true` unless it failed.
@@ -265,5 +310,60 @@ pub(crate) fn write_entries(
             }
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::sink::Target;
+
+    /// Requests writing a file at once each get their lines in, next to each other, in one
+    /// chain.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_requests_append_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let target = Target::File {
+            path: path.clone(),
+            fsync: false,
+        };
+        let sink = Sink::new(target, Arc::default());
+        let writer =
+            Arc::new(Writer::start("test/", sink, ChainHead::genesis("00"), true).unwrap());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..64 {
+            let writer = Arc::clone(&writer);
+            tasks.spawn(async move {
+                let entry = |part: &str| {
+                    Entry::from_object(format!("{{\"i\":{i},\"part\":\"{part}\"}}").as_bytes())
+                };
+                writer
+                    .write(vec![entry("request"), entry("response")])
+                    .await
+            });
+        }
+        while let Some(written) = tasks.join_next().await {
+            assert!(written.unwrap());
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 128);
+        let mut verifier = ward_api::audit::ChainVerifier::new();
+        for pair in lines.chunks(2) {
+            let (request, response): (serde_json::Value, serde_json::Value) = (
+                serde_json::from_str(pair[0]).unwrap(),
+                serde_json::from_str(pair[1]).unwrap(),
+            );
+            assert_eq!(request["i"], response["i"]);
+            assert_eq!(
+                (request["part"].as_str(), response["part"].as_str()),
+                (Some("request"), Some("response"))
+            );
+        }
+        for line in &lines {
+            verifier.push(line.as_bytes()).unwrap();
+        }
+        assert_eq!(writer.head().seq, 128);
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use ward_crypto::random_base62;
-use ward_store::{Action, Barrier, Expect, Op, StoreError, SharedCache};
+use ward_store::{Action, Barrier, Expect, Op, SharedCache, StoreError};
 
 use crate::{CoreError, CoreResult};
 
