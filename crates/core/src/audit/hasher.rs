@@ -39,11 +39,13 @@ pub(crate) struct Hasher {
     /// By token hash: the caller's parts, and the token entry they were made from, held
     /// weakly so that the memo keeps no decrypted entry alive. A renewed or changed token is
     /// a new entry, and gets new parts.
-    callers: Mutex<FastMap<String, (Weak<TokenEntry>, Arc<CallerParts>)>>,
+    callers: Mutex<CallerMemo>,
     /// The HMAC'd copy of a response's `data` by the SHA-256 of its JSON text, which alone
     /// fixes the copy: nothing to invalidate, and no secret kept in clear.
     data: Mutex<DataMemo>,
 }
+
+type CallerMemo = FastMap<String, (Weak<TokenEntry>, Arc<CallerParts>)>;
 
 #[derive(Default)]
 struct DataMemo {

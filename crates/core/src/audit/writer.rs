@@ -17,10 +17,7 @@ use super::sink::Sink;
 /// How a device's lines reach its sink.
 pub(crate) enum Writer {
     /// Written by the requests themselves (plain files, stdout).
-    Inline {
-        metrics: DeviceMetrics,
-        out: Mutex<Out>,
-    },
+    Inline(Box<InlineFile>),
     /// Written by the device's own thread (sockets, syslog, files with `fsync`).
     Thread {
         /// The thread's bounded queue.
@@ -30,8 +27,14 @@ pub(crate) enum Writer {
     },
 }
 
+/// A device the requests write themselves.
+pub(crate) struct InlineFile {
+    metrics: DeviceMetrics,
+    out: Mutex<Out>,
+}
+
 /// An inline device's sink and where its chain stands, held by one request at a time.
-pub(crate) struct Out {
+struct Out {
     sink: Sink,
     head: ChainHead,
     /// The file is to be reopened before the next write (after rotation).
@@ -61,7 +64,7 @@ impl Writer {
         inline: bool,
     ) -> std::io::Result<Self> {
         if inline {
-            return Ok(Self::Inline {
+            return Ok(Self::Inline(Box::new(InlineFile {
                 metrics: DeviceMetrics::new(path),
                 out: Mutex::new(Out {
                     sink,
@@ -69,7 +72,7 @@ impl Writer {
                     reopen: false,
                     last_error_log: None,
                 }),
-            });
+            })));
         }
         let head = Arc::new(Mutex::new(head));
         let queue = spawn(path, sink, head.clone())?;
@@ -80,12 +83,12 @@ impl Writer {
     /// are written.
     pub(crate) async fn write(&self, entries: Vec<Entry>) -> bool {
         match self {
-            Self::Inline { metrics, out } => {
-                let mut out = lock(out);
+            Self::Inline(file) => {
+                let mut out = lock(&file.out);
                 let out = &mut *out;
                 out.reopen_if_asked();
                 write_entries(
-                    metrics,
+                    &file.metrics,
                     &mut out.sink,
                     &mut out.head,
                     &entries,
@@ -106,12 +109,12 @@ impl Writer {
     /// written.
     pub(crate) async fn checkpoint(&self, forced: Forced) -> bool {
         match self {
-            Self::Inline { metrics, out } => {
-                let mut out = lock(out);
+            Self::Inline(file) => {
+                let mut out = lock(&file.out);
                 let out = &mut *out;
                 out.reopen_if_asked();
                 write_checkpoint(
-                    metrics,
+                    &file.metrics,
                     &mut out.sink,
                     &mut out.head,
                     &forced,
@@ -131,7 +134,7 @@ impl Writer {
     /// Reopens the destination before the next write (after rotation).
     pub(crate) fn reopen(&self) {
         match self {
-            Self::Inline { out, .. } => lock(out).reopen = true,
+            Self::Inline(file) => lock(&file.out).reopen = true,
             Self::Thread { queue, .. } => {
                 let _ = queue.try_send(Job::Reopen);
             }
@@ -141,7 +144,7 @@ impl Writer {
     /// Where the chain stands.
     pub(crate) fn head(&self) -> ChainHead {
         match self {
-            Self::Inline { out, .. } => lock(out).head.clone(),
+            Self::Inline(file) => lock(&file.out).head.clone(),
             Self::Thread { head, .. } => lock(head).clone(),
         }
     }
