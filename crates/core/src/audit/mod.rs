@@ -19,9 +19,9 @@
 //!   read changes nothing, so its request entry (stamped before it runs) goes out with its
 //!   response entry in one write; if they cannot be written, the read returns an error and
 //!   no data.
-//! - Files are appended to by the requests themselves, one at a time; sockets have a writer
-//!   thread fed through a bounded queue, which writes what queued meanwhile in one batch
-//!   ([`writer`]).
+//! - Concurrent requests share writes (group commit): files are appended to by the requests
+//!   themselves, one leader per batch ([`inline`]); sockets have a writer thread fed through
+//!   a bounded queue ([`writer`]).
 
 mod api;
 mod checkpoint;
@@ -29,6 +29,7 @@ mod entry;
 mod flush_behind;
 mod hashed;
 mod hasher;
+mod inline;
 mod sink;
 mod writer;
 

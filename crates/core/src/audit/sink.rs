@@ -1,7 +1,7 @@
 //! Where an audit device's lines go: a file (or stdout), a TCP or UDP socket, or syslog.
 //! Blocking I/O: sockets and fsync'd files are driven by the device's own writer thread; files
 //! without fsync, which append to the page cache in microseconds, by the requests themselves
-//! ([`super::writer`]).
+//! ([`super::inline`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -78,8 +78,6 @@ pub(crate) struct Sink {
     /// A failed write could not be taken back: before the next one, the head is read
     /// again from the file's last complete line.
     resync: bool,
-    /// The batch being written.
-    batch: Lines,
 }
 
 /// A batch of chained lines in one buffer, each ending in a newline.
@@ -124,7 +122,6 @@ impl Sink {
             checkpoints,
             fresh: false,
             resync: false,
-            batch: Lines::default(),
         }
     }
 
@@ -137,6 +134,13 @@ impl Sink {
         entries: &[Entry],
         forced: Option<&Forced>,
     ) -> io::Result<()> {
+        thread_local! {
+            // The batch being written, kept between batches so that its memory is reused.
+            // One per thread, not per device: the runtime's workers take turns leading a
+            // file's batches, and a shared buffer's 10 to 40 KB would move from core to
+            // core with every turn.
+            static BATCH: std::cell::RefCell<Lines> = std::cell::RefCell::default();
+        }
         let shared = Arc::clone(&self.checkpoints);
         let mut checkpoints = lock(&shared);
         let checkpointer = checkpoints.as_mut();
@@ -154,42 +158,41 @@ impl Sink {
             }
         }
         let lines = entries.len() as u64;
-        // The buffer is kept between batches, so that its memory is reused.
-        let mut batch = std::mem::take(&mut self.batch);
-        let mut next = head.clone();
-        batch.clear();
-        let mut mark = None;
-        if let Some(c) = &checkpointer
-            && self.fresh
-        {
-            mark = Some(c.chain(&mut next, &mut batch.bytes, "open", true, None));
-            batch.ends.push(batch.bytes.len());
-        }
-        for entry in entries {
-            next.chain_into(entry, &mut batch.bytes);
-            batch.ends.push(batch.bytes.len());
-        }
-        let mut after_lines = false;
-        if let Some(c) = &checkpointer {
-            let reason = forced.map(|f| f.reason);
-            if reason.is_some() || c.due_after(lines) {
-                let chain_break = forced.and_then(|f| f.chain_break.clone());
-                let reason = reason.unwrap_or("interval");
-                mark = Some(c.chain(&mut next, &mut batch.bytes, reason, false, chain_break));
+        BATCH.with_borrow_mut(|batch| {
+            let mut next = head.clone();
+            batch.clear();
+            let mut mark = None;
+            if let Some(c) = &checkpointer
+                && self.fresh
+            {
+                mark = Some(c.chain(&mut next, &mut batch.bytes, "open", true, None));
                 batch.ends.push(batch.bytes.len());
-                after_lines = true;
             }
-        }
-        let result = self.write_batch(&batch);
-        self.batch = batch;
-        if result.is_ok() {
-            *head = next;
-            self.fresh = false;
-            if let Some(c) = checkpointer {
-                c.wrote(lines, mark, after_lines);
+            for entry in entries {
+                next.chain_into(entry, &mut batch.bytes);
+                batch.ends.push(batch.bytes.len());
             }
-        }
-        result
+            let mut after_lines = false;
+            if let Some(c) = &checkpointer {
+                let reason = forced.map(|f| f.reason);
+                if reason.is_some() || c.due_after(lines) {
+                    let chain_break = forced.and_then(|f| f.chain_break.clone());
+                    let reason = reason.unwrap_or("interval");
+                    mark = Some(c.chain(&mut next, &mut batch.bytes, reason, false, chain_break));
+                    batch.ends.push(batch.bytes.len());
+                    after_lines = true;
+                }
+            }
+            let result = self.write_batch(batch);
+            if result.is_ok() {
+                *head = next;
+                self.fresh = false;
+                if let Some(c) = checkpointer {
+                    c.wrote(lines, mark, after_lines);
+                }
+            }
+            result
+        })
     }
 
     /// Opens the destination now (the check `sys/audit` runs before enabling a device).

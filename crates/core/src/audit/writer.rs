@@ -1,23 +1,24 @@
-//! How a device's lines reach its sink. A file without `fsync` (or stdout), which takes an
-//! append in microseconds, is written by the requests themselves, each chaining and
-//! appending its own lines under the file's lock. Sockets, which can block for seconds, and
-//! files with `fsync` have a writer thread: it takes entries from a bounded queue, chains
-//! them, writes them in batches, and tells each waiting request whether its line was
-//! written. Either way a request's lines are written before its response leaves.
+//! A device's writer thread: takes entries from a bounded queue, chains them, writes them in
+//! batches, and tells each waiting request whether its line was written.
+//!
+//! Requests do not take turns at the sink: while one batch is being written, the entries of
+//! concurrent requests queue up and go out together in the next write (a group flush). Each
+//! request still waits for its own line, so "written before the response" holds.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use ward_api::audit::{ChainHead, Entry};
 
 use super::checkpoint::Forced;
+use super::inline::InlineWriter;
 use super::sink::Sink;
 
 /// How a device's lines reach its sink.
 pub(crate) enum Writer {
-    /// Written by the requests themselves (plain files, stdout).
-    Inline(Box<InlineFile>),
+    /// Written by the requests themselves, one leader per batch (plain files, stdout).
+    Inline(Box<InlineWriter>),
     /// Written by the device's own thread (sockets, syslog, files with `fsync`).
     Thread {
         /// The thread's bounded queue.
@@ -25,34 +26,6 @@ pub(crate) enum Writer {
         /// Where the chain stands (updated by the thread).
         head: Arc<Mutex<ChainHead>>,
     },
-}
-
-/// A device the requests write themselves.
-pub(crate) struct InlineFile {
-    metrics: DeviceMetrics,
-    out: Mutex<Out>,
-}
-
-/// An inline device's sink and where its chain stands, held by one request at a time.
-struct Out {
-    sink: Sink,
-    head: ChainHead,
-    /// The file is to be reopened before the next write (after rotation).
-    reopen: bool,
-    last_error_log: Option<Instant>,
-}
-
-impl Out {
-    /// Reopens the sink if that was asked for.
-    fn reopen_if_asked(&mut self) {
-        if std::mem::take(&mut self.reopen) {
-            self.sink.reopen();
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Writer {
@@ -64,15 +37,7 @@ impl Writer {
         inline: bool,
     ) -> std::io::Result<Self> {
         if inline {
-            return Ok(Self::Inline(Box::new(InlineFile {
-                metrics: DeviceMetrics::new(path),
-                out: Mutex::new(Out {
-                    sink,
-                    head,
-                    reopen: false,
-                    last_error_log: None,
-                }),
-            })));
+            return Ok(Self::Inline(Box::new(InlineWriter::new(path, sink, head))));
         }
         let head = Arc::new(Mutex::new(head));
         let queue = spawn(path, sink, head.clone())?;
@@ -83,18 +48,7 @@ impl Writer {
     /// are written.
     pub(crate) async fn write(&self, entries: Vec<Entry>) -> bool {
         match self {
-            Self::Inline(file) => {
-                let mut out = lock(&file.out);
-                let out = &mut *out;
-                out.reopen_if_asked();
-                write_entries(
-                    &file.metrics,
-                    &mut out.sink,
-                    &mut out.head,
-                    &entries,
-                    &mut out.last_error_log,
-                )
-            }
+            Self::Inline(w) => w.write(entries).await,
             Self::Thread { queue, .. } => {
                 let (done, wait) = oneshot::channel();
                 if queue.send(Job::Lines { entries, done }).await.is_err() {
@@ -109,18 +63,7 @@ impl Writer {
     /// written.
     pub(crate) async fn checkpoint(&self, forced: Forced) -> bool {
         match self {
-            Self::Inline(file) => {
-                let mut out = lock(&file.out);
-                let out = &mut *out;
-                out.reopen_if_asked();
-                write_checkpoint(
-                    &file.metrics,
-                    &mut out.sink,
-                    &mut out.head,
-                    &forced,
-                    &mut out.last_error_log,
-                )
-            }
+            Self::Inline(w) => w.checkpoint(&forced),
             Self::Thread { queue, .. } => {
                 let (done, wait) = oneshot::channel();
                 if queue.send(Job::Checkpoint { forced, done }).await.is_err() {
@@ -134,7 +77,7 @@ impl Writer {
     /// Reopens the destination before the next write (after rotation).
     pub(crate) fn reopen(&self) {
         match self {
-            Self::Inline(file) => lock(&file.out).reopen = true,
+            Self::Inline(w) => w.reopen(),
             Self::Thread { queue, .. } => {
                 let _ = queue.try_send(Job::Reopen);
             }
@@ -144,8 +87,11 @@ impl Writer {
     /// Where the chain stands.
     pub(crate) fn head(&self) -> ChainHead {
         match self {
-            Self::Inline(file) => lock(&file.out).head.clone(),
-            Self::Thread { head, .. } => lock(head).clone(),
+            Self::Inline(w) => w.head(),
+            Self::Thread { head, .. } => match head.lock() {
+                Ok(h) => h.clone(),
+                Err(p) => p.into_inner().clone(),
+            },
         }
     }
 }
@@ -208,7 +154,10 @@ fn write_batch(
     jobs: Vec<Job>,
     last_error_log: &mut Option<Instant>,
 ) {
-    let mut next = lock(head).clone();
+    let mut next = match head.lock() {
+        Ok(h) => h.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
     let mut entries = Vec::with_capacity(jobs.len());
     let mut waiting = Vec::with_capacity(jobs.len());
     let mut checkpoints = Vec::new();
@@ -237,7 +186,10 @@ fn write_batch(
         let ok = write_checkpoint(metrics, sink, &mut next, &forced, last_error_log);
         let _ = done.send(ok);
     }
-    *lock(head) = next;
+    match head.lock() {
+        Ok(mut h) => *h = next,
+        Err(p) => *p.into_inner() = next,
+    }
 }
 
 /// Writes a checkpoint after `head`, if `forced` takes one; `true` unless it failed.
@@ -352,18 +304,14 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 128);
-        let mut verifier = ward_api::audit::ChainVerifier::new();
         for pair in lines.chunks(2) {
-            let (request, response): (serde_json::Value, serde_json::Value) = (
-                serde_json::from_str(pair[0]).unwrap(),
-                serde_json::from_str(pair[1]).unwrap(),
-            );
+            let request: serde_json::Value = serde_json::from_str(pair[0]).unwrap();
+            let response: serde_json::Value = serde_json::from_str(pair[1]).unwrap();
             assert_eq!(request["i"], response["i"]);
-            assert_eq!(
-                (request["part"].as_str(), response["part"].as_str()),
-                (Some("request"), Some("response"))
-            );
+            assert_eq!(request["part"], "request");
+            assert_eq!(response["part"], "response");
         }
+        let mut verifier = ward_api::audit::ChainVerifier::new();
         for line in &lines {
             verifier.push(line.as_bytes()).unwrap();
         }
