@@ -2,7 +2,7 @@
 //! audit entry is replaced by its HMAC under the device's own key, as Vault writes them
 //! (`hmac-sha256:<hex>`), and the parts that repeat from request to request (a caller's
 //! `auth` block, a hot secret's `data`) are HMAC'd once per device and remembered. Without
-//! them an audited KV read costs 30% more (docs-machinery-figures.md).
+//! them an audited KV read costs a quarter more (docs-machinery-figures.md).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
