@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use ward_api::token_format::BASE62;
 use ward_crypto::{Aes256GcmKey, Key256, SecretBytes, random_chars};
-use ward_store::{Action, Barrier, Expect, Op, StoreError, ThreadCache};
+use ward_store::{Action, Barrier, Expect, Op, SharedCache, StoreError};
 
 use crate::engine::MountType;
 use crate::{CoreError, CoreResult};
@@ -431,12 +431,12 @@ impl Drop for StoredKeys {
 /// Attempts at a key-record update that keeps losing compare-and-set races.
 const KEY_UPDATE_ATTEMPTS: usize = 16;
 
-/// Mounts whose KEKs each thread keeps unwrapped (past this, a thread's cache starts over).
-const CACHED_MOUNT_KEYS_PER_THREAD: usize = 1024;
+/// Mounts whose KEKs are kept unwrapped (past this, the cache starts over).
+const CACHED_MOUNT_KEYS: usize = 1024;
 
 /// Cache of unwrapped mount KEKs (dropped on seal).
 pub(crate) struct MountKeys {
-    cache: ThreadCache<String, MountKeySet>,
+    cache: SharedCache<String, MountKeySet>,
     /// What each KEK version has sealed in this process (AES-GCM usage limits).
     seals: crate::rotation::usage::SealCounters,
 }
@@ -444,14 +444,14 @@ pub(crate) struct MountKeys {
 impl Default for MountKeys {
     fn default() -> Self {
         Self {
-            cache: ThreadCache::new(CACHED_MOUNT_KEYS_PER_THREAD),
+            cache: SharedCache::new(CACHED_MOUNT_KEYS),
             seals: crate::rotation::usage::SealCounters::default(),
         }
     }
 }
 
 impl MountKeys {
-    /// Drops every thread's unwrapped KEKs (on seal).
+    /// Drops the unwrapped KEKs (on seal).
     pub(crate) fn clear(&self) {
         self.cache.clear();
         self.seals.clear();

@@ -4,31 +4,31 @@
 use std::sync::Arc;
 
 use ward_policy::{Acl, DEFAULT_POLICY, Policy};
-use ward_store::{Barrier, ThreadCache};
+use ward_store::{Barrier, SharedCache};
 
 use crate::{CoreError, CoreResult};
 
 const PREFIX: &str = "sys/policy/";
 
-/// Merged ACLs each thread keeps (past this, a thread's cache starts over).
-const CACHED_ACLS_PER_THREAD: usize = 1024;
+/// Merged ACLs cached (past this, the cache starts over).
+const CACHED_ACLS: usize = 1024;
 
 /// Policy storage and ACL cache.
 pub(crate) struct PolicyStore {
     /// The merged ACL of each sorted, deduplicated set of policy names.
-    acls: ThreadCache<Vec<String>, Acl>,
+    acls: SharedCache<Vec<String>, Acl>,
 }
 
 impl Default for PolicyStore {
     fn default() -> Self {
         Self {
-            acls: ThreadCache::new(CACHED_ACLS_PER_THREAD),
+            acls: SharedCache::new(CACHED_ACLS),
         }
     }
 }
 
 impl PolicyStore {
-    /// Drops every merged ACL on every thread: once this returns, no request is authorised
+    /// Drops every merged ACL: once this returns, no request is authorised
     /// by a policy as it was before, and an ACL merged from policies read before cannot be
     /// cached.
     pub(crate) fn clear_cache(&self) {

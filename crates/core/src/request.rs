@@ -1,8 +1,6 @@
 //! Transport-neutral requests and responses, shaped like Vault's logical requests.
 
-use std::any::Any;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -106,8 +104,6 @@ pub struct Response {
     /// `data`'s fields are also sent at the envelope's top level (Vault's `sys/mounts`,
     /// `sys/audit` and `sys/audit-hash` answer so).
     pub data_at_top_level: bool,
-    /// What the serialised `data` was made from, when that fixes its text (a KV read).
-    pub(crate) source: Option<DataSource>,
 }
 
 /// A reply that is not an envelope, typed: the transport serialises it.
@@ -144,19 +140,6 @@ pub enum Outcome {
     },
 }
 
-/// The objects a serialised `data` was made from, for responses whose text those objects
-/// fix: a KV read's is fixed by the secret's metadata, the version number and the version's
-/// prepared record. An audit device remembers the HMAC'd copy it made for a source and
-/// reuses it while the source lives, so a secret read again and again is HMAC'd once per
-/// device, not on every read. The response holds the objects until it is dropped; the
-/// device only remembers where they are (see `audit::hasher`).
-pub(crate) struct DataSource {
-    /// The objects, compared by address.
-    pub(crate) objects: [Arc<dyn Any + Send + Sync>; 2],
-    /// Anything else that selects the text (a KV read's version number).
-    pub(crate) detail: u64,
-}
-
 impl Response {
     /// An envelope response with `data`.
     pub fn data(data: Value) -> Self {
@@ -179,14 +162,6 @@ impl Response {
         match &self.data {
             Some(Data::Tree(data)) => Some(data),
             _ => None,
-        }
-    }
-
-    /// This response, its serialised `data` made from `source`.
-    pub(crate) fn with_source(self, source: DataSource) -> Self {
-        Self {
-            source: Some(source),
-            ..self
         }
     }
 

@@ -72,7 +72,7 @@ impl Barrier {
     pub fn unseal(&self, keyring: Arc<Keyring>) {
         self.installed.store(Some(Arc::new(Installed {
             ring: keyring,
-            paths: PathMemo::new(),
+            paths: PathMemo::default(),
         })));
     }
 

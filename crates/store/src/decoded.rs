@@ -14,13 +14,11 @@
 
 use std::sync::Arc;
 
-use crate::{Barrier, StoreError, ThreadCache};
+use crate::{Barrier, SharedCache, StoreError};
 
-/// Decoded values by logical key, each with the ciphertext it was decoded from. Each thread
-/// keeps its own (see [`ThreadCache`]): a thread decodes a record once, the first time it
-/// reads it.
+/// Decoded values by logical key, each with the ciphertext it was decoded from.
 pub struct DecodedMemo<T: Send + Sync> {
-    cache: ThreadCache<String, Decoded<T>>,
+    cache: SharedCache<String, Decoded<T>>,
 }
 
 /// A memo the barrier tells about deleted keys.
@@ -48,36 +46,36 @@ fn weight<T>(key: &String, decoded: &Decoded<T>) -> usize {
 }
 
 impl<T: Send + Sync> DecodedMemo<T> {
-    /// A memo of at most `capacity` keys weighing at most `max_bytes` per thread (past
-    /// either it starts over). A record heavier than a sixty-fourth of `max_bytes` is
+    /// A memo of at most `capacity` keys weighing at most `max_bytes` (past either it starts
+    /// over). A record heavier than a sixty-fourth of `max_bytes` is
     /// decoded on every read.
     pub fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
-            cache: ThreadCache::new(capacity).with_max_bytes(max_bytes, weight),
+            cache: SharedCache::new(capacity).with_max_bytes(max_bytes, weight),
         }
     }
 
-    /// Forgets every decoded value on every thread (on seal: nothing decoded outlives the
-    /// keyring).
+    /// Forgets every decoded value (on seal: nothing decoded outlives the keyring).
     pub fn clear(&self) {
         self.cache.clear();
     }
 
-    /// How many keys the calling thread remembers.
+    /// How many keys it remembers.
     pub fn len(&self) -> usize {
         self.cache.len()
     }
 
-    /// True when the calling thread remembers nothing.
+    /// True when it remembers nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     fn lookup(&self, key: &str, sealed: &[u8]) -> Option<Arc<T>> {
         // Ciphertext is not secret: a plain comparison is fine.
-        self.cache.get_with(key, |found| {
-            (found.sealed == sealed).then(|| Arc::clone(&found.value))
-        })
+        self.cache
+            .get(key)
+            .filter(|found| found.sealed == sealed)
+            .map(|found| Arc::clone(&found.value))
     }
 
     fn remember(&self, key: &str, sealed: Vec<u8>, value: Arc<T>, generation: u64) {

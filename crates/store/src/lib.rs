@@ -12,8 +12,8 @@ mod decoded;
 mod keys;
 mod memory;
 mod paths;
+mod shared_cache;
 mod sqlite;
-mod thread_cache;
 
 pub use backend::{Action, Expect, Op, Storage, StoreError};
 pub use barrier::{Barrier, Entry};
@@ -22,5 +22,5 @@ pub use decoded::{DecodedMemo, ForgetDeleted};
 pub use keys::MAX_BACKEND_KEY_LEN;
 pub use memory::MemoryStorage;
 pub use paths::MAX_KEY_LEN;
+pub use shared_cache::{SharedCache, Weigh};
 pub use sqlite::{CommitStats, DurabilitySettings, SqliteOptions, SqliteStorage};
-pub use thread_cache::{ThreadCache, Weigh};

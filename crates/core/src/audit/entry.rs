@@ -66,10 +66,7 @@ pub(crate) fn request_parts(h: &Hasher, facts: &RequestFacts<'_>) -> Parts {
     }
 }
 
-/// The `request` object of an entry, its fields in the order Vault's JSON has them. Written
-/// by hand, not by serde: every request makes one, and most of it is HMACs and names that
-/// need no escaping (the `request_object_is_the_json_serde_would_write` test holds it to
-/// serde's text).
+/// The `request` object of an entry, its fields in the order Vault's JSON has them.
 fn request_object(
     h: &Hasher,
     facts: &RequestFacts<'_>,
@@ -77,77 +74,50 @@ fn request_object(
     client_token_accessor: Option<&str>,
 ) -> String {
     let req = facts.request;
-    // About 500 bytes for a read by a token within a mount.
-    let mut out = String::with_capacity(384 + req.path.len() + facts.id.len());
-    out.push('{');
-    // HMACs (`hmac-sha256:` and hex digits) hold nothing to escape.
-    if let Some(token) = client_token {
-        push_hmac_field(&mut out, "client_token", token);
-    }
-    if let Some(accessor) = client_token_accessor {
-        push_hmac_field(&mut out, "client_token_accessor", accessor);
-    }
-    push_field(&mut out, "id", facts.id);
-    if let Some(mount) = facts.mount {
-        push_field(&mut out, "mount_accessor", &mount.accessor);
-        push_field(&mut out, "mount_point", &mount.path);
-        push_field(&mut out, "mount_type", mount.mount_type.as_str());
-    }
-    out.push_str("\"namespace\":{\"id\":\"root\"},");
-    push_field(&mut out, "operation", operation_name(req.operation));
-    push_field(&mut out, "path", &req.path);
-    if let Some(address) = req.remote_addr {
-        use std::fmt::Write;
-        // An address's text never needs escaping.
-        let _ = write!(out, "\"remote_address\":\"{address}\",");
-    }
-    if !req.data.is_empty() {
-        out.push_str("\"data\":");
-        // The request's body, every string HMAC'd.
-        match serde_json::to_string(&HashedMap(&req.data, h)) {
-            Ok(data) => out.push_str(&data),
-            Err(_) => out.push_str("{}"),
-        }
-        out.push(',');
-    }
-    // Every object has `id`, so there is a trailing comma to replace.
-    out.pop();
-    out.push('}');
-    out
+    let (mount_accessor, mount_point, mount_type) = mount_fields(facts.mount.map(Arc::as_ref));
+    let object = RequestObject {
+        client_token,
+        client_token_accessor,
+        id: facts.id,
+        mount_accessor,
+        mount_point,
+        mount_type,
+        namespace: Namespace { id: "root" },
+        operation: operation_name(req.operation),
+        path: &req.path,
+        remote_address: req.remote_addr,
+        data: (!req.data.is_empty()).then_some(HashedMap(&req.data, h)),
+    };
+    serde_json::to_string(&object).unwrap_or_else(|_| "{}".into())
 }
 
-/// Appends `"name":"hmac",` for an HMAC made by a [`Hasher`], which needs no escaping.
-fn push_hmac_field(out: &mut String, name: &str, hmac: &str) {
-    debug_assert!(
-        hmac.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b':')
-    );
-    out.push('"');
-    out.push_str(name);
-    out.push_str("\":\"");
-    out.push_str(hmac);
-    out.push_str("\",");
+#[derive(serde::Serialize)]
+struct Namespace {
+    id: &'static str,
 }
 
-/// Appends `"name":"value",` with `value` escaped as JSON.
-fn push_field(out: &mut String, name: &str, value: &str) {
-    out.push('"');
-    out.push_str(name);
-    out.push_str("\":");
-    push_json_string(out, value);
-    out.push(',');
-}
-
-/// Appends `value` as a JSON string. Names, ids and HMACs hold nothing to escape, so they
-/// are copied as they are; anything else goes through serde_json's escaping.
-fn push_json_string(out: &mut String, value: &str) {
-    if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(value);
-        out.push('"');
-    } else {
-        out.push_str(&Value::from(value).to_string());
-    }
+/// The `request` object of an entry.
+#[derive(serde::Serialize)]
+struct RequestObject<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_token_accessor: Option<&'a str>,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_accessor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_point: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_type: Option<&'a str>,
+    namespace: Namespace,
+    operation: &'static str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_address: Option<std::net::IpAddr>,
+    /// The request's body, every string HMAC'd.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<HashedMap<'a>>,
 }
 
 /// The `response` object of an entry.
@@ -257,7 +227,7 @@ pub(crate) fn response_entry(
             out.push(b',');
         }
         out.extend_from_slice(b"\"data\":");
-        if !h.write_hashed_data(&mut out, json, resp.and_then(|r| r.source.as_ref())) {
+        if !h.write_hashed_data(&mut out, json) {
             out.truncate(mark);
         }
         out.push(b'}');
@@ -286,9 +256,7 @@ fn auth_info(h: &Hasher, a: &AuthInfo) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::DataSource;
     use serde_json::Map;
-    use std::any::Any;
     use zeroize::Zeroizing;
 
     /// The parts of a read of `secret/data/app` without a token.
@@ -309,42 +277,22 @@ mod tests {
         request_parts(h, &facts)
     }
 
-    /// Data from a source seen before is taken from the device's memo: the same objects
-    /// and detail give the remembered copy; another detail or another object is HMAC'd
-    /// afresh; and the memo keeps none of the objects alive.
+    /// Each response's serialised data is HMAC'd as it is: what it returned is what is
+    /// logged, for small and large data alike.
     #[test]
-    fn data_from_a_source_seen_before_is_hmacd_once() {
+    fn serialised_data_is_logged_as_each_response_has_it() {
         let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
         let parts = anonymous_read(&h);
-        // The `data` logged for a response of `data` from `objects` and `detail`.
-        let logged = |data: &Value, objects: [Arc<dyn Any + Send + Sync>; 2], detail: u64| {
+        let logged = |data: &Value| {
             let raw = serde_json::value::to_raw_value(data).unwrap();
-            let response = Response::data_json(raw).with_source(DataSource { objects, detail });
-            let entry = response_entry(&h, "t", &parts, None, &Ok(response));
+            let entry = response_entry(&h, "t", &parts, None, &Ok(Response::data_json(raw)));
             let entry: Value = serde_json::from_slice(&entry.to_object()).unwrap();
             entry["response"]["data"].clone()
         };
-        let (one, two, three) = (json!({"v": "one"}), json!({"v": "two"}), json!({"v": "3"}));
-        let meta: Arc<dyn Any + Send + Sync> = Arc::new(1u8);
-        let opened: Arc<dyn Any + Send + Sync> = Arc::new(2u8);
-        let both = || [Arc::clone(&meta), Arc::clone(&opened)];
-        assert_eq!(logged(&one, both(), 1), h.hash_value(&one));
-        // A real source always gives the same text; a different one here shows the copy
-        // was reused.
-        assert_eq!(logged(&two, both(), 1), h.hash_value(&one));
-        assert_eq!(logged(&two, both(), 2), h.hash_value(&two));
-        let other: Arc<dyn Any + Send + Sync> = Arc::new(3u8);
-        let changed = [Arc::clone(&other), Arc::clone(&opened)];
-        assert_eq!(logged(&three, changed, 2), h.hash_value(&three));
-        let gone = Arc::downgrade(&opened);
-        drop(opened);
-        assert!(gone.upgrade().is_none(), "the memo holds no object");
-        // Large HMAC'd data (here 300 strings, about 26 KB) is not remembered: a few large
-        // secrets would fill the memo.
         let large: Value = (0..300).map(|i| (format!("k{i}"), json!("v"))).collect();
-        let from = || [Arc::clone(&meta), Arc::clone(&other)];
-        assert_eq!(logged(&large, from(), 3), h.hash_value(&large));
-        assert_eq!(logged(&one, from(), 3), h.hash_value(&one));
+        for data in [json!({"v": "one"}), json!({"v": "two"}), large] {
+            assert_eq!(logged(&data), h.hash_value(&data));
+        }
     }
 
     /// A response whose data is held serialised (a KV read) gets the same entry as one
@@ -370,38 +318,8 @@ mod tests {
         assert!(!String::from_utf8_lossy(&text).contains("s3cret"));
     }
 
-    #[derive(serde::Serialize)]
-    struct Namespace {
-        id: &'static str,
-    }
-
-    /// The `request` object as serde writes it: what [`request_object`] must match.
-    #[derive(serde::Serialize)]
-    struct RequestObject<'a> {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        client_token: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        client_token_accessor: Option<&'a str>,
-        id: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        mount_accessor: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        mount_point: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        mount_type: Option<&'a str>,
-        namespace: Namespace,
-        operation: &'static str,
-        path: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        remote_address: Option<std::net::IpAddr>,
-        /// The request's body, every string HMAC'd.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        data: Option<HashedMap<'a>>,
-    }
-
-    /// The hand-written `request` object is, byte for byte, what serde writes for the same
-    /// fields: with and without a token, a mount, an address and a body, and with paths
-    /// that need escaping.
+    /// The `request` object carries each fact of the request in its own field: with and
+    /// without a token, a mount, an address and a body, and with paths that need escaping.
     #[test]
     fn request_object_is_the_json_serde_would_write() {
         let h = Hasher::new(Zeroizing::new(b"key".to_vec()));

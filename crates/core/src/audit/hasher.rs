@@ -1,108 +1,74 @@
 //! A device's HMAC key and what it remembers: every secret value, token and accessor in an
 //! audit entry is replaced by its HMAC under the device's own key, as Vault writes them
 //! (`hmac-sha256:<hex>`), and the parts that repeat from request to request (a caller's
-//! `auth` block, a hot secret's `data`) are HMAC'd once and remembered.
+//! `auth` block, a hot secret's `data`) are HMAC'd once per device and remembered. Without
+//! them an audited KV read costs a quarter more (docs-machinery-figures.md).
 
-use std::any::Any;
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use super::hashed::write_hashed_json;
+use super::hashed::{HashedMap, write_hashed_json};
 use crate::FastMap;
 use crate::core::Caller;
-use crate::request::DataSource;
 use crate::token::store::TokenEntry;
 
-/// Callers whose HMAC'd auth block is remembered, per device and thread; past this many the
-/// memo starts over.
-const CALLER_MEMO_ENTRIES: usize = 2048;
-/// Response sources whose HMAC'd `data` is remembered, per device and thread; past this
-/// many, or past [`SOURCE_MEMO_BYTES`] of it, the memo starts over.
-const SOURCE_MEMO_ENTRIES: usize = 4096;
-/// The most HMAC'd `data` a device remembers on one thread, in bytes (the runtime has a
-/// thread per core).
-const SOURCE_MEMO_BYTES: usize = 1 << 20;
-/// HMAC'd `data` longer than this is not remembered: a few large secrets would fill the
-/// memo, and their HMACs cost little next to reading them.
-const SOURCE_MEMO_LARGEST: usize = 16 << 10;
 /// What an HMAC'd value starts with, as in Vault's audit entries.
 const HASHED_PREFIX: &str = "hmac-sha256:";
 /// The length of an HMAC'd value: the prefix and 64 hex digits.
 const HASHED_LEN: usize = HASHED_PREFIX.len() + 64;
 
-/// Devices whose memos one thread keeps; a thread that meets one more forgets the oldest.
-const MEMOS_PER_THREAD: usize = 4;
+/// Callers whose parts a device remembers; past this many it starts over.
+const CALLER_MEMO_ENTRIES: usize = 2048;
+/// Data texts whose HMAC'd copy a device remembers; past this many, or past
+/// [`DATA_MEMO_BYTES`] of copies, it starts over.
+const DATA_MEMO_ENTRIES: usize = 4096;
+const DATA_MEMO_BYTES: usize = 4 << 20;
+/// Data texts longer than this are HMAC'd on every entry: a few large secrets would fill
+/// the memo, and their HMACs cost little next to reading them.
+const DATA_MEMO_LARGEST: usize = 16 << 10;
 
-/// A device's HMAC key (prepared once; wiped on drop by aws-lc), with what it remembers:
-/// the HMAC'd auth blocks of recent callers (a token's block is the same on every request
-/// it makes: two HMACs and a JSON object), and the HMAC'd `data` of recent response
-/// sources (a hot secret's value and metadata, the same on every read of its version).
-///
-/// Each thread remembers for itself ([`Memo`]): a memo shared by the runtime's workers had
-/// them take turns at its lock, and at the reference count of what it handed out, on every
-/// request. A thread makes its own copy of a block once, which costs two HMACs.
+/// A device's HMAC key (prepared once; wiped on drop by aws-lc), with what it remembers.
+/// The memos live and die with the device (on seal, say).
 pub(crate) struct Hasher {
-    /// Tells this device's memos from other devices' in a thread's [`MEMOS`].
-    id: u64,
     key: ward_crypto::HmacSha256Key,
     /// `hmac-sha256:` of the empty string, which many responses carry (a KV version's
     /// `deletion_time`, say).
     empty: [u8; HASHED_LEN],
+    /// By token hash: the caller's parts, and the token entry they were made from, held
+    /// weakly so that the memo keeps no decrypted entry alive. A renewed or changed token is
+    /// a new entry, and gets new parts.
+    callers: Mutex<CallerMemo>,
+    /// The HMAC'd copy of a response's `data` by the SHA-256 of its JSON text, which alone
+    /// fixes the copy: nothing to invalidate, and no secret kept in clear.
+    data: Mutex<DataMemo>,
 }
 
-/// What one thread remembers for one device.
-#[derive(Default)]
-struct Memo {
-    callers: CallerMemo,
-    sources: SourceMemo,
-}
-
-thread_local! {
-    /// This thread's memos, by [`Hasher::id`], the most recently added last.
-    static MEMOS: RefCell<Vec<(u64, Memo)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// By token hash: the token entry the parts were made from, and the parts. The entry is held
-/// by weak reference, as response sources are ([`SeenSource`]): a thread's memo outlives its
-/// device (until the thread meets newer ones), and must not keep a decrypted token entry in
-/// memory after a seal or a revocation.
 type CallerMemo = FastMap<String, (Weak<TokenEntry>, Arc<CallerParts>)>;
 
-/// By the address of a response source's second object: the HMAC'd `data` made from it.
 #[derive(Default)]
-struct SourceMemo {
-    seen: FastMap<usize, SeenSource>,
-    /// The HMAC'd `data` held, in bytes.
+struct DataMemo {
+    copies: FastMap<[u8; 32], Box<[u8]>>,
     bytes: usize,
 }
 
-/// A response source seen before, and the HMAC'd `data` made from it. Holds weak references:
-/// while one exists its object's memory is not reused, so an object at the same address is
-/// the same object, and the memo keeps no object (nor the data key in a KV version) alive.
-struct SeenSource {
-    objects: [Weak<dyn Any + Send + Sync>; 2],
-    detail: u64,
-    hashed: Box<[u8]>,
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl SeenSource {
-    fn is(&self, source: &DataSource) -> bool {
-        self.detail == source.detail
-            && self
-                .objects
-                .iter()
-                .zip(&source.objects)
-                .all(|(seen, now)| std::ptr::addr_eq(seen.as_ptr(), Arc::as_ptr(now)))
-    }
-}
-
-/// Where a source is remembered.
-fn source_key(source: &DataSource) -> usize {
-    Arc::as_ptr(&source.objects[1]).cast::<()>() as usize
+/// The `auth` object of a request's entries, its fields in the order Vault's JSON has them.
+#[derive(serde::Serialize)]
+struct AuthObject<'a> {
+    accessor: &'a str,
+    client_token: &'a str,
+    display_name: &'a str,
+    /// The token's metadata, every value HMAC'd; `null` when it has none.
+    metadata: Option<HashedMap<'a>>,
+    policies: &'a [String],
+    token_issue_time: String,
+    token_policies: &'a [String],
+    token_type: &'static str,
 }
 
 /// The HMAC'd parts of an entry that depend only on the caller's token.
@@ -117,128 +83,83 @@ pub(crate) struct CallerParts {
 
 impl Hasher {
     pub(crate) fn new(key: Zeroizing<Vec<u8>>) -> Self {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let key = ward_crypto::HmacSha256Key::new(&key);
         let empty = hashed_with(&key, "");
         Self {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             key,
             empty,
+            callers: Mutex::default(),
+            data: Mutex::default(),
         }
     }
 
-    /// Runs `f` on this thread's memo for this device. `f` must not call back into it.
-    fn with_memo<R>(&self, f: impl FnOnce(&mut Memo) -> R) -> R {
-        MEMOS.with_borrow_mut(|memos| {
-            let index = match memos.iter().position(|(id, _)| *id == self.id) {
-                Some(index) => index,
-                None => {
-                    if memos.len() >= MEMOS_PER_THREAD {
-                        memos.remove(0);
-                    }
-                    memos.push((self.id, Memo::default()));
-                    memos.len() - 1
-                }
-            };
-            f(&mut memos[index].1)
-        })
-    }
-
-    /// The caller's HMAC'd parts, remembered while its token entry stays the same one (a
-    /// renewed or changed token is a new entry, and gets new parts).
+    /// The caller's HMAC'd parts, made once per token entry.
     pub(super) fn caller_parts(&self, caller: &Caller) -> Arc<CallerParts> {
         let entry = &caller.entry;
-        let seen = self.with_memo(|memo| {
-            memo.callers
-                .get(&entry.hash)
-                .filter(|(seen, _)| std::ptr::eq(seen.as_ptr(), Arc::as_ptr(entry)))
-                .map(|(_, parts)| Arc::clone(parts))
-        });
-        if let Some(parts) = seen {
-            return parts;
+        if let Some((made_from, parts)) = lock(&self.callers).get(&entry.hash)
+            && std::ptr::eq(made_from.as_ptr(), Arc::as_ptr(entry))
+        {
+            return Arc::clone(parts);
         }
         let parts = Arc::new(self.make_caller_parts(caller));
-        self.with_memo(|memo| {
-            if memo.callers.len() >= CALLER_MEMO_ENTRIES {
-                memo.callers.clear();
-            }
-            memo.callers.insert(
-                entry.hash.clone(),
-                (Arc::downgrade(entry), Arc::clone(&parts)),
-            );
-        });
+        let mut callers = lock(&self.callers);
+        if callers.len() >= CALLER_MEMO_ENTRIES {
+            callers.clear();
+        }
+        callers.insert(
+            entry.hash.clone(),
+            (Arc::downgrade(entry), Arc::clone(&parts)),
+        );
         parts
     }
 
-    fn make_caller_parts(&self, caller: &Caller) -> CallerParts {
-        let e = &caller.entry;
-        let token = self.hash(caller.token.expose());
-        let accessor = self.hash(&e.accessor);
-        let auth = json!({
-            "client_token": token,
-            "accessor": accessor,
-            "display_name": e.display_name,
-            "policies": e.policies,
-            "token_policies": e.policies,
-            "metadata": if e.meta.is_empty() { Value::Null } else { self.hash_value(&Value::Object(e.meta.clone())) },
-            "token_type": "service",
-            "token_issue_time": rfc3339(e.issue_time),
-        });
-        CallerParts {
-            auth: auth.to_string(),
-            token,
-            accessor,
-        }
-    }
-
-    /// Appends the JSON text `json` with every string HMAC'd (see [`write_hashed_json`]).
-    /// With a `source` (what fixed the text), the copy made for the same source before is
-    /// reused. `false` if `json` is not valid JSON (`out` may then hold part of it).
-    pub(super) fn write_hashed_data(
-        &self,
-        out: &mut Vec<u8>,
-        json: &str,
-        source: Option<&DataSource>,
-    ) -> bool {
-        let Some(source) = source else {
+    /// Appends the JSON text `json` with every string HMAC'd (see [`write_hashed_json`]),
+    /// made once per text. `false` if `json` is not valid JSON (`out` may then hold part of
+    /// it).
+    pub(super) fn write_hashed_data(&self, out: &mut Vec<u8>, json: &str) -> bool {
+        if json.len() > DATA_MEMO_LARGEST {
             return write_hashed_json(out, json, self).is_ok();
-        };
-        let key = source_key(source);
-        let found = self.with_memo(|memo| match memo.sources.seen.get(&key) {
-            Some(seen) if seen.is(source) => {
-                out.extend_from_slice(&seen.hashed);
-                true
-            }
-            _ => false,
-        });
-        if found {
+        }
+        let text = ward_crypto::sha256(json.as_bytes());
+        if let Some(copy) = lock(&self.data).copies.get(&text) {
+            out.extend_from_slice(copy);
             return true;
         }
         let start = out.len();
         if write_hashed_json(out, json, self).is_err() {
             return false;
         }
-        let hashed = &out[start..];
-        if hashed.len() <= SOURCE_MEMO_LARGEST {
-            let seen = SeenSource {
-                objects: source.objects.each_ref().map(Arc::downgrade),
-                detail: source.detail,
-                hashed: hashed.into(),
-            };
-            self.with_memo(|memo| {
-                let sources = &mut memo.sources;
-                if sources.seen.len() >= SOURCE_MEMO_ENTRIES
-                    || sources.bytes + seen.hashed.len() > SOURCE_MEMO_BYTES
-                {
-                    *sources = SourceMemo::default();
-                }
-                sources.bytes += seen.hashed.len();
-                if let Some(replaced) = sources.seen.insert(key, seen) {
-                    sources.bytes -= replaced.hashed.len();
-                }
-            });
+        let copy: Box<[u8]> = out[start..].into();
+        let mut memo = lock(&self.data);
+        if memo.copies.len() >= DATA_MEMO_ENTRIES || memo.bytes + copy.len() > DATA_MEMO_BYTES {
+            *memo = DataMemo::default();
+        }
+        memo.bytes += copy.len();
+        if let Some(replaced) = memo.copies.insert(text, copy) {
+            memo.bytes -= replaced.len();
         }
         true
+    }
+
+    fn make_caller_parts(&self, caller: &Caller) -> CallerParts {
+        let e = &caller.entry;
+        let token = self.hash(caller.token.expose());
+        let accessor = self.hash(&e.accessor);
+        let auth = AuthObject {
+            accessor: &accessor,
+            client_token: &token,
+            display_name: &e.display_name,
+            metadata: (!e.meta.is_empty()).then_some(HashedMap(&e.meta, self)),
+            policies: &e.policies,
+            token_issue_time: rfc3339(e.issue_time),
+            token_policies: &e.policies,
+            token_type: "service",
+        };
+        CallerParts {
+            auth: serde_json::to_string(&auth).unwrap_or_else(|_| "{}".into()),
+            token,
+            accessor,
+        }
     }
 
     /// `hmac-sha256:<hex>` of `value`, as ASCII.
@@ -294,9 +215,7 @@ fn hashed_with(key: &ward_crypto::HmacSha256Key, value: &str) -> [u8; HASHED_LEN
 }
 
 fn rfc3339(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
+    ward_api::time::rfc3339_seconds(unix).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -364,41 +283,53 @@ mod tests {
         assert!(b.auth.contains("\"second\""));
     }
 
-    /// Memos are per device and per thread: one device never gets another's HMACs (their
-    /// keys differ), not even past the devices a thread keeps memos for, and a thread makes
-    /// its own copy of what another thread remembered.
+    /// The same data text is HMAC'd once, each text gets its own copy, and a large text is
+    /// not remembered.
     #[test]
-    fn each_device_remembers_its_own_hmacs_on_each_thread() {
-        let devices: Vec<Hasher> = (0..MEMOS_PER_THREAD + 2)
+    fn data_is_hmacd_once_per_text() {
+        let h = Hasher::new(Zeroizing::new(b"key".to_vec()));
+        let hashed = |json: &str| {
+            let mut out = Vec::new();
+            assert!(h.write_hashed_data(&mut out, json));
+            serde_json::from_slice::<Value>(&out).unwrap()
+        };
+        let (one, two) = (r#"{"v":"one"}"#, r#"{"v":"two"}"#);
+        for _ in 0..2 {
+            assert_eq!(hashed(one), json!({"v": h.hash("one")}));
+            assert_eq!(hashed(two), json!({"v": h.hash("two")}));
+        }
+        assert_eq!(lock(&h.data).copies.len(), 2);
+        let large: Value = (0..2000).map(|i| (format!("k{i}"), json!("v"))).collect();
+        assert_eq!(hashed(&large.to_string()), h.hash_value(&large));
+        assert_eq!(lock(&h.data).copies.len(), 2);
+        let mut out = Vec::new();
+        assert!(!h.write_hashed_data(&mut out, r#"{"v":"#));
+    }
+
+    /// Memos are per device: one device never gets another's HMACs (their keys differ).
+    #[test]
+    fn each_device_remembers_its_own_hmacs() {
+        let devices: Vec<Hasher> = (0..3)
             .map(|i| Hasher::new(Zeroizing::new(format!("key {i}").into_bytes())))
             .collect();
         let who = caller("someone");
-        let object: Arc<dyn Any + Send + Sync> = Arc::new(1u8);
-        let source = DataSource {
-            objects: [Arc::clone(&object), Arc::clone(&object)],
-            detail: 7,
-        };
         let check = |h: &Hasher| {
             let parts = h.caller_parts(&who);
             assert_eq!(parts.token, h.hash("wrd_token"));
             assert_eq!(parts.accessor, h.hash("acc"));
             assert!(parts.auth.contains(&h.hash("wrd_token")));
             let mut data = Vec::new();
-            assert!(h.write_hashed_data(&mut data, r#"{"value":"s3cret"}"#, Some(&source)));
+            assert!(h.write_hashed_data(&mut data, r#"{"value":"s3cret"}"#));
             let expected = format!("{{\"value\":\"{}\"}}", h.hash("s3cret"));
             assert_eq!(String::from_utf8(data).unwrap(), expected);
             parts
         };
-        // Twice round all of them: the second round finds the first devices' memos gone
-        // (more devices than a thread keeps) and the last ones' still there.
+        // Twice round all of them: each device's second answer is its own remembered one.
         let first: Vec<_> = devices.iter().map(check).collect();
         let second: Vec<_> = devices.iter().map(check).collect();
-        let last = devices.len() - 1;
-        assert!(!Arc::ptr_eq(&first[0], &second[0]));
-        assert!(Arc::ptr_eq(&second[last], &check(&devices[last])));
-        // Another thread makes its own, with the same text.
-        let elsewhere = std::thread::scope(|s| s.spawn(|| check(&devices[last])).join().unwrap());
-        assert!(!Arc::ptr_eq(&elsewhere, &second[last]));
-        assert_eq!(elsewhere.auth, second[last].auth);
+        for (a, b) in first.iter().zip(&second) {
+            assert!(Arc::ptr_eq(a, b));
+        }
+        assert_ne!(first[0].auth, first[1].auth);
     }
 }

@@ -267,3 +267,54 @@ pub(crate) fn write_entries(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::sink::Target;
+
+    /// Requests writing a file at once each get their lines in, next to each other, in one
+    /// chain.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_requests_append_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let target = Target::File {
+            path: path.clone(),
+            fsync: false,
+        };
+        let sink = Sink::new(target, Arc::default());
+        let writer =
+            Arc::new(Writer::start("test/", sink, ChainHead::genesis("00"), true).unwrap());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..64 {
+            let writer = Arc::clone(&writer);
+            tasks.spawn(async move {
+                let entry = |part: &str| {
+                    Entry::from_object(format!("{{\"i\":{i},\"part\":\"{part}\"}}").as_bytes())
+                };
+                writer
+                    .write(vec![entry("request"), entry("response")])
+                    .await
+            });
+        }
+        while let Some(written) = tasks.join_next().await {
+            assert!(written.unwrap());
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 128);
+        for pair in lines.chunks(2) {
+            let request: serde_json::Value = serde_json::from_str(pair[0]).unwrap();
+            let response: serde_json::Value = serde_json::from_str(pair[1]).unwrap();
+            assert_eq!(request["i"], response["i"]);
+            assert_eq!(request["part"], "request");
+            assert_eq!(response["part"], "response");
+        }
+        let mut verifier = ward_api::audit::ChainVerifier::new();
+        for line in &lines {
+            verifier.push(line.as_bytes()).unwrap();
+        }
+        assert_eq!(writer.head().seq, 128);
+    }
+}

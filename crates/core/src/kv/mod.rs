@@ -20,7 +20,6 @@ use ward_store::{Action, DecodedMemo, Expect, Op, StoreError};
 use crate::engine::{Args, Call, Engine, Route};
 use crate::mounts::MountEntry;
 use crate::params::Params;
-use crate::request::DataSource;
 use crate::{Core, CoreError, CoreResult, Operation, Outcome, Response};
 use record::{Metadata, OpenedVersion, SealedVersion, VersionMeta, merge_patch};
 
@@ -36,9 +35,9 @@ pub(crate) struct KvMemo {
     versions: Arc<DecodedMemo<OpenedVersion>>,
 }
 
-/// Records of each kind each thread remembers, and what they may weigh (8 MiB each per
-/// thread, so a 16-core server keeps at most 256 MiB of both kinds; a record over 128 KiB
-/// is decoded on every read).
+/// Records of each kind remembered, and what they may weigh (8 MiB each; a record over
+/// 128 KiB is decoded on every read). Without them a KV read costs twice the instructions
+/// (docs-machinery-figures.md).
 const KV_MEMO_ENTRIES: usize = 8192;
 const KV_MEMO_BYTES: usize = 8 << 20;
 
@@ -367,10 +366,7 @@ impl Core {
         Ok(match self.kv_open(mount, path, version).await? {
             Opened::Live(meta, version, opened) => {
                 let data = opened.read_response(meta.version_view(version))?;
-                Response::data_json(data).with_source(DataSource {
-                    objects: [meta, opened],
-                    detail: version,
-                })
+                Response::data_json(data)
             }
             Opened::Gone(meta, version) => {
                 // Vault answers 404 but still shows the version's metadata.

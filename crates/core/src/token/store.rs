@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use ward_api::token_format::{self, BASE62};
 use ward_crypto::random_chars;
-use ward_store::{Action, Barrier, Expect, Op, StoreError, ThreadCache};
+use ward_store::{Action, Barrier, Expect, Op, SharedCache, StoreError};
 
 use crate::{CoreError, CoreResult};
 
@@ -82,8 +82,8 @@ pub(crate) fn hash_token(token: &str) -> String {
     ward_crypto::sha256_hex(token.as_bytes())
 }
 
-/// Unlimited-use token entries each thread keeps (past this, a thread's cache starts over).
-const CACHED_TOKENS_PER_THREAD: usize = 4096;
+/// Unlimited-use token entries cached (past this, the cache starts over).
+const CACHED_TOKENS: usize = 4096;
 
 /// Locks serialising the changes to each token (see [`TokenLocks`]).
 const TOKEN_LOCK_STRIPES: usize = 256;
@@ -153,7 +153,7 @@ impl From<CoreError> for Refusal {
 
 /// Token storage with a cache of unlimited-use entries.
 pub(crate) struct TokenStore {
-    cache: ThreadCache<String, TokenEntry>,
+    cache: SharedCache<String, TokenEntry>,
     locks: TokenLocks,
     pub(crate) expiry: super::expiry::ExpiryIndex,
 }
@@ -161,7 +161,7 @@ pub(crate) struct TokenStore {
 impl Default for TokenStore {
     fn default() -> Self {
         Self {
-            cache: ThreadCache::new(CACHED_TOKENS_PER_THREAD),
+            cache: SharedCache::new(CACHED_TOKENS),
             locks: TokenLocks::default(),
             expiry: super::expiry::ExpiryIndex::default(),
         }
@@ -174,7 +174,7 @@ impl TokenStore {
         self.expiry.clear();
     }
 
-    /// Drops `hash` from every thread's cache: once this returns, no request is served
+    /// Drops `hash` from the cache: once this returns, no request is served
     /// from a cached copy, and a read of the entry that began before cannot cache it.
     fn forget(&self, hash: &str) {
         self.cache.remove(hash);
