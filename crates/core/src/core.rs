@@ -119,17 +119,18 @@ impl Core {
         self.barrier.is_sealed()
     }
 
-    /// Handles an authenticated API request.
+    /// Handles an API request.
     pub async fn handle(&self, req: Request) -> CoreResult<Response> {
         self.handle_with_id(req, &uuid::Uuid::new_v4().to_string())
             .await
     }
 
-    /// Handles an authenticated API request under `request_id` (the id its audit entries and
-    /// the transport's logs carry). With audit devices enabled, a request that changes
-    /// something has its request entry written before the operation runs, and a read has it
-    /// written together with its response entry; every response entry is written before
-    /// this returns. If no device writes an entry, the request fails with
+    /// Handles an API request under `request_id` (the id its audit entries and the
+    /// transport's logs carry). The routes that answer without a token (health, seal status,
+    /// init, unseal, leader) are answered first, sealed or not, unaudited. With audit devices
+    /// enabled, a request that changes something has its request entry written before the
+    /// operation runs, and a read has it written together with its response entry; every
+    /// response entry is written before this returns. If no device writes an entry, the request fails with
     /// [`CoreError::AuditFailed`].
     pub async fn handle_with_id(&self, req: Request, request_id: &str) -> CoreResult<Response> {
         let req = Request {
