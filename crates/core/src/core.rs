@@ -9,7 +9,7 @@ use ward_policy::Capability;
 use ward_store::{Barrier, Storage};
 
 use crate::audit::{AuditBroker, RequestFacts};
-use crate::engine::{self, MountType, RouteFacts, with_engine};
+use crate::engine::{self, Engine, MountType, with_engine};
 use crate::mounts::{MountEntry, MountKeys, MountTable};
 use crate::policy_store::PolicyStore;
 use crate::seal::Progress;
@@ -143,33 +143,32 @@ impl Core {
             mount,
         }) = &target
         {
+            type System = crate::sys::System;
             let rest = mount.relative(&req.path);
-            if engine::facts::<crate::sys::System>(rest).unauthenticated {
-                return engine::run::<crate::sys::System>(
-                    self,
-                    None,
-                    mount,
-                    rest,
-                    req.operation,
-                    &req.data,
-                )
-                .await;
+            let found = engine::find(<System as Engine>::ROUTES, rest);
+            if found.as_ref().is_some_and(|f| f.route.unauthenticated) {
+                let (op, data) = (req.operation, &req.data);
+                return engine::run::<System>(self, None, mount, rest, found, op, data).await;
             }
         }
         if self.is_sealed() {
             return Err(CoreError::Sealed);
         }
         let caller = self.authenticate(req.token.as_ref(), req.remote_addr).await;
-        // Found once: the audit entries and the engine see the same mount.
-        let mount = self.mounts.find(&req.path);
+        // Found once: the audit entries and the engine see the same mount. Audit names only
+        // the mounts of the mount table, not the built-in `sys/` and `auth/token/`.
+        let mount = target
+            .as_ref()
+            .filter(|t| !matches!(t.kind, MountType::System | MountType::Token))
+            .map(|t| &t.mount);
         let facts = RequestFacts {
             id: request_id,
             request: &req,
             caller: caller.as_ref().ok(),
-            mount: mount.as_ref(),
+            mount,
         };
         let Some(audit) = self.audit.begin(&facts) else {
-            return self.dispatch(&caller?, &req, target).await;
+            return self.dispatch(&caller?, &req, target.as_ref()).await;
         };
         // A read changes nothing, so nothing is carried out that the log could miss: its
         // request entry waits to go out with its response entry, one write instead of two.
@@ -181,7 +180,7 @@ impl Core {
             None
         };
         let result = match caller {
-            Ok(caller) => self.dispatch(&caller, &req, target).await,
+            Ok(caller) => self.dispatch(&caller, &req, target.as_ref()).await,
             Err(e) => Err(e),
         };
         match read_entries {
@@ -218,34 +217,50 @@ impl Core {
         &self,
         caller: &Caller,
         req: &Request,
-        target: Option<Target>,
+        target: Option<&Target>,
     ) -> CoreResult<Response> {
-        let path = req.path.as_str();
-        let facts = match &target {
-            Some(t) => with_engine!(t.kind, E => engine::facts::<E>(t.mount.relative(path))),
-            None => RouteFacts::default(),
-        };
-        // Vault's existence check decides between the `create` and `update` capabilities;
-        // a path nothing serves is a `create`.
-        let exists = match (&target, req.operation) {
-            (Some(t), Operation::Write) if facts.checks_existence => {
-                let rest = t.mount.relative(path);
-                with_engine!(t.kind, E => engine::exists::<E>(self, &t.mount, rest).await)?
-            }
-            (Some(_), _) => true,
-            (None, _) => false,
-        };
-        self.authorise(caller, path, req.operation, exists, facts.sudo, &req.data)
-            .await?;
         let Some(Target { kind, mount }) = target else {
+            // A path nothing serves is a `create`.
+            let path = req.path.as_str();
+            self.authorise(caller, path, req.operation, false, false, &req.data)
+                .await?;
             return Err(CoreError::NotFound(format!(
                 "no handler for route \"{path}\". route entry not found."
             )));
         };
-        let rest = mount.relative(path);
-        with_engine!(kind, E => {
-            engine::run::<E>(self, Some(caller), &mount, rest, req.operation, &req.data).await
-        })
+        with_engine!(*kind, E => self.dispatch_to::<E>(caller, req, mount).await)
+    }
+
+    /// Authorises and runs an authenticated request below `mount`, served by engine `E`; the
+    /// route is found once, for authorisation and for the engine.
+    async fn dispatch_to<E: Engine>(
+        &self,
+        caller: &Caller,
+        req: &Request,
+        mount: &MountEntry,
+    ) -> CoreResult<Response> {
+        let rest = mount.relative(&req.path);
+        let found = engine::find(E::ROUTES, rest);
+        // Vault's existence check decides between the `create` and `update` capabilities.
+        let exists = match &found {
+            Some(f) if req.operation == Operation::Write && f.route.checks_existence => {
+                E::exists(self, mount, f.route.id, f.args).await?
+            }
+            _ => true,
+        };
+        let sudo = found.as_ref().is_some_and(|f| f.route.sudo);
+        self.authorise(caller, &req.path, req.operation, exists, sudo, &req.data)
+            .await?;
+        engine::run::<E>(
+            self,
+            Some(caller),
+            mount,
+            rest,
+            found,
+            req.operation,
+            &req.data,
+        )
+        .await
     }
 
     /// Finds and validates the token; spends a use of a limited-use token.

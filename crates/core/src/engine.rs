@@ -273,17 +273,19 @@ pub(crate) fn facts<E: Engine>(rest: &str) -> RouteFacts {
     })
 }
 
-/// Runs a request at `rest` below `mount` through engine `E`: 405 for an operation its route
-/// does not serve, the engine's own error for a path no route matches.
+/// Runs a request at `rest` below `mount` through engine `E`, on the route `found` for it
+/// (from [`find`]): 405 for an operation its route does not serve, the engine's own error for
+/// a path no route matches.
 pub(crate) async fn run<E: Engine>(
     core: &Core,
     caller: Option<&Caller>,
     mount: &MountEntry,
     rest: &str,
+    found: Option<Found<'_, E::Route>>,
     operation: Operation,
     data: &Map<String, Value>,
 ) -> CoreResult<Response> {
-    let Some(found) = find(E::ROUTES, rest) else {
+    let Some(found) = found else {
         return Err(E::unmatched(mount, rest, operation));
     };
     if !found.route.ops.contains(&operation) {
@@ -300,24 +302,10 @@ pub(crate) async fn run<E: Engine>(
     E::handle(core, call).await
 }
 
-/// Whether a write at `rest` below `mount` updates something that exists.
-pub(crate) async fn exists<E: Engine>(
-    core: &Core,
-    mount: &MountEntry,
-    rest: &str,
-) -> CoreResult<bool> {
-    match find(E::ROUTES, rest) {
-        Some(found) if found.route.checks_existence => {
-            E::exists(core, mount, found.route.id, found.args).await
-        }
-        _ => Ok(true),
-    }
-}
-
 /// The metric label of a request at `rest` below the mount at `prefix`: the pattern of the
-/// route it matched, `*name` written `:name` (and left out when it matched nothing), or, when none matched, the
-/// words it shares with some pattern's leading literals, then `:unknown` (and `:path` for
-/// anything after). Nothing a client chooses becomes a label.
+/// route it matched, `*name` written `:name` (and left out when it matched nothing), or,
+/// when none matched, the words it shares with some pattern's leading literals, then
+/// `:unknown` (and `:path` for anything after). Nothing a client chooses becomes a label.
 pub(crate) fn template<E: Engine>(prefix: &str, rest: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + rest.len().min(32) + 8);
     out.push_str(prefix);
