@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use ward_api::token_format::BASE62;
 use ward_crypto::{Aes256GcmKey, Key256, SecretBytes, random_chars};
-use ward_store::{Action, Barrier, Expect, Op, SharedCache, StoreError};
+use ward_store::{Barrier, Expect, Op, SharedCache};
 
 use crate::engine::MountType;
 use crate::{CoreError, CoreResult};
@@ -301,26 +301,19 @@ impl MountTable {
     ) -> CoreResult<()> {
         let plain: Vec<&MountEntry> = entries.iter().map(AsRef::as_ref).collect();
         let bytes = serde_json::to_vec(&plain).map_err(CoreError::Encode)?;
-        let op = Op {
-            key: TABLE_KEY.to_owned(),
-            expect,
-            action: Action::Put(bytes),
-        };
-        match barrier.commit(vec![op]).await {
-            Ok(()) => {
-                self.set(entries);
-                Ok(())
-            }
-            Err(StoreError::Conflict) => {
-                // Memory follows storage, whatever changed it.
-                let stored = Self::read_stored(barrier).await?;
-                self.set(stored.entries);
-                Err(CoreError::bad(
-                    "the mount table changed while this change was made; try again",
-                ))
-            }
-            Err(e) => Err(e.into()),
+        if barrier
+            .try_commit(vec![Op::put(TABLE_KEY, expect, bytes)])
+            .await?
+        {
+            self.set(entries);
+            return Ok(());
         }
+        // Memory follows storage, whatever changed it.
+        let stored = Self::read_stored(barrier).await?;
+        self.set(stored.entries);
+        Err(CoreError::bad(
+            "the mount table changed while this change was made; try again",
+        ))
     }
 }
 
@@ -490,18 +483,14 @@ impl MountKeys {
             let mut stored: StoredKeys = serde_json::from_slice(entry.value.expose())
                 .map_err(CoreError::corrupt_json("mount key record"))?;
             change(&mut stored)?;
-            let op = Op {
-                key: key.clone(),
-                expect: Expect::Value(entry.stamp()),
-                action: Action::Put(stored.encode()?.to_vec()),
-            };
-            match barrier.commit(vec![op]).await {
-                Ok(()) => {
-                    self.cache.remove(uuid);
-                    return Ok(stored.latest);
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
+            let op = Op::put(
+                key.clone(),
+                Expect::Value(entry.stamp()),
+                stored.encode()?.to_vec(),
+            );
+            if barrier.try_commit(vec![op]).await? {
+                self.cache.remove(uuid);
+                return Ok(stored.latest);
             }
         }
         Err(CoreError::Contended {

@@ -154,11 +154,7 @@ pub(crate) async fn initialise(
 }
 
 fn put_absent(key: &str, value: Vec<u8>) -> ward_store::Op {
-    ward_store::Op {
-        key: key.into(),
-        expect: ward_store::Expect::Absent,
-        action: ward_store::Action::Put(value),
-    }
+    ward_store::Op::put(key, ward_store::Expect::Absent, value)
 }
 
 /// Recovers the root key and keyring from enough shares. Fails cleanly (never with the

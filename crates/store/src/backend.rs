@@ -57,6 +57,38 @@ pub struct Op {
     pub action: Action,
 }
 
+impl Op {
+    /// Writes `value` at `key`, if `expect` holds.
+    pub fn put(key: impl Into<String>, expect: Expect, value: Vec<u8>) -> Self {
+        let (key, action) = (key.into(), Action::Put(value));
+        Self {
+            key,
+            expect,
+            action,
+        }
+    }
+
+    /// Removes `key`, if `expect` holds.
+    pub fn delete(key: impl Into<String>, expect: Expect) -> Self {
+        let (key, action) = (key.into(), Action::Delete);
+        Self {
+            key,
+            expect,
+            action,
+        }
+    }
+
+    /// Writes nothing: fails the commit unless `expect` holds at `key`.
+    pub fn check(key: impl Into<String>, expect: Expect) -> Self {
+        let (key, action) = (key.into(), Action::Check);
+        Self {
+            key,
+            expect,
+            action,
+        }
+    }
+}
+
 // Values are ciphertext, but keep Debug short and content-free anyway.
 impl std::fmt::Debug for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

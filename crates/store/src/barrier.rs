@@ -216,6 +216,19 @@ impl Barrier {
     }
 }
 
+impl Barrier {
+    /// [`commit`](Self::commit)s `ops`: `Ok(false)` when one's [`Expect`](crate::Expect) no
+    /// longer held because a concurrent writer got there first, for the caller to read again
+    /// and retry.
+    pub async fn try_commit(&self, ops: Vec<Op>) -> Result<bool, StoreError> {
+        match self.commit(ops).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 fn integrity(_: CryptoError) -> StoreError {
     StoreError::Integrity
 }

@@ -217,11 +217,7 @@ mod tests {
         barrier.delete("a").await.unwrap();
         assert_eq!(memo.len(), 2);
         barrier
-            .commit(vec![crate::Op {
-                key: "b".into(),
-                expect: crate::Expect::Any,
-                action: crate::Action::Delete,
-            }])
+            .commit(vec![crate::Op::delete("b", crate::Expect::Any)])
             .await
             .unwrap();
         assert_eq!(memo.len(), 1);

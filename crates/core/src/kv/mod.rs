@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use ward_api::format_duration;
 use ward_api::time::now_rfc3339_nanos;
-use ward_store::{Action, DecodedMemo, Expect, Op, StoreError};
+use ward_store::{DecodedMemo, Expect, Op};
 
 use crate::engine::{Args, Call, Engine, Route};
 use crate::mounts::MountEntry;
@@ -478,11 +478,7 @@ impl Core {
                 meta.delete_version_after = config.delete_version_after;
             }
             let sealed = SealedVersion::seal(&mount_keys, &mount.uuid, path, version, &value)?;
-            let mut ops = vec![Op {
-                key: k.version(version),
-                expect: Expect::Any,
-                action: Action::Put(encode(&sealed)?),
-            }];
+            let mut ops = vec![Op::put(k.version(version), Expect::Any, encode(&sealed)?)];
             let max = match (meta.max_versions, config.max_versions) {
                 (0, 0) => DEFAULT_MAX_VERSIONS,
                 (0, m) => m,
@@ -493,27 +489,15 @@ impl Core {
                     break;
                 };
                 meta.versions.remove(&oldest);
-                ops.push(Op {
-                    key: k.version(oldest),
-                    expect: Expect::Any,
-                    action: Action::Delete,
-                });
+                ops.push(Op::delete(k.version(oldest), Expect::Any));
             }
             meta.oldest_version = meta.versions.keys().next().copied().unwrap_or(0);
-            ops.push(Op {
-                key: k.meta.clone(),
-                expect,
-                action: Action::Put(encode(&meta)?),
-            });
-            match self.barrier.commit(ops).await {
-                Ok(()) => return Ok(Response::data(meta.version_json(version))),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
+            ops.push(Op::put(k.meta.clone(), expect, encode(&meta)?));
+            if self.barrier.try_commit(ops).await? {
+                return Ok(Response::data(meta.version_json(version)));
             }
         }
-        Err(CoreError::bad(
-            "too many concurrent writes to this secret; try again",
-        ))
+        Err(too_many_writers())
     }
 
     async fn kv_update_versions(
@@ -554,35 +538,25 @@ impl Core {
                     }
                     VersionChange::Destroy(_) => {
                         v.destroyed = true;
-                        ops.push(Op {
-                            key: k.version(version),
-                            expect: Expect::Any,
-                            action: Action::Delete,
-                        });
+                        ops.push(Op::delete(k.version(version), Expect::Any));
                     }
                 }
             }
             meta.updated_time = now;
-            ops.push(Op {
-                key: k.meta.clone(),
-                expect: Expect::Value(entry.stamp()),
-                action: Action::Put(encode(&meta)?),
-            });
-            match self.barrier.commit(ops).await {
-                Ok(()) => {
-                    if matches!(change, VersionChange::Destroy(_)) {
-                        // A destroyed version must not stay readable in free pages or a log.
-                        self.barrier.erase_deleted().await?;
-                    }
-                    return Ok(Response::empty());
+            ops.push(Op::put(
+                k.meta.clone(),
+                Expect::Value(entry.stamp()),
+                encode(&meta)?,
+            ));
+            if self.barrier.try_commit(ops).await? {
+                if matches!(change, VersionChange::Destroy(_)) {
+                    // A destroyed version must not stay readable in free pages or a log.
+                    self.barrier.erase_deleted().await?;
                 }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
+                return Ok(Response::empty());
             }
         }
-        Err(CoreError::bad(
-            "too many concurrent writes to this secret; try again",
-        ))
+        Err(too_many_writers())
     }
 
     async fn kv_write_metadata(
@@ -642,25 +616,15 @@ impl Core {
                 None => false,
             };
             meta.updated_time = now_rfc3339_nanos();
-            let op = Op {
-                key: k.meta.clone(),
-                expect,
-                action: Action::Put(encode(&meta)?),
-            };
-            match self.barrier.commit(vec![op]).await {
-                Ok(()) => {
-                    if rotation_changed {
-                        self.kv_schedule(mount, path, Some(&meta)).await?;
-                    }
-                    return Ok(Response::empty());
+            let op = Op::put(k.meta.clone(), expect, encode(&meta)?);
+            if self.barrier.try_commit(vec![op]).await? {
+                if rotation_changed {
+                    self.kv_schedule(mount, path, Some(&meta)).await?;
                 }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
+                return Ok(Response::empty());
             }
         }
-        Err(CoreError::bad(
-            "too many concurrent writes to this secret; try again",
-        ))
+        Err(too_many_writers())
     }
 
     async fn kv_delete_all(&self, mount: &MountEntry, path: &str) -> CoreResult<Response> {
@@ -672,17 +636,9 @@ impl Core {
         let mut ops: Vec<Op> = meta
             .versions
             .keys()
-            .map(|v| Op {
-                key: k.version(*v),
-                expect: Expect::Any,
-                action: Action::Delete,
-            })
+            .map(|v| Op::delete(k.version(*v), Expect::Any))
             .collect();
-        ops.push(Op {
-            key: k.meta,
-            expect: Expect::Any,
-            action: Action::Delete,
-        });
+        ops.push(Op::delete(k.meta, Expect::Any));
         self.barrier.commit(ops).await?;
         self.barrier.erase_deleted().await?;
         if meta.rotation.is_some() {
@@ -735,4 +691,9 @@ fn cas_option(p: &Params<'_>) -> CoreResult<Option<u64>> {
             "invalid value for 'options': expected a JSON object",
         )),
     }
+}
+
+/// A write that lost every compare-and-set race to other writers of the same secret.
+fn too_many_writers() -> CoreError {
+    CoreError::bad("too many concurrent writes to this secret; try again")
 }

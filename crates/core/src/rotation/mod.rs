@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use ward_api::time::rfc3339_seconds;
-use ward_store::{Action, Expect, Op, StoreError};
+use ward_store::{Expect, Op};
 
 use crate::core::now;
 use crate::mounts::MountEntry;
@@ -299,16 +299,8 @@ impl Core {
                 None => {
                     self.barrier
                         .commit(vec![
-                            Op {
-                                key: key.clone(),
-                                expect: Expect::Any,
-                                action: Action::Delete,
-                            },
-                            Op {
-                                key: format!("{CLAIMS_PREFIX}{id}"),
-                                expect: Expect::Any,
-                                action: Action::Delete,
-                            },
+                            Op::delete(key.clone(), Expect::Any),
+                            Op::delete(format!("{CLAIMS_PREFIX}{id}"), Expect::Any),
                         ])
                         .await?;
                 }
@@ -356,16 +348,12 @@ impl Core {
             generation,
             until: now + CLAIM_LEASE,
         };
-        let op = Op {
+        let op = Op::put(
             key,
             expect,
-            action: Action::Put(serde_json::to_vec(&claim).map_err(crate::CoreError::Encode)?),
-        };
-        match self.barrier.commit(vec![op]).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+            serde_json::to_vec(&claim).map_err(crate::CoreError::Encode)?,
+        );
+        Ok(self.barrier.try_commit(vec![op]).await?)
     }
 
     /// `sys/rotation/status`: the periods, the keyring's and each mount's KEK versions and
@@ -450,15 +438,9 @@ where
         let Some(next) = rewrap(entry.value.expose())? else {
             return Ok(false);
         };
-        let op = Op {
-            key: key.to_owned(),
-            expect: Expect::Value(entry.stamp()),
-            action: Action::Put(next),
-        };
-        match barrier.commit(vec![op]).await {
-            Ok(()) => return Ok(true),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+        let op = Op::put(key, Expect::Value(entry.stamp()), next);
+        if barrier.try_commit(vec![op]).await? {
+            return Ok(true);
         }
     }
     Err(crate::CoreError::Contended {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use ward_api::token_format::{self, BASE62};
 use ward_crypto::random_chars;
-use ward_store::{Action, Barrier, Expect, Op, SharedCache, StoreError};
+use ward_store::{Barrier, Expect, Op, SharedCache, StoreError};
 
 use crate::{CoreError, CoreResult};
 
@@ -302,11 +302,10 @@ impl TokenStore {
             ));
         }
         let entry = build(Some(&creator_entry))?;
-        let still_there = Op {
-            key: format!("{ID_PREFIX}{creator}"),
-            expect: Expect::Value(current.stamp()),
-            action: Action::Check,
-        };
+        let still_there = Op::check(
+            format!("{ID_PREFIX}{creator}"),
+            Expect::Value(current.stamp()),
+        );
         self.insert(barrier, &entry, Some(still_there)).await?;
         Ok(entry)
     }
@@ -318,23 +317,20 @@ impl TokenStore {
         condition: Option<Op>,
     ) -> CoreResult<()> {
         let mut ops = vec![
-            put(
+            Op::put(
                 format!("{ID_PREFIX}{}", entry.hash),
+                Expect::Absent,
                 encode(entry)?,
-                Expect::Absent,
             ),
-            put(
+            Op::put(
                 format!("{ACCESSOR_PREFIX}{}", entry.accessor),
-                entry.hash.clone().into_bytes(),
                 Expect::Absent,
+                entry.hash.clone().into_bytes(),
             ),
         ];
         if let Some(parent) = &entry.parent {
-            ops.push(put(
-                format!("{PARENT_PREFIX}{parent}/{}", entry.hash),
-                Vec::new(),
-                Expect::Any,
-            ));
+            let link = format!("{PARENT_PREFIX}{parent}/{}", entry.hash);
+            ops.push(Op::put(link, Expect::Any, Vec::new()));
         }
         let guarded = condition.is_some();
         ops.extend(condition);
@@ -374,19 +370,19 @@ impl TokenStore {
                 return Err(Refusal::Gone);
             }
             let changed = change(&entry)?;
-            let op = Op {
-                key: key.clone(),
-                expect: Expect::Value(current.stamp()),
-                action: Action::Put(encode(&changed)?),
-            };
-            match barrier.commit(vec![op]).await {
-                Ok(()) => {
-                    self.forget(hash);
-                    self.expiry.track(&changed);
-                    return Ok(changed);
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(CoreError::from(e).into()),
+            let op = Op::put(
+                key.clone(),
+                Expect::Value(current.stamp()),
+                encode(&changed)?,
+            );
+            if barrier
+                .try_commit(vec![op])
+                .await
+                .map_err(CoreError::from)?
+            {
+                self.forget(hash);
+                self.expiry.track(&changed);
+                return Ok(changed);
             }
         }
         Err(CoreError::Contended {
@@ -421,29 +417,23 @@ impl TokenStore {
                 return Ok(Some(Arc::new(entry)));
             }
             entry.num_uses -= 1;
-            let action = if entry.num_uses == 0 {
-                Action::Delete
+            let expect = Expect::Value(current.stamp());
+            let op = if entry.num_uses == 0 {
+                Op::delete(key.clone(), expect)
             } else {
-                Action::Put(encode(&entry)?)
+                Op::put(key.clone(), expect, encode(&entry)?)
             };
-            let op = Op {
-                key: key.clone(),
-                expect: Expect::Value(current.stamp()),
-                action,
-            };
-            match barrier.commit(vec![op]).await {
-                Ok(()) if entry.num_uses == 0 => {
-                    // Last use: the token is gone; what hangs off it goes too.
-                    self.forget(hash);
-                    drop(guard);
-                    self.remove_links(barrier, hash, &entry).await?;
-                    self.revoke_children(barrier, hash).await?;
-                    return Ok(Some(Arc::new(entry)));
-                }
-                Ok(()) => return Ok(Some(Arc::new(entry))),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
+            if !barrier.try_commit(vec![op]).await? {
+                continue;
             }
+            if entry.num_uses == 0 {
+                // Last use: the token is gone; what hangs off it goes too.
+                self.forget(hash);
+                drop(guard);
+                self.remove_links(barrier, hash, &entry).await?;
+                self.revoke_children(barrier, hash).await?;
+            }
+            return Ok(Some(Arc::new(entry)));
         }
         Err(CoreError::Contended {
             record: "token entry",
@@ -513,18 +503,10 @@ impl TokenStore {
                 break;
             };
             let entry = decode(current.value.expose())?;
-            let op = Op {
-                key: key.clone(),
-                expect: Expect::Value(current.stamp()),
-                action: Action::Delete,
-            };
-            match barrier.commit(vec![op]).await {
-                Ok(()) => {
-                    removed = Some(entry);
-                    break;
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
+            let op = Op::delete(key.clone(), Expect::Value(current.stamp()));
+            if barrier.try_commit(vec![op]).await? {
+                removed = Some(entry);
+                break;
             }
         }
         self.forget(hash);
@@ -545,9 +527,13 @@ impl TokenStore {
         hash: &str,
         entry: &TokenEntry,
     ) -> CoreResult<()> {
-        let mut ops = vec![del(format!("{ACCESSOR_PREFIX}{}", entry.accessor))];
+        let accessor = format!("{ACCESSOR_PREFIX}{}", entry.accessor);
+        let mut ops = vec![Op::delete(accessor, Expect::Any)];
         if let Some(parent) = &entry.parent {
-            ops.push(del(format!("{PARENT_PREFIX}{parent}/{hash}")));
+            ops.push(Op::delete(
+                format!("{PARENT_PREFIX}{parent}/{hash}"),
+                Expect::Any,
+            ));
         }
         barrier.commit(ops).await?;
         Ok(())
@@ -608,22 +594,6 @@ pub(crate) fn validate_cidrs(cidrs: &[String]) -> CoreResult<()> {
         }
     }
     Ok(())
-}
-
-fn put(key: String, value: Vec<u8>, expect: Expect) -> Op {
-    Op {
-        key,
-        expect,
-        action: Action::Put(value),
-    }
-}
-
-fn del(key: String) -> Op {
-    Op {
-        key,
-        expect: Expect::Any,
-        action: Action::Delete,
-    }
 }
 
 fn encode(entry: &TokenEntry) -> CoreResult<Vec<u8>> {

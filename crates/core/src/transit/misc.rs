@@ -349,7 +349,7 @@ impl Core {
     pub(crate) fn transit_random(&self, segments: &[&str], p: &Params<'_>) -> CoreResult<Response> {
         let mut bytes = p.u64("bytes")?;
         let mut source = p.str("source")?;
-        for s in segments {
+        for s in segments.iter().filter(|s| !s.is_empty()) {
             if let Ok(n) = s.parse::<u64>() {
                 bytes = Some(n);
             } else {
@@ -392,8 +392,8 @@ impl Core {
         p: &Params<'_>,
     ) -> CoreResult<Response> {
         let name = match url_alg {
-            Some(a) if !a.is_empty() => a.to_owned(),
-            _ => p
+            Some(a) => a.to_owned(),
+            None => p
                 .str("algorithm")?
                 .filter(|a| !a.is_empty())
                 .unwrap_or_else(|| "sha2-256".into()),

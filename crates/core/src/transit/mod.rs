@@ -39,7 +39,8 @@ use keys::Lifecycle;
 /// The transit engine.
 pub(crate) struct Transit;
 
-/// The routes of the transit engine.
+/// The routes of the transit engine. A capture that a route's shorter form leaves out is
+/// `""` ([`Args::get`]), so one variant serves both forms.
 #[derive(Clone, Copy)]
 pub(crate) enum TransitRoute {
     Keys,
@@ -53,33 +54,22 @@ pub(crate) enum TransitRoute {
     Rewrap,
     Datakey,
     /// Sign, verify and HMAC, with the hash algorithm in the path or not.
-    Sign {
-        in_path: bool,
-    },
-    Verify {
-        in_path: bool,
-    },
-    Hmac {
-        in_path: bool,
-    },
+    Sign,
+    Verify,
+    Hmac,
     /// Random bytes; the path may carry the count and the source.
     Random,
-    Hash {
-        in_path: bool,
-    },
-    Export {
-        version_in_path: bool,
-    },
+    Hash,
+    Export,
     Backup,
-    Restore {
-        name_in_path: bool,
-    },
+    Restore,
 }
 
 impl Engine for Transit {
     type Route = TransitRoute;
 
     const ROUTES: &'static [Route<TransitRoute>] = {
+        use Lifecycle::{Activate, Compromised, Deactivate, Destroy};
         use Operation::{Delete, List, Read, Write};
         use TransitRoute as T;
         &[
@@ -91,65 +81,35 @@ impl Engine for Transit {
             Route::new(
                 "keys/:name/deactivate",
                 &[Write],
-                T::KeyLifecycle(Lifecycle::Deactivate),
+                T::KeyLifecycle(Deactivate),
             ),
-            Route::new(
-                "keys/:name/activate",
-                &[Write],
-                T::KeyLifecycle(Lifecycle::Activate),
-            ),
-            Route::new(
-                "keys/:name/destroy",
-                &[Write],
-                T::KeyLifecycle(Lifecycle::Destroy),
-            ),
+            Route::new("keys/:name/activate", &[Write], T::KeyLifecycle(Activate)),
+            Route::new("keys/:name/destroy", &[Write], T::KeyLifecycle(Destroy)),
             Route::new(
                 "keys/:name/compromised",
                 &[Write],
-                T::KeyLifecycle(Lifecycle::Compromised),
+                T::KeyLifecycle(Compromised),
             ),
             Route::new("encrypt/:name", &[Write], T::Encrypt).checks_existence(),
             Route::new("decrypt/:name", &[Write], T::Decrypt),
             Route::new("rewrap/:name", &[Write], T::Rewrap),
             Route::new("datakey/:kind/:name", &[Write], T::Datakey),
-            Route::new("sign/:name", &[Write], T::Sign { in_path: false }),
-            Route::new("sign/:name/:algorithm", &[Write], T::Sign { in_path: true }),
-            Route::new("verify/:name", &[Write], T::Verify { in_path: false }),
-            Route::new(
-                "verify/:name/:algorithm",
-                &[Write],
-                T::Verify { in_path: true },
-            ),
-            Route::new("hmac/:name", &[Write], T::Hmac { in_path: false }),
-            Route::new("hmac/:name/:algorithm", &[Write], T::Hmac { in_path: true }),
+            Route::new("sign/:name", &[Write], T::Sign),
+            Route::new("sign/:name/:algorithm", &[Write], T::Sign),
+            Route::new("verify/:name", &[Write], T::Verify),
+            Route::new("verify/:name/:algorithm", &[Write], T::Verify),
+            Route::new("hmac/:name", &[Write], T::Hmac),
+            Route::new("hmac/:name/:algorithm", &[Write], T::Hmac),
             Route::new("random", &[Write], T::Random),
             Route::new("random/:bytes", &[Write], T::Random),
             Route::new("random/:bytes/:source", &[Write], T::Random),
-            Route::new("hash", &[Write], T::Hash { in_path: false }),
-            Route::new("hash/:algorithm", &[Write], T::Hash { in_path: true }),
-            Route::new(
-                "export/:kind/:name",
-                &[Read],
-                T::Export {
-                    version_in_path: false,
-                },
-            ),
-            Route::new(
-                "export/:kind/:name/:version",
-                &[Read],
-                T::Export {
-                    version_in_path: true,
-                },
-            ),
+            Route::new("hash", &[Write], T::Hash),
+            Route::new("hash/:algorithm", &[Write], T::Hash),
+            Route::new("export/:kind/:name", &[Read], T::Export),
+            Route::new("export/:kind/:name/:version", &[Read], T::Export),
             Route::new("backup/:name", &[Read], T::Backup),
-            Route::new(
-                "restore",
-                &[Write],
-                T::Restore {
-                    name_in_path: false,
-                },
-            ),
-            Route::new("restore/:name", &[Write], T::Restore { name_in_path: true }),
+            Route::new("restore", &[Write], T::Restore),
+            Route::new("restore/:name", &[Write], T::Restore),
         ]
     };
 
@@ -189,35 +149,26 @@ impl Engine for Transit {
             T::Decrypt => core.transit_decrypt(mount, first, &p).await,
             T::Rewrap => core.transit_rewrap(mount, first, &p).await,
             T::Datakey => core.transit_datakey(mount, first, second, &p).await,
-            T::Sign { in_path: yes } => {
-                core.transit_sign(mount, first, given(yes, second), &p)
+            T::Sign => {
+                core.transit_keyed(mount, first, given(second), &p, sign::sign_reply)
                     .await
             }
-            T::Verify { in_path: yes } => {
-                core.transit_verify(mount, first, given(yes, second), &p)
+            T::Verify => {
+                core.transit_keyed(mount, first, given(second), &p, sign::verify_reply)
                     .await
             }
-            T::Hmac { in_path: yes } => {
-                core.transit_hmac(mount, first, given(yes, second), &p)
+            T::Hmac => {
+                core.transit_keyed(mount, first, given(second), &p, sign::hmac_reply)
                     .await
             }
-            T::Random => {
-                let segments: Vec<&str> = [first, second]
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                core.transit_random(&segments, &p)
-            }
-            T::Hash { in_path: yes } => core.transit_hash(given(yes, first), &p),
-            T::Export { version_in_path } => {
-                core.transit_export(mount, first, second, given(version_in_path, third))
+            T::Random => core.transit_random(&[first, second], &p),
+            T::Hash => core.transit_hash(given(first), &p),
+            T::Export => {
+                core.transit_export(mount, first, second, given(third))
                     .await
             }
             T::Backup => core.transit_backup(mount, first).await,
-            T::Restore { name_in_path } => {
-                core.transit_restore(mount, given(name_in_path, first), &p)
-                    .await
-            }
+            T::Restore => core.transit_restore(mount, given(first), &p).await,
         }
     }
 
@@ -230,7 +181,7 @@ impl Engine for Transit {
     }
 }
 
-/// `value`, when the route carries it in its path.
-fn given(in_path: bool, value: &str) -> Option<&str> {
-    in_path.then_some(value)
+/// A capture the route's shorter form leaves out (`""`) as `None`.
+fn given(capture: &str) -> Option<&str> {
+    Some(capture).filter(|c| !c.is_empty())
 }

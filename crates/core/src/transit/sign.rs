@@ -195,7 +195,11 @@ fn verify_one(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreRes
     s.verify(&input, &raw, &o).map_err(|e| unsupported(e, &o))
 }
 
-fn sign_reply(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreResult<Response> {
+pub(super) fn sign_reply(
+    key: &LoadedKey,
+    p: &Params<'_>,
+    url_alg: Option<&str>,
+) -> CoreResult<Response> {
     let Some(items) = batch_items(p)? else {
         let (signature, version) = sign_one(key, p, url_alg)?;
         return Ok(Response::data(
@@ -209,7 +213,11 @@ fn sign_reply(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreRes
     Ok(Response::data(json!({ "batch_results": results })))
 }
 
-fn verify_reply(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreResult<Response> {
+pub(super) fn verify_reply(
+    key: &LoadedKey,
+    p: &Params<'_>,
+    url_alg: Option<&str>,
+) -> CoreResult<Response> {
     let Some(items) = batch_items(p)? else {
         let valid = verify_one(key, p, url_alg)?;
         return Ok(Response::data(json!({ "valid": valid })));
@@ -224,7 +232,11 @@ fn verify_reply(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreR
     Ok(Response::data(json!({ "batch_results": results })))
 }
 
-fn hmac_reply(key: &LoadedKey, p: &Params<'_>, url_alg: Option<&str>) -> CoreResult<Response> {
+pub(super) fn hmac_reply(
+    key: &LoadedKey,
+    p: &Params<'_>,
+    url_alg: Option<&str>,
+) -> CoreResult<Response> {
     let Some(items) = batch_items(p)? else {
         return Ok(Response::data(
             json!({ "hmac": hmac_one(key, p, url_alg)? }),
@@ -241,51 +253,24 @@ fn item_count(p: &Params<'_>) -> CoreResult<usize> {
     Ok(batch_items(p)?.map_or(1, |items| items.len()))
 }
 
+/// A sign, verify or HMAC reply, given the hash algorithm from the path when it names one.
+pub(super) type KeyedReply = fn(&LoadedKey, &Params<'_>, Option<&str>) -> CoreResult<Response>;
+
 impl crate::Core {
-    pub(crate) async fn transit_sign(
+    /// Signs, verifies or HMACs (`reply`) with the key `name`.
+    pub(crate) async fn transit_keyed(
         &self,
         mount: &MountEntry,
         name: &str,
         url_alg: Option<&str>,
         p: &Params<'_>,
+        reply: KeyedReply,
     ) -> CoreResult<Response> {
         let items = item_count(p)?;
         let key = self.transit_key(mount, name).await?;
         let url_alg = url_alg.map(str::to_owned);
         self.transit_run(key, p, items, move |key, p| {
-            sign_reply(key, p, url_alg.as_deref())
-        })
-        .await
-    }
-
-    pub(crate) async fn transit_verify(
-        &self,
-        mount: &MountEntry,
-        name: &str,
-        url_alg: Option<&str>,
-        p: &Params<'_>,
-    ) -> CoreResult<Response> {
-        let items = item_count(p)?;
-        let key = self.transit_key(mount, name).await?;
-        let url_alg = url_alg.map(str::to_owned);
-        self.transit_run(key, p, items, move |key, p| {
-            verify_reply(key, p, url_alg.as_deref())
-        })
-        .await
-    }
-
-    pub(crate) async fn transit_hmac(
-        &self,
-        mount: &MountEntry,
-        name: &str,
-        url_alg: Option<&str>,
-        p: &Params<'_>,
-    ) -> CoreResult<Response> {
-        let items = item_count(p)?;
-        let key = self.transit_key(mount, name).await?;
-        let url_alg = url_alg.map(str::to_owned);
-        self.transit_run(key, p, items, move |key, p| {
-            hmac_reply(key, p, url_alg.as_deref())
+            reply(key, p, url_alg.as_deref())
         })
         .await
     }

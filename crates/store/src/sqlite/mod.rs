@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
-use crate::backend::{Action, Expect, Op, Storage, StoreError};
+use crate::backend::{Expect, Op, Storage, StoreError};
 use crate::keys::{validate_key, validate_prefix};
 use reader::ReadJob;
 use writer::{WriteJob, WriterCounters};
@@ -226,21 +226,13 @@ impl Storage for SqliteStorage {
     }
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.write(vec![Op {
-            key: key.to_owned(),
-            expect: Expect::Any,
-            action: Action::Put(value.to_vec()),
-        }])
-        .await
+        self.write(vec![Op::put(key.to_owned(), Expect::Any, value.to_vec())])
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.write(vec![Op {
-            key: key.to_owned(),
-            expect: Expect::Any,
-            action: Action::Delete,
-        }])
-        .await
+        self.write(vec![Op::delete(key.to_owned(), Expect::Any)])
+            .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
