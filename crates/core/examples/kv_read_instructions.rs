@@ -93,7 +93,9 @@ async fn run(options: Options) -> Result<(), String> {
         .dev_init(None)
         .await
         .map_err(|e| format!("dev init: {e}"))?
-        .root_token;
+        .root_token
+        .expose()
+        .to_owned();
     let value: String = ('a'..='z').chain('A'..='Z').cycle().take(100).collect();
     call(
         &core,
@@ -145,6 +147,8 @@ async fn run(options: Options) -> Result<(), String> {
             .auth
             .ok_or("auth/token/create gave no token")?
             .client_token
+            .expose()
+            .to_owned()
     } else {
         root
     };

@@ -23,11 +23,10 @@ impl Core {
             {
                 return Err(CoreError::bad("invalid dev root token id"));
             }
-            let generated = std::mem::take(&mut out.root_token);
-            out.root_token = self.create_root_token(Some(id)).await?;
-            self.tokens
-                .revoke_tree(&self.barrier, &crate::token::store::hash_token(&generated))
-                .await?;
+            let chosen = crate::Token::new(self.create_root_token(Some(id)).await?);
+            let generated = std::mem::replace(&mut out.root_token, chosen);
+            let generated = crate::token::store::hash_token(generated.expose());
+            self.tokens.revoke_tree(&self.barrier, &generated).await?;
         }
         let mount = Request {
             operation: Operation::Write,
@@ -36,7 +35,7 @@ impl Core {
                 .as_object()
                 .cloned()
                 .unwrap_or_default(),
-            token: Some(crate::Token::new(out.root_token.as_str())),
+            token: Some(out.root_token.duplicate()),
             remote_addr: None,
         };
         self.handle(mount).await?;

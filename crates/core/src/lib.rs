@@ -22,7 +22,7 @@ mod transit;
 pub mod webhook;
 
 pub use crate::core::{Core, CoreConfig};
-pub use crate::seal::{InitOutput, SealStatus};
+pub use crate::seal::InitOutput;
 
 /// The hash map of the caches read on every request: foldhash, seeded per process. Their
 /// keys are digests, names operators chose, or mount ids, none of which a client can pick to

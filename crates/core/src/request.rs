@@ -48,7 +48,7 @@ impl std::fmt::Debug for Request {
 /// `PartialEq`: it may hold a new token, which is handed out once and never compared.
 pub struct AuthInfo {
     /// The token itself (only when it was just created).
-    pub client_token: String,
+    pub client_token: crate::Token,
     /// The token's accessor.
     pub accessor: String,
     /// Policies attached to the token.

@@ -24,7 +24,7 @@ pub struct InitOutput {
     /// The unseal key shares.
     pub keys: Vec<SecretBytes>,
     /// The initial root token.
-    pub root_token: String,
+    pub root_token: crate::Token,
 }
 
 impl std::fmt::Debug for InitOutput {
@@ -33,23 +33,6 @@ impl std::fmt::Debug for InitOutput {
             .field("keys", &self.keys.len())
             .finish_non_exhaustive()
     }
-}
-
-/// Seal state as `sys/seal-status` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealStatus {
-    /// Whether `sys/init` has run.
-    pub initialized: bool,
-    /// Whether the barrier is sealed.
-    pub sealed: bool,
-    /// Threshold of shares needed.
-    pub threshold: u8,
-    /// Number of shares issued.
-    pub shares: u8,
-    /// Shares submitted so far.
-    pub progress: u8,
-    /// Identifies the current unseal attempt ("" when none).
-    pub nonce: String,
 }
 
 const SEAL_CONFIG_KEY: &str = "core/seal-config";
@@ -274,42 +257,38 @@ impl Core {
         self.clear_caches();
         Ok(InitOutput {
             keys: new.shares,
-            root_token: result?,
+            root_token: crate::Token::new(result?),
         })
     }
 
-    /// Current seal state.
-    pub async fn seal_status(&self) -> CoreResult<SealStatus> {
+    /// The seal's state, as Vault's `sys/seal-status` shows it.
+    pub async fn seal_status(&self) -> CoreResult<ward_api::SealStatus> {
         let config = load_config(self.barrier.raw_storage().as_ref()).await?;
         let progress = self.progress.lock().await;
-        Ok(match config {
-            None => SealStatus {
-                initialized: false,
-                sealed: true,
-                threshold: 0,
-                shares: 0,
-                progress: 0,
-                nonce: String::new(),
-            },
-            Some(c) => SealStatus {
-                initialized: true,
-                sealed: self.is_sealed(),
-                threshold: c.secret_threshold,
-                shares: c.secret_shares,
-                progress: u8::try_from(progress.shares.len()).unwrap_or(u8::MAX),
-                nonce: progress.nonce.clone(),
-            },
+        let sealed = self.is_sealed();
+        Ok(ward_api::SealStatus {
+            seal_type: "shamir".into(),
+            initialized: config.is_some(),
+            sealed,
+            t: config.as_ref().map_or(0, |c| c.secret_threshold.into()),
+            n: config.as_ref().map_or(0, |c| c.secret_shares.into()),
+            progress: u32::try_from(progress.shares.len()).unwrap_or(u32::MAX),
+            nonce: progress.nonce.clone(),
+            version: crate::VERSION.into(),
+            storage_type: Some(self.config.storage_type.clone()),
+            cluster_name: (!sealed).then(|| self.config.cluster_name.clone()),
+            ..ward_api::SealStatus::default()
         })
     }
 
     /// Submits one unseal share (base64 or hex). A share this seal never issued is rejected
     /// without advancing progress; at the threshold the barrier opens.
-    pub async fn unseal(&self, key: &str) -> CoreResult<SealStatus> {
+    pub async fn unseal(&self, key: &str) -> CoreResult<()> {
         let config = load_config(self.barrier.raw_storage().as_ref())
             .await?
             .ok_or(CoreError::NotInitialized)?;
         if !self.is_sealed() {
-            return self.seal_status().await;
+            return Ok(());
         }
         let share = decode_share(key)?;
         if !config.recognises(share.expose())? {
@@ -335,13 +314,12 @@ impl Core {
                 tracing::info!("unsealed");
             }
         }
-        self.seal_status().await
+        Ok(())
     }
 
     /// Discards unseal progress.
-    pub async fn unseal_reset(&self) -> CoreResult<SealStatus> {
+    pub async fn unseal_reset(&self) {
         self.progress.lock().await.reset();
-        self.seal_status().await
     }
 
     async fn post_unseal(&self) -> CoreResult<()> {

@@ -146,7 +146,7 @@ Unseal Key: {unseal_key}\nRoot Token: {}\n\n\
 Development mode should NOT be used in production installations!\n",
         dir.path().display(),
         ward_core::VERSION,
-        out.root_token,
+        out.root_token.expose(),
     ));
     drop(out);
     let result = serve_http(listener, core).await;

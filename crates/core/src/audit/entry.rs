@@ -240,7 +240,7 @@ pub(crate) fn response_entry(
 
 fn auth_info(h: &Hasher, a: &AuthInfo) -> Value {
     json!({
-        "client_token": h.hash(&a.client_token),
+        "client_token": h.hash(a.client_token.expose()),
         "accessor": h.hash(&a.accessor),
         "policies": a.policies,
         "token_policies": a.policies,

@@ -157,9 +157,8 @@ pub(crate) enum KvRoute {
     Config,
     Data,
     Metadata,
-    Delete,
-    Undelete,
-    Destroy,
+    /// `delete/`, `undelete/` and `destroy/`: a change to the listed versions.
+    Versions(VersionChange),
     Rotate,
 }
 
@@ -168,6 +167,7 @@ impl Engine for Kv {
 
     const ROUTES: &'static [Route<KvRoute>] = {
         use Operation::{Delete, List, Patch, Read, Write};
+        use VersionChange as Change;
         &[
             Route::new("config", &[Read, Write], KvRoute::Config),
             Route::new("data/*path", &[Read, Write, Patch, Delete], KvRoute::Data)
@@ -178,9 +178,17 @@ impl Engine for Kv {
                 KvRoute::Metadata,
             )
             .checks_existence(),
-            Route::new("delete/*path", &[Write], KvRoute::Delete),
-            Route::new("undelete/*path", &[Write], KvRoute::Undelete),
-            Route::new("destroy/*path", &[Write], KvRoute::Destroy),
+            Route::new("delete/*path", &[Write], KvRoute::Versions(Change::Delete)),
+            Route::new(
+                "undelete/*path",
+                &[Write],
+                KvRoute::Versions(Change::Undelete),
+            ),
+            Route::new(
+                "destroy/*path",
+                &[Write],
+                KvRoute::Versions(Change::Destroy),
+            ),
             Route::new("rotate/*path", &[Write], KvRoute::Rotate),
         ]
     };
@@ -255,22 +263,12 @@ impl Engine for Kv {
             }
             (KvRoute::Data, _) => {
                 let path = validate_secret_path(path)?;
-                core.kv_update_versions(mount, path, VersionChange::DeleteLatest)
+                core.kv_update_versions(mount, path, VersionChange::Delete, None)
                     .await
             }
-            (KvRoute::Delete, _) => {
-                let change = VersionChange::Delete(versions_param(&p)?);
-                core.kv_update_versions(mount, validate_secret_path(path)?, change)
-                    .await
-            }
-            (KvRoute::Undelete, _) => {
-                let change = VersionChange::Undelete(versions_param(&p)?);
-                core.kv_update_versions(mount, validate_secret_path(path)?, change)
-                    .await
-            }
-            (KvRoute::Destroy, _) => {
-                let change = VersionChange::Destroy(versions_param(&p)?);
-                core.kv_update_versions(mount, validate_secret_path(path)?, change)
+            (KvRoute::Versions(change), _) => {
+                let versions = versions_param(&p)?;
+                core.kv_update_versions(mount, validate_secret_path(path)?, change, Some(versions))
                     .await
             }
             (KvRoute::Metadata, Operation::List) => core.kv_list(mount, path).await,
@@ -505,6 +503,7 @@ impl Core {
         mount: &MountEntry,
         path: &str,
         change: VersionChange,
+        versions: Option<Vec<u64>>,
     ) -> CoreResult<Response> {
         let k = keys(mount, path);
         for _ in 0..WRITE_ATTEMPTS {
@@ -515,28 +514,23 @@ impl Core {
             let mut meta = parse_meta(entry.value.expose())?;
             let now = now_rfc3339_nanos();
             let mut ops = Vec::new();
-            let targets = match &change {
-                VersionChange::DeleteLatest => vec![meta.current_version],
-                VersionChange::Delete(v)
-                | VersionChange::Undelete(v)
-                | VersionChange::Destroy(v) => v.clone(),
-            };
-            for version in targets {
+            let latest = [meta.current_version];
+            for &version in versions.as_deref().unwrap_or(&latest) {
                 let Some(v) = meta.versions.get_mut(&version) else {
                     continue;
                 };
                 match change {
-                    VersionChange::DeleteLatest | VersionChange::Delete(_) => {
+                    VersionChange::Delete => {
                         if v.deletion_time.is_empty() && !v.destroyed {
                             v.deletion_time = now.clone();
                         }
                     }
-                    VersionChange::Undelete(_) => {
+                    VersionChange::Undelete => {
                         if !v.destroyed {
                             v.deletion_time.clear();
                         }
                     }
-                    VersionChange::Destroy(_) => {
+                    VersionChange::Destroy => {
                         v.destroyed = true;
                         ops.push(Op::delete(k.version(version), Expect::Any));
                     }
@@ -549,7 +543,7 @@ impl Core {
                 encode(&meta)?,
             ));
             if self.barrier.try_commit(ops).await? {
-                if matches!(change, VersionChange::Destroy(_)) {
+                if matches!(change, VersionChange::Destroy) {
                     // A destroyed version must not stay readable in free pages or a log.
                     self.barrier.erase_deleted().await?;
                 }
@@ -676,11 +670,13 @@ enum Opened {
     Gone(Arc<Metadata>, u64),
 }
 
-enum VersionChange {
-    DeleteLatest,
-    Delete(Vec<u64>),
-    Undelete(Vec<u64>),
-    Destroy(Vec<u64>),
+/// What `delete/`, `undelete/` and `destroy/` (and a `DELETE` of `data/`, on the latest
+/// version) do to versions.
+#[derive(Clone, Copy)]
+pub(crate) enum VersionChange {
+    Delete,
+    Undelete,
+    Destroy,
 }
 
 fn cas_option(p: &Params<'_>) -> CoreResult<Option<u64>> {

@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use serde_json::Value;
-use ward_api::{HealthResponse, InitResponse, InitStatus, LeaderStatus, SealStatus};
+use ward_api::{HealthResponse, InitResponse, InitStatus, LeaderStatus};
 
 use super::SysRoute;
 use crate::params::Params;
@@ -19,7 +19,7 @@ impl Core {
     ) -> CoreResult<Response> {
         let bare = match (route, op) {
             (SysRoute::Health, _) => Bare::Health(self.health().await?),
-            (SysRoute::SealStatus, _) => Bare::SealStatus(self.seal_status_reply().await?),
+            (SysRoute::SealStatus, _) => Bare::SealStatus(self.seal_status().await?),
             (SysRoute::Init, Operation::Write) => Bare::Init(self.init_reply(p).await?),
             (SysRoute::Init, _) => Bare::InitStatus(InitStatus {
                 initialized: self.is_initialized().await?,
@@ -28,7 +28,7 @@ impl Core {
                 let reset = matches!(p.0.get("reset"), Some(Value::Bool(true)))
                     || matches!(p.0.get("reset"), Some(Value::String(s)) if s == "true");
                 if reset {
-                    self.unseal_reset().await?;
+                    self.unseal_reset().await;
                 } else {
                     match p.0.get("key") {
                         Some(Value::String(k)) if !k.is_empty() => self.unseal(k).await?,
@@ -40,7 +40,7 @@ impl Core {
                         }
                     };
                 }
-                Bare::SealStatus(self.seal_status_reply().await?)
+                Bare::SealStatus(self.seal_status().await?)
             }
             (SysRoute::Leader, _) => Bare::Leader(LeaderStatus {
                 ha_enabled: false,
@@ -51,28 +51,6 @@ impl Core {
             _ => return Err(CoreError::UnsupportedOperation),
         };
         Ok(Response::bare(bare))
-    }
-
-    /// `sys/seal-status` as Vault shapes it.
-    async fn seal_status_reply(&self) -> CoreResult<SealStatus> {
-        let s = self.seal_status().await?;
-        Ok(SealStatus {
-            seal_type: "shamir".into(),
-            initialized: s.initialized,
-            sealed: s.sealed,
-            t: s.threshold.into(),
-            n: s.shares.into(),
-            progress: s.progress.into(),
-            nonce: s.nonce,
-            version: crate::VERSION.into(),
-            build_date: String::new(),
-            commit_date: None,
-            migration: false,
-            recovery_seal: false,
-            storage_type: Some(self.config.storage_type.clone()),
-            cluster_name: (!s.sealed).then(|| self.config.cluster_name.clone()),
-            cluster_id: None,
-        })
     }
 
     async fn health(&self) -> CoreResult<HealthResponse> {
@@ -112,7 +90,7 @@ impl Core {
                 .iter()
                 .map(|k| base64::engine::general_purpose::STANDARD.encode(k.expose()))
                 .collect(),
-            root_token: out.root_token,
+            root_token: out.root_token.expose().to_owned(),
             ..InitResponse::default()
         })
     }

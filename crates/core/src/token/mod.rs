@@ -394,7 +394,7 @@ fn clamp(seconds: u64) -> i64 {
 
 fn auth_info(e: &TokenEntry, token: String, now: i64) -> AuthInfo {
     AuthInfo {
-        client_token: token,
+        client_token: token.into(),
         accessor: e.accessor.clone(),
         policies: e.policies.clone(),
         metadata: e.meta.clone(),

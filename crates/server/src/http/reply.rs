@@ -145,7 +145,7 @@ struct AuthBlock<'a> {
 impl<'a> From<&'a AuthInfo> for AuthBlock<'a> {
     fn from(a: &'a AuthInfo) -> Self {
         Self {
-            client_token: &a.client_token,
+            client_token: a.client_token.expose(),
             accessor: &a.accessor,
             policies: &a.policies,
             token_policies: &a.policies,

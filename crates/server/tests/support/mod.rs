@@ -37,7 +37,7 @@ pub async fn dev() -> TestServer {
     let core = Arc::new(Core::new(storage(dir.path()).await, CoreConfig::default()));
     let out = core.dev_init(None).await.unwrap();
     let key = hex::encode(out.keys[0].expose());
-    start(core, dir, out.root_token.clone(), key).await
+    start(core, dir, out.root_token.expose().to_owned(), key).await
 }
 
 /// A dev-mode server with `config` (e.g. short rotation periods).
@@ -46,7 +46,7 @@ pub async fn dev_with(config: CoreConfig) -> TestServer {
     let core = Arc::new(Core::new(storage(dir.path()).await, config));
     let out = core.dev_init(None).await.unwrap();
     let key = hex::encode(out.keys[0].expose());
-    start(core, dir, out.root_token.clone(), key).await
+    start(core, dir, out.root_token.expose().to_owned(), key).await
 }
 
 /// An uninitialised, sealed server.
@@ -206,7 +206,7 @@ pub async fn dev_with_transport(
     });
     TestServer {
         url,
-        root_token: out.root_token.clone(),
+        root_token: out.root_token.expose().to_owned(),
         unseal_key: hex::encode(out.keys[0].expose()),
         core,
         dir,
