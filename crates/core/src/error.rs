@@ -78,6 +78,23 @@ pub enum CoreError {
     Invariant(&'static str),
 }
 
+/// Shows an error and every cause after it, `: `-separated: how log lines show errors, so
+/// that no cause is lost and none is printed twice (an error's message never repeats its
+/// source's).
+pub struct Report<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
 impl CoreError {
     /// Shorthand for [`CoreError::BadRequest`].
     pub fn bad(msg: impl Into<String>) -> Self {
@@ -87,14 +104,7 @@ impl CoreError {
     /// The message and every cause after it, `: `-separated: what the log shows for an
     /// internal error (none of them contain secrets, see the variants).
     pub fn report(&self) -> String {
-        let mut out = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(e) = cause {
-            out.push_str(": ");
-            out.push_str(&e.to_string());
-            cause = e.source();
-        }
-        out
+        Report(self).to_string()
     }
 
     /// A corrupt `record` with no further cause (missing, or not the expected encoding).

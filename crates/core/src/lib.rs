@@ -29,7 +29,7 @@ pub use crate::seal::InitOutput;
 /// collide, and SipHash costs as much as the rest of such a lookup.
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use client_token::Token;
-pub use error::{CoreError, CoreResult};
+pub use error::{CoreError, CoreResult, Report};
 pub use request::{AuthInfo, Bare, Data, Operation, Outcome, RawJson, Request, Response};
 pub use rotation::RotationConfig;
 

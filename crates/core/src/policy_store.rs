@@ -162,7 +162,7 @@ impl PolicyStore {
                 match Policy::parse(name, &text) {
                     Ok(p) => policies.push(p),
                     Err(e) => {
-                        tracing::warn!(policy = %name, error = %e, "stored policy failed to parse")
+                        tracing::warn!(policy = %name, error = %crate::Report(&e), "stored policy failed to parse")
                     }
                 }
             }

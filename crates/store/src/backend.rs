@@ -11,7 +11,7 @@ pub enum StoreError {
     #[error("storage condition failed for a key (concurrent update)")]
     Conflict,
     /// The backend itself failed (I/O, corruption, connection lost).
-    #[error("storage backend error: {0}")]
+    #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A key that the backend cannot store (empty, NUL byte, too long).
     #[error("invalid storage key")]

@@ -237,7 +237,7 @@ impl AuditBroker {
             if let Ok(bytes) = serde_json::to_vec(&head) {
                 let key = format!("{HEAD_PREFIX}{}", device.config.uuid);
                 if let Err(e) = barrier.put(&key, &bytes).await {
-                    tracing::warn!(device = %device.config.path, error = %e, "could not save the audit chain head");
+                    tracing::warn!(device = %device.config.path, error = %crate::Report(&e), "could not save the audit chain head");
                 }
             }
         }
@@ -540,7 +540,7 @@ impl Device {
         match barrier.put(&key, &bytes).await {
             Ok(()) => *lock(&self.saved) = record,
             Err(e) => {
-                tracing::warn!(device = %self.config.path, error = %e, "could not save the audit checkpoint head");
+                tracing::warn!(device = %self.config.path, error = %crate::Report(&e), "could not save the audit checkpoint head");
             }
         }
     }

@@ -331,7 +331,7 @@ fn append_whole(file: &mut File, bytes: &[u8], fsync: bool) -> Result<(), Append
             Err(AppendError { error, untaken: 0 })
         }
         Err(e) => {
-            tracing::error!(bytes = written, error = %e, "audit write failed midway and could not be taken back");
+            tracing::error!(bytes = written, error = %crate::Report(&e), "audit write failed midway and could not be taken back");
             Err(AppendError {
                 error,
                 untaken: written as u64,

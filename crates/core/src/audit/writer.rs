@@ -205,7 +205,7 @@ pub(crate) fn write_checkpoint(
         Err(e) => {
             metrics.failures.increment(1);
             if last_error_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                tracing::error!(device = %metrics.device, error = %e, "audit device failed to write a checkpoint");
+                tracing::error!(device = %metrics.device, error = %crate::Report(&e), "audit device failed to write a checkpoint");
                 *last_error_log = Some(Instant::now());
             }
             false
@@ -260,7 +260,7 @@ pub(crate) fn write_entries(
             metrics.failures.increment(count);
             // A dead destination fails every batch: one log line per second is enough.
             if last_error_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                tracing::error!(device = %metrics.device, error = %e, "audit device failed to write");
+                tracing::error!(device = %metrics.device, error = %crate::Report(&e), "audit device failed to write");
                 *last_error_log = Some(Instant::now());
             }
             false

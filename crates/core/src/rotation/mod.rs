@@ -180,16 +180,16 @@ impl Core {
         // Expiry is a revocation (token/expiry.rs).
         self.token_expiry_tick(now).await;
         if let Err(e) = self.keyring_tick(now).await {
-            tracing::warn!(error = %e, "scheduled keyring rotation failed");
+            tracing::warn!(error = %crate::Report(&e), "scheduled keyring rotation failed");
         }
         if let Err(e) = self.keyring_usage_tick().await {
-            tracing::warn!(error = %e, "keyring usage check failed");
+            tracing::warn!(error = %crate::Report(&e), "keyring usage check failed");
         }
         self.mount_keys_tick(now).await;
         let due = match self.due_jobs(now).await {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(error = %e, "rotation scheduler cannot read its job index");
+                tracing::warn!(error = %crate::Report(&e), "rotation scheduler cannot read its job index");
                 return;
             }
         };
@@ -198,7 +198,7 @@ impl Core {
                 return;
             }
             if let Err(e) = self.run_job(&job, now).await {
-                tracing::warn!(error = %e, kind = ?job.kind, job = %id, "scheduled rotation failed");
+                tracing::warn!(error = %crate::Report(&e), kind = ?job.kind, job = %id, "scheduled rotation failed");
             }
         }
     }

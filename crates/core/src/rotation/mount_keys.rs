@@ -47,12 +47,12 @@ impl Core {
         let period = i64::try_from(self.config.rotation.mount_key_period).unwrap_or(i64::MAX);
         for mount in self.mounts.all().iter() {
             if let Err(e) = self.mount_key_usage_tick(mount).await {
-                tracing::warn!(mount = %mount.path, error = %e.report(), "mount key usage check failed");
+                tracing::warn!(mount = %mount.path, error = %crate::Report(&e), "mount key usage check failed");
             }
             let keys = match self.mount_keys.get(&self.barrier, &mount.uuid).await {
                 Ok(k) => k,
                 Err(e) => {
-                    tracing::warn!(mount = %mount.path, error = %e, "cannot load mount key");
+                    tracing::warn!(mount = %mount.path, error = %crate::Report(&e), "cannot load mount key");
                     continue;
                 }
             };
@@ -66,11 +66,13 @@ impl Core {
                 match self.claim(&id, u64::from(keys.latest)).await {
                     Ok(true) => {
                         if let Err(e) = self.rotate_mount_key(mount).await {
-                            tracing::warn!(mount = %mount.path, error = %e, "scheduled mount key rotation failed");
+                            tracing::warn!(mount = %mount.path, error = %crate::Report(&e), "scheduled mount key rotation failed");
                         }
                     }
                     Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot claim a mount key rotation"),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::Report(&e), "cannot claim a mount key rotation")
+                    }
                 }
             }
             let keys = self.mount_keys.get(&self.barrier, &mount.uuid).await;
@@ -144,7 +146,7 @@ impl Core {
         let core = self.clone();
         tokio::spawn(async move {
             if let Err(e) = core.rewrap_mount(&mount).await {
-                tracing::warn!(mount = %mount.path, error = %e, "rewrap of data keys failed");
+                tracing::warn!(mount = %mount.path, error = %crate::Report(&e), "rewrap of data keys failed");
             }
             if let Ok(mut running) = core.rotation.rewrapping.lock() {
                 running.remove(&mount.uuid);

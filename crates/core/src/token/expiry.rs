@@ -98,7 +98,7 @@ impl Core {
         if self.tokens.expiry.needs_scan() {
             match self.scan_tokens(now).await {
                 Ok(()) => self.tokens.expiry.scanned(),
-                Err(e) => tracing::warn!(error = %e.report(), "token expiry scan failed"),
+                Err(e) => tracing::warn!(error = %crate::Report(&e), "token expiry scan failed"),
             }
         }
         for hash in self.tokens.expiry.take_due(now) {
@@ -106,7 +106,7 @@ impl Core {
                 return;
             }
             if let Err(e) = self.expire_token(&hash, now).await {
-                tracing::warn!(error = %e.report(), "revoking an expired token failed");
+                tracing::warn!(error = %crate::Report(&e), "revoking an expired token failed");
             }
         }
     }

@@ -35,7 +35,7 @@ impl Core {
             )
             .await
         {
-            tracing::warn!(mount = %mount.path, key = %policy.name, error = %e.report(), "cannot schedule the key's rotation");
+            tracing::warn!(mount = %mount.path, key = %policy.name, error = %crate::Report(&e), "cannot schedule the key's rotation");
         }
     }
 
