@@ -88,6 +88,9 @@ pub(crate) struct Route<R: 'static> {
     /// Served without a token, while sealed too, and not audited (health, seal status, init,
     /// unseal, leader).
     pub(crate) unauthenticated: bool,
+    /// Needs a valid token, but no capability on the path itself: the handler decides what
+    /// the caller may see (Vault's `sys/internal/ui/mounts/:path`).
+    pub(crate) handler_authorises: bool,
 }
 
 impl<R: Copy> Route<R> {
@@ -100,6 +103,7 @@ impl<R: Copy> Route<R> {
             sudo: false,
             checks_existence: false,
             unauthenticated: false,
+            handler_authorises: false,
         }
     }
 
@@ -118,6 +122,12 @@ impl<R: Copy> Route<R> {
     /// This route, served without a token.
     pub(crate) const fn unauthenticated(mut self) -> Self {
         self.unauthenticated = true;
+        self
+    }
+
+    /// This route, authorised by its handler rather than by the path's capabilities.
+    pub(crate) const fn handler_authorises(mut self) -> Self {
+        self.handler_authorises = true;
         self
     }
 }

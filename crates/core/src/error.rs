@@ -15,6 +15,9 @@ pub enum CoreError {
     /// No valid token, or the token's policies do not allow this (HTTP 403).
     #[error("permission denied")]
     PermissionDenied,
+    /// The token's policies do not allow this, with Vault's explanation (HTTP 403).
+    #[error("{0}")]
+    Forbidden(String),
     /// Nothing at this path (HTTP 404); the message is Vault's wording where it has one.
     #[error("{0}")]
     NotFound(String),

@@ -41,22 +41,27 @@ pub(crate) struct MountEntry {
 }
 
 impl MountEntry {
-    /// Vault's JSON for a mount in `sys/mounts`.
+    /// Vault's JSON for a mount in `sys/mounts`: lease TTLs in seconds (0: the system's),
+    /// `options` null when there are none, as OpenBao answers.
     pub(crate) fn to_json(&self) -> Value {
-        let mut config =
-            json!({"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": false});
-        if let (Some(obj), Value::Object(extra)) =
-            (config.as_object_mut(), Value::Object(self.config.clone()))
-        {
-            obj.extend(extra);
+        let mut config = Map::new();
+        config.insert("default_lease_ttl".into(), json!(0));
+        config.insert("max_lease_ttl".into(), json!(0));
+        config.insert("force_no_cache".into(), json!(false));
+        for (key, value) in &self.config {
+            // Mounts stored before TTLs were normalised keep showing what they can.
+            if let Ok(Some(value)) = config_value(key, value) {
+                config.insert(key.clone(), value);
+            }
         }
+        let options = (!self.options.is_empty()).then_some(&self.options);
         json!({
             "type": self.mount_type,
             "description": self.description,
             "accessor": self.accessor,
             "uuid": self.uuid,
             "config": config,
-            "options": self.options,
+            "options": options,
             "local": false,
             "seal_wrap": false,
             "external_entropy_access": false,
@@ -85,6 +90,48 @@ impl MountEntry {
         out.push_str(&self.uuid);
         out.push('/');
     }
+}
+
+/// Applies `given` (a mount's `config`, or a tune) to `config`: lease TTLs are stored as
+/// seconds, `force_no_cache` as a boolean, nulls are skipped (the Vault CLI sends
+/// `"options": null`), other settings are kept as given.
+pub(crate) fn apply_config(
+    config: &mut Map<String, Value>,
+    given: &Map<String, Value>,
+) -> CoreResult<()> {
+    for (key, value) in given {
+        if let Some(value) = config_value(key, value)? {
+            config.insert(key.clone(), value);
+        }
+    }
+    let ttl = |key| config.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let (default, max) = (ttl("default_lease_ttl"), ttl("max_lease_ttl"));
+    if max > 0 && default > max {
+        return Err(CoreError::bad(format!(
+            "backend max lease TTL of {max} would be less than backend default lease TTL of \
+             {default}"
+        )));
+    }
+    Ok(())
+}
+
+/// One `config` setting as stored; `None` for one that is not kept.
+fn config_value(key: &str, value: &Value) -> CoreResult<Option<Value>> {
+    Ok(match (key, value) {
+        // The Vault CLI sends `""` for a TTL it leaves as it is.
+        (_, Value::Null) | ("options", _) => None,
+        ("default_lease_ttl" | "max_lease_ttl", Value::String(s)) if s.is_empty() => None,
+        ("default_lease_ttl" | "max_lease_ttl", v) => {
+            let ttl = ward_api::duration_from_json(v).map_err(|_| {
+                CoreError::bad(format!("invalid value for '{key}': expected a duration"))
+            })?;
+            Some(json!(ttl.as_secs()))
+        }
+        ("force_no_cache", v) => Some(json!(ward_api::lenient::bool(v).ok_or_else(|| {
+            CoreError::bad("invalid value for 'force_no_cache': expected a boolean")
+        })?)),
+        (_, v) => Some(v.clone()),
+    })
 }
 
 /// The built-in mount serving `path`, if any: `sys/` and `auth/token/`, which the mount
@@ -254,6 +301,26 @@ impl MountTable {
         keys.create(barrier, &entry.uuid).await?;
         let mut next = current.entries;
         next.push(Arc::new(entry));
+        self.persist(barrier, current.expect, next).await
+    }
+
+    /// Changes the mount at `path` in place (`sys/mounts/:path/tune`).
+    pub(crate) async fn tune(
+        &self,
+        barrier: &Barrier,
+        path: &str,
+        change: impl FnOnce(&mut MountEntry) -> CoreResult<()>,
+    ) -> CoreResult<()> {
+        let path = normalise_mount_path(path)?;
+        let _change = self.changes.lock().await;
+        let current = Self::read_stored(barrier).await?;
+        let mut next = current.entries.clone();
+        let Some(slot) = next.iter_mut().find(|m| m.path == path) else {
+            return Err(no_mount(&path));
+        };
+        let mut entry = MountEntry::clone(slot);
+        change(&mut entry)?;
+        *slot = Arc::new(entry);
         self.persist(barrier, current.expect, next).await
     }
 
@@ -569,6 +636,11 @@ impl MountKeys {
             .insert(uuid.to_owned(), Arc::clone(&set), generation);
         Ok(set)
     }
+}
+
+/// OpenBao's answer for a path no mount of the table serves.
+pub(crate) fn no_mount(path: &str) -> CoreError {
+    CoreError::bad(format!("No secret engine mount at {path}"))
 }
 
 #[cfg(test)]

@@ -169,6 +169,25 @@ impl Acl {
             .map_or(Capabilities::NONE, |grant| grant.caps)
     }
 
+    /// Whether some rule grants anything (not `deny`) on `mount` (a path ending in `/`) or on
+    /// a path below it: Vault's `hasMountAccess`, which lets a token that may use something
+    /// under a mount read what the mount is (`sys/internal/ui/mounts/:path`, which every
+    /// `vault kv` command asks first).
+    pub fn grants_under(&self, mount: &str) -> bool {
+        let mount = mount.trim_start_matches('/');
+        if self.root || !self.capabilities(mount).is_empty() {
+            return true;
+        }
+        let literal =
+            |(path, grant): (&Box<str>, &Grant)| path.starts_with(mount) && !grant.caps.is_empty();
+        self.exact.iter().any(literal)
+            || self.prefixes.iter().any(literal)
+            || self
+                .segment_rules
+                .iter()
+                .any(|(pattern, grant)| !grant.caps.is_empty() && pattern.may_match_under(mount))
+    }
+
     /// Whether the rule that applies to `path` grants `capability`: looked up as a LIST
     /// request for [`Capability::List`] (see [`Acl::capabilities`]) and directly for the
     /// others (see [`Acl::capabilities_direct`]). Always false for [`Capability::Deny`],

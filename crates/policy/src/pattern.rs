@@ -129,6 +129,23 @@ impl SegmentPattern {
         }
     }
 
+    /// Whether the pattern matches `mount` (which ends in `/`) or some path below it.
+    pub(crate) fn may_match_under(&self, mount: &str) -> bool {
+        let last = self.segments.len().saturating_sub(1);
+        for (i, part) in mount.trim_end_matches('/').split('/').enumerate() {
+            match self.segments.get(i) {
+                None => return false,
+                Some(Segment::Any) => {}
+                Some(Segment::Literal(literal)) if i == last && self.is_prefix => {
+                    return part.starts_with(&**literal);
+                }
+                Some(Segment::Literal(literal)) if **literal == *part => {}
+                Some(Segment::Literal(_)) => return false,
+            }
+        }
+        true
+    }
+
     /// The segments: `None` for `+`, `Some(literal)` otherwise.
     pub(crate) fn segments(&self) -> impl Iterator<Item = Option<&str>> {
         self.segments.iter().map(|segment| match segment {

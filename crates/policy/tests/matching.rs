@@ -380,3 +380,28 @@ fn a_folder_deny_decides_the_list_of_that_folder() {
     // Without the `/`, the path names an entry of `secret/metadata/` (as in OpenBao).
     assert_eq!(caps(&acl, "secret/metadata/private"), ["list", "read"]);
 }
+
+#[test]
+fn a_mount_is_visible_to_a_token_that_may_use_something_below_it() {
+    // Vault's hasMountAccess, behind `sys/internal/ui/mounts/:path`.
+    let wide = acl(&[r#"
+        path "kv2/data/app/*" { capabilities = ["read"] }
+        path "tr/encrypt/k" { capabilities = ["update"] }
+        path "glob*" { capabilities = ["read"] }
+    "#]);
+    for visible in ["kv2/", "tr/", "globby/"] {
+        assert!(wide.grants_under(visible), "{visible}");
+    }
+    for hidden in ["kv/", "t/", "gl/"] {
+        assert!(!wide.grants_under(hidden), "{hidden}");
+    }
+    let denied = acl(&[r#"path "walled/*" { capabilities = ["deny"] }"#]);
+    assert!(!denied.grants_under("walled/"));
+    assert!(Acl::root().grants_under("anything/"));
+    let any_mount = acl(&[r#"path "+/metadata/shared" { capabilities = ["list"] }"#]);
+    assert!(any_mount.grants_under("kv/"));
+    let narrow = acl(&[r#"path "a/+/c" { capabilities = ["read"] }"#]);
+    assert!(narrow.grants_under("a/b/"));
+    assert!(!narrow.grants_under("a/b/c/d/"));
+    assert!(!narrow.grants_under("x/"));
+}

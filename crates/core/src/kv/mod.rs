@@ -12,7 +12,7 @@ mod rotation;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use ward_api::format_duration;
 use ward_api::time::now_rfc3339_nanos;
 use ward_store::{DecodedMemo, Expect, Op};
@@ -279,7 +279,8 @@ impl Engine for Kv {
                 Ok(Response::data(parse_meta(meta.expose())?.to_json()))
             }
             (KvRoute::Metadata, Operation::Write | Operation::Patch) => {
-                core.kv_write_metadata(mount, validate_secret_path(path)?, &p)
+                let patch = call.operation == Operation::Patch;
+                core.kv_write_metadata(mount, validate_secret_path(path)?, &p, patch)
                     .await
             }
             (KvRoute::Metadata, _) => core.kv_delete_all(mount, validate_secret_path(path)?).await,
@@ -488,8 +489,9 @@ impl Core {
                 };
                 meta.versions.remove(&oldest);
                 ops.push(Op::delete(k.version(oldest), Expect::Any));
+                // OpenBao's field stays 0 until a version is trimmed.
+                meta.oldest_version = meta.versions.keys().next().copied().unwrap_or(0);
             }
-            meta.oldest_version = meta.versions.keys().next().copied().unwrap_or(0);
             ops.push(Op::put(k.meta.clone(), expect, encode(&meta)?));
             if self.barrier.try_commit(ops).await? {
                 return Ok(Response::data(meta.version_json(version)));
@@ -558,26 +560,20 @@ impl Core {
         mount: &MountEntry,
         path: &str,
         p: &Params<'_>,
+        patch: bool,
     ) -> CoreResult<Response> {
         let k = keys(mount, path);
         let max_versions = p.u64("max_versions")?;
         let cas_required = p.bool("cas_required")?;
         let dva = p.duration("delete_version_after")?;
-        let custom = p.str_map("custom_metadata")?;
+        let custom = custom_metadata_param(p, patch)?;
         rotation::check_webhook_name(self, p).await?;
-        if let Some(c) = &custom
-            && (c.len() > 64
-                || c.iter()
-                    .any(|(k, v)| k.len() > 128 || v.as_str().map_or(0, str::len) > 512))
-        {
-            return Err(CoreError::bad(
-                "custom_metadata: at most 64 keys, keys up to 128 bytes, values up to 512 bytes",
-            ));
-        }
         for _ in 0..WRITE_ATTEMPTS {
             let entry = self.barrier.get_entry(&k.meta).await?;
             let (mut meta, expect) = match &entry {
                 Some(e) => (parse_meta(e.value.expose())?, Expect::Value(e.stamp())),
+                // A patch changes what is there (404 as OpenBao when nothing is).
+                None if patch => return Err(CoreError::NotFound(String::new())),
                 None => {
                     let now = now_rfc3339_nanos();
                     (
@@ -599,9 +595,20 @@ impl Core {
             if let Some(v) = dva {
                 meta.delete_version_after = v;
             }
-            if let Some(c) = &custom {
-                meta.custom_metadata = c.clone();
+            match &custom {
+                // JSON merge patch inside the object, as OpenBao: `null` removes a key.
+                Some(c) if patch => {
+                    for (key, value) in c {
+                        match value {
+                            Value::Null => meta.custom_metadata.remove(key),
+                            v => meta.custom_metadata.insert(key.clone(), v.clone()),
+                        };
+                    }
+                }
+                Some(c) => meta.custom_metadata = c.clone(),
+                None => {}
             }
+            check_custom_metadata(&meta.custom_metadata)?;
             let rotation_changed = match rotation::policy_update(self, p, meta.rotation.as_ref())? {
                 Some(policy) => {
                     meta.rotation = policy;
@@ -692,4 +699,32 @@ fn cas_option(p: &Params<'_>) -> CoreResult<Option<u64>> {
 /// A write that lost every compare-and-set race to other writers of the same secret.
 fn too_many_writers() -> CoreError {
     CoreError::bad("too many concurrent writes to this secret; try again")
+}
+
+/// `custom_metadata`: a map of strings, where a patch may also give `null` (remove the key).
+fn custom_metadata_param(p: &Params<'_>, patch: bool) -> CoreResult<Option<Map<String, Value>>> {
+    match p.0.get("custom_metadata") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) if m.values().all(|v| v.is_string() || (patch && v.is_null())) => {
+            Ok(Some(m.clone()))
+        }
+        Some(_) if patch => Err(CoreError::bad(
+            "invalid value for 'custom_metadata': expected a map of strings (null removes a key)",
+        )),
+        Some(_) => Err(CoreError::bad(
+            "invalid value for 'custom_metadata': expected a map of strings",
+        )),
+    }
+}
+
+/// Vault's limits on `custom_metadata`.
+fn check_custom_metadata(custom: &Map<String, Value>) -> CoreResult<()> {
+    let too_long =
+        |(k, v): (&String, &Value)| k.len() > 128 || v.as_str().map_or(0, str::len) > 512;
+    if custom.len() > 64 || custom.iter().any(too_long) {
+        return Err(CoreError::bad(
+            "custom_metadata: at most 64 keys, keys up to 128 bytes, values up to 512 bytes",
+        ));
+    }
+    Ok(())
 }

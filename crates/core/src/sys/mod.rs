@@ -2,8 +2,11 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::core::Caller;
 use crate::engine::{Args, Call, Engine, MountType, Route};
-use crate::mounts::{MountEntry, NewMount};
+use std::sync::Arc;
+
+use crate::mounts::{MountEntry, NewMount, apply_config, no_mount};
 use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Operation, Response};
 
@@ -75,7 +78,7 @@ impl Engine for System {
             Route::new("seal", &[Write], S::Seal).sudo(),
             Route::new("capabilities-self", &[Write], S::CapabilitiesSelf),
             Route::new("capabilities", &[Write], S::Capabilities),
-            Route::new("internal/ui/mounts/*path", &[Read], S::UiMount),
+            Route::new("internal/ui/mounts/*path", &[Read], S::UiMount).handler_authorises(),
             Route::new("audit", &[Read], S::Audits).sudo(),
             Route::new("audit/*path", &[Write, Delete], S::Audit).sudo(),
             Route::new("audit-hash/*path", &[Write], S::AuditHash),
@@ -135,17 +138,7 @@ impl Engine for System {
                     .ok_or_else(|| CoreError::bad("invalid token"))?;
                 core.capabilities(&entry.policies, &p).await
             }
-            S::UiMount => {
-                let mount = core.mounts.find(arg).ok_or_else(|| {
-                    CoreError::bad(format!(
-                        "preflight capability check returned 403, please ensure client's \
-                         policies grant access to path \"{arg}/\""
-                    ))
-                })?;
-                let mut data = mount.to_json();
-                data["path"] = json!(mount.path);
-                Ok(Response::data(data))
-            }
+            S::UiMount => core.ui_mount(call.caller()?, arg).await,
             S::Audits => Ok(core.audit_list()),
             S::Audit if op == Operation::Delete => core
                 .audit
@@ -159,6 +152,33 @@ impl Engine for System {
 }
 
 impl Core {
+    /// `sys/internal/ui/mounts/:path`: the mount serving `path`, for a token that may use
+    /// something below it (what every `vault kv` command asks first, to learn the KV
+    /// version); 403 otherwise, and for a path no mount serves, as OpenBao answers.
+    async fn ui_mount(&self, caller: &Caller, path: &str) -> CoreResult<Response> {
+        let path = path.trim_matches('/');
+        let denied = |shown: &str| {
+            CoreError::Forbidden(format!(
+                "preflight capability check returned 403, please ensure client's policies \
+                 grant access to path \"{shown}/\""
+            ))
+        };
+        let Some(target) = self.target(path) else {
+            return Err(denied(path));
+        };
+        let mount = target.mount;
+        let acl = self
+            .policies
+            .acl(&self.barrier, &caller.entry.policies)
+            .await?;
+        if !caller.entry.is_root() && !acl.grants_under(&mount.path) {
+            return Err(denied(path));
+        }
+        let mut data = mount.to_json();
+        data["path"] = json!(mount.path);
+        Ok(Response::data(data))
+    }
+
     fn mounts_response(&self) -> Response {
         let mut map = Map::new();
         for m in self.mounts.all().iter() {
@@ -179,8 +199,8 @@ impl Core {
     }
 
     async fn sys_mount(&self, path: &str, op: Operation, p: &Params<'_>) -> CoreResult<Response> {
-        if path.ends_with("/tune") {
-            return Err(CoreError::bad("mount tuning is not supported yet"));
+        if let Some(mount) = path.strip_suffix("/tune") {
+            return self.sys_tune(mount, op, p).await;
         }
         match op {
             Operation::Write => {
@@ -226,13 +246,14 @@ impl Core {
                     }
                 };
                 let description = p.str("description")?.unwrap_or_default();
-                let config = match p.0.get("config") {
-                    Some(Value::Object(c)) => c.clone(),
-                    None | Some(Value::Null) => Map::new(),
+                let mut config = Map::new();
+                match p.0.get("config") {
+                    Some(Value::Object(given)) => apply_config(&mut config, given)?,
+                    None | Some(Value::Null) => {}
                     Some(_) => {
                         return Err(CoreError::bad("invalid value for 'config': expected a map"));
                     }
-                };
+                }
                 self.mounts
                     .enable(
                         &self.barrier,
@@ -255,14 +276,64 @@ impl Core {
                 Ok(Response::empty())
             }
             Operation::Read => {
-                let target = format!("{}/", path.trim_matches('/'));
-                let mount = self.mounts.all().iter().find(|m| m.path == target).cloned();
-                mount
-                    .map(|m| Response::data(m.to_json()))
-                    .ok_or_else(|| CoreError::bad(format!("no mount at {target}")))
+                let mount = self.mount_at(path)?;
+                // OpenBao answers with the mount both at the top level and under `data`.
+                Ok(Response::data(mount.to_json()).with_data_at_top_level())
             }
             _ => Err(CoreError::UnsupportedOperation),
         }
+    }
+
+    /// The mount of the table at `path` exactly.
+    fn mount_at(&self, path: &str) -> CoreResult<Arc<MountEntry>> {
+        let target = format!("{}/", path.trim_matches('/'));
+        let mount = self.mounts.all().iter().find(|m| m.path == target).cloned();
+        mount.ok_or_else(|| no_mount(&target))
+    }
+
+    /// `sys/mounts/:path/tune`: a mount's lease TTLs (0 shows as the system's), description
+    /// and options, read and changed as OpenBao does.
+    async fn sys_tune(&self, path: &str, op: Operation, p: &Params<'_>) -> CoreResult<Response> {
+        if op == Operation::Write {
+            let description = p.str("description")?;
+            let options = p.str_map("options")?;
+            let mut settings = p.0.clone();
+            settings.remove("description");
+            self.mounts
+                .tune(&self.barrier, path, |mount| {
+                    apply_config(&mut mount.config, &settings)?;
+                    if let Some(description) = description {
+                        mount.description = description;
+                    }
+                    for (key, value) in options.unwrap_or_default() {
+                        if key == "version" && mount.options.get("version") != Some(&value) {
+                            return Err(CoreError::bad("the KV version of a mount cannot change"));
+                        }
+                        mount.options.insert(key, value);
+                    }
+                    Ok(())
+                })
+                .await?;
+            return Ok(Response::empty());
+        }
+        if op != Operation::Read {
+            return Err(CoreError::UnsupportedOperation);
+        }
+        let mount = self.mount_at(path)?;
+        let ttl = |key: &str, system: u64| match mount.config.get(key).and_then(Value::as_u64) {
+            Some(0) | None => system,
+            Some(seconds) => seconds,
+        };
+        let mut data = json!({
+            "default_lease_ttl": ttl("default_lease_ttl", self.config.default_token_ttl),
+            "max_lease_ttl": ttl("max_lease_ttl", self.config.max_token_ttl),
+            "force_no_cache": mount.config.get("force_no_cache").and_then(Value::as_bool).unwrap_or(false),
+            "description": mount.description,
+        });
+        if !mount.options.is_empty() {
+            data["options"] = json!(mount.options);
+        }
+        Ok(Response::data(data).with_data_at_top_level())
     }
 
     async fn sys_policy(

