@@ -25,6 +25,10 @@ pub enum CryptoError {
     /// The algorithm, or this combination of options, is not supported.
     #[error("unsupported algorithm or option")]
     Unsupported,
+    /// The message is longer than the key can encrypt (RSA-OAEP: the modulus less the
+    /// padding); the field is the most it can.
+    #[error("message too long for the key: at most {0} bytes")]
+    MessageTooLong(usize),
     /// The operating system's random number generator failed.
     #[error("random number generator failure")]
     Random,

@@ -304,3 +304,43 @@ fn rsa_signatures_agree_with_openssl() {
             .unwrap()
     );
 }
+
+/// "known answer" encrypted under the key above by OpenSSL 3.0 with RSA-OAEP, SHA-256 for
+/// the hash and MGF1, no label (`openssl pkeyutl -encrypt -pkeyopt rsa_padding_mode:oaep
+/// -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256`): Vault's transit RSA padding.
+const RSA_OAEP_CIPHERTEXT: &str = concat!(
+    "20f96acd9a666199560fefbcb5900c048e78a237bd117a2991f783593fbd5080481011cd8ed61f6713efd8545a150148",
+    "2fed1454e41764bc850dc1c7924557871a5126ee73b196e8fa4cba0c9a911a7e486981388715756b330c2ac6d982d298",
+    "a86d908b4e68be93f9e51e5a193c8a5be963639a1e0737b7a068b017ad9730608a855d0ba8adcab13c5d08ec7b72befc",
+    "6ff64b665fa7b2f5c4c0ab1fcca8790cacbaac72f84a542d7e867576372d19fd66d4133c48d9e5b58854916cdbc4888d",
+    "8a29bcdebdca2231c42b56e6f00dcf11bf22df2c7cdabc98510cd9ca447016a56ffc2e68f4fe33720a657b16f6399dc8",
+    "6d42eb0bf2757fc06a0771e449c76def",
+);
+
+#[test]
+fn rsa_oaep_agrees_with_openssl() {
+    let key = SigningKey::from_private(SigningKind::Rsa2048, &h(RSA_PKCS8)).unwrap();
+    let opened = key.oaep_decrypt(&h(RSA_OAEP_CIPHERTEXT)).unwrap();
+    assert_eq!(opened.expose(), b"known answer");
+    // A changed bit or a cut ciphertext fails; it never yields other bytes.
+    let mut bad = h(RSA_OAEP_CIPHERTEXT);
+    bad[7] ^= 1;
+    assert!(key.oaep_decrypt(&bad).is_err());
+    assert!(key.oaep_decrypt(&bad[..255]).is_err());
+    // Randomised padding: two encryptions differ, both open to the message.
+    let (a, b) = (
+        key.oaep_encrypt(b"known answer").unwrap(),
+        key.oaep_encrypt(b"known answer").unwrap(),
+    );
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 256);
+    assert_eq!(key.oaep_decrypt(&b).unwrap().expose(), b"known answer");
+    // 2048 bits less OAEP-SHA-256's 66 bytes of padding.
+    assert_eq!(key.oaep_encrypt(&[7; 190]).unwrap().len(), 256);
+    assert_eq!(
+        key.oaep_encrypt(&[7; 191]),
+        Err(ward_crypto::CryptoError::MessageTooLong(190))
+    );
+    let ed = SigningKey::generate(SigningKind::Ed25519).unwrap().0;
+    assert!(ed.oaep_encrypt(b"x").is_err());
+}

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use ward_crypto::SecretBytes;
 use ward_crypto::kms::{AeadKey, HashAlg, hkdf_sha256};
+use ward_crypto::{CryptoError, SecretBytes};
 use zeroize::Zeroizing;
 
 use super::keys::{NewKey, validate_name};
@@ -44,6 +44,29 @@ fn with_key<T>(
     })?;
     let derived = hkdf_sha256(m.key.expose(), context, m.key.len())?;
     f(&aead_of(key)?.prepare(derived.expose())?)
+}
+
+/// Whether `key` encrypts with RSA-OAEP rather than an AEAD.
+fn rsa_key(key: &LoadedKey) -> bool {
+    key.policy.key_type.encrypts() && key.policy.key_type.aead().is_none()
+}
+
+/// The parsed RSA key of `version`.
+fn signer(key: &LoadedKey, version: u32) -> CoreResult<&ward_crypto::kms::SigningKey> {
+    key.signers
+        .get(&version)
+        .ok_or_else(|| CoreError::bad(format!("key version {version} has no key material")))
+}
+
+/// RSA-OAEP binds no associated data: asking for it is an error, as in OpenBao.
+fn refuse_associated_data(key: &LoadedKey, p: &Params<'_>) -> CoreResult<()> {
+    if b64(p, "associated_data")?.is_some_and(|a| !a.is_empty()) {
+        return Err(CoreError::bad(format!(
+            "'associated_data' provided for non-AEAD cipher suite {}",
+            key.policy.key_type.name()
+        )));
+    }
+    Ok(())
 }
 
 fn aead_of(key: &LoadedKey) -> CoreResult<ward_crypto::kms::Aead> {
@@ -104,11 +127,27 @@ pub(crate) fn encrypt_one(
     p: &Params<'_>,
 ) -> CoreResult<(String, u32)> {
     // Refuses key types that do not encrypt before anything else.
-    aead_of(key)?;
+    let rsa = rsa_key(key);
+    if !rsa {
+        aead_of(key)?;
+    }
     let version = key
         .policy
         .producing_version(u32::try_from(p.u64("key_version")?.unwrap_or(0)).unwrap_or(u32::MAX))?;
     key.policy.check_use(version, Use::Produce)?;
+    if rsa {
+        refuse_associated_data(key, p)?;
+        let sealed = signer(key, version)?
+            .oaep_encrypt(plaintext)
+            .map_err(|e| match e {
+                CryptoError::MessageTooLong(most) => CoreError::bad(format!(
+                    "plaintext too long for the key: RSA-OAEP with SHA-256 takes at most {most} \
+                     bytes"
+                )),
+                other => other.into(),
+            })?;
+        return Ok((versioned(version, &B64.encode(sealed)), version));
+    }
     let context = b64(p, "context")?;
     let aad = b64(p, "associated_data")?;
     let aad = aad.as_deref().map(|a| &a[..]).unwrap_or_default();
@@ -135,12 +174,21 @@ pub(crate) fn decrypt_one(
     ciphertext: &str,
     p: &Params<'_>,
 ) -> CoreResult<(SecretBytes, u32)> {
-    let aead = aead_of(key)?;
+    let rsa = rsa_key(key);
+    let aead = if rsa { None } else { Some(aead_of(key)?) };
     let (version, body) = parse_versioned(ciphertext.trim(), "ciphertext")?;
     key.policy.check_use(version, Use::Consume)?;
     let sealed = B64
         .decode(body)
         .map_err(|_| CoreError::bad("invalid ciphertext: could not decode base64"))?;
+    let Some(aead) = aead else {
+        refuse_associated_data(key, p)?;
+        // OpenBao answers 500 here; a ciphertext that does not open is the client's.
+        let plain = signer(key, version)?
+            .oaep_decrypt(&sealed)
+            .map_err(|_| CoreError::bad("failed to RSA decrypt the ciphertext"))?;
+        return Ok((plain, version));
+    };
     if sealed.len() < aead.nonce_len() + 16 {
         return Err(CoreError::bad("invalid ciphertext length"));
     }

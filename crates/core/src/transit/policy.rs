@@ -97,6 +97,11 @@ impl KeyType {
         })
     }
 
+    /// Whether keys of this type encrypt and decrypt: the AEADs, and RSA with OAEP.
+    pub(crate) fn encrypts(self) -> bool {
+        self.aead().is_some() || matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
+    }
+
     /// Whether keys of this type may be derived from a context.
     pub(crate) fn supports_derivation(self) -> bool {
         self.aead().is_some() || self == Self::Ed25519
@@ -349,9 +354,9 @@ impl KeyPolicy {
             "min_encryption_version": self.min_encryption_version,
             "name": self.name,
             "soft_deleted": false,
-            "supports_decryption": t.aead().is_some(),
+            "supports_decryption": t.encrypts(),
             "supports_derivation": t.supports_derivation(),
-            "supports_encryption": t.aead().is_some(),
+            "supports_encryption": t.encrypts(),
             "supports_signing": t.signing().is_some(),
             "type": t.name(),
             "owner": self.metadata.owner,

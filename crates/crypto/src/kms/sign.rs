@@ -5,7 +5,10 @@
 use aws_lc_rs::digest::{self, Digest};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::rsa::{
+    KeySize, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
+    PrivateDecryptingKey,
+};
 use aws_lc_rs::signature::{
     self, EcdsaKeyPair, EcdsaSigningAlgorithm, EcdsaVerificationAlgorithm, Ed25519KeyPair, KeyPair,
     RsaEncoding, RsaKeyPair, RsaParameters, RsaPssSaltLength, RsaSignatureEncoding,
@@ -106,6 +109,9 @@ enum Inner {
 pub struct SigningKey {
     kind: SigningKind,
     inner: Inner,
+    /// For RSA, the same private key for RSA-OAEP (aws-lc-rs keeps signing and encrypting
+    /// keys apart).
+    decrypting: Option<PrivateDecryptingKey>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -269,11 +275,16 @@ impl SigningKey {
 
     /// Loads a key from the bytes [`generate`](Self::generate) returned.
     pub fn from_private(kind: SigningKind, private: &[u8]) -> Result<Self, CryptoError> {
+        let mut decrypting = None;
         let inner = match kind {
             SigningKind::Ed25519 => Inner::Ed(
                 Ed25519KeyPair::from_seed_unchecked(private).map_err(|_| CryptoError::KeyLength)?,
             ),
             SigningKind::Rsa2048 | SigningKind::Rsa3072 | SigningKind::Rsa4096 => {
+                decrypting = Some(
+                    PrivateDecryptingKey::from_pkcs8(private)
+                        .map_err(|_| CryptoError::KeyLength)?,
+                );
                 Inner::Rsa(RsaKeyPair::from_pkcs8(private).map_err(|_| CryptoError::KeyLength)?)
             }
             _ => {
@@ -284,7 +295,46 @@ impl SigningKey {
                 )
             }
         };
-        Ok(Self { kind, inner })
+        Ok(Self {
+            kind,
+            inner,
+            decrypting,
+        })
+    }
+
+    /// Encrypts with RSA-OAEP, SHA-256 for both the hash and MGF1, no label: what Vault's
+    /// transit does with an RSA key (Go's `rsa.EncryptOAEP(sha256.New(), ...)`).
+    pub fn oaep_encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let private = self.decrypting.as_ref().ok_or(CryptoError::Unsupported)?;
+        let public = OaepPublicEncryptingKey::new(private.public_key())
+            .map_err(|_| CryptoError::Unsupported)?;
+        let most = public.max_plaintext_size(&OAEP_SHA256_MGF1SHA256);
+        if plaintext.len() > most {
+            return Err(CryptoError::MessageTooLong(most));
+        }
+        let mut out = vec![0u8; public.ciphertext_size()];
+        let written = public
+            .encrypt(&OAEP_SHA256_MGF1SHA256, plaintext, &mut out, None)
+            .map_err(|_| CryptoError::Random)?
+            .len();
+        out.truncate(written);
+        Ok(out)
+    }
+
+    /// Decrypts what [`oaep_encrypt`](Self::oaep_encrypt) (or Vault, or OpenSSL with
+    /// `rsa_padding_mode:oaep`, `rsa_oaep_md:sha256`) encrypted under this key.
+    pub fn oaep_decrypt(&self, ciphertext: &[u8]) -> Result<SecretBytes, CryptoError> {
+        let private = self.decrypting.as_ref().ok_or(CryptoError::Unsupported)?;
+        let oaep =
+            OaepPrivateDecryptingKey::new(private.clone()).map_err(|_| CryptoError::Unsupported)?;
+        let mut out = SecretBytes::new(vec![0u8; oaep.min_output_size()]);
+        let buffer = out.as_mut_vec();
+        let written = oaep
+            .decrypt(&OAEP_SHA256_MGF1SHA256, ciphertext, buffer, None)
+            .map_err(|_| CryptoError::Authentication)?
+            .len();
+        buffer.truncate(written);
+        Ok(out)
     }
 
     /// The key's kind.
