@@ -246,35 +246,47 @@ impl Scanner {
         whole.dedup();
 
         let mut found = Vec::new();
+        let at = Place { content, path, commit };
+        // The line and the value it opens on the next line, joined (see `continued_value`).
+        let mut joined: (usize, Option<Continued>) = (usize::MAX, None);
         for &(index, start, end) in &windows {
-            if applicable(index) {
-                self.run_rule(index, content, start, end, path, commit, &mut found);
+            if !applicable(index) {
+                continue;
+            }
+            let hay = &content[start..end];
+            self.run_rule(index, &at, hay, start, 0, &mut found);
+            if joined.0 != start {
+                joined = (start, continued_value(content, start, end));
+            }
+            if let Some(next) = &joined.1 {
+                self.run_rule(index, &at, &next.text, next.base, next.value_at, &mut found);
             }
         }
         for &index in &whole {
             if applicable(index) {
-                self.run_rule(index, content, 0, content.len(), path, commit, &mut found);
+                self.run_rule(index, &at, content, 0, 0, &mut found);
             }
         }
         number_lines(content, &mut found);
         found
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Runs one rule over `hay`, whose byte `i` is byte `base + i` of the content (wrapping:
+    /// a joined line's synthetic prefix lies before it); secrets starting before `min_start`
+    /// are ignored.
     fn run_rule(
         &self,
         index: usize,
-        content: &[u8],
-        start: usize,
-        end: usize,
-        path: &str,
-        commit: Option<&CommitInfo>,
+        at: &Place<'_>,
+        hay: &[u8],
+        base: usize,
+        min_start: usize,
         found: &mut Vec<Located>,
     ) {
         let rule = &self.rules[index];
         let Some(regex) = &rule.regex else { return };
-        for caps in regex.captures_iter(&content[start..end]) {
-            if let Some(hit) = self.consider(index, &caps, content, start, path, commit) {
+        for caps in regex.captures_iter(hay) {
+            if let Some(hit) = self.consider(index, &caps, at, base, min_start) {
                 found.push(hit);
             }
         }
@@ -285,11 +297,15 @@ impl Scanner {
         &self,
         index: usize,
         caps: &Captures<'_>,
-        content: &[u8],
+        at: &Place<'_>,
         base: usize,
-        path: &str,
-        commit: Option<&CommitInfo>,
+        min_start: usize,
     ) -> Option<Located> {
+        let Place {
+            content,
+            path,
+            commit,
+        } = *at;
         let rule = &self.rules[index];
         let whole = caps.get(0)?;
         let secret_match = match rule.secret_group {
@@ -299,7 +315,7 @@ impl Scanner {
                 .find(|m| !m.is_empty())
                 .unwrap_or(whole),
         };
-        if secret_match.is_empty() {
+        if secret_match.is_empty() || secret_match.start() < min_start {
             return None;
         }
         let secret = String::from_utf8_lossy(secret_match.as_bytes()).into_owned();
@@ -310,7 +326,7 @@ impl Scanner {
         if rule.validator.is_some_and(|valid| !valid(&secret)) {
             return None;
         }
-        let offset = base + secret_match.start();
+        let offset = base.wrapping_add(secret_match.start());
         let (line_start, line_end) = line_bounds(content, offset);
         let line = &content[line_start..line_end];
         if INLINE_ALLOW
@@ -361,6 +377,74 @@ impl Scanner {
             },
         })
     }
+}
+
+/// Where a buffer being scanned came from.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    content: &'a [u8],
+    path: &'a str,
+    commit: Option<&'a CommitInfo>,
+}
+
+/// A line that opens a value on the next line, joined with that value.
+struct Continued {
+    /// The opening line's name as an assignment (`apiToken = `), then the value's line.
+    text: Vec<u8>,
+    /// Content offset of `text`'s first byte, wrapping (the prefix is not in the content).
+    base: usize,
+    /// Where the value starts in `text`.
+    value_at: usize,
+}
+
+/// When the line `start..end` opens a value left for the next line, an XML element
+/// (`<apiToken>` then the value) or a YAML block scalar (`api_token: |` or `>`), that value as
+/// an assignment to the element's or key's name, so rules written for one line see it.
+fn continued_value(content: &[u8], start: usize, end: usize) -> Option<Continued> {
+    let line = content[start..end].trim_ascii();
+    let name: &[u8] = match line.split_last()? {
+        (b'>', head) if head.first() == Some(&b'<') => {
+            let tag = &head[1..];
+            let stop = tag
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || b"_.:-".contains(b)))
+                .unwrap_or(tag.len());
+            let (name, rest) = tag.split_at(stop);
+            if name.is_empty() || rest.iter().any(|&b| b == b'<' || b == b'>' || b == b'/') {
+                return None;
+            }
+            name
+        }
+        _ => {
+            let body = line.strip_suffix(b"-").or(line.strip_suffix(b"+")).unwrap_or(line);
+            let key = body
+                .strip_suffix(b"|")
+                .or(body.strip_suffix(b">"))?
+                .trim_ascii_end()
+                .strip_suffix(b":")?;
+            if key.is_empty() {
+                return None;
+            }
+            key
+        }
+    };
+    let next_start = end + 1;
+    if next_start >= content.len() {
+        return None;
+    }
+    let next_end = memchr::memchr(b'\n', &content[next_start..]).map_or(content.len(), |i| next_start + i);
+    let next = &content[next_start..next_end];
+    let lead = next.len() - next.trim_ascii_start().len();
+    let mut text = Vec::with_capacity(name.len() + 3 + next.len());
+    text.extend_from_slice(name);
+    text.extend_from_slice(b" = ");
+    let value_at = text.len();
+    text.extend_from_slice(&next[lead..]);
+    Some(Continued {
+        text,
+        base: (next_start + lead).wrapping_sub(value_at),
+        value_at,
+    })
 }
 
 /// Reads until `buf` holds at least `want` bytes or the input ends; true at end of input.

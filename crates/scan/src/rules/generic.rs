@@ -1,12 +1,12 @@
 //! Private keys, JWTs, connection strings, Vault and Ward tokens, and generic assignments.
 
-use super::{allowing, raw, token, with_entropy};
+use super::{ASSIGN, VALUE_END, allowing, name_start, raw, token, with_entropy};
 use crate::rule::Rule;
 
 /// Names under which a password is assigned.
 const PASSWORD_NAMES: &str = "password|passwd|passphrase|pwd|pass";
 /// Names under which other secrets are assigned.
-const SECRET_NAMES: &str = "secret|token|api_key|apikey|api-key|access_key|accesskey|auth_key|credential|private_key|client_secret";
+const SECRET_NAMES: &str = "secret|token|api_key|apikey|api-key|access_key|accesskey|auth_key|credential|creds|private_key|client_secret";
 /// A value with no quotes, spaces or call syntax; long enough to be a credential.
 const GENERIC_VALUE: &str = r"[A-Za-z0-9!#$%&*+./:?@^_~-]";
 /// Values that read like code or configuration references rather than secrets: identifiers,
@@ -17,25 +17,14 @@ const CODE_LIKE: &[&str] = &[
     r"(?i)^(?:true|false|null|none|env|environ)\b",
 ];
 
-/// `NAME [suffix] = value`. The name must be a whole word or a camel-case part: before it the
-/// line starts, or a non-letter, or a lowercase letter with the name capitalised (`dbPassword`),
-/// or an uppercase letter with the name in capitals (`PGPASSWORD`); a suffix may not start with
-/// a lowercase letter. So `db_password` and `dbPasswordHash` count, `uffpwd` and `tokenizer` not.
+/// `NAME [suffix] = value`. The name must start a word or a camel-case part (see
+/// [`name_start`]) and may be plural; a suffix may not start with a lowercase letter. So
+/// `db_password`, `dbPasswordHash` and `credentials` count, `uffpwd` and `tokenizer` not.
 fn assignment(names: &str, min: usize) -> String {
-    let capitalised: Vec<String> = names.split('|').map(capitalise).collect();
-    let capitals = names.to_uppercase();
     format!(
-        r#"(?:(?:(?m:^)|[^A-Za-z\n])(?i:{names})|[a-z](?:{capitalised})|[A-Z](?:{capitals}))(?:[0-9A-Z_. \t-][0-9A-Za-z_. \t-]{{0,19}})?[ \t'"]{{0,3}}(?:=|:=|:|=>|\?=)[ \t'"\x60]{{0,3}}({GENERIC_VALUE}{{{min},128}})(?:[\x60'" \t;,)\]}}<]|\\[nrt]|(?m:$))"#,
-        capitalised = capitalised.join("|"),
+        r#"{}s?(?:[0-9A-Z_. \t-][0-9A-Za-z_. \t-]{{0,19}})?{ASSIGN}({GENERIC_VALUE}{{{min},128}}){VALUE_END}"#,
+        name_start(names)
     )
-}
-
-fn capitalise(word: &str) -> String {
-    let mut chars = word.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 pub(super) fn rules() -> Vec<Rule> {

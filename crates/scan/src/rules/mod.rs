@@ -11,10 +11,14 @@ mod vcs;
 
 use crate::rule::{Allowlist, Rule};
 
-/// The assignment operators gitleaks recognises between a name and its value.
-const ASSIGN: &str = r#"[ \t'"]{0,3}(?:=|>|:{1,3}=|\|\|:|<=|=>|:|\?=)[ \t'"\x60=]{0,5}"#;
-/// What may follow a value: a quote, space, separator, closing bracket, an escaped newline or the end.
-const VALUE_END: &str = r#"(?:[\x60'" \t;,)\]}<]|\\[nrt]|(?m:$))"#;
+/// What may stand between a name and its value: quotes (escaped too, as in JSON inside a
+/// string), then an assignment operator of some language (`=`, `:=`, Makefile's `::=` and
+/// `:::=`, `?=`, `+=`, `.=`, `=>`, `:`, `>` closing an XML tag), a comma (CSV, `setProperty("NAME",
+/// "value")`) or an opening parenthesis, then quotes again.
+pub(crate) const ASSIGN: &str = r#"[ \t'"\\]{0,5}(?:=|>|:{1,3}=|\|\|:|<=|=>|:|[?+.]=|,|\()[ \t'"\x60=\\]{0,5}"#;
+/// What may follow a value: a quote, space, separator, closing bracket, a backslash (an escaped
+/// quote or newline) or the end.
+pub(crate) const VALUE_END: &str = r#"(?:[\x60'" \t;,)\]}<\\]|(?m:$))"#;
 /// A UUID, a common shape for SaaS keys.
 pub(crate) const UUID: &str =
     "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
@@ -26,7 +30,24 @@ pub(crate) fn builtin_rules() -> Vec<Rule> {
     rules.extend(vcs::rules());
     rules.extend(saas::rules());
     rules.extend(generic::rules());
+    for rule in &mut rules {
+        rule.validator.get_or_insert(not_placeholder);
+    }
     rules
+}
+
+/// False for what people write in place of a key: a value mostly made of one character
+/// (`ghp_xxxx…`, `AKIAXXXX…`, `0000…`) or of a handful (`xXxX…`). Random keys of the documented
+/// formats never are; formats with a fixed run (Twitter's `AAAA…` bearer prefix) stay well under.
+fn not_placeholder(secret: &str) -> bool {
+    let mut counts = [0usize; 256];
+    for &b in secret.as_bytes() {
+        counts[usize::from(b)] += 1;
+    }
+    let len = secret.len();
+    let most = counts.iter().copied().max().unwrap_or(0);
+    let distinct = counts.iter().filter(|&&c| c > 0).count();
+    most * 5 < len * 3 && distinct >= (len / 4).min(8)
 }
 
 /// Placeholders and generated files that are never real secrets.
@@ -44,12 +65,13 @@ pub(crate) fn builtin_allowlist() -> Allowlist {
     }
 }
 
-/// A token recognised by its prefix and shape alone; the whole token is the secret.
+/// A token recognised by its prefix and shape alone; the whole token is the secret. It may not
+/// follow a letter, digit, `_` or `.` (`favicon.ico-…` is a file name, not an Infracost token).
 pub(crate) fn token(id: &str, description: &str, pattern: &str, keywords: &[&str]) -> Rule {
     raw(
         id,
         description,
-        &format!(r"(?-u:\b)({pattern})(?:[^\n0-9A-Za-z_-]|(?m:$))"),
+        &format!(r"(?:(?m:^)|[^\n0-9A-Za-z_.])({pattern})(?:[^\n0-9A-Za-z_-]|(?m:$))"),
         keywords,
     )
 }
@@ -66,17 +88,42 @@ pub(crate) fn raw(id: &str, description: &str, regex: &str, keywords: &[&str]) -
 }
 
 /// A secret with no distinctive shape, recognised by being assigned to a name that says what it
-/// is (`twilio_token = "..."`); gated by entropy so placeholders do not match.
+/// is (`twilio_token = "..."`); gated by entropy so placeholders do not match. The provider's
+/// name must start a word or a camel-case part (see [`name_start`]).
 pub(crate) fn assigned(id: &str, description: &str, names: &str, value: &str) -> Rule {
     let keywords: Vec<&str> = names.split('|').collect();
     let mut rule = raw(
         id,
         description,
-        &format!("(?i:{names})(?:[0-9A-Za-z_. \\t-]{{0,20}}){ASSIGN}({value}){VALUE_END}"),
+        &format!(
+            "{}(?:[0-9A-Za-z_. \\t-]{{0,30}}){ASSIGN}({value}){VALUE_END}",
+            name_start(names)
+        ),
         &keywords,
     );
     rule.entropy = Some(3.0);
     rule
+}
+
+/// One of `names` (`a|b`) where a name starts: after the start of the line or a non-letter in any
+/// case (`db_password`, `TWILIO_`), after a lowercase letter when capitalised (`dbPassword`), or
+/// after a capital when in capitals (`PGPASSWORD`). So `rookTable` holds no `okta` and
+/// `SetSysctl` no `etsy`.
+pub(crate) fn name_start(names: &str) -> String {
+    let capitalised: Vec<String> = names.split('|').map(capitalise).collect();
+    format!(
+        "(?:(?:(?m:^)|[^A-Za-z\\n])(?i:{names})|[a-z](?:{})|[A-Z](?:{}))",
+        capitalised.join("|"),
+        names.to_uppercase()
+    )
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Sets a rule's minimum entropy.

@@ -326,6 +326,33 @@ impl Gen {
         out
     }
 
+    /// Expands a template with every random part replaced by `filler` repeated: the placeholder
+    /// people write in place of a real key (`ghp_xxxx…`).
+    pub(crate) fn fill(&mut self, template: &str, filler: char) -> String {
+        let mut out = String::with_capacity(template.len() * 2);
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let spec = rest[open + 1..]
+                .find('}')
+                .map(|len| &rest[open + 1..open + 1 + len])
+                .filter(|spec| is_placeholder(spec));
+            match spec {
+                Some(spec) => {
+                    let shape = self.placeholder(spec);
+                    out.extend(shape.chars().map(|c| if c == '-' { c } else { filler }));
+                    rest = &rest[open + spec.len() + 2..];
+                }
+                None => {
+                    out.push('{');
+                    rest = &rest[open + 1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
     fn placeholder(&mut self, spec: &str) -> String {
         match spec {
             "uuid" => {
