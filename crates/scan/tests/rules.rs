@@ -116,3 +116,23 @@ fn gcp_service_account_json_reports_key_id_and_escaped_private_key() {
         "{findings:?}"
     );
 }
+
+#[test]
+fn placeholders_in_a_rules_shape_are_not_reported() {
+    let scanner = Scanner::new(Config::builtin()).unwrap();
+    let mut generator = Gen::new(9);
+    let mut failures = Vec::new();
+    for (rule, positive, _) in FIXTURES {
+        if generator.fill(positive, 'x') == generator.fill(positive, '0') {
+            continue; // a fixed sample, nothing to fill
+        }
+        for filler in ['x', 'X', 'a', '1', '0'] {
+            let text = format!("# config\n{}\n", generator.fill(positive, filler));
+            let findings = scanner.scan_bytes(text.as_bytes(), "config.env");
+            if let Some(found) = findings.first() {
+                failures.push(format!("{rule}: {} reported {text:?}", found.rule_id));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "placeholders reported:\n{}", failures.join("\n"));
+}

@@ -15,6 +15,8 @@ const CODE_LIKE: &[&str] = &[
     r"^[A-Za-z_.\-]+$",
     r"^[a-z0-9_.\-]*[a-z]\(\)$",
     r"(?i)^(?:true|false|null|none|env|environ)\b",
+    // A URL, or the rest of one after `https:`; credentials inside URLs have rules of their own.
+    r"(?i)^(?:[a-z][a-z0-9+.-]*:)?//",
 ];
 
 /// `NAME [suffix] = value`. The name must start a word or a camel-case part (see
@@ -58,7 +60,7 @@ pub(super) fn rules() -> Vec<Rule> {
         raw(
             "jwt",
             "JSON Web Token",
-            r#"(?-u:\b)(ey[A-Za-z0-9]{17,}\.ey[A-Za-z0-9/\\_-]{17,}\.(?:[A-Za-z0-9/\\_-]{10,}={0,2})?)(?:['|" \t\x60;,)]|(?m:$))"#,
+            r#"(?-u:\b)(ey[A-Za-z0-9]{17,}\.ey[A-Za-z0-9/\\_-]{17,}\.(?:[A-Za-z0-9/\\_-]{10,}={0,2})?)(?:['|" \t\x60;,)<\\]|(?m:$))"#,
             &["eyj"],
         ),
         raw(
@@ -140,9 +142,44 @@ pub(super) fn rules() -> Vec<Rule> {
                 ),
                 3.5,
             ),
-            &[r"^s\.[a-z]+$", r"^s\.[A-Z]?[a-z]+(?:[A-Z][a-z]+)*$"],
+            &[
+                r"^s\.[a-z]+$",
+                r"^s\.[A-Z]+$",
+                r"^s\.[A-Z]?[a-z]+(?:[A-Z][a-z]+)*$",
+            ],
         ),
         ward_token(),
+        jwt_base64(),
+        raw(
+            "nuget-config-password",
+            "Password in a NuGet configuration file",
+            r#"<add[ \t]+key=["'](?i:ClearTextPassword|Password)["'][ \t]+value=["']([^"'\n]{4,})["']"#,
+            &["password"],
+        ),
+        allowing(
+            with_entropy(
+                raw(
+                    "curl-auth-user",
+                    "Password given to curl with -u / --user",
+                    r#"(?-u:\b)curl\b[^\n]*?[ \t](?:-u|--user)(?:=|[ \t]{1,5})['"]?([^\s'":]{2,}:[^\s'"]{3,})"#,
+                    &["curl"],
+                ),
+                2.0,
+            ),
+            &[
+                r"(?i):(?:pass(?:word)?|pwd|token|secret|test|changeme|changeit|x+|\*+)$",
+                r"[$<>\[\]{}]",
+            ],
+        ),
+        with_entropy(
+            raw(
+                "curl-auth-header",
+                "Credential in a curl request header",
+                r#"(?-u:\b)curl\b[^\n]*?[ \t](?:-H|--header)[ \t=]{1,5}['"](?i:authorization:[ \t]*(?:(?:basic|bearer|token|api-token)[ \t]+)?|(?:x-[a-z0-9-]*)?api-?key:[ \t]*|(?:x-[a-z0-9-]*)?token:[ \t]*)([A-Za-z0-9=~@.+/_-]{8,})['"]"#,
+                &["curl"],
+            ),
+            2.75,
+        ),
         allowing(
             with_entropy(
                 raw(
@@ -176,4 +213,25 @@ fn ward_token() -> Rule {
     let mut rule = token("ward-token", "Ward token", &pattern, &[PREFIX]);
     rule.validator = Some(looks_like_token);
     rule
+}
+
+/// A JWT encoded once more in base64 (`ZXlK` is `eyJ` encoded): found by its prefix, kept only
+/// when it decodes to a header and a payload.
+fn jwt_base64() -> Rule {
+    let mut rule = raw(
+        "jwt-base64",
+        "Base64-encoded JSON Web Token",
+        r"(?-u:\b)(ZXlK[A-Za-z0-9+/]{40,}={0,2})(?:[^\n0-9A-Za-z+/=]|(?m:$))",
+        &["zxlk"],
+    );
+    rule.validator = Some(decodes_to_jwt);
+    rule
+}
+
+fn decodes_to_jwt(secret: &str) -> bool {
+    use base64::Engine;
+    let unpadded = secret.trim_end_matches('=');
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(unpadded)
+        .is_ok_and(|jwt| jwt.starts_with(b"eyJ") && memchr::memmem::find(&jwt, b".eyJ").is_some())
 }

@@ -37,24 +37,56 @@ pub(crate) fn builtin_rules() -> Vec<Rule> {
 }
 
 /// False for what people write in place of a key: a value mostly made of one character
-/// (`ghp_xxxx…`, `AKIAXXXX…`, `0000…`) or of a handful (`xXxX…`). Random keys of the documented
-/// formats never are; formats with a fixed run (Twitter's `AAAA…` bearer prefix) stay well under.
+/// (`ghp_xxxx…`, `AKIAXXXX…`, `0000…`), of a handful (`xXxX…`), or holding a long run of one
+/// (`FLWSECK_TESTaaaaaaaaaaaa`, `…/services/Txxxxxxxx/Bxxxxxxxx/xxxxxxxxxxxxxxxxxxxxxxxx`).
+/// Random keys of the documented formats never are. Runs of `A` are zero bytes in base64 and
+/// part of real formats (Twitter's bearer tokens start with 22), so only a majority of them
+/// counts.
 fn not_placeholder(secret: &str) -> bool {
+    let bytes = secret.as_bytes();
     let mut counts = [0usize; 256];
-    for &b in secret.as_bytes() {
+    for &b in bytes {
         counts[usize::from(b)] += 1;
     }
-    let len = secret.len();
+    let len = bytes.len();
     let most = counts.iter().copied().max().unwrap_or(0);
     let distinct = counts.iter().filter(|&&c| c > 0).count();
-    most * 5 < len * 3 && distinct >= (len / 4).min(8)
+    let long_run = bytes.chunk_by(|a, b| a == b).any(|run| {
+        (run.len() >= 8 && run.len() * 5 >= len * 2) || (run.len() >= 16 && run[0] != b'A')
+    });
+    most * 5 < len * 3 && distinct >= (len / 4).min(8) && !long_run
 }
+
+/// Example keys that ship in public SDKs and guides (Firebase's Android SDK samples), so they
+/// are in countless repositories and grant nothing.
+const DOCUMENTATION_KEYS: &[&str] = &[
+    "AIzaSyabcdefghijklmnopqrstuvwxyz1234567",
+    "AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs",
+    "AIzaSyCkEhVjf3pduRDt6d1yKOMitrUEke8agEM",
+    "AIzaSyDMAScliyLx7F0NPDEJi1QmyCgHIAODrlU",
+    "AIzaSyD3asb-2pEZVqMkmL6M9N6nHZRR_znhrh0",
+    "AIzayDNSXIbFmlXbIE6mCzDLQAqITYefhixbX4A",
+    "AIzaSyAdOS2zB6NCsk1pCdZ4-P6GBdi_UUPwX7c",
+    "AIzaSyASWm6HmTMdYWpgMnjRBjxcQ9CKctWmLd4",
+    "AIzaSyANUvH9H9BsUccjsu2pCmEkOPjjaXeDQgY",
+    "AIzaSyA5_iVawFQ8ABuTZNUdcwERLJv_a_p4wtM",
+    "AIzaSyA4UrcGxgwQFTfaI3no3t7Lt1sjmdnP5sQ",
+    "AIzaSyDSb51JiIcB6OJpwwMicseKRhhrOq1cS7g",
+    "AIzaSyBF2RrAIm4a0mO64EShQfqfd2AFnzAvvuU",
+    "AIzaSyBcE-OOIbhjyR83gm4r2MFCu4MJmprNXsw",
+    "AIzaSyB8qGxt4ec15vitgn44duC5ucxaOi4FmqE",
+    "AIzaSyA8vmApnrHNFE0bApF4hoZ11srVL_n0nvY",
+];
 
 /// Placeholders and generated files that are never real secrets.
 pub(crate) fn builtin_allowlist() -> Allowlist {
     Allowlist {
         description: "placeholders, templating and lock files".to_owned(),
         regexes: vec![
+            // Keys published in documentation (AWS's `AKIAIOSFODNN7EXAMPLE`,
+            // `wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY` and their kin).
+            r"(?i)example".to_owned(),
+            format!("^(?:{})$", DOCUMENTATION_KEYS.join("|")),
             r"(?i)^(?:x{5,}|\*{3,}|\.{3,}|<[^\n>]*>|\$\{[^\n}]*\}|\$\([^\n)]*\)|\{\{[^\n}]*\}\}|%\([^\n)]*\)s|\$[A-Z_][A-Z0-9_]*|your[_-][a-z_-]*|changeme|change_me|placeholder|redacted|dummy|null|none|undefined)$".to_owned(),
             r"\$\{[^\n}]*\}|\{\{[^\n}]*\}\}".to_owned(),
         ],

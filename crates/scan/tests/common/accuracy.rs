@@ -63,7 +63,7 @@ pub(crate) const MORE_KEYS: &[(&str, &str, &str)] = &[
     ("adobe-client-id", "adobe", "{h:32}"),
     ("adobe-client-secret", "adobe", "p8e-{a:32}"),
     ("airtable-api-key", "airtable", "key{a:14}"),
-    ("airtable-personal-access-token", "airtable", "pat{a:14}.{h:64}"),
+    ("airtable-api-key", "airtable", "pat{a:14}.{h:64}"),
     ("authress-service-client-access-key", "authress", "sc_{l:10}.{l:4}.acc_{l:10}.{w:40}"),
     ("aws-bedrock-short-term-api-key", "bedrock", "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t{b:120}"),
     ("bittrex-access-key", "bittrex", "{l:32}"),
@@ -144,7 +144,7 @@ pub(crate) const SHAPED: &[(&str, &str, &str, &str)] = &[
     ("context", "generic-api-key", "a.json", "\"credentials\" : «{h:40}»"),
     ("context", "generic-api-key", "a.py", "creds = \"«{a:24}»\""),
     ("context", "sonarqube-token", "a.env", "SONAR_LOGIN=«{h:40}»"),
-    ("context", "sonarqube-token", "a.env", "sonar.login={h:8}«{h:32}»"),
+    ("context", "sonarqube-token", "a.properties", "sonar.login=«{h:40}»"),
 ];
 
 /// Negatives: (class, path, template); nothing may be reported.
