@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::corpus::{FIXTURES, Gen};
+use common::corpus::{FIXTURES, Gen, PATH_FIXTURES};
 use ward_scan::{Config, Scanner};
 
 /// Seeds per fixture: several random draws, so a rule cannot pass by luck of one string.
@@ -18,11 +18,12 @@ fn every_builtin_rule_has_a_fixture() {
         .rules
         .iter()
         .map(|r| r.id.as_str())
-        .filter(|id| !FIXTURES.iter().any(|(f, _, _)| f == id))
+        .filter(|id| !FIXTURES.iter().chain(PATH_FIXTURES).any(|(f, _, _)| f == id))
         .collect();
     assert!(missing.is_empty(), "rules without fixtures: {missing:?}");
     let unknown: Vec<&str> = FIXTURES
         .iter()
+        .chain(PATH_FIXTURES)
         .map(|(id, _, _)| *id)
         .filter(|id| !config.rules.iter().any(|r| r.id == *id))
         .collect();
@@ -135,4 +136,28 @@ fn placeholders_in_a_rules_shape_are_not_reported() {
         }
     }
     assert!(failures.is_empty(), "placeholders reported:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn path_rules_report_their_files_even_binary_ones() {
+    let scanner = Scanner::new(Config::builtin()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (rule, positive, near_miss) in PATH_FIXTURES {
+        let found = scanner.scan_bytes(b"", positive);
+        assert!(found.iter().any(|f| f.rule_id == *rule), "{rule}: {found:?}");
+        let found = scanner.scan_bytes(b"", near_miss);
+        assert!(!found.iter().any(|f| f.rule_id == *rule), "{rule}: {found:?}");
+        let file = dir.path().join(positive);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, b"\x30\x82\x0a\x00\x02\x01\x03\x30\x00binary").unwrap();
+    }
+    let found = scanner.scan_path(dir.path()).unwrap().findings;
+    for (rule, positive, _) in PATH_FIXTURES {
+        assert!(
+            found
+                .iter()
+                .any(|f| f.rule_id == *rule && f.file.ends_with(positive)),
+            "{rule}: {found:?}"
+        );
+    }
 }

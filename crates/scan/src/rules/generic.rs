@@ -51,6 +51,13 @@ pub(super) fn rules() -> Vec<Rule> {
             r"(-----BEGIN PGP PRIVATE KEY BLOCK-----(?:[A-Za-z0-9+/=\s:.,()-]|\\[nr]){64,}?-----END PGP PRIVATE KEY BLOCK-----)",
             &["pgp private key block-----"],
         ),
+        Rule {
+            id: "pkcs12-file".to_owned(),
+            description: "PKCS#12 key store (.p12, .pfx): a private key and its certificate"
+                .to_owned(),
+            path: Some(r"(?i)\.(?:p12|pfx)$".to_owned()),
+            ..Rule::default()
+        },
         raw(
             "putty-private-key",
             "PuTTY private key file",

@@ -307,6 +307,10 @@ pub(crate) const FIXTURES: &[(&str, &str, &str)] = &[
     ("generic-api-key", "api_key = \"{a:32}\"", "api_key = \"{x:32}\""),
 ];
 
+/// Rules that look at the file name alone: (rule id, path of a true positive, path of a near miss).
+pub(crate) const PATH_FIXTURES: &[(&str, &str, &str)] =
+    &[("pkcs12-file", "deploy/certs/client.p12", "docs/p12-files.md")];
+
 /// True for `uuid`, `ward`, `wardbad` and `CLASS:N`.
 fn is_placeholder(spec: &str) -> bool {
     matches!(spec, "uuid" | "ward" | "wardbad")
