@@ -1,14 +1,15 @@
 //! Private keys, JWTs, connection strings, Vault and Ward tokens, and generic assignments.
 
-use super::{ASSIGN, VALUE_END, allowing, name_start, raw, token, with_entropy};
+use super::{ASSIGN_QUOTED_ARGS, VALUE_END, allowing, name_start, raw, token, with_entropy};
 use crate::rule::Rule;
 
 /// Names under which a password is assigned.
 const PASSWORD_NAMES: &str = "password|passwd|passphrase|pwd|pass";
 /// Names under which other secrets are assigned.
 const SECRET_NAMES: &str = "secret|token|api_key|apikey|api-key|access_key|accesskey|auth_key|credential|creds|private_key|client_secret";
-/// A value with no quotes, spaces or call syntax; long enough to be a credential.
-const GENERIC_VALUE: &str = r"[A-Za-z0-9!#$%&*+./:?@^_~-]";
+/// A value with no quotes, spaces or call syntax; long enough to be a credential. It does not
+/// start like a reference, pointer or path continuation (`&self.token`, `*key`, `::Name`).
+const GENERIC_VALUE: &str = r"[A-Za-z0-9!#$%+./?@^_~-][A-Za-z0-9!#$%&*+./:?@^_~-]";
 /// Values that read like code or configuration references rather than secrets: identifiers,
 /// dotted paths and all-lowercase words, which real credentials almost never are.
 const CODE_LIKE: &[&str] = &[
@@ -17,6 +18,14 @@ const CODE_LIKE: &[&str] = &[
     r"(?i)^(?:true|false|null|none|env|environ)\b",
     // A URL, or the rest of one after `https:`; credentials inside URLs have rules of their own.
     r"(?i)^(?:[a-z][a-z0-9+.-]*:)?//",
+    // A path in code (`proc_macro::TokenStream`), an attribute (`params.secret_len`), a private
+    // or generated name (`_bindgen_ty_24`), a constant's name (`MLKEM768_SECRET_KEY_BYTES`) or
+    // a file's path (`tests/keys/a.pem`).
+    r"::",
+    r"^[a-z_]+\.[a-z_]+",
+    r"^_[A-Za-z0-9_]*$",
+    r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$",
+    r"^[A-Za-z0-9_./-]*/[A-Za-z0-9_.-]+\.[A-Za-z]{1,5}$",
 ];
 
 /// `NAME [suffix] = value`. The name must start a word or a camel-case part (see
@@ -24,8 +33,9 @@ const CODE_LIKE: &[&str] = &[
 /// `db_password`, `dbPasswordHash` and `credentials` count, `uffpwd` and `tokenizer` not.
 fn assignment(names: &str, min: usize) -> String {
     format!(
-        r#"{}s?(?:[0-9A-Z_. \t-][0-9A-Za-z_. \t-]{{0,19}})?{ASSIGN}({GENERIC_VALUE}{{{min},128}}){VALUE_END}"#,
-        name_start(names)
+        r#"{}s?(?:[0-9A-Z_. \t-][0-9A-Za-z_. \t-]{{0,19}})?{ASSIGN_QUOTED_ARGS}({GENERIC_VALUE}{{{},127}}){VALUE_END}"#,
+        name_start(names),
+        min - 1
     )
 }
 

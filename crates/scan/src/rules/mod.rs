@@ -16,6 +16,9 @@ use crate::rule::{Allowlist, Rule};
 /// `:::=`, `?=`, `+=`, `.=`, `=>`, `:`, `>` closing an XML tag), a comma (CSV, `setProperty("NAME",
 /// "value")`) or an opening parenthesis, then quotes again.
 pub(crate) const ASSIGN: &str = r#"[ \t'"\\]{0,5}(?:=|>|:{1,3}=|\|\|:|<=|=>|:|[?+.]=|,|\()[ \t'"\x60=\\]{0,5}"#;
+/// [`ASSIGN`] for names that are ordinary words in code (`token`, `secret`): after a comma or
+/// parenthesis the value must be quoted, since `f(token, other)` passes a variable.
+pub(crate) const ASSIGN_QUOTED_ARGS: &str = r#"[ \t'"\\]{0,5}(?:(?:=|>|:{1,3}=|\|\|:|<=|=>|:|[?+.]=)[ \t'"\x60=\\]{0,5}|[,(][ \t]{0,5}\\?['"\x60])"#;
 /// What may follow a value: a quote, space, separator, closing bracket, a backslash (an escaped
 /// quote or newline) or the end.
 pub(crate) const VALUE_END: &str = r#"(?:[\x60'" \t;,)\]}<\\]|(?m:$))"#;
