@@ -247,46 +247,44 @@ impl Scanner {
 
         let mut found = Vec::new();
         let at = Place { content, path, commit };
-        // The line and the value it opens on the next line, joined (see `continued_value`).
-        let mut joined: (usize, Option<Continued>) = (usize::MAX, None);
+        // The line joined with what continues it on the next lines (see `continued`).
+        let mut joined: (usize, Option<Joined>) = (usize::MAX, None);
         for &(index, start, end) in &windows {
             if !applicable(index) {
                 continue;
             }
-            let hay = &content[start..end];
-            self.run_rule(index, &at, hay, start, 0, &mut found);
+            let line = Joined::line(start);
+            self.run_rule(index, &at, &content[start..end], &line, &mut found);
             if joined.0 != start {
-                joined = (start, continued_value(content, start, end));
+                joined = (start, continued(content, start, end));
             }
             if let Some(next) = &joined.1 {
-                self.run_rule(index, &at, &next.text, next.base, next.value_at, &mut found);
+                self.run_rule(index, &at, &next.text, next, &mut found);
             }
         }
+        let all = Joined::line(0);
         for &index in &whole {
             if applicable(index) {
-                self.run_rule(index, &at, content, 0, 0, &mut found);
+                self.run_rule(index, &at, content, &all, &mut found);
             }
         }
         number_lines(content, &mut found);
         found
     }
 
-    /// Runs one rule over `hay`, whose byte `i` is byte `base + i` of the content (wrapping:
-    /// a joined line's synthetic prefix lies before it); secrets starting before `min_start`
-    /// are ignored.
+    /// Runs one rule over `hay`, whose bytes `map` places in the content.
     fn run_rule(
         &self,
         index: usize,
         at: &Place<'_>,
         hay: &[u8],
-        base: usize,
-        min_start: usize,
+        map: &Joined,
         found: &mut Vec<Located>,
     ) {
         let rule = &self.rules[index];
         let Some(regex) = &rule.regex else { return };
         for caps in regex.captures_iter(hay) {
-            if let Some(hit) = self.consider(index, &caps, at, base, min_start) {
+            if let Some(hit) = self.consider(index, &caps, at, map) {
                 found.push(hit);
             }
         }
@@ -298,8 +296,7 @@ impl Scanner {
         index: usize,
         caps: &Captures<'_>,
         at: &Place<'_>,
-        base: usize,
-        min_start: usize,
+        map: &Joined,
     ) -> Option<Located> {
         let Place {
             content,
@@ -315,9 +312,12 @@ impl Scanner {
                 .find(|m| !m.is_empty())
                 .unwrap_or(whole),
         };
-        if secret_match.is_empty() || secret_match.start() < min_start {
+        if secret_match.is_empty() {
             return None;
         }
+        // A secret in a joined text's synthetic part (a name put before a value) is not in the
+        // content: the line holding it is scanned by itself.
+        let offset = map.offset(secret_match.start())?;
         let secret = String::from_utf8_lossy(secret_match.as_bytes()).into_owned();
         let entropy = shannon_entropy(&secret);
         if rule.entropy.is_some_and(|min| entropy < min) {
@@ -326,7 +326,6 @@ impl Scanner {
         if rule.validator.is_some_and(|valid| !valid(&secret)) {
             return None;
         }
-        let offset = base.wrapping_add(secret_match.start());
         let (line_start, line_end) = line_bounds(content, offset);
         let line = &content[line_start..line_end];
         if INLINE_ALLOW
@@ -387,21 +386,52 @@ struct Place<'a> {
     commit: Option<&'a CommitInfo>,
 }
 
-/// A line that opens a value on the next line, joined with that value.
-struct Continued {
-    /// The opening line's name as an assignment (`apiToken = `), then the value's line.
+/// Text scanned in place of a line: the line joined with what continues it on the next lines.
+struct Joined {
     text: Vec<u8>,
-    /// Content offset of `text`'s first byte, wrapping (the prefix is not in the content).
-    base: usize,
-    /// Where the value starts in `text`.
-    value_at: usize,
+    /// (offset in `text`, offset in the content) where each piece copied from the content
+    /// starts, in order; text before the first piece was made up (a name for a value).
+    pieces: Vec<(usize, usize)>,
 }
 
-/// When the line `start..end` opens a value left for the next line, an XML element
-/// (`<apiToken>` then the value) or a YAML block scalar (`api_token: |` or `>`), that value as
-/// an assignment to the element's or key's name, so rules written for one line see it.
-fn continued_value(content: &[u8], start: usize, end: usize) -> Option<Continued> {
+impl Joined {
+    /// The map of a line scanned in place, starting at content offset `start`.
+    fn line(start: usize) -> Self {
+        Self {
+            text: Vec::new(),
+            pieces: vec![(0, start)],
+        }
+    }
+
+    /// The content offset of `text` offset `at`, unless it is made up.
+    fn offset(&self, at: usize) -> Option<usize> {
+        let piece = self.pieces.partition_point(|&(from, _)| from <= at);
+        let (from, content) = *self.pieces.get(piece.checked_sub(1)?)?;
+        Some(content + (at - from))
+    }
+}
+
+/// Start and end of the line after the one ending at `end`, if any.
+fn next_line(content: &[u8], end: usize) -> Option<(usize, usize)> {
+    let start = end + 1;
+    (start < content.len()).then(|| {
+        let end = memchr::memchr(b'\n', &content[start..]).map_or(content.len(), |i| start + i);
+        (start, end)
+    })
+}
+
+/// Lines a command may continue over (`curl -X POST \` then flags on the next lines).
+const MAX_CONTINUED_LINES: usize = 8;
+
+/// The line `start..end` joined with what continues it, when something does: the value an XML
+/// element (`<apiToken>`) or a YAML block scalar (`api_token: |` or `>`) leaves for the next
+/// line, given as an assignment to the element's or key's name; or the lines a trailing
+/// backslash continues a command over. So rules written for one line see the whole of it.
+fn continued(content: &[u8], start: usize, end: usize) -> Option<Joined> {
     let line = content[start..end].trim_ascii();
+    if line.ends_with(b"\\") {
+        return continued_command(content, start, end);
+    }
     let name: &[u8] = match line.split_last()? {
         (b'>', head) if head.first() == Some(&b'<') => {
             let tag = &head[1..];
@@ -428,23 +458,38 @@ fn continued_value(content: &[u8], start: usize, end: usize) -> Option<Continued
             key
         }
     };
-    let next_start = end + 1;
-    if next_start >= content.len() {
-        return None;
-    }
-    let next_end = memchr::memchr(b'\n', &content[next_start..]).map_or(content.len(), |i| next_start + i);
+    let (next_start, next_end) = next_line(content, end)?;
     let next = &content[next_start..next_end];
     let lead = next.len() - next.trim_ascii_start().len();
     let mut text = Vec::with_capacity(name.len() + 3 + next.len());
     text.extend_from_slice(name);
     text.extend_from_slice(b" = ");
-    let value_at = text.len();
+    let pieces = vec![(text.len(), next_start + lead)];
     text.extend_from_slice(&next[lead..]);
-    Some(Continued {
-        text,
-        base: (next_start + lead).wrapping_sub(value_at),
-        value_at,
-    })
+    Some(Joined { text, pieces })
+}
+
+/// A command continued by trailing backslashes, as one line (each backslash a space).
+fn continued_command(content: &[u8], start: usize, end: usize) -> Option<Joined> {
+    let mut joined = Joined {
+        text: Vec::new(),
+        pieces: Vec::new(),
+    };
+    let mut line = Some((start, end));
+    while let Some((from, to)) = line.take() {
+        let body = content[from..to].trim_ascii_end();
+        let (body, more) = match body.strip_suffix(b"\\") {
+            Some(body) => (body, true),
+            None => (body, false),
+        };
+        joined.pieces.push((joined.text.len(), from));
+        joined.text.extend_from_slice(body);
+        joined.text.push(b' ');
+        if more && joined.pieces.len() < MAX_CONTINUED_LINES {
+            line = next_line(content, to);
+        }
+    }
+    (joined.pieces.len() > 1).then_some(joined)
 }
 
 /// Reads until `buf` holds at least `want` bytes or the input ends; true at end of input.

@@ -161,3 +161,25 @@ fn path_rules_report_their_files_even_binary_ones() {
         );
     }
 }
+
+#[test]
+fn values_continued_on_the_next_lines_are_found_where_they_are() {
+    let scanner = Scanner::new(Config::builtin()).unwrap();
+    let mut generator = Gen::new(5);
+    let cases = [
+        ("twilio-auth-token", "<config>\n  <twilioAuthToken>\n    {h:32}\n  </twilioAuthToken>\n</config>\n", 3),
+        ("generic-api-key", "service:\n  api_key: |\n    {a:32}\n", 3),
+        ("generic-api-key", "service:\n  api_key: >-\n    {a:32}\n", 3),
+        ("curl-auth-user", "curl -k -X POST https://cache.local/rest \\\n  -H 'Content-type: text/plain' \\\n  -u developer:{a:16}\n", 3),
+    ];
+    for (rule, template, line) in cases {
+        let text = generator.expand(template);
+        let findings = scanner.scan_bytes(text.as_bytes(), "config.txt");
+        let found = findings.iter().find(|f| f.rule_id == rule);
+        assert!(found.is_some_and(|f| f.line == line && text.contains(f.secret.expose())), "{rule} in {text:?}: {findings:?}");
+    }
+    // A closing tag opens nothing, and a value never comes from the line after a plain one.
+    let text = generator.expand("<twilioAuthToken></twilioAuthToken>\n{h:32}\ntwilio_sid: x\n{h:32}\n");
+    let findings = scanner.scan_bytes(text.as_bytes(), "config.txt");
+    assert!(findings.is_empty(), "{findings:?}");
+}

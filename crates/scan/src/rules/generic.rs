@@ -191,9 +191,10 @@ pub(super) fn rules() -> Vec<Rule> {
         with_entropy(
             raw(
                 "curl-auth-header",
-                "Credential in a curl request header",
-                r#"(?-u:\b)curl\b[^\n]*?[ \t](?:-H|--header)[ \t=]{1,5}['"](?i:authorization:[ \t]*(?:(?:basic|bearer|token|api-token)[ \t]+)?|(?:x-[a-z0-9-]*)?api-?key:[ \t]*|(?:x-[a-z0-9-]*)?token:[ \t]*)([A-Za-z0-9=~@.+/_-]{8,})['"]"#,
-                &["curl"],
+                "Credential in a request header given on a command line (curl -H, --header)",
+                // No `curl` required on the line: long commands continue over several lines.
+                r#"(?:(?m:^)|[ \t])(?:-H|--header)[ \t=]{1,5}['"](?i:authorization:[ \t]*(?:(?:basic|bearer|token|api-token)[ \t]+)?|(?:x-[a-z0-9-]*)?api-?key:[ \t]*|(?:x-[a-z0-9-]*)?token:[ \t]*)([A-Za-z0-9=~@.+/_-]{8,})['"]"#,
+                &["-h '", "-h \"", "--header"],
             ),
             2.75,
         ),

@@ -129,6 +129,8 @@ pub(crate) const SHAPED: &[(&str, &str, &str, &str)] = &[
     ("detector", "curl-auth-user", "run.sh", "curl -s --user 'api:«{a:20}»' https://api.example.net/v2/messages"),
     ("detector", "curl-auth-header", "run.sh", "curl -X GET \"https://api.example.com/v1/status\" -H \"Authorization: Bearer «{h:32}»\""),
     ("detector", "curl-auth-header", "run.sh", "curl -H 'X-Api-Key: «{uuid}»' https://api.example.com"),
+    ("detector", "curl-auth-user", "run.sh", "curl -k -X POST https://cache:11222/rest/v2/caches/default/hello \\\n  -H 'Content-type: text/plain' \\\n  -d 'world' \\\n  -u developer:«{a:16}»"),
+    ("detector", "curl-auth-header", "run.sh", "curl -X GET https://api.example.com/v1/items \\\n     -H \"apikey: «{uuid}»\" \\\n     -H \"Accept: application/json\""),
     ("detector", "jwt-base64", "a.txt", "token: «ZXlKaGJHY2lPaUpJVXpJMU5pSXNJblI1Y0NJNklrcFhWQ0o5LmV5SnpkV0lpT2lJeE1qTTBOVFkzT0Rrd0lpd2libUZ0WlNJNklrcHZhRzRnUkc5bElpd2lhV0YwSWpveE5URTJNak01TURJeWZRLlNmbEt4d1JKU01lS0tGMlFUNGZ3cE1lSmYzNlBPazZ5SlZfYWRRc3N3NWM=»"),
     ("detector", "nuget-config-password", "NuGet.Config", "<add key=\"ClearTextPassword\" value=\"«{a:20}»\" />"),
     ("detector", "pkcs12-file", "certs/client.p12", "«»binary"),
