@@ -212,7 +212,11 @@ pub(crate) fn keys() -> Vec<(&'static str, String, String)> {
         let name = positive
             .split_once(['=', ':'])
             .map(|(name, _)| name.trim().trim_matches('"'))
-            .filter(|name| name.len() > 4 && name.contains('_') && !name.contains(' '));
+            .filter(|name| {
+                name.len() > 4
+                    && name.contains('_')
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            });
         let identifier = match (*rule, name) {
             ("gcp-service-account-key", _) => continue,
             ("generic-password", _) => "password".to_owned(),
@@ -295,6 +299,8 @@ pub(crate) struct Score {
     pub(crate) reported: usize,
     /// One line per miss or false positive.
     pub(crate) failures: Vec<String>,
+    /// Per class of sample: (samples, misses or false positives).
+    pub(crate) classes: std::collections::BTreeMap<&'static str, (usize, usize)>,
 }
 
 impl Score {
@@ -312,6 +318,7 @@ impl Score {
 pub(crate) fn score(scanner: &Scanner, samples: &[Sample]) -> Score {
     let mut score = Score::default();
     for sample in samples {
+        let failures_before = score.failures.len();
         let text = format!("# sample\n{}\n", sample.text);
         let findings = scanner.scan_bytes(text.as_bytes(), sample.path);
         match sample.rule {
@@ -343,6 +350,9 @@ pub(crate) fn score(scanner: &Scanner, samples: &[Sample]) -> Score {
                 }
             }
         }
+        let class = score.classes.entry(sample.class).or_default();
+        class.0 += 1;
+        class.1 += score.failures.len() - failures_before;
     }
     score
 }
