@@ -246,7 +246,11 @@ impl Scanner {
         whole.dedup();
 
         let mut found = Vec::new();
-        let at = Place { content, path, commit };
+        let at = Place {
+            content,
+            path,
+            commit,
+        };
         // The line joined with what continues it on the next lines (see `continued`).
         let mut joined: (usize, Option<Joined>) = (usize::MAX, None);
         for &(index, start, end) in &windows {
@@ -446,7 +450,10 @@ fn continued(content: &[u8], start: usize, end: usize) -> Option<Joined> {
             name
         }
         _ => {
-            let body = line.strip_suffix(b"-").or(line.strip_suffix(b"+")).unwrap_or(line);
+            let body = line
+                .strip_suffix(b"-")
+                .or(line.strip_suffix(b"+"))
+                .unwrap_or(line);
             let key = body
                 .strip_suffix(b"|")
                 .or(body.strip_suffix(b">"))?

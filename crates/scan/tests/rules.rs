@@ -18,7 +18,12 @@ fn every_builtin_rule_has_a_fixture() {
         .rules
         .iter()
         .map(|r| r.id.as_str())
-        .filter(|id| !FIXTURES.iter().chain(PATH_FIXTURES).any(|(f, _, _)| f == id))
+        .filter(|id| {
+            !FIXTURES
+                .iter()
+                .chain(PATH_FIXTURES)
+                .any(|(f, _, _)| f == id)
+        })
         .collect();
     assert!(missing.is_empty(), "rules without fixtures: {missing:?}");
     let unknown: Vec<&str> = FIXTURES
@@ -135,7 +140,11 @@ fn placeholders_in_a_rules_shape_are_not_reported() {
             }
         }
     }
-    assert!(failures.is_empty(), "placeholders reported:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "placeholders reported:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -144,9 +153,15 @@ fn path_rules_report_their_files_even_binary_ones() {
     let dir = tempfile::tempdir().unwrap();
     for (rule, positive, near_miss) in PATH_FIXTURES {
         let found = scanner.scan_bytes(b"", positive);
-        assert!(found.iter().any(|f| f.rule_id == *rule), "{rule}: {found:?}");
+        assert!(
+            found.iter().any(|f| f.rule_id == *rule),
+            "{rule}: {found:?}"
+        );
         let found = scanner.scan_bytes(b"", near_miss);
-        assert!(!found.iter().any(|f| f.rule_id == *rule), "{rule}: {found:?}");
+        assert!(
+            !found.iter().any(|f| f.rule_id == *rule),
+            "{rule}: {found:?}"
+        );
         let file = dir.path().join(positive);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, b"\x30\x82\x0a\x00\x02\x01\x03\x30\x00binary").unwrap();
@@ -167,19 +182,35 @@ fn values_continued_on_the_next_lines_are_found_where_they_are() {
     let scanner = Scanner::new(Config::builtin()).unwrap();
     let mut generator = Gen::new(5);
     let cases = [
-        ("twilio-auth-token", "<config>\n  <twilioAuthToken>\n    {h:32}\n  </twilioAuthToken>\n</config>\n", 3),
+        (
+            "twilio-auth-token",
+            "<config>\n  <twilioAuthToken>\n    {h:32}\n  </twilioAuthToken>\n</config>\n",
+            3,
+        ),
         ("generic-api-key", "service:\n  api_key: |\n    {a:32}\n", 3),
-        ("generic-api-key", "service:\n  api_key: >-\n    {a:32}\n", 3),
-        ("curl-auth-user", "curl -k -X POST https://cache.local/rest \\\n  -H 'Content-type: text/plain' \\\n  -u developer:{a:16}\n", 3),
+        (
+            "generic-api-key",
+            "service:\n  api_key: >-\n    {a:32}\n",
+            3,
+        ),
+        (
+            "curl-auth-user",
+            "curl -k -X POST https://cache.local/rest \\\n  -H 'Content-type: text/plain' \\\n  -u developer:{a:16}\n",
+            3,
+        ),
     ];
     for (rule, template, line) in cases {
         let text = generator.expand(template);
         let findings = scanner.scan_bytes(text.as_bytes(), "config.txt");
         let found = findings.iter().find(|f| f.rule_id == rule);
-        assert!(found.is_some_and(|f| f.line == line && text.contains(f.secret.expose())), "{rule} in {text:?}: {findings:?}");
+        assert!(
+            found.is_some_and(|f| f.line == line && text.contains(f.secret.expose())),
+            "{rule} in {text:?}: {findings:?}"
+        );
     }
     // A closing tag opens nothing, and a value never comes from the line after a plain one.
-    let text = generator.expand("<twilioAuthToken></twilioAuthToken>\n{h:32}\ntwilio_sid: x\n{h:32}\n");
+    let text =
+        generator.expand("<twilioAuthToken></twilioAuthToken>\n{h:32}\ntwilio_sid: x\n{h:32}\n");
     let findings = scanner.scan_bytes(text.as_bytes(), "config.txt");
     assert!(findings.is_empty(), "{findings:?}");
 }

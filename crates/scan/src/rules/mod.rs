@@ -15,7 +15,8 @@ use crate::rule::{Allowlist, Rule};
 /// string), then an assignment operator of some language (`=`, `:=`, Makefile's `::=` and
 /// `:::=`, `?=`, `+=`, `.=`, `=>`, `:`, `>` closing an XML tag), a comma (CSV, `setProperty("NAME",
 /// "value")`) or an opening parenthesis, then quotes again.
-pub(crate) const ASSIGN: &str = r#"[ \t'"\\]{0,5}(?:=|>|:{1,3}=|\|\|:|<=|=>|:|[?+.]=|,|\()[ \t'"\x60=\\]{0,5}"#;
+pub(crate) const ASSIGN: &str =
+    r#"[ \t'"\\]{0,5}(?:=|>|:{1,3}=|\|\|:|<=|=>|:|[?+.]=|,|\()[ \t'"\x60=\\]{0,5}"#;
 /// [`ASSIGN`] for names that are ordinary words in code (`token`, `secret`): after a comma or
 /// parenthesis the value must be quoted, since `f(token, other)` passes a variable.
 pub(crate) const ASSIGN_QUOTED_ARGS: &str = r#"[ \t'"\\]{0,5}(?:(?:=|>|:{1,3}=|\|\|:|<=|=>|:|[?+.]=)[ \t'"\x60=\\]{0,5}|[,(][ \t]{0,5}\\?['"\x60])"#;

@@ -369,7 +369,12 @@ pub(super) fn rules() -> Vec<Rule> {
             "sendbird",
             "[a-f0-9]{40}",
         ),
-        assigned("sendbird-access-id", "Sendbird application id", "sendbird", UUID),
+        assigned(
+            "sendbird-access-id",
+            "Sendbird application id",
+            "sendbird",
+            UUID,
+        ),
         assigned(
             "twitch-api-token",
             "Twitch API token",
@@ -470,7 +475,12 @@ pub(super) fn rules() -> Vec<Rule> {
             "adafruit",
             "aio_[A-Za-z0-9]{28}|[A-Za-z0-9_-]{32}",
         ),
-        assigned("adobe-client-id", "Adobe OAuth client id", "adobe", "[a-f0-9]{32}"),
+        assigned(
+            "adobe-client-id",
+            "Adobe OAuth client id",
+            "adobe",
+            "[a-f0-9]{32}",
+        ),
         token(
             "adobe-client-secret",
             "Adobe client secret",

@@ -491,7 +491,8 @@ pub(super) fn rules() -> Vec<Rule> {
 /// SonarQube's prefixed tokens, and the older unprefixed ones assigned to a Sonar name
 /// (`SONAR_TOKEN`, `SONAR_LOGIN`, `sonar.login`).
 fn sonarqube_token() -> Rule {
-    let prefixed = r"(?:(?m:^)|[^\n0-9A-Za-z_.])((?:squ|sqp|sqa)_[a-f0-9]{40})(?:[^\n0-9A-Za-z_-]|(?m:$))";
+    let prefixed =
+        r"(?:(?m:^)|[^\n0-9A-Za-z_.])((?:squ|sqp|sqa)_[a-f0-9]{40})(?:[^\n0-9A-Za-z_-]|(?m:$))";
     let assigned = format!(
         "{}(?:[0-9A-Za-z_. \\t-]{{0,30}}){ASSIGN}([a-f0-9]{{40}}){VALUE_END}",
         name_start("sonar")

@@ -195,7 +195,12 @@ fn fixture_value(template: &str) -> Option<String> {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
         })
-        .map(|at| template[at + 1..].trim().trim_matches(['"', ',']).trim_matches('"'));
+        .map(|at| {
+            template[at + 1..]
+                .trim()
+                .trim_matches(['"', ','])
+                .trim_matches('"')
+        });
     let value = split.unwrap_or(template).trim();
     let value = value.strip_prefix("Bearer ").unwrap_or(value);
     (!value.is_empty() && !value.contains([' ', '\t', '"'])).then(|| value.to_owned())

@@ -308,8 +308,11 @@ pub(crate) const FIXTURES: &[(&str, &str, &str)] = &[
 ];
 
 /// Rules that look at the file name alone: (rule id, path of a true positive, path of a near miss).
-pub(crate) const PATH_FIXTURES: &[(&str, &str, &str)] =
-    &[("pkcs12-file", "deploy/certs/client.p12", "docs/p12-files.md")];
+pub(crate) const PATH_FIXTURES: &[(&str, &str, &str)] = &[(
+    "pkcs12-file",
+    "deploy/certs/client.p12",
+    "docs/p12-files.md",
+)];
 
 /// True for `uuid`, `ward`, `wardbad` and `CLASS:N`.
 fn is_placeholder(spec: &str) -> bool {
