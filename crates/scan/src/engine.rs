@@ -221,7 +221,8 @@ impl Scanner {
                 .as_ref()
                 .is_none_or(|p| p.is_match(path.as_bytes()))
         };
-        // (rule, line start, line end) for line-local rules; whole-buffer rules separately.
+        // (line start, line end, rule) for line-local rules, in order of lines so that what
+        // continues a line is looked for once; whole-buffer rules separately.
         let mut windows: Vec<(usize, usize, usize)> = Vec::new();
         let mut whole: Vec<usize> = Vec::new();
         if let Some(ac) = &self.keywords {
@@ -235,7 +236,7 @@ impl Scanner {
                     if !(line.0 <= hit.start() && hit.start() < line.1) {
                         line = line_bounds(content, hit.start());
                     }
-                    windows.push((index, line.0, line.1));
+                    windows.push((line.0, line.1, index));
                 }
             }
         }
@@ -253,42 +254,40 @@ impl Scanner {
         };
         // The line joined with what continues it on the next lines (see `continued`).
         let mut joined: (usize, Option<Joined>) = (usize::MAX, None);
-        for &(index, start, end) in &windows {
+        for &(start, end, index) in &windows {
             if !applicable(index) {
                 continue;
             }
-            let line = Joined::line(start);
-            self.run_rule(index, &at, &content[start..end], &line, &mut found);
+            self.run_rule(index, &at, &content[start..end], &[(0, start)], &mut found);
             if joined.0 != start {
                 joined = (start, continued(content, start, end));
             }
             if let Some(next) = &joined.1 {
-                self.run_rule(index, &at, &next.text, next, &mut found);
+                self.run_rule(index, &at, &next.text, &next.pieces, &mut found);
             }
         }
-        let all = Joined::line(0);
         for &index in &whole {
             if applicable(index) {
-                self.run_rule(index, &at, content, &all, &mut found);
+                self.run_rule(index, &at, content, &[(0, 0)], &mut found);
             }
         }
         number_lines(content, &mut found);
         found
     }
 
-    /// Runs one rule over `hay`, whose bytes `map` places in the content.
+    /// Runs one rule over `hay`, whose bytes `pieces` place in the content (see [`Joined`]).
     fn run_rule(
         &self,
         index: usize,
         at: &Place<'_>,
         hay: &[u8],
-        map: &Joined,
+        pieces: &[(usize, usize)],
         found: &mut Vec<Located>,
     ) {
         let rule = &self.rules[index];
         let Some(regex) = &rule.regex else { return };
         for caps in regex.captures_iter(hay) {
-            if let Some(hit) = self.consider(index, &caps, at, map) {
+            if let Some(hit) = self.consider(index, &caps, at, pieces) {
                 found.push(hit);
             }
         }
@@ -300,7 +299,7 @@ impl Scanner {
         index: usize,
         caps: &Captures<'_>,
         at: &Place<'_>,
-        map: &Joined,
+        pieces: &[(usize, usize)],
     ) -> Option<Located> {
         let Place {
             content,
@@ -321,7 +320,7 @@ impl Scanner {
         }
         // A secret in a joined text's synthetic part (a name put before a value) is not in the
         // content: the line holding it is scanned by itself.
-        let offset = map.offset(secret_match.start())?;
+        let offset = content_offset(pieces, secret_match.start())?;
         let secret = String::from_utf8_lossy(secret_match.as_bytes()).into_owned();
         let entropy = shannon_entropy(&secret);
         if rule.entropy.is_some_and(|min| entropy < min) {
@@ -398,21 +397,12 @@ struct Joined {
     pieces: Vec<(usize, usize)>,
 }
 
-impl Joined {
-    /// The map of a line scanned in place, starting at content offset `start`.
-    fn line(start: usize) -> Self {
-        Self {
-            text: Vec::new(),
-            pieces: vec![(0, start)],
-        }
-    }
-
-    /// The content offset of `text` offset `at`, unless it is made up.
-    fn offset(&self, at: usize) -> Option<usize> {
-        let piece = self.pieces.partition_point(|&(from, _)| from <= at);
-        let (from, content) = *self.pieces.get(piece.checked_sub(1)?)?;
-        Some(content + (at - from))
-    }
+/// The content offset of offset `at` in a text made of `pieces` (see [`Joined`]), unless it
+/// is made up.
+fn content_offset(pieces: &[(usize, usize)], at: usize) -> Option<usize> {
+    let piece = pieces.partition_point(|&(from, _)| from <= at);
+    let (from, content) = *pieces.get(piece.checked_sub(1)?)?;
+    Some(content + (at - from))
 }
 
 /// Start and end of the line after the one ending at `end`, if any.

@@ -246,10 +246,11 @@ pub(super) fn rules() -> Vec<Rule> {
             r"sha256~[A-Za-z0-9_-]{43}",
             &["sha256~"],
         ),
-        token(
+        raw(
             "infracost-api-token",
             "Infracost API token",
-            r"ico-[A-Za-z0-9]{32}",
+            // Not after a dot: `favicon.ico-…` is a file name.
+            r"(?:(?m:^)|[^\n0-9A-Za-z_.-])(ico-[A-Za-z0-9]{32})(?:[^\n0-9A-Za-z_-]|(?m:$))",
             &["ico-"],
         ),
         assigned(

@@ -171,7 +171,7 @@ pub(super) fn rules() -> Vec<Rule> {
             "nuget-config-password",
             "Password in a NuGet configuration file",
             r#"<add[ \t]+key=["'](?i:ClearTextPassword|Password)["'][ \t]+value=["']([^"'\n]{4,})["']"#,
-            &["password"],
+            &["cleartextpassword", "key=\"password\""],
         ),
         allowing(
             with_entropy(

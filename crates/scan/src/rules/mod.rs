@@ -101,13 +101,12 @@ pub(crate) fn builtin_allowlist() -> Allowlist {
     }
 }
 
-/// A token recognised by its prefix and shape alone; the whole token is the secret. It may not
-/// follow a letter, digit, `_` or `.` (`favicon.ico-…` is a file name, not an Infracost token).
+/// A token recognised by its prefix and shape alone; the whole token is the secret.
 pub(crate) fn token(id: &str, description: &str, pattern: &str, keywords: &[&str]) -> Rule {
     raw(
         id,
         description,
-        &format!(r"(?:(?m:^)|[^\n0-9A-Za-z_.])({pattern})(?:[^\n0-9A-Za-z_-]|(?m:$))"),
+        &format!(r"(?-u:\b)({pattern})(?:[^\n0-9A-Za-z_-]|(?m:$))"),
         keywords,
     )
 }
