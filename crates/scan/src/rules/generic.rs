@@ -1,15 +1,15 @@
 //! Private keys, JWTs, connection strings, Vault and Ward tokens, and generic assignments.
 
 use super::{ASSIGN_QUOTED_ARGS, VALUE_END, allowing, name_start, raw, token, with_entropy};
-use crate::rule::Rule;
+use crate::rule::{Allowlist, RegexTarget, Rule};
 
 /// Names under which a password is assigned.
 const PASSWORD_NAMES: &str = "password|passwd|passphrase|pwd|pass";
 /// Names under which other secrets are assigned.
-const SECRET_NAMES: &str = "secret|token|api_key|apikey|api-key|access_key|accesskey|auth_key|credential|creds|private_key|client_secret";
+const SECRET_NAMES: &str = "secret|token|api_key|apikey|api-key|access_key|accesskey|auth|credential|creds|private_key|private-key|client_secret";
 /// A value with no quotes, spaces or call syntax; long enough to be a credential. It does not
 /// start like a reference, pointer or path continuation (`&self.token`, `*key`, `::Name`).
-const GENERIC_VALUE: &str = r"[A-Za-z0-9!#$%+./?@^_~-][A-Za-z0-9!#$%&*+./:?@^_~-]";
+const GENERIC_VALUE: &str = r"[A-Za-z0-9!#$%+./?@^_~-][A-Za-z0-9!#$%&*+./:=?@^_~-]";
 /// Values that read like code or configuration references rather than secrets: identifiers,
 /// dotted paths and all-lowercase words, which real credentials almost never are.
 const CODE_LIKE: &[&str] = &[
@@ -18,15 +18,27 @@ const CODE_LIKE: &[&str] = &[
     r"(?i)^(?:true|false|null|none|env|environ)\b",
     // A URL, or the rest of one after `https:`; credentials inside URLs have rules of their own.
     r"(?i)^(?:[a-z][a-z0-9+.-]*:)?//",
-    // A path in code (`proc_macro::TokenStream`), an attribute (`params.secret_len`), a private
-    // or generated name (`_bindgen_ty_24`), a constant's name (`MLKEM768_SECRET_KEY_BYTES`) or
-    // a file's path (`tests/keys/a.pem`).
+    // A path in code (`proc_macro::TokenStream`), an attribute (`params.secret_len`), a private,
+    // generated or snake-case name (`_bindgen_ty_24`, `nl80211_auth_type`), a constant's name
+    // (`MLKEM768_SECRET_KEY_BYTES`), a file's path (`tests/keys/a.pem`) or name (`rsa.pk8`).
     r"::",
     r"^[a-z_]+\.[a-z_]+",
     r"^_[A-Za-z0-9_]*$",
+    r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$",
+    r"(?i)^[\w.-]+\.(?:pem|key|pk8|p12|pfx|crt|cer|der|pub|json|ya?ml|toml|txt|env)$",
     r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$",
     r"^[A-Za-z0-9_./-]*/[A-Za-z0-9_.-]+\.[A-Za-z]{1,5}$",
 ];
+
+/// Names (the start of a generic rule's match) that hold something about a secret rather than
+/// the secret: its id, name, URL, file, length... (`credentialsId`, `secret_length`,
+/// `TokenFile`, `access_token_url`).
+const NOT_A_SECRET_NAME: &[&str] = &[
+    r#"^.?[^\n:=,(>'"\\]*?(?:[_.-](?i:ids?|names?|urls?|uris?|files?|paths?|length|len|size|type|version|endpoint|count)|[a-z0-9](?:Ids?|IDS?|Names?|NAMES?|Urls?|URLS?|Uris?|Files?|FILES?|Paths?|PATHS?|Length|LENGTH|Len|Size|SIZE|Type|TYPE|Version|Endpoint|Count))['"\\ \t]*(?:[:=,(>?+.]|$)"#,
+];
+
+/// Lines naming a token that is public by design (the match starts at `Token` in `publicToken`).
+const PUBLIC_TOKEN: &str = r"(?i)(?:public|csrf|xsrf)[_.-]?(?:token|key)";
 
 /// `NAME [suffix] = value`. The name must start a word or a camel-case part (see
 /// [`name_start`]) and may be plural; a suffix may not start with a lowercase letter. So
@@ -40,8 +52,6 @@ fn assignment(names: &str, min: usize) -> String {
 }
 
 pub(super) fn rules() -> Vec<Rule> {
-    let password = PASSWORD_NAMES.split('|').collect::<Vec<_>>();
-    let secret = SECRET_NAMES.split('|').collect::<Vec<_>>();
     vec![
         raw(
             "private-key",
@@ -198,31 +208,47 @@ pub(super) fn rules() -> Vec<Rule> {
             ),
             2.75,
         ),
-        allowing(
-            with_entropy(
-                raw(
-                    "generic-password",
-                    "Password assigned in code or configuration",
-                    &assignment(PASSWORD_NAMES, 8),
-                    &password,
-                ),
-                3.0,
-            ),
-            CODE_LIKE,
+        generic(
+            "generic-password",
+            "Password assigned in code or configuration",
+            PASSWORD_NAMES,
+            8,
+            3.0,
         ),
-        allowing(
-            with_entropy(
-                raw(
-                    "generic-api-key",
-                    "Secret, token or API key assigned in code or configuration",
-                    &assignment(SECRET_NAMES, 16),
-                    &secret,
-                ),
-                3.5,
-            ),
-            CODE_LIKE,
+        generic(
+            "generic-api-key",
+            "Secret, token or API key assigned in code or configuration",
+            SECRET_NAMES,
+            16,
+            3.5,
         ),
     ]
+}
+
+/// A generic rule: `names` assigned a value of at least `min` characters and `bits` of entropy
+/// that does not read like code, under a name that does not say it is something else.
+fn generic(id: &str, description: &str, names: &str, min: usize, bits: f64) -> Rule {
+    let keywords: Vec<&str> = names.split('|').collect();
+    let mut rule = allowing(
+        with_entropy(
+            raw(id, description, &assignment(names, min), &keywords),
+            bits,
+        ),
+        CODE_LIKE,
+    );
+    rule.allowlists.push(Allowlist {
+        description: "names of things other than a secret".to_owned(),
+        regexes: NOT_A_SECRET_NAME.iter().map(|r| (*r).to_owned()).collect(),
+        regex_target: RegexTarget::Match,
+        ..Allowlist::default()
+    });
+    rule.allowlists.push(Allowlist {
+        description: "public tokens".to_owned(),
+        regexes: vec![PUBLIC_TOKEN.to_owned()],
+        regex_target: RegexTarget::Line,
+        ..Allowlist::default()
+    });
+    rule
 }
 
 fn ward_token() -> Rule {
