@@ -1,6 +1,6 @@
 //! Cloud providers and infrastructure platforms.
 
-use super::{ASSIGN, UUID, allowing, assigned, raw, token, with_entropy};
+use super::{ASSIGN, UUID, allowing, assigned, one_of, raw, token, with_entropy};
 use crate::rule::Rule;
 
 pub(super) fn rules() -> Vec<Rule> {
@@ -298,14 +298,19 @@ pub(super) fn rules() -> Vec<Rule> {
         token(
             "artifactory-reference-token",
             "JFrog Artifactory reference token",
-            r"cmVmdGtu[A-Za-z0-9]{56}",
-            &["cmvmdgtu"],
+            r"cmVmd[A-Za-z0-9]{59}",
+            &["cmvmd"],
         ),
-        token(
-            "jfrog-api-key",
-            "JFrog API key",
-            r"AKCp[A-Za-z0-9]{69}",
-            &["akcp"],
+        with_entropy(
+            one_of(
+                "jfrog-api-key",
+                "JFrog API key",
+                &[
+                    token("", "", r"AKCp[A-Za-z0-9]{69}", &["akcp"]),
+                    assigned("", "", "jfrog|artifactory|bintray|xray", "[A-Za-z0-9]{73}"),
+                ],
+            ),
+            3.0,
         ),
         assigned(
             "jfrog-identity-token",

@@ -164,6 +164,20 @@ fn capitalise(word: &str) -> String {
         .unwrap_or_default()
 }
 
+/// One rule for several shapes of the same secret (a prefixed token, or a bare value assigned to
+/// the provider's name): the shapes' regexes as alternatives, each with its own secret group
+/// (the first non-empty group is the secret), and all their keywords.
+pub(crate) fn one_of(id: &str, description: &str, shapes: &[Rule]) -> Rule {
+    let regex: Vec<&str> = shapes.iter().filter_map(|s| s.regex.as_deref()).collect();
+    let mut keywords: Vec<&str> = Vec::new();
+    for keyword in shapes.iter().flat_map(|s| &s.keywords) {
+        if !keywords.contains(&keyword.as_str()) {
+            keywords.push(keyword);
+        }
+    }
+    raw(id, description, &regex.join("|"), &keywords)
+}
+
 /// Sets a rule's minimum entropy.
 pub(crate) fn with_entropy(mut rule: Rule, bits: f64) -> Rule {
     rule.entropy = Some(bits);

@@ -52,7 +52,7 @@ pub(super) fn rules() -> Vec<Rule> {
         token(
             "flutterwave-encryption-key",
             "Flutterwave encryption key",
-            r"FLWSECK(?:_TEST)?[a-h0-9]{12}",
+            r"FLWSECK(?:_TEST)?-?[a-h0-9]{12}",
             &["flwseck"],
         ),
         token(
@@ -71,7 +71,12 @@ pub(super) fn rules() -> Vec<Rule> {
                 "access-production-",
             ],
         ),
-        assigned("plaid-secret", "Plaid API secret", "plaid", "[a-f0-9]{30}"),
+        assigned(
+            "plaid-secret",
+            "Plaid API secret",
+            "plaid",
+            "[A-Za-z0-9]{30}",
+        ),
         assigned(
             "plaid-client-id",
             "Plaid client id",
@@ -206,7 +211,7 @@ pub(super) fn rules() -> Vec<Rule> {
         token(
             "slack-app-token",
             "Slack app-level token",
-            r"xapp-[0-9]-[A-Z0-9]+-[0-9]+-[a-z0-9]+",
+            r"xapp-[0-9]-[A-Za-z0-9]+-[0-9]+-[A-Za-z0-9]+",
             &["xapp-"],
         ),
         token(
@@ -427,7 +432,7 @@ pub(super) fn rules() -> Vec<Rule> {
             "facebook-access-token",
             "Facebook app access token (app id | app secret)",
             "facebook",
-            "[0-9]{15,16}(?:\\||%7[Cc])[A-Za-z0-9_-]{27,40}",
+            "[0-9]{15,16}(?:\\||%(?:7[Cc])?)[A-Za-z0-9_-]{27,40}",
         ),
         assigned(
             "linkedin-client-secret",

@@ -1,6 +1,6 @@
 //! Source hosting, CI/CD, package registries and developer tooling.
 
-use super::{ASSIGN, UUID, VALUE_END, assigned, name_start, raw, token, with_entropy};
+use super::{UUID, assigned, one_of, raw, token, with_entropy};
 use crate::rule::Rule;
 
 pub(super) fn rules() -> Vec<Rule> {
@@ -421,11 +421,21 @@ pub(super) fn rules() -> Vec<Rule> {
             r"sm_(?:aat|sat)_[A-Za-z0-9]{16}",
             &["sm_aat_", "sm_sat_"],
         ),
-        token(
-            "sourcegraph-access-token",
-            "Sourcegraph access token",
-            r"sgph?_(?:[a-f0-9]{16}_)?[a-f0-9]{40}",
-            &["sgp_", "sgph_"],
+        with_entropy(
+            one_of(
+                "sourcegraph-access-token",
+                "Sourcegraph access token",
+                &[
+                    token(
+                        "",
+                        "",
+                        r"sgph?_(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}",
+                        &["sgp_", "sgph_"],
+                    ),
+                    assigned("", "", "sourcegraph", "[a-fA-F0-9]{40}"),
+                ],
+            ),
+            3.0,
         ),
         token(
             "maxmind-license-key",
@@ -491,16 +501,20 @@ pub(super) fn rules() -> Vec<Rule> {
 /// SonarQube's prefixed tokens, and the older unprefixed ones assigned to a Sonar name
 /// (`SONAR_TOKEN`, `SONAR_LOGIN`, `sonar.login`).
 fn sonarqube_token() -> Rule {
-    let prefixed =
-        r"(?:(?m:^)|[^\n0-9A-Za-z_.])((?:squ|sqp|sqa)_[a-f0-9]{40})(?:[^\n0-9A-Za-z_-]|(?m:$))";
-    let assigned = format!(
-        "{}(?:[0-9A-Za-z_. \\t-]{{0,30}}){ASSIGN}([a-f0-9]{{40}}){VALUE_END}",
-        name_start("sonar")
-    );
-    raw(
-        "sonarqube-token",
-        "SonarQube / SonarCloud token",
-        &format!("{prefixed}|{assigned}"),
-        &["squ_", "sqp_", "sqa_", "sonar"],
+    with_entropy(
+        one_of(
+            "sonarqube-token",
+            "SonarQube / SonarCloud token",
+            &[
+                token(
+                    "",
+                    "",
+                    r"(?:squ|sqp|sqa)_[a-f0-9]{40}",
+                    &["squ_", "sqp_", "sqa_"],
+                ),
+                assigned("", "", "sonar", "[A-Za-z0-9=_-]{40}"),
+            ],
+        ),
+        3.0,
     )
 }
