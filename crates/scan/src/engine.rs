@@ -422,6 +422,11 @@ const MAX_CONTINUED_LINES: usize = 8;
 /// line, given as an assignment to the element's or key's name; or the lines a trailing
 /// backslash continues a command over. So rules written for one line see the whole of it.
 fn continued(content: &[u8], start: usize, end: usize) -> Option<Joined> {
+    // Most lines end otherwise: decided by their last byte.
+    let last = content[start..end].trim_ascii_end().last()?;
+    if !b">|-+\\".contains(last) {
+        return None;
+    }
     let line = content[start..end].trim_ascii();
     if line.ends_with(b"\\") {
         return continued_command(content, start, end);
