@@ -221,7 +221,8 @@ impl Scanner {
                 .as_ref()
                 .is_none_or(|p| p.is_match(path.as_bytes()))
         };
-        // (rule, line start, line end) for line-local rules; whole-buffer rules separately.
+        // (line start, line end, rule) for line-local rules, in order of lines so that what
+        // continues a line is looked for once; whole-buffer rules separately.
         let mut windows: Vec<(usize, usize, usize)> = Vec::new();
         let mut whole: Vec<usize> = Vec::new();
         if let Some(ac) = &self.keywords {
@@ -235,7 +236,7 @@ impl Scanner {
                     if !(line.0 <= hit.start() && hit.start() < line.1) {
                         line = line_bounds(content, hit.start());
                     }
-                    windows.push((index, line.0, line.1));
+                    windows.push((line.0, line.1, index));
                 }
             }
         }
@@ -246,35 +247,47 @@ impl Scanner {
         whole.dedup();
 
         let mut found = Vec::new();
-        for &(index, start, end) in &windows {
-            if applicable(index) {
-                self.run_rule(index, content, start, end, path, commit, &mut found);
+        let at = Place {
+            content,
+            path,
+            commit,
+        };
+        // The line joined with what continues it on the next lines (see `continued`).
+        let mut joined: (usize, Option<Joined>) = (usize::MAX, None);
+        for &(start, end, index) in &windows {
+            if !applicable(index) {
+                continue;
+            }
+            self.run_rule(index, &at, &content[start..end], &[(0, start)], &mut found);
+            if joined.0 != start {
+                joined = (start, continued(content, start, end));
+            }
+            if let Some(next) = &joined.1 {
+                self.run_rule(index, &at, &next.text, &next.pieces, &mut found);
             }
         }
         for &index in &whole {
             if applicable(index) {
-                self.run_rule(index, content, 0, content.len(), path, commit, &mut found);
+                self.run_rule(index, &at, content, &[(0, 0)], &mut found);
             }
         }
         number_lines(content, &mut found);
         found
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Runs one rule over `hay`, whose bytes `pieces` place in the content (see [`Joined`]).
     fn run_rule(
         &self,
         index: usize,
-        content: &[u8],
-        start: usize,
-        end: usize,
-        path: &str,
-        commit: Option<&CommitInfo>,
+        at: &Place<'_>,
+        hay: &[u8],
+        pieces: &[(usize, usize)],
         found: &mut Vec<Located>,
     ) {
         let rule = &self.rules[index];
         let Some(regex) = &rule.regex else { return };
-        for caps in regex.captures_iter(&content[start..end]) {
-            if let Some(hit) = self.consider(index, &caps, content, start, path, commit) {
+        for caps in regex.captures_iter(hay) {
+            if let Some(hit) = self.consider(index, &caps, at, pieces) {
                 found.push(hit);
             }
         }
@@ -285,11 +298,14 @@ impl Scanner {
         &self,
         index: usize,
         caps: &Captures<'_>,
-        content: &[u8],
-        base: usize,
-        path: &str,
-        commit: Option<&CommitInfo>,
+        at: &Place<'_>,
+        pieces: &[(usize, usize)],
     ) -> Option<Located> {
+        let Place {
+            content,
+            path,
+            commit,
+        } = *at;
         let rule = &self.rules[index];
         let whole = caps.get(0)?;
         let secret_match = match rule.secret_group {
@@ -302,6 +318,9 @@ impl Scanner {
         if secret_match.is_empty() {
             return None;
         }
+        // A secret in a joined text's synthetic part (a name put before a value) is not in the
+        // content: the line holding it is scanned by itself.
+        let offset = content_offset(pieces, secret_match.start())?;
         let secret = String::from_utf8_lossy(secret_match.as_bytes()).into_owned();
         let entropy = shannon_entropy(&secret);
         if rule.entropy.is_some_and(|min| entropy < min) {
@@ -310,7 +329,6 @@ impl Scanner {
         if rule.validator.is_some_and(|valid| !valid(&secret)) {
             return None;
         }
-        let offset = base + secret_match.start();
         let (line_start, line_end) = line_bounds(content, offset);
         let line = &content[line_start..line_end];
         if INLINE_ALLOW
@@ -361,6 +379,119 @@ impl Scanner {
             },
         })
     }
+}
+
+/// Where a buffer being scanned came from.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    content: &'a [u8],
+    path: &'a str,
+    commit: Option<&'a CommitInfo>,
+}
+
+/// Text scanned in place of a line: the line joined with what continues it on the next lines.
+struct Joined {
+    text: Vec<u8>,
+    /// (offset in `text`, offset in the content) where each piece copied from the content
+    /// starts, in order; text before the first piece was made up (a name for a value).
+    pieces: Vec<(usize, usize)>,
+}
+
+/// The content offset of offset `at` in a text made of `pieces` (see [`Joined`]), unless it
+/// is made up.
+fn content_offset(pieces: &[(usize, usize)], at: usize) -> Option<usize> {
+    let piece = pieces.partition_point(|&(from, _)| from <= at);
+    let (from, content) = *pieces.get(piece.checked_sub(1)?)?;
+    Some(content + (at - from))
+}
+
+/// Start and end of the line after the one ending at `end`, if any.
+fn next_line(content: &[u8], end: usize) -> Option<(usize, usize)> {
+    let start = end + 1;
+    (start < content.len()).then(|| {
+        let end = memchr::memchr(b'\n', &content[start..]).map_or(content.len(), |i| start + i);
+        (start, end)
+    })
+}
+
+/// Lines a command may continue over (`curl -X POST \` then flags on the next lines).
+const MAX_CONTINUED_LINES: usize = 8;
+
+/// The line `start..end` joined with what continues it, when something does: the value an XML
+/// element (`<apiToken>`) or a YAML block scalar (`api_token: |` or `>`) leaves for the next
+/// line, given as an assignment to the element's or key's name; or the lines a trailing
+/// backslash continues a command over. So rules written for one line see the whole of it.
+fn continued(content: &[u8], start: usize, end: usize) -> Option<Joined> {
+    // Most lines end otherwise: decided by their last byte.
+    let last = content[start..end].trim_ascii_end().last()?;
+    if !b">|-+\\".contains(last) {
+        return None;
+    }
+    let line = content[start..end].trim_ascii();
+    if line.ends_with(b"\\") {
+        return continued_command(content, start, end);
+    }
+    let name: &[u8] = match line.split_last()? {
+        (b'>', head) if head.first() == Some(&b'<') => {
+            let tag = &head[1..];
+            let stop = tag
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || b"_.:-".contains(b)))
+                .unwrap_or(tag.len());
+            let (name, rest) = tag.split_at(stop);
+            if name.is_empty() || rest.iter().any(|&b| b == b'<' || b == b'>' || b == b'/') {
+                return None;
+            }
+            name
+        }
+        _ => {
+            let body = line
+                .strip_suffix(b"-")
+                .or(line.strip_suffix(b"+"))
+                .unwrap_or(line);
+            let key = body
+                .strip_suffix(b"|")
+                .or(body.strip_suffix(b">"))?
+                .trim_ascii_end()
+                .strip_suffix(b":")?;
+            if key.is_empty() {
+                return None;
+            }
+            key
+        }
+    };
+    let (next_start, next_end) = next_line(content, end)?;
+    let next = &content[next_start..next_end];
+    let lead = next.len() - next.trim_ascii_start().len();
+    let mut text = Vec::with_capacity(name.len() + 3 + next.len());
+    text.extend_from_slice(name);
+    text.extend_from_slice(b" = ");
+    let pieces = vec![(text.len(), next_start + lead)];
+    text.extend_from_slice(&next[lead..]);
+    Some(Joined { text, pieces })
+}
+
+/// A command continued by trailing backslashes, as one line (each backslash a space).
+fn continued_command(content: &[u8], start: usize, end: usize) -> Option<Joined> {
+    let mut joined = Joined {
+        text: Vec::new(),
+        pieces: Vec::new(),
+    };
+    let mut line = Some((start, end));
+    while let Some((from, to)) = line.take() {
+        let body = content[from..to].trim_ascii_end();
+        let (body, more) = match body.strip_suffix(b"\\") {
+            Some(body) => (body, true),
+            None => (body, false),
+        };
+        joined.pieces.push((joined.text.len(), from));
+        joined.text.extend_from_slice(body);
+        joined.text.push(b' ');
+        if more && joined.pieces.len() < MAX_CONTINUED_LINES {
+            line = next_line(content, to);
+        }
+    }
+    (joined.pieces.len() > 1).then_some(joined)
 }
 
 /// Reads until `buf` holds at least `want` bytes or the input ends; true at end of input.

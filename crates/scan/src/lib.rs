@@ -4,7 +4,9 @@
 //! file) is compiled once into a [`Scanner`]; the scanner then reads sources ([`Scanner::scan_path`],
 //! [`Scanner::scan_reader`], [`Scanner::scan_git`]) and returns [`Finding`]s. Each rule is gated by
 //! a keyword prefilter (one Aho-Corasick automaton over every rule's keywords), so the full regexes
-//! only run on the lines where one of their keywords occurs.
+//! only run on the lines where one of their keywords occurs (and on what continues such a line:
+//! a value left for the next line by an XML element or a YAML block, or a command continued by
+//! trailing backslashes).
 //!
 //! ```
 //! let scanner = ward_scan::Scanner::new(ward_scan::Config::builtin()).unwrap();

@@ -110,10 +110,12 @@ impl Scanner {
         if self.max_file_size > 0 && size > self.max_file_size {
             return Ok(None);
         }
+        let by_path = self.path_findings(name, None);
         let Some((mut found, read)) = self.scan_stream(handle, name, true).map_err(io_err)? else {
-            return Ok(None);
+            // A binary file's contents are not read, but its name may be the leak (`.p12`).
+            return Ok((!by_path.is_empty()).then_some((by_path, 0)));
         };
-        found.extend(self.path_findings(name, None));
+        found.extend(by_path);
         Ok(Some((found, read)))
     }
 }

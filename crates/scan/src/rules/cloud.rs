@@ -1,6 +1,6 @@
 //! Cloud providers and infrastructure platforms.
 
-use super::{UUID, allowing, assigned, raw, token, with_entropy};
+use super::{ASSIGN, UUID, allowing, assigned, one_of, raw, token, with_entropy};
 use crate::rule::Rule;
 
 pub(super) fn rules() -> Vec<Rule> {
@@ -18,7 +18,9 @@ pub(super) fn rules() -> Vec<Rule> {
             raw(
                 "aws-secret-access-key",
                 "AWS secret access key",
-                r#"(?i:aws)[0-9A-Za-z_. \t-]{0,20}?(?i:secret|private)[0-9A-Za-z_. \t-]{0,20}[ \t'"]{0,3}(?:=|:|=>|:=)[ \t'"\x60]{0,5}([A-Za-z0-9/+]{40})(?:[^\nA-Za-z0-9/+=]|(?m:$))"#,
+                &format!(
+                    r#"(?i:aws)[0-9A-Za-z_. \t-]{{0,20}}?(?i:secret|private)[0-9A-Za-z_. \t-]{{0,30}}{ASSIGN}([A-Za-z0-9/+]{{40}})(?:[^\nA-Za-z0-9/+=]|(?m:$))"#
+                ),
                 &["aws"],
             ),
             4.0,
@@ -34,6 +36,12 @@ pub(super) fn rules() -> Vec<Rule> {
             "Amazon Bedrock long-term API key",
             r"ABSK[A-Za-z0-9+/]{109,269}={0,2}",
             &["absk"],
+        ),
+        token(
+            "aws-bedrock-short-term-api-key",
+            "Amazon Bedrock short-term API key (a presigned URL for bedrock.amazonaws.com)",
+            r"bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/]{40,4000}={0,2}",
+            &["bedrock-api-key-"],
         ),
         token(
             "gcp-api-key",
@@ -173,13 +181,13 @@ pub(super) fn rules() -> Vec<Rule> {
             "fastly-api-token",
             "Fastly API token",
             "fastly",
-            "[A-Za-z0-9_-]{32}",
+            "[A-Za-z0-9_=-]{32}",
         ),
         assigned(
             "netlify-access-token",
             "Netlify access token",
             "netlify",
-            "[A-Za-z0-9_-]{40,46}",
+            "[A-Za-z0-9_=-]{40,46}",
         ),
         assigned(
             "vercel-token",
@@ -189,9 +197,24 @@ pub(super) fn rules() -> Vec<Rule> {
         ),
         token(
             "flyio-access-token",
-            "Fly.io access token",
-            r"fo1_[A-Za-z0-9_-]{43}",
-            &["fo1_"],
+            "Fly.io access token or macaroon",
+            r"fo1_[A-Za-z0-9_-]{43}|fm1[ar]_[A-Za-z0-9+/]{100,}={0,3}|fm2_[A-Za-z0-9+/]{100,}={0,3}",
+            &["fo1_", "fm1a_", "fm1r_", "fm2_"],
+        ),
+        token(
+            "scalingo-api-token",
+            "Scalingo API token",
+            r"tk-us-[A-Za-z0-9_-]{48}",
+            &["tk-us-"],
+        ),
+        with_entropy(
+            token(
+                "clickhouse-cloud-api-secret-key",
+                "ClickHouse Cloud API secret key",
+                r"4b1d[A-Za-z0-9]{38}",
+                &["4b1d"],
+            ),
+            3.0,
         ),
         token(
             "doppler-api-token",
@@ -223,10 +246,11 @@ pub(super) fn rules() -> Vec<Rule> {
             r"sha256~[A-Za-z0-9_-]{43}",
             &["sha256~"],
         ),
-        token(
+        raw(
             "infracost-api-token",
             "Infracost API token",
-            r"ico-[A-Za-z0-9]{32}",
+            // Not after a dot: `favicon.ico-…` is a file name.
+            r"(?:(?m:^)|[^\n0-9A-Za-z_.-])(ico-[A-Za-z0-9]{32})(?:[^\n0-9A-Za-z_-]|(?m:$))",
             &["ico-"],
         ),
         assigned(
@@ -274,19 +298,24 @@ pub(super) fn rules() -> Vec<Rule> {
         token(
             "artifactory-reference-token",
             "JFrog Artifactory reference token",
-            r"cmVmdGtu[A-Za-z0-9]{56}",
-            &["cmvmdgtu"],
+            r"cmVmd[A-Za-z0-9]{59}",
+            &["cmvmd"],
         ),
-        token(
-            "jfrog-api-key",
-            "JFrog API key",
-            r"AKCp[A-Za-z0-9]{69}",
-            &["akcp"],
+        with_entropy(
+            one_of(
+                "jfrog-api-key",
+                "JFrog API key",
+                &[
+                    token("", "", r"AKCp[A-Za-z0-9]{69}", &["akcp"]),
+                    assigned("", "", "jfrog|artifactory|bintray|xray", "[A-Za-z0-9]{73}"),
+                ],
+            ),
+            3.0,
         ),
         assigned(
             "jfrog-identity-token",
             "JFrog identity token",
-            "jfrog|artifactory",
+            "jfrog|artifactory|bintray|xray",
             "[A-Za-z0-9]{64}",
         ),
         assigned(
@@ -294,6 +323,12 @@ pub(super) fn rules() -> Vec<Rule> {
             "Confluent Cloud API secret",
             "confluent",
             "[A-Za-z0-9+/]{64}",
+        ),
+        assigned(
+            "confluent-access-token",
+            "Confluent Cloud API key",
+            "confluent",
+            "[A-Za-z0-9]{16}",
         ),
     ]
 }

@@ -1,6 +1,6 @@
 //! Payments, messaging, AI and other SaaS APIs.
 
-use super::{UUID, assigned, raw, token};
+use super::{UUID, assigned, raw, token, with_entropy};
 use crate::rule::Rule;
 
 pub(super) fn rules() -> Vec<Rule> {
@@ -50,6 +50,12 @@ pub(super) fn rules() -> Vec<Rule> {
             &["flwpubk"],
         ),
         token(
+            "flutterwave-encryption-key",
+            "Flutterwave encryption key",
+            r"FLWSECK(?:_TEST)?-?[a-h0-9]{12}",
+            &["flwseck"],
+        ),
+        token(
             "razorpay-key-id",
             "Razorpay key id",
             r"rzp_(?:live|test)_[A-Za-z0-9]{14}",
@@ -65,7 +71,65 @@ pub(super) fn rules() -> Vec<Rule> {
                 "access-production-",
             ],
         ),
-        assigned("plaid-secret", "Plaid API secret", "plaid", "[a-f0-9]{30}"),
+        assigned(
+            "plaid-secret",
+            "Plaid API secret",
+            "plaid",
+            "[A-Za-z0-9]{30}",
+        ),
+        assigned(
+            "plaid-client-id",
+            "Plaid client id",
+            "plaid",
+            "[A-Za-z0-9]{24}",
+        ),
+        assigned(
+            "bittrex-access-key",
+            "Bittrex API key or secret",
+            "bittrex",
+            "[A-Za-z0-9]{32}",
+        ),
+        // 24 hex digits: often under 3 bits a character even when random.
+        with_entropy(
+            assigned(
+                "kucoin-access-token",
+                "KuCoin API key",
+                "kucoin",
+                "[a-f0-9]{24}",
+            ),
+            2.5,
+        ),
+        assigned("kucoin-secret-key", "KuCoin API secret", "kucoin", UUID),
+        assigned(
+            "kraken-access-token",
+            "Kraken API key",
+            "kraken",
+            "[A-Za-z0-9/=_+-]{80,90}",
+        ),
+        assigned(
+            "finicity-api-token",
+            "Finicity API token",
+            "finicity",
+            "[a-f0-9]{32}",
+        ),
+        assigned(
+            "finicity-client-secret",
+            "Finicity client secret",
+            "finicity",
+            "[A-Za-z0-9]{20}",
+        ),
+        assigned(
+            "finnhub-access-token",
+            "Finnhub access token",
+            "finnhub",
+            "[A-Za-z0-9]{20}",
+        ),
+        assigned(
+            "squarespace-access-token",
+            "Squarespace access token",
+            "squarespace",
+            UUID,
+        ),
         assigned(
             "coinbase-access-token",
             "Coinbase access token",
@@ -133,6 +197,12 @@ pub(super) fn rules() -> Vec<Rule> {
             &["xoxb-"],
         ),
         token(
+            "slack-legacy-bot-token",
+            "Slack legacy bot token",
+            r"xoxb-[0-9]{8,14}-[A-Za-z0-9]{18,26}",
+            &["xoxb-"],
+        ),
+        token(
             "slack-user-token",
             "Slack user token",
             r"xox[pe](?:-[0-9]{10,13}){3}-[A-Za-z0-9-]{28,34}",
@@ -141,19 +211,19 @@ pub(super) fn rules() -> Vec<Rule> {
         token(
             "slack-app-token",
             "Slack app-level token",
-            r"xapp-[0-9]-[A-Z0-9]+-[0-9]+-[a-z0-9]+",
+            r"xapp-[0-9]-[A-Za-z0-9]+-[0-9]+-[A-Za-z0-9]+",
             &["xapp-"],
         ),
         token(
             "slack-config-access-token",
             "Slack configuration access token",
-            r"xoxe\.xox[bp]-[0-9]-[A-Z0-9]{163,166}",
+            r"xoxe\.xox[bp]-[0-9]-[A-Za-z0-9]{163,166}",
             &["xoxe.xoxb-", "xoxe.xoxp-"],
         ),
         token(
             "slack-config-refresh-token",
             "Slack configuration refresh token",
-            r"xoxe-[0-9]-[A-Z0-9]{146}",
+            r"xoxe-[0-9]-[A-Za-z0-9]{146}",
             &["xoxe-"],
         ),
         token(
@@ -165,7 +235,7 @@ pub(super) fn rules() -> Vec<Rule> {
         token(
             "slack-legacy-workspace-token",
             "Slack legacy workspace token",
-            r"xox[ar]-(?:[0-9]-)?[0-9a-zA-Z]{8,48}",
+            r"xox[ar]-(?:[0-9]-)?[0-9a-zA-Z]{8,48}(?:-[0-9a-zA-Z]+)*",
             &["xoxa-", "xoxr-"],
         ),
         raw(
@@ -192,6 +262,16 @@ pub(super) fn rules() -> Vec<Rule> {
             "discord",
             "[A-Za-z0-9=_-]{32}",
         ),
+        // Decimal ids: random, but ten symbols give at most 3.3 bits a character.
+        with_entropy(
+            assigned(
+                "discord-client-id",
+                "Discord client id",
+                "discord",
+                "[0-9]{18}",
+            ),
+            2.0,
+        ),
         assigned(
             "telegram-bot-api-token",
             "Telegram bot API token",
@@ -213,7 +293,7 @@ pub(super) fn rules() -> Vec<Rule> {
         token(
             "sendgrid-api-token",
             "SendGrid API key",
-            r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
+            r"SG\.[A-Za-z0-9=_.-]{66}",
             &["sg."],
         ),
         assigned(
@@ -283,10 +363,22 @@ pub(super) fn rules() -> Vec<Rule> {
             "[A-Za-z0-9]{25}",
         ),
         assigned(
+            "messagebird-client-id",
+            "MessageBird client id",
+            "messagebird|message_bird|message-bird",
+            UUID,
+        ),
+        assigned(
             "sendbird-access-token",
             "Sendbird access token",
             "sendbird",
             "[a-f0-9]{40}",
+        ),
+        assigned(
+            "sendbird-access-id",
+            "Sendbird application id",
+            "sendbird",
+            UUID,
         ),
         assigned(
             "twitch-api-token",
@@ -312,6 +404,18 @@ pub(super) fn rules() -> Vec<Rule> {
             "twitter",
             "[0-9]{15,25}-[A-Za-z0-9]{20,40}",
         ),
+        assigned(
+            "twitter-access-secret",
+            "Twitter (X) access token secret",
+            "twitter",
+            "[A-Za-z0-9]{45}",
+        ),
+        assigned(
+            "twitter-api-key",
+            "Twitter (X) API key",
+            "twitter",
+            "[A-Za-z0-9]{25}",
+        ),
         token(
             "facebook-page-access-token",
             "Facebook page access token",
@@ -325,10 +429,22 @@ pub(super) fn rules() -> Vec<Rule> {
             "[a-f0-9]{32}",
         ),
         assigned(
+            "facebook-access-token",
+            "Facebook app access token (app id | app secret)",
+            "facebook",
+            "[0-9]{15,16}(?:\\||%(?:7[Cc])?)[A-Za-z0-9_-]{27,40}",
+        ),
+        assigned(
             "linkedin-client-secret",
             "LinkedIn client secret",
             "linkedin|linked-in",
             "[A-Za-z0-9]{16}",
+        ),
+        assigned(
+            "linkedin-client-id",
+            "LinkedIn client id",
+            "linkedin|linked-in",
+            "[A-Za-z0-9]{14}",
         ),
         token(
             "dropbox-short-lived-api-token",
@@ -343,10 +459,62 @@ pub(super) fn rules() -> Vec<Rule> {
             "[A-Za-z0-9]{11}AAAAAAAAAA[A-Za-z0-9_=-]{43}",
         ),
         assigned(
+            "dropbox-api-token",
+            "Dropbox app key or secret",
+            "dropbox",
+            "[A-Za-z0-9]{15}",
+        ),
+        assigned(
             "asana-client-secret",
             "Asana client secret",
             "asana",
             "[A-Za-z0-9]{32}",
+        ),
+        with_entropy(
+            assigned("asana-client-id", "Asana client id", "asana", "[0-9]{16}"),
+            2.0,
+        ),
+        assigned(
+            "adafruit-api-key",
+            "Adafruit IO key",
+            "adafruit",
+            "aio_[A-Za-z0-9]{28}|[A-Za-z0-9_-]{32}",
+        ),
+        assigned(
+            "adobe-client-id",
+            "Adobe OAuth client id",
+            "adobe",
+            "[a-f0-9]{32}",
+        ),
+        token(
+            "adobe-client-secret",
+            "Adobe client secret",
+            r"p8e-[A-Za-z0-9]{32}",
+            &["p8e-"],
+        ),
+        assigned(
+            "airtable-api-key",
+            "Airtable API key (legacy) or personal access token",
+            "airtable",
+            "pat[A-Za-z0-9]{14}\\.[a-f0-9]{64}|[A-Za-z0-9]{17}",
+        ),
+        assigned(
+            "flickr-access-token",
+            "Flickr access token",
+            "flickr",
+            "[A-Za-z0-9]{32}",
+        ),
+        assigned(
+            "nytimes-access-token",
+            "New York Times API key",
+            "nytimes|new-york-times|newyorktimes",
+            "[A-Za-z0-9=_-]{32}",
+        ),
+        assigned(
+            "rapidapi-access-token",
+            "RapidAPI key",
+            "rapidapi",
+            "[A-Za-z0-9_-]{50}",
         ),
         assigned(
             "algolia-api-key",
@@ -392,6 +560,12 @@ pub(super) fn rules() -> Vec<Rule> {
             "su[A-Za-z0-9]{12}",
         ),
         assigned(
+            "sumologic-access-token",
+            "Sumo Logic access key",
+            "sumo",
+            "[A-Za-z0-9]{64}",
+        ),
+        assigned(
             "etsy-access-token",
             "Etsy access token",
             "etsy",
@@ -414,6 +588,12 @@ pub(super) fn rules() -> Vec<Rule> {
             "Lob API key",
             "lob",
             "(?:live|test)_[a-f0-9]{35}",
+        ),
+        assigned(
+            "lob-pub-api-key",
+            "Lob publishable API key",
+            "lob",
+            "(?:live|test)_pub_[a-f0-9]{31}",
         ),
         assigned(
             "auth0-client-secret",

@@ -1,6 +1,6 @@
 //! Source hosting, CI/CD, package registries and developer tooling.
 
-use super::{UUID, assigned, raw, token, with_entropy};
+use super::{UUID, assigned, one_of, raw, token, with_entropy};
 use crate::rule::Rule;
 
 pub(super) fn rules() -> Vec<Rule> {
@@ -98,7 +98,7 @@ pub(super) fn rules() -> Vec<Rule> {
         token(
             "gitlab-runner-token",
             "GitLab runner authentication token",
-            r"glrt-[0-9A-Za-z_-]{20}",
+            r"glrt-(?:t[0-9]_)?[0-9A-Za-z_-]{20,300}(?:\.[0-9a-z]{9})?",
             &["glrt-"],
         ),
         token(
@@ -209,17 +209,12 @@ pub(super) fn rules() -> Vec<Rule> {
             r"dckr_pat_[A-Za-z0-9_-]{27}",
             &["dckr_pat_"],
         ),
-        token(
-            "sonarqube-token",
-            "SonarQube / SonarCloud token",
-            r"(?:squ|sqp|sqa)_[a-f0-9]{40}",
-            &["squ_", "sqp_", "sqa_"],
-        ),
+        sonarqube_token(),
         assigned(
             "codecov-access-token",
             "Codecov upload token",
             "codecov",
-            UUID,
+            &format!("{UUID}|[A-Za-z0-9]{{32}}"),
         ),
         assigned("snyk-api-token", "Snyk API token", "snyk", UUID),
         token(
@@ -273,8 +268,14 @@ pub(super) fn rules() -> Vec<Rule> {
         token(
             "new-relic-user-api-key",
             "New Relic user API key",
-            r"NRAK-[A-Z0-9]{27}",
+            r"NRAK-[A-Za-z0-9]{27}",
             &["nrak-"],
+        ),
+        assigned(
+            "new-relic-user-api-id",
+            "New Relic user API id",
+            "new_relic|newrelic|new-relic",
+            "[A-Za-z0-9]{64}",
         ),
         token(
             "new-relic-browser-api-token",
@@ -300,10 +301,16 @@ pub(super) fn rules() -> Vec<Rule> {
             "datadog|dd_app",
             "[a-f0-9]{40}",
         ),
+        assigned(
+            "datadog-access-token",
+            "Datadog access token",
+            "datadog",
+            "[A-Za-z0-9]{40}",
+        ),
         token(
             "dynatrace-api-token",
             "Dynatrace API token",
-            r"dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}",
+            r"dt0c01\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}",
             &["dt0c01"],
         ),
         assigned(
@@ -358,7 +365,7 @@ pub(super) fn rules() -> Vec<Rule> {
             "launchdarkly-access-token",
             "LaunchDarkly access token",
             "launchdarkly",
-            "api-[a-f0-9-]{36}",
+            "api-[a-f0-9-]{36}|[A-Za-z0-9=_-]{40}",
         ),
         token(
             "clojars-api-token",
@@ -409,6 +416,58 @@ pub(super) fn rules() -> Vec<Rule> {
             &["sm_pat_"],
         ),
         token(
+            "settlemint-access-token",
+            "SettleMint application or service access token",
+            r"sm_(?:aat|sat)_[A-Za-z0-9]{16}",
+            &["sm_aat_", "sm_sat_"],
+        ),
+        with_entropy(
+            one_of(
+                "sourcegraph-access-token",
+                "Sourcegraph access token",
+                &[
+                    token(
+                        "",
+                        "",
+                        r"sgph?_(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}",
+                        &["sgp_", "sgph_"],
+                    ),
+                    assigned("", "", "sourcegraph", "[a-fA-F0-9]{40}"),
+                ],
+            ),
+            3.0,
+        ),
+        token(
+            "maxmind-license-key",
+            "MaxMind license key",
+            r"[A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk",
+            &["_mmk"],
+        ),
+        assigned(
+            "looker-client-id",
+            "Looker API client id",
+            "looker",
+            "[A-Za-z0-9]{20}",
+        ),
+        assigned(
+            "looker-client-secret",
+            "Looker API client secret",
+            "looker",
+            "[A-Za-z0-9]{24}",
+        ),
+        assigned(
+            "cisco-meraki-api-key",
+            "Cisco Meraki API key",
+            "meraki",
+            "[a-f0-9]{40}",
+        ),
+        token(
+            "authress-service-client-access-key",
+            "Authress service client access key",
+            r"(?i:(?:sc|ext|scauth|authress)_[a-z0-9]{5,30}\.[a-z0-9]{4,6}\.acc[_-][a-z0-9-]{10,32}\.[a-z0-9+/_=-]{30,120})",
+            &[".acc_", ".acc-"],
+        ),
+        token(
             "intra42-client-secret",
             "42 intranet client secret",
             r"s-s4t2(?:ud|af)-[a-f0-9]{64}",
@@ -424,6 +483,12 @@ pub(super) fn rules() -> Vec<Rule> {
             ),
             2.0,
         ),
+        raw(
+            "sidekiq-sensitive-url",
+            "Sidekiq Enterprise credentials in a gem source URL",
+            r"(?i:https?://)([a-f0-9]{8}:[a-f0-9]{8})@(?i:gems|enterprise)\.contribsys\.com",
+            &["contribsys.com"],
+        ),
         assigned(
             "gitter-access-token",
             "Gitter access token",
@@ -431,4 +496,25 @@ pub(super) fn rules() -> Vec<Rule> {
             "[a-z0-9_-]{40}",
         ),
     ]
+}
+
+/// SonarQube's prefixed tokens, and the older unprefixed ones assigned to a Sonar name
+/// (`SONAR_TOKEN`, `SONAR_LOGIN`, `sonar.login`).
+fn sonarqube_token() -> Rule {
+    with_entropy(
+        one_of(
+            "sonarqube-token",
+            "SonarQube / SonarCloud token",
+            &[
+                token(
+                    "",
+                    "",
+                    r"(?:squ|sqp|sqa)_[a-f0-9]{40}",
+                    &["squ_", "sqp_", "sqa_"],
+                ),
+                assigned("", "", "sonar", "[A-Za-z0-9=_-]{40}"),
+            ],
+        ),
+        3.0,
+    )
 }

@@ -243,7 +243,85 @@ pub(crate) const FIXTURES: &[(&str, &str, &str)] = &[
     ("ward-token", "WARD_TOKEN={ward}", "WARD_TOKEN={wardbad}"),
     ("generic-password", "db_password = \"{a:20}\"", "password = os.environ[\"DB_PASSWORD\"]"),
     ("generic-api-key", "api_key = \"{a:32}\"", "api_key = \"{x:32}\""),
+    // Added for issue 23: new formats, and new shapes of existing rules
+    ("aws-bedrock-short-term-api-key", "AWS_BEARER_TOKEN_BEDROCK=bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t{b:200}", "AWS_BEARER_TOKEN_BEDROCK=bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t{b:20}"),
+    ("scalingo-api-token", "SCALINGO_API_TOKEN=tk-us-{w:48}", "SCALINGO_API_TOKEN=tk-us-{w:20}"),
+    ("clickhouse-cloud-api-secret-key", "key = 4b1d{a:38}", "key = 4b1d{a:20}"),
+    ("confluent-access-token", "CONFLUENT_API_KEY={U:16}", "CONFLUENT_API_KEY={U:10}"),
+    ("new-relic-user-api-id", "NEW_RELIC_USER_ID={l:64}", "NEW_RELIC_USER_ID={l:30}"),
+    ("datadog-access-token", "datadog_access_token = \"{a:40}\"", "datadog_access_token = \"{a:20}\""),
+    ("settlemint-access-token", "sm_aat_{a:16}", "sm_aat_{a:8}"),
+    ("sourcegraph-access-token", "SRC_ACCESS_TOKEN=sgp_{h:16}_{h:40}", "SRC_ACCESS_TOKEN=sgp_{h:16}_{h:20}"),
+    ("maxmind-license-key", "MAXMIND_LICENSE_KEY={a:6}_{a:29}_mmk", "MAXMIND_LICENSE_KEY={a:6}_{a:12}_mmk"),
+    ("looker-client-id", "LOOKER_CLIENT_ID={a:20}", "LOOKER_CLIENT_ID={a:10}"),
+    ("looker-client-secret", "LOOKER_CLIENT_SECRET={a:24}", "LOOKER_CLIENT_SECRET={a:12}"),
+    ("cisco-meraki-api-key", "MERAKI_DASHBOARD_API_KEY={h:40}", "MERAKI_DASHBOARD_API_KEY={h:20}"),
+    ("authress-service-client-access-key", "AUTHRESS_KEY=sc_{l:10}.{l:4}.acc_{l:10}.{w:40}", "AUTHRESS_KEY=sc_{l:10}.{l:4}.{l:10}.{w:40}"),
+    ("sidekiq-sensitive-url", "source \"https://{h:8}:{h:8}@gems.contribsys.com/\"", "source \"https://gems.contribsys.com/\""),
+    ("flutterwave-encryption-key", "FLWSECK_TEST{fh:12}", "FLWSECK_TEST{fh:6}"),
+    ("plaid-client-id", "PLAID_CLIENT_ID={a:24}", "PLAID_CLIENT_ID={a:12}"),
+    ("bittrex-access-key", "BITTREX_API_KEY={a:32}", "BITTREX_API_KEY={a:16}"),
+    ("kucoin-access-token", "KUCOIN_API_KEY={h:24}", "KUCOIN_API_KEY={h:12}"),
+    ("kucoin-secret-key", "KUCOIN_API_SECRET={uuid}", "KUCOIN_API_SECRET={h:12}"),
+    ("kraken-access-token", "KRAKEN_API_KEY={b:86}", "KRAKEN_API_KEY={b:40}"),
+    ("finicity-api-token", "FINICITY_APP_KEY={h:32}", "FINICITY_APP_KEY={h:16}"),
+    ("finicity-client-secret", "FINICITY_SECRET={a:20}", "FINICITY_SECRET={a:10}"),
+    ("finnhub-access-token", "FINNHUB_TOKEN={a:20}", "FINNHUB_TOKEN={a:10}"),
+    ("squarespace-access-token", "SQUARESPACE_API_KEY={uuid}", "SQUARESPACE_API_KEY={h:12}"),
+    ("slack-legacy-bot-token", "\"bot_token\": \"xoxb-{d:12}-{a:24}\"", "\"bot_token\": \"xoxb-{d:12}-{a:8}\""),
+    ("discord-client-id", "DISCORD_CLIENT_ID={d:18}", "DISCORD_CLIENT_ID={d:10}"),
+    ("messagebird-client-id", "MESSAGEBIRD_CLIENT_ID={uuid}", "MESSAGEBIRD_CLIENT_ID={h:12}"),
+    ("sendbird-access-id", "SENDBIRD_APP_ID={uuid}", "SENDBIRD_APP_ID={h:12}"),
+    ("twitter-access-secret", "TWITTER_ACCESS_SECRET={a:45}", "TWITTER_ACCESS_SECRET={a:20}"),
+    ("twitter-api-key", "TWITTER_API_KEY={a:25}", "TWITTER_API_KEY={a:12}"),
+    ("facebook-access-token", "FACEBOOK_ACCESS_TOKEN={d:15}|{w:27}", "FACEBOOK_ACCESS_TOKEN={d:15}|{w:12}"),
+    ("linkedin-client-id", "LINKEDIN_CLIENT_ID={l:14}", "LINKEDIN_CLIENT_ID={l:8}"),
+    ("dropbox-api-token", "DROPBOX_APP_KEY={l:15}", "DROPBOX_APP_KEY={l:8}"),
+    ("asana-client-id", "ASANA_CLIENT_ID={d:16}", "ASANA_CLIENT_ID={d:8}"),
+    ("adafruit-api-key", "ADAFRUIT_IO_KEY=aio_{a:28}", "ADAFRUIT_IO_KEY=aio_{a:12}"),
+    ("adobe-client-id", "ADOBE_CLIENT_ID={h:32}", "ADOBE_CLIENT_ID={h:16}"),
+    ("adobe-client-secret", "adobeClient := \"p8e-{a:32}\"", "adobeClient := \"p8e-{a:16}\""),
+    ("airtable-api-key", "AIRTABLE_TOKEN=pat{a:14}.{h:64}", "AIRTABLE_TOKEN=pat{a:14}.{h:20}"),
+    ("flickr-access-token", "FLICKR_API_KEY={a:32}", "FLICKR_API_KEY={a:16}"),
+    ("nytimes-access-token", "NYTIMES_API_KEY={w:32}", "NYTIMES_API_KEY={w:16}"),
+    ("rapidapi-access-token", "X_RAPIDAPI_KEY={w:50}", "X_RAPIDAPI_KEY={w:25}"),
+    ("sumologic-access-token", "SUMO_ACCESS_KEY={a:64}", "SUMO_ACCESS_KEY={a:30}"),
+    ("lob-pub-api-key", "LOB_PUBLISHABLE_KEY=test_pub_{h:31}", "LOB_PUBLISHABLE_KEY=test_pub_{h:16}"),
+    ("jwt-base64", "token: ZXlKaGJHY2lPaUpJVXpJMU5pSXNJblI1Y0NJNklrcFhWQ0o5LmV5SnpkV0lpT2lJeE1qTTBOVFkzT0Rrd0lpd2libUZ0WlNJNklrcHZhRzRnUkc5bElpd2lhV0YwSWpveE5URTJNak01TURJeWZRLlNmbEt4d1JKU01lS0tGMlFUNGZ3cE1lSmYzNlBPazZ5SlZfYWRRc3N3NWM=", "token: ZXlK{b:80}"),
+    ("nuget-config-password", "<add key=\"ClearTextPassword\" value=\"{a:20}\" />", "<add key=\"Username\" value=\"{a:20}\" />"),
+    ("curl-auth-user", "curl --cacert ca.crt -u elastic:{a:16} https://localhost:9200", "curl -u \"$USER:$PASSWORD\" https://localhost:9200"),
+    ("curl-auth-header", "curl -H \"Authorization: Bearer {h:32}\" https://api.example.com/v1/status", "curl -H \"Authorization: Bearer $API_TOKEN\" https://api.example.com/v1/status"),
+    ("fastly-api-token", "FASTLY_API_TOKEN={w:28}====", "FASTLY_API_TOKEN={w:12}===="),
+    ("netlify-access-token", "NETLIFY_AUTH_TOKEN={w:40}==", "NETLIFY_AUTH_TOKEN={w:20}=="),
+    ("flyio-access-token", "FLY_API_TOKEN=\"FlyV1 fm2_{b:150}=\"", "FLY_API_TOKEN=\"FlyV1 fm2_{b:40}=\""),
+    ("slack-config-access-token", "\"access_token\": \"xoxe.xoxp-1-{a:163}\"", "\"access_token\": \"xoxe.xoxp-1-{a:40}\""),
+    ("slack-config-refresh-token", "\"refresh_token\": \"xoxe-1-{a:146}\"", "\"refresh_token\": \"xoxe-1-{a:40}\""),
+    ("slack-legacy-workspace-token", "\"access_token\": \"xoxa-2-{d:9}-{d:11}-{d:13}-{h:18}\"", "\"access_token\": \"xoxa-2-{d:4}\""),
+    ("jfrog-identity-token", "xray_token = \"{a:64}\"", "xray_token = \"{a:30}\""),
+    ("codecov-access-token", "CODECOV_TOKEN={a:32}", "CODECOV_TOKEN={a:16}"),
+    ("dynatrace-api-token", "dt0c01.{l:24}.{l:64}", "dt0c01.{l:24}.{l:20}"),
+    ("launchdarkly-access-token", "LAUNCHDARKLY_SDK_KEY={w:40}", "LAUNCHDARKLY_SDK_KEY={w:20}"),
+    ("new-relic-user-api-key", "NRAK-{l:27}", "NRAK-{l:12}"),
+    ("sendgrid-api-token", "SENDGRID_API_KEY=SG.{w:66}", "SENDGRID_API_KEY=SG.{w:30}"),
+    ("sonarqube-token", "SONAR_LOGIN={h:40}", "SONAR_LOGIN={h:20}"),
+    ("gitlab-runner-token", "glrt-t1_{w:27}.{l:9}", "glrt-t1_{w:8}"),
+    ("sourcegraph-access-token", "SOURCEGRAPH_TOKEN={h:40}", "SOURCEGRAPH_TOKEN={h:20}"),
+    ("sourcegraph-access-token", "sgp_local_{h:40}", "sgp_local_{h:20}"),
+    ("jfrog-api-key", "--set imagePullSecretJfrog.password={a:73}", "--set imagePullSecretJfrog.password={a:40}"),
+    ("artifactory-reference-token", "cmVmd{a:59}", "cmVmd{a:30}"),
+    ("slack-app-token", "xapp-1-A{d:10}-{d:13}-{a:64}", "xapp-1-A{d:10}"),
+    ("plaid-secret", "PLAID_SECRET={a:30}", "PLAID_SECRET={a:16}"),
+    ("facebook-access-token", "FACEBOOK_APP_TOKEN={d:16}%{w:32}", "FACEBOOK_APP_TOKEN={d:16}%{w:12}"),
+    ("flutterwave-encryption-key", "FLWSECK_TEST-{fh:12}", "FLWSECK_TEST-{fh:6}"),
+    ("sonarqube-token", "sonar.token={w:40}", "sonar.token={w:20}"),
 ];
+
+/// Rules that look at the file name alone: (rule id, path of a true positive, path of a near miss).
+pub(crate) const PATH_FIXTURES: &[(&str, &str, &str)] = &[(
+    "pkcs12-file",
+    "deploy/certs/client.p12",
+    "docs/p12-files.md",
+)];
 
 /// True for `uuid`, `ward`, `wardbad` and `CLASS:N`.
 fn is_placeholder(spec: &str) -> bool {
@@ -316,6 +394,33 @@ impl Gen {
                     rest = &rest[open + spec.len() + 2..];
                 }
                 // Any other brace is literal text (code templates are full of them).
+                None => {
+                    out.push('{');
+                    rest = &rest[open + 1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Expands a template with every random part replaced by `filler` repeated: the placeholder
+    /// people write in place of a real key (`ghp_xxxx…`).
+    pub(crate) fn fill(&mut self, template: &str, filler: char) -> String {
+        let mut out = String::with_capacity(template.len() * 2);
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let spec = rest[open + 1..]
+                .find('}')
+                .map(|len| &rest[open + 1..open + 1 + len])
+                .filter(|spec| is_placeholder(spec));
+            match spec {
+                Some(spec) => {
+                    let shape = self.placeholder(spec);
+                    out.extend(shape.chars().map(|c| if c == '-' { c } else { filler }));
+                    rest = &rest[open + spec.len() + 2..];
+                }
                 None => {
                     out.push('{');
                     rest = &rest[open + 1..];
