@@ -68,6 +68,7 @@ impl MountEntry {
             "plugin_version": "",
             "running_plugin_version": "",
             "running_sha256": "",
+            "deprecation_status": "supported",
         })
     }
 

@@ -374,11 +374,13 @@ impl Core {
         let ring = self.barrier.keyring()?;
         let term = ring.active_term();
         let installed = ward_api::time::rfc3339_seconds(term.installed_unix());
-        Ok(Response::data(json!({
+        let data = json!({
             "term": term.number(),
             "install_time": installed,
             "encryptions": term.encryptions(),
-        })))
+        });
+        // OpenBao answers at the top level too.
+        Ok(Response::data(data).with_data_at_top_level())
     }
 
     pub(crate) fn root_key(&self) -> CoreResult<Key256> {

@@ -354,3 +354,40 @@ async fn metadata_patch_merges_custom_metadata() {
     let (_, body) = s.call("GET", "secret/metadata/mp", None).await;
     assert_eq!(body["data"]["custom_metadata"]["owner"], "ops");
 }
+
+/// OpenBao's metadata check-and-set: `current_metadata_version` counts metadata writes, and
+/// once `metadata_cas_required` is set every metadata write must name that count.
+#[tokio::test]
+async fn metadata_check_and_set() {
+    let s = dev().await;
+    let write = |body: serde_json::Value| s.call("POST", "secret/metadata/mc", Some(body));
+    assert_eq!(write(json!({"max_versions": 4})).await.0, 204);
+    let (_, body) = s.call("GET", "secret/metadata/mc", None).await;
+    assert_eq!(body["data"]["current_metadata_version"], 1);
+    assert_eq!(body["data"]["metadata_cas_required"], false);
+    assert_eq!(write(json!({"metadata_cas_required": true})).await.0, 204);
+    let (status, body) = write(json!({"max_versions": 5})).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.to_string()
+            .contains("metadata check-and-set parameter required")
+    );
+    let (status, body) = write(json!({"max_versions": 5, "metadata_cas": 1})).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.to_string()
+            .contains("does not match the current version")
+    );
+    assert_eq!(
+        write(json!({"max_versions": 5, "metadata_cas": 2})).await.0,
+        204
+    );
+    let (_, body) = s.call("GET", "secret/metadata/mc", None).await;
+    assert_eq!(body["data"]["current_metadata_version"], 3);
+    assert_eq!(body["data"]["max_versions"], 5);
+    // A data write leaves the metadata's count alone.
+    let data = json!({"data": {"a": "b"}});
+    assert_eq!(s.call("POST", "secret/data/mc", Some(data)).await.0, 200);
+    let (_, body) = s.call("GET", "secret/metadata/mc", None).await;
+    assert_eq!(body["data"]["current_metadata_version"], 3);
+}

@@ -66,6 +66,8 @@ struct MountConfig {
     max_versions: u64,
     cas_required: bool,
     delete_version_after: u64,
+    #[serde(default)]
+    metadata_cas_required: bool,
 }
 
 fn validate_secret_path(path: &str) -> CoreResult<&str> {
@@ -216,6 +218,7 @@ impl Engine for Kv {
                     "max_versions": c.max_versions,
                     "cas_required": c.cas_required,
                     "delete_version_after": format_duration(c.delete_version_after),
+                    "metadata_cas_required": c.metadata_cas_required,
                 })))
             }
             (KvRoute::Config, _) => core.kv_write_config(mount, &p).await,
@@ -348,6 +351,9 @@ impl Core {
         }
         if let Some(v) = p.duration("delete_version_after")? {
             c.delete_version_after = v;
+        }
+        if let Some(v) = p.bool("metadata_cas_required")? {
+            c.metadata_cas_required = v;
         }
         self.barrier
             .put(&format!("{}config", mount.storage_prefix()), &encode(&c)?)
@@ -567,6 +573,9 @@ impl Core {
         let cas_required = p.bool("cas_required")?;
         let dva = p.duration("delete_version_after")?;
         let custom = custom_metadata_param(p, patch)?;
+        let metadata_cas_required = p.bool("metadata_cas_required")?;
+        let metadata_cas = p.u64("metadata_cas")?;
+        let config = self.kv_config(mount).await?;
         rotation::check_webhook_name(self, p).await?;
         for _ in 0..WRITE_ATTEMPTS {
             let entry = self.barrier.get_entry(&k.meta).await?;
@@ -586,6 +595,23 @@ impl Core {
                     )
                 }
             };
+            // OpenBao's metadata check-and-set, against the rule in force before this write.
+            if (meta.metadata_cas_required || config.metadata_cas_required)
+                && metadata_cas.is_none()
+            {
+                return Err(CoreError::bad(
+                    "metadata check-and-set parameter required for this call",
+                ));
+            }
+            if metadata_cas.is_some_and(|cas| cas != meta.metadata_version) {
+                return Err(CoreError::bad(
+                    "metadata check-and-set parameter does not match the current version",
+                ));
+            }
+            meta.metadata_version += 1;
+            if let Some(v) = metadata_cas_required {
+                meta.metadata_cas_required = v;
+            }
             if let Some(v) = max_versions {
                 meta.max_versions = v;
             }

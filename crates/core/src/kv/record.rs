@@ -46,6 +46,13 @@ pub(crate) struct Metadata {
     pub(crate) delete_version_after: u64,
     pub(crate) custom_metadata: Map<String, Value>,
     pub(crate) versions: BTreeMap<u64, VersionMeta>,
+    /// How many times the metadata itself was written (OpenBao's
+    /// `current_metadata_version`, which `metadata_cas` is checked against).
+    #[serde(default)]
+    pub(crate) metadata_version: u64,
+    /// Metadata writes must carry `metadata_cas`.
+    #[serde(default)]
+    pub(crate) metadata_cas_required: bool,
     /// Ward's rotation policy, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) rotation: Option<super::rotation::RotationPolicy>,
@@ -123,10 +130,12 @@ impl Metadata {
         let mut out = json!({
             "cas_required": self.cas_required,
             "created_time": self.created_time,
+            "current_metadata_version": self.metadata_version,
             "current_version": self.current_version,
             "custom_metadata": self.custom_json(),
             "delete_version_after": format_duration(self.delete_version_after),
             "max_versions": self.max_versions,
+            "metadata_cas_required": self.metadata_cas_required,
             "oldest_version": self.oldest_version,
             "updated_time": self.updated_time,
             "versions": versions,

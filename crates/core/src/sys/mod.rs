@@ -107,11 +107,12 @@ impl Engine for System {
             S::Mount => core.sys_mount(arg, op, &p).await,
             S::Policies { legacy } => {
                 let names = core.policies.list(&core.barrier).await?;
-                let mut data = json!({ "keys": names });
-                if legacy {
-                    data["policies"] = json!(names);
+                if !legacy {
+                    return Ok(Response::data(json!({ "keys": names })));
                 }
-                Ok(Response::data(data))
+                // The legacy path answers at the top level too, as OpenBao does.
+                let data = json!({ "keys": names, "policies": names });
+                Ok(Response::data(data).with_data_at_top_level())
             }
             S::Policy { legacy } => core.sys_policy(arg, !legacy, op, &p).await,
             S::RotateMount => core.sys_rotate_mount(arg).await,
@@ -190,7 +191,8 @@ impl Core {
                 "type": "system", "description": "system endpoints used for control, policy and debugging",
                 "accessor": "system", "uuid": "", "local": false, "seal_wrap": true,
                 "external_entropy_access": false, "options": null,
-                "config": {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": false},
+                "config": {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": false,
+                           "passthrough_request_headers": ["Accept"]},
                 "plugin_version": "", "running_plugin_version": "", "running_sha256": "",
             }),
         );
@@ -350,8 +352,11 @@ impl Core {
                     .read(&self.barrier, name)
                     .await?
                     .ok_or_else(|| CoreError::NotFound(String::new()))?;
-                let field = if acl_path { "policy" } else { "rules" };
-                Ok(Response::data(json!({ "name": name, field: text })))
+                if acl_path {
+                    return Ok(Response::data(json!({ "name": name, "policy": text })));
+                }
+                let data = json!({ "name": name, "rules": text });
+                Ok(Response::data(data).with_data_at_top_level())
             }
             Operation::Write => {
                 let text = p
