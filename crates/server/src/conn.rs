@@ -70,10 +70,28 @@ impl Drop for ConnectionSlot {
 
 /// The whole answer to a connection over its address's limit (written, then closed).
 pub(crate) fn too_many_connections() -> Vec<u8> {
-    let body = "{\"errors\":[\"too many open connections from this address\"]}\n";
+    closing_answer(
+        "429 Too Many Requests",
+        "retry-after: 1\r\n",
+        "too many open connections from this address",
+    )
+}
+
+/// The whole answer to a client that sent plain HTTP to the TLS port (written, then closed).
+pub(crate) fn http_on_tls_port() -> Vec<u8> {
+    closing_answer(
+        "400 Bad Request",
+        "",
+        "client sent an HTTP request to an HTTPS server",
+    )
+}
+
+/// An answer in Vault's error shape that closes the connection; `headers` are whole lines.
+fn closing_answer(status: &str, headers: &str, message: &str) -> Vec<u8> {
+    let body = format!("{{\"errors\":[\"{message}\"]}}\n");
     format!(
-        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
-         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncache-control: no-store\r\n\
+         {headers}connection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -127,7 +145,8 @@ fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
     }
     let body = format!("{{\"errors\":[\"{message}\"]}}\n");
     let mut out = format!(
-        "{status_line}\r\ncontent-type: application/json\r\nconnection: close\r\n\
+        "{status_line}\r\ncontent-type: application/json\r\ncache-control: no-store\r\n\
+         connection: close\r\n\
          content-length: {}\r\n",
         body.len()
     );
