@@ -57,7 +57,10 @@ impl fmt::Debug for ClientOptions {
             .field("ca_cert_pem", &self.ca_cert_pem.as_ref().map(|_| "<set>"))
             .field("tls_skip_verify", &self.tls_skip_verify)
             // The key is a secret; whether one is set is all Debug says.
-            .field("client_cert_pem", &self.client_cert_pem.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_cert_pem",
+                &self.client_cert_pem.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

@@ -350,7 +350,10 @@ mod tests {
     fn listener_settings_that_cannot_work_are_errors() {
         for (listener, expected) in [
             ("", "tls_cert_file and tls_key_file are required"),
-            ("tls_cert_file = \"c.pem\"", "tls_cert_file and tls_key_file are required"),
+            (
+                "tls_cert_file = \"c.pem\"",
+                "tls_cert_file and tls_key_file are required",
+            ),
             (
                 "tls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_require_client_cert = true",
                 "needs listener.tls_client_ca_file",

@@ -117,9 +117,7 @@ fn server_config(settings: &ListenerConfig) -> Result<ServerConfig, ServerError>
 
 /// The PEM certificates in `path` (at least one).
 fn certificates(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, ServerError> {
-    let error = |detail: String| {
-        ServerError::Config(format!("{key} {}: {detail}", path.display()))
-    };
+    let error = |detail: String| ServerError::Config(format!("{key} {}: {detail}", path.display()));
     let chain = CertificateDer::pem_file_iter(path)
         .map_err(|e| error(e.to_string()))?
         .collect::<Result<Vec<_>, _>>()
@@ -152,7 +150,8 @@ impl DevCertificates {
         let start = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
         let day = std::time::Duration::from_secs(24 * 3600);
         let mut ca = CertificateParams::default();
-        ca.distinguished_name.push(DnType::CommonName, "Ward Dev CA");
+        ca.distinguished_name
+            .push(DnType::CommonName, "Ward Dev CA");
         ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         ca.not_before = start.into();
@@ -164,7 +163,9 @@ impl DevCertificates {
             rcgen::SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
             rcgen::SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()),
         ]);
-        server.distinguished_name.push(DnType::CommonName, "localhost");
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
         server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         server.not_before = start.into();
