@@ -25,6 +25,9 @@ use crate::tls::{PeerCertificates, TlsListener};
 /// the next attempt, so that the loop does not spin while none is freed.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
+/// The time a connection over its address's limit is given to take its 429.
+const REFUSAL_TIME: Duration = Duration::from_secs(1);
+
 /// Serves `state` on `listener` (over TLS when `tls` is given) until `shutdown` completes,
 /// then waits for the requests in flight to finish (idle keep-alive connections are closed at
 /// once).
@@ -98,12 +101,18 @@ pub(crate) async fn serve(
         let state = Arc::clone(&state);
         let builder = Arc::clone(&builder);
         tokio::spawn(async move {
-            let handshake = tokio::time::timeout(handshake_timeout, accept_tls(acceptor, stream));
-            let Ok(Some(stream)) = handshake.await else {
+            let Some(slot) = slot else {
+                // The 429 goes out over TLS too, within one second for handshake and all.
+                let refusal = async {
+                    if let Some(stream) = accept_tls(acceptor, stream).await {
+                        refuse(stream).await;
+                    }
+                };
+                let _ = tokio::time::timeout(REFUSAL_TIME, refusal).await;
                 return;
             };
-            let Some(slot) = slot else {
-                let _ = tokio::time::timeout(Duration::from_secs(1), refuse(stream)).await;
+            let handshake = tokio::time::timeout(handshake_timeout, accept_tls(acceptor, stream));
+            let Ok(Some(stream)) = handshake.await else {
                 return;
             };
             let certificates = stream
@@ -201,7 +210,7 @@ async fn accept_tls(
 async fn refuse<S: AsyncWrite + Unpin>(mut stream: S) {
     use tokio::io::AsyncWriteExt;
     let answer = crate::conn::too_many_connections();
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&answer)).await;
+    let _ = tokio::time::timeout(REFUSAL_TIME, stream.write_all(&answer)).await;
     let _ = stream.shutdown().await;
 }
 

@@ -1,5 +1,5 @@
 //! The real `ward server` over TLS: TLS 1.3 only unless TLS 1.2 is asked for, plain HTTP on
-//! the TLS port answered and closed, handshakes with a deadline, mutual TLS, certificate
+//! the TLS port answered and closed, deadlines and connection limits, mutual TLS, certificate
 //! reload on SIGHUP under an open keep-alive connection, a bad certificate refused at start,
 //! `--dev-tls` and the CLI's TLS settings. Every CA and certificate is made here with rcgen.
 
@@ -91,8 +91,13 @@ impl Files {
     /// A production configuration on a free port whose `[listener]` holds `listener` lines
     /// after the certificate and key.
     fn config(&self, listener: &str) -> String {
+        self.config_with("", listener)
+    }
+
+    /// [`Files::config`] with `top` lines before the tables.
+    fn config_with(&self, top: &str, listener: &str) -> String {
         format!(
-            "address = \"127.0.0.1:{}\"\ndisable_mlock = true\n\n[listener]\n\
+            "address = \"127.0.0.1:{}\"\ndisable_mlock = true\n{top}\n[listener]\n\
              tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n{listener}\n\n\
              [storage]\nbackend = \"sqlite\"\npath = \"{}\"\n",
             free_port(),
@@ -237,7 +242,9 @@ fn tls_1_3_by_default_and_tls_1_2_only_when_asked() {
         head.contains("strict-transport-security: max-age=31536000; includesubdomains\r\n"),
         "{head}"
     );
-    let refused = tls12_only.connect(&server).err().expect("TLS 1.2 refused");
+    let Err(refused) = tls12_only.connect(&server) else {
+        panic!("TLS 1.2 accepted")
+    };
     assert!(refused.to_string().contains("ProtocolVersion"), "{refused}");
     drop(server);
 
@@ -257,7 +264,7 @@ fn tls_1_3_by_default_and_tls_1_2_only_when_asked() {
 }
 
 #[test]
-fn plain_http_on_the_tls_port_is_answered_and_closed_and_silent_clients_are_cut_off() {
+fn plain_http_on_the_tls_port_is_answered_and_closed() {
     let files = Files::new();
     let server = files.start("");
     let started = Instant::now();
@@ -276,26 +283,54 @@ fn plain_http_on_the_tls_port_is_answered_and_closed_and_silent_clients_are_cut_
         answer.contains("HTTP request to an HTTPS server"),
         "{answer}"
     );
-    drop(server);
+}
 
-    // A client that connects and never says a word is closed when the handshake's time
-    // (http_read_header_timeout's) runs out.
-    let config = files.config("").replace(
-        "disable_mlock",
-        "http_read_header_timeout = \"1s\"\ndisable_mlock",
+#[test]
+fn deadlines_and_connection_limits_hold_over_tls() {
+    let files = Files::new();
+    let ca = files.ca.pem();
+    let client = ClientSetup::new(&ca);
+    let config = files.config_with(
+        "http_read_header_timeout = \"1s\"\nmax_connections_per_address = 2\n",
+        "",
     );
     let server = Server::start_with_config(&config);
-    let started = Instant::now();
-    let mut tcp = TcpStream::connect(socket(&server)).unwrap();
+    let closed_after = |mut stream: Box<dyn ReadWrite>| {
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        (started.elapsed(), rest)
+    };
+    let within_the_deadline = |waited: Duration| {
+        assert!(
+            waited >= Duration::from_millis(800) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+    };
+    // A client that connects and never starts its handshake is closed when the handshake's
+    // time (http_read_header_timeout's) runs out.
+    let tcp = TcpStream::connect(socket(&server)).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut rest = Vec::new();
-    let _ = tcp.read_to_end(&mut rest);
-    let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
-        "{waited:?}"
-    );
+    let (waited, rest) = closed_after(Box::new(tcp));
+    within_the_deadline(waited);
     assert!(rest.is_empty());
+    // One that completes the handshake and sends half a head is closed as over plain HTTP.
+    let mut stream = client.connect(&server).unwrap();
+    stream
+        .write_all(b"GET /v1/sys/seal-status HTTP/1.1\r\n")
+        .unwrap();
+    stream.flush().unwrap();
+    let (waited, _) = closed_after(Box::new(stream));
+    within_the_deadline(waited);
+
+    // Past max_connections_per_address, a connection gets a 429 over TLS and is closed.
+    let first = client.connect(&server).unwrap();
+    let second = client.connect(&server).unwrap();
+    let mut third = client.connect(&server).unwrap();
+    let mut answer = String::new();
+    let _ = third.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 429 "), "{answer}");
+    drop((first, second));
 }
 
 #[test]
@@ -423,7 +458,6 @@ fn hangup(server: &Server) {
 
 #[test]
 fn a_bad_certificate_or_key_stops_the_server_from_starting() {
-    let files = Files::new();
     let other_key = KeyPair::generate().unwrap().serialize_pem();
     for (file, text, expected) in [
         ("server.pem", "garbage", "tls_cert_file"),
@@ -447,7 +481,6 @@ fn a_bad_certificate_or_key_stops_the_server_from_starting() {
         assert_exit(&output, 1);
         assert!(stderr(&output).contains(expected), "{}", stderr(&output));
     }
-    drop(files);
 }
 
 #[test]
