@@ -301,12 +301,16 @@ mod tests {
                 "-dev-listen-address=127.0.0.1:0",
                 "-dev-root-token-id",
                 "root",
+                "-dev-tls",
+                "-dev-tls-cert-dir=certs",
             ]
             .map(std::ffi::OsString::from),
         );
         let Command::Server(server) = Cli::try_parse_from(args).unwrap().command else {
             panic!("not server")
         };
+        assert!(server.dev_tls);
+        assert_eq!(server.dev_tls_cert_dir, Some(PathBuf::from("certs")));
         assert!(server.dev);
         assert_eq!(server.dev_listen_address.as_deref(), Some("127.0.0.1:0"));
         assert_eq!(server.dev_root_token_id.as_deref(), Some("root"));
