@@ -18,6 +18,7 @@ use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::conn::{HSTS, HSTS_LINE};
 use crate::http::{self, AppState};
 use crate::tls::{PeerCertificates, TlsListener};
 
@@ -89,7 +90,7 @@ pub(crate) async fn serve(
                     });
                 }
                 None => {
-                    tokio::spawn(refuse(stream));
+                    tokio::spawn(refuse(stream, ""));
                 }
             }
             continue;
@@ -105,7 +106,7 @@ pub(crate) async fn serve(
                 // The 429 goes out over TLS too, within one second for handshake and all.
                 let refusal = async {
                     if let Some(stream) = accept_tls(acceptor, stream).await {
-                        refuse(stream).await;
+                        refuse(stream, HSTS_LINE).await;
                     }
                 };
                 let _ = tokio::time::timeout(REFUSAL_TIME, refusal).await;
@@ -156,12 +157,13 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let extra_headers = if self.tls { HSTS_LINE } else { "" };
         let connection = Arc::new(self);
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let connection = Arc::clone(&connection);
             async move { Ok::<_, std::convert::Infallible>(connection.answer(request).await) }
         });
-        let io = TokioIo::new(crate::conn::JsonErrorBodies::new(stream));
+        let io = TokioIo::new(crate::conn::JsonErrorBodies::new(stream, extra_headers));
         builder.serve_connection(io, service)
     }
 
@@ -175,7 +177,7 @@ impl Connection {
         if self.tls {
             response.headers_mut().insert(
                 header::STRICT_TRANSPORT_SECURITY,
-                HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+                HeaderValue::from_static(HSTS),
             );
         }
         response
@@ -205,11 +207,11 @@ async fn accept_tls(
     }
 }
 
-/// Answers a connection over its address's limit with a 429 and closes it, without reading
-/// what it sends.
-async fn refuse<S: AsyncWrite + Unpin>(mut stream: S) {
+/// Answers a connection over its address's limit with a 429 (with `extra_headers`) and
+/// closes it, without reading what it sends.
+async fn refuse<S: AsyncWrite + Unpin>(mut stream: S, extra_headers: &str) {
     use tokio::io::AsyncWriteExt;
-    let answer = crate::conn::too_many_connections();
+    let answer = crate::conn::too_many_connections(extra_headers);
     let _ = tokio::time::timeout(REFUSAL_TIME, stream.write_all(&answer)).await;
     let _ = stream.shutdown().await;
 }

@@ -324,13 +324,48 @@ fn deadlines_and_connection_limits_hold_over_tls() {
     within_the_deadline(waited);
 
     // Past max_connections_per_address, a connection gets a 429 over TLS and is closed.
+    // (First a moment for the server to give back the places of the connections it closed.)
+    std::thread::sleep(Duration::from_millis(200));
     let first = client.connect(&server).unwrap();
     let second = client.connect(&server).unwrap();
     let mut third = client.connect(&server).unwrap();
     let mut answer = String::new();
     let _ = third.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 429 "), "{answer}");
+    assert!(
+        answer.contains("\r\nstrict-transport-security: max-age=31536000; includeSubDomains\r\n"),
+        "{answer}"
+    );
     drop((first, second));
+
+    // Hyper's own answers (here 431, too many header fields) carry HSTS and no-store over
+    // TLS too. (The server frees the two places once it sees those connections closed.)
+    let fields: String = (0..200).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let answer = loop {
+        let mut stream = client.connect(&server).unwrap();
+        // A refused connection may be closed before the request is written.
+        let _ = write!(
+            stream,
+            "GET /v1/sys/seal-status HTTP/1.1\r\nhost: 127.0.0.1\r\n{fields}\r\n"
+        )
+        .and_then(|()| stream.flush());
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        if !answer.starts_with("HTTP/1.1 429 ") || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    assert!(
+        answer.contains("\r\ncache-control: no-store\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("\r\nstrict-transport-security: max-age=31536000; includeSubDomains\r\n"),
+        "{answer}"
+    );
 }
 
 #[test]
