@@ -54,6 +54,9 @@ pub(crate) async fn serve(
         .header_read_timeout
         .unwrap_or(http::DEFAULT_HEADER_READ_TIMEOUT);
     let counts = crate::conn::ConnectionCounts::new(state.max_connections_per_address);
+    // Dropped at shutdown: a handshake still under way is then abandoned, so that shutdown
+    // does not wait for slow clients' handshakes.
+    let (running, stopped) = tokio::sync::watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -101,6 +104,7 @@ pub(crate) async fn serve(
         let watcher = connections.watcher();
         let state = Arc::clone(&state);
         let builder = Arc::clone(&builder);
+        let mut stopped = stopped.clone();
         tokio::spawn(async move {
             let Some(slot) = slot else {
                 // The 429 goes out over TLS too, within one second for handshake and all.
@@ -113,8 +117,12 @@ pub(crate) async fn serve(
                 return;
             };
             let handshake = tokio::time::timeout(handshake_timeout, accept_tls(acceptor, stream));
-            let Ok(Some(stream)) = handshake.await else {
-                return;
+            let stream = tokio::select! {
+                handshake = handshake => match handshake {
+                    Ok(Some(stream)) => stream,
+                    _ => return,
+                },
+                _ = stopped.changed() => return,
             };
             let certificates = stream
                 .get_ref()
@@ -134,6 +142,7 @@ pub(crate) async fn serve(
         });
     }
     drop(listener);
+    drop(running);
     connections.shutdown().await;
 }
 

@@ -483,6 +483,23 @@ fn sighup_reloads_the_certificate_and_an_open_connection_keeps_working() {
     assert_eq!(get(&mut open, "sys/seal-status").unwrap().0, 200);
 }
 
+#[test]
+fn sigterm_stops_the_server_although_a_tls_connection_is_open() {
+    let files = Files::new();
+    let ca = files.ca.pem();
+    let mut server = files.start("");
+    let mut open = ClientSetup::new(&ca).connect(&server).unwrap();
+    assert_eq!(get(&mut open, "sys/seal-status").unwrap().0, 200);
+    // And one still in its handshake (it has sent nothing yet).
+    let _silent = TcpStream::connect(socket(&server)).unwrap();
+    let exit = server
+        .terminate_and_wait(Duration::from_secs(5))
+        .expect("still running 5 s after SIGTERM");
+    assert!(exit.success(), "{exit}");
+    let mut rest = Vec::new();
+    let _ = open.read_to_end(&mut rest);
+}
+
 fn hangup(server: &Server) {
     let status = Command::new("kill")
         .args(["-HUP", &server.pid().to_string()])

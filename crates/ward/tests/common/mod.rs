@@ -194,6 +194,12 @@ impl Server {
         self.child.id()
     }
 
+    /// Sends SIGTERM and waits up to `within` for the exit status.
+    pub fn terminate_and_wait(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        assert!(terminate(&self.child));
+        wait_for_exit(&mut self.child, within)
+    }
+
     /// The dev server's unseal key (empty in production mode).
     pub fn unseal_key(&self) -> &str {
         &self.unseal_key
