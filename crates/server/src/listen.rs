@@ -167,30 +167,47 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let extra_headers = if self.tls { HSTS_LINE } else { "" };
-        let connection = Arc::new(self);
+        // The fields are captured one by one: a plain connection's request then costs one
+        // reference count, as before TLS.
+        let Self {
+            state,
+            peer,
+            tls,
+            certificates,
+        } = self;
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let connection = Arc::clone(&connection);
-            async move { Ok::<_, std::convert::Infallible>(connection.answer(request).await) }
+            let state = Arc::clone(&state);
+            let certificates = certificates.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    answer(state, peer, tls, certificates, request).await,
+                )
+            }
         });
         let io = TokioIo::new(crate::conn::JsonErrorBodies::new(stream, extra_headers));
         builder.serve_connection(io, service)
     }
+}
 
-    /// Answers one request, with what the connection knows added to it and its response.
-    async fn answer(&self, mut request: hyper::Request<Incoming>) -> Response {
-        if let Some(certificates) = &self.certificates {
-            request.extensions_mut().insert(certificates.clone());
-        }
-        let mut response =
-            http::handle(Arc::clone(&self.state), self.peer, request.map(Body::new)).await;
-        if self.tls {
-            response.headers_mut().insert(
-                header::STRICT_TRANSPORT_SECURITY,
-                HeaderValue::from_static(HSTS),
-            );
-        }
-        response
+/// Answers one request, with what its connection knows added to it and to its response.
+async fn answer(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    tls: bool,
+    certificates: Option<PeerCertificates>,
+    mut request: hyper::Request<Incoming>,
+) -> Response {
+    if let Some(certificates) = certificates {
+        request.extensions_mut().insert(certificates);
     }
+    let mut response = http::handle(state, peer, request.map(Body::new)).await;
+    if tls {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
+    response
 }
 
 /// The TLS handshake on `stream`, or `None` when it fails. A client that speaks plain HTTP
