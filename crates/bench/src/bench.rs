@@ -37,6 +37,8 @@ pub(crate) struct Plan {
     pub(crate) rounds: usize,
     /// Notes for the report (servers skipped and why).
     pub(crate) notes: Vec<String>,
+    /// Serve every server over TLS (each with a CA and certificate it makes at start).
+    pub(crate) tls: bool,
 }
 
 struct Running {
@@ -67,7 +69,8 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
     let scratch = workdir.path();
     let mut programs = plan.targets.clone();
     if plan.startup {
-        report.startup = measure_startup(&mut programs, plan.starts, &token, scratch).await?;
+        report.startup =
+            measure_startup(&mut programs, plan.starts, &token, scratch, plan.tls).await?;
     }
     let running = start_servers(&programs, &plan, &token, scratch).await?;
     for server in &running {
@@ -95,15 +98,16 @@ async fn measure_startup(
     starts: usize,
     token: &str,
     scratch: &Path,
+    tls: bool,
 ) -> anyhow::Result<Vec<StartupFigure>> {
     let mut figures = Vec::new();
     for (kind, program) in programs {
         progress(&format!("start-up of {} ({starts} starts)", kind.name()));
-        let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf());
+        let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf(), tls);
         let (warm, _) = ServerProcess::launch(&spec).await?;
         *program = warm.executable()?;
         warm.stop().await;
-        let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf());
+        let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf(), tls);
         let mut samples_ms = Vec::with_capacity(starts);
         for _ in 0..starts {
             let (server, took) = ServerProcess::launch(&spec).await?;
@@ -130,7 +134,7 @@ async fn start_servers(
     for (kind, program) in programs {
         let needed = plan.idle_rss || plan.scenarios.iter().any(|s| s.runs_on(*kind));
         if needed {
-            let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf());
+            let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf(), plan.tls);
             let (process, _) = ServerProcess::launch(&spec).await?;
             running.push(Running {
                 kind: *kind,
@@ -238,7 +242,11 @@ async fn drive(
         )
     })?;
     let watched = [server.process.pid(), std::process::id()];
-    let result = load::run(server.process.addr(), factory, load, &watched)
+    let load = LoadConfig {
+        new_connection_per_request: scenario.new_connection_per_request(),
+        ..load
+    };
+    let result = load::run(server.process.dial(), factory, load, &watched)
         .await
         .with_context(what)?;
     scenario
@@ -251,7 +259,7 @@ async fn drive(
 fn endpoint<'a>(server: &Running, token: &'a str, scratch: &'a Path) -> Endpoint<'a> {
     Endpoint {
         kind: server.kind,
-        addr: server.process.addr(),
+        dial: server.process.dial().clone(),
         token,
         scratch,
     }

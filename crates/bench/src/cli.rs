@@ -35,6 +35,9 @@ pub(crate) enum Command {
         /// The loopback address to listen on.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+        /// Serve TLS 1.3 with a new CA and certificate, writing the CA here.
+        #[arg(long)]
+        tls_dir: Option<PathBuf>,
     },
 }
 
@@ -65,7 +68,8 @@ pub(crate) struct RunArgs {
     targets: Vec<TargetKind>,
     /// Measurements to run (comma-separated): startup, idle-rss, and the scenarios trivial,
     /// kv-read, kv-write, kv-read-audited, transit-encrypt, transit-decrypt,
-    /// transit-encrypt-batch, transit-decrypt-batch [default: all].
+    /// transit-encrypt-batch, transit-decrypt-batch, new-connection [default: all, but
+    /// new-connection only with --tls].
     #[arg(long, value_delimiter = ',', value_parser = parse_measurement)]
     only: Vec<Measurement>,
     /// Rounds of every load row, run in turn (each row reports its median round).
@@ -80,6 +84,10 @@ pub(crate) struct RunArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Run every server over TLS (`ward server --dev-tls`, `bao server -dev-tls`, the trivial
+    /// handler with its own certificate), the benchmark trusting each one's CA.
+    #[arg(long)]
+    tls: bool,
 }
 
 /// One thing `--only` can select.
@@ -167,6 +175,13 @@ impl RunArgs {
                 .with_context(|| format!("resolving {}", program.display()))?;
             targets.push((kind, program));
         }
+        if self.tls {
+            notes.push(
+                "every server over TLS 1.3 with the ECDSA P-256 certificate its dev mode makes \
+                 (HTTP/1.1; the benchmark's client is rustls over aws-lc-rs)"
+                    .to_owned(),
+            );
+        }
         let everything = self.only.is_empty();
         let selected = |m: Measurement| everything || self.only.contains(&m);
         let concurrency = usize::from(self.concurrency);
@@ -183,15 +198,19 @@ impl RunArgs {
             scenarios: Scenario::ALL
                 .into_iter()
                 .filter(|s| selected(Measurement::Load(*s)))
+                // Connection set-up is what TLS adds: by default it is measured under --tls.
+                .filter(|s| !everything || self.tls || !s.new_connection_per_request())
                 .collect(),
             load: LoadConfig {
                 concurrency,
                 connections,
                 warmup: self.warmup,
                 duration: self.duration,
+                new_connection_per_request: false,
             },
             rounds: usize::from(self.rounds),
             notes,
+            tls: self.tls,
         })
     }
 }

@@ -26,18 +26,73 @@ pub(crate) type RequestFactory =
 /// The header that carries a Vault (and Ward, and OpenBao) token.
 const VAULT_TOKEN: HeaderName = HeaderName::from_static("x-vault-token");
 
+/// Where connections go: a server's address, over TLS when it has a connector.
+#[derive(Clone)]
+pub(crate) struct Dial {
+    /// The server's address.
+    pub(crate) addr: SocketAddr,
+    /// TLS settings trusting the server's CA (`None`: plain HTTP).
+    pub(crate) tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl Dial {
+    /// Plain HTTP to `addr`.
+    pub(crate) fn plain(addr: SocketAddr) -> Self {
+        Self { addr, tls: None }
+    }
+
+    /// TLS to `addr`, trusting the PEM CA certificates in `ca_file` (TLS 1.3 and 1.2, with
+    /// rustls's defaults over aws-lc-rs, as Ward's own client).
+    pub(crate) fn tls(addr: SocketAddr, ca_file: &std::path::Path) -> anyhow::Result<Self> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca_file)
+            .with_context(|| format!("reading {}", ca_file.display()))?
+        {
+            roots.add(cert?)?;
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            addr,
+            tls: Some(tokio_rustls::TlsConnector::from(Arc::new(config))),
+        })
+    }
+}
+
 /// One open HTTP/1.1 keep-alive connection.
 pub(crate) struct Connection {
     sender: SendRequest<Full<Bytes>>,
 }
 
 impl Connection {
-    /// Opens a TCP connection (Nagle off, as every HTTP client does) and the HTTP/1 handshake.
-    pub(crate) async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+    /// Opens a TCP connection (Nagle off, as every HTTP client does), the TLS handshake when
+    /// `dial` says so, and the HTTP/1 handshake.
+    pub(crate) async fn open(dial: &Dial) -> anyhow::Result<Self> {
+        let addr = dial.addr;
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to {addr}"))?;
         stream.set_nodelay(true)?;
+        let Some(tls) = &dial.tls else {
+            return Self::over(stream).await;
+        };
+        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+        let stream = tls
+            .connect(name, stream)
+            .await
+            .with_context(|| format!("TLS handshake with {addr}"))?;
+        Self::over(stream).await
+    }
+
+    async fn over<S>(stream: S) -> anyhow::Result<Self>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
         // The connection task ends by itself when the sender is dropped or the peer closes.
         tokio::spawn(async move {
@@ -62,16 +117,16 @@ impl Connection {
 
 /// Sends one request over a fresh connection, with a time limit, for setup calls and probes.
 pub(crate) async fn send_once(
-    addr: SocketAddr,
+    dial: &Dial,
     request: BenchRequest,
     limit: Duration,
 ) -> anyhow::Result<(StatusCode, Bytes)> {
     tokio::time::timeout(limit, async {
-        let mut connection = Connection::open(addr).await?;
+        let mut connection = Connection::open(dial).await?;
         Ok(connection.send(request).await?)
     })
     .await
-    .with_context(|| format!("no answer from {addr} within {limit:?}"))?
+    .with_context(|| format!("no answer from {} within {limit:?}", dial.addr))?
 }
 
 /// What every request to one server carries: its Host header and, for Vault-shaped servers,

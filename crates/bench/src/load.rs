@@ -1,7 +1,6 @@
 //! The load generator: a fixed number of workers, each looping request → response over a
 //! persistent keep-alive connection for a fixed time, latencies in an HDR histogram.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +8,7 @@ use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 
-use crate::http::{Connection, RequestFactory};
+use crate::http::{Connection, Dial, RequestFactory};
 use crate::process::cpu_time;
 
 /// Latencies are recorded in microseconds, from 1 µs to a minute, to 3 significant digits.
@@ -33,6 +32,9 @@ pub(crate) struct LoadConfig {
     pub(crate) warmup: Duration,
     /// Time measured.
     pub(crate) duration: Duration,
+    /// Open a new connection for every request and close it after the response (the
+    /// connection's set-up, TLS handshake included, is then part of each latency).
+    pub(crate) new_connection_per_request: bool,
 }
 
 /// What one load run measured.
@@ -80,7 +82,7 @@ fn new_histogram() -> anyhow::Result<Histogram<u64>> {
 /// Drives the server at `addr` with requests from `factory` as `config` says, and measures the
 /// CPU time the processes `watched` use during the measured window.
 pub(crate) async fn run(
-    addr: SocketAddr,
+    dial: &Dial,
     factory: RequestFactory,
     config: LoadConfig,
     watched: &[u32],
@@ -94,7 +96,7 @@ pub(crate) async fn run(
     // Connections are opened before the clock starts, so that the warm-up is spent on requests.
     let mut slots = Vec::with_capacity(config.connections);
     for _ in 0..config.connections {
-        slots.push(Arc::new(Mutex::new(Some(Connection::open(addr).await?))));
+        slots.push(Arc::new(Mutex::new(Some(Connection::open(dial).await?))));
     }
     let measure_from = Instant::now() + config.warmup;
     let window = Window {
@@ -105,7 +107,8 @@ pub(crate) async fn run(
     for worker in 0..config.concurrency {
         let slot = Arc::clone(&slots[worker % slots.len()]);
         let factory = Arc::clone(&factory);
-        workers.spawn(drive(addr, worker, slot, factory, window));
+        let fresh = config.new_connection_per_request;
+        workers.spawn(drive(dial.clone(), fresh, worker, slot, factory, window));
     }
     tokio::time::sleep_until(window.measure_from.into()).await;
     let cpu_before: Vec<_> = watched.iter().map(|pid| cpu_time(*pid)).collect();
@@ -188,7 +191,8 @@ impl WorkerTally {
 }
 
 async fn drive(
-    addr: SocketAddr,
+    dial: Dial,
+    new_connection_per_request: bool,
     worker: usize,
     slot: Arc<Mutex<Option<Connection>>>,
     factory: RequestFactory,
@@ -200,8 +204,9 @@ async fn drive(
         let request = factory(worker, sequence).context("building a request")?;
         sequence += 1;
         let mut connection = slot.lock().await;
+        let opening = Instant::now();
         if connection.is_none() {
-            match Connection::open(addr).await {
+            match Connection::open(&dial).await {
                 Ok(opened) => *connection = Some(opened),
                 Err(error) => {
                     drop(connection);
@@ -216,9 +221,16 @@ async fn drive(
         let Some(open) = connection.as_mut() else {
             continue;
         };
-        let started = Instant::now();
+        let started = if new_connection_per_request {
+            opening
+        } else {
+            Instant::now()
+        };
         let outcome = tokio::time::timeout(REQUEST_TIME_LIMIT, open.send(request)).await;
         let ended = Instant::now();
+        if new_connection_per_request {
+            *connection = None;
+        }
         let counted = window.contains(started, ended);
         match outcome {
             Ok(Ok((status, _body))) if status.is_success() => {
@@ -259,6 +271,7 @@ async fn drive(
 mod tests {
     use super::*;
     use crate::http::RequestTemplate;
+    use std::net::SocketAddr;
 
     async fn trivial_server() -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -273,6 +286,7 @@ mod tests {
             connections,
             warmup: Duration::from_millis(50),
             duration: Duration::from_millis(300),
+            new_connection_per_request: false,
         }
     }
 
@@ -281,9 +295,14 @@ mod tests {
         let addr = trivial_server().await;
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
-        let result = run(addr, factory, config(4, 2), &[std::process::id()])
-            .await
-            .unwrap();
+        let result = run(
+            &Dial::plain(addr),
+            factory,
+            config(4, 2),
+            &[std::process::id()],
+        )
+        .await
+        .unwrap();
         assert!(result.cpu_in_window[0].unwrap() > Duration::ZERO);
         assert!(result.ok > 10, "only {} successes", result.ok);
         assert_eq!((result.non_2xx, result.failed), (0, 0));
@@ -298,7 +317,9 @@ mod tests {
         let addr = trivial_server().await;
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/missing"));
-        let result = run(addr, factory, config(2, 2), &[]).await.unwrap();
+        let result = run(&Dial::plain(addr), factory, config(2, 2), &[])
+            .await
+            .unwrap();
         assert_eq!(result.ok, 0);
         assert!(result.non_2xx > 0);
         assert!(result.first_non_2xx.unwrap().starts_with("404"));
@@ -309,6 +330,10 @@ mod tests {
         let addr = trivial_server().await;
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
-        assert!(run(addr, factory, config(2, 3), &[]).await.is_err());
+        assert!(
+            run(&Dial::plain(addr), factory, config(2, 3), &[])
+                .await
+                .is_err()
+        );
     }
 }

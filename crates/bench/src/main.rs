@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Trivial { listen }) => trivial::serve(listen).await,
+        Some(Command::Trivial { listen, tls_dir }) => trivial::serve(listen, tls_dir).await,
         None => {
             let json = cli.run.json;
             let plan = cli.run.into_plan()?;

@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::http::{RequestTemplate, send_once};
+use crate::http::{Dial, RequestTemplate, send_once};
 use crate::trivial::ADDRESS_PREFIX;
 
 /// How often the health check is polled while a server starts.
@@ -56,13 +56,15 @@ pub(crate) struct LaunchSpec {
     pub(crate) health_path: &'static str,
     /// The working directory (a scratch directory, so that nothing lands in the repository).
     pub(crate) workdir: PathBuf,
+    /// Over TLS: the CA certificate file the server writes at start, to trust.
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 /// A running server. Dropping it kills the process.
 pub(crate) struct ServerProcess {
     child: Child,
     pid: u32,
-    addr: SocketAddr,
+    dial: Dial,
     output: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -111,7 +113,7 @@ impl ServerProcess {
         let mut server = Self {
             child,
             pid,
-            addr: listen,
+            dial: Dial::plain(listen),
             output,
         };
         let fixed = (spec.listen == Listen::FixedPort).then_some(listen);
@@ -152,9 +154,21 @@ impl ServerProcess {
                 addr = *lock(reported);
             }
             if let Some(addr) = addr {
-                self.addr = addr;
+                self.dial = match &spec.ca_file {
+                    None => Dial::plain(addr),
+                    // The server writes its CA before it listens; until then (or while the
+                    // file is half written, or left from an earlier start), keep polling.
+                    Some(ca) => match Dial::tls(addr, ca) {
+                        Ok(dial) => dial,
+                        Err(_) => {
+                            tokio::time::sleep(HEALTH_POLL).await;
+                            continue;
+                        }
+                    },
+                };
                 let probe = RequestTemplate::new(addr, None)?.get(spec.health_path)?;
-                if let Ok((status, _)) = send_once(addr, probe, Duration::from_secs(1)).await {
+                let answer = send_once(&self.dial, probe, Duration::from_secs(1)).await;
+                if let Ok((status, _)) = answer {
                     if status.is_success() {
                         return Ok(());
                     }
@@ -170,9 +184,9 @@ impl ServerProcess {
         self.pid
     }
 
-    /// The address the server listens on.
-    pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
+    /// How to reach the server.
+    pub(crate) fn dial(&self) -> &Dial {
+        &self.dial
     }
 
     /// The executable actually running, which differs from the one started when that was a
@@ -261,11 +275,14 @@ async fn keep_output(
     }
 }
 
-/// Reads `Api Address: http://127.0.0.1:PORT` (leading spaces allowed); port 0 means the
+/// Reads `Api Address: http://127.0.0.1:PORT` or `https://…` (leading spaces allowed); port 0 means the
 /// server did not say which port it got.
 fn parse_api_address(line: &str) -> Option<SocketAddr> {
     let rest = line.trim_start().strip_prefix(ADDRESS_PREFIX)?.trim();
-    let authority = rest.strip_prefix("http://")?.trim_end_matches('/');
+    let authority = rest
+        .strip_prefix("http://")
+        .or_else(|| rest.strip_prefix("https://"))?
+        .trim_end_matches('/');
     let addr: SocketAddr = authority.parse().ok()?;
     (addr.port() != 0).then_some(addr)
 }
@@ -373,6 +390,7 @@ mod tests {
             listen: Listen::ReportsBoundAddress,
             health_path: "/",
             workdir: workdir.path().to_path_buf(),
+            ca_file: None,
         };
         let error = ServerProcess::launch(&spec).await.err().unwrap();
         let message = format!("{error:#}");

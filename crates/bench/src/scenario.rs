@@ -3,7 +3,6 @@
 //! factory, and undoes what would change the next scenario's figures. A new scenario is a new
 //! variant here and nothing else.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::http::{BenchRequest, RequestFactory, RequestTemplate, send_once};
+use crate::http::{BenchRequest, Dial, RequestFactory, RequestTemplate, send_once};
 use crate::targets::TargetKind;
 
 /// The secret the KV read scenario reads.
@@ -57,14 +56,17 @@ pub(crate) enum Scenario {
     TransitEncryptBatch,
     /// Transit decrypt of a batch of 100 ciphertexts in one request.
     TransitDecryptBatch,
+    /// A new connection for every request (TCP, the TLS handshake under `--tls`, one GET of
+    /// the health path): connections set up per second.
+    NewConnection,
 }
 
 /// Where a scenario sends its requests.
 pub(crate) struct Endpoint<'a> {
     /// The server's kind.
     pub(crate) kind: TargetKind,
-    /// Its address.
-    pub(crate) addr: SocketAddr,
+    /// How to reach it.
+    pub(crate) dial: Dial,
     /// Its root token (ignored by the trivial server).
     pub(crate) token: &'a str,
     /// A scratch directory for files the server writes (the audit log).
@@ -73,7 +75,7 @@ pub(crate) struct Endpoint<'a> {
 
 impl Scenario {
     /// Every scenario, in the order they run and are reported.
-    pub(crate) const ALL: [Self; 8] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::TrivialGet,
         Self::KvRead,
         Self::KvWrite,
@@ -82,6 +84,7 @@ impl Scenario {
         Self::TransitDecrypt,
         Self::TransitEncryptBatch,
         Self::TransitDecryptBatch,
+        Self::NewConnection,
     ];
 
     /// The name used on the command line (`--only`), in tables and in JSON.
@@ -95,6 +98,7 @@ impl Scenario {
             Self::TransitDecrypt => "transit-decrypt",
             Self::TransitEncryptBatch => "transit-encrypt-batch",
             Self::TransitDecryptBatch => "transit-decrypt-batch",
+            Self::NewConnection => "new-connection",
         }
     }
 
@@ -105,10 +109,16 @@ impl Scenario {
             .find(|scenario| scenario.name() == name)
     }
 
+    /// Whether every request goes over a connection of its own.
+    pub(crate) fn new_connection_per_request(self) -> bool {
+        self == Self::NewConnection
+    }
+
     /// Whether this scenario runs on `kind`.
     pub(crate) fn runs_on(self, kind: TargetKind) -> bool {
         match self {
             Self::TrivialGet => kind == TargetKind::Trivial,
+            Self::NewConnection => true,
             // OpenBao 2.x refuses audit devices over the API ("use declarative,
             // config-based audit device management instead").
             Self::KvReadAudited => kind == TargetKind::Ward,
@@ -120,11 +130,19 @@ impl Scenario {
     /// returns the factory of the scenario's requests.
     pub(crate) async fn prepare(self, endpoint: &Endpoint<'_>) -> anyhow::Result<RequestFactory> {
         let token = endpoint.kind.is_vault_shaped().then_some(endpoint.token);
-        let template = RequestTemplate::new(endpoint.addr, token)?;
+        let template = RequestTemplate::new(endpoint.dial.addr, token)?;
         match self {
             Self::TrivialGet => Ok(Arc::new(move |_worker, _sequence| template.get("/"))),
+            Self::NewConnection => {
+                let path = if endpoint.kind.is_vault_shaped() {
+                    "/v1/sys/health"
+                } else {
+                    "/"
+                };
+                Ok(Arc::new(move |_worker, _sequence| template.get(path)))
+            }
             Self::KvRead => {
-                write_read_secret(endpoint.addr, &template).await?;
+                write_read_secret(&endpoint.dial, &template).await?;
                 Ok(Arc::new(move |_worker, _sequence| {
                     template.get(KV_READ_PATH)
                 }))
@@ -138,13 +156,13 @@ impl Scenario {
                 }))
             }
             Self::KvReadAudited => {
-                write_read_secret(endpoint.addr, &template).await?;
+                write_read_secret(&endpoint.dial, &template).await?;
                 let log = endpoint
                     .scratch
                     .join(format!("audit-{}.log", endpoint.kind.name()));
                 let enable = json!({"type": "file", "options": {"file_path": log}});
                 call(
-                    endpoint.addr,
+                    &endpoint.dial,
                     template.put_json(AUDIT_DEVICE_PATH, Bytes::from(enable.to_string()))?,
                 )
                 .await
@@ -154,26 +172,26 @@ impl Scenario {
                 }))
             }
             Self::TransitEncrypt => {
-                prepare_transit_key(endpoint.addr, &template).await?;
+                prepare_transit_key(&endpoint.dial, &template).await?;
                 let body = Bytes::from(json!({ "plaintext": transit_plaintext() }).to_string());
                 Ok(transit_factory(template, "encrypt", body))
             }
             Self::TransitEncryptBatch => {
-                prepare_transit_key(endpoint.addr, &template).await?;
+                prepare_transit_key(&endpoint.dial, &template).await?;
                 let item = json!({ "plaintext": transit_plaintext() });
                 let batch = vec![item; TRANSIT_BATCH_ITEMS];
                 let body = Bytes::from(json!({ "batch_input": batch }).to_string());
                 Ok(transit_factory(template, "encrypt", body))
             }
             Self::TransitDecrypt => {
-                prepare_transit_key(endpoint.addr, &template).await?;
-                let ciphertext = transit_ciphertext(endpoint.addr, &template).await?;
+                prepare_transit_key(&endpoint.dial, &template).await?;
+                let ciphertext = transit_ciphertext(&endpoint.dial, &template).await?;
                 let body = Bytes::from(json!({ "ciphertext": ciphertext }).to_string());
                 Ok(transit_factory(template, "decrypt", body))
             }
             Self::TransitDecryptBatch => {
-                prepare_transit_key(endpoint.addr, &template).await?;
-                let ciphertext = transit_ciphertext(endpoint.addr, &template).await?;
+                prepare_transit_key(&endpoint.dial, &template).await?;
+                let ciphertext = transit_ciphertext(&endpoint.dial, &template).await?;
                 let batch = vec![json!({ "ciphertext": ciphertext }); TRANSIT_BATCH_ITEMS];
                 let body = Bytes::from(json!({ "batch_input": batch }).to_string());
                 Ok(transit_factory(template, "decrypt", body))
@@ -184,8 +202,8 @@ impl Scenario {
     /// Undoes what `prepare` set up that would change the next scenario's figures.
     pub(crate) async fn finish(self, endpoint: &Endpoint<'_>) -> anyhow::Result<()> {
         if self == Self::KvReadAudited {
-            let template = RequestTemplate::new(endpoint.addr, Some(endpoint.token))?;
-            call(endpoint.addr, template.delete(AUDIT_DEVICE_PATH)?)
+            let template = RequestTemplate::new(endpoint.dial.addr, Some(endpoint.token))?;
+            call(&endpoint.dial, template.delete(AUDIT_DEVICE_PATH)?)
                 .await
                 .context("disabling the file audit device")?;
         }
@@ -209,8 +227,8 @@ fn transit_plaintext() -> String {
 
 /// Mounts transit at `transit/` unless it is there, and creates the key (creating a key that
 /// exists changes nothing, in Vault and in Ward).
-async fn prepare_transit_key(addr: SocketAddr, template: &RequestTemplate) -> anyhow::Result<()> {
-    let mounts = call(addr, template.get("/v1/sys/mounts")?)
+async fn prepare_transit_key(dial: &Dial, template: &RequestTemplate) -> anyhow::Result<()> {
+    let mounts = call(dial, template.get("/v1/sys/mounts")?)
         .await
         .context("listing mounts")?;
     let mounts: Value = serde_json::from_slice(&mounts).context("sys/mounts is not JSON")?;
@@ -221,12 +239,12 @@ async fn prepare_transit_key(addr: SocketAddr, template: &RequestTemplate) -> an
         .is_some();
     if !listed {
         let body = Bytes::from(json!({"type": "transit"}).to_string());
-        call(addr, template.post_json("/v1/sys/mounts/transit", body)?)
+        call(dial, template.post_json("/v1/sys/mounts/transit", body)?)
             .await
             .context("mounting transit")?;
     }
     let path = format!("/v1/transit/keys/{TRANSIT_KEY}");
-    call(addr, template.post_json(&path, Bytes::from_static(b"{}"))?)
+    call(dial, template.post_json(&path, Bytes::from_static(b"{}"))?)
         .await
         .context("creating the transit key")?;
     Ok(())
@@ -234,15 +252,12 @@ async fn prepare_transit_key(addr: SocketAddr, template: &RequestTemplate) -> an
 
 /// Encrypts the 1 KiB plaintext once, decrypts it back to check the round trip, and returns
 /// the ciphertext.
-async fn transit_ciphertext(
-    addr: SocketAddr,
-    template: &RequestTemplate,
-) -> anyhow::Result<String> {
+async fn transit_ciphertext(dial: &Dial, template: &RequestTemplate) -> anyhow::Result<String> {
     let plaintext = transit_plaintext();
     let body = Bytes::from(json!({ "plaintext": plaintext }).to_string());
     let path = format!("/v1/transit/encrypt/{TRANSIT_KEY}");
     let answer: Value =
-        serde_json::from_slice(&call(addr, template.post_json(&path, body)?).await?)
+        serde_json::from_slice(&call(dial, template.post_json(&path, body)?).await?)
             .context("the encrypt answer is not JSON")?;
     let Some(ciphertext) = answer["data"]["ciphertext"].as_str() else {
         bail!("the encrypt answer has no ciphertext: {answer}");
@@ -250,7 +265,7 @@ async fn transit_ciphertext(
     let body = Bytes::from(json!({ "ciphertext": ciphertext }).to_string());
     let path = format!("/v1/transit/decrypt/{TRANSIT_KEY}");
     let answer: Value =
-        serde_json::from_slice(&call(addr, template.post_json(&path, body)?).await?)
+        serde_json::from_slice(&call(dial, template.post_json(&path, body)?).await?)
             .context("the decrypt answer is not JSON")?;
     if answer["data"]["plaintext"].as_str() != Some(plaintext.as_str()) {
         bail!("transit decrypt did not give back the plaintext");
@@ -275,15 +290,15 @@ fn kv_write_body(value: &str) -> Bytes {
 
 /// Writes the secret the read scenario reads, then reads it back to check that the server
 /// returns what was written (a benchmark of wrong answers would be worthless).
-async fn write_read_secret(addr: SocketAddr, template: &RequestTemplate) -> anyhow::Result<()> {
+async fn write_read_secret(dial: &Dial, template: &RequestTemplate) -> anyhow::Result<()> {
     let value = secret_value();
     call(
-        addr,
+        dial,
         template.post_json(KV_READ_PATH, kv_write_body(&value))?,
     )
     .await
     .context("writing the KV read scenario's secret")?;
-    let read = call(addr, template.get(KV_READ_PATH)?)
+    let read = call(dial, template.get(KV_READ_PATH)?)
         .await
         .context("reading the KV read scenario's secret back")?;
     let read: Value = serde_json::from_slice(&read).context("the KV read answer is not JSON")?;
@@ -294,9 +309,9 @@ async fn write_read_secret(addr: SocketAddr, template: &RequestTemplate) -> anyh
 }
 
 /// Sends a setup request and insists on a 2xx answer.
-async fn call(addr: SocketAddr, request: BenchRequest) -> anyhow::Result<Bytes> {
+async fn call(dial: &Dial, request: BenchRequest) -> anyhow::Result<Bytes> {
     let path = request.uri().path().to_owned();
-    let (status, body) = send_once(addr, request, SETUP_TIME_LIMIT).await?;
+    let (status, body) = send_once(dial, request, SETUP_TIME_LIMIT).await?;
     if !status.is_success() {
         bail!(
             "{path} answered {status}: {}",
@@ -351,7 +366,7 @@ mod tests {
     async fn kv_write_spreads_keys_per_worker() {
         let endpoint = Endpoint {
             kind: TargetKind::Ward,
-            addr: "127.0.0.1:9".parse().unwrap(),
+            dial: Dial::plain("127.0.0.1:9".parse().unwrap()),
             token: "t",
             scratch: Path::new("/tmp"),
         };

@@ -8,6 +8,7 @@ use clap::ValueEnum;
 use serde::Serialize;
 
 use crate::process::{LaunchSpec, Listen};
+use crate::trivial::TRIVIAL_CA_FILE;
 
 /// One kind of server under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize)]
@@ -40,8 +41,42 @@ impl TargetKind {
         matches!(self, Self::Ward | Self::OpenBao)
     }
 
-    /// How to start this server from `program`, with root token `token`, in `workdir`.
-    pub(crate) fn launch_spec(self, program: PathBuf, token: &str, workdir: PathBuf) -> LaunchSpec {
+    /// How to start this server from `program`, with root token `token`, in `workdir`; with
+    /// `tls`, over TLS with a CA and certificate it makes itself and writes into `workdir`.
+    pub(crate) fn launch_spec(
+        self,
+        program: PathBuf,
+        token: &str,
+        workdir: PathBuf,
+        tls: bool,
+    ) -> LaunchSpec {
+        let mut spec = self.plain_launch_spec(program, token, workdir);
+        if !tls {
+            return spec;
+        }
+        let dir = spec.workdir.display().to_string();
+        let (extra, ca_file): (Vec<String>, _) = match self {
+            Self::Trivial => (vec!["--tls-dir".into(), dir], TRIVIAL_CA_FILE),
+            Self::Ward => (
+                vec!["--dev-tls".into(), "--dev-tls-cert-dir".into(), dir],
+                "ward-ca.pem",
+            ),
+            Self::OpenBao => (
+                vec!["-dev-tls".into(), format!("-dev-tls-cert-dir={dir}")],
+                "vault-ca.pem",
+            ),
+        };
+        spec.ca_file = Some(spec.workdir.join(ca_file));
+        let plain = spec.args;
+        spec.args = Box::new(move |listen| {
+            let mut args = plain(listen);
+            args.extend(extra.iter().cloned());
+            args
+        });
+        spec
+    }
+
+    fn plain_launch_spec(self, program: PathBuf, token: &str, workdir: PathBuf) -> LaunchSpec {
         let token = token.to_owned();
         match self {
             Self::Trivial => LaunchSpec {
@@ -53,6 +88,7 @@ impl TargetKind {
                 listen: Listen::ReportsBoundAddress,
                 health_path: "/",
                 workdir,
+                ca_file: None,
             },
             Self::Ward => LaunchSpec {
                 label: self.name(),
@@ -70,6 +106,7 @@ impl TargetKind {
                 listen: Listen::ReportsBoundAddress,
                 health_path: "/v1/sys/health",
                 workdir,
+                ca_file: None,
             },
             Self::OpenBao => LaunchSpec {
                 label: self.name(),
@@ -85,6 +122,7 @@ impl TargetKind {
                 listen: Listen::FixedPort,
                 health_path: "/v1/sys/health",
                 workdir,
+                ca_file: None,
             },
         }
     }
@@ -97,7 +135,7 @@ mod tests {
     #[test]
     fn vault_shaped_servers_get_the_token_and_address() {
         let addr: SocketAddr = "127.0.0.1:8300".parse().unwrap();
-        let ward = TargetKind::Ward.launch_spec("ward".into(), "tok", "/tmp".into());
+        let ward = TargetKind::Ward.launch_spec("ward".into(), "tok", "/tmp".into(), false);
         let args = (ward.args)(addr);
         assert_eq!(args[..2], ["server", "--dev"]);
         assert!(
@@ -109,11 +147,25 @@ mod tests {
                 .any(|pair| pair == ["--dev-listen-address", "127.0.0.1:8300"])
         );
 
-        let bao = TargetKind::OpenBao.launch_spec("bao".into(), "tok", "/tmp".into());
+        let bao = TargetKind::OpenBao.launch_spec("bao".into(), "tok", "/tmp".into(), false);
         let args = (bao.args)(addr);
         assert!(args.contains(&"-dev-root-token-id=tok".to_owned()));
         assert!(args.contains(&"-dev-listen-address=127.0.0.1:8300".to_owned()));
         assert_eq!(bao.listen, Listen::FixedPort);
         assert!(!TargetKind::Trivial.is_vault_shaped());
+    }
+
+    #[test]
+    fn over_tls_every_server_makes_its_ca_in_the_workdir() {
+        let addr: SocketAddr = "127.0.0.1:8300".parse().unwrap();
+        for (kind, flag, ca) in [
+            (TargetKind::Trivial, "--tls-dir", TRIVIAL_CA_FILE),
+            (TargetKind::Ward, "--dev-tls", "ward-ca.pem"),
+            (TargetKind::OpenBao, "-dev-tls", "vault-ca.pem"),
+        ] {
+            let spec = kind.launch_spec("x".into(), "tok", "/tmp/w".into(), true);
+            assert!((spec.args)(addr).contains(&flag.to_owned()));
+            assert_eq!(spec.ca_file, Some(PathBuf::from("/tmp/w").join(ca)));
+        }
     }
 }

@@ -4,6 +4,8 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::routing::get;
@@ -23,8 +25,12 @@ async fn status() -> Json<Value> {
     Json(json!({ "status": "ok", "server": "trivial" }))
 }
 
-/// Serves the trivial handler on `listen` until killed, after printing its bound address.
-pub(crate) async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
+/// The file `--tls-dir` gets the trivial server's CA in.
+pub(crate) const TRIVIAL_CA_FILE: &str = "trivial-ca.pem";
+
+/// Serves the trivial handler on `listen` until killed, after printing its bound address;
+/// over TLS when `tls_dir` is given.
+pub(crate) async fn serve(listen: SocketAddr, tls_dir: Option<PathBuf>) -> anyhow::Result<()> {
     anyhow::ensure!(
         listen.ip().is_loopback(),
         "the trivial server listens on loopback only, not {listen}"
@@ -33,18 +39,64 @@ pub(crate) async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     let bound = listener.local_addr()?;
+    let Some(tls_dir) = tls_dir else {
+        print_address(&format!("http://{bound}"))?;
+        axum::serve(listener, router()).await?;
+        return Ok(());
+    };
+    let acceptor = tls_acceptor(&tls_dir)?;
+    print_address(&format!("https://{bound}"))?;
+    // As Ward serves TLS: hyper's HTTP/1.1 over tokio-rustls, one task per connection.
+    let service = hyper_util::service::TowerToHyperService::new(router());
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let service = service.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(stream).await else {
+                return;
+            };
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ended = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}
+
+fn print_address(url: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{ADDRESS_PREFIX} http://{bound}")?;
+    writeln!(stdout, "{ADDRESS_PREFIX} {url}")?;
     stdout.flush()?;
-    drop(stdout);
-    axum::serve(listener, router()).await?;
     Ok(())
+}
+
+/// A TLS 1.3 acceptor with a new CA's certificate for 127.0.0.1, ECDSA P-256 as Ward's and
+/// OpenBao's dev certificates; the CA goes to `dir`/[`TRIVIAL_CA_FILE`].
+fn tls_acceptor(dir: &Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::default();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+    let key = KeyPair::generate()?;
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])?.signed_by(&key, &ca)?;
+    std::fs::write(dir.join(TRIVIAL_CA_FILE), ca.pem())?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
+        .map_err(|e| anyhow::anyhow!("the generated key: {e}"))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{RequestTemplate, send_once};
+    use crate::http::{Dial, RequestTemplate, send_once};
     use std::time::Duration;
 
     #[tokio::test]
@@ -53,7 +105,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, router()).await });
         let request = RequestTemplate::new(addr, None).unwrap().get("/").unwrap();
-        let (status, body) = send_once(addr, request, Duration::from_secs(5))
+        let (status, body) = send_once(&Dial::plain(addr), request, Duration::from_secs(5))
             .await
             .unwrap();
         server.abort();
@@ -64,7 +116,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_a_non_loopback_address() {
-        let error = serve("0.0.0.0:0".parse().unwrap()).await.unwrap_err();
+        let error = serve("0.0.0.0:0".parse().unwrap(), None).await.unwrap_err();
         assert!(error.to_string().contains("loopback"));
     }
 }

@@ -46,6 +46,23 @@ pub(crate) struct GlobalArgs {
         value_name = "FILE"
     )]
     ca_cert: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS, with -client-key [env: WARD_CLIENT_CERT, then
+    /// VAULT_CLIENT_CERT].
+    #[arg(
+        long = "client-cert",
+        id = "global_client_cert",
+        global = true,
+        value_name = "FILE"
+    )]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of -client-cert [env: WARD_CLIENT_KEY, then VAULT_CLIENT_KEY].
+    #[arg(
+        long = "client-key",
+        id = "global_client_key",
+        global = true,
+        value_name = "FILE"
+    )]
+    client_key: Option<PathBuf>,
     /// Do not verify the server's certificate (insecure) [env: WARD_SKIP_VERIFY, then
     /// VAULT_SKIP_VERIFY].
     #[arg(long = "tls-skip-verify", id = "global_tls_skip_verify", global = true)]
@@ -108,17 +125,25 @@ impl GlobalArgs {
 impl GlobalArgs {
     /// TLS and timeout settings from the flags, then WARD_*, then VAULT_* variables.
     fn client_options(&self) -> Result<ClientOptions, CliError> {
-        let ca_cert = self
-            .ca_cert
-            .clone()
-            .or_else(|| env_var("WARD_CACERT").map(PathBuf::from))
-            .or_else(|| env_var("VAULT_CACERT").map(PathBuf::from));
-        let ca_cert_pem = match ca_cert {
-            Some(path) => Some(std::fs::read(&path).map_err(|source| CliError::Io {
-                action: format!("reading the CA certificate {}", path.display()),
-                source,
-            })?),
-            None => None,
+        let ca_cert = setting(&self.ca_cert, "WARD_CACERT", "VAULT_CACERT");
+        let ca_cert_pem = ca_cert
+            .map(|path| read_file(&path, "the CA certificate"))
+            .transpose()?;
+        let client_cert = setting(&self.client_cert, "WARD_CLIENT_CERT", "VAULT_CLIENT_CERT");
+        let client_key = setting(&self.client_key, "WARD_CLIENT_KEY", "VAULT_CLIENT_KEY");
+        let client_cert_pem = match (client_cert, client_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((
+                read_file(&cert, "the client certificate")?,
+                read_file(&key, "the client key")?,
+            )),
+            _ => {
+                return Err(CliError::Usage(
+                    "A client certificate needs its key, and a key its certificate \
+                     (-client-cert and -client-key)"
+                        .into(),
+                ));
+            }
         };
         let skip_env = env_var("WARD_SKIP_VERIFY").or_else(|| env_var("VAULT_SKIP_VERIFY"));
         let tls_skip_verify = self.tls_skip_verify
@@ -141,8 +166,24 @@ impl GlobalArgs {
             timeout,
             ca_cert_pem,
             tls_skip_verify,
+            client_cert_pem,
         })
     }
+}
+
+/// A path setting: the flag, else the WARD_ variable, else the VAULT_ one.
+fn setting(flag: &Option<PathBuf>, ward: &str, vault: &str) -> Option<PathBuf> {
+    flag.clone()
+        .or_else(|| env_var(ward).map(PathBuf::from))
+        .or_else(|| env_var(vault).map(PathBuf::from))
+}
+
+/// The contents of `path`, named `what` in the error.
+fn read_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|source| CliError::Io {
+        action: format!("reading {what} {}", path.display()),
+        source,
+    })
 }
 
 /// An environment variable, treating empty as unset (as Vault does).

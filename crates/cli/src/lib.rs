@@ -37,6 +37,14 @@ pub struct ServerArgs {
     /// The dev server's listen address (default 127.0.0.1:8200; port 0 picks a free port).
     #[arg(long)]
     pub dev_listen_address: Option<String>,
+    /// Run the development server over TLS with a CA and certificate made at start (implies
+    /// `-dev`); prints the CA file to trust as `WARD_CACERT`.
+    #[arg(long)]
+    pub dev_tls: bool,
+    /// Where `-dev-tls` writes ward-ca.pem, ward-cert.pem and ward-key.pem (default: a
+    /// temporary directory removed at exit).
+    #[arg(long, value_name = "DIR")]
+    pub dev_tls_cert_dir: Option<PathBuf>,
 }
 
 impl fmt::Debug for ServerArgs {
@@ -49,6 +57,8 @@ impl fmt::Debug for ServerArgs {
                 &self.dev_root_token_id.as_ref().map(|_| "<redacted>"),
             )
             .field("dev_listen_address", &self.dev_listen_address)
+            .field("dev_tls", &self.dev_tls)
+            .field("dev_tls_cert_dir", &self.dev_tls_cert_dir)
             .finish()
     }
 }
@@ -291,12 +301,16 @@ mod tests {
                 "-dev-listen-address=127.0.0.1:0",
                 "-dev-root-token-id",
                 "root",
+                "-dev-tls",
+                "-dev-tls-cert-dir=certs",
             ]
             .map(std::ffi::OsString::from),
         );
         let Command::Server(server) = Cli::try_parse_from(args).unwrap().command else {
             panic!("not server")
         };
+        assert!(server.dev_tls);
+        assert_eq!(server.dev_tls_cert_dir, Some(PathBuf::from("certs")));
         assert!(server.dev);
         assert_eq!(server.dev_listen_address.as_deref(), Some("127.0.0.1:0"));
         assert_eq!(server.dev_root_token_id.as_deref(), Some("root"));

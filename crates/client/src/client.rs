@@ -24,7 +24,7 @@ const MAX_RAW_ERROR_LEN: usize = 512;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Connection settings beyond the address and token.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientOptions {
     /// Whole-request timeout.
     pub timeout: Duration,
@@ -34,6 +34,9 @@ pub struct ClientOptions {
     /// Accept any server certificate. For tests against self-signed servers only: it
     /// removes the protection TLS gives the token and the secrets.
     pub tls_skip_verify: bool,
+    /// A PEM client certificate (chain) and its PEM private key, presented to servers that
+    /// ask for one (mutual TLS), as Vault's `VAULT_CLIENT_CERT` and `VAULT_CLIENT_KEY`.
+    pub client_cert_pem: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Default for ClientOptions {
@@ -42,7 +45,23 @@ impl Default for ClientOptions {
             timeout: DEFAULT_TIMEOUT,
             ca_cert_pem: None,
             tls_skip_verify: false,
+            client_cert_pem: None,
         }
+    }
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("timeout", &self.timeout)
+            .field("ca_cert_pem", &self.ca_cert_pem.as_ref().map(|_| "<set>"))
+            .field("tls_skip_verify", &self.tls_skip_verify)
+            // The key is a secret; whether one is set is all Debug says.
+            .field(
+                "client_cert_pem",
+                &self.client_cert_pem.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
     }
 }
 
@@ -97,6 +116,14 @@ impl Client {
                 ));
             }
             builder = builder.tls_certs_only(certs);
+        }
+        if let Some((cert, key)) = &options.client_cert_pem {
+            let mut pem = cert.clone();
+            pem.push(b'\n');
+            pem.extend_from_slice(key);
+            let identity =
+                reqwest::Identity::from_pem(&pem).map_err(ClientError::InvalidClientCertificate)?;
+            builder = builder.identity(identity);
         }
         let http = builder.build().map_err(ClientError::Transport)?;
         Self::with_http_client(http, address, token)

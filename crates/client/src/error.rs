@@ -13,7 +13,7 @@ pub enum ClientError {
         errors: Vec<String>,
     },
     /// The server could not be reached, or the connection failed mid-request.
-    #[error("error talking to the server: {0}")]
+    #[error("error talking to the server: {}", with_causes(.0))]
     Transport(#[source] reqwest::Error),
     /// The server's reply was not the JSON expected.
     #[error("could not decode the server's reply to {path}: {source}")]
@@ -30,6 +30,9 @@ pub enum ClientError {
     /// The CA certificate given to trust could not be parsed.
     #[error("invalid CA certificate: {0}")]
     InvalidCaCertificate(#[source] reqwest::Error),
+    /// The client certificate or its key could not be parsed.
+    #[error("invalid client certificate or key: {}", with_causes(.0))]
+    InvalidClientCertificate(#[source] reqwest::Error),
     /// The token contains characters an HTTP header cannot carry (the token is not shown).
     #[error("the token contains characters that cannot be sent in an HTTP header")]
     InvalidToken,
@@ -59,4 +62,20 @@ fn api_message(status: u16, errors: &[String]) -> String {
     } else {
         format!("server returned HTTP {status}: {}", errors.join("; "))
     }
+}
+
+/// `error`'s message followed by its causes', so that a TLS failure says why ("invalid peer
+/// certificate: UnknownIssuer") instead of only "error sending request".
+fn with_causes(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        let message = inner.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = inner.source();
+    }
+    text
 }

@@ -25,6 +25,9 @@ pub struct Config {
     /// limit). More are answered 429 and closed.
     #[serde(default)]
     pub max_connections_per_address: Option<usize>,
+    /// TLS on the listener. Without this table the listener speaks plain HTTP.
+    #[serde(default)]
+    pub listener: Option<ListenerConfig>,
     /// Where secrets are stored.
     pub storage: StorageConfig,
     /// Skip `mlockall` (memory locking), e.g. where RLIMIT_MEMLOCK forbids it.
@@ -51,6 +54,69 @@ pub struct Config {
     /// Rotation scheduler settings.
     #[serde(default)]
     pub rotation: RotationSettings,
+}
+
+/// The `[listener]` table: TLS settings of the API listener, as Vault's `listener "tcp"`:
+/// TLS is on unless `tls_disable = true`, and then the certificate and key are required.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Serve plain HTTP (the `tls_*` keys are then ignored, as Vault ignores them).
+    #[serde(default)]
+    pub tls_disable: bool,
+    /// PEM certificate chain, the server's certificate first. Reread on SIGHUP.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate. Reread on SIGHUP.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Oldest TLS version accepted: `tls13` (default) or `tls12`.
+    #[serde(default)]
+    pub tls_min_version: TlsVersion,
+    /// PEM CA bundle that client certificates must chain to. Clients may present one;
+    /// with `tls_require_client_cert` they must.
+    #[serde(default)]
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Refuse clients without a certificate from `tls_client_ca_file` (mutual TLS).
+    #[serde(default, alias = "tls_require_and_verify_client_cert")]
+    pub tls_require_client_cert: bool,
+}
+
+/// A TLS protocol version, as `tls_min_version` names it.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsVersion {
+    /// TLS 1.2 (and 1.3).
+    Tls12,
+    /// TLS 1.3 only.
+    #[default]
+    Tls13,
+}
+
+impl ListenerConfig {
+    /// Whether the listener serves TLS.
+    pub fn tls(&self) -> bool {
+        !self.tls_disable
+    }
+
+    /// Rejects settings that cannot make a TLS listener.
+    fn validate(&self) -> Result<(), ServerError> {
+        if !self.tls() {
+            return Ok(());
+        }
+        if self.tls_cert_file.is_none() || self.tls_key_file.is_none() {
+            return Err(ServerError::Config(
+                "listener: tls_cert_file and tls_key_file are required (or tls_disable = true)"
+                    .into(),
+            ));
+        }
+        if self.tls_require_client_cert && self.tls_client_ca_file.is_none() {
+            return Err(ServerError::Config(
+                "listener.tls_require_client_cert needs listener.tls_client_ca_file".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The `[rotation]` table (durations in Vault's notation, e.g. `"720h"`).
@@ -148,6 +214,9 @@ impl Config {
             )));
         }
         config.telemetry.validate()?;
+        if let Some(listener) = &config.listener {
+            listener.validate()?;
+        }
         Ok(config)
     }
 }
@@ -251,6 +320,55 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("http://"), "{err}");
+    }
+
+    #[test]
+    fn listener_tls_settings() {
+        let c = Config::parse(&format!(
+            "[listener]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n{STORAGE}"
+        ))
+        .unwrap();
+        let listener = c.listener.unwrap();
+        assert!(listener.tls());
+        assert_eq!(listener.tls_min_version, TlsVersion::Tls13);
+        assert!(!listener.tls_require_client_cert);
+        let c = Config::parse(&format!(
+            "[listener]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n\
+             tls_min_version = \"tls12\"\ntls_client_ca_file = \"ca.pem\"\n\
+             tls_require_and_verify_client_cert = true\n{STORAGE}"
+        ))
+        .unwrap();
+        let listener = c.listener.unwrap();
+        assert_eq!(listener.tls_min_version, TlsVersion::Tls12);
+        assert!(listener.tls_require_client_cert);
+        let plain = Config::parse(&format!("[listener]\ntls_disable = true\n{STORAGE}")).unwrap();
+        assert!(!plain.listener.unwrap().tls());
+        assert!(Config::parse(STORAGE).unwrap().listener.is_none());
+    }
+
+    #[test]
+    fn listener_settings_that_cannot_work_are_errors() {
+        for (listener, expected) in [
+            ("", "tls_cert_file and tls_key_file are required"),
+            (
+                "tls_cert_file = \"c.pem\"",
+                "tls_cert_file and tls_key_file are required",
+            ),
+            (
+                "tls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_require_client_cert = true",
+                "needs listener.tls_client_ca_file",
+            ),
+            (
+                "tls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_min_version = \"tls11\"",
+                "unknown variant",
+            ),
+            ("tls_cert = \"c\"", "unknown field"),
+        ] {
+            let err = Config::parse(&format!("[listener]\n{listener}\n{STORAGE}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{listener}: {err}");
+        }
     }
 
     #[test]

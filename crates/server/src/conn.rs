@@ -68,12 +68,43 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// The whole answer to a connection over its address's limit (written, then closed).
-pub(crate) fn too_many_connections() -> Vec<u8> {
-    let body = "{\"errors\":[\"too many open connections from this address\"]}\n";
+macro_rules! hsts {
+    () => {
+        "max-age=31536000; includeSubDomains"
+    };
+}
+
+/// The `Strict-Transport-Security` value of every answer over TLS (OpenBao's).
+pub(crate) const HSTS: &str = hsts!();
+
+/// The same as a header line, for the answers written here.
+pub(crate) const HSTS_LINE: &str = concat!("strict-transport-security: ", hsts!(), "\r\n");
+
+/// The whole answer to a connection over its address's limit (written, then closed), with
+/// `extra_headers` (whole lines).
+pub(crate) fn too_many_connections(extra_headers: &str) -> Vec<u8> {
+    closing_answer(
+        "429 Too Many Requests",
+        &format!("retry-after: 1\r\n{extra_headers}"),
+        "too many open connections from this address",
+    )
+}
+
+/// The whole answer to a client that sent plain HTTP to the TLS port (written, then closed).
+pub(crate) fn http_on_tls_port() -> Vec<u8> {
+    closing_answer(
+        "400 Bad Request",
+        "",
+        "client sent an HTTP request to an HTTPS server",
+    )
+}
+
+/// An answer in Vault's error shape that closes the connection; `headers` are whole lines.
+fn closing_answer(status: &str, headers: &str, message: &str) -> Vec<u8> {
+    let body = format!("{{\"errors\":[\"{message}\"]}}\n");
     format!(
-        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
-         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncache-control: no-store\r\n\
+         {headers}connection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -86,21 +117,25 @@ pub(crate) fn too_many_connections() -> Vec<u8> {
 /// a head can only be hyper's; hyper closes the connection after it.
 pub(crate) struct JsonErrorBodies<S> {
     inner: S,
+    /// Header lines the replacements carry (HSTS over TLS).
+    extra_headers: &'static str,
     /// A replacement answer still being written, and how much of it has gone.
     pending: Option<(Vec<u8>, usize)>,
 }
 
 impl<S> JsonErrorBodies<S> {
-    pub(crate) fn new(inner: S) -> Self {
+    pub(crate) fn new(inner: S, extra_headers: &'static str) -> Self {
         Self {
             inner,
+            extra_headers,
             pending: None,
         }
     }
 }
 
-/// Vault's error answer for one of hyper's bodiless heads in `buf`, if `buf` is one.
-fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
+/// Vault's error answer for one of hyper's bodiless heads in `buf`, if `buf` is one, with
+/// `extra_headers` (whole lines).
+fn replacement(buf: &[u8], extra_headers: &str) -> Option<Vec<u8>> {
     let head = buf.strip_suffix(b"\r\n\r\n")?;
     let text = std::str::from_utf8(head).ok()?;
     let mut lines = text.split("\r\n");
@@ -127,7 +162,8 @@ fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
     }
     let body = format!("{{\"errors\":[\"{message}\"]}}\n");
     let mut out = format!(
-        "{status_line}\r\ncontent-type: application/json\r\nconnection: close\r\n\
+        "{status_line}\r\ncontent-type: application/json\r\ncache-control: no-store\r\n\
+         {extra_headers}connection: close\r\n\
          content-length: {}\r\n",
         body.len()
     );
@@ -179,7 +215,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for JsonErrorBodies<S> {
         // Hyper's own answers are short heads written in one piece.
         if buf.len() < 512
             && buf.starts_with(b"HTTP/1.1 4")
-            && let Some(answer) = replacement(buf)
+            && let Some(answer) = replacement(buf, self.extra_headers)
         {
             // Taken whole now (hyper must not offer it again); what the socket does not
             // take at once goes out in the next write or flush.
@@ -211,7 +247,7 @@ mod tests {
     fn hypers_bodiless_error_heads_get_json() {
         let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\
 date: Sun, 06 Dec 2026 08:00:00 GMT\r\n\r\n";
-        let out = String::from_utf8(replacement(head).unwrap()).unwrap();
+        let out = String::from_utf8(replacement(head, "").unwrap()).unwrap();
         assert!(out.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
         let body = out.split("\r\n\r\n").nth(1).unwrap();
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
@@ -228,7 +264,7 @@ date: Sun, 06 Dec 2026 08:00:00 GMT\r\n\r\n";
             b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
             b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n",
         ] {
-            assert!(replacement(head).is_none());
+            assert!(replacement(head, "").is_none());
         }
     }
 

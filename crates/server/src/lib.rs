@@ -10,6 +10,7 @@ mod listen;
 mod otel;
 mod request_log;
 mod telemetry;
+mod tls;
 mod webhook;
 
 use std::io::Write;
@@ -19,7 +20,10 @@ use std::sync::Arc;
 use ward_core::{Core, CoreConfig};
 use ward_store::{CacheLimits, CachedStorage, SqliteStorage, Storage};
 
-pub use config::{Config, LogFormat, RotationSettings, StorageConfig, TelemetryConfig};
+pub use config::{
+    Config, ListenerConfig, LogFormat, RotationSettings, StorageConfig, TelemetryConfig, TlsVersion,
+};
+pub use tls::PeerCertificates;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +60,10 @@ pub struct ServeOptions {
     pub dev_root_token_id: Option<String>,
     /// Dev mode: listen here instead of 127.0.0.1:8200.
     pub dev_listen_address: Option<String>,
+    /// Dev mode over TLS, with a CA and certificate made at start (implies `dev`).
+    pub dev_tls: bool,
+    /// `dev_tls`: write the CA, certificate and key here instead of a temporary directory.
+    pub dev_tls_cert_dir: Option<PathBuf>,
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -68,7 +76,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
 
 async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     hardening::disable_core_dumps()?;
-    if opts.dev {
+    if opts.dev || opts.dev_tls {
         return run_dev(opts).await;
     }
     let path = opts
@@ -88,15 +96,20 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         max_token_ttl: duration(config.max_token_ttl.as_deref(), 768 * 3600)?,
         rotation: rotation_config(&config.rotation)?,
     };
+    let tls = match config.listener.clone().filter(ListenerConfig::tls) {
+        Some(settings) => Some(Arc::new(tls::TlsListener::new(settings)?)),
+        None => None,
+    };
     let core = Arc::new(Core::new(storage, core_config));
     let listener = tokio::net::TcpListener::bind(&config.address).await?;
     let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     print_stdout(&format!(
-        "==> Ward server started! Log data will stream in below:\n\n             Api Address: http://{addr}\n                 Storage: sqlite ({})\n                 Version: Ward v{}\n",
+        "==> Ward server started! Log data will stream in below:\n\n             Api Address: {scheme}://{addr}\n                 Storage: sqlite ({})\n                 Version: Ward v{}\n",
         config.storage.path.display(),
         ward_core::VERSION
     ));
-    tracing::info!(%addr, "listening");
+    tracing::info!(%addr, tls = tls.is_some(), "listening");
     let state = http::AppState {
         header_read_timeout: header_read_timeout(config.http_read_header_timeout.as_deref())?,
         body_read_timeout: optional_timeout(
@@ -110,7 +123,7 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         unauthenticated_metrics: config.telemetry.unauthenticated_metrics_access,
         ..http::AppState::new(core)
     };
-    let result = serve_state(listener, state).await;
+    let result = serve_with(listener, state, tls).await;
     traces.shutdown();
     result
 }
@@ -130,6 +143,19 @@ async fn run_dev(opts: ServeOptions) -> Result<(), ServerError> {
         .unwrap_or("127.0.0.1:8200");
     let listener = tokio::net::TcpListener::bind(address).await?;
     let addr = listener.local_addr()?;
+    let (tls, ca_line) = if opts.dev_tls {
+        let cert_dir = opts
+            .dev_tls_cert_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().to_owned());
+        let settings = write_dev_certificates(&cert_dir)?;
+        let ca = cert_dir.join("ward-ca.pem");
+        let line = format!("    $ export WARD_CACERT='{}'\n", ca.display());
+        (Some(Arc::new(tls::TlsListener::new(settings)?)), line)
+    } else {
+        (None, String::new())
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let out = core.dev_init(opts.dev_root_token_id.as_deref()).await?;
     let unseal_key = out
         .keys
@@ -137,10 +163,10 @@ async fn run_dev(opts: ServeOptions) -> Result<(), ServerError> {
         .map(|k| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, k.expose()))
         .unwrap_or_default();
     print_stdout(&format!(
-        "==> Ward server configuration:\n\n             Api Address: http://{addr}\n                 Storage: sqlite (temporary: {})\n                 Version: Ward v{}\n\n\
+        "==> Ward server configuration:\n\n             Api Address: {scheme}://{addr}\n                 Storage: sqlite (temporary: {})\n                 Version: Ward v{}\n\n\
 WARNING! dev mode is enabled! In this mode, Ward runs on a temporary database that is\n\
 deleted on exit, starts initialised and unsealed, and prints its unseal key and root token.\n\n\
-You may need to set the following environment variables:\n\n    $ export WARD_ADDR='http://{addr}'\n\n\
+You may need to set the following environment variables:\n\n    $ export WARD_ADDR='{scheme}://{addr}'\n{ca_line}\n\
 The unseal key and root token are displayed below in case you want to\nseal/unseal Ward or re-authenticate.\n\n\
 Unseal Key: {unseal_key}\nRoot Token: {}\n\n\
 Development mode should NOT be used in production installations!\n",
@@ -149,9 +175,37 @@ Development mode should NOT be used in production installations!\n",
         out.root_token.expose(),
     ));
     drop(out);
-    let result = serve_http(listener, core).await;
+    let result = serve_with(listener, http::AppState::new(core), tls).await;
     drop(dir);
     result
+}
+
+/// Writes `--dev-tls`'s new CA (`ward-ca.pem`), certificate (`ward-cert.pem`) and key
+/// (`ward-key.pem`, mode 0600) into `dir`, and returns the listener settings that use them.
+fn write_dev_certificates(dir: &std::path::Path) -> Result<ListenerConfig, ServerError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let certificates = tls::DevCertificates::generate()
+        .map_err(|e| ServerError::Config(format!("generating the dev TLS certificates: {e}")))?;
+    std::fs::create_dir_all(dir)?;
+    let (ca, cert, key) = (
+        dir.join("ward-ca.pem"),
+        dir.join("ward-cert.pem"),
+        dir.join("ward-key.pem"),
+    );
+    std::fs::write(&ca, &certificates.ca_pem)?;
+    std::fs::write(&cert, &certificates.cert_pem)?;
+    let mut key_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&key)?;
+    key_file.write_all(certificates.key_pem.as_bytes())?;
+    Ok(ListenerConfig {
+        tls_cert_file: Some(cert),
+        tls_key_file: Some(key),
+        ..ListenerConfig::default()
+    })
 }
 
 /// Opens the database at `path` for this process alone: the returned lock must live as long
@@ -258,25 +312,37 @@ pub async fn serve_state(
     listener: tokio::net::TcpListener,
     state: http::AppState,
 ) -> Result<(), ServerError> {
+    serve_with(listener, state, None).await
+}
+
+/// [`serve_state`], over TLS when `tls` is given; SIGHUP then also reloads its certificate.
+async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: http::AppState,
+    tls: Option<Arc<tls::TlsListener>>,
+) -> Result<(), ServerError> {
     // Install the metrics recorder before the first request is counted.
     telemetry::handle();
     let core = state.core.clone();
-    let reopen = tokio::spawn(reopen_on_sighup(core.clone()));
+    let reopen = tokio::spawn(reload_on_sighup(core.clone(), tls.clone()));
     let scheduler = core.spawn_scheduler();
-    listen::serve(listener, Arc::new(state), shutdown_signal()).await;
+    listen::serve(listener, Arc::new(state), tls, shutdown_signal()).await;
     reopen.abort();
     scheduler.abort();
     core.seal().await;
     Ok(())
 }
 
-async fn reopen_on_sighup(core: Arc<Core>) {
+async fn reload_on_sighup(core: Arc<Core>, tls: Option<Arc<tls::TlsListener>>) {
     let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
         tracing::info!("SIGHUP: reopening audit devices");
         core.reopen_audit_devices();
+        if let Some(tls) = &tls {
+            tls.reload();
+        }
     }
 }
 

@@ -16,6 +16,8 @@ fn main() -> ExitCode {
             dev: args.dev,
             dev_root_token_id: args.dev_root_token_id,
             dev_listen_address: args.dev_listen_address,
+            dev_tls: args.dev_tls,
+            dev_tls_cert_dir: args.dev_tls_cert_dir,
         };
         ward_server::serve(opts).map_err(Into::into)
     })

@@ -37,6 +37,8 @@ pub struct Server {
     addr: String,
     root_token: String,
     unseal_key: String,
+    /// The CA file a `--dev-tls` server printed as `WARD_CACERT`.
+    ca_cert: Option<PathBuf>,
     log: Arc<Mutex<String>>,
     /// Arguments it was started with (for [`Server::restart`]).
     args: Vec<String>,
@@ -51,6 +53,14 @@ impl Server {
     /// `ward server --dev` on a free port with a random root token.
     pub fn start() -> Self {
         Self::spawn(dev_args(None), None, true)
+    }
+
+    /// `ward server --dev-tls` on a free port: https, with the CA it made trusted by
+    /// [`Server::ward`] and [`Server::http`].
+    pub fn start_dev_tls() -> Self {
+        let mut args = dev_args(None);
+        args[1] = "--dev-tls".to_owned();
+        Self::spawn(args, None, true)
     }
 
     /// `ward server --dev --dev-root-token-id ID`.
@@ -87,7 +97,7 @@ impl Server {
     /// and database (a production server comes back sealed).
     pub fn restart(mut self) -> Self {
         self.stop();
-        let dev = self.args.iter().any(|a| a == "--dev");
+        let dev = self.args.iter().any(|a| a == "--dev" || a == "--dev-tls");
         let args = std::mem::take(&mut self.args);
         let dir = self.dir.take();
         Self::spawn(args, dir, dev)
@@ -133,6 +143,7 @@ impl Server {
             addr,
             root_token: banner.root_token.unwrap_or_default(),
             unseal_key: banner.unseal_key.unwrap_or_default(),
+            ca_cert: banner.ca_cert,
             log,
             args,
             dir,
@@ -144,7 +155,8 @@ impl Server {
     fn wait_until_listening(&self, deadline: Instant) {
         let socket: SocketAddr = self
             .addr
-            .trim_start_matches("http://")
+            .split_once("://")
+            .map_or(self.addr.as_str(), |(_, rest)| rest)
             .parse()
             .expect("address is host:port");
         while TcpStream::connect_timeout(&socket, Duration::from_millis(200)).is_err() {
@@ -170,6 +182,22 @@ impl Server {
     /// The dev server's root token (empty in production mode until you init).
     pub fn root_token(&self) -> &str {
         &self.root_token
+    }
+
+    /// The CA a `--dev-tls` server printed as `WARD_CACERT`.
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
+    }
+
+    /// The server's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits up to `within` for the exit status.
+    pub fn terminate_and_wait(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        assert!(terminate(&self.child));
+        wait_for_exit(&mut self.child, within)
     }
 
     /// The dev server's unseal key (empty in production mode).
@@ -201,12 +229,17 @@ impl Server {
             .env_remove("WARD_TOKEN")
             .env_remove("VAULT_ADDR")
             .env_remove("VAULT_TOKEN")
+            .env_remove("VAULT_CACERT")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(token) = token.filter(|t| !t.is_empty()) {
             command.env("WARD_TOKEN", token);
         }
+        match &self.ca_cert {
+            Some(ca) => command.env("WARD_CACERT", ca),
+            None => command.env_remove("WARD_CACERT"),
+        };
         let mut child = command.spawn().expect("spawn ward");
         let mut input = child.stdin.take().expect("stdin");
         if let Some(text) = stdin {
@@ -234,10 +267,13 @@ impl Server {
             value.set_sensitive(true);
             headers.insert("X-Vault-Token", value);
         }
-        reqwest::blocking::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("http client")
+        let mut builder = reqwest::blocking::Client::builder().default_headers(headers);
+        if let Some(ca) = &self.ca_cert {
+            let pem = std::fs::read(ca).expect("read the CA");
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).expect("CA certificates");
+            builder = builder.tls_certs_only(certs);
+        }
+        builder.build().expect("http client")
     }
 
     /// Sends `method` to `/v1/<path>` with the root token and an optional JSON body; returns
@@ -261,7 +297,15 @@ impl Server {
 
     /// A `ward-client` for this server with the root token.
     pub fn client(&self) -> ward_client::Client {
-        ward_client::Client::new(&self.addr, Some(&self.root_token)).expect("client")
+        let options = ward_client::ClientOptions {
+            ca_cert_pem: self
+                .ca_cert
+                .as_ref()
+                .map(|ca| std::fs::read(ca).expect("CA")),
+            ..ward_client::ClientOptions::default()
+        };
+        ward_client::Client::with_options(&self.addr, Some(&self.root_token), &options)
+            .expect("client")
     }
 
     /// Stops the server as an operator would (SIGTERM), so that a dev server deletes its
@@ -341,6 +385,7 @@ struct Banner {
     addr: Option<String>,
     unseal_key: Option<String>,
     root_token: Option<String>,
+    ca_cert: Option<PathBuf>,
 }
 
 impl Banner {
@@ -352,6 +397,8 @@ impl Banner {
             self.unseal_key = Some(key.trim().to_owned());
         } else if let Some(token) = line.strip_prefix("Root Token:") {
             self.root_token = Some(token.trim().to_owned());
+        } else if let Some(ca) = line.strip_prefix("$ export WARD_CACERT=") {
+            self.ca_cert = Some(PathBuf::from(ca.trim().trim_matches('\'')));
         }
     }
 
