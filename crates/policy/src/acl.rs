@@ -178,10 +178,12 @@ impl Acl {
         if self.root || !self.capabilities(mount).is_empty() {
             return true;
         }
-        let literal =
-            |(path, grant): (&Box<str>, &Grant)| path.starts_with(mount) && !grant.caps.is_empty();
-        self.exact.iter().any(literal)
-            || self.prefixes.iter().any(literal)
+        let literal = |path: &str, grant: &Grant| path.starts_with(mount) && !grant.caps.is_empty();
+        self.exact.iter().any(|(path, grant)| literal(path, grant))
+            || self
+                .prefixes
+                .iter()
+                .any(|(path, grant)| literal(path, grant))
             || self
                 .segment_rules
                 .iter()

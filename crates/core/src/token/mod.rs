@@ -143,6 +143,7 @@ impl Core {
             bound_cidrs: Vec::new(),
             path: "auth/token/root".into(),
             orphan: true,
+            last_renewal: None,
         };
         self.tokens
             .create(&self.barrier, None, |_| Ok(entry))
@@ -283,6 +284,7 @@ impl Core {
                     "auth/token/create".into()
                 },
                 orphan: no_parent,
+                last_renewal: None,
             })
         };
         let entry = self
@@ -347,7 +349,7 @@ impl Core {
                 let end = end.max(now);
                 let mut renewed = entry.clone();
                 renewed.expire_time = Some(end);
-                renewed.ttl = u64::try_from(end - now).unwrap_or(0);
+                renewed.last_renewal = Some(now);
                 Ok(renewed)
             })
             .await
@@ -364,7 +366,7 @@ impl Core {
 
     fn lookup_response(&self, e: &TokenEntry, token: Option<&str>) -> CoreResult<Response> {
         let now = now();
-        Ok(Response::data(json!({
+        let mut data = json!({
             "accessor": e.accessor,
             "creation_time": e.creation_time,
             "creation_ttl": e.ttl,
@@ -383,7 +385,13 @@ impl Core {
             "ttl": e.remaining(now),
             "type": "service",
             "bound_cidrs": e.bound_cidrs,
-        })))
+        });
+        // Only a renewed token has them, as in OpenBao.
+        if let (Some(at), Value::Object(fields)) = (e.last_renewal, &mut data) {
+            fields.insert("last_renewal_time".into(), json!(at));
+            fields.insert("last_renewal".into(), json!(rfc3339_seconds(at)));
+        }
+        Ok(Response::data(data))
     }
 }
 

@@ -30,7 +30,8 @@ pub(crate) struct TokenEntry {
     /// Uses left; 0 means unlimited.
     pub(crate) num_uses: u64,
     pub(crate) creation_time: i64,
-    /// The TTL the token was created (or last renewed) with, in seconds; 0 for none.
+    /// The TTL the token was created with, in seconds (0 for none): Vault's
+    /// `creation_ttl`, and the period of a renewal that names none.
     pub(crate) ttl: u64,
     pub(crate) explicit_max_ttl: u64,
     /// Unix time of expiry; None never expires.
@@ -40,6 +41,9 @@ pub(crate) struct TokenEntry {
     pub(crate) bound_cidrs: Vec<String>,
     pub(crate) path: String,
     pub(crate) orphan: bool,
+    /// Unix time of the last renewal, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_renewal: Option<i64>,
 }
 
 /// Neither the accessor (it looks up, renews and revokes the token) nor the hash.

@@ -1,0 +1,93 @@
+"""hvac 2.x, unchanged, doing an application's and an operator's daily calls against Ward.
+
+Run by crates/ward/tests/hvac_client.rs with VAULT_ADDR and VAULT_TOKEN set; any failed
+assertion or exception exits non-zero with its traceback.
+"""
+import base64
+import os
+
+import hvac
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+client = hvac.Client(url=os.environ["VAULT_ADDR"], token=os.environ["VAULT_TOKEN"])
+assert client.is_authenticated()
+assert not client.sys.is_sealed()
+assert client.sys.read_health_status(method="GET")["initialized"]
+assert client.sys.get_encryption_key_status()["term"] >= 1
+
+# Secrets engines: enable, list, read, tune, disable.
+client.sys.enable_secrets_engine("transit", path="hvac-transit")
+client.sys.enable_secrets_engine("kv", path="hvac-kv", options={"version": "2"})
+mounts = client.sys.list_mounted_secrets_engines()["data"]
+assert mounts["hvac-transit/"]["type"] == "transit"
+assert mounts["hvac-kv/"]["options"]["version"] == "2"
+client.sys.tune_mount_configuration("hvac-kv", default_lease_ttl="1h", description="tuned")
+tune = client.sys.read_mount_configuration("hvac-kv")["data"]
+assert tune["default_lease_ttl"] == 3600 and tune["description"] == "tuned", tune
+
+# KV v2.
+kv = client.secrets.kv.v2
+written = kv.create_or_update_secret("app/db", secret={"user": "u", "pass": "p1"}, mount_point="hvac-kv")
+assert written["data"]["version"] == 1
+kv.patch("app/db", secret={"pass": "p2"}, mount_point="hvac-kv")
+read = kv.read_secret_version("app/db", mount_point="hvac-kv", raise_on_deleted_version=True)
+assert read["data"]["data"] == {"user": "u", "pass": "p2"}, read
+assert read["data"]["metadata"]["version"] == 2
+assert kv.list_secrets("app", mount_point="hvac-kv")["data"]["keys"] == ["db"]
+kv.update_metadata("app/db", max_versions=5, custom_metadata={"owner": "ops"}, mount_point="hvac-kv")
+meta = kv.read_secret_metadata("app/db", mount_point="hvac-kv")["data"]
+assert meta["max_versions"] == 5 and meta["custom_metadata"] == {"owner": "ops"}
+assert meta["current_version"] == 2 and meta["oldest_version"] == 0
+kv.delete_secret_versions("app/db", versions=[1], mount_point="hvac-kv")
+kv.undelete_secret_versions("app/db", versions=[1], mount_point="hvac-kv")
+kv.destroy_secret_versions("app/db", versions=[1], mount_point="hvac-kv")
+assert kv.read_secret_metadata("app/db", mount_point="hvac-kv")["data"]["versions"]["1"]["destroyed"]
+kv.delete_metadata_and_all_versions("app/db", mount_point="hvac-kv")
+
+# Transit, RSA-OAEP included.
+transit = client.secrets.transit
+mount = "hvac-transit"
+transit.create_key("aes", mount_point=mount)
+transit.create_key("rsa", key_type="rsa-2048", mount_point=mount)
+for name in ("aes", "rsa"):
+    key = transit.read_key(name, mount_point=mount)["data"]
+    assert key["supports_encryption"] and key["supports_decryption"], key
+    ciphertext = transit.encrypt_data(name, b64("hello"), mount_point=mount)["data"]["ciphertext"]
+    plain = transit.decrypt_data(name, ciphertext, mount_point=mount)["data"]["plaintext"]
+    assert plain == b64("hello"), name
+    transit.rotate_key(name, mount_point=mount)
+    rewrapped = transit.rewrap_data(name, ciphertext, mount_point=mount)["data"]["ciphertext"]
+    assert rewrapped.startswith("vault:v2:"), rewrapped
+signature = transit.sign_data("rsa", b64("msg"), mount_point=mount)["data"]["signature"]
+assert transit.verify_signed_data("rsa", b64("msg"), signature=signature, mount_point=mount)["data"]["valid"]
+datakey = transit.generate_data_key("aes", "plaintext", mount_point=mount)["data"]
+assert len(base64.b64decode(datakey["plaintext"])) == 32
+assert len(base64.b64decode(transit.generate_random_bytes(n_bytes=16, mount_point=mount)["data"]["random_bytes"])) == 16
+assert "hmac" in transit.generate_hmac("aes", b64("msg"), mount_point=mount)["data"]
+assert sorted(transit.list_keys(mount_point=mount)["data"]["keys"]) == ["aes", "rsa"]
+
+# Policies and tokens.
+client.sys.create_or_update_policy("hvac-app", 'path "hvac-kv/data/*" { capabilities = ["read"] }')
+assert "hvac-app" in client.sys.list_policies()["data"]["policies"]
+assert "hvac-kv/data" in client.sys.read_policy("hvac-app")["data"]["rules"]
+created = client.auth.token.create(policies=["hvac-app"], ttl="1h")["auth"]
+token = created["client_token"]
+looked = client.auth.token.lookup(token)["data"]
+assert looked["policies"] == ["default", "hvac-app"] or looked["policies"] == ["hvac-app", "default"], looked
+assert client.auth.token.lookup_accessor(created["accessor"])["data"]["accessor"] == created["accessor"]
+client.auth.token.renew(token, increment="30m")
+app = hvac.Client(url=os.environ["VAULT_ADDR"], token=token)
+renewed = app.lookup_token()["data"]
+# As OpenBao: the creation TTL stays, the renewal is recorded.
+assert renewed["creation_ttl"] == 3600 and renewed["ttl"] <= 1800, renewed
+assert renewed["display_name"] == "token-token" and "last_renewal_time" in renewed, renewed
+client.auth.token.revoke(token)
+assert not app.is_authenticated()
+
+client.sys.disable_secrets_engine("hvac-kv")
+client.sys.disable_secrets_engine("hvac-transit")
+print("hvac: all calls passed")
