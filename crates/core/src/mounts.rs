@@ -119,8 +119,9 @@ pub(crate) fn apply_config(
 /// One `config` setting as stored; `None` for one that is not kept.
 fn config_value(key: &str, value: &Value) -> CoreResult<Option<Value>> {
     Ok(match (key, value) {
-        // The Vault CLI sends `""` for a TTL it leaves as it is.
+        // `options` has a field of its own; the Vault CLI sends `"options": null` here.
         (_, Value::Null) | ("options", _) => None,
+        // The Vault CLI sends `""` for a TTL it leaves as it is.
         ("default_lease_ttl" | "max_lease_ttl", Value::String(s)) if s.is_empty() => None,
         ("default_lease_ttl" | "max_lease_ttl", v) => {
             let ttl = ward_api::duration_from_json(v).map_err(|_| {

@@ -116,6 +116,9 @@ async fn unknown_mounts_routes_and_methods() {
     let (status, resp) = s.call("DELETE", "sys/seal-status", None).await;
     assert_eq!(status, 405);
     assert_errors(&resp);
+    // A metadata PATCH changes metadata that exists (404 otherwise, as OpenBao).
+    let body = Some(json!({"max_versions": 2}));
+    assert_eq!(s.call("POST", "secret/metadata/x", body).await.0, 204);
     let (status, _) = s
         .call(
             "PATCH",

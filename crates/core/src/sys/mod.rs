@@ -1,11 +1,11 @@
 //! The authenticated part of `sys/`: mounts, policies, keyring rotation, seal, capabilities.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use crate::core::Caller;
 use crate::engine::{Args, Call, Engine, MountType, Route};
-use std::sync::Arc;
-
 use crate::mounts::{MountEntry, NewMount, apply_config, no_mount};
 use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Operation, Response};
