@@ -210,7 +210,7 @@ impl Core {
 
     async fn sys_mount(&self, path: &str, op: Operation, p: &Params<'_>) -> CoreResult<Response> {
         if let Some(mount) = path.strip_suffix("/tune") {
-            return self.sys_tune(mount, false, op, p).await;
+            return self.sys_tune(mount, op, p).await;
         }
         match op {
             Operation::Write => {
@@ -320,7 +320,8 @@ impl Core {
     /// one revokes every token its logins issued.
     async fn sys_auth(&self, path: &str, op: Operation, p: &Params<'_>) -> CoreResult<Response> {
         if let Some(mount) = path.strip_suffix("/tune") {
-            return self.sys_tune(mount, true, op, p).await;
+            let mount = format!("auth/{}", mount.trim_start_matches('/'));
+            return self.sys_tune(&mount, op, p).await;
         }
         let full = auth_mount_path(path)?;
         match op {
@@ -376,20 +377,16 @@ impl Core {
         mount.ok_or_else(|| no_mount(&target))
     }
 
-    /// `sys/mounts/:path/tune` and (`auth`) `sys/auth/:path/tune`: a mount's lease TTLs (0
-    /// shows as the system's), description and options, read and changed as OpenBao does.
-    async fn sys_tune(
-        &self,
-        path: &str,
-        auth: bool,
-        op: Operation,
-        p: &Params<'_>,
-    ) -> CoreResult<Response> {
+    /// `sys/mounts/:path/tune` and `sys/auth/:path/tune`: a mount's lease TTLs (0 shows as
+    /// the system's), description and options, read and changed as OpenBao does. An auth
+    /// method's `path` starts with `auth/` (the Vault CLI's `auth tune` sends
+    /// `sys/mounts/auth/:path/tune`).
+    async fn sys_tune(&self, path: &str, op: Operation, p: &Params<'_>) -> CoreResult<Response> {
+        let auth = path.trim_start_matches('/').strip_prefix("auth/");
         if op == Operation::Write {
-            let path = if auth {
-                auth_mount_path(path)?
-            } else {
-                normalise_mount_path(path)?
+            let path = match auth {
+                Some(auth) => auth_mount_path(auth)?,
+                None => normalise_mount_path(path)?,
             };
             let description = p.str("description")?;
             let options = p.str_map("options")?;
@@ -415,11 +412,7 @@ impl Core {
         if op != Operation::Read {
             return Err(CoreError::UnsupportedOperation);
         }
-        let mount = if auth {
-            self.mount_at(&auth_mount_path(path)?, true)?
-        } else {
-            self.mount_at(path, false)?
-        };
+        let mount = self.mount_at(path, auth.is_some())?;
         let ttl = |key: &str, system: u64| match mount.config.get(key).and_then(Value::as_u64) {
             Some(0) | None => system,
             Some(seconds) => seconds,
