@@ -131,7 +131,8 @@ impl Core {
     /// enabled, a request that changes something has its request entry written before the
     /// operation runs, and a read has it written together with its response entry; every
     /// response entry is written before this returns. If no device writes an entry, the request fails with
-    /// [`CoreError::AuditFailed`].
+    /// [`CoreError::AuditFailed`]. An auth method's login needs no token, but is refused while
+    /// sealed and audited like any other request.
     pub async fn handle_with_id(&self, req: Request, request_id: &str) -> CoreResult<Response> {
         let req = Request {
             path: req.path.trim_matches('/').to_owned(),
@@ -154,7 +155,14 @@ impl Core {
         if self.is_sealed() {
             return Err(CoreError::Sealed);
         }
-        let caller = self.authenticate(req.token.as_ref(), req.remote_addr).await;
+        // A login needs no token: its request goes on without a caller (and is audited).
+        let caller = match &target {
+            Some(t) if self.route_facts(t, &req.path).login => Ok(None),
+            _ => self
+                .authenticate(req.token.as_ref(), req.remote_addr)
+                .await
+                .map(Some),
+        };
         // Found once: the audit entries and the engine see the same mount. Audit names only
         // the mounts of the mount table, not the built-in `sys/` and `auth/token/`.
         let mount = target
@@ -164,11 +172,11 @@ impl Core {
         let facts = RequestFacts {
             id: request_id,
             request: &req,
-            caller: caller.as_ref().ok(),
+            caller: caller.as_ref().ok().and_then(Option::as_ref),
             mount,
         };
         let Some(audit) = self.audit.begin(&facts) else {
-            return self.dispatch(&caller?, &req, target.as_ref()).await;
+            return self.dispatch(caller?.as_ref(), &req, target.as_ref()).await;
         };
         // A read changes nothing, so nothing is carried out that the log could miss: its
         // request entry waits to go out with its response entry, one write instead of two.
@@ -180,7 +188,7 @@ impl Core {
             None
         };
         let result = match caller {
-            Ok(caller) => self.dispatch(&caller, &req, target.as_ref()).await,
+            Ok(caller) => self.dispatch(caller.as_ref(), &req, target.as_ref()).await,
             Err(e) => Err(e),
         };
         match read_entries {
@@ -190,13 +198,20 @@ impl Core {
         result
     }
 
-    /// Whether `path` is served without a token (health, seal status, init, unseal, leader).
+    /// Whether `path` is served without a token: the open routes of `sys/` (health, seal
+    /// status, init, unseal, leader) and the logins of the auth methods mounted.
     pub fn answers_without_token(&self, path: &str) -> bool {
         let path = path.trim_matches('/');
-        crate::mounts::builtin(path).is_some_and(|(kind, mount)| {
-            kind == MountType::System
-                && engine::facts::<crate::sys::System>(mount.relative(path)).unauthenticated
+        self.target(path).is_some_and(|t| {
+            let facts = self.route_facts(&t, path);
+            facts.unauthenticated || facts.login
         })
+    }
+
+    /// The facts of the route serving `path` at `target`.
+    fn route_facts(&self, target: &Target, path: &str) -> engine::RouteFacts {
+        let rest = target.mount.relative(path);
+        with_engine!(target.kind, E => engine::facts::<E>(rest))
     }
 
     /// The engine and mount serving `path`: `sys/` and `auth/token/` are built in, every
@@ -212,16 +227,17 @@ impl Core {
         })
     }
 
-    /// Authorises and runs an authenticated request at `target`.
+    /// Authorises and runs a request at `target`; only a login has no caller.
     async fn dispatch(
         &self,
-        caller: &Caller,
+        caller: Option<&Caller>,
         req: &Request,
         target: Option<&Target>,
     ) -> CoreResult<Response> {
         let Some(Target { kind, mount }) = target else {
             // A path nothing serves is a `create`.
             let path = req.path.as_str();
+            let caller = caller.ok_or(CoreError::PermissionDenied)?;
             self.authorise(caller, path, req.operation, false, false, &req.data)
                 .await?;
             return Err(CoreError::NotFound(format!(
@@ -231,11 +247,12 @@ impl Core {
         with_engine!(*kind, E => self.dispatch_to::<E>(caller, req, mount).await)
     }
 
-    /// Authorises and runs an authenticated request below `mount`, served by engine `E`; the
-    /// route is found once, for authorisation and for the engine.
+    /// Authorises and runs a request below `mount`, served by engine `E`; the route is found
+    /// once, for authorisation and for the engine. A login is run without a caller, anything
+    /// else needs one.
     async fn dispatch_to<E: Engine>(
         &self,
-        caller: &Caller,
+        caller: Option<&Caller>,
         req: &Request,
         mount: &MountEntry,
     ) -> CoreResult<Response> {
@@ -249,20 +266,18 @@ impl Core {
             _ => true,
         };
         let sudo = found.as_ref().is_some_and(|f| f.route.sudo);
-        if !found.as_ref().is_some_and(|f| f.route.handler_authorises) {
-            self.authorise(caller, &req.path, req.operation, exists, sudo, &req.data)
-                .await?;
-        }
-        engine::run::<E>(
-            self,
-            Some(caller),
-            mount,
-            rest,
-            found,
-            req.operation,
-            &req.data,
-        )
-        .await
+        let login = found.as_ref().is_some_and(|f| f.route.login);
+        let caller = if login {
+            None
+        } else {
+            let caller = caller.ok_or(CoreError::PermissionDenied)?;
+            if !found.as_ref().is_some_and(|f| f.route.handler_authorises) {
+                self.authorise(caller, &req.path, req.operation, exists, sudo, &req.data)
+                    .await?;
+            }
+            Some(caller)
+        };
+        engine::run::<E>(self, caller, mount, rest, found, req.operation, &req.data).await
     }
 
     /// Finds and validates the token; spends a use of a limited-use token.

@@ -31,6 +31,8 @@ pub(crate) enum MountType {
     Kv,
     /// Transit, Ward's KMS.
     Transit,
+    /// The `userpass` auth method, mounted under `auth/`.
+    Userpass,
 }
 
 impl MountType {
@@ -41,6 +43,7 @@ impl MountType {
             Self::Token => "token",
             Self::Kv => "kv",
             Self::Transit => "transit",
+            Self::Userpass => "userpass",
         }
     }
 }
@@ -63,6 +66,10 @@ macro_rules! with_engine {
             }
             $crate::engine::MountType::Transit => {
                 type $engine = $crate::transit::Transit;
+                $body
+            }
+            $crate::engine::MountType::Userpass => {
+                type $engine = $crate::userpass::Userpass;
                 $body
             }
         }
@@ -88,6 +95,9 @@ pub(crate) struct Route<R: 'static> {
     /// Served without a token, while sealed too, and not audited (health, seal status, init,
     /// unseal, leader).
     pub(crate) unauthenticated: bool,
+    /// An auth method's login: served without a token, but audited and refused while
+    /// sealed, as every other request is.
+    pub(crate) login: bool,
     /// Needs a valid token, but no capability on the path itself: the handler decides what
     /// the caller may see (Vault's `sys/internal/ui/mounts/:path`).
     pub(crate) handler_authorises: bool,
@@ -103,6 +113,7 @@ impl<R: Copy> Route<R> {
             sudo: false,
             checks_existence: false,
             unauthenticated: false,
+            login: false,
             handler_authorises: false,
         }
     }
@@ -122,6 +133,12 @@ impl<R: Copy> Route<R> {
     /// This route, served without a token.
     pub(crate) const fn unauthenticated(mut self) -> Self {
         self.unauthenticated = true;
+        self
+    }
+
+    /// This route, a login: no token needed (see [`Route::login`]).
+    pub(crate) const fn login(mut self) -> Self {
+        self.login = true;
         self
     }
 
@@ -202,7 +219,8 @@ pub(crate) fn find<'a, R>(routes: &'static [Route<R>], rest: &'a str) -> Option<
 
 /// What a handler gets: who asks, at which mount, which route with which captures.
 pub(crate) struct Call<'a, R> {
-    /// Who asks; `None` only on an [unauthenticated](Route::unauthenticated) route.
+    /// Who asks; `None` only on an [unauthenticated](Route::unauthenticated) or
+    /// [login](Route::login) route.
     pub(crate) caller: Option<&'a Caller>,
     pub(crate) mount: &'a MountEntry,
     /// The route's id.
@@ -271,6 +289,7 @@ pub(crate) struct RouteFacts {
     pub(crate) sudo: bool,
     pub(crate) checks_existence: bool,
     pub(crate) unauthenticated: bool,
+    pub(crate) login: bool,
 }
 
 /// The facts of the route of `rest` in engine `E`'s table.
@@ -280,6 +299,7 @@ pub(crate) fn facts<E: Engine>(rest: &str) -> RouteFacts {
         sudo: found.route.sudo,
         checks_existence: found.route.checks_existence,
         unauthenticated: found.route.unauthenticated,
+        login: found.route.login,
     })
 }
 

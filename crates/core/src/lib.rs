@@ -19,6 +19,7 @@ mod seal;
 mod sys;
 mod token;
 mod transit;
+mod userpass;
 pub mod webhook;
 
 pub use crate::core::{Core, CoreConfig};

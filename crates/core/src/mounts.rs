@@ -48,6 +48,9 @@ impl MountEntry {
         config.insert("default_lease_ttl".into(), json!(0));
         config.insert("max_lease_ttl".into(), json!(0));
         config.insert("force_no_cache".into(), json!(false));
+        if self.is_auth() {
+            config.insert("token_type".into(), json!("default-service"));
+        }
         for (key, value) in &self.config {
             // Mounts stored before TTLs were normalised keep showing what they can.
             if let Ok(Some(value)) = config_value(key, value) {
@@ -70,6 +73,11 @@ impl MountEntry {
             "running_sha256": "",
             "deprecation_status": "supported",
         })
+    }
+
+    /// An auth method's mount (under `auth/`), listed by `sys/auth` rather than `sys/mounts`.
+    pub(crate) fn is_auth(&self) -> bool {
+        self.path.starts_with("auth/")
     }
 
     /// The part of `path` below this mount: "" for the mount's own path, with or without its
@@ -264,8 +272,9 @@ impl MountTable {
             .map(f)
     }
 
-    /// Mounts a new engine at `path`. Fails if the path, a path above it or one below it is
-    /// mounted already, also when another request is mounting it at the same moment.
+    /// Mounts a new engine at `path` (normalised: [`normalise_mount_path`] or
+    /// [`auth_mount_path`]). Fails if the path, a path above it or one below it is mounted
+    /// already, also when another request is mounting it at the same moment.
     pub(crate) async fn enable(
         &self,
         barrier: &Barrier,
@@ -273,7 +282,7 @@ impl MountTable {
         path: &str,
         new: NewMount,
     ) -> CoreResult<()> {
-        let path = normalise_mount_path(path)?;
+        let path = path.to_owned();
         let _change = self.changes.lock().await;
         let current = Self::read_stored(barrier).await?;
         if let Some(clash) = current
@@ -292,7 +301,12 @@ impl MountTable {
             description: new.description,
             uuid: uuid::Uuid::new_v4().to_string(),
             accessor: format!(
-                "{}_{}",
+                "{}{}_{}",
+                if path.starts_with("auth/") {
+                    "auth_"
+                } else {
+                    ""
+                },
                 new.mount_type.as_str(),
                 random_chars(BASE62, 8)?.to_lowercase()
             ),
@@ -306,19 +320,18 @@ impl MountTable {
         self.persist(barrier, current.expect, next).await
     }
 
-    /// Changes the mount at `path` in place (`sys/mounts/:path/tune`).
+    /// Changes the mount at `path` (normalised) in place (`sys/mounts/:path/tune`).
     pub(crate) async fn tune(
         &self,
         barrier: &Barrier,
         path: &str,
         change: impl FnOnce(&mut MountEntry) -> CoreResult<()>,
     ) -> CoreResult<()> {
-        let path = normalise_mount_path(path)?;
         let _change = self.changes.lock().await;
         let current = Self::read_stored(barrier).await?;
         let mut next = current.entries.clone();
         let Some(slot) = next.iter_mut().find(|m| m.path == path) else {
-            return Err(no_mount(&path));
+            return Err(no_mount(path));
         };
         let mut entry = MountEntry::clone(slot);
         change(&mut entry)?;
@@ -326,16 +339,15 @@ impl MountTable {
         self.persist(barrier, current.expect, next).await
     }
 
-    /// Unmounts `path`: takes it out of the table first (no request reaches it from then
-    /// on), then shreds the mount's key (its data is unreadable from then on), then deletes
-    /// its entries.
+    /// Unmounts `path` (normalised): takes it out of the table first (no request reaches it
+    /// from then on), then shreds the mount's key (its data is unreadable from then on),
+    /// then deletes its entries.
     pub(crate) async fn disable(
         &self,
         barrier: &Barrier,
         keys: &MountKeys,
         path: &str,
     ) -> CoreResult<()> {
-        let path = normalise_mount_path(path)?;
         let _change = self.changes.lock().await;
         let current = Self::read_stored(barrier).await?;
         let Some(entry) = current.entries.iter().find(|m| m.path == path).cloned() else {
@@ -402,7 +414,25 @@ pub(crate) async fn delete_tree(barrier: &Barrier, prefix: &str) -> CoreResult<(
     Ok(())
 }
 
-fn normalise_mount_path(path: &str) -> CoreResult<String> {
+/// A secrets engine's mount path from `sys/mounts/:path`, ending in `/`; the reserved
+/// prefixes (`auth/` among them) are refused.
+pub(crate) fn normalise_mount_path(path: &str) -> CoreResult<String> {
+    let with_slash = checked_path(path)?;
+    if RESERVED.iter().any(|r| with_slash.starts_with(r)) {
+        return Err(CoreError::bad(format!(
+            "cannot mount at reserved path '{with_slash}'"
+        )));
+    }
+    Ok(with_slash)
+}
+
+/// An auth method's mount path from `sys/auth/:path`: `auth/<path>/`.
+pub(crate) fn auth_mount_path(path: &str) -> CoreResult<String> {
+    Ok(format!("auth/{}", checked_path(path)?))
+}
+
+/// `path` with one `/` at its end, refused when empty or with an empty, `.` or `..` segment.
+fn checked_path(path: &str) -> CoreResult<String> {
     let trimmed = path.trim_matches('/');
     if trimmed.is_empty() {
         return Err(CoreError::bad("mount path cannot be empty"));
@@ -415,13 +445,7 @@ fn normalise_mount_path(path: &str) -> CoreResult<String> {
             "mount path contains an empty, '.' or '..' segment",
         ));
     }
-    let with_slash = format!("{trimmed}/");
-    if RESERVED.iter().any(|r| with_slash.starts_with(r)) {
-        return Err(CoreError::bad(format!(
-            "cannot mount at reserved path '{with_slash}'"
-        )));
-    }
-    Ok(with_slash)
+    Ok(format!("{trimmed}/"))
 }
 
 /// A mount's key-encryption keys, by version.
@@ -657,5 +681,7 @@ mod tests {
         assert!(normalise_mount_path("auth/x").is_err());
         assert!(normalise_mount_path("a/../b").is_err());
         assert!(normalise_mount_path("").is_err());
+        assert_eq!(auth_mount_path("/userpass/").unwrap(), "auth/userpass/");
+        assert!(auth_mount_path("a/../b").is_err());
     }
 }

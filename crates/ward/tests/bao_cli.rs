@@ -288,3 +288,75 @@ fn operator_and_token_commands() {
     );
     assert!(yaml.contains("type: kv"), "{yaml}");
 }
+
+#[test]
+fn auth_enable_userpass_users_and_login() {
+    let server = Server::start();
+    let root = server.root_token();
+    ok(
+        &server,
+        root,
+        &["auth", "enable", "-description=people", "userpass"],
+    );
+    let table = ok(&server, root, &["auth", "list"]);
+    for mount in ["userpass/", "token/"] {
+        assert!(table.contains(mount), "{table}");
+    }
+    let methods = json(&server, root, &["auth", "list"]);
+    assert_eq!(methods["userpass/"]["type"], "userpass");
+    assert_eq!(methods["userpass/"]["description"], "people");
+    ok(
+        &server,
+        root,
+        &[
+            "write",
+            "auth/userpass/users/alice",
+            "password=s3cret-pw",
+            "policies=app",
+            "token_ttl=1h",
+        ],
+    );
+    let user = json(&server, root, &["read", "auth/userpass/users/alice"]);
+    assert_eq!(user["data"]["token_policies"], serde_json::json!(["app"]));
+    assert!(!user.to_string().contains("s3cret-pw"), "{user}");
+
+    let login = [
+        "login",
+        "-method=userpass",
+        "-no-store",
+        "username=alice",
+        "password=s3cret-pw",
+    ];
+    let reply = json(&server, "", &login);
+    let auth = &reply["auth"];
+    assert_eq!(auth["policies"], serde_json::json!(["app", "default"]));
+    assert_eq!(auth["metadata"]["username"], "alice");
+    assert_eq!(auth["lease_duration"], 3600);
+    let token = auth["client_token"].as_str().unwrap();
+    let me = json(&server, token, &["token", "lookup"]);
+    assert_eq!(me["data"]["display_name"], "userpass-alice");
+
+    let error = fails(
+        &server,
+        "",
+        &[
+            "login",
+            "-method=userpass",
+            "-no-store",
+            "username=alice",
+            "password=wrong",
+        ],
+    );
+    assert!(error.contains("invalid username or password"), "{error}");
+
+    ok(
+        &server,
+        root,
+        &["auth", "tune", "-default-lease-ttl=30m", "userpass"],
+    );
+    let tune = json(&server, root, &["read", "sys/auth/userpass/tune"]);
+    assert_eq!(tune["data"]["default_lease_ttl"], 1800);
+    ok(&server, root, &["auth", "disable", "userpass"]);
+    assert!(!ok(&server, root, &["auth", "list"]).contains("userpass/"));
+    fails(&server, token, &["token", "lookup"]);
+}

@@ -6,7 +6,9 @@ use serde_json::{Map, Value, json};
 
 use crate::core::Caller;
 use crate::engine::{Args, Call, Engine, MountType, Route};
-use crate::mounts::{MountEntry, NewMount, apply_config, no_mount};
+use crate::mounts::{
+    MountEntry, NewMount, apply_config, auth_mount_path, no_mount, normalise_mount_path,
+};
 use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Operation, Response};
 
@@ -25,6 +27,8 @@ pub(crate) enum SysRoute {
     Leader,
     Mounts,
     Mount,
+    Auths,
+    Auth,
     Policies { legacy: bool },
     Policy { legacy: bool },
     RotateMount,
@@ -55,6 +59,8 @@ impl Engine for System {
             Route::new("leader", &[Read], S::Leader).unauthenticated(),
             Route::new("mounts", &[Read], S::Mounts),
             Route::new("mounts/*path", &[Read, Write, Delete], S::Mount),
+            Route::new("auth", &[Read], S::Auths),
+            Route::new("auth/*path", &[Read, Write, Delete], S::Auth).sudo(),
             Route::new("policy", &[Read, List], S::Policies { legacy: true }),
             Route::new("policies/acl", &[Read, List], S::Policies { legacy: false }),
             Route::new(
@@ -105,6 +111,8 @@ impl Engine for System {
             }
             S::Mounts => Ok(core.mounts_response()),
             S::Mount => core.sys_mount(arg, op, &p).await,
+            S::Auths => Ok(core.auths_response()),
+            S::Auth => core.sys_auth(arg, op, &p).await,
             S::Policies { legacy } => {
                 let names = core.policies.list(&core.barrier).await?;
                 if !legacy {
@@ -182,7 +190,7 @@ impl Core {
 
     fn mounts_response(&self) -> Response {
         let mut map = Map::new();
-        for m in self.mounts.all().iter() {
+        for m in self.mounts.all().iter().filter(|m| !m.is_auth()) {
             map.insert(m.path.clone(), m.to_json());
         }
         map.insert(
@@ -247,38 +255,18 @@ impl Core {
                         )));
                     }
                 };
-                let description = p.str("description")?.unwrap_or_default();
-                let mut config = Map::new();
-                match p.0.get("config") {
-                    Some(Value::Object(given)) => apply_config(&mut config, given)?,
-                    None | Some(Value::Null) => {}
-                    Some(_) => {
-                        return Err(CoreError::bad("invalid value for 'config': expected a map"));
-                    }
-                }
-                self.mounts
-                    .enable(
-                        &self.barrier,
-                        &self.mount_keys,
-                        path,
-                        NewMount {
-                            mount_type: engine,
-                            description,
-                            options,
-                            config,
-                        },
-                    )
-                    .await?;
-                Ok(Response::empty())
+                let path = normalise_mount_path(path)?;
+                self.enable_mount(&path, engine, options, p).await
             }
             Operation::Delete => {
+                let path = normalise_mount_path(path)?;
                 self.mounts
-                    .disable(&self.barrier, &self.mount_keys, path)
+                    .disable(&self.barrier, &self.mount_keys, &path)
                     .await?;
                 Ok(Response::empty())
             }
             Operation::Read => {
-                let mount = self.mount_at(path)?;
+                let mount = self.mount_at(path, false)?;
                 // OpenBao answers with the mount both at the top level and under `data`.
                 Ok(Response::data(mount.to_json()).with_data_at_top_level())
             }
@@ -286,23 +274,126 @@ impl Core {
         }
     }
 
-    /// The mount of the table at `path` exactly.
-    fn mount_at(&self, path: &str) -> CoreResult<Arc<MountEntry>> {
+    /// Mounts `engine` at `path` (normalised) with the request's `description` and `config`.
+    async fn enable_mount(
+        &self,
+        path: &str,
+        engine: MountType,
+        options: Map<String, Value>,
+        p: &Params<'_>,
+    ) -> CoreResult<Response> {
+        let description = p.str("description")?.unwrap_or_default();
+        let mut config = Map::new();
+        match p.0.get("config") {
+            Some(Value::Object(given)) => apply_config(&mut config, given)?,
+            None | Some(Value::Null) => {}
+            Some(_) => {
+                return Err(CoreError::bad("invalid value for 'config': expected a map"));
+            }
+        }
+        let new = NewMount {
+            mount_type: engine,
+            description,
+            options,
+            config,
+        };
+        self.mounts
+            .enable(&self.barrier, &self.mount_keys, path, new)
+            .await?;
+        Ok(Response::empty())
+    }
+
+    /// `sys/auth`: the auth methods, the built-in token store's `token/` among them, keyed
+    /// by their path below `auth/`, as OpenBao answers.
+    fn auths_response(&self) -> Response {
+        let mut map = Map::new();
+        let token = crate::mounts::builtin("auth/token/").map(|(_, m)| m);
+        let auths = self.mounts.all();
+        for m in auths.iter().filter(|m| m.is_auth()).chain(token.as_ref()) {
+            let name = m.path.trim_start_matches("auth/");
+            map.insert(name.to_owned(), m.to_json());
+        }
+        Response::data(Value::Object(map)).with_data_at_top_level()
+    }
+
+    /// `sys/auth/:path` (and its `tune`): enable, read and disable an auth method. Disabling
+    /// one revokes every token its logins issued.
+    async fn sys_auth(&self, path: &str, op: Operation, p: &Params<'_>) -> CoreResult<Response> {
+        if let Some(mount) = path.strip_suffix("/tune") {
+            let mount = format!("auth/{}", mount.trim_start_matches('/'));
+            return self.sys_tune(&mount, op, p).await;
+        }
+        let full = auth_mount_path(path)?;
+        match op {
+            Operation::Write => {
+                let requested = p
+                    .str("type")?
+                    .ok_or_else(|| CoreError::bad("missing 'type' of the auth method to enable"))?;
+                let engine = match requested.as_str() {
+                    "userpass" => MountType::Userpass,
+                    other => {
+                        return Err(CoreError::bad(format!(
+                            "plugin not found in the catalog: {other}"
+                        )));
+                    }
+                };
+                if full == "auth/token/" {
+                    return Err(CoreError::bad("path is already in use at token/"));
+                }
+                let options = p.str_map("options")?.unwrap_or_default();
+                self.enable_mount(&full, engine, options, p).await
+            }
+            Operation::Delete => {
+                if full == "auth/token/" {
+                    return Err(CoreError::bad(
+                        "token credential backend cannot be disabled",
+                    ));
+                }
+                // Out of the table first: no login issues a token from then on.
+                self.mounts
+                    .disable(&self.barrier, &self.mount_keys, &full)
+                    .await?;
+                self.tokens
+                    .revoke_issued_below(&self.barrier, &full)
+                    .await?;
+                Ok(Response::empty())
+            }
+            _ => {
+                let mount = self.mount_at(&full, true)?;
+                Ok(Response::data(mount.to_json()).with_data_at_top_level())
+            }
+        }
+    }
+
+    /// The mount of the table at `path` exactly: an auth method's (`sys/auth`) or a secrets
+    /// engine's (`sys/mounts`).
+    fn mount_at(&self, path: &str, auth: bool) -> CoreResult<Arc<MountEntry>> {
         let target = format!("{}/", path.trim_matches('/'));
-        let mount = self.mounts.all().iter().find(|m| m.path == target).cloned();
+        let mounts = self.mounts.all();
+        let mount = mounts
+            .iter()
+            .find(|m| m.path == target && m.is_auth() == auth)
+            .cloned();
         mount.ok_or_else(|| no_mount(&target))
     }
 
-    /// `sys/mounts/:path/tune`: a mount's lease TTLs (0 shows as the system's), description
-    /// and options, read and changed as OpenBao does.
+    /// `sys/mounts/:path/tune` and `sys/auth/:path/tune`: a mount's lease TTLs (0 shows as
+    /// the system's), description and options, read and changed as OpenBao does. An auth
+    /// method's `path` starts with `auth/` (the Vault CLI's `auth tune` sends
+    /// `sys/mounts/auth/:path/tune`).
     async fn sys_tune(&self, path: &str, op: Operation, p: &Params<'_>) -> CoreResult<Response> {
+        let auth = path.trim_start_matches('/').strip_prefix("auth/");
         if op == Operation::Write {
+            let path = match auth {
+                Some(auth) => auth_mount_path(auth)?,
+                None => normalise_mount_path(path)?,
+            };
             let description = p.str("description")?;
             let options = p.str_map("options")?;
             let mut settings = p.0.clone();
             settings.remove("description");
             self.mounts
-                .tune(&self.barrier, path, |mount| {
+                .tune(&self.barrier, &path, |mount| {
                     apply_config(&mut mount.config, &settings)?;
                     if let Some(description) = description {
                         mount.description = description;
@@ -321,7 +412,7 @@ impl Core {
         if op != Operation::Read {
             return Err(CoreError::UnsupportedOperation);
         }
-        let mount = self.mount_at(path)?;
+        let mount = self.mount_at(path, auth.is_some())?;
         let ttl = |key: &str, system: u64| match mount.config.get(key).and_then(Value::as_u64) {
             Some(0) | None => system,
             Some(seconds) => seconds,

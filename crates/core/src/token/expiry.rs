@@ -173,6 +173,7 @@ mod tests {
             bound_cidrs: Vec::new(),
             path: String::new(),
             orphan: false,
+            max_ttl: 0,
             last_renewal: None,
         }
     }

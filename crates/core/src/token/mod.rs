@@ -119,7 +119,86 @@ impl Engine for TokenEngine {
     }
 }
 
+/// What an auth method's login gives the token it issues.
+pub(crate) struct LoginToken {
+    /// The user's or role's `token_policies`; `default` is added.
+    pub(crate) policies: Vec<String>,
+    /// Shown as the token's `meta` and the `auth` block's `metadata` (`username`, ...).
+    pub(crate) meta: serde_json::Map<String, Value>,
+    /// The user or role name: the token's display name is `<mount>-<name>`, as Vault's.
+    pub(crate) name: String,
+    /// The role's `token_ttl` and `token_max_ttl` (0: the mount's, else the server's).
+    pub(crate) ttl: u64,
+    pub(crate) max_ttl: u64,
+    pub(crate) bound_cidrs: Vec<String>,
+}
+
 impl Core {
+    /// Issues the token of a login at `mount` (orphan, renewable, its path
+    /// `auth/<mount>/login/<name>`, by which disabling the mount revokes it). Its TTL is the
+    /// role's, else the mount's default lease TTL, else the server's; never past the role's
+    /// max TTL, the mount's max lease TTL or the server's maximum.
+    pub(crate) async fn issue_login_token(
+        &self,
+        mount: &crate::mounts::MountEntry,
+        login: LoginToken,
+    ) -> CoreResult<Response> {
+        let mount_ttl = |key: &str| {
+            mount
+                .config
+                .get(key)
+                .and_then(Value::as_u64)
+                .filter(|t| *t > 0)
+        };
+        let max_ttl = [
+            Some(login.max_ttl).filter(|t| *t > 0),
+            mount_ttl("max_lease_ttl"),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.config.max_token_ttl, u64::min);
+        let ttl = Some(login.ttl)
+            .filter(|t| *t > 0)
+            .or(mount_ttl("default_lease_ttl"))
+            .unwrap_or(self.config.default_token_ttl)
+            .min(max_ttl);
+        let mut policies = login.policies;
+        policies.push("default".into());
+        policies.sort();
+        policies.dedup();
+        let mount_name = mount.path.trim_start_matches("auth/").trim_end_matches('/');
+        let token = mint_token()?;
+        let now = now();
+        let entry = TokenEntry {
+            hash: hash_token(&token),
+            accessor: mint_accessor()?,
+            parent: None,
+            policies,
+            meta: login.meta,
+            display_name: format!("{}-{}", mount_name.replace('/', "-"), login.name),
+            num_uses: 0,
+            creation_time: now,
+            ttl,
+            explicit_max_ttl: 0,
+            expire_time: Some(now + clamp(ttl)),
+            issue_time: now,
+            renewable: true,
+            bound_cidrs: login.bound_cidrs,
+            path: format!("{}login/{}", mount.path, login.name),
+            orphan: true,
+            max_ttl,
+            last_renewal: None,
+        };
+        let entry = self
+            .tokens
+            .create(&self.barrier, None, |_| Ok(entry))
+            .await?;
+        Ok(Response {
+            auth: Some(auth_info(&entry, token, now)),
+            ..Response::default()
+        })
+    }
+
     /// Creates a root token (no parent, no expiry), with the given id or a fresh one.
     pub(crate) async fn create_root_token(&self, id: Option<&str>) -> CoreResult<String> {
         let token = match id {
@@ -143,6 +222,7 @@ impl Core {
             bound_cidrs: Vec::new(),
             path: "auth/token/root".into(),
             orphan: true,
+            max_ttl: 0,
             last_renewal: None,
         };
         self.tokens
@@ -284,6 +364,7 @@ impl Core {
                     "auth/token/create".into()
                 },
                 orphan: no_parent,
+                max_ttl: 0,
                 last_renewal: None,
             })
         };
@@ -325,9 +406,10 @@ impl Core {
                 }
                 let requested = increment.filter(|i| *i > 0).unwrap_or(entry.ttl);
                 let mut max_end = entry.creation_time.saturating_add(clamp(max_ttl));
-                if entry.explicit_max_ttl > 0 {
-                    max_end = max_end
-                        .min(entry.creation_time.saturating_add(clamp(entry.explicit_max_ttl)));
+                for cap in [entry.explicit_max_ttl, entry.max_ttl] {
+                    if cap > 0 {
+                        max_end = max_end.min(entry.creation_time.saturating_add(clamp(cap)));
+                    }
                 }
                 let mut end = now.saturating_add(clamp(requested));
                 warnings.clear();

@@ -41,6 +41,10 @@ pub(crate) struct TokenEntry {
     pub(crate) bound_cidrs: Vec<String>,
     pub(crate) path: String,
     pub(crate) orphan: bool,
+    /// The longest life its auth method allows, in seconds from creation (0: only the
+    /// server's maximum); renewals stop there.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) max_ttl: u64,
     /// Unix time of the last renewal, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) last_renewal: Option<i64>,
@@ -68,6 +72,10 @@ impl TokenEntry {
             .map(|t| u64::try_from(t - now).unwrap_or(0))
             .unwrap_or(0)
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Mints a token in Ward's format (`ward_api::token_format`).
@@ -541,6 +549,28 @@ impl TokenStore {
         }
         barrier.commit(ops).await?;
         Ok(())
+    }
+
+    /// Revokes, with their children, the tokens whose `path` starts with `prefix`: those an
+    /// auth method mounted there issued (its logins' paths are `auth/<mount>/login/...`).
+    /// Returns how many it revoked.
+    pub(crate) async fn revoke_issued_below(
+        &self,
+        barrier: &Barrier,
+        prefix: &str,
+    ) -> CoreResult<usize> {
+        let mut revoked = 0;
+        for hash in barrier.list(ID_PREFIX).await? {
+            let issued_there = self
+                .get_uncached(barrier, &hash)
+                .await?
+                .is_some_and(|e| e.path.starts_with(prefix));
+            if issued_there {
+                self.revoke_tree(barrier, &hash).await?;
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
     }
 
     /// The stored entry, bypassing the cache.

@@ -55,8 +55,9 @@ pub(super) fn is_rsa(t: KeyType) -> bool {
 
 impl Core {
     /// Runs `work` on the transit crypto pool and waits for it (without holding an async
-    /// worker meanwhile).
-    pub(super) async fn transit_offload<T, F>(&self, work: F) -> CoreResult<T>
+    /// worker meanwhile). `userpass` hashes its passwords here too: the pool's bound also
+    /// bounds the memory Argon2id takes.
+    pub(crate) async fn transit_offload<T, F>(&self, work: F) -> CoreResult<T>
     where
         F: FnOnce() -> CoreResult<T> + Send + 'static,
         T: Send + 'static,

@@ -351,7 +351,7 @@ fn parse_query(query: Option<&str>) -> Map<String, Value> {
 }
 
 /// Whether to read the body of a request for `path`: always for the endpoints that answer
-/// without a token, and when the request has no body; otherwise only with a token that is
+/// without a token (the open `sys/` routes, the auth methods' logins), and when the request has no body; otherwise only with a token that is
 /// valid now (checked without spending one of its uses; the core checks it again).
 async fn may_send_body(
     state: &AppState,

@@ -1,0 +1,391 @@
+//! `sys/auth` and the `userpass` auth method against a real server: enabling, listing and
+//! disabling (which revokes the tokens issued), users, logins, and what never leaves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use serde_json::{Value, json};
+use support::TestServer;
+
+const PASSWORD: &str = "correct-horse-battery";
+
+async fn enable_userpass(s: &TestServer, path: &str) {
+    let (status, body) = s
+        .call(
+            "POST",
+            &format!("sys/auth/{path}"),
+            Some(json!({"type": "userpass", "description": "people"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+}
+
+async fn add_alice(s: &TestServer) {
+    let (status, body) = s
+        .call(
+            "POST",
+            "auth/userpass/users/alice",
+            Some(json!({"password": PASSWORD, "policies": "app,default", "token_ttl": "1h"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+}
+
+async fn login(s: &TestServer, user: &str, password: &str) -> (u16, Value) {
+    let path = format!("auth/userpass/login/{user}");
+    s.call_as("", "POST", &path, Some(json!({ "password": password })))
+        .await
+}
+
+/// No response body holds the password (nor its hash, which holds no part of it as text).
+fn assert_no_password(body: &Value) {
+    let text = body.to_string();
+    assert!(!text.contains(PASSWORD), "{text}");
+    assert!(!text.contains("hash"), "{text}");
+}
+
+#[tokio::test]
+async fn auth_methods_are_listed_enabled_tuned_and_disabled() {
+    let s = support::dev().await;
+    let (status, body) = s.call("GET", "sys/auth", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["token/"]["type"], "token");
+    enable_userpass(&s, "userpass").await;
+    let (status, body) = s
+        .call(
+            "POST",
+            "sys/auth/userpass",
+            Some(json!({"type": "userpass"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (_, body) = s.call("GET", "sys/auth", None).await;
+    let entry = &body["data"]["userpass/"];
+    assert_eq!(entry["type"], "userpass");
+    assert_eq!(entry["description"], "people");
+    assert!(
+        entry["accessor"]
+            .as_str()
+            .unwrap()
+            .starts_with("auth_userpass_")
+    );
+    assert_eq!(entry["config"]["token_type"], "default-service");
+    assert_eq!(body["userpass/"], body["data"]["userpass/"]);
+    let (status, body) = s.call("GET", "sys/auth/userpass", None).await;
+    assert_eq!((status, &body["data"]["type"]), (200, &json!("userpass")));
+    // Not a secrets engine: `sys/mounts` neither lists nor mounts under `auth/`.
+    let (_, mounts) = s.call("GET", "sys/mounts", None).await;
+    assert!(mounts["data"].get("auth/userpass/").is_none(), "{mounts}");
+    let (status, _) = s
+        .call("POST", "sys/mounts/auth/x", Some(json!({"type": "kv-v2"})))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = s.call("GET", "sys/mounts/auth/userpass", None).await;
+    assert_eq!(status, 400);
+    let (status, body) = s
+        .call("POST", "sys/auth/other", Some(json!({"type": "nope"})))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0], "plugin not found in the catalog: nope");
+    let (status, body) = s.call("DELETE", "sys/auth/token", None).await;
+    assert_eq!(status, 400, "{body}");
+
+    // Tune: the mount's default lease TTL becomes the login token's TTL.
+    let (status, body) = s
+        .call(
+            "POST",
+            "sys/auth/userpass/tune",
+            Some(json!({"default_lease_ttl": "30m", "description": "tuned"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, body) = s.call("GET", "sys/auth/userpass/tune", None).await;
+    assert_eq!(body["data"]["default_lease_ttl"], 1800);
+    assert_eq!(body["data"]["description"], "tuned");
+    let (status, _) = s
+        .call(
+            "POST",
+            "auth/userpass/users/bob",
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = login(&s, "bob", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["auth"]["lease_duration"], 1800);
+
+    // Disabling revokes every token the mount issued, and its users go with it.
+    add_alice(&s).await;
+    let (_, alice) = login(&s, "alice", PASSWORD).await;
+    let tokens = [
+        body["auth"]["client_token"].as_str().unwrap().to_owned(),
+        alice["auth"]["client_token"].as_str().unwrap().to_owned(),
+    ];
+    let unrelated = s
+        .new_token(&s.root_token, "auth/token/create", json!({}))
+        .await;
+    for token in &tokens {
+        let (status, _) = s
+            .call_as(token, "GET", "auth/token/lookup-self", None)
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, body) = s.call("DELETE", "sys/auth/userpass", None).await;
+    assert_eq!(status, 204, "{body}");
+    for token in &tokens {
+        let (status, _) = s
+            .call_as(token, "GET", "auth/token/lookup-self", None)
+            .await;
+        assert_eq!(status, 403);
+    }
+    let (status, _) = s
+        .call_as(&unrelated, "GET", "auth/token/lookup-self", None)
+        .await;
+    assert_eq!(status, 200);
+    let (_, body) = s.call("GET", "sys/auth", None).await;
+    assert!(body["data"].get("userpass/").is_none(), "{body}");
+    enable_userpass(&s, "userpass").await;
+    let (status, _) = login(&s, "alice", PASSWORD).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn users_are_created_read_listed_changed_and_deleted() {
+    let s = support::dev().await;
+    enable_userpass(&s, "userpass").await;
+    let (status, body) = s
+        .call(
+            "POST",
+            "auth/userpass/users/alice",
+            Some(json!({"policies": "app"})),
+        )
+        .await;
+    assert_eq!(status, 400, "a new user needs a password: {body}");
+    add_alice(&s).await;
+    let (status, body) = s.call("GET", "auth/userpass/users/alice", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["token_policies"], json!(["app", "default"]));
+    assert_eq!(body["data"]["policies"], json!(["app", "default"]));
+    assert_eq!(body["data"]["token_ttl"], 3600);
+    assert!(body["data"].get("password").is_none(), "{body}");
+    assert_no_password(&body);
+    // An update keeps what it does not name.
+    let (status, _) = s
+        .call(
+            "POST",
+            "auth/userpass/users/alice",
+            Some(json!({"token_bound_cidrs": ["127.0.0.1/32"], "token_max_ttl": "2h"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, body) = s.call("GET", "auth/userpass/users/alice", None).await;
+    assert_eq!(body["data"]["token_ttl"], 3600);
+    assert_eq!(body["data"]["token_max_ttl"], 7200);
+    assert_eq!(body["data"]["token_bound_cidrs"], json!(["127.0.0.1/32"]));
+    let (status, _) = login(&s, "alice", PASSWORD).await;
+    assert_eq!(status, 200);
+
+    let (status, body) = s.call("LIST", "auth/userpass/users", None).await;
+    assert_eq!((status, &body["data"]["keys"]), (200, &json!(["alice"])));
+    let (status, _) = s
+        .call(
+            "POST",
+            "auth/userpass/users/alice/password",
+            Some(json!({"password": "new-password"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(login(&s, "alice", PASSWORD).await.0, 400);
+    assert_eq!(login(&s, "alice", "new-password").await.0, 200);
+    let (status, _) = s
+        .call(
+            "POST",
+            "auth/userpass/users/nobody/password",
+            Some(json!({"password": "x"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    let (status, _) = s.call("DELETE", "auth/userpass/users/alice", None).await;
+    assert_eq!(status, 204);
+    let (status, _) = s.call("GET", "auth/userpass/users/alice", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = s.call("LIST", "auth/userpass/users", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(login(&s, "alice", "new-password").await.0, 400);
+}
+
+#[tokio::test]
+async fn a_login_returns_vaults_auth_block_with_the_users_token_settings() {
+    let s = support::dev().await;
+    enable_userpass(&s, "userpass").await;
+    add_alice(&s).await;
+    let (status, body) = login(&s, "Alice", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    assert_no_password(&body);
+    let auth = &body["auth"];
+    assert_eq!(auth["policies"], json!(["app", "default"]));
+    assert_eq!(auth["token_policies"], json!(["app", "default"]));
+    assert_eq!(auth["metadata"], json!({"username": "alice"}));
+    assert_eq!(auth["lease_duration"], 3600);
+    assert_eq!(auth["renewable"], true);
+    assert_eq!(auth["orphan"], true);
+    assert!(auth["accessor"].as_str().is_some_and(|a| !a.is_empty()));
+    let token = auth["client_token"].as_str().unwrap();
+    let (status, body) = s
+        .call_as(token, "GET", "auth/token/lookup-self", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["display_name"], "userpass-alice");
+    assert_eq!(body["data"]["path"], "auth/userpass/login/alice");
+    assert_eq!(body["data"]["meta"], json!({"username": "alice"}));
+
+    // The CIDRs go onto the token: one bound elsewhere is refused from here.
+    let (status, _) = s
+        .call(
+            "POST",
+            "auth/userpass/users/far",
+            Some(json!({"password": PASSWORD, "token_bound_cidrs": "10.9.8.0/24"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = login(&s, "far", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["auth"]["client_token"].as_str().unwrap();
+    let (status, _) = s
+        .call_as(token, "GET", "auth/token/lookup-self", None)
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_are_indistinguishable() {
+    let s = support::dev().await;
+    enable_userpass(&s, "userpass").await;
+    add_alice(&s).await;
+    let wrong = login(&s, "alice", "not-it").await;
+    let unknown = login(&s, "mallory", "not-it").await;
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong.0, 400);
+    assert_eq!(wrong.1["errors"], json!(["invalid username or password"]));
+    let (status, body) = s
+        .call_as("", "POST", "auth/userpass/login/alice", Some(json!({})))
+        .await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn a_token_without_the_policy_cannot_manage_users() {
+    let s = support::dev().await;
+    enable_userpass(&s, "userpass").await;
+    let plain = s
+        .new_token(
+            &s.root_token,
+            "auth/token/create",
+            json!({"policies": ["default"]}),
+        )
+        .await;
+    let (status, _) = s
+        .call_as(
+            &plain,
+            "POST",
+            "auth/userpass/users/eve",
+            Some(json!({"password": PASSWORD, "policies": "root"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = s
+        .call_as(
+            &plain,
+            "POST",
+            "sys/auth/other",
+            Some(json!({"type": "userpass"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    s.put_policy(
+        "people",
+        r#"path "auth/userpass/users/*" { capabilities = ["create", "update"] }"#,
+    )
+    .await;
+    let admin = s
+        .new_token(
+            &s.root_token,
+            "auth/token/create",
+            json!({"policies": ["people"]}),
+        )
+        .await;
+    let (status, body) = s
+        .call_as(
+            &admin,
+            "POST",
+            "auth/userpass/users/eve",
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = s
+        .call_as(&admin, "GET", "auth/userpass/users/eve", None)
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_login_is_refused_while_sealed() {
+    let s = support::dev().await;
+    enable_userpass(&s, "userpass").await;
+    add_alice(&s).await;
+    let (status, _) = s.call("POST", "sys/seal", None).await;
+    assert_eq!(status, 204);
+    let (status, body) = login(&s, "alice", PASSWORD).await;
+    assert_eq!(status, 503, "{body}");
+    let (status, _) = s
+        .call("PUT", "sys/unseal", Some(json!({"key": s.unseal_key})))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(login(&s, "alice", PASSWORD).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_login_is_audited_with_its_password_hmacd() {
+    let s = support::dev().await;
+    let file = s.dir.path().join("audit.log");
+    let (status, body) = s
+        .call(
+            "PUT",
+            "sys/audit/file",
+            Some(json!({"type": "file", "options": {"file_path": file}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    enable_userpass(&s, "userpass").await;
+    add_alice(&s).await;
+    let (status, reply) = login(&s, "alice", PASSWORD).await;
+    assert_eq!(status, 200);
+    let token = reply["auth"]["client_token"].as_str().unwrap();
+    let (status, _) = login(&s, "alice", "wrong-one").await;
+    assert_eq!(status, 400);
+    let log = std::fs::read_to_string(&file).unwrap();
+    assert!(!log.contains(PASSWORD), "the password is in the audit log");
+    assert!(
+        !log.contains("wrong-one"),
+        "a wrong password is in the audit log"
+    );
+    assert!(!log.contains(token), "the issued token is in the audit log");
+    let logins: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["request"]["path"] == "auth/userpass/login/alice")
+        .collect();
+    // Two logins, a request and a response entry each.
+    assert_eq!(logins.len(), 4, "{logins:?}");
+    for entry in &logins {
+        let password = entry["request"]["data"]["password"].as_str().unwrap();
+        assert!(password.starts_with("hmac-sha256:"), "{entry}");
+    }
+    let issued = logins
+        .iter()
+        .find_map(|e| e["response"]["auth"]["client_token"].as_str())
+        .unwrap();
+    assert!(issued.starts_with("hmac-sha256:"), "{issued}");
+}
