@@ -18,7 +18,7 @@ use crate::engine::{Args, Call, Engine, Route};
 use crate::mounts::MountEntry;
 use crate::params::Params;
 use crate::token::LoginToken;
-use crate::token::store::validate_cidrs;
+use crate::token::store::{cidr_contains, validate_cidrs};
 use crate::{Core, CoreError, CoreResult, Operation, Response};
 
 /// The `userpass` engine.
@@ -104,7 +104,7 @@ impl Engine for Userpass {
                 write_user(core, mount, &name, &user).await?;
                 Ok(Response::empty())
             }
-            (U::Login, _) => core.userpass_login(mount, name, &p).await,
+            (U::Login, _) => core.userpass_login(mount, name, &p, call.remote).await,
         }
     }
 }
@@ -290,13 +290,15 @@ impl Core {
             .await
     }
 
-    /// `auth/<mount>/login/:username`: a token for a user whose password matches. An unknown
-    /// user costs the same hash as a wrong password and gets the same answer.
+    /// `auth/<mount>/login/:username`: a token for a user whose password matches, asking from
+    /// inside the user's `token_bound_cidrs` if it has any (403 otherwise, as OpenBao). An
+    /// unknown user costs the same hash as a wrong password and gets the same answer.
     async fn userpass_login(
         &self,
         mount: &MountEntry,
         name: String,
         p: &Params<'_>,
+        remote: Option<std::net::IpAddr>,
     ) -> CoreResult<Response> {
         let password = password(p, "missing password")?;
         let user = read_user(self, mount, &name).await?;
@@ -309,6 +311,10 @@ impl Core {
         let Some(user) = user.filter(|_| matches) else {
             return Err(CoreError::bad("invalid username or password"));
         };
+        let admitted = |ip| user.token_bound_cidrs.iter().any(|c| cidr_contains(c, ip));
+        if !user.token_bound_cidrs.is_empty() && !remote.is_some_and(admitted) {
+            return Err(CoreError::PermissionDenied);
+        }
         let mut meta = serde_json::Map::new();
         meta.insert("username".into(), json!(name));
         let login = LoginToken {
