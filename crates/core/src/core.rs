@@ -148,8 +148,7 @@ impl Core {
             let rest = mount.relative(&req.path);
             let found = engine::find(<System as Engine>::ROUTES, rest);
             if found.as_ref().is_some_and(|f| f.route.unauthenticated) {
-                let (op, data) = (req.operation, &req.data);
-                return engine::run::<System>(self, None, mount, rest, found, op, data).await;
+                return engine::run::<System>(self, None, mount, rest, found, &req).await;
             }
         }
         if self.is_sealed() {
@@ -277,7 +276,7 @@ impl Core {
             }
             Some(caller)
         };
-        engine::run::<E>(self, caller, mount, rest, found, req.operation, &req.data).await
+        engine::run::<E>(self, caller, mount, rest, found, req).await
     }
 
     /// Finds and validates the token; spends a use of a limited-use token.

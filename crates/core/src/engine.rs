@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::core::Caller;
 use crate::mounts::MountEntry;
-use crate::{Core, CoreError, CoreResult, Operation, Response};
+use crate::{Core, CoreError, CoreResult, Operation, Request, Response};
 
 /// Which engine serves a mount. Stored in the mount table by its name; a name Ward does not
 /// know is an error, never a default.
@@ -230,6 +230,8 @@ pub(crate) struct Call<'a, R> {
     pub(crate) operation: Operation,
     /// The request's parameters (its JSON body, or its query for reads).
     pub(crate) data: &'a Map<String, Value>,
+    /// The client's address, when the transport knows it.
+    pub(crate) remote: Option<std::net::IpAddr>,
 }
 
 impl<R> Call<'_, R> {
@@ -303,22 +305,21 @@ pub(crate) fn facts<E: Engine>(rest: &str) -> RouteFacts {
     })
 }
 
-/// Runs a request at `rest` below `mount` through engine `E`, on the route `found` for it
-/// (from [`find`]): 405 for an operation its route does not serve, the engine's own error for
-/// a path no route matches.
+/// Runs `req` (at `rest` below `mount`) through engine `E`, on the route `found` for it (from
+/// [`find`]): 405 for an operation its route does not serve, the engine's own error for a
+/// path no route matches.
 pub(crate) async fn run<E: Engine>(
     core: &Core,
     caller: Option<&Caller>,
     mount: &MountEntry,
     rest: &str,
     found: Option<Found<'_, E::Route>>,
-    operation: Operation,
-    data: &Map<String, Value>,
+    req: &Request,
 ) -> CoreResult<Response> {
     let Some(found) = found else {
-        return Err(E::unmatched(mount, rest, operation));
+        return Err(E::unmatched(mount, rest, req.operation));
     };
-    if !found.route.ops.contains(&operation) {
+    if !found.route.ops.contains(&req.operation) {
         return Err(CoreError::UnsupportedOperation);
     }
     let call = Call {
@@ -326,8 +327,9 @@ pub(crate) async fn run<E: Engine>(
         mount,
         route: found.route.id,
         args: found.args,
-        operation,
-        data,
+        operation: req.operation,
+        data: &req.data,
+        remote: req.remote_addr,
     };
     E::handle(core, call).await
 }

@@ -14,11 +14,13 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use ward_store::{Expect, Op};
+
 use crate::engine::{Args, Call, Engine, Route};
 use crate::mounts::MountEntry;
 use crate::params::Params;
 use crate::token::LoginToken;
-use crate::token::store::validate_cidrs;
+use crate::token::store::{cidr_contains, validate_cidrs};
 use crate::{Core, CoreError, CoreResult, Operation, Response};
 
 /// The `userpass` engine.
@@ -81,30 +83,37 @@ impl Engine for Userpass {
                 Ok(Response::empty())
             }
             (U::User, _) => {
-                let existing = read_user(core, mount, &name).await?;
                 let hashed = match p.str("password")?.filter(|pw| !pw.is_empty()) {
                     Some(pw) => Some(core.hash_password(Zeroizing::new(pw)).await?),
                     None => None,
                 };
-                let user = match (existing, hashed) {
-                    (Some(user), None) => user,
-                    (Some(user), Some(password)) => User { password, ..user },
-                    (None, Some(password)) => User::new(password),
-                    (None, None) => return Err(CoreError::bad("must provide password")),
-                };
-                write_user(core, mount, &name, &user.updated(&p)?).await?;
+                change_user(core, mount, &name, |stored| {
+                    let user = match (stored, hashed.clone()) {
+                        (Some(user), None) => user,
+                        (Some(user), Some(password)) => User { password, ..user },
+                        (None, Some(password)) => User::new(password),
+                        (None, None) => return Err(CoreError::bad("must provide password")),
+                    };
+                    user.updated(&p)
+                })
+                .await?;
                 Ok(Response::empty())
             }
             (U::Password, _) => {
-                let mut user = read_user(core, mount, &name)
-                    .await?
-                    .ok_or_else(|| CoreError::bad("username does not exist"))?;
-                let password = password(&p, "missing password")?;
-                user.password = core.hash_password(password).await?;
-                write_user(core, mount, &name, &user).await?;
+                let password = core
+                    .hash_password(password(&p, "missing password")?)
+                    .await?;
+                change_user(core, mount, &name, |stored| {
+                    let user = stored.ok_or_else(|| CoreError::bad("username does not exist"))?;
+                    Ok(User {
+                        password: password.clone(),
+                        ..user
+                    })
+                })
+                .await?;
                 Ok(Response::empty())
             }
-            (U::Login, _) => core.userpass_login(mount, name, &p).await,
+            (U::Login, _) => core.userpass_login(mount, name, &p, call.remote).await,
         }
     }
 }
@@ -133,15 +142,45 @@ async fn read_user(core: &Core, mount: &MountEntry, name: &str) -> CoreResult<Op
     let Some(bytes) = core.barrier.get(&user_key(mount, name)).await? else {
         return Ok(None);
     };
-    serde_json::from_slice(bytes.expose())
-        .map(Some)
-        .map_err(CoreError::corrupt_json("userpass user"))
+    decode_user(bytes.expose()).map(Some)
 }
 
-async fn write_user(core: &Core, mount: &MountEntry, name: &str, user: &User) -> CoreResult<()> {
-    let bytes = Zeroizing::new(serde_json::to_vec(user).map_err(CoreError::Encode)?);
-    core.barrier.put(&user_key(mount, name), &bytes).await?;
-    Ok(())
+fn decode_user(bytes: &[u8]) -> CoreResult<User> {
+    serde_json::from_slice(bytes).map_err(CoreError::corrupt_json("userpass user"))
+}
+
+/// Compare-and-set attempts of a change to one user before it gives up.
+const CHANGE_ATTEMPTS: usize = 16;
+
+/// Stores user `name` as `change` makes it from the stored one (`None`: absent), by
+/// compare-and-set, so that of two concurrent changes to one user neither is lost.
+async fn change_user(
+    core: &Core,
+    mount: &MountEntry,
+    name: &str,
+    change: impl Fn(Option<User>) -> CoreResult<User>,
+) -> CoreResult<()> {
+    let key = user_key(mount, name);
+    for _ in 0..CHANGE_ATTEMPTS {
+        let (stored, expect) = match core.barrier.get_entry(&key).await? {
+            Some(entry) => (
+                Some(decode_user(entry.value.expose())?),
+                Expect::Value(entry.stamp()),
+            ),
+            None => (None, Expect::Absent),
+        };
+        let bytes = serde_json::to_vec(&change(stored)?).map_err(CoreError::Encode)?;
+        if core
+            .barrier
+            .try_commit(vec![Op::put(key.clone(), expect, bytes)])
+            .await?
+        {
+            return Ok(());
+        }
+    }
+    Err(CoreError::Contended {
+        record: "userpass user",
+    })
 }
 
 /// A stored user. No `Debug`: it holds the password's hash.
@@ -290,13 +329,15 @@ impl Core {
             .await
     }
 
-    /// `auth/<mount>/login/:username`: a token for a user whose password matches. An unknown
-    /// user costs the same hash as a wrong password and gets the same answer.
+    /// `auth/<mount>/login/:username`: a token for a user whose password matches, asking from
+    /// inside the user's `token_bound_cidrs` if it has any (403 otherwise, as OpenBao). An
+    /// unknown user costs the same hash as a wrong password and gets the same answer.
     async fn userpass_login(
         &self,
         mount: &MountEntry,
         name: String,
         p: &Params<'_>,
+        remote: Option<std::net::IpAddr>,
     ) -> CoreResult<Response> {
         let password = password(p, "missing password")?;
         let user = read_user(self, mount, &name).await?;
@@ -309,6 +350,10 @@ impl Core {
         let Some(user) = user.filter(|_| matches) else {
             return Err(CoreError::bad("invalid username or password"));
         };
+        let admitted = |ip| user.token_bound_cidrs.iter().any(|c| cidr_contains(c, ip));
+        if !user.token_bound_cidrs.is_empty() && !remote.is_some_and(admitted) {
+            return Err(CoreError::PermissionDenied);
+        }
         let mut meta = serde_json::Map::new();
         meta.insert("username".into(), json!(name));
         let login = LoginToken {
