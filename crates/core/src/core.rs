@@ -139,28 +139,33 @@ impl Core {
             ..req
         };
         let target = self.target(&req.path);
-        if let Some(Target {
-            kind: MountType::System,
-            mount,
-        }) = &target
+        // The route's flags, looked up once for the open `sys/` routes and for logins.
+        let route = target
+            .as_ref()
+            .map_or_else(engine::RouteFacts::default, |t| {
+                self.route_facts(t, &req.path)
+            });
+        if route.unauthenticated
+            && let Some(Target {
+                kind: MountType::System,
+                mount,
+            }) = &target
         {
             type System = crate::sys::System;
             let rest = mount.relative(&req.path);
             let found = engine::find(<System as Engine>::ROUTES, rest);
-            if found.as_ref().is_some_and(|f| f.route.unauthenticated) {
-                return engine::run::<System>(self, None, mount, rest, found, &req).await;
-            }
+            return engine::run::<System>(self, None, mount, rest, found, &req).await;
         }
         if self.is_sealed() {
             return Err(CoreError::Sealed);
         }
         // A login needs no token: its request goes on without a caller (and is audited).
-        let caller = match &target {
-            Some(t) if self.route_facts(t, &req.path).login => Ok(None),
-            _ => self
-                .authenticate(req.token.as_ref(), req.remote_addr)
+        let caller = if route.login {
+            Ok(None)
+        } else {
+            self.authenticate(req.token.as_ref(), req.remote_addr)
                 .await
-                .map(Some),
+                .map(Some)
         };
         // Found once: the audit entries and the engine see the same mount. Audit names only
         // the mounts of the mount table, not the built-in `sys/` and `auth/token/`.
