@@ -232,6 +232,8 @@ pub(crate) struct Call<'a, R> {
     pub(crate) data: &'a Map<String, Value>,
     /// The client's address, when the transport knows it.
     pub(crate) remote: Option<std::net::IpAddr>,
+    /// The request's second factor, as the transport carried it ([`Request::mfa`]).
+    pub(crate) mfa: Option<&'a str>,
 }
 
 impl<R> Call<'_, R> {
@@ -330,6 +332,7 @@ pub(crate) async fn run<E: Engine>(
         operation: req.operation,
         data: &req.data,
         remote: req.remote_addr,
+        mfa: req.mfa.as_deref(),
     };
     E::handle(core, call).await
 }

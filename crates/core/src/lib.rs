@@ -18,6 +18,7 @@ mod rotation;
 mod seal;
 mod sys;
 mod token;
+mod totp;
 mod transit;
 mod userpass;
 pub mod webhook;

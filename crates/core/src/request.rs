@@ -31,6 +31,8 @@ pub struct Request {
     pub token: Option<crate::Token>,
     /// The client's address, for CIDR-bound tokens.
     pub remote_addr: Option<IpAddr>,
+    /// Vault's `X-Vault-MFA` header, `[method:]passcode`: the second factor of a login.
+    pub mfa: Option<String>,
 }
 
 impl std::fmt::Debug for Request {
