@@ -88,6 +88,30 @@ assert renewed["display_name"] == "token-token" and "last_renewal_time" in renew
 client.auth.token.revoke(token)
 assert not app.is_authenticated()
 
+# Auth methods and userpass.
+client.sys.enable_auth_method("userpass", path="hvac-up", description="people")
+methods = client.sys.list_auth_methods()["data"]
+assert methods["hvac-up/"]["type"] == "userpass" and methods["hvac-up/"]["description"] == "people", methods
+client.sys.tune_auth_method("hvac-up", default_lease_ttl="1h")
+assert client.sys.read_auth_method_tuning("hvac-up")["data"]["default_lease_ttl"] == 3600
+userpass = client.auth.userpass
+userpass.create_or_update_user("alice", "pw-1", policies=["hvac-app"], mount_point="hvac-up")
+assert userpass.list_user(mount_point="hvac-up")["data"]["keys"] == ["alice"]
+assert "hvac-app" in userpass.read_user("alice", mount_point="hvac-up")["data"]["token_policies"]
+userpass.update_password_on_user("alice", "pw-2", mount_point="hvac-up")
+person = hvac.Client(url=os.environ["VAULT_ADDR"])
+logged_in = person.auth.userpass.login("alice", "pw-2", mount_point="hvac-up")["auth"]
+assert logged_in["metadata"] == {"username": "alice"} and logged_in["lease_duration"] == 3600, logged_in
+assert person.is_authenticated() and person.token == logged_in["client_token"]
+try:
+    hvac.Client(url=os.environ["VAULT_ADDR"]).auth.userpass.login("alice", "pw-1", mount_point="hvac-up")
+    raise AssertionError("an old password logged in")
+except hvac.exceptions.InvalidRequest as error:
+    assert "invalid username or password" in str(error), error
+userpass.delete_user("alice", mount_point="hvac-up")
+client.sys.disable_auth_method("hvac-up")
+assert not person.is_authenticated()
+
 client.sys.disable_secrets_engine("hvac-kv")
 client.sys.disable_secrets_engine("hvac-transit")
 print("hvac: all calls passed")
