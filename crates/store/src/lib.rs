@@ -25,6 +25,6 @@ pub use keys::MAX_BACKEND_KEY_LEN;
 pub use memory::MemoryStorage;
 pub use paths::MAX_KEY_LEN;
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresFailure, PostgresOptions, PostgresStorage};
+pub use postgres::{PostgresFailure, PostgresLock, PostgresOptions, PostgresStorage};
 pub use shared_cache::{SharedCache, Weigh};
 pub use sqlite::{CommitStats, DurabilitySettings, SqliteOptions, SqliteStorage};

@@ -31,6 +31,8 @@ const ORDER_PREFIX_CHARS: usize = 512;
 const LIST_PAGE: usize = 256;
 /// The advisory lock serialising schema migrations of one table prefix across servers.
 const MIGRATION_LOCK_CLASS: i32 = 0x5741_5244; // "WARD"
+/// The advisory lock one server holds on a table prefix while it serves it alone.
+const EXCLUSIVE_LOCK_CLASS: i32 = 0x5741_5245;
 
 /// Schema migrations, oldest first; `{t}` is the table prefix. The `{t}_schema` table
 /// records how many have been applied; a step is appended, never edited once released.
@@ -85,12 +87,18 @@ pub enum PostgresFailure {
         /// What went wrong.
         reason: String,
     },
-    /// The database refused or failed a statement.
-    #[error("PostgreSQL failed")]
-    Database(#[source] tokio_postgres::Error),
+    /// The database refused or failed a statement, or could not be reached.
+    #[error("PostgreSQL failed: {}", describe(.0))]
+    Database(tokio_postgres::Error),
     /// No connection could be had from the pool.
-    #[error("no PostgreSQL connection")]
-    Pool(#[source] deadpool_postgres::PoolError),
+    #[error("no PostgreSQL connection: {}", describe(.0))]
+    Pool(deadpool_postgres::PoolError),
+    /// Another server holds the tables.
+    #[error(
+        "the tables {0}_* are in use by another Ward server (several servers on one \
+         database need high availability, which is not there yet)"
+    )]
+    InUse(String),
     /// The tables were written by a newer Ward, whose format this one may not understand.
     #[error("the database schema is version {found}, newer than this build's {supported}")]
     SchemaTooNew {
@@ -99,6 +107,22 @@ pub enum PostgresFailure {
         /// The newest this build knows.
         supported: i32,
     },
+}
+
+/// An error and its causes on one line: tokio-postgres says only "db error" and keeps the
+/// server's message in the cause.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let line = inner.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 impl From<tokio_postgres::Error> for PostgresFailure {
@@ -166,6 +190,14 @@ impl Statements {
 pub struct PostgresStorage {
     pool: Pool,
     sql: Statements,
+    table: String,
+    connect: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+/// This server's hold on its tables: released when dropped, or when its connection is lost.
+pub struct PostgresLock {
+    _client: tokio_postgres::Client,
 }
 
 impl fmt::Debug for PostgresStorage {
@@ -196,11 +228,13 @@ impl PostgresStorage {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match &options.tls_ca_file {
-            Some(path) => {
-                let tls = tls_connector(path)?;
-                Manager::from_config(config, tls, manager_config)
-            }
+        let tls = options
+            .tls_ca_file
+            .as_deref()
+            .map(tls_connector)
+            .transpose()?;
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config),
             None if config.get_ssl_mode() == SslMode::Require => {
                 return Err(PostgresFailure::Settings(
                     "sslmode=require needs tls_ca_file: Ward verifies the database's \
@@ -208,7 +242,7 @@ impl PostgresStorage {
                         .into(),
                 ));
             }
-            None => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+            None => Manager::from_config(config.clone(), tokio_postgres::NoTls, manager_config),
         };
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
@@ -218,9 +252,51 @@ impl PostgresStorage {
         Ok(Self {
             pool,
             sql: Statements::new(table),
+            table: table.clone(),
+            connect: config,
+            tls,
         })
     }
 
+    /// Takes the tables for this process alone, on a connection of its own: the caches
+    /// above the backend are right only while no other server writes underneath them.
+    pub async fn hold_exclusive(&self) -> Result<PostgresLock, PostgresFailure> {
+        let client = match &self.tls {
+            Some(tls) => dedicated(&self.connect, tls.clone()).await?,
+            None => dedicated(&self.connect, tokio_postgres::NoTls).await?,
+        };
+        let row = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                &[&EXCLUSIVE_LOCK_CLASS, &self.table],
+            )
+            .await?;
+        if !row.get::<_, bool>(0) {
+            return Err(PostgresFailure::InUse(self.table.clone()));
+        }
+        Ok(PostgresLock { _client: client })
+    }
+}
+
+/// A connection outside the pool, its I/O driven by a task of its own.
+async fn dedicated<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+) -> Result<tokio_postgres::Client, PostgresFailure>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::error!(%error, "lost the connection holding this server's lock on the database");
+        }
+    });
+    Ok(client)
+}
+
+impl PostgresStorage {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         Ok(self.pool.get().await.map_err(PostgresFailure::from)?)
     }
@@ -260,8 +336,10 @@ async fn migrate(pool: &Pool, table: &str) -> Result<(), PostgresFailure> {
         &[&MIGRATION_LOCK_CLASS, &table],
     )
     .await?;
+    // (Without the notice PostgreSQL sends when the table is already there.)
     tx.batch_execute(&format!(
-        "CREATE TABLE IF NOT EXISTS {table}_schema (version integer NOT NULL)"
+        "SET LOCAL client_min_messages = warning;
+         CREATE TABLE IF NOT EXISTS {table}_schema (version integer NOT NULL)"
     ))
     .await?;
     let row = tx
