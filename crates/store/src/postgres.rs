@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -27,6 +28,8 @@ use crate::keys::{child_of, folder_end, validate_key, validate_prefix};
 /// Characters of the key the ordering index holds (at most 2 KiB of UTF-8, inside the limit
 /// of a B-tree entry).
 const ORDER_PREFIX_CHARS: usize = 512;
+/// How long opening a connection, or waiting for one from the pool, may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Keys read per query while listing.
 const LIST_PAGE: usize = 256;
 /// The advisory lock serialising schema migrations of one table prefix across servers.
@@ -138,8 +141,26 @@ impl From<deadpool_postgres::PoolError> for PostgresFailure {
 }
 
 impl From<PostgresFailure> for StoreError {
+    /// A failure to reach the database, or one the database reports as passing (a
+    /// connection exception, the server shutting down or starting, out of connections),
+    /// is [`StoreError::Unavailable`]; anything else is a backend failure.
     fn from(e: PostgresFailure) -> Self {
-        StoreError::Backend(Box::new(e))
+        let passing = match &e {
+            PostgresFailure::Pool(_) => true,
+            PostgresFailure::Database(error) => match error.as_db_error() {
+                None => true,
+                Some(db) => {
+                    let code = db.code().code();
+                    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+                }
+            },
+            _ => false,
+        };
+        if passing {
+            StoreError::Unavailable(Box::new(e))
+        } else {
+            StoreError::Backend(Box::new(e))
+        }
     }
 }
 
@@ -195,9 +216,15 @@ pub struct PostgresStorage {
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
-/// This server's hold on its tables: released when dropped, or when its connection is lost.
+/// This server's hold on its tables, released when dropped.
 pub struct PostgresLock {
-    _client: tokio_postgres::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresLock {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl fmt::Debug for PostgresStorage {
@@ -221,10 +248,13 @@ impl PostgresStorage {
                  letter, at most 40 characters"
             )));
         }
-        let config: tokio_postgres::Config = options
+        let mut config: tokio_postgres::Config = options
             .connection_url
             .parse()
             .map_err(|e: tokio_postgres::Error| PostgresFailure::Settings(e.to_string()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -244,8 +274,12 @@ impl PostgresStorage {
             }
             None => Manager::from_config(config.clone(), tokio_postgres::NoTls, manager_config),
         };
+        // A request waits this long at most for a connection, then gets "unavailable".
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| PostgresFailure::Settings(e.to_string()))?;
         migrate(&pool, table).await?;
@@ -259,11 +293,36 @@ impl PostgresStorage {
     }
 
     /// Takes the tables for this process alone, on a connection of its own: the caches
-    /// above the backend are right only while no other server writes underneath them.
+    /// above the backend are right only while no other server writes underneath them. When
+    /// that connection is lost (a database restart), the lock goes with it; a task takes
+    /// it again as soon as the database is back.
     pub async fn hold_exclusive(&self) -> Result<PostgresLock, PostgresFailure> {
-        let client = match &self.tls {
-            Some(tls) => dedicated(&self.connect, tls.clone()).await?,
-            None => dedicated(&self.connect, tokio_postgres::NoTls).await?,
+        let target = Arc::new(LockTarget {
+            config: self.connect.clone(),
+            tls: self.tls.clone(),
+            table: self.table.clone(),
+        });
+        let held = target.take().await?;
+        let task = tokio::spawn(keep_holding(target, held));
+        Ok(PostgresLock { task })
+    }
+}
+
+/// What [`PostgresStorage::hold_exclusive`] locks, and how to connect to take it.
+struct LockTarget {
+    config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    table: String,
+}
+
+/// A connection holding the lock; resolves when the connection ends.
+type Held = (tokio_postgres::Client, tokio::task::JoinHandle<()>);
+
+impl LockTarget {
+    async fn take(&self) -> Result<Held, PostgresFailure> {
+        let (client, connection) = match &self.tls {
+            Some(tls) => dedicated(&self.config, tls.clone()).await?,
+            None => dedicated(&self.config, tokio_postgres::NoTls).await?,
         };
         let row = client
             .query_one(
@@ -274,26 +333,43 @@ impl PostgresStorage {
         if !row.get::<_, bool>(0) {
             return Err(PostgresFailure::InUse(self.table.clone()));
         }
-        Ok(PostgresLock { _client: client })
+        Ok((client, connection))
     }
 }
 
-/// A connection outside the pool, its I/O driven by a task of its own.
-async fn dedicated<T>(
-    config: &tokio_postgres::Config,
-    tls: T,
-) -> Result<tokio_postgres::Client, PostgresFailure>
+/// Holds the lock for as long as the task runs, taking it again after a lost connection.
+async fn keep_holding(target: Arc<LockTarget>, mut held: Held) {
+    loop {
+        let (_client, connection) = held;
+        let _ = connection.await;
+        tracing::warn!("lost the database connection holding this server's lock; retaking it");
+        held = loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            match target.take().await {
+                Ok(again) => break again,
+                Err(PostgresFailure::InUse(table)) => tracing::error!(
+                    table,
+                    "another Ward server took this server's tables while its connection was \
+                     down; stop one of them"
+                ),
+                Err(_) => {}
+            }
+        };
+        tracing::info!("retook this server's lock on the database");
+    }
+}
+
+/// A connection outside the pool, with the task driving its I/O.
+async fn dedicated<T>(config: &tokio_postgres::Config, tls: T) -> Result<Held, PostgresFailure>
 where
     T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
     T::Stream: Send + 'static,
 {
     let (client, connection) = config.connect(tls).await?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::error!(%error, "lost the connection holding this server's lock on the database");
-        }
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
     });
-    Ok(client)
+    Ok((client, task))
 }
 
 impl PostgresStorage {

@@ -70,11 +70,24 @@ impl TestPostgres {
             "UTF8",
         ]);
         run(&mut initdb);
-        let port = free_port();
+        let cluster = Self {
+            port: free_port(),
+            bin,
+            dir,
+            keeper: Mutex::new(None),
+        };
+        cluster.serve();
+        cluster
+    }
+
+    /// Starts the server on the cluster's data and port, and waits until it accepts
+    /// connections.
+    fn serve(&self) {
+        let as_root = is_root();
         // fsync off: the tests check Ward's logic, not the disk; nothing here outlives them.
         let script = r#"
             "$1" -D "$2" -p "$3" -k "$4" -c listen_addresses=127.0.0.1 -c fsync=off \
-                -c max_connections=200 >"$4/log" 2>&1 &
+                -c max_connections=200 >>"$4/log" 2>&1 &
             pid=$!
             read -r _
             kill -INT "$pid"
@@ -83,23 +96,24 @@ impl TestPostgres {
         let mut keeper = pg_command(as_root, Path::new("sh"));
         keeper
             .args(["-c", script, "sh"])
-            .arg(bin.join("postgres"))
-            .arg(&data)
-            .arg(port.to_string())
-            .arg(dir.path())
+            .arg(self.bin.join("postgres"))
+            .arg(self.dir.path().join("data"))
+            .arg(self.port.to_string())
+            .arg(self.dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let mut child = keeper.spawn().expect("start PostgreSQL");
         let stdin = child.stdin.take().expect("keeper stdin");
-        let cluster = Self {
-            port,
-            bin,
-            dir,
-            keeper: Mutex::new(Some((child, stdin))),
-        };
-        cluster.wait_until_ready();
-        cluster
+        *self.keeper.lock().unwrap() = Some((child, stdin));
+        self.wait_until_ready();
+    }
+
+    /// Stops the server (fast shutdown: open connections are closed) and starts it again
+    /// on the same data and port.
+    pub fn restart(&self) {
+        self.stop();
+        self.serve();
     }
 
     /// The port it listens on (127.0.0.1).
