@@ -73,6 +73,7 @@ fn request(operation: Operation, path: &str, data: Value, token: &str) -> Reques
         data: data.as_object().cloned().unwrap_or_else(Map::new),
         token: Some(token.into()),
         remote_addr: Some([127, 0, 0, 1].into()),
+        client_certificates: None,
     }
 }
 

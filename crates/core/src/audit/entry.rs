@@ -267,6 +267,7 @@ mod tests {
             data: Map::new(),
             token: None,
             remote_addr: None,
+            client_certificates: None,
         };
         let facts = RequestFacts {
             id: "id-1",
@@ -366,6 +367,7 @@ mod tests {
                         data: data.clone(),
                         token: None,
                         remote_addr,
+                        client_certificates: None,
                     })
                 })
             })
