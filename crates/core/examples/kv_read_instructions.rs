@@ -74,6 +74,7 @@ fn request(operation: Operation, path: &str, data: Value, token: &str) -> Reques
         token: Some(token.into()),
         remote_addr: Some([127, 0, 0, 1].into()),
         mfa: None,
+        client_certificates: None,
     }
 }
 

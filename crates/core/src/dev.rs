@@ -38,6 +38,7 @@ impl Core {
             token: Some(out.root_token.duplicate()),
             remote_addr: None,
             mfa: None,
+            client_certificates: None,
         };
         self.handle(mount).await?;
         Ok(out)

@@ -33,6 +33,8 @@ pub(crate) enum MountType {
     Transit,
     /// The `userpass` auth method, mounted under `auth/`.
     Userpass,
+    /// The `cert` (TLS certificates) auth method, mounted under `auth/`.
+    Cert,
 }
 
 impl MountType {
@@ -44,6 +46,7 @@ impl MountType {
             Self::Kv => "kv",
             Self::Transit => "transit",
             Self::Userpass => "userpass",
+            Self::Cert => "cert",
         }
     }
 }
@@ -70,6 +73,10 @@ macro_rules! with_engine {
             }
             $crate::engine::MountType::Userpass => {
                 type $engine = $crate::userpass::Userpass;
+                $body
+            }
+            $crate::engine::MountType::Cert => {
+                type $engine = $crate::cert_auth::CertAuth;
                 $body
             }
         }
@@ -234,6 +241,8 @@ pub(crate) struct Call<'a, R> {
     pub(crate) remote: Option<std::net::IpAddr>,
     /// The request's second factor, as the transport carried it ([`Request::mfa`]).
     pub(crate) mfa: Option<&'a str>,
+    /// The client's certificate chain, when it presented one ([`Request::client_certificates`]).
+    pub(crate) client_certificates: Option<&'a [Vec<u8>]>,
 }
 
 impl<R> Call<'_, R> {
@@ -333,6 +342,7 @@ pub(crate) async fn run<E: Engine>(
         data: &req.data,
         remote: req.remote_addr,
         mfa: req.mfa.as_deref(),
+        client_certificates: req.client_certificates.as_deref(),
     };
     E::handle(core, call).await
 }

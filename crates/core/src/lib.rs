@@ -3,6 +3,7 @@
 //! transports hand it [`Request`]s and get [`Response`]s or [`CoreError`]s back.
 
 mod audit;
+mod cert_auth;
 mod client_token;
 mod core;
 mod dev;

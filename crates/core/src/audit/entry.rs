@@ -268,6 +268,7 @@ mod tests {
             token: None,
             remote_addr: None,
             mfa: None,
+            client_certificates: None,
         };
         let facts = RequestFacts {
             id: "id-1",
@@ -368,6 +369,7 @@ mod tests {
                         token: None,
                         remote_addr,
                         mfa: None,
+                        client_certificates: None,
                     })
                 })
             })

@@ -265,6 +265,10 @@ async fn dispatch(
         token,
         remote_addr: Some(peer.ip()),
         mfa: mfa_from(&parts.headers),
+        client_certificates: parts
+            .extensions
+            .get::<crate::PeerCertificates>()
+            .map(|chain| std::sync::Arc::clone(&chain.0)),
     };
     match state.core.handle_with_id(request, request_id).await {
         Ok(_) if is_metrics => metrics_response(state).await,
