@@ -399,6 +399,77 @@ async fn concurrent_logins_with_one_totp_code_let_one_in() {
     assert_eq!(statuses, [200, 400, 400, 400, 400, 400]);
 }
 
+/// Storage whose deleting commits fail while `failing` is set: a disable cut short
+/// half-way, as a crash would cut it.
+struct DeletesFail {
+    inner: std::sync::Arc<dyn ward_store::Storage>,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DeletesFail {
+    fn check(&self, deletes: bool) -> Result<(), ward_store::StoreError> {
+        if deletes && self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ward_store::StoreError::Backend("simulated crash".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ward_store::Storage for DeletesFail {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ward_store::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), ward_store::StoreError> {
+        self.inner.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), ward_store::StoreError> {
+        self.check(true)?;
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, ward_store::StoreError> {
+        self.inner.list(prefix).await
+    }
+    async fn commit(&self, ops: Vec<ward_store::Op>) -> Result<(), ward_store::StoreError> {
+        self.check(ops.iter().any(|op| op.action == ward_store::Action::Delete))?;
+        self.inner.commit(ops).await
+    }
+}
+
+#[tokio::test]
+async fn a_disable_cut_short_is_finished_at_the_next_unseal() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let storage = std::sync::Arc::new(DeletesFail {
+        inner: support::storage(dir.path()).await,
+        failing: failing.clone(),
+    });
+    let s = support::dev_over(storage, dir).await;
+    enable_userpass(&s, "userpass").await;
+    add_alice(&s).await;
+    let (_, body) = login(&s, "alice", PASSWORD).await;
+    let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
+
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, _) = s.call("DELETE", "sys/auth/userpass", None).await;
+    assert_eq!(status, 500);
+    // Cut short after the method was marked: nobody logs in through it any more, and it
+    // is listed no more, though its token could not be revoked yet.
+    assert_ne!(login(&s, "alice", PASSWORD).await.0, 200);
+    let (_, list) = s.call("GET", "sys/auth", None).await;
+    assert!(list["data"].get("userpass/").is_none(), "{list}");
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    // The next unseal finishes the disable: the token is revoked, the path is free again.
+    let s = support::restart(s, ward_core::CoreConfig::default()).await;
+    let (status, _) = s
+        .call_as(&token, "GET", "auth/token/lookup-self", None)
+        .await;
+    assert_eq!(status, 403);
+    enable_userpass(&s, "userpass").await;
+    assert_eq!(login(&s, "alice", PASSWORD).await.0, 400);
+}
+
 #[tokio::test]
 async fn a_token_without_the_policy_cannot_manage_users() {
     let s = support::dev().await;

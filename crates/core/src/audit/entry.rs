@@ -334,6 +334,7 @@ mod tests {
             options: Map::new(),
             config: Map::new(),
             created: 0,
+            tainted: false,
         });
         let paths = [
             "secret/data/app",
