@@ -33,6 +33,8 @@ pub(crate) enum MountType {
     Transit,
     /// The `userpass` auth method, mounted under `auth/`.
     Userpass,
+    /// The `approle` auth method, mounted under `auth/`.
+    Approle,
 }
 
 impl MountType {
@@ -44,6 +46,7 @@ impl MountType {
             Self::Kv => "kv",
             Self::Transit => "transit",
             Self::Userpass => "userpass",
+            Self::Approle => "approle",
         }
     }
 }
@@ -70,6 +73,10 @@ macro_rules! with_engine {
             }
             $crate::engine::MountType::Userpass => {
                 type $engine = $crate::userpass::Userpass;
+                $body
+            }
+            $crate::engine::MountType::Approle => {
+                type $engine = $crate::approle::Approle;
                 $body
             }
         }
