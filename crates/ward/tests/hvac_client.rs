@@ -1,5 +1,5 @@
 //! hvac 2.4, the Python client most applications use, unchanged against a real Ward: KV v2,
-//! transit (RSA-OAEP included), mounts, policies and tokens (`clients/hvac_calls.py`).
+//! transit (RSA-OAEP included), mounts, policies, tokens and AppRole (`clients/hvac_calls.py`).
 //! The same script passes against `bao server -dev` (OpenBao 2.7.2). `scripts/test`
 //! installs hvac beside `bao` and names its Python in `WARD_TEST_PYTHON`; without it this
 //! test fails, it never skips.
