@@ -234,9 +234,9 @@ async fn a_login_gives_the_roles_token_with_the_secret_ids_metadata() {
     assert_eq!(auth["policies"], json!(["app", "default"]));
     assert_eq!(auth["metadata"], json!({"role_name": "app", "team": "ops"}));
     assert_eq!(auth["lease_duration"], 3600);
-    let token = auth["client_token"].as_str().unwrap();
+    let token = auth["client_token"].as_str().unwrap().to_owned();
     let (status, body) = s
-        .call_as(token, "GET", "auth/token/lookup-self", None)
+        .call_as(&token, "GET", "auth/token/lookup-self", None)
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["display_name"], "approle");
@@ -310,6 +310,14 @@ async fn a_login_gives_the_roles_token_with_the_secret_ids_metadata() {
     let far = client_from_127_0_0_2();
     let (status, body) = login_with(&far, &s, "open-id", "").await;
     assert_eq!(status, 400, "{body}");
+
+    // Disabling the method revokes the tokens its logins issued.
+    let (status, _) = s.call("DELETE", "sys/auth/approle", None).await;
+    assert_eq!(status, 204);
+    let (status, _) = s
+        .call_as(&token, "GET", "auth/token/lookup-self", None)
+        .await;
+    assert_eq!(status, 403);
 }
 
 #[tokio::test]
