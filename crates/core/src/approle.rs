@@ -117,11 +117,11 @@ impl Engine for Approle {
             (A::Role, _) => {
                 let key = HmacKey::load(core, mount).await?;
                 let role_id = p.str("role_id")?;
+                if role_id.as_deref() == Some("") {
+                    return Err(CoreError::bad("role_id cannot be empty"));
+                }
                 change_role(core, mount, &key, name, |stored| {
-                    let role = match stored {
-                        Some(role) => role,
-                        None => Role::new(role_id.clone().map_or_else(new_id, Ok)?),
-                    };
+                    let role = stored.map_or_else(|| new_id().map(Role::new), Ok)?;
                     let role = role.updated(&p)?;
                     Ok(match &role_id {
                         Some(id) => Role {
@@ -260,15 +260,18 @@ impl HmacKey {
     /// The mount's key, made and stored on first use.
     async fn load(core: &Core, mount: &MountEntry) -> CoreResult<Self> {
         let key = format!("{}hmac_key", mount.storage_prefix());
-        loop {
+        // Of two first uses at once, one key is stored and both read it back.
+        for _ in 0..2 {
             if let Some(bytes) = core.barrier.get(&key).await? {
                 return Ok(Self(ward_crypto::HmacSha256Key::new(bytes.expose())));
             }
             let fresh = Zeroizing::new(ward_crypto::random_array::<32>()?);
-            // Of two first uses at once, one key wins and both read it back.
             let op = Op::put(key.clone(), Expect::Absent, fresh.to_vec());
             core.barrier.try_commit(vec![op]).await?;
         }
+        Err(CoreError::Contended {
+            record: "approle HMAC key",
+        })
     }
 
     /// The hex HMAC of `value`.
@@ -425,16 +428,18 @@ async fn delete_secret_id(
     Ok(())
 }
 
-/// Deletes every expired secret ID of the mount, and every accessor left without its
-/// secret ID. Runs to the end before answering (Vault answers first and tidies behind).
+/// Deletes every expired secret ID of the mount, every secret ID of a role deleted while it
+/// was being issued, and every accessor left without its secret ID. Runs to the end before
+/// answering (Vault answers first and tidies behind).
 async fn tidy(core: &Core, mount: &MountEntry) -> CoreResult<()> {
     let now = now_nanos();
     let prefix = format!("{}secret_id/", mount.storage_prefix());
     for role in core.barrier.list(&prefix).await? {
         let role = role.trim_end_matches('/');
+        let role_gone = read_role(core, mount, role).await?.is_none();
         for hmac in core.barrier.list(&secret_ids_prefix(mount, role)).await? {
             if let Some((entry, _)) = read_secret_id(core, mount, role, &hmac).await?
-                && entry.expired(now)
+                && (role_gone || entry.expired(now))
             {
                 delete_secret_id(core, mount, role, &hmac, &entry.accessor).await?;
             }

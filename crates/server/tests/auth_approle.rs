@@ -600,3 +600,39 @@ async fn secret_ids_never_reach_the_audit_log_or_the_store_in_clear() {
         );
     }
 }
+
+#[tokio::test]
+async fn creating_a_role_needs_create_and_changing_one_needs_update() {
+    let s = support::dev().await;
+    enable_approle(&s).await;
+    write(&s, "role/existing", json!({})).await;
+    s.put_policy(
+        "role-updater",
+        r#"path "auth/approle/role/*" { capabilities = ["update"] }"#,
+    )
+    .await;
+    let updater = s
+        .new_token(
+            &s.root_token,
+            "auth/token/create",
+            json!({"policies": ["role-updater"]}),
+        )
+        .await;
+    let (status, body) = s
+        .call_as(
+            &updater,
+            "POST",
+            "auth/approle/role/existing",
+            Some(json!({"token_ttl": "5m"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = s
+        .call_as(&updater, "POST", "auth/approle/role/new", Some(json!({})))
+        .await;
+    assert_eq!(status, 403);
+    // The login needs no token at all.
+    let id = role_id(&s, "existing").await;
+    let (secret, _) = secret_id(&s, "existing", json!({})).await;
+    assert_eq!(login(&s, &id, &secret).await.0, 200);
+}
