@@ -432,7 +432,7 @@ async fn delete_secret_id(
 /// was being issued, and every accessor left without its secret ID. Runs to the end before
 /// answering (Vault answers first and tidies behind).
 async fn tidy(core: &Core, mount: &MountEntry) -> CoreResult<()> {
-    let now = now_nanos();
+    let (now, mut removed) = (now_nanos(), 0usize);
     let prefix = format!("{}secret_id/", mount.storage_prefix());
     for role in core.barrier.list(&prefix).await? {
         let role = role.trim_end_matches('/');
@@ -442,6 +442,7 @@ async fn tidy(core: &Core, mount: &MountEntry) -> CoreResult<()> {
                 && (role_gone || entry.expired(now))
             {
                 delete_secret_id(core, mount, role, &hmac, &entry.accessor).await?;
+                removed += 1;
             }
         }
     }
@@ -459,6 +460,7 @@ async fn tidy(core: &Core, mount: &MountEntry) -> CoreResult<()> {
             }
         }
     }
+    tracing::info!(mount = %mount.path, removed, "approle secret IDs tidied");
     Ok(())
 }
 
