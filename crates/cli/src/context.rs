@@ -20,7 +20,8 @@ pub(crate) struct GlobalArgs {
         value_name = "URL"
     )]
     address: Option<String>,
-    /// Token to authenticate with [env: WARD_TOKEN, then VAULT_TOKEN].
+    /// Token to authenticate with [env: WARD_TOKEN, then VAULT_TOKEN; then the one `ward
+    /// login` stored in ~/.ward-token, else ~/.vault-token].
     // The id differs from the name: `token lookup TOKEN` has a positional named `token`.
     #[arg(
         long = "token",
@@ -78,6 +79,7 @@ pub(crate) struct GlobalArgs {
 }
 
 /// A ready client and the chosen output format.
+#[derive(Clone)]
 pub(crate) struct Context {
     /// The HTTP client.
     pub(crate) client: Client,
@@ -111,7 +113,8 @@ impl GlobalArgs {
             .token
             .clone()
             .or_else(|| env_var("WARD_TOKEN"))
-            .or_else(|| env_var("VAULT_TOKEN"));
+            .or_else(|| env_var("VAULT_TOKEN"))
+            .or_else(crate::token_file::read);
         let options = self.client_options()?;
         let client = Client::with_options(&address, token.as_deref().map(str::trim), &options)
             .map_err(|e| CliError::Usage(format!("Error configuring the client: {e}")))?;

@@ -10,6 +10,7 @@ mod cmd;
 mod context;
 mod error;
 mod output;
+mod token_file;
 
 use std::fmt;
 use std::io::Write;
@@ -100,6 +101,11 @@ enum Command {
     /// Read and write key/value secrets.
     #[command(subcommand)]
     Kv(cmd::kv::KvCommand),
+    /// Authenticate with a token or an auth method and store the token for later commands.
+    Login(cmd::login::LoginArgs),
+    /// Enable, list, tune and disable auth methods.
+    #[command(subcommand)]
+    Auth(cmd::auth::AuthCommand),
     /// Create, look up, renew and revoke tokens.
     #[command(subcommand)]
     Token(cmd::token::TokenCommand),
@@ -211,6 +217,8 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
         Command::List(args) => cmd::generic::list(&context, args).await,
         Command::Secrets(c) => cmd::secrets::run(&context, c).await,
         Command::Kv(c) => cmd::kv::run(&context, c).await,
+        Command::Login(args) => cmd::login::run(context, args).await,
+        Command::Auth(c) => cmd::auth::run(&context, c).await,
         Command::Token(c) => cmd::token::run(&context, c).await,
         Command::Policy(c) => cmd::policy::run(&context, c).await,
         Command::Audit(c) => cmd::audit::run(&context, c).await,

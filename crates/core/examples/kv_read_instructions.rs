@@ -73,6 +73,8 @@ fn request(operation: Operation, path: &str, data: Value, token: &str) -> Reques
         data: data.as_object().cloned().unwrap_or_else(Map::new),
         token: Some(token.into()),
         remote_addr: Some([127, 0, 0, 1].into()),
+        mfa: None,
+        client_certificates: None,
     }
 }
 

@@ -37,6 +37,8 @@ impl Core {
                 .unwrap_or_default(),
             token: Some(out.root_token.duplicate()),
             remote_addr: None,
+            mfa: None,
+            client_certificates: None,
         };
         self.handle(mount).await?;
         Ok(out)

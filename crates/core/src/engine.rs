@@ -35,6 +35,8 @@ pub(crate) enum MountType {
     Userpass,
     /// The `approle` auth method, mounted under `auth/`.
     Approle,
+    /// The `cert` (TLS certificates) auth method, mounted under `auth/`.
+    Cert,
 }
 
 impl MountType {
@@ -47,6 +49,7 @@ impl MountType {
             Self::Transit => "transit",
             Self::Userpass => "userpass",
             Self::Approle => "approle",
+            Self::Cert => "cert",
         }
     }
 }
@@ -77,6 +80,10 @@ macro_rules! with_engine {
             }
             $crate::engine::MountType::Approle => {
                 type $engine = $crate::approle::Approle;
+                $body
+            }
+            $crate::engine::MountType::Cert => {
+                type $engine = $crate::cert_auth::CertAuth;
                 $body
             }
         }
@@ -239,6 +246,10 @@ pub(crate) struct Call<'a, R> {
     pub(crate) data: &'a Map<String, Value>,
     /// The client's address, when the transport knows it.
     pub(crate) remote: Option<std::net::IpAddr>,
+    /// The request's second factor, as the transport carried it ([`Request::mfa`]).
+    pub(crate) mfa: Option<&'a str>,
+    /// The client's certificate chain, when it presented one ([`Request::client_certificates`]).
+    pub(crate) client_certificates: Option<&'a [Vec<u8>]>,
 }
 
 impl<R> Call<'_, R> {
@@ -337,6 +348,8 @@ pub(crate) async fn run<E: Engine>(
         operation: req.operation,
         data: &req.data,
         remote: req.remote_addr,
+        mfa: req.mfa.as_deref(),
+        client_certificates: req.client_certificates.as_deref(),
     };
     E::handle(core, call).await
 }

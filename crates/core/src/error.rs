@@ -33,6 +33,9 @@ pub enum CoreError {
     /// A storage backend failure (HTTP 500); the source is logged, not shown.
     #[error("internal error")]
     Storage(#[source] StoreError),
+    /// The storage backend cannot be reached for now (HTTP 503): retrying may succeed.
+    #[error("storage is unavailable")]
+    StorageUnavailable(#[source] StoreError),
     /// Audit devices are enabled and none of them recorded the request (HTTP 500): the
     /// request was refused (Vault's fail-closed rule). The message says so; details are logged.
     #[error("{0}")]
@@ -143,6 +146,7 @@ impl From<StoreError> for CoreError {
         match e {
             StoreError::Sealed => Self::Sealed,
             StoreError::InvalidKey => Self::bad("invalid path"),
+            unavailable @ StoreError::Unavailable(_) => Self::StorageUnavailable(unavailable),
             other => Self::Storage(other),
         }
     }

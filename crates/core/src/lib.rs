@@ -4,6 +4,7 @@
 
 mod approle;
 mod audit;
+mod cert_auth;
 mod client_token;
 mod core;
 mod dev;
@@ -19,6 +20,7 @@ mod rotation;
 mod seal;
 mod sys;
 mod token;
+mod totp;
 mod transit;
 mod userpass;
 pub mod webhook;

@@ -38,6 +38,11 @@ pub(crate) struct MountEntry {
     pub(crate) options: Map<String, Value>,
     pub(crate) config: Map<String, Value>,
     pub(crate) created: i64,
+    /// Being disabled: no request reaches it, and the table lists it no more. Disabling an
+    /// auth method marks it first, then revokes its tokens, then removes it; a disable cut
+    /// short (a crash) is finished at the next unseal, so no token of a removed method lives on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) tainted: bool,
 }
 
 impl MountEntry {
@@ -158,6 +163,7 @@ pub(crate) fn builtin(path: &str) -> Option<(MountType, Arc<MountEntry>)> {
                 options: Map::new(),
                 config: Map::new(),
                 created: 0,
+                tainted: false,
             })
         };
         [
@@ -232,7 +238,9 @@ impl MountTable {
         })
     }
 
+    /// Makes `entries`, less the tainted ones, the live table.
     fn set(&self, mut entries: Vec<Arc<MountEntry>>) {
+        entries.retain(|m| !m.tainted);
         // Longest path first, so `find` takes the most specific mount.
         entries.sort_by(|a, b| {
             b.path
@@ -313,6 +321,7 @@ impl MountTable {
             options: new.options,
             config: new.config,
             created: crate::core::now(),
+            tainted: false,
         };
         keys.create(barrier, &entry.uuid).await?;
         let mut next = current.entries;
@@ -337,6 +346,30 @@ impl MountTable {
         change(&mut entry)?;
         *slot = Arc::new(entry);
         self.persist(barrier, current.expect, next).await
+    }
+
+    /// Marks the mount at `path` (normalised) [tainted](MountEntry::tainted); false if
+    /// there is none.
+    pub(crate) async fn taint(&self, barrier: &Barrier, path: &str) -> CoreResult<bool> {
+        let _change = self.changes.lock().await;
+        let current = Self::read_stored(barrier).await?;
+        let mut next = current.entries.clone();
+        let Some(slot) = next.iter_mut().find(|m| m.path == path) else {
+            return Ok(false);
+        };
+        *slot = Arc::new(MountEntry {
+            tainted: true,
+            ..MountEntry::clone(slot)
+        });
+        self.persist(barrier, current.expect, next).await?;
+        Ok(true)
+    }
+
+    /// The paths of the stored mounts whose disable has not finished.
+    pub(crate) async fn tainted(&self, barrier: &Barrier) -> CoreResult<Vec<String>> {
+        let stored = Self::read_stored(barrier).await?;
+        let paths = stored.entries.iter().filter(|m| m.tainted);
+        Ok(paths.map(|m| m.path.clone()).collect())
     }
 
     /// Unmounts `path` (normalised): takes it out of the table first (no request reaches it

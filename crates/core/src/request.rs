@@ -1,6 +1,7 @@
 //! Transport-neutral requests and responses, shaped like Vault's logical requests.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -31,6 +32,12 @@ pub struct Request {
     pub token: Option<crate::Token>,
     /// The client's address, for CIDR-bound tokens.
     pub remote_addr: Option<IpAddr>,
+    /// Vault's `X-Vault-MFA` header, `[method:]passcode`: the second factor of a login.
+    pub mfa: Option<String>,
+    /// The certificate chain the client presented on its connection (DER, its own
+    /// certificate first), when the transport has one: the transport checked that the client
+    /// holds the certificate's key, not who issued it. The `cert` auth method decides that.
+    pub client_certificates: Option<Arc<[Vec<u8>]>>,
 }
 
 impl std::fmt::Debug for Request {

@@ -324,6 +324,16 @@ impl Core {
 
     async fn post_unseal(&self) -> CoreResult<()> {
         self.mounts.load(&self.barrier).await?;
+        for path in self.mounts.tainted(&self.barrier).await? {
+            // Unsealing goes on if this fails: the method stays unreachable, and the next
+            // unseal tries again.
+            match self.finish_auth_disable(&path).await {
+                Ok(()) => tracing::info!(path, "finished disabling an auth method"),
+                Err(e) => {
+                    tracing::error!(path, error = %e.report(), "could not finish disabling an auth method")
+                }
+            }
+        }
         self.policies.install_default(&self.barrier).await?;
         self.load_audit().await?;
         Ok(())

@@ -21,6 +21,7 @@ use crate::mounts::MountEntry;
 use crate::params::Params;
 use crate::token::LoginToken;
 use crate::token::store::{cidr_contains, validate_cidrs};
+use crate::totp::TotpSecret;
 use crate::{Core, CoreError, CoreResult, Operation, Response};
 
 /// The `userpass` engine.
@@ -32,6 +33,7 @@ pub(crate) enum UserpassRoute {
     Users,
     User,
     Password,
+    Totp,
     Login,
 }
 
@@ -45,6 +47,7 @@ impl Engine for Userpass {
             Route::new("users", &[List], U::Users),
             Route::new("users/:username", &[Read, Write, Delete], U::User).checks_existence(),
             Route::new("users/:username/password", &[Write], U::Password),
+            Route::new("users/:username/totp", &[Write, Delete], U::Totp),
             Route::new("login/:username", &[Write], U::Login).login(),
         ]
     };
@@ -113,9 +116,47 @@ impl Engine for Userpass {
                 .await?;
                 Ok(Response::empty())
             }
-            (U::Login, _) => core.userpass_login(mount, name, &p, call.remote).await,
+            (U::Totp, Operation::Delete) => {
+                change_user(core, mount, &name, |stored| {
+                    let user = stored.ok_or_else(|| CoreError::bad("username does not exist"))?;
+                    Ok(User { totp: None, ..user })
+                })
+                .await?;
+                Ok(Response::empty())
+            }
+            (U::Totp, _) => {
+                let (secret, answer) = TotpSecret::enrol(&name)?;
+                change_user(core, mount, &name, |stored| {
+                    let user = stored.ok_or_else(|| CoreError::bad("username does not exist"))?;
+                    if user.totp.is_some() {
+                        return Err(CoreError::bad(
+                            "user already has a TOTP secret: delete it before enrolling again",
+                        ));
+                    }
+                    Ok(User {
+                        totp: Some(secret.clone()),
+                        ..user
+                    })
+                })
+                .await?;
+                Ok(Response::data(answer))
+            }
+            (U::Login, _) => {
+                let login = UserpassLogin {
+                    name,
+                    remote: call.remote,
+                    totp: p.str("totp")?.or_else(|| call.mfa.map(mfa_passcode)),
+                };
+                core.userpass_login(mount, login, &p).await
+            }
         }
     }
+}
+
+/// The passcode of Vault's `X-Vault-MFA` header, `[method:]passcode` (a method name is
+/// irrelevant here: TOTP is a user's only second factor).
+fn mfa_passcode(header: &str) -> String {
+    header.rsplit(':').next().unwrap_or_default().to_owned()
 }
 
 /// Usernames are case-insensitive, as Vault's.
@@ -191,6 +232,9 @@ struct User {
     token_ttl: u64,
     token_max_ttl: u64,
     token_bound_cidrs: Vec<String>,
+    /// The enrolled TOTP second factor, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    totp: Option<TotpSecret>,
 }
 
 impl User {
@@ -201,6 +245,7 @@ impl User {
             token_ttl: 0,
             token_max_ttl: 0,
             token_bound_cidrs: Vec::new(),
+            totp: None,
         }
     }
 
@@ -330,15 +375,16 @@ impl Core {
     }
 
     /// `auth/<mount>/login/:username`: a token for a user whose password matches, asking from
-    /// inside the user's `token_bound_cidrs` if it has any (403 otherwise, as OpenBao). An
-    /// unknown user costs the same hash as a wrong password and gets the same answer.
+    /// inside the user's `token_bound_cidrs` if it has any (403 otherwise, as OpenBao), with
+    /// an unused TOTP passcode if the user enrolled one. An unknown user costs the same hash
+    /// as a wrong password and gets the same answer.
     async fn userpass_login(
         &self,
         mount: &MountEntry,
-        name: String,
+        login: UserpassLogin,
         p: &Params<'_>,
-        remote: Option<std::net::IpAddr>,
     ) -> CoreResult<Response> {
+        let UserpassLogin { name, remote, totp } = login;
         let password = password(p, "missing password")?;
         let user = read_user(self, mount, &name).await?;
         let stored = user
@@ -354,6 +400,10 @@ impl Core {
         if !user.token_bound_cidrs.is_empty() && !remote.is_some_and(admitted) {
             return Err(CoreError::PermissionDenied);
         }
+        if user.totp.is_some() {
+            let passcode = totp.ok_or_else(|| CoreError::bad("TOTP passcode required"))?;
+            self.use_totp_passcode(mount, &name, &passcode).await?;
+        }
         let mut meta = serde_json::Map::new();
         meta.insert("username".into(), json!(name));
         let login = LoginToken {
@@ -366,6 +416,35 @@ impl Core {
         };
         self.issue_login_token(mount, login).await
     }
+
+    /// Records the step of `passcode` as used by user `name`, by compare-and-set, so that a
+    /// code works once even when two logins present it at the same moment.
+    async fn use_totp_passcode(
+        &self,
+        mount: &MountEntry,
+        name: &str,
+        passcode: &str,
+    ) -> CoreResult<()> {
+        let now = u64::try_from(crate::core::now()).unwrap_or_default();
+        change_user(self, mount, name, |stored| {
+            let refused = || CoreError::bad("invalid or already used TOTP passcode");
+            let user = stored.ok_or_else(refused)?;
+            let secret = user.totp.clone().ok_or_else(refused)?;
+            let step = secret.accept(passcode, now)?.ok_or_else(refused)?;
+            Ok(User {
+                totp: Some(secret.used(step)),
+                ..user
+            })
+        })
+        .await
+    }
+}
+
+/// Who logs in, from where, with which second factor.
+struct UserpassLogin {
+    name: String,
+    remote: Option<std::net::IpAddr>,
+    totp: Option<String>,
 }
 
 #[cfg(test)]

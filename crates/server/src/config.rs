@@ -162,14 +162,56 @@ pub struct TelemetryConfig {
     pub service_name: Option<String>,
 }
 
-/// The `[storage]` table.
+/// The `[storage]` table: `backend` names the backend, the other keys are its own.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StorageConfig {
+    /// The embedded SQLite database.
+    Sqlite {
+        /// Path of the database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL database.
+    Postgres(PostgresConfig),
+}
+
+/// `[storage] backend = "postgres"`.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StorageConfig {
-    /// Backend name; `sqlite` for now.
-    pub backend: String,
-    /// Path of the SQLite database file.
-    pub path: PathBuf,
+pub struct PostgresConfig {
+    /// libpq-style URL or key=value string; `WARD_PG_URL` when absent.
+    #[serde(default)]
+    pub connection_url: Option<String>,
+    /// Prefix of Ward's tables (default `ward`).
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Connections in the pool (default 16).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// PEM CA bundle: TLS to the database, its certificate and name verified.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("PostgresConfig")
+            .field("table", &self.table)
+            .field("max_connections", &self.max_connections)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StorageConfig {
+    /// The backend's name, as `sys/seal-status` reports it.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+            Self::Postgres(_) => "postgresql",
+        }
+    }
 }
 
 /// Log line format.
@@ -207,12 +249,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Self, ServerError> {
         let config: Config =
             toml::from_str(text).map_err(|e| ServerError::Config(e.to_string()))?;
-        if config.storage.backend != "sqlite" {
-            return Err(ServerError::Config(format!(
-                "unknown storage backend {:?} (supported: \"sqlite\")",
-                config.storage.backend
-            )));
-        }
+
         config.telemetry.validate()?;
         if let Some(listener) = &config.listener {
             listener.validate()?;
@@ -265,7 +302,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.address, "127.0.0.1:8200");
-        assert_eq!(c.storage.path, PathBuf::from("/var/lib/ward/ward.db"));
+        assert!(
+            matches!(&c.storage, StorageConfig::Sqlite { path } if path == Path::new("/var/lib/ward/ward.db"))
+        );
         assert!(!c.disable_mlock);
         assert!(c.rotation.keyring_period.is_none());
         assert!(!c.rotation.webhook_allow_internal);
@@ -283,6 +322,22 @@ mod tests {
             Config::parse("adress = \"x\"\n[storage]\nbackend=\"sqlite\"\npath=\"a\"").is_err()
         );
         assert!(Config::parse("[storage]\nbackend=\"consul\"\npath=\"a\"").is_err());
+        // Each backend takes its own keys only.
+        assert!(Config::parse("[storage]\nbackend=\"sqlite\"\ntable=\"a\"").is_err());
+        assert!(Config::parse("[storage]\nbackend=\"postgres\"\npath=\"a\"").is_err());
+        let pg = Config::parse(
+            "[storage]\nbackend=\"postgres\"\nconnection_url=\"postgres://u:secret@db/w\"\n\
+             table=\"w1\"\nmax_connections=4\n",
+        )
+        .unwrap();
+        let StorageConfig::Postgres(pg) = pg.storage else {
+            panic!("not postgres")
+        };
+        assert_eq!(
+            (pg.table.as_deref(), pg.max_connections),
+            (Some("w1"), Some(4))
+        );
+        assert!(!format!("{pg:?}").contains("secret"));
         assert!(Config::parse("address = \"x\"").is_err());
         assert!(
             Config::parse("[storage]\nbackend=\"sqlite\"\npath=\"a\"\n[rotation]\nperiod=\"1h\"")

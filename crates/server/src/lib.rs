@@ -44,6 +44,9 @@ pub enum ServerError {
     /// Binding or serving the listener failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The PostgreSQL backend could not start.
+    #[error("storage error: {0}")]
+    Postgres(#[from] ward_store::PostgresFailure),
     /// Another process serves the same database.
     #[error("{0}")]
     DatabaseInUse(String),
@@ -88,9 +91,9 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     if !config.disable_mlock {
         hardening::lock_memory()?;
     }
-    let (storage, _db_lock) = open_sqlite(&config.storage.path)?;
+    let (storage, _db_lock, storage_banner) = open_storage(&config.storage).await?;
     let core_config = CoreConfig {
-        storage_type: config.storage.backend.clone(),
+        storage_type: config.storage.backend_name().to_owned(),
         cluster_name: config.cluster_name.clone(),
         default_token_ttl: duration(config.default_token_ttl.as_deref(), 768 * 3600)?,
         max_token_ttl: duration(config.max_token_ttl.as_deref(), 768 * 3600)?,
@@ -105,8 +108,7 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     print_stdout(&format!(
-        "==> Ward server started! Log data will stream in below:\n\n             Api Address: {scheme}://{addr}\n                 Storage: sqlite ({})\n                 Version: Ward v{}\n",
-        config.storage.path.display(),
+        "==> Ward server started! Log data will stream in below:\n\n             Api Address: {scheme}://{addr}\n                 Storage: {storage_banner}\n                 Version: Ward v{}\n",
         ward_core::VERSION
     ));
     tracing::info!(%addr, tls = tls.is_some(), "listening");
@@ -206,6 +208,53 @@ fn write_dev_certificates(dir: &std::path::Path) -> Result<ListenerConfig, Serve
         tls_key_file: Some(key),
         ..ListenerConfig::default()
     })
+}
+
+/// What keeps a database for this server alone, held as long as its storage.
+enum StorageHold {
+    File { _lock: std::fs::File },
+    Postgres { _lock: ward_store::PostgresLock },
+}
+
+/// Opens the configured backend for this process alone, with the read cache over it; also
+/// says what it opened, for the start banner.
+async fn open_storage(
+    config: &StorageConfig,
+) -> Result<(Arc<dyn Storage>, StorageHold, String), ServerError> {
+    match config {
+        StorageConfig::Sqlite { path } => {
+            let (storage, lock) = open_sqlite(path)?;
+            let banner = format!("sqlite ({})", path.display());
+            Ok((storage, StorageHold::File { _lock: lock }, banner))
+        }
+        StorageConfig::Postgres(pg) => {
+            let url = pg
+                .connection_url
+                .clone()
+                .or_else(|| std::env::var("WARD_PG_URL").ok().filter(|u| !u.is_empty()))
+                .ok_or_else(|| {
+                    ServerError::Config(
+                        "[storage] backend \"postgres\" needs connection_url (or WARD_PG_URL)"
+                            .into(),
+                    )
+                })?;
+            let options = ward_store::PostgresOptions {
+                connection_url: url,
+                table: pg.table.clone().unwrap_or_else(|| "ward".into()),
+                max_connections: pg.max_connections.unwrap_or(16),
+                tls_ca_file: pg.tls_ca_file.clone(),
+            };
+            let postgres = ward_store::PostgresStorage::connect(&options).await?;
+            let lock = postgres
+                .hold_exclusive()
+                .await
+                .map_err(|e| ServerError::DatabaseInUse(e.to_string()))?;
+            let metered = telemetry::MeteredStorage::new(postgres);
+            let storage = Arc::new(CachedStorage::new(metered, CacheLimits::default()));
+            let banner = format!("postgresql (tables {}_*)", options.table);
+            Ok((storage, StorageHold::Postgres { _lock: lock }, banner))
+        }
+    }
 }
 
 /// Opens the database at `path` for this process alone: the returned lock must live as long

@@ -128,7 +128,7 @@ pub(crate) async fn serve(
                 .get_ref()
                 .1
                 .peer_certificates()
-                .map(|chain| PeerCertificates(chain.to_vec().into()));
+                .map(|chain| PeerCertificates(chain.iter().map(|c| c.to_vec()).collect()));
             let connection = Connection {
                 state,
                 peer,

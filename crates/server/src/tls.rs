@@ -5,10 +5,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 
 use crate::ServerError;
 use crate::config::{ListenerConfig, TlsVersion};
@@ -19,11 +24,13 @@ pub(crate) struct TlsListener {
     config: ArcSwap<ServerConfig>,
 }
 
-/// The certificate chain a client presented and the listener verified against
-/// `tls_client_ca_file`, end-entity certificate first. The accept loop puts it in the
-/// extensions of every request of that connection, for what authenticates by certificate.
+/// The certificate chain a client presented (DER, end-entity certificate first), whose key
+/// the handshake proved it holds; verified against `tls_client_ca_file` when that is set,
+/// otherwise only by the `cert` auth method, against its roles' CAs. The accept loop puts it
+/// in the extensions of every request of that connection, for what authenticates by
+/// certificate.
 #[derive(Debug, Clone)]
-pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
+pub struct PeerCertificates(pub Arc<[Vec<u8>]>);
 
 impl TlsListener {
     /// Reads the files `settings` names; any problem with them is a startup error.
@@ -79,7 +86,14 @@ fn server_config(settings: &ListenerConfig) -> Result<ServerConfig, ServerError>
         .with_protocol_versions(versions)
         .map_err(|e| ServerError::Config(format!("listener: {e}")))?;
     let builder = match &settings.tls_client_ca_file {
-        None => builder.with_no_client_auth(),
+        // As Vault's listener, every client is asked for a certificate, which it may leave
+        // out. Which CA issued it is for the `cert` auth method to judge, against its
+        // roles; nothing else reads the chain, so a self-made certificate gains nothing
+        // here (a token-authenticated request ignores it). The handshake signature is still
+        // verified: it is what proves the client holds the certificate's key.
+        None => builder.with_client_cert_verifier(Arc::new(AnyClientCertificate {
+            algorithms: provider.signature_verification_algorithms,
+        })),
         Some(ca_file) => {
             let mut roots = RootCertStore::empty();
             for ca in certificates(ca_file, "listener.tls_client_ca_file")? {
@@ -113,6 +127,54 @@ fn server_config(settings: &ListenerConfig) -> Result<ServerConfig, ServerError>
     })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Accepts any client certificate chain at the TLS layer (optional, never required), but
+/// verifies the handshake signature with the provider's algorithms, as any verifier must.
+#[derive(Debug)]
+struct AnyClientCertificate {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for AnyClientCertificate {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 /// The PEM certificates in `path` (at least one).

@@ -1,6 +1,6 @@
 //! What reaches the disk: after secrets are written, neither the SQLite database nor its
-//! write-ahead log contains a secret value, a path segment or the root token, in any
-//! encoding we can think of.
+//! write-ahead log, nor a `pg_dump` of the PostgreSQL tables, contains a secret value, a path
+//! segment or the root token, in any encoding we can think of.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -39,9 +39,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.len() >= 6 && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-#[tokio::test]
-async fn database_files_hold_no_plaintext() {
-    let s = support::dev().await;
+/// Writes a secret, metadata, a token and a policy, each with a name or value found nowhere
+/// else; returns those needles.
+async fn write_needles(s: &support::TestServer) -> Vec<String> {
     let marker = "MARKER-9f3a7c41-unique-secret-value";
     let segment = "zebrafinch-ledger-7731";
     let (status, _) = s
@@ -77,7 +77,36 @@ async fn database_files_hold_no_plaintext() {
         .call("GET", &format!("secret/data/apps/{segment}"), None)
         .await;
     assert_eq!(body["data"]["data"]["password"], marker);
+    [
+        marker,
+        segment,
+        s.root_token.as_str(),
+        child_token.as_str(),
+        "team-x",
+        "quokka-policy",
+        "apps",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
 
+fn assert_no_needle(needles: &[String], files: &[(String, Vec<u8>)]) {
+    for needle in needles {
+        for (enc_index, enc) in encodings(needle).iter().enumerate() {
+            for (path, bytes) in files {
+                assert!(
+                    !contains(bytes, enc),
+                    "{path} contains {needle:?} (encoding #{enc_index})"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn database_files_hold_no_plaintext() {
+    let s = support::dev().await;
+    let needles = write_needles(&s).await;
     let mut files = Vec::new();
     for entry in std::fs::read_dir(s.dir.path()).unwrap() {
         let path = entry.unwrap().path();
@@ -92,24 +121,20 @@ async fn database_files_hold_no_plaintext() {
         files.iter().map(|(_, b)| b.len()).sum::<usize>() > 4096,
         "the files hold data"
     );
-    for needle in [
-        marker,
-        segment,
-        s.root_token.as_str(),
-        child_token.as_str(),
-        "team-x",
-        "quokka-policy",
-        "apps",
-    ] {
-        for (enc_index, enc) in encodings(needle).iter().enumerate() {
-            for (path, bytes) in &files {
-                assert!(
-                    !contains(bytes, enc),
-                    "{path} contains {needle:?} (encoding #{enc_index})"
-                );
-            }
-        }
-    }
+    assert_no_needle(&needles, &files);
+}
+
+#[tokio::test]
+async fn a_postgres_dump_holds_no_plaintext() {
+    let (storage, table) = support::postgres_storage().await;
+    let s = support::dev_over(storage, tempfile::tempdir().unwrap()).await;
+    let needles = write_needles(&s).await;
+    let dump = ward_test_postgres::shared().dump("postgres");
+    let rows = String::from_utf8_lossy(&dump)
+        .matches(&format!("INSERT INTO public.{table}_entries"))
+        .count();
+    assert!(rows > 10, "the dump holds Ward's entries ({rows} rows)");
+    assert_no_needle(&needles, &[("pg_dump".to_owned(), dump)]);
 }
 
 /// The detector above must be able to fail: it finds the marker inside longer plaintext,

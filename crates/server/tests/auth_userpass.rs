@@ -290,6 +290,186 @@ async fn wrong_password_and_unknown_user_are_indistinguishable() {
     assert_eq!(status, 400, "{body}");
 }
 
+/// The code of the authenticator whose `otpauth://` URL is `url`, `steps` steps from now.
+fn totp_code(url: &str, steps: i64) -> String {
+    let totp = totp_rs::TOTP::from_url(url).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    totp.generate(now.checked_add_signed(steps * 30).unwrap())
+}
+
+#[tokio::test]
+async fn a_totp_enrolled_user_logs_in_with_each_code_once() {
+    let s = support::dev().await;
+    enable_userpass(&s, "userpass").await;
+    add_alice(&s).await;
+    let (status, body) = s.call("POST", "auth/userpass/users/alice/totp", None).await;
+    assert_eq!(status, 200, "{body}");
+    let url = body["data"]["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("otpauth://totp/Ward:alice?"), "{url}");
+    assert!(!body["data"]["barcode"].as_str().unwrap().is_empty());
+    // The secret is shown once: not again on enrolment, nor on a read of the user.
+    let (status, body) = s.call("POST", "auth/userpass/users/alice/totp", None).await;
+    assert_eq!(status, 400, "{body}");
+    let secret = url
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let (_, user) = s.call("GET", "auth/userpass/users/alice", None).await;
+    assert!(!user.to_string().contains(secret), "{user}");
+
+    // The password alone is not enough once enrolled; a wrong password still says only that.
+    let (status, body) = login(&s, "alice", PASSWORD).await;
+    assert_eq!(
+        (status, &body["errors"]),
+        (400, &json!(["TOTP passcode required"]))
+    );
+    assert_eq!(
+        login(&s, "alice", "not-it").await,
+        login(&s, "bob", "not-it").await
+    );
+    let with_code = |code: String| json!({"password": PASSWORD, "totp": code});
+    let path = "auth/userpass/login/alice";
+    let (status, body) = s
+        .call_as("", "POST", path, Some(with_code("000000".into())))
+        .await;
+    let refused = json!(["invalid or already used TOTP passcode"]);
+    // (One in a million: 000000 might be a current code.)
+    assert_eq!((status, &body["errors"]), (400, &refused));
+
+    let code = totp_code(&url, 0);
+    let (status, body) = s
+        .call_as("", "POST", path, Some(with_code(code.clone())))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["auth"]["client_token"].as_str().is_some());
+    // A code works once, and an earlier step's code is refused after a later one was used.
+    let (status, body) = s.call_as("", "POST", path, Some(with_code(code))).await;
+    assert_eq!((status, &body["errors"]), (400, &refused));
+    let (status, _) = s
+        .call_as("", "POST", path, Some(with_code(totp_code(&url, -1))))
+        .await;
+    assert_eq!(status, 400);
+
+    // Vault's `X-Vault-MFA` header carries the code too, with or without a method name.
+    let next = totp_code(&url, 1);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/{path}", s.url))
+        .header("X-Vault-MFA", format!("totp:{next}"))
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Removing the second factor lets the password alone log in again.
+    let (status, _) = s
+        .call("DELETE", "auth/userpass/users/alice/totp", None)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(login(&s, "alice", PASSWORD).await.0, 200);
+}
+
+#[tokio::test]
+async fn concurrent_logins_with_one_totp_code_let_one_in() {
+    let s = std::sync::Arc::new(support::dev().await);
+    enable_userpass(&s, "userpass").await;
+    add_alice(&s).await;
+    let (_, body) = s.call("POST", "auth/userpass/users/alice/totp", None).await;
+    let code = totp_code(body["data"]["url"].as_str().unwrap(), 0);
+    let logins = (0..6).map(|_| {
+        let (s, code) = (s.clone(), code.clone());
+        tokio::spawn(async move {
+            let body = json!({"password": PASSWORD, "totp": code});
+            s.call_as("", "POST", "auth/userpass/login/alice", Some(body))
+                .await
+                .0
+        })
+    });
+    let mut statuses = Vec::new();
+    for login in logins.collect::<Vec<_>>() {
+        statuses.push(login.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 400, 400, 400, 400, 400]);
+}
+
+/// Storage whose deleting commits fail while `failing` is set: a disable cut short
+/// half-way, as a crash would cut it.
+struct DeletesFail {
+    inner: std::sync::Arc<dyn ward_store::Storage>,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DeletesFail {
+    fn check(&self, deletes: bool) -> Result<(), ward_store::StoreError> {
+        if deletes && self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ward_store::StoreError::Backend("simulated crash".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ward_store::Storage for DeletesFail {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ward_store::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), ward_store::StoreError> {
+        self.inner.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), ward_store::StoreError> {
+        self.check(true)?;
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, ward_store::StoreError> {
+        self.inner.list(prefix).await
+    }
+    async fn commit(&self, ops: Vec<ward_store::Op>) -> Result<(), ward_store::StoreError> {
+        self.check(ops.iter().any(|op| op.action == ward_store::Action::Delete))?;
+        self.inner.commit(ops).await
+    }
+}
+
+#[tokio::test]
+async fn a_disable_cut_short_is_finished_at_the_next_unseal() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let storage = std::sync::Arc::new(DeletesFail {
+        inner: support::storage(dir.path()).await,
+        failing: failing.clone(),
+    });
+    let s = support::dev_over(storage, dir).await;
+    enable_userpass(&s, "userpass").await;
+    add_alice(&s).await;
+    let (_, body) = login(&s, "alice", PASSWORD).await;
+    let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
+
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, _) = s.call("DELETE", "sys/auth/userpass", None).await;
+    assert_eq!(status, 500);
+    // Cut short after the method was marked: nobody logs in through it any more, and it
+    // is listed no more, though its token could not be revoked yet.
+    assert_ne!(login(&s, "alice", PASSWORD).await.0, 200);
+    let (_, list) = s.call("GET", "sys/auth", None).await;
+    assert!(list["data"].get("userpass/").is_none(), "{list}");
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    // The next unseal finishes the disable: the token is revoked, the path is free again.
+    let s = support::restart(s, ward_core::CoreConfig::default()).await;
+    let (status, _) = s
+        .call_as(&token, "GET", "auth/token/lookup-self", None)
+        .await;
+    assert_eq!(status, 403);
+    enable_userpass(&s, "userpass").await;
+    assert_eq!(login(&s, "alice", PASSWORD).await.0, 400);
+}
+
 #[tokio::test]
 async fn a_token_without_the_policy_cannot_manage_users() {
     let s = support::dev().await;

@@ -10,9 +10,13 @@ pub enum StoreError {
     /// A condition of a [`Storage::commit`] did not hold; nothing was written.
     #[error("storage condition failed for a key (concurrent update)")]
     Conflict,
-    /// The backend itself failed (I/O, corruption, connection lost).
+    /// The backend itself failed (I/O, corruption).
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend cannot be reached for now (a database restarting, a connection lost):
+    /// nothing was done, and the same request may succeed later.
+    #[error("storage backend unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A key that the backend cannot store (empty, NUL byte, too long).
     #[error("invalid storage key")]
     InvalidKey,

@@ -12,6 +12,8 @@ mod decoded;
 mod keys;
 mod memory;
 mod paths;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod shared_cache;
 mod sqlite;
 
@@ -22,5 +24,7 @@ pub use decoded::{DecodedMemo, ForgetDeleted};
 pub use keys::MAX_BACKEND_KEY_LEN;
 pub use memory::MemoryStorage;
 pub use paths::MAX_KEY_LEN;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresFailure, PostgresLock, PostgresOptions, PostgresStorage};
 pub use shared_cache::{SharedCache, Weigh};
 pub use sqlite::{CommitStats, DurabilitySettings, SqliteOptions, SqliteStorage};

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::sync::Barrier;
 use ward_store::{
-    Action, CacheLimits, CachedStorage, Expect, MemoryStorage, Op, SqliteStorage, Storage,
-    StoreError,
+    Action, CacheLimits, CachedStorage, Expect, MemoryStorage, Op, PostgresOptions,
+    PostgresStorage, SqliteStorage, Storage, StoreError,
 };
 
 /// A fresh store and whatever must outlive it (its directory).
 type Fixture = (Arc<dyn Storage>, Option<TempDir>);
 
-fn memory() -> Fixture {
+async fn memory() -> Fixture {
     (Arc::new(MemoryStorage::new()), None)
 }
 
@@ -22,19 +22,34 @@ fn sqlite_in(dir: &TempDir) -> SqliteStorage {
     SqliteStorage::open(dir.path().join("ward.db")).unwrap()
 }
 
-fn sqlite() -> Fixture {
+async fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     (Arc::new(sqlite_in(&dir)), Some(dir))
 }
 
-fn cached_sqlite() -> Fixture {
+async fn cached_sqlite() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = CachedStorage::new(sqlite_in(&dir), CacheLimits::default());
     (Arc::new(store), Some(dir))
 }
 
+/// A table of its own in the PostgreSQL cluster this test process shares.
+async fn postgres() -> Fixture {
+    let cluster = ward_test_postgres::shared();
+    let options = PostgresOptions {
+        connection_url: cluster.url("postgres"),
+        table: ward_test_postgres::unique_table(),
+        max_connections: 8,
+        tls_ca_file: None,
+    };
+    (
+        Arc::new(PostgresStorage::connect(&options).await.unwrap()),
+        None,
+    )
+}
+
 /// A cache so small that every check also runs through eviction.
-fn tiny_cached_memory() -> Fixture {
+async fn tiny_cached_memory() -> Fixture {
     let limits = CacheLimits {
         max_entries: 3,
         max_bytes: 400,
@@ -114,6 +129,23 @@ async fn invalid_keys(s: &dyn Storage) {
         s.put(&too_long, b"v").await,
         Err(StoreError::InvalidKey)
     ));
+}
+
+async fn long_keys(s: &dyn Storage) {
+    // Keys as long as the barrier can make them (about 25 KiB at worst) are stored, read,
+    // listed in order and deleted like short ones.
+    let long = |tail: &str| format!("deep/{}{tail}", "s".repeat(20 * 1024));
+    s.put(&long("b"), b"2").await.unwrap();
+    s.put(&long("a"), b"1").await.unwrap();
+    s.put(&long("a/c"), b"3").await.unwrap();
+    assert_eq!(s.get(&long("a")).await.unwrap().as_deref(), Some(&b"1"[..]));
+    let base = "s".repeat(20 * 1024);
+    assert_eq!(
+        s.list("deep/").await.unwrap(),
+        [format!("{base}a"), format!("{base}a/"), format!("{base}b")]
+    );
+    s.delete(&long("a")).await.unwrap();
+    assert_eq!(s.get(&long("a")).await.unwrap(), None);
 }
 
 async fn list_children(s: &dyn Storage) {
@@ -342,67 +374,73 @@ macro_rules! conformance {
 
             #[tokio::test]
             async fn get_put_delete() {
-                let (s, _dir) = super::$backend();
+                let (s, _dir) = super::$backend().await;
                 super::get_put_delete(&*s).await;
             }
 
             #[tokio::test]
             async fn large_value() {
-                let (s, _dir) = super::$backend();
+                let (s, _dir) = super::$backend().await;
                 super::large_value(&*s).await;
             }
 
             #[tokio::test]
             async fn invalid_keys() {
-                let (s, _dir) = super::$backend();
+                let (s, _dir) = super::$backend().await;
                 super::invalid_keys(&*s).await;
             }
 
             #[tokio::test]
+            async fn long_keys() {
+                let (s, _dir) = super::$backend().await;
+                super::long_keys(&*s).await;
+            }
+
+            #[tokio::test]
             async fn list_children() {
-                let (s, _dir) = super::$backend();
+                let (s, _dir) = super::$backend().await;
                 super::list_children(&*s).await;
             }
 
             #[tokio::test]
             async fn list_many() {
-                let (s, _dir) = super::$backend();
+                let (s, _dir) = super::$backend().await;
                 super::list_many(&*s).await;
             }
 
             #[tokio::test]
             async fn commit_is_atomic() {
-                let (s, _dir) = super::$backend();
+                let (s, _dir) = super::$backend().await;
                 super::commit_is_atomic(&*s).await;
             }
 
             #[tokio::test]
             async fn expect_absent() {
-                let (s, _dir) = super::$backend();
+                let (s, _dir) = super::$backend().await;
                 super::expect_absent(&*s).await;
             }
 
             #[tokio::test]
             async fn expect_value() {
-                let (s, _dir) = super::$backend();
+                let (s, _dir) = super::$backend().await;
                 super::expect_value(&*s).await;
             }
 
             #[tokio::test]
             async fn conditions_see_the_state_before_the_commit() {
-                let (s, _dir) = super::$backend();
+                let (s, _dir) = super::$backend().await;
                 super::conditions_see_the_state_before_the_commit(&*s).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_cas() {
-                let (s, _dir) = super::$backend();
+                let (s, _dir) = super::$backend().await;
                 super::concurrent_cas(s).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_writers() {
-                let (s, _dir) = super::$backend();
+                let (s, _dir) = super::$backend().await;
                 super::concurrent_writers(s).await;
             }
         }
@@ -413,3 +451,4 @@ conformance!(memory);
 conformance!(sqlite);
 conformance!(cached_sqlite);
 conformance!(tiny_cached_memory);
+conformance!(postgres);

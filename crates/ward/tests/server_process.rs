@@ -1,7 +1,8 @@
 //! The real `ward server` process in production mode: starts sealed, comes back sealed after
 //! a restart, hardens itself (no core dumps, locked memory), loses no acknowledged write
-//! when killed with SIGKILL, refuses a database another server has open, cuts off clients
-//! that are slow to send a request's head, and stops at once on SIGTERM.
+//! when killed with SIGKILL, refuses a database another server has open (SQLite and
+//! PostgreSQL alike), cuts off clients that are slow to send a request's head, and stops at
+//! once on SIGTERM.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -40,6 +41,24 @@ fn write_config_with(dir: &Path, mlock: bool, extra: &str) -> PathBuf {
         "address = \"127.0.0.1:0\"\ndisable_mlock = {}\n{extra}\n[storage]\nbackend = \"sqlite\"\npath = \"{}\"\n",
         !mlock,
         dir.join("data/ward.db").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// A configuration whose storage is tables of their own in the PostgreSQL cluster this test
+/// process shares.
+fn write_postgres_config(dir: &Path) -> PathBuf {
+    write_postgres_config_on(dir, ward_test_postgres::shared())
+}
+
+fn write_postgres_config_on(dir: &Path, cluster: &ward_test_postgres::TestPostgres) -> PathBuf {
+    let config = dir.join("ward.toml");
+    let text = format!(
+        "address = \"127.0.0.1:0\"\ndisable_mlock = true\n[storage]\nbackend = \"postgres\"\n\
+         connection_url = \"{}\"\ntable = \"{}\"\n",
+        cluster.url("postgres"),
+        ward_test_postgres::unique_table(),
     );
     std::fs::write(&config, text).unwrap();
     config
@@ -201,8 +220,17 @@ async fn disable_mlock_is_honoured() {
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), false);
-    let mut server = start(&config);
+    acknowledged_writes_survive_sigkill_of(&write_config(dir.path(), false)).await;
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    acknowledged_writes_survive_sigkill_of(&write_postgres_config(dir.path())).await;
+}
+
+async fn acknowledged_writes_survive_sigkill_of(config: &Path) {
+    let mut server = start(config);
     let (keys, root) = init_and_unseal(&server.url).await;
     call(
         &server.url,
@@ -263,7 +291,7 @@ async fn acknowledged_writes_survive_sigkill() {
         acked.len()
     );
 
-    let server = start(&config);
+    let server = start(config);
     unseal(&server.url, &keys).await;
     // The newest versions of each key are readable. max_versions keeps the last 10, and each
     // key may have one more version than was acknowledged (a write in flight at the kill that
@@ -308,13 +336,71 @@ async fn acknowledged_writes_survive_sigkill() {
 }
 
 #[tokio::test]
-async fn a_second_server_on_the_same_database_refuses_to_start() {
+async fn a_database_outage_answers_503_and_the_server_recovers() {
+    let cluster = ward_test_postgres::TestPostgres::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), false);
-    let first = start(&config);
+    let server = start(&write_postgres_config_on(dir.path(), &cluster));
+    let (_, root) = init_and_unseal(&server.url).await;
+    let mount = Some(json!({"type": "kv-v2"}));
+    call(&server.url, &root, "POST", "sys/mounts/secret", mount).await;
+    let write = |key: &'static str| {
+        let (url, root) = (server.url.clone(), root.clone());
+        async move {
+            let body = Some(json!({"data": {"v": key}}));
+            call(&url, &root, "POST", &format!("secret/data/{key}"), body).await
+        }
+    };
+    assert_eq!(write("before").await.0, 200);
+
+    cluster.stop();
+    let started = Instant::now();
+    let (status, body) = write("during").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["errors"],
+        json!(["storage is unavailable; try again shortly"])
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+
+    cluster.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = write("after").await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "the server did not reconnect");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for key in ["before", "after"] {
+        let (status, body) = call(
+            &server.url,
+            &root,
+            "GET",
+            &format!("secret/data/{key}"),
+            None,
+        )
+        .await;
+        assert_eq!((status, &body["data"]["data"]["v"]), (200, &json!(key)));
+    }
+    // The server took its lock on the tables again: a second server is still refused.
+    let held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted";
+    while cluster.psql("postgres", held).trim() == "0" {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not retake its lock"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_refused_as_second_server(&dir.path().join("ward.toml"));
+}
+
+/// Starts a server on `config`, which another server is using: it must exit, saying why.
+fn assert_refused_as_second_server(config: &Path) {
     let mut second = Command::new(env!("CARGO_BIN_EXE_ward"))
         .args(["server", "--config"])
-        .arg(&config)
+        .arg(config)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -327,12 +413,29 @@ async fn a_second_server_on_the_same_database_refuses_to_start() {
     assert!(!second.status.success());
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("in use by another Ward server"), "{err}");
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_database_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    a_second_server_refuses_to_start_on(&write_config(dir.path(), false)).await;
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_postgres_tables_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    a_second_server_refuses_to_start_on(&write_postgres_config(dir.path())).await;
+}
+
+async fn a_second_server_refuses_to_start_on(config: &Path) {
+    let first = start(config);
+    assert_refused_as_second_server(config);
     // The first one was not disturbed.
     let (status, _) = call(&first.url, "", "GET", "sys/seal-status", None).await;
     assert_eq!(status, 200);
     // Once it is gone, the database opens again (the lock dies with its process).
     drop(first);
-    let again = start(&config);
+    let again = start(config);
     let (status, body) = call(&again.url, "", "GET", "sys/seal-status", None).await;
     assert_eq!(status, 200);
     assert_eq!(body["sealed"], true, "{body}");

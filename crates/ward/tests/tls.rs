@@ -1,7 +1,8 @@
 //! The real `ward server` over TLS: TLS 1.3 only unless TLS 1.2 is asked for, plain HTTP on
 //! the TLS port answered and closed, deadlines and connection limits, mutual TLS, certificate
 //! reload on SIGHUP under an open keep-alive connection, a bad certificate refused at start,
-//! `--dev-tls` and the CLI's TLS settings. Every CA and certificate is made here with rcgen.
+//! `--dev-tls` and the CLI's TLS settings, the `cert` auth method's logins. Every CA and
+//! certificate is made here with rcgen.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,6 +20,7 @@ use rcgen::{CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use serde_json::{Value, json};
 
 /// A test CA.
 struct Ca {
@@ -41,6 +43,16 @@ impl Ca {
 
     /// A certificate (PEM) and key (PEM) for `names`, for a server or (`client`) a client.
     fn issue(&self, names: &[&str], client: bool) -> (String, String) {
+        self.issue_with(names, client, |_| {})
+    }
+
+    /// [`Ca::issue`], with `adjust` changing the certificate's parameters before signing.
+    fn issue_with(
+        &self,
+        names: &[&str],
+        client: bool,
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> (String, String) {
         let mut params =
             CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
                 .unwrap();
@@ -50,6 +62,7 @@ impl Ca {
         } else {
             rcgen::ExtendedKeyUsagePurpose::ServerAuth
         }];
+        adjust(&mut params);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         (cert.pem(), key.serialize_pem())
@@ -604,4 +617,200 @@ fn dev_tls_prints_its_ca_and_the_cli_trusts_it() {
         .unwrap();
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert!(!response.headers().contains_key("strict-transport-security"));
+}
+
+/// Sends `method` to `/v1/<path>` on `stream` with an optional token and JSON body (closing
+/// the connection after): the status and the body as JSON.
+fn call_over(
+    mut stream: Tls,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
+    let body = body.to_string();
+    let token = token.map_or(String::new(), |t| format!("x-vault-token: {t}\r\n"));
+    write!(
+        stream,
+        "{method} /v1/{path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n{token}\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    let mut answer = Vec::new();
+    // The server closes without close_notify only on error; what came is the answer.
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let json = serde_json::from_str(body).unwrap_or(Value::Null);
+    (head[9..12].parse().unwrap(), json)
+}
+
+#[test]
+fn cert_auth_logs_in_with_a_certificate_from_a_trusted_ca_only() {
+    let server = Server::start_dev_tls();
+    let server_ca = std::fs::read_to_string(server.ca_cert().unwrap()).unwrap();
+    let (trusted, other) = (Ca::new("ward test CA 1"), Ca::new("ward test CA 2"));
+    let admin = |method: &str, path: &str, body: Value| {
+        let (status, answer) = server.call(method, path, Some(&body));
+        assert!(status < 300, "{method} {path}: {status} {answer}");
+        answer
+    };
+    admin("POST", "sys/auth/cert", json!({ "type": "cert" }));
+    admin(
+        "PUT",
+        "sys/policies/acl/app-reader",
+        json!({ "policy": "path \"secret/data/app\" { capabilities = [\"read\"] }" }),
+    );
+    admin(
+        "PUT",
+        "secret/data/app",
+        json!({ "data": { "password": "s3cr3t" } }),
+    );
+    admin(
+        "PUT",
+        "auth/cert/certs/web",
+        json!({
+            "certificate": trusted.pem(),
+            "allowed_common_names": ["app*"],
+            "token_policies": "app-reader",
+            "token_ttl": "1h",
+        }),
+    );
+    let role = admin("GET", "auth/cert/certs/web", json!({}));
+    assert_eq!(role["data"]["certificate"], trusted.pem());
+    assert_eq!(role["data"]["display_name"], "web");
+    assert_eq!(role["data"]["allowed_common_names"], json!(["app*"]));
+    assert_eq!(role["data"]["token_policies"], json!(["app-reader"]));
+    assert_eq!(role["data"]["token_ttl"], 3600);
+    assert_eq!(
+        admin("LIST", "auth/cert/certs", json!({}))["data"]["keys"],
+        json!(["web"])
+    );
+    let (status, answer) = server.call("PUT", "auth/cert/certs/bad", Some(&json!({})));
+    assert_eq!(
+        (status, &answer["errors"][0]),
+        (400, &json!("failed to parse certificate"))
+    );
+
+    let login = |identity: Option<&(String, String)>, body: Value| {
+        let setup = ClientSetup {
+            identity,
+            ..ClientSetup::new(&server_ca)
+        };
+        let stream = setup.connect(&server).unwrap();
+        assert_eq!(
+            stream.conn.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
+        call_over(stream, "POST", "auth/cert/login", None, &body)
+    };
+    let refused = |identity: Option<&(String, String)>, body: Value, error: &str| {
+        let (status, answer) = login(identity, body);
+        assert_eq!(status, 400, "{answer}");
+        let message = answer["errors"][0].as_str().unwrap();
+        assert!(message.starts_with(error), "{message}");
+    };
+
+    let app = trusted.issue_with(&["app"], true, |params| {
+        params.use_authority_key_identifier_extension = true;
+    });
+    let (status, answer) = login(Some(&app), json!({}));
+    assert_eq!(status, 200, "{answer}");
+    let auth = &answer["auth"];
+    assert_eq!(auth["policies"], json!(["app-reader", "default"]));
+    assert_eq!(auth["lease_duration"], 3600);
+    let meta = &auth["metadata"];
+    assert_eq!(
+        (&meta["cert_name"], &meta["common_name"]),
+        (&json!("web"), &json!("app"))
+    );
+    let serial = meta["serial_number"].as_str().unwrap();
+    assert!(
+        !serial.is_empty() && serial.bytes().all(|b| b.is_ascii_digit()),
+        "{serial}"
+    );
+    let key_id = meta["authority_key_id"].as_str().unwrap();
+    assert!(
+        key_id.len() > 20 && key_id.split(':').all(|b| b.len() == 2),
+        "{meta}"
+    );
+    let token = auth["client_token"].as_str().unwrap();
+    let as_app = server.http_with_token(Some(token));
+    let read = as_app.get(server.url("secret/data/app")).send().unwrap();
+    assert_eq!(read.status(), 200);
+    let read: Value = read.json().unwrap();
+    assert_eq!(read["data"]["data"]["password"], "s3cr3t");
+    let other_path = as_app.get(server.url("secret/data/db")).send().unwrap();
+    assert_eq!(other_path.status(), 403);
+    let me: Value = as_app
+        .get(server.url("auth/token/lookup-self"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(me["data"]["display_name"], "cert-web");
+    // The role by name: found, or not.
+    assert_eq!(login(Some(&app), json!({ "name": "web" })).0, 200);
+    let not_trusted = "invalid certificate or no client certificate supplied";
+    refused(Some(&app), json!({ "name": "nope" }), not_trusted);
+
+    refused(Some(&other.issue(&["app"], true)), json!({}), not_trusted);
+    refused(
+        Some(&trusted.issue(&["db"], true)),
+        json!({}),
+        "no chain matching all constraints could be found for this login certificate",
+    );
+    refused(None, json!({}), "no client certificate found");
+    let expired = trusted.issue_with(&["app"], true, |params| {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2020, 2, 1);
+    });
+    let failed = "failed to verify client's certificate: certificate has expired";
+    refused(Some(&expired), json!({}), failed);
+    // A certificate for servers only is no client's.
+    let server_only = trusted.issue(&["app"], false);
+    refused(
+        Some(&server_only),
+        json!({}),
+        "failed to verify client's certificate: certificate specifies an incompatible key usage",
+    );
+
+    // A role may pin one (non-CA) certificate instead of trusting a CA.
+    admin("DELETE", "auth/cert/certs/web", json!({}));
+    admin(
+        "PUT",
+        "auth/cert/certs/pinned",
+        json!({ "certificate": app.0, "policies": ["app-reader"] }),
+    );
+    let (status, answer) = login(Some(&app), json!({}));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["auth"]["metadata"]["cert_name"], "pinned");
+    refused(Some(&trusted.issue(&["app"], true)), json!({}), not_trusted);
+
+    // `ward login -method=cert` presents -client-cert and -client-key, as `vault login` does.
+    let files = tempfile::tempdir().unwrap();
+    let cli_login = |identity: &(String, String)| {
+        let (cert, key) = (files.path().join("c.pem"), files.path().join("k.pem"));
+        std::fs::write(&cert, &identity.0).unwrap();
+        std::fs::write(&key, &identity.1).unwrap();
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let args = [
+            "login",
+            "-method=cert",
+            "-token-only",
+            "-client-cert",
+            &cert,
+            "-client-key",
+            &key,
+        ];
+        server.ward_full(None, &args, None)
+    };
+    let token = ok(cli_login(&app));
+    let stored = std::fs::read_to_string(server.home().join(".ward-token")).unwrap();
+    assert_eq!(token.trim(), stored);
+    let out = cli_login(&other.issue(&["app"], true));
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains(not_trusted), "{}", stderr(&out));
 }

@@ -1,9 +1,11 @@
 //! The commands, one module per group, and what they share.
 
 pub(crate) mod audit;
+pub(crate) mod auth;
 pub(crate) mod data;
 pub(crate) mod generic;
 pub(crate) mod kv;
+pub(crate) mod login;
 pub(crate) mod operator;
 pub(crate) mod policy;
 pub(crate) mod secrets;

@@ -267,6 +267,8 @@ mod tests {
             data: Map::new(),
             token: None,
             remote_addr: None,
+            mfa: None,
+            client_certificates: None,
         };
         let facts = RequestFacts {
             id: "id-1",
@@ -332,6 +334,7 @@ mod tests {
             options: Map::new(),
             config: Map::new(),
             created: 0,
+            tainted: false,
         });
         let paths = [
             "secret/data/app",
@@ -366,6 +369,8 @@ mod tests {
                         data: data.clone(),
                         token: None,
                         remote_addr,
+                        mfa: None,
+                        client_certificates: None,
                     })
                 })
             })

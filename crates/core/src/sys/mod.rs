@@ -332,6 +332,7 @@ impl Core {
                 let engine = match requested.as_str() {
                     "userpass" => MountType::Userpass,
                     "approle" => MountType::Approle,
+                    "cert" => MountType::Cert,
                     other => {
                         return Err(CoreError::bad(format!(
                             "plugin not found in the catalog: {other}"
@@ -350,13 +351,11 @@ impl Core {
                         "token credential backend cannot be disabled",
                     ));
                 }
-                // Out of the table first: no login issues a token from then on.
-                self.mounts
-                    .disable(&self.barrier, &self.mount_keys, &full)
-                    .await?;
-                self.tokens
-                    .revoke_issued_below(&self.barrier, &full)
-                    .await?;
+                // Tainted first: no login issues a token from then on, and a disable cut
+                // short is finished at the next unseal.
+                if self.mounts.taint(&self.barrier, &full).await? {
+                    self.finish_auth_disable(&full).await?;
+                }
                 Ok(Response::empty())
             }
             _ => {
@@ -364,6 +363,15 @@ impl Core {
                 Ok(Response::data(mount.to_json()).with_data_at_top_level())
             }
         }
+    }
+
+    /// Revokes the tokens the [tainted](crate::mounts::MountEntry::tainted) auth method at
+    /// `path` issued, then removes it.
+    pub(crate) async fn finish_auth_disable(&self, path: &str) -> CoreResult<()> {
+        self.tokens.revoke_issued_below(&self.barrier, path).await?;
+        self.mounts
+            .disable(&self.barrier, &self.mount_keys, path)
+            .await
     }
 
     /// The mount of the table at `path` exactly: an auth method's (`sys/auth`) or a secrets

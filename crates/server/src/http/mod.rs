@@ -264,6 +264,11 @@ async fn dispatch(
         data,
         token,
         remote_addr: Some(peer.ip()),
+        mfa: mfa_from(&parts.headers),
+        client_certificates: parts
+            .extensions
+            .get::<crate::PeerCertificates>()
+            .map(|chain| std::sync::Arc::clone(&chain.0)),
     };
     match state.core.handle_with_id(request, request_id).await {
         Ok(_) if is_metrics => metrics_response(state).await,
@@ -449,6 +454,13 @@ fn token_from(headers: &HeaderMap) -> Option<Token> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(|t| Token::new(t.trim()))
+}
+
+/// Vault's `X-Vault-MFA` header: the second factor of a login.
+fn mfa_from(headers: &HeaderMap) -> Option<String> {
+    const VAULT_MFA: header::HeaderName = header::HeaderName::from_static("x-vault-mfa");
+    let value = headers.get(VAULT_MFA)?.to_str().ok()?;
+    Some(value.trim().to_owned())
 }
 
 #[cfg(test)]

@@ -28,6 +28,13 @@ pub(crate) fn core_error(e: CoreError) -> Response {
         }
         CoreError::Sealed => error(StatusCode::SERVICE_UNAVAILABLE, "Vault is sealed"),
         CoreError::NotInitialized => error(StatusCode::BAD_REQUEST, "Vault is not initialized"),
+        unavailable @ CoreError::StorageUnavailable(_) => {
+            tracing::warn!(error = %unavailable.report(), "request failed: storage unavailable");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage is unavailable; try again shortly",
+            )
+        }
         CoreError::AuditFailed(msg) => {
             tracing::error!(error = %msg, "request refused: no audit device recorded it");
             error(StatusCode::INTERNAL_SERVER_ERROR, msg)

@@ -34,10 +34,33 @@ pub async fn storage(dir: &std::path::Path) -> Arc<dyn Storage> {
 /// A dev-mode server: initialised (1 share), unsealed, `secret/` mounted.
 pub async fn dev() -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let core = Arc::new(Core::new(storage(dir.path()).await, CoreConfig::default()));
+    let storage = storage(dir.path()).await;
+    dev_over(storage, dir).await
+}
+
+/// A dev-mode server over `storage` (`dir` is the server's scratch directory).
+pub async fn dev_over(storage: Arc<dyn Storage>, dir: tempfile::TempDir) -> TestServer {
+    let core = Arc::new(Core::new(storage, CoreConfig::default()));
     let out = core.dev_init(None).await.unwrap();
     let key = hex::encode(out.keys[0].expose());
     start(core, dir, out.root_token.expose().to_owned(), key).await
+}
+
+/// Storage in tables of their own (prefix returned too) in the PostgreSQL cluster this test
+/// process shares, with the read cache over it as the server has it.
+pub async fn postgres_storage() -> (Arc<dyn Storage>, String) {
+    let table = ward_test_postgres::unique_table();
+    let options = ward_store::PostgresOptions {
+        connection_url: ward_test_postgres::shared().url("postgres"),
+        table: table.clone(),
+        max_connections: 8,
+        tls_ca_file: None,
+    };
+    let postgres = ward_store::PostgresStorage::connect(&options)
+        .await
+        .unwrap();
+    let cached = CachedStorage::new(postgres, CacheLimits::default());
+    (Arc::new(cached), table)
 }
 
 /// A dev-mode server with `config` (e.g. short rotation periods).

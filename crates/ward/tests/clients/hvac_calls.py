@@ -1,7 +1,9 @@
 """hvac 2.x, unchanged, doing an application's and an operator's daily calls against Ward.
 
-Run by crates/ward/tests/hvac_client.rs with VAULT_ADDR and VAULT_TOKEN set; any failed
-assertion or exception exits non-zero with its traceback.
+Run by crates/ward/tests/hvac_client.rs with VAULT_ADDR and VAULT_TOKEN set, over TLS with
+VAULT_CACERT (the server's CA) and HVAC_CERT_CA, HVAC_CLIENT_CERT and HVAC_CLIENT_KEY (a client
+certificate for the cert auth method and the CA that issued it) when set; any failed assertion
+or exception exits non-zero with its traceback.
 """
 import base64
 import os
@@ -13,7 +15,8 @@ def b64(text):
     return base64.b64encode(text.encode()).decode()
 
 
-client = hvac.Client(url=os.environ["VAULT_ADDR"], token=os.environ["VAULT_TOKEN"])
+verify = os.environ.get("VAULT_CACERT", True)
+client = hvac.Client(url=os.environ["VAULT_ADDR"], token=os.environ["VAULT_TOKEN"], verify=verify)
 assert client.is_authenticated()
 assert not client.sys.is_sealed()
 assert client.sys.read_health_status(method="GET")["initialized"]
@@ -80,7 +83,7 @@ looked = client.auth.token.lookup(token)["data"]
 assert looked["policies"] == ["default", "hvac-app"] or looked["policies"] == ["hvac-app", "default"], looked
 assert client.auth.token.lookup_accessor(created["accessor"])["data"]["accessor"] == created["accessor"]
 client.auth.token.renew(token, increment="30m")
-app = hvac.Client(url=os.environ["VAULT_ADDR"], token=token)
+app = hvac.Client(url=os.environ["VAULT_ADDR"], token=token, verify=verify)
 renewed = app.lookup_token()["data"]
 # As OpenBao: the creation TTL stays, the renewal is recorded.
 assert renewed["creation_ttl"] == 3600 and renewed["ttl"] <= 1800, renewed
@@ -122,6 +125,47 @@ for spent in (secret_id, other):
         pass
 approle.delete_role("hvac-role", mount_point="hvac-approle")
 client.sys.disable_auth_method("hvac-approle")
+
+# Auth methods and userpass.
+client.sys.enable_auth_method("userpass", path="hvac-up", description="people")
+methods = client.sys.list_auth_methods()["data"]
+assert methods["hvac-up/"]["type"] == "userpass" and methods["hvac-up/"]["description"] == "people", methods
+client.sys.tune_auth_method("hvac-up", default_lease_ttl="1h")
+assert client.sys.read_auth_method_tuning("hvac-up")["data"]["default_lease_ttl"] == 3600
+userpass = client.auth.userpass
+userpass.create_or_update_user("alice", "pw-1", policies=["hvac-app"], mount_point="hvac-up")
+assert userpass.list_user(mount_point="hvac-up")["data"]["keys"] == ["alice"]
+assert "hvac-app" in userpass.read_user("alice", mount_point="hvac-up")["data"]["token_policies"]
+userpass.update_password_on_user("alice", "pw-2", mount_point="hvac-up")
+person = hvac.Client(url=os.environ["VAULT_ADDR"], verify=verify)
+logged_in = person.auth.userpass.login("alice", "pw-2", mount_point="hvac-up")["auth"]
+assert logged_in["metadata"] == {"username": "alice"} and logged_in["lease_duration"] == 3600, logged_in
+assert person.is_authenticated() and person.token == logged_in["client_token"]
+try:
+    hvac.Client(url=os.environ["VAULT_ADDR"], verify=verify).auth.userpass.login("alice", "pw-1", mount_point="hvac-up")
+    raise AssertionError("an old password logged in")
+except hvac.exceptions.InvalidRequest as error:
+    assert "invalid username or password" in str(error), error
+userpass.delete_user("alice", mount_point="hvac-up")
+client.sys.disable_auth_method("hvac-up")
+assert not person.is_authenticated()
+
+# The cert auth method: a login with a client certificate from the CA a role trusts.
+if "HVAC_CLIENT_CERT" in os.environ:
+    client.sys.enable_auth_method("cert", path="hvac-cert")
+    with open(os.environ["HVAC_CERT_CA"]) as ca:
+        client.write("auth/hvac-cert/certs/app", certificate=ca.read(), token_policies="hvac-app")
+    assert client.read("auth/hvac-cert/certs/app")["data"]["token_policies"] == ["hvac-app"]
+    by_cert = hvac.Client(url=os.environ["VAULT_ADDR"], verify=verify)
+    login = by_cert.auth.cert.login(
+        cert_pem=os.environ["HVAC_CLIENT_CERT"],
+        key_pem=os.environ["HVAC_CLIENT_KEY"],
+        mount_point="hvac-cert",
+    )["auth"]
+    assert login["metadata"]["cert_name"] == "app", login
+    assert by_cert.is_authenticated()
+    assert "hvac-app" in by_cert.lookup_token()["data"]["policies"]
+    client.sys.disable_auth_method("hvac-cert")
 
 client.sys.disable_secrets_engine("hvac-kv")
 client.sys.disable_secrets_engine("hvac-transit")

@@ -44,6 +44,9 @@ pub struct Server {
     args: Vec<String>,
     /// Holds the config file and database of production-mode servers.
     dir: Option<Arc<tempfile::TempDir>>,
+    /// The `HOME` of the CLI commands run against this server, where `ward login` keeps
+    /// its token: never the real one.
+    home: tempfile::TempDir,
 }
 
 /// The name the brief and the HTTP tests use for a dev-mode server.
@@ -147,6 +150,7 @@ impl Server {
             log,
             args,
             dir,
+            home: tempfile::tempdir().expect("temporary directory"),
         };
         server.wait_until_listening(deadline);
         server
@@ -226,6 +230,7 @@ impl Server {
         command
             .args(args)
             .env("WARD_ADDR", &self.addr)
+            .env("HOME", self.home.path())
             .env_remove("WARD_TOKEN")
             .env_remove("VAULT_ADDR")
             .env_remove("VAULT_TOKEN")
@@ -247,6 +252,11 @@ impl Server {
         }
         drop(input);
         child.wait_with_output().expect("wait for ward")
+    }
+
+    /// The `HOME` directory of [`Server::ward_full`]'s commands.
+    pub fn home(&self) -> &Path {
+        self.home.path()
     }
 
     /// Runs `ward ARGS` with the root token and `stdin` as standard input.
