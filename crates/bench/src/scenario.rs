@@ -37,6 +37,9 @@ const TRANSIT_BATCH_ITEMS: usize = 100;
 /// The audit device the audited KV read enables (and disables afterwards).
 const AUDIT_DEVICE_PATH: &str = "/v1/sys/audit/bench-file";
 
+/// The password of the userpass login scenario's user.
+const USERPASS_PASSWORD: &str = "bench-password-0123456789";
+
 /// One kind of request stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Scenario {
@@ -59,6 +62,10 @@ pub(crate) enum Scenario {
     /// A new connection for every request (TCP, the TLS handshake under `--tls`, one GET of
     /// the health path): connections set up per second.
     NewConnection,
+    /// An AppRole login (role ID and an unlimited secret ID) issuing a token.
+    ApproleLogin,
+    /// A userpass login (one password hash check) issuing a token.
+    UserpassLogin,
 }
 
 /// Where a scenario sends its requests.
@@ -75,7 +82,7 @@ pub(crate) struct Endpoint<'a> {
 
 impl Scenario {
     /// Every scenario, in the order they run and are reported.
-    pub(crate) const ALL: [Self; 9] = [
+    pub(crate) const ALL: [Self; 11] = [
         Self::TrivialGet,
         Self::KvRead,
         Self::KvWrite,
@@ -85,6 +92,8 @@ impl Scenario {
         Self::TransitEncryptBatch,
         Self::TransitDecryptBatch,
         Self::NewConnection,
+        Self::ApproleLogin,
+        Self::UserpassLogin,
     ];
 
     /// The name used on the command line (`--only`), in tables and in JSON.
@@ -99,6 +108,8 @@ impl Scenario {
             Self::TransitEncryptBatch => "transit-encrypt-batch",
             Self::TransitDecryptBatch => "transit-decrypt-batch",
             Self::NewConnection => "new-connection",
+            Self::ApproleLogin => "approle-login",
+            Self::UserpassLogin => "userpass-login",
         }
     }
 
@@ -196,6 +207,17 @@ impl Scenario {
                 let body = Bytes::from(json!({ "batch_input": batch }).to_string());
                 Ok(transit_factory(template, "decrypt", body))
             }
+            // A login carries no token, as a client's first request.
+            Self::ApproleLogin => {
+                let body = prepare_approle(&endpoint.dial, &template).await?;
+                let anonymous = RequestTemplate::new(endpoint.dial.addr, None)?;
+                Ok(login_factory(anonymous, APPROLE_LOGIN_PATH, body))
+            }
+            Self::UserpassLogin => {
+                let body = prepare_userpass(&endpoint.dial, &template).await?;
+                let anonymous = RequestTemplate::new(endpoint.dial.addr, None)?;
+                Ok(login_factory(anonymous, USERPASS_LOGIN_PATH, body))
+            }
         }
     }
 
@@ -209,6 +231,103 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// The AppRole login scenario's login path.
+const APPROLE_LOGIN_PATH: &str = "/v1/auth/approle/login";
+
+/// The userpass login scenario's login path.
+const USERPASS_LOGIN_PATH: &str = "/v1/auth/userpass/login/bench";
+
+/// A factory that posts the same login `body` to `path`.
+fn login_factory(template: RequestTemplate, path: &'static str, body: Bytes) -> RequestFactory {
+    Arc::new(move |_worker, _sequence| template.post_json(path, body.clone()))
+}
+
+/// Enables auth method `kind` at `kind/` unless it is there.
+async fn enable_auth(dial: &Dial, template: &RequestTemplate, kind: &str) -> anyhow::Result<()> {
+    let methods = call(dial, template.get("/v1/sys/auth")?)
+        .await
+        .context("listing auth methods")?;
+    let methods: Value = serde_json::from_slice(&methods).context("sys/auth is not JSON")?;
+    let listed = methods
+        .get("data")
+        .unwrap_or(&methods)
+        .get(format!("{kind}/"))
+        .is_some();
+    if !listed {
+        let body = Bytes::from(json!({ "type": kind }).to_string());
+        call(
+            dial,
+            template.post_json(&format!("/v1/sys/auth/{kind}"), body)?,
+        )
+        .await
+        .with_context(|| format!("enabling {kind}"))?;
+    }
+    Ok(())
+}
+
+/// Enables AppRole, writes a role with an unlimited secret ID, logs in once to check, and
+/// returns the login body.
+async fn prepare_approle(dial: &Dial, template: &RequestTemplate) -> anyhow::Result<Bytes> {
+    enable_auth(dial, template, "approle").await?;
+    let role = "/v1/auth/approle/role/bench";
+    let body = Bytes::from(json!({"token_policies": "default", "token_ttl": "1h"}).to_string());
+    call(dial, template.post_json(role, body)?)
+        .await
+        .context("writing the AppRole role")?;
+    let answer: Value =
+        serde_json::from_slice(&call(dial, template.get(&format!("{role}/role-id"))?).await?)
+            .context("the role-id answer is not JSON")?;
+    let Some(role_id) = answer["data"]["role_id"].as_str() else {
+        bail!("the role-id answer has no role_id: {answer}");
+    };
+    let path = format!("{role}/secret-id");
+    let answer: Value = serde_json::from_slice(
+        &call(dial, template.post_json(&path, Bytes::from_static(b"{}"))?).await?,
+    )
+    .context("the secret-id answer is not JSON")?;
+    let Some(secret_id) = answer["data"]["secret_id"].as_str() else {
+        bail!("the secret-id answer has no secret_id");
+    };
+    let body = Bytes::from(json!({"role_id": role_id, "secret_id": secret_id}).to_string());
+    check_login(dial, template, APPROLE_LOGIN_PATH, &body).await?;
+    Ok(body)
+}
+
+/// Enables userpass, writes a user, logs in once to check, and returns the login body.
+async fn prepare_userpass(dial: &Dial, template: &RequestTemplate) -> anyhow::Result<Bytes> {
+    enable_auth(dial, template, "userpass").await?;
+    let user =
+        json!({"password": USERPASS_PASSWORD, "token_policies": "default", "token_ttl": "1h"});
+    call(
+        dial,
+        template.post_json(
+            "/v1/auth/userpass/users/bench",
+            Bytes::from(user.to_string()),
+        )?,
+    )
+    .await
+    .context("writing the userpass user")?;
+    let body = Bytes::from(json!({ "password": USERPASS_PASSWORD }).to_string());
+    check_login(dial, template, USERPASS_LOGIN_PATH, &body).await?;
+    Ok(body)
+}
+
+/// Logs in once with `body` and insists on a token in the answer.
+async fn check_login(
+    dial: &Dial,
+    template: &RequestTemplate,
+    path: &str,
+    body: &Bytes,
+) -> anyhow::Result<()> {
+    let answer: Value =
+        serde_json::from_slice(&call(dial, template.post_json(path, body.clone())?).await?)
+            .context("the login answer is not JSON")?;
+    if answer["auth"]["client_token"].as_str().is_none() {
+        bail!("the login answer has no token: {answer}");
+    }
+    Ok(())
 }
 
 /// A factory that posts the same `body` to `transit/<operation>/bench`.

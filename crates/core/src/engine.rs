@@ -33,6 +33,8 @@ pub(crate) enum MountType {
     Transit,
     /// The `userpass` auth method, mounted under `auth/`.
     Userpass,
+    /// The `approle` auth method, mounted under `auth/`.
+    Approle,
     /// The `cert` (TLS certificates) auth method, mounted under `auth/`.
     Cert,
 }
@@ -46,6 +48,7 @@ impl MountType {
             Self::Kv => "kv",
             Self::Transit => "transit",
             Self::Userpass => "userpass",
+            Self::Approle => "approle",
             Self::Cert => "cert",
         }
     }
@@ -73,6 +76,10 @@ macro_rules! with_engine {
             }
             $crate::engine::MountType::Userpass => {
                 type $engine = $crate::userpass::Userpass;
+                $body
+            }
+            $crate::engine::MountType::Approle => {
+                type $engine = $crate::approle::Approle;
                 $body
             }
             $crate::engine::MountType::Cert => {

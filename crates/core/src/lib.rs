@@ -2,6 +2,7 @@
 //! engines (KV v2), token authentication and ACL authorisation. It knows nothing of HTTP:
 //! transports hand it [`Request`]s and get [`Response`]s or [`CoreError`]s back.
 
+mod approle;
 mod audit;
 mod cert_auth;
 mod client_token;

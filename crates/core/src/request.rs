@@ -138,6 +138,9 @@ pub enum Outcome {
     /// What was asked for is gone (a deleted or destroyed KV version): the response still
     /// describes it, as Vault's 404 with data does.
     Gone,
+    /// Answered 202 with warnings, as Vault answers a tidy it runs in the background (Ward's
+    /// has finished by then).
+    Accepted,
     /// Some items of a batch failed: the response has each item's result. `requested` is
     /// the status the client asked for when only some failed
     /// (`partial_failure_response_code`).

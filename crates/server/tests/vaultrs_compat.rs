@@ -139,3 +139,144 @@ async fn sys_health_status_and_mounts_with_vaultrs() {
         .unwrap();
     sys::mount::disable(&c, "team").await.unwrap();
 }
+
+#[tokio::test]
+async fn approle_with_vaultrs() {
+    use vaultrs::api::auth::approle::requests::{GenerateNewSecretIDRequest, SetAppRoleRequest};
+    use vaultrs::auth::approle;
+    let s = support::dev().await;
+    let c = client(&s.url, &s.root_token);
+    sys::auth::enable(&c, "machines", "approle", None)
+        .await
+        .unwrap();
+    assert!(sys::auth::list(&c).await.unwrap().contains_key("machines/"));
+    approle::role::set(
+        &c,
+        "machines",
+        "web",
+        Some(
+            &mut SetAppRoleRequest::builder()
+                .token_policies(vec!["web".into()])
+                .token_ttl("1h")
+                .secret_id_num_uses(10u64),
+        ),
+    )
+    .await
+    .unwrap();
+    let role = approle::role::read(&c, "machines", "web").await.unwrap();
+    assert!(role.bind_secret_id);
+    assert_eq!((role.token_ttl, role.secret_id_num_uses), (3600, 10));
+    assert_eq!(role.token_policies, vec!["web".to_owned()]);
+    assert_eq!(
+        approle::role::list(&c, "machines").await.unwrap().keys,
+        vec!["web".to_owned()]
+    );
+    approle::role::update_id(&c, "machines", "web", "web-role-id")
+        .await
+        .unwrap();
+    let role_id = approle::role::read_id(&c, "machines", "web").await.unwrap();
+    assert_eq!(role_id.role_id, "web-role-id");
+
+    let generated = approle::role::secret::generate(
+        &c,
+        "machines",
+        "web",
+        Some(&mut GenerateNewSecretIDRequest::builder().metadata(r#"{"host":"w1"}"#)),
+    )
+    .await
+    .unwrap();
+    let listed = approle::role::secret::list(&c, "machines", "web")
+        .await
+        .unwrap();
+    assert_eq!(listed.keys, vec![generated.secret_id_accessor.clone()]);
+    let auth = approle::login(&c, "machines", "web-role-id", &generated.secret_id)
+        .await
+        .unwrap();
+    assert!(auth.policies.contains(&"web".to_owned()));
+    assert_eq!(auth.metadata.unwrap()["role_name"], "web");
+    let me = token::lookup_self(&client(&s.url, &auth.client_token))
+        .await
+        .unwrap();
+    // As OpenBao: an AppRole token is named after its mount alone.
+    assert_eq!(me.display_name, "machines");
+    let read = approle::role::secret::read(&c, "machines", "web", &generated.secret_id)
+        .await
+        .unwrap();
+    assert_eq!(read.secret_id_num_uses, 9);
+    let by_accessor =
+        approle::role::secret::read_accessor(&c, "machines", "web", &generated.secret_id_accessor)
+            .await
+            .unwrap();
+    assert_eq!(by_accessor.metadata.unwrap()["host"], "w1");
+    approle::role::secret::delete_accessor(&c, "machines", "web", &generated.secret_id_accessor)
+        .await
+        .unwrap();
+    assert!(
+        approle::login(&c, "machines", "web-role-id", &generated.secret_id)
+            .await
+            .is_err()
+    );
+    let custom = approle::role::secret::custom(&c, "machines", "web", "custom-secret", None)
+        .await
+        .unwrap();
+    assert_eq!(custom.secret_id, "custom-secret");
+    approle::role::secret::delete(&c, "machines", "web", "custom-secret")
+        .await
+        .unwrap();
+    assert!(
+        approle::login(&c, "machines", "web-role-id", "custom-secret")
+            .await
+            .is_err()
+    );
+    approle::tidy(&c, "machines").await.unwrap();
+    approle::role::delete(&c, "machines", "web").await.unwrap();
+    sys::auth::disable(&c, "machines").await.unwrap();
+}
+
+#[tokio::test]
+async fn userpass_with_vaultrs() {
+    use vaultrs::auth::userpass;
+    let s = support::dev().await;
+    let c = client(&s.url, &s.root_token);
+    sys::auth::enable(&c, "people", "userpass", None)
+        .await
+        .unwrap();
+    userpass::user::set(
+        &c,
+        "people",
+        "alice",
+        "correct-horse-battery",
+        Some(
+            &mut vaultrs::api::auth::userpass::requests::CreateUserRequest::builder()
+                .token_policies(vec!["app".into()])
+                .token_ttl("1h"),
+        ),
+    )
+    .await
+    .unwrap();
+    let user = userpass::user::read(&c, "people", "alice").await.unwrap();
+    assert_eq!(user.token_policies, vec!["app".to_owned()]);
+    assert_eq!(user.token_ttl, 3600);
+    assert_eq!(
+        userpass::user::list(&c, "people").await.unwrap().keys,
+        vec!["alice".to_owned()]
+    );
+    let auth = userpass::login(&c, "people", "alice", "correct-horse-battery")
+        .await
+        .unwrap();
+    assert_eq!(auth.lease_duration, 3600);
+    assert!(auth.policies.contains(&"app".to_owned()));
+    assert!(
+        userpass::login(&c, "people", "alice", "wrong")
+            .await
+            .is_err()
+    );
+    userpass::user::update_password(&c, "people", "alice", "new-password")
+        .await
+        .unwrap();
+    userpass::login(&c, "people", "alice", "new-password")
+        .await
+        .unwrap();
+    userpass::user::delete(&c, "people", "alice").await.unwrap();
+    sys::auth::disable(&c, "people").await.unwrap();
+}

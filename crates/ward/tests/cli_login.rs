@@ -212,3 +212,64 @@ fn auth_methods_are_enabled_listed_tuned_and_disabled_with_their_tokens() {
     let out = ok(server.ward(&["auth", "list"]));
     assert!(!out.contains("people/"), "{out}");
 }
+
+#[test]
+fn approle_logins_over_tls_bound_to_addresses_and_uses() {
+    let server = Server::start_dev_tls();
+    ok(server.ward(&["auth", "enable", "approle"]));
+    ok(server.ward(&[
+        "write",
+        "auth/approle/role/deploy",
+        "token_policies=default",
+        "secret_id_num_uses=1",
+        "secret_id_bound_cidrs=127.0.0.1/32",
+    ]));
+    let role_id = ok(server.ward(&["read", "-field=role_id", "auth/approle/role/deploy/role-id"]));
+    let secret_id = |extra: &[&str]| {
+        let mut args = vec!["write", "-field=secret_id", "-f", "auth/approle/role/deploy/secret-id"];
+        args.extend_from_slice(extra);
+        ok(server.ward(&args)).trim().to_owned()
+    };
+    let login = |secret: &str| {
+        server.ward_full(
+            None,
+            &[
+                "login",
+                "-method=approle",
+                "-token-only",
+                "-no-store",
+                &format!("role_id={}", role_id.trim()),
+                &format!("secret_id={secret}"),
+            ],
+            None,
+        )
+    };
+    // A secret ID with one use logs in once.
+    let once = secret_id(&[]);
+    let token = ok(login(&once));
+    assert!(token.trim().starts_with("wrd_"), "{token}");
+    let again = login(&once);
+    assert_exit(&again, 2);
+
+    // From 127.0.0.2, outside the role's bound CIDRs, a fresh secret ID is refused.
+    let fresh = secret_id(&[]);
+    let ca = std::fs::read(server.ca_cert().unwrap()).unwrap();
+    let from_elsewhere = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let answer = from_elsewhere
+        .post(server.url("auth/approle/login"))
+        .json(&serde_json::json!({"role_id": role_id.trim(), "secret_id": fresh}))
+        .send()
+        .unwrap();
+    assert!(answer.status().is_client_error(), "{}", answer.status());
+    // The same secret ID from 127.0.0.1 works: the refusal did not spend its use.
+    ok(login(&fresh));
+
+    // An expired secret ID is refused.
+    let short = secret_id(&["ttl=1s"]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_exit(&login(&short), 2);
+}

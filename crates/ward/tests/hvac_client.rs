@@ -1,7 +1,7 @@
 //! hvac 2.4, the Python client most applications use, unchanged against a real Ward over TLS:
-//! KV v2, transit (RSA-OAEP included), mounts, policies, tokens, auth methods, userpass and a
-//! login with a client certificate (`clients/hvac_calls.py`). The same script passes against
-//! `bao server -dev-tls` (OpenBao 2.7.2). `scripts/test`
+//! KV v2, transit (RSA-OAEP included), mounts, policies, tokens, auth methods, userpass,
+//! AppRole and a login with a client certificate (`clients/hvac_calls.py`). The same script
+//! passes against `bao server -dev-tls` (OpenBao 2.7.2). `scripts/test`
 //! installs hvac beside `bao` and names its Python in `WARD_TEST_PYTHON`; without it this
 //! test fails, it never skips.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

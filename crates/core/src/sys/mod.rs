@@ -331,6 +331,7 @@ impl Core {
                     .ok_or_else(|| CoreError::bad("missing 'type' of the auth method to enable"))?;
                 let engine = match requested.as_str() {
                     "userpass" => MountType::Userpass,
+                    "approle" => MountType::Approle,
                     "cert" => MountType::Cert,
                     other => {
                         return Err(CoreError::bad(format!(

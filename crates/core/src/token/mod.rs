@@ -125,7 +125,9 @@ pub(crate) struct LoginToken {
     pub(crate) policies: Vec<String>,
     /// Shown as the token's `meta` and the `auth` block's `metadata` (`username`, ...).
     pub(crate) meta: serde_json::Map<String, Value>,
-    /// The user or role name: the token's display name is `<mount>-<name>`, as Vault's.
+    /// The user or role name: the token's display name is `<mount>-<name>` and its path
+    /// `auth/<mount>/login/<name>`, as Vault's; empty (AppRole's logins), `<mount>` and
+    /// `auth/<mount>/login`.
     pub(crate) name: String,
     /// The role's `token_ttl` and `token_max_ttl` (0: the mount's, else the server's).
     pub(crate) ttl: u64,
@@ -175,7 +177,10 @@ impl Core {
             parent: None,
             policies,
             meta: login.meta,
-            display_name: format!("{}-{}", mount_name.replace('/', "-"), login.name),
+            display_name: match login.name.as_str() {
+                "" => mount_name.replace('/', "-"),
+                name => format!("{}-{name}", mount_name.replace('/', "-")),
+            },
             num_uses: 0,
             creation_time: now,
             ttl,
@@ -184,7 +189,9 @@ impl Core {
             issue_time: now,
             renewable: true,
             bound_cidrs: login.bound_cidrs,
-            path: format!("{}login/{}", mount.path, login.name),
+            path: format!("{}login/{}", mount.path, login.name)
+                .trim_end_matches('/')
+                .to_owned(),
             orphan: true,
             max_ttl,
             last_renewal: None,

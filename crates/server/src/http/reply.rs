@@ -72,6 +72,7 @@ pub(crate) fn success(
         Outcome::Done => StatusCode::OK,
         // Vault answers 404 for a deleted version, with its metadata.
         Outcome::Gone => StatusCode::NOT_FOUND,
+        Outcome::Accepted => StatusCode::ACCEPTED,
         // Vault's rule for batches: 400, unless some items succeeded and the client asked
         // for another status.
         Outcome::BatchFailed { requested } => requested

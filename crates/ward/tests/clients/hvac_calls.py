@@ -91,6 +91,41 @@ assert renewed["display_name"] == "token-token" and "last_renewal_time" in renew
 client.auth.token.revoke(token)
 assert not app.is_authenticated()
 
+# AppRole: a role, its role ID, a secret ID (looked up by itself and by its accessor), a
+# login with them, and the secret ID's end.
+client.sys.enable_auth_method("approle", path="hvac-approle")
+approle = client.auth.approle
+approle.create_or_update_approle(
+    "hvac-role", token_policies=["hvac-app"], token_ttl="1h", secret_id_num_uses=5, mount_point="hvac-approle"
+)
+role = approle.read_role("hvac-role", mount_point="hvac-approle")["data"]
+assert role["token_policies"] == ["hvac-app"] and role["token_ttl"] == 3600 and role["bind_secret_id"], role
+assert approle.list_roles(mount_point="hvac-approle")["data"]["keys"] == ["hvac-role"]
+role_id = approle.read_role_id("hvac-role", mount_point="hvac-approle")["data"]["role_id"]
+generated = approle.generate_secret_id("hvac-role", metadata={"app": "web"}, mount_point="hvac-approle")["data"]
+secret_id, secret_accessor = generated["secret_id"], generated["secret_id_accessor"]
+assert generated["secret_id_num_uses"] == 5, generated
+listed = approle.list_secret_id_accessors("hvac-role", mount_point="hvac-approle")["data"]["keys"]
+assert listed == [secret_accessor], listed
+login = approle.login(role_id, secret_id, use_token=False, mount_point="hvac-approle")["auth"]
+assert login["metadata"] == {"app": "web", "role_name": "hvac-role"}, login
+assert "hvac-app" in login["policies"] and login["lease_duration"] == 3600, login
+by_secret = approle.read_secret_id("hvac-role", secret_id, mount_point="hvac-approle")["data"]
+assert by_secret["secret_id_num_uses"] == 4, by_secret
+by_accessor = approle.read_secret_id_accessor("hvac-role", secret_accessor, mount_point="hvac-approle")["data"]
+assert by_accessor["metadata"] == {"app": "web"} and "secret_id" not in by_accessor, by_accessor
+approle.destroy_secret_id_accessor("hvac-role", secret_accessor, mount_point="hvac-approle")
+other = approle.generate_secret_id("hvac-role", mount_point="hvac-approle")["data"]["secret_id"]
+approle.destroy_secret_id("hvac-role", other, mount_point="hvac-approle")
+for spent in (secret_id, other):
+    try:
+        approle.login(role_id, spent, use_token=False, mount_point="hvac-approle")
+        raise AssertionError("a destroyed secret ID logged in")
+    except hvac.exceptions.InvalidRequest:
+        pass
+approle.delete_role("hvac-role", mount_point="hvac-approle")
+client.sys.disable_auth_method("hvac-approle")
+
 # Auth methods and userpass.
 client.sys.enable_auth_method("userpass", path="hvac-up", description="people")
 methods = client.sys.list_auth_methods()["data"]
