@@ -33,6 +33,7 @@ pub(crate) enum UserpassRoute {
     Users,
     User,
     Password,
+    Policies,
     Totp,
     Login,
 }
@@ -47,6 +48,7 @@ impl Engine for Userpass {
             Route::new("users", &[List], U::Users),
             Route::new("users/:username", &[Read, Write, Delete], U::User).checks_existence(),
             Route::new("users/:username/password", &[Write], U::Password),
+            Route::new("users/:username/policies", &[Write], U::Policies),
             Route::new("users/:username/totp", &[Write, Delete], U::Totp),
             Route::new("login/:username", &[Write], U::Login).login(),
         ]
@@ -112,6 +114,14 @@ impl Engine for Userpass {
                         password: password.clone(),
                         ..user
                     })
+                })
+                .await?;
+                Ok(Response::empty())
+            }
+            (U::Policies, _) => {
+                change_user(core, mount, &name, |stored| {
+                    let user = stored.ok_or_else(|| CoreError::bad("username does not exist"))?;
+                    user.with_policies(&p)
                 })
                 .await?;
                 Ok(Response::empty())
@@ -249,29 +259,35 @@ impl User {
         }
     }
 
-    /// This user with the token settings `p` gives (`policies` is Vault's older name of
-    /// `token_policies`).
-    fn updated(mut self, p: &Params<'_>) -> CoreResult<Self> {
-        if let Some(list) = p.str_list("token_policies")?.or(p.str_list("policies")?) {
-            self.token_policies = list
-                .iter()
-                .map(|name| crate::policy_store::PolicyStore::name(name))
-                .collect::<CoreResult<_>>()?;
-        }
+    /// This user with the token settings `p` gives.
+    fn updated(self, p: &Params<'_>) -> CoreResult<Self> {
+        let mut user = self.with_policies(p)?;
         if let Some(ttl) = p.duration("token_ttl")? {
-            self.token_ttl = ttl;
+            user.token_ttl = ttl;
         }
         if let Some(max) = p.duration("token_max_ttl")? {
-            self.token_max_ttl = max;
+            user.token_max_ttl = max;
         }
-        if self.token_max_ttl > 0 && self.token_ttl > self.token_max_ttl {
+        if user.token_max_ttl > 0 && user.token_ttl > user.token_max_ttl {
             return Err(CoreError::bad(
                 "\"token_ttl\" value must be less than \"token_max_ttl\" value",
             ));
         }
         if let Some(cidrs) = p.str_list("token_bound_cidrs")? {
             validate_cidrs(&cidrs)?;
-            self.token_bound_cidrs = cidrs;
+            user.token_bound_cidrs = cidrs;
+        }
+        Ok(user)
+    }
+
+    /// This user with the policies `p` gives, if it gives any (`policies` is Vault's older
+    /// name of `token_policies`).
+    fn with_policies(mut self, p: &Params<'_>) -> CoreResult<Self> {
+        if let Some(list) = p.str_list("token_policies")?.or(p.str_list("policies")?) {
+            self.token_policies = list
+                .iter()
+                .map(|name| crate::policy_store::PolicyStore::name(name))
+                .collect::<CoreResult<_>>()?;
         }
         Ok(self)
     }

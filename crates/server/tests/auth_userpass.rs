@@ -205,6 +205,19 @@ async fn users_are_created_read_listed_changed_and_deleted() {
         )
         .await;
     assert_eq!(status, 400);
+    // `policies` changes only the policies (OpenBao answers 500 for an unknown user).
+    let path = "auth/userpass/users/alice/policies";
+    let body = Some(json!({"policies": "ops, App"}));
+    assert_eq!(s.call("POST", path, body).await.0, 204);
+    let (_, body) = s.call("GET", "auth/userpass/users/alice", None).await;
+    assert_eq!(body["data"]["token_policies"], json!(["ops", "app"]));
+    assert_eq!(body["data"]["token_ttl"], 3600);
+    let path = "auth/userpass/users/nobody/policies";
+    let (status, body) = s.call("POST", path, Some(json!({"policies": "a"}))).await;
+    assert_eq!(
+        (status, &body["errors"]),
+        (400, &json!(["username does not exist"]))
+    );
 
     let (status, _) = s.call("DELETE", "auth/userpass/users/alice", None).await;
     assert_eq!(status, 204);

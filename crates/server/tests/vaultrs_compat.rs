@@ -277,6 +277,14 @@ async fn userpass_with_vaultrs() {
     userpass::login(&c, "people", "alice", "new-password")
         .await
         .unwrap();
+    userpass::user::update_policies(&c, "people", "alice", "app,ops")
+        .await
+        .unwrap();
+    let user = userpass::user::read(&c, "people", "alice").await.unwrap();
+    assert_eq!(
+        user.token_policies,
+        vec!["app".to_owned(), "ops".to_owned()]
+    );
     userpass::user::delete(&c, "people", "alice").await.unwrap();
     sys::auth::disable(&c, "people").await.unwrap();
 }
