@@ -476,6 +476,10 @@ struct Role {
     token_ttl: u64,
     token_max_ttl: u64,
     token_bound_cidrs: Vec<String>,
+    #[serde(default)]
+    token_num_uses: u64,
+    #[serde(default)]
+    token_explicit_max_ttl: u64,
 }
 
 impl Role {
@@ -490,6 +494,8 @@ impl Role {
             token_ttl: 0,
             token_max_ttl: 0,
             token_bound_cidrs: Vec::new(),
+            token_num_uses: 0,
+            token_explicit_max_ttl: 0,
         }
     }
 
@@ -523,6 +529,26 @@ impl Role {
         if let Some(cidrs) = cidrs(p, "token_bound_cidrs")? {
             self.token_bound_cidrs = cidrs;
         }
+        if let Some(uses) = uses(p, "token_num_uses")? {
+            self.token_num_uses = uses;
+        }
+        if let Some(max) = p.duration("token_explicit_max_ttl")? {
+            self.token_explicit_max_ttl = max;
+        }
+        // Accepted by Vault, not built here yet: refused rather than silently ignored.
+        for unsupported in ["token_period", "period"] {
+            if p.duration(unsupported)?.is_some_and(|t| t > 0) {
+                return Err(CoreError::bad(format!(
+                    "{unsupported} (periodic tokens) is not supported by Ward yet"
+                )));
+            }
+        }
+        let service = |kind: &str| matches!(kind, "" | "default" | "service" | "default-service");
+        if let Some(kind) = p.str("token_type")?.filter(|kind| !service(kind)) {
+            return Err(CoreError::bad(format!(
+                "token_type {kind:?} is not supported by Ward yet (service tokens only)"
+            )));
+        }
         Ok(self)
     }
 
@@ -553,10 +579,10 @@ impl Role {
             "secret_id_num_uses": self.secret_id_num_uses,
             "secret_id_ttl": self.secret_id_ttl,
             "token_bound_cidrs": self.token_bound_cidrs,
-            "token_explicit_max_ttl": 0,
+            "token_explicit_max_ttl": self.token_explicit_max_ttl,
             "token_max_ttl": self.token_max_ttl,
             "token_no_default_policy": false,
-            "token_num_uses": 0,
+            "token_num_uses": self.token_num_uses,
             "token_period": 0,
             "token_policies": self.token_policies,
             "token_strictly_bind_ip": false,
@@ -839,6 +865,8 @@ impl Core {
             ttl: role.token_ttl,
             max_ttl: role.token_max_ttl,
             bound_cidrs,
+            num_uses: role.token_num_uses,
+            explicit_max_ttl: role.token_explicit_max_ttl,
         };
         self.issue_login_token(mount, login).await
     }

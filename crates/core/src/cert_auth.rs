@@ -479,6 +479,8 @@ impl Core {
             ttl: role.token_ttl,
             max_ttl: role.token_max_ttl,
             bound_cidrs: role.token_bound_cidrs,
+            num_uses: 0,
+            explicit_max_ttl: 0,
         };
         self.issue_login_token(mount, login).await
     }

@@ -429,6 +429,8 @@ impl Core {
             ttl: user.token_ttl,
             max_ttl: user.token_max_ttl,
             bound_cidrs: user.token_bound_cidrs,
+            num_uses: 0,
+            explicit_max_ttl: 0,
         };
         self.issue_login_token(mount, login).await
     }

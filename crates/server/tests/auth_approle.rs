@@ -636,3 +636,61 @@ async fn creating_a_role_needs_create_and_changing_one_needs_update() {
     let (secret, _) = secret_id(&s, "existing", json!({})).await;
     assert_eq!(login(&s, &id, &secret).await.0, 200);
 }
+
+#[tokio::test]
+async fn a_roles_token_num_uses_and_explicit_max_ttl_bind_its_tokens() {
+    let s = support::dev().await;
+    enable_approle(&s).await;
+    let settings = json!({"token_num_uses": 2, "token_explicit_max_ttl": "2h", "token_ttl": "1h"});
+    write(&s, "role/limited", settings).await;
+    let (_, role) = s.call("GET", "auth/approle/role/limited", None).await;
+    assert_eq!(role["data"]["token_num_uses"], 2);
+    assert_eq!(role["data"]["token_explicit_max_ttl"], 7200);
+    let id = role_id(&s, "limited").await;
+    let (secret, _) = secret_id(&s, "limited", json!({})).await;
+    let (status, body) = login(&s, &id, &secret).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["auth"]["num_uses"], 2);
+    let token = body["auth"]["client_token"].as_str().unwrap();
+    // Two uses, then the token is spent.
+    let (status, body) = s
+        .call_as(token, "GET", "auth/token/lookup-self", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["explicit_max_ttl"], 7200);
+    assert_eq!(
+        s.call_as(token, "GET", "auth/token/lookup-self", None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        s.call_as(token, "GET", "auth/token/lookup-self", None)
+            .await
+            .0,
+        403
+    );
+
+    // Periodic and batch tokens are not built: refused, not silently ignored.
+    for (key, value) in [
+        ("token_period", json!("1h")),
+        ("period", json!(60)),
+        ("token_type", json!("batch")),
+    ] {
+        let (status, body) = s
+            .call(
+                "POST",
+                "auth/approle/role/other",
+                Some(json!({ key: value })),
+            )
+            .await;
+        assert_eq!(status, 400, "{key}: {body}");
+        assert!(
+            body["errors"][0]
+                .as_str()
+                .unwrap()
+                .contains("not supported"),
+            "{body}"
+        );
+    }
+}

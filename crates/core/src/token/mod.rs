@@ -133,6 +133,10 @@ pub(crate) struct LoginToken {
     pub(crate) ttl: u64,
     pub(crate) max_ttl: u64,
     pub(crate) bound_cidrs: Vec<String>,
+    /// Uses the token has (0: unlimited), and its explicit max TTL (0: none), as the
+    /// role's `token_num_uses` and `token_explicit_max_ttl` say.
+    pub(crate) num_uses: u64,
+    pub(crate) explicit_max_ttl: u64,
 }
 
 impl Core {
@@ -154,6 +158,7 @@ impl Core {
         };
         let max_ttl = [
             Some(login.max_ttl).filter(|t| *t > 0),
+            Some(login.explicit_max_ttl).filter(|t| *t > 0),
             mount_ttl("max_lease_ttl"),
         ]
         .into_iter()
@@ -181,10 +186,10 @@ impl Core {
                 "" => mount_name.replace('/', "-"),
                 name => format!("{}-{name}", mount_name.replace('/', "-")),
             },
-            num_uses: 0,
+            num_uses: login.num_uses,
             creation_time: now,
             ttl,
-            explicit_max_ttl: 0,
+            explicit_max_ttl: login.explicit_max_ttl,
             expire_time: Some(now + clamp(ttl)),
             issue_time: now,
             renewable: true,
