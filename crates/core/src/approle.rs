@@ -21,6 +21,7 @@ use ward_store::{Expect, Op};
 use crate::engine::{Args, Call, Engine, Route};
 use crate::mounts::MountEntry;
 use crate::params::Params;
+use crate::record::{CHANGE_ATTEMPTS, decode, encode};
 use crate::token::LoginToken;
 use crate::token::store::cidr_contains;
 use crate::{Core, CoreError, CoreResult, Operation, Response};
@@ -304,14 +305,6 @@ fn accessor_key(mount: &MountEntry, role: &str, accessor: &str) -> String {
     format!("{}{accessor}", accessors_prefix(mount, role))
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], record: &'static str) -> CoreResult<T> {
-    serde_json::from_slice(bytes).map_err(CoreError::corrupt_json(record))
-}
-
-fn encode<T: Serialize>(value: &T) -> CoreResult<Vec<u8>> {
-    serde_json::to_vec(value).map_err(CoreError::Encode)
-}
-
 /// Role `name` and the stamp of its entry.
 async fn read_role(
     core: &Core,
@@ -326,9 +319,6 @@ async fn read_role(
         entry.stamp(),
     )))
 }
-
-/// Compare-and-set attempts of a change before it gives up.
-const CHANGE_ATTEMPTS: usize = 16;
 
 /// Stores role `name` as `change` makes it from the stored one (`None`: absent), with its
 /// `role_id` index, by compare-and-set: of two concurrent changes neither is lost, and no

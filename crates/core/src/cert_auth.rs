@@ -18,11 +18,10 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
-use ward_store::{Expect, Op};
-
 use crate::engine::{Args, Call, Engine, Route};
 use crate::mounts::MountEntry;
 use crate::params::Params;
+use crate::record;
 use crate::token::LoginToken;
 use crate::token::store::{cidr_contains, validate_cidrs};
 use crate::{Core, CoreError, CoreResult, Operation, Response};
@@ -118,48 +117,17 @@ async fn list_roles(core: &Core, mount: &MountEntry) -> CoreResult<Vec<String>> 
 }
 
 async fn read_role(core: &Core, mount: &MountEntry, name: &str) -> CoreResult<Option<CertRole>> {
-    let Some(bytes) = core.barrier.get(&role_key(mount, name)).await? else {
-        return Ok(None);
-    };
-    decode_role(bytes.expose()).map(Some)
+    record::read(core, &role_key(mount, name), "cert role").await
 }
 
-fn decode_role(bytes: &[u8]) -> CoreResult<CertRole> {
-    serde_json::from_slice(bytes).map_err(CoreError::corrupt_json("cert role"))
-}
-
-/// Compare-and-set attempts of a change to one role before it gives up.
-const CHANGE_ATTEMPTS: usize = 16;
-
-/// Stores role `name` as `change` makes it from the stored one (`None`: absent), by
-/// compare-and-set, so that of two concurrent changes to one role neither is lost.
+/// Stores role `name` as `change` makes it from the stored one, by compare-and-set.
 async fn change_role(
     core: &Core,
     mount: &MountEntry,
     name: &str,
     change: impl Fn(Option<CertRole>) -> CoreResult<CertRole>,
 ) -> CoreResult<()> {
-    let key = role_key(mount, name);
-    for _ in 0..CHANGE_ATTEMPTS {
-        let (stored, expect) = match core.barrier.get_entry(&key).await? {
-            Some(entry) => (
-                Some(decode_role(entry.value.expose())?),
-                Expect::Value(entry.stamp()),
-            ),
-            None => (None, Expect::Absent),
-        };
-        let bytes = serde_json::to_vec(&change(stored)?).map_err(CoreError::Encode)?;
-        if core
-            .barrier
-            .try_commit(vec![Op::put(key.clone(), expect, bytes)])
-            .await?
-        {
-            return Ok(());
-        }
-    }
-    Err(CoreError::Contended {
-        record: "cert role",
-    })
+    record::change(core, &role_key(mount, name), "cert role", change).await
 }
 
 /// A stored role: the certificates it trusts, the names it admits and its token's settings.

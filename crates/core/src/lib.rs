@@ -15,6 +15,7 @@ mod mounts;
 mod observe;
 mod params;
 mod policy_store;
+mod record;
 mod request;
 mod rotation;
 mod seal;

@@ -14,11 +14,10 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use ward_store::{Expect, Op};
-
 use crate::engine::{Args, Call, Engine, Route};
 use crate::mounts::MountEntry;
 use crate::params::Params;
+use crate::record;
 use crate::token::LoginToken;
 use crate::token::store::{cidr_contains, validate_cidrs};
 use crate::totp::TotpSecret;
@@ -190,48 +189,17 @@ fn user_key(mount: &MountEntry, name: &str) -> String {
 }
 
 async fn read_user(core: &Core, mount: &MountEntry, name: &str) -> CoreResult<Option<User>> {
-    let Some(bytes) = core.barrier.get(&user_key(mount, name)).await? else {
-        return Ok(None);
-    };
-    decode_user(bytes.expose()).map(Some)
+    record::read(core, &user_key(mount, name), "userpass user").await
 }
 
-fn decode_user(bytes: &[u8]) -> CoreResult<User> {
-    serde_json::from_slice(bytes).map_err(CoreError::corrupt_json("userpass user"))
-}
-
-/// Compare-and-set attempts of a change to one user before it gives up.
-const CHANGE_ATTEMPTS: usize = 16;
-
-/// Stores user `name` as `change` makes it from the stored one (`None`: absent), by
-/// compare-and-set, so that of two concurrent changes to one user neither is lost.
+/// Stores user `name` as `change` makes it from the stored one, by compare-and-set.
 async fn change_user(
     core: &Core,
     mount: &MountEntry,
     name: &str,
     change: impl Fn(Option<User>) -> CoreResult<User>,
 ) -> CoreResult<()> {
-    let key = user_key(mount, name);
-    for _ in 0..CHANGE_ATTEMPTS {
-        let (stored, expect) = match core.barrier.get_entry(&key).await? {
-            Some(entry) => (
-                Some(decode_user(entry.value.expose())?),
-                Expect::Value(entry.stamp()),
-            ),
-            None => (None, Expect::Absent),
-        };
-        let bytes = serde_json::to_vec(&change(stored)?).map_err(CoreError::Encode)?;
-        if core
-            .barrier
-            .try_commit(vec![Op::put(key.clone(), expect, bytes)])
-            .await?
-        {
-            return Ok(());
-        }
-    }
-    Err(CoreError::Contended {
-        record: "userpass user",
-    })
+    record::change(core, &user_key(mount, name), "userpass user", change).await
 }
 
 /// A stored user. No `Debug`: it holds the password's hash.
