@@ -504,11 +504,8 @@ impl Role {
         if let Some(ttl) = p.duration("secret_id_ttl")? {
             self.secret_id_ttl = ttl;
         }
-        if let Some(list) = p.str_list("token_policies")?.or(p.str_list("policies")?) {
-            self.token_policies = list
-                .iter()
-                .map(|name| crate::policy_store::PolicyStore::name(name))
-                .collect::<CoreResult<_>>()?;
+        if let Some(policies) = p.token_policies()? {
+            self.token_policies = policies;
         }
         if let Some(ttl) = p.duration("token_ttl")? {
             self.token_ttl = ttl;

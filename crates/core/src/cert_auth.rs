@@ -169,11 +169,8 @@ impl CertRole {
         if let Some(names) = p.str_list("allowed_dns_sans")? {
             self.allowed_dns_sans = names;
         }
-        if let Some(list) = p.str_list("token_policies")?.or(p.str_list("policies")?) {
-            self.token_policies = list
-                .iter()
-                .map(|name| crate::policy_store::PolicyStore::name(name))
-                .collect::<CoreResult<_>>()?;
+        if let Some(policies) = p.token_policies()? {
+            self.token_policies = policies;
         }
         if let Some(ttl) = p.duration("token_ttl")?.or(p.duration("ttl")?) {
             self.token_ttl = ttl;

@@ -60,6 +60,21 @@ impl Params<'_> {
         )
     }
 
+    /// The policies an auth method's user or role gives its tokens: `token_policies`, or
+    /// Vault's older `policies`, each name normalised as policy names are.
+    pub(crate) fn token_policies(&self) -> CoreResult<Option<Vec<String>>> {
+        let Some(list) = self
+            .str_list("token_policies")?
+            .or(self.str_list("policies")?)
+        else {
+            return Ok(None);
+        };
+        let names = list
+            .iter()
+            .map(|name| crate::policy_store::PolicyStore::name(name));
+        names.collect::<CoreResult<_>>().map(Some)
+    }
+
     /// A map of string to string (Vault's `meta`, `custom_metadata`).
     pub(crate) fn str_map(&self, name: &str) -> CoreResult<Option<Map<String, Value>>> {
         read(self.field(name), name, "a map of strings", |value| {

@@ -251,11 +251,8 @@ impl User {
     /// This user with the policies `p` gives, if it gives any (`policies` is Vault's older
     /// name of `token_policies`).
     fn with_policies(mut self, p: &Params<'_>) -> CoreResult<Self> {
-        if let Some(list) = p.str_list("token_policies")?.or(p.str_list("policies")?) {
-            self.token_policies = list
-                .iter()
-                .map(|name| crate::policy_store::PolicyStore::name(name))
-                .collect::<CoreResult<_>>()?;
+        if let Some(policies) = p.token_policies()? {
+            self.token_policies = policies;
         }
         Ok(self)
     }
