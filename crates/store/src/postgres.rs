@@ -554,11 +554,8 @@ impl Storage for PostgresStorage {
         }
         let digests: Vec<Vec<u8>> = ops.iter().map(|op| digest(&op.key)).collect();
         let mut client = self.client().await?;
-        let lock = client
-            .prepare_cached(self.sql.lock)
-            .await
-            .map_err(database)?;
         let tx = client.transaction().await.map_err(database)?;
+        let lock = tx.prepare_cached(self.sql.lock).await.map_err(database)?;
         // Every key's lock, in ascending order: commits sharing keys queue, never deadlock.
         let mut locks: Vec<i64> = digests.iter().map(|d| lock_id(d)).collect();
         locks.sort_unstable();
@@ -573,10 +570,11 @@ impl Storage for PostgresStorage {
             .map(|(_, d)| d)
             .collect();
         if !conditioned.is_empty() {
-            let rows = tx
-                .query(&self.sql.read_for_check, &[&conditioned])
+            let read = tx
+                .prepare_cached(&self.sql.read_for_check)
                 .await
                 .map_err(database)?;
+            let rows = tx.query(&read, &[&conditioned]).await.map_err(database)?;
             let current: HashMap<Vec<u8>, Vec<u8>> =
                 rows.iter().map(|r| (r.get(0), r.get(1))).collect();
             for (op, d) in ops.iter().zip(&digests) {
@@ -613,14 +611,20 @@ impl Storage for PostgresStorage {
             }
         }
         if !put_digests.is_empty() {
-            tx.execute(&self.sql.upsert, &[&put_digests, &put_keys, &put_values])
+            let upsert = tx
+                .prepare_cached(&self.sql.upsert)
+                .await
+                .map_err(database)?;
+            tx.execute(&upsert, &[&put_digests, &put_keys, &put_values])
                 .await
                 .map_err(database)?;
         }
         if !deleted.is_empty() {
-            tx.execute(&self.sql.delete, &[&deleted])
+            let delete = tx
+                .prepare_cached(&self.sql.delete)
                 .await
                 .map_err(database)?;
+            tx.execute(&delete, &[&deleted]).await.map_err(database)?;
         }
         tx.commit().await.map_err(database)
     }
