@@ -555,15 +555,7 @@ async fn accessors_look_up_and_destroy_without_the_secret_id() {
 #[tokio::test]
 async fn secret_ids_never_reach_the_audit_log_or_the_store_in_clear() {
     let s = support::dev().await;
-    let file = s.dir.path().join("audit.log");
-    let (status, body) = s
-        .call(
-            "PUT",
-            "sys/audit/file",
-            Some(json!({"type": "file", "options": {"file_path": file}})),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    let file = s.enable_file_audit().await;
     enable_approle(&s).await;
     write(&s, "role/app", json!({})).await;
     let id = role_id(&s, "app").await;

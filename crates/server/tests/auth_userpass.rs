@@ -558,15 +558,7 @@ async fn a_login_is_refused_while_sealed() {
 #[tokio::test]
 async fn a_login_is_audited_with_its_password_hmacd() {
     let s = support::dev().await;
-    let file = s.dir.path().join("audit.log");
-    let (status, body) = s
-        .call(
-            "PUT",
-            "sys/audit/file",
-            Some(json!({"type": "file", "options": {"file_path": file}})),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    let file = s.enable_file_audit().await;
     enable_userpass(&s, "userpass").await;
     add_alice(&s).await;
     let (status, reply) = login(&s, "alice", PASSWORD).await;

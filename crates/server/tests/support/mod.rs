@@ -135,6 +135,15 @@ impl TestServer {
         (status, json)
     }
 
+    /// Enables a file audit device at `sys/audit/file`; the log's path.
+    pub async fn enable_file_audit(&self) -> std::path::PathBuf {
+        let file = self.dir.path().join("audit.log");
+        let options = serde_json::json!({"type": "file", "options": {"file_path": file}});
+        let (status, body) = self.call("PUT", "sys/audit/file", Some(options)).await;
+        assert_eq!(status, 204, "{body}");
+        file
+    }
+
     /// Sends raw bytes (for malformed-input tests).
     pub async fn raw(&self, method: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
