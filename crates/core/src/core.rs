@@ -70,6 +70,8 @@ pub struct Core {
     pub(crate) audit: AuditBroker,
     pub(crate) rotation: crate::rotation::Scheduler,
     pub(crate) usage: crate::rotation::usage::UsageTracker,
+    /// The other servers sharing the storage, when there are any.
+    pub(crate) cluster: std::sync::OnceLock<Arc<dyn ward_store::Cluster>>,
     /// Delivers webhooks; the transport provides it (the core has no network).
     webhooks: std::sync::OnceLock<Arc<dyn crate::webhook::WebhookSender>>,
 }
@@ -92,6 +94,7 @@ impl Core {
             audit: AuditBroker::default(),
             rotation: crate::rotation::Scheduler::default(),
             usage: crate::rotation::usage::UsageTracker::default(),
+            cluster: std::sync::OnceLock::new(),
             webhooks: std::sync::OnceLock::new(),
         }
     }
@@ -138,13 +141,15 @@ impl Core {
             path: req.path.trim_matches('/').to_owned(),
             ..req
         };
-        let target = self.target(&req.path);
-        // The route's flags, looked up once for the open `sys/` routes and for logins.
-        let route = target
-            .as_ref()
-            .map_or_else(engine::RouteFacts::default, |t| {
-                self.route_facts(t, &req.path)
-            });
+        let resolve = |path: &str| {
+            let target = self.target(path);
+            // The route's flags, looked up once for the open `sys/` routes and for logins.
+            let route = target
+                .as_ref()
+                .map_or_else(engine::RouteFacts::default, |t| self.route_facts(t, path));
+            (target, route)
+        };
+        let (mut target, mut route) = resolve(&req.path);
         if route.unauthenticated
             && let Some(Target {
                 kind: MountType::System,
@@ -158,6 +163,12 @@ impl Core {
         }
         if self.is_sealed() {
             return Err(CoreError::Sealed);
+        }
+        if self.cluster.get().is_some() {
+            // What other servers wrote before this request came is in the caches it reads,
+            // the mount table included: resolve the path again.
+            self.fence().await?;
+            (target, route) = resolve(&req.path);
         }
         // A login needs no token: its request goes on without a caller (and is audited).
         let caller = if route.login {

@@ -6,6 +6,7 @@ mod approle;
 mod audit;
 mod cert_auth;
 mod client_token;
+mod cluster;
 mod core;
 mod dev;
 mod engine;

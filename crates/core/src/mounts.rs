@@ -19,8 +19,8 @@ use ward_store::{Barrier, Expect, Op, SharedCache};
 use crate::engine::MountType;
 use crate::{CoreError, CoreResult};
 
-const TABLE_KEY: &str = "core/mounts";
-const KEYS_PREFIX: &str = "core/mount-keys/";
+pub(crate) const TABLE_KEY: &str = "core/mounts";
+pub(crate) const KEYS_PREFIX: &str = "core/mount-keys/";
 
 /// Path prefixes no engine may be mounted at.
 const RESERVED: [&str; 4] = ["sys/", "auth/", "cubbyhole/", "identity/"];
@@ -574,6 +574,16 @@ impl MountKeys {
     pub(crate) fn clear(&self) {
         self.cache.clear();
         self.seals.clear();
+    }
+
+    /// Drops mount `uuid`'s unwrapped KEKs (another server changed them).
+    pub(crate) fn forget(&self, uuid: &str) {
+        self.cache.remove(uuid);
+    }
+
+    /// Drops every unwrapped KEK, keeping the usage counts.
+    pub(crate) fn forget_all(&self) {
+        self.cache.clear();
     }
 
     /// How many data keys mount `uuid`'s KEK `version` has wrapped in this process.

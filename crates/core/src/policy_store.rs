@@ -8,7 +8,7 @@ use ward_store::{Barrier, SharedCache};
 
 use crate::{CoreError, CoreResult};
 
-const PREFIX: &str = "sys/policy/";
+pub(crate) const PREFIX: &str = "sys/policy/";
 
 /// Merged ACLs cached (past this, the cache starts over).
 const CACHED_ACLS: usize = 1024;

@@ -164,23 +164,39 @@ pub(crate) async fn open(
 }
 
 async fn load_keyring(storage: &dyn Storage, root_key: &Key256) -> CoreResult<Keyring> {
+    Ok(load_keyring_entry(storage, root_key).await?.0)
+}
+
+/// The stored keyring with the bytes it was read from (for a compare-and-set).
+async fn load_keyring_entry(
+    storage: &dyn Storage,
+    root_key: &Key256,
+) -> CoreResult<(Keyring, Vec<u8>)> {
     let wrapped = storage
         .get(KEYRING_KEY)
         .await?
         .ok_or_else(|| CoreError::corrupt("keyring record (missing)"))?;
     let plain = Aes256GcmKey::new(root_key)?.open(&wrapped, KEYRING_AAD)?;
-    Ok(Keyring::from_bytes(plain.expose())?)
+    Ok((Keyring::from_bytes(plain.expose())?, wrapped))
 }
 
-/// Stores a rotated keyring, encrypted under the root key.
-pub(crate) async fn store_keyring(
+/// Replaces the stored keyring, read as `expected`, by `keyring` (encrypted under the root
+/// key): `Conflict` if another server replaced it meanwhile.
+async fn replace_keyring(
     storage: &dyn Storage,
     root_key: &Key256,
+    expected: Vec<u8>,
     keyring: &Keyring,
 ) -> CoreResult<()> {
     let wrapped = Aes256GcmKey::new(root_key)?.seal(keyring.to_bytes().expose(), KEYRING_AAD)?;
-    storage.put(KEYRING_KEY, &wrapped).await?;
+    let op = ward_store::Op::put(KEYRING_KEY, ward_store::Expect::Value(expected), wrapped);
+    storage.commit(vec![op]).await?;
     Ok(())
+}
+
+/// Whether `physical` is the stored keyring (another server rotated it).
+pub(crate) fn is_keyring_key(physical: &str) -> bool {
+    physical == KEYRING_KEY
 }
 
 /// Unseal progress: the distinct, recognised shares submitted so far.
@@ -370,14 +386,38 @@ impl Core {
     pub(crate) async fn rotate_keyring(&self) -> CoreResult<Response> {
         // Serialise with unseal and other rotations: two rotations from the same keyring
         // would both install a term N+1, and entries written under the loser would be lost.
+        // Rotating the stored keyring, by compare-and-set, also keeps servers sharing the
+        // storage from installing two different terms N+1.
         let _guard = self.progress.lock().await;
         let root_key = self.root_key()?;
-        let current = self.barrier.keyring()?;
-        let next = current.rotated(now())?;
-        store_keyring(self.barrier.raw_storage().as_ref(), &root_key, &next).await?;
+        let storage = self.barrier.raw_storage().as_ref();
+        let mut attempts = 0;
+        let next = loop {
+            let (current, stamp) = load_keyring_entry(storage, &root_key).await?;
+            let next = current.rotated(now())?;
+            match replace_keyring(storage, &root_key, stamp, &next).await {
+                Err(CoreError::Storage(ward_store::StoreError::Conflict)) if attempts < 8 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+                Ok(()) => break next,
+            }
+        };
         self.barrier.unseal(std::sync::Arc::new(next));
         tracing::info!("keyring rotated");
         Ok(Response::empty())
+    }
+
+    /// Installs the keyring as stored now (another server rotated it).
+    pub(crate) async fn reload_keyring(&self) -> CoreResult<()> {
+        let _guard = self.progress.lock().await;
+        if self.is_sealed() {
+            return Ok(());
+        }
+        let root_key = self.root_key()?;
+        let keyring = load_keyring(self.barrier.raw_storage().as_ref(), &root_key).await?;
+        self.barrier.unseal(std::sync::Arc::new(keyring));
+        Ok(())
     }
 
     pub(crate) fn key_status(&self) -> CoreResult<Response> {

@@ -39,6 +39,16 @@ pub struct Config {
     /// A `tracing` filter such as `info` or `ward_server=debug` (default `info`).
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// The address clients reach this server at, as `sys/leader` and `sys/ha-status` show
+    /// it (default: `http://` or `https://` and the listen address).
+    #[serde(default)]
+    pub api_addr: Option<String>,
+    /// The address other servers reach this server at (default: `api_addr`).
+    #[serde(default)]
+    pub cluster_addr: Option<String>,
+    /// This server's name among the servers of a cluster (default: host name and port).
+    #[serde(default)]
+    pub node_id: Option<String>,
     /// Name reported by health and seal-status.
     #[serde(default = "default_cluster_name")]
     pub cluster_name: String,
@@ -191,6 +201,13 @@ pub struct PostgresConfig {
     /// PEM CA bundle: TLS to the database, its certificate and name verified.
     #[serde(default)]
     pub tls_ca_file: Option<PathBuf>,
+    /// Several servers share the database: one active, the others standbys (default false).
+    #[serde(default)]
+    pub ha_enabled: bool,
+    /// How long the active server may go without reaching the database before it steps
+    /// down (Vault duration, default `10s`).
+    #[serde(default)]
+    pub lock_timeout: Option<String>,
 }
 
 impl std::fmt::Debug for PostgresConfig {
@@ -200,6 +217,8 @@ impl std::fmt::Debug for PostgresConfig {
             .field("table", &self.table)
             .field("max_connections", &self.max_connections)
             .field("tls_ca_file", &self.tls_ca_file)
+            .field("ha_enabled", &self.ha_enabled)
+            .field("lock_timeout", &self.lock_timeout)
             .finish_non_exhaustive()
     }
 }

@@ -1,6 +1,7 @@
 //! Ward's HTTP server: configuration, process hardening, storage set-up, and Vault's API
 //! over axum. [`serve`] is what `ward server` runs.
 
+mod cluster;
 mod config;
 mod conn;
 mod hardening;
@@ -91,7 +92,32 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     if !config.disable_mlock {
         hardening::lock_memory()?;
     }
-    let (storage, _db_lock, storage_banner) = open_storage(&config.storage).await?;
+    let tls = match config.listener.clone().filter(ListenerConfig::tls) {
+        Some(settings) => Some(Arc::new(tls::TlsListener::new(settings)?)),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(&config.address).await?;
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let api_addr = config
+        .api_addr
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let member = ward_store::ClusterOptions {
+        node_id: config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| cluster::default_node_id(addr)),
+        cluster_addr: config
+            .cluster_addr
+            .clone()
+            .unwrap_or_else(|| api_addr.clone()),
+        api_addr,
+        version: ward_core::VERSION.into(),
+        lock_timeout: std::time::Duration::from_secs(10),
+    };
+    let opened = open_storage(&config.storage, member).await?;
+    let (storage, storage_banner) = (opened.storage.clone(), opened.banner.clone());
     let core_config = CoreConfig {
         storage_type: config.storage.backend_name().to_owned(),
         cluster_name: config.cluster_name.clone(),
@@ -99,14 +125,11 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         max_token_ttl: duration(config.max_token_ttl.as_deref(), 768 * 3600)?,
         rotation: rotation_config(&config.rotation)?,
     };
-    let tls = match config.listener.clone().filter(ListenerConfig::tls) {
-        Some(settings) => Some(Arc::new(tls::TlsListener::new(settings)?)),
-        None => None,
-    };
     let core = Arc::new(Core::new(storage, core_config));
-    let listener = tokio::net::TcpListener::bind(&config.address).await?;
-    let addr = listener.local_addr()?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    if let StorageHold::Cluster { cluster, sink } = &opened.hold {
+        let _ = sink.core.set(Arc::downgrade(&core));
+        core.join_cluster(cluster.clone());
+    }
     print_stdout(&format!(
         "==> Ward server started! Log data will stream in below:\n\n             Api Address: {scheme}://{addr}\n                 Storage: {storage_banner}\n                 Version: Ward v{}\n",
         ward_core::VERSION
@@ -210,22 +233,43 @@ fn write_dev_certificates(dir: &std::path::Path) -> Result<ListenerConfig, Serve
     })
 }
 
-/// What keeps a database for this server alone, held as long as its storage.
+/// What keeps a database for this server (or, in a cluster, for this server among others),
+/// held as long as its storage.
 enum StorageHold {
-    File { _lock: std::fs::File },
-    Postgres { _lock: ward_store::PostgresLock },
+    File {
+        _lock: std::fs::File,
+    },
+    Postgres {
+        _lock: ward_store::PostgresLock,
+    },
+    Cluster {
+        cluster: Arc<ward_store::PostgresCluster>,
+        sink: Arc<cluster::ClusterSink>,
+    },
 }
 
-/// Opens the configured backend for this process alone, with the read cache over it; also
-/// says what it opened, for the start banner.
+/// The configured backend with the read cache over it, what holds it, and what it is (for
+/// the start banner).
+struct OpenedStorage {
+    storage: Arc<dyn Storage>,
+    hold: StorageHold,
+    banner: String,
+}
+
+/// Opens the configured backend, for this process alone or, with `ha_enabled`, as `member`
+/// of the servers sharing it.
 async fn open_storage(
     config: &StorageConfig,
-) -> Result<(Arc<dyn Storage>, StorageHold, String), ServerError> {
+    member: ward_store::ClusterOptions,
+) -> Result<OpenedStorage, ServerError> {
     match config {
         StorageConfig::Sqlite { path } => {
             let (storage, lock) = open_sqlite(path)?;
-            let banner = format!("sqlite ({})", path.display());
-            Ok((storage, StorageHold::File { _lock: lock }, banner))
+            Ok(OpenedStorage {
+                storage,
+                hold: StorageHold::File { _lock: lock },
+                banner: format!("sqlite ({})", path.display()),
+            })
         }
         StorageConfig::Postgres(pg) => {
             let url = pg
@@ -245,14 +289,49 @@ async fn open_storage(
                 tls_ca_file: pg.tls_ca_file.clone(),
             };
             let postgres = ward_store::PostgresStorage::connect(&options).await?;
-            let lock = postgres
-                .hold_exclusive()
-                .await
-                .map_err(|e| ServerError::DatabaseInUse(e.to_string()))?;
+            let mut banner = format!("postgresql (tables {}_*)", options.table);
+            let hold = if pg.ha_enabled {
+                let member = ward_store::ClusterOptions {
+                    lock_timeout: std::time::Duration::from_secs(duration(
+                        pg.lock_timeout.as_deref(),
+                        10,
+                    )?)
+                    .max(std::time::Duration::from_secs(1)),
+                    ..member
+                };
+                banner.push_str(&format!(", high availability as {}", member.node_id));
+                let sink = Arc::new(cluster::ClusterSink::default());
+                let cluster =
+                    postgres
+                        .join_cluster(member, sink.clone())
+                        .await
+                        .map_err(|e| match e {
+                            e @ ward_store::PostgresFailure::InUse(_) => {
+                                ServerError::DatabaseInUse(e.to_string())
+                            }
+                            e => e.into(),
+                        })?;
+                StorageHold::Cluster {
+                    cluster: Arc::new(cluster),
+                    sink,
+                }
+            } else {
+                let lock = postgres
+                    .hold_exclusive()
+                    .await
+                    .map_err(|e| ServerError::DatabaseInUse(e.to_string()))?;
+                StorageHold::Postgres { _lock: lock }
+            };
             let metered = telemetry::MeteredStorage::new(postgres);
-            let storage = Arc::new(CachedStorage::new(metered, CacheLimits::default()));
-            let banner = format!("postgresql (tables {}_*)", options.table);
-            Ok((storage, StorageHold::Postgres { _lock: lock }, banner))
+            let cache = Arc::new(CachedStorage::new(metered, CacheLimits::default()));
+            if let StorageHold::Cluster { sink, .. } = &hold {
+                let _ = sink.cache.set(cache.clone());
+            }
+            Ok(OpenedStorage {
+                storage: cache,
+                hold,
+                banner,
+            })
         }
     }
 }

@@ -96,6 +96,22 @@ impl Barrier {
         Ok(self.installed()?.ring.clone())
     }
 
+    /// The logical key stored at physical key `physical`, if that is a barrier entry whose
+    /// path this keyring decrypts (for telling caches what another server changed).
+    pub fn logical_key(&self, physical: &str) -> Option<String> {
+        let segments = physical.strip_prefix(PHYSICAL_PREFIX)?;
+        let installed = self.installed.load();
+        let cipher = installed.as_deref()?.ring.path_cipher();
+        let mut logical = String::new();
+        for segment in segments.split('/') {
+            let name = cipher.decrypt_segment(&logical, segment).ok()?;
+            logical.push_str(&name);
+            logical.push('/');
+        }
+        logical.pop();
+        Some(logical)
+    }
+
     /// The decrypted value at `key`.
     pub async fn get(&self, key: &str) -> Result<Option<SecretBytes>, StoreError> {
         Ok(self.get_entry(key).await?.map(|e| e.value))
@@ -284,6 +300,14 @@ mod tests {
             b"v1"
         );
         assert_eq!(barrier.list("app/").await.unwrap(), ["db"]);
+        let physical = storage.list("b/").await.unwrap();
+        let folder = format!("b/{}", physical[0]);
+        let leaf = storage.list(&folder).await.unwrap().remove(0);
+        assert_eq!(
+            barrier.logical_key(&format!("{folder}{leaf}")).as_deref(),
+            Some("app/db")
+        );
+        assert_eq!(barrier.logical_key("core/keyring"), None);
         barrier.delete("app/db").await.unwrap();
         assert!(barrier.get("app/db").await.unwrap().is_none());
     }

@@ -8,6 +8,7 @@
 mod backend;
 mod barrier;
 mod cache;
+mod cluster;
 mod decoded;
 mod keys;
 mod memory;
@@ -20,11 +21,15 @@ mod sqlite;
 pub use backend::{Action, Expect, Op, Storage, StoreError};
 pub use barrier::{Barrier, Entry};
 pub use cache::{CacheLimits, CacheStats, CachedStorage};
+pub use cluster::{ChangeSink, Cluster, NodeStatus};
 pub use decoded::{DecodedMemo, ForgetDeleted};
 pub use keys::MAX_BACKEND_KEY_LEN;
 pub use memory::MemoryStorage;
 pub use paths::MAX_KEY_LEN;
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresFailure, PostgresLock, PostgresOptions, PostgresStorage};
+pub use postgres::{
+    ClusterOptions, PostgresCluster, PostgresFailure, PostgresLock, PostgresOptions,
+    PostgresStorage,
+};
 pub use shared_cache::{SharedCache, Weigh};
 pub use sqlite::{CommitStats, DurabilitySettings, SqliteOptions, SqliteStorage};

@@ -25,11 +25,16 @@ use tokio_postgres::config::SslMode;
 use crate::backend::{Action, Expect, Op, Storage, StoreError};
 use crate::keys::{child_of, folder_end, validate_key, validate_prefix};
 
+mod cluster;
+pub use cluster::{ClusterOptions, PostgresCluster};
+
 /// Characters of the key the ordering index holds (at most 2 KiB of UTF-8, inside the limit
 /// of a B-tree entry).
 const ORDER_PREFIX_CHARS: usize = 512;
 /// How long opening a connection, or waiting for one from the pool, may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Sends a notification (delivered when, and if, the transaction commits).
+const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 /// Keys read per query while listing.
 const LIST_PAGE: usize = 256;
 /// The advisory lock serialising schema migrations of one table prefix across servers.
@@ -39,12 +44,24 @@ const EXCLUSIVE_LOCK_CLASS: i32 = 0x5741_5245;
 
 /// Schema migrations, oldest first; `{t}` is the table prefix. The `{t}_schema` table
 /// records how many have been applied; a step is appended, never edited once released.
-const MIGRATIONS: &[&str] = &["CREATE TABLE {t}_entries (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE {t}_entries (
         digest bytea PRIMARY KEY,
         key text COLLATE \"C\" NOT NULL,
         value bytea NOT NULL
     );
-    CREATE INDEX {t}_entries_order ON {t}_entries ((substr(key, 1, 512)));"];
+    CREATE INDEX {t}_entries_order ON {t}_entries ((substr(key, 1, 512)));",
+    // The servers of a cluster: who they are, when each last said it was alive and since
+    // when the active one is active (Unix milliseconds, the database's clock).
+    "CREATE TABLE {t}_nodes (
+        node_id text PRIMARY KEY,
+        api_addr text NOT NULL,
+        cluster_addr text NOT NULL,
+        version text NOT NULL,
+        last_echo bigint NOT NULL,
+        active_since bigint
+    );",
+];
 
 /// The schema version this build writes and understands.
 const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -99,7 +116,7 @@ pub enum PostgresFailure {
     /// Another server holds the tables.
     #[error(
         "the tables {0}_* are in use by another Ward server (several servers on one \
-         database need high availability, which is not there yet)"
+         database need `ha_enabled = true` in the [storage] section of every one of them)"
     )]
     InUse(String),
     /// The tables were written by a newer Ward, whose format this one may not understand.
@@ -214,6 +231,8 @@ pub struct PostgresStorage {
     table: String,
     connect: tokio_postgres::Config,
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    /// Set once the server joins a cluster: every commit then tells the others its keys.
+    notify_as: std::sync::OnceLock<cluster::NotifyAs>,
 }
 
 /// This server's hold on its tables, released when dropped.
@@ -289,6 +308,7 @@ impl PostgresStorage {
             table: table.clone(),
             connect: config,
             tls,
+            notify_as: std::sync::OnceLock::new(),
         })
     }
 
@@ -597,6 +617,13 @@ impl Storage for PostgresStorage {
                 Action::Delete => last.insert(d.as_slice(), (op.key.as_str(), None)),
                 Action::Check => None,
             };
+        }
+        if let Some(notify) = self.notify_as.get() {
+            let payload = notify.payload(last.values().map(|(key, _)| *key));
+            let send = tx.prepare_cached(NOTIFY).await.map_err(database)?;
+            tx.execute(&send, &[&notify.channel, &payload])
+                .await
+                .map_err(database)?;
         }
         let (mut put_digests, mut put_keys, mut put_values) = (Vec::new(), Vec::new(), Vec::new());
         let mut deleted = Vec::new();

@@ -40,7 +40,7 @@ use crate::core::now;
 use crate::mounts::MountEntry;
 use crate::{Core, CoreResult, Response};
 
-const JOBS_PREFIX: &str = "core/rotation/jobs/";
+pub(crate) const JOBS_PREFIX: &str = "core/rotation/jobs/";
 const CLAIMS_PREFIX: &str = "core/rotation/claims/";
 /// How long the in-memory copy of the job index is trusted before it is read again.
 const INDEX_TTL: Duration = Duration::from_secs(30);
@@ -125,7 +125,7 @@ pub(crate) struct Scheduler {
 }
 
 impl Scheduler {
-    fn forget_index(&self) {
+    pub(crate) fn forget_index(&self) {
         if let Ok(mut i) = self.index.lock() {
             *i = None;
         }
@@ -172,8 +172,13 @@ impl Core {
     }
 
     async fn rotation_tick(self: &Arc<Self>) {
-        if self.is_sealed() {
+        if self.is_sealed() || !self.is_active() {
+            // A standby leaves scheduled work to the active server; once it becomes active
+            // it starts from what storage holds (the expiry index scans again).
             self.rotation.forget_index();
+            if !self.is_sealed() {
+                self.tokens.expiry.clear();
+            }
             return;
         }
         let now = now();

@@ -25,6 +25,8 @@ pub(crate) enum SysRoute {
     Init,
     Unseal,
     Leader,
+    HaStatus,
+    StepDown,
     Mounts,
     Mount,
     Auths,
@@ -57,6 +59,8 @@ impl Engine for System {
             Route::new("init", &[Read, Write], S::Init).unauthenticated(),
             Route::new("unseal", &[Write], S::Unseal).unauthenticated(),
             Route::new("leader", &[Read], S::Leader).unauthenticated(),
+            Route::new("ha-status", &[Read], S::HaStatus),
+            Route::new("step-down", &[Write], S::StepDown).sudo(),
             Route::new("mounts", &[Read], S::Mounts),
             Route::new("mounts/*path", &[Read, Write, Delete], S::Mount),
             Route::new("auth", &[Read], S::Auths),
@@ -109,6 +113,8 @@ impl Engine for System {
             S::Health | S::SealStatus | S::Init | S::Unseal | S::Leader => {
                 core.sys_open(call.route, op, &p).await
             }
+            S::HaStatus => core.ha_status().await,
+            S::StepDown => core.step_down().await,
             S::Mounts => Ok(core.mounts_response()),
             S::Mount => core.sys_mount(arg, op, &p).await,
             S::Auths => Ok(core.auths_response()),

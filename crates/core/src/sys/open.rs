@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use serde_json::Value;
-use ward_api::{HealthResponse, InitResponse, InitStatus, LeaderStatus};
+use ward_api::{HealthResponse, InitResponse, InitStatus};
 
 use super::SysRoute;
 use crate::params::Params;
@@ -42,12 +42,7 @@ impl Core {
                 }
                 Bare::SealStatus(self.seal_status().await?)
             }
-            (SysRoute::Leader, _) => Bare::Leader(LeaderStatus {
-                ha_enabled: false,
-                is_self: true,
-                active_time: "0001-01-01T00:00:00Z".into(),
-                ..LeaderStatus::default()
-            }),
+            (SysRoute::Leader, _) => Bare::Leader(self.leader_status().await?),
             _ => return Err(CoreError::UnsupportedOperation),
         };
         Ok(Response::bare(bare))
@@ -59,7 +54,7 @@ impl Core {
         Ok(HealthResponse {
             initialized,
             sealed,
-            standby: false,
+            standby: !sealed && !self.is_active(),
             performance_standby: false,
             replication_performance_mode: "disabled".into(),
             replication_dr_mode: "disabled".into(),

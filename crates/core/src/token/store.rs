@@ -188,7 +188,7 @@ impl TokenStore {
 
     /// Drops `hash` from the cache: once this returns, no request is served
     /// from a cached copy, and a read of the entry that began before cannot cache it.
-    fn forget(&self, hash: &str) {
+    pub(crate) fn forget(&self, hash: &str) {
         self.cache.remove(hash);
     }
 

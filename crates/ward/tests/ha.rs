@@ -1,0 +1,513 @@
+//! Several `ward server` processes over one PostgreSQL database (`ha_enabled = true`): a
+//! write on one is read on the others at once, keyring rotation, token revocation, policy
+//! and mount changes made on one take effect on all, one server is active (`sys/leader`,
+//! `sys/ha-status`, `sys/health` 429 on standbys, `sys/step-down`), a standby takes over
+//! within 10 s when the active one is killed, and scheduled work runs once per period.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use ward_test_postgres::TestPostgres;
+
+struct Node {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a clustered server on `table` of `pg`.
+fn start_node(pg: &TestPostgres, table: &str) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ward.toml");
+    let text = format!(
+        "address = \"127.0.0.1:0\"\ndisable_mlock = true\n\
+         [storage]\nbackend = \"postgres\"\nconnection_url = \"{}\"\ntable = \"{table}\"\n\
+         ha_enabled = true\nlock_timeout = \"3s\"\n\
+         [rotation]\nmin_period = \"1s\"\n",
+        pg.url("postgres"),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(["server", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("server exited before printing its address")
+            .unwrap();
+        if let Some(addr) = line.trim().strip_prefix("Api Address: ") {
+            break addr.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Node {
+        child,
+        url,
+        _dir: dir,
+    }
+}
+
+fn call(url: &str, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let mut req = client.request(
+        reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+        format!("{url}/v1/{path}"),
+    );
+    if !token.is_empty() {
+        req = req.header("X-Vault-Token", token);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    match req.send() {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let text = resp.text().unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
+
+fn ok(url: &str, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+    let (status, reply) = call(url, token, method, path, body);
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path} on {url}: {status} {reply}"
+    );
+    reply
+}
+
+/// Three servers on fresh tables, initialised through the first and each unsealed.
+fn three_servers(pg: &TestPostgres) -> (Vec<Node>, Vec<String>, String) {
+    let table = ward_test_postgres::unique_table();
+    let nodes: Vec<Node> = (0..3).map(|_| start_node(pg, &table)).collect();
+    let init = ok(
+        &nodes[0].url,
+        "",
+        "PUT",
+        "sys/init",
+        Some(json!({"secret_shares": 3, "secret_threshold": 2})),
+    );
+    let keys: Vec<String> = serde_json::from_value(init["keys_base64"].clone()).unwrap();
+    let root = init["root_token"].as_str().unwrap().to_owned();
+    for node in &nodes {
+        unseal(node, &keys);
+    }
+    (nodes, keys, root)
+}
+
+fn unseal(node: &Node, keys: &[String]) {
+    for key in &keys[..2] {
+        ok(
+            &node.url,
+            "",
+            "PUT",
+            "sys/unseal",
+            Some(json!({ "key": key })),
+        );
+    }
+}
+
+/// The index of the server that says it is active, once exactly one does (within `within`).
+fn active_among(nodes: &[Option<&Node>], within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        let active: Vec<usize> = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let n = (*n)?;
+                let (status, leader) = call(&n.url, "", "GET", "sys/leader", None);
+                (status == 200 && leader["is_self"] == true).then_some(i)
+            })
+            .collect();
+        if active.len() == 1 {
+            return active[0];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single active server: {active:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn three_servers_share_one_database() {
+    let pg = ward_test_postgres::shared();
+    let (nodes, _keys, root) = three_servers(pg);
+    let [a, b, c] = [&nodes[0].url, &nodes[1].url, &nodes[2].url];
+    let active = active_among(
+        &nodes.iter().map(Some).collect::<Vec<_>>(),
+        Duration::from_secs(10),
+    );
+
+    // sys/leader, sys/health and sys/ha-status as Vault shapes them.
+    for (i, node) in nodes.iter().enumerate() {
+        let (_, leader) = call(&node.url, "", "GET", "sys/leader", None);
+        assert_eq!(leader["ha_enabled"], true);
+        assert_eq!(leader["leader_address"], nodes[active].url.as_str());
+        let (status, health) = call(&node.url, "", "GET", "sys/health", None);
+        assert_eq!(health["standby"], i != active);
+        assert_eq!(status, if i == active { 200 } else { 429 });
+        let (status, _) = call(&node.url, "", "GET", "sys/health?standbyok=true", None);
+        assert_eq!(status, 200);
+        let (status, _) = call(&node.url, "", "GET", "sys/health?standbycode=299", None);
+        assert_eq!(status, if i == active { 200 } else { 299 });
+    }
+    let status = ok(b, &root, "GET", "sys/ha-status", None);
+    let listed = status["data"]["nodes"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{status}");
+    let actives: Vec<&Value> = listed.iter().filter(|n| n["active_node"] == true).collect();
+    assert_eq!(actives.len(), 1);
+    assert_eq!(actives[0]["api_address"], nodes[active].url.as_str());
+
+    // A mount made on A is there on B and C; a write on any server is read on every other
+    // at once, also when the reader had the old value cached.
+    ok(
+        a,
+        &root,
+        "POST",
+        "sys/mounts/secret",
+        Some(json!({"type": "kv-v2"})),
+    );
+    for round in 0..30 {
+        let writer = &nodes[round % 3].url;
+        let body = json!({"data": {"n": round}});
+        ok(writer, &root, "POST", "secret/data/shared", Some(body));
+        for reader in [a, b, c] {
+            let read = ok(reader, &root, "GET", "secret/data/shared", None);
+            assert_eq!(read["data"]["data"]["n"], round, "read on {reader}");
+        }
+    }
+
+    // The keyring rotated on B: A reads what was written before and after, and writes
+    // under the new term.
+    let before = ok(a, &root, "GET", "sys/key-status", None)["term"].clone();
+    ok(b, &root, "PUT", "sys/rotate", None);
+    ok(
+        b,
+        &root,
+        "POST",
+        "secret/data/after-rotation",
+        Some(json!({"data": {"v": 1}})),
+    );
+    let term = ok(a, &root, "GET", "sys/key-status", None)["term"].clone();
+    assert_eq!(term.as_u64(), before.as_u64().map(|t| t + 1));
+    assert_eq!(
+        ok(a, &root, "GET", "secret/data/after-rotation", None)["data"]["data"]["v"],
+        1
+    );
+    ok(
+        a,
+        &root,
+        "POST",
+        "secret/data/from-a",
+        Some(json!({"data": {"v": 2}})),
+    );
+    assert_eq!(
+        ok(c, &root, "GET", "secret/data/from-a", None)["data"]["data"]["v"],
+        2
+    );
+    assert_eq!(
+        ok(c, &root, "GET", "secret/data/shared", None)["data"]["data"]["n"],
+        29
+    );
+
+    // A policy written on A is enforced on B at once, and so is its change.
+    let policy = |capabilities: &str| json!({"policy": format!("path \"secret/data/*\" {{ capabilities = [{capabilities}] }}")});
+    ok(
+        a,
+        &root,
+        "PUT",
+        "sys/policies/acl/reader",
+        Some(policy("\"read\"")),
+    );
+    let created = ok(
+        a,
+        &root,
+        "POST",
+        "auth/token/create",
+        Some(json!({"policies": ["reader"]})),
+    );
+    let reader = created["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(call(b, &reader, "GET", "secret/data/shared", None).0, 200);
+    ok(
+        a,
+        &root,
+        "PUT",
+        "sys/policies/acl/reader",
+        Some(policy("\"list\"")),
+    );
+    assert_eq!(call(b, &reader, "GET", "secret/data/shared", None).0, 403);
+    ok(
+        a,
+        &root,
+        "PUT",
+        "sys/policies/acl/reader",
+        Some(policy("\"read\"")),
+    );
+    assert_eq!(call(b, &reader, "GET", "secret/data/shared", None).0, 200);
+
+    // A token revoked on C is refused on A and B at once (both had it cached).
+    assert_eq!(call(a, &reader, "GET", "secret/data/shared", None).0, 200);
+    ok(
+        c,
+        &root,
+        "POST",
+        "auth/token/revoke",
+        Some(json!({ "token": reader })),
+    );
+    for url in [a, b, c] {
+        assert_eq!(call(url, &reader, "GET", "secret/data/shared", None).0, 403);
+    }
+
+    // A mount disabled on C is gone on A.
+    ok(c, &root, "DELETE", "sys/mounts/secret", None);
+    assert_eq!(call(a, &root, "GET", "secret/data/shared", None).0, 404);
+
+    // Step-down asked of a standby: another server becomes active.
+    let standby = (active + 1) % 3;
+    ok(&nodes[standby].url, &root, "PUT", "sys/step-down", None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now_active = active_among(
+            &nodes.iter().map(Some).collect::<Vec<_>>(),
+            Duration::from_secs(10),
+        );
+        if now_active != active {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the active server did not step down"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_standby_takes_over_when_the_active_server_is_killed() {
+    let pg = ward_test_postgres::shared();
+    let (mut nodes, _keys, root) = three_servers(pg);
+    let all: Vec<Option<&Node>> = nodes.iter().map(Some).collect();
+    let first = active_among(&all, Duration::from_secs(10));
+    let url = nodes[0].url.clone();
+    ok(
+        &url,
+        &root,
+        "POST",
+        "sys/mounts/secret",
+        Some(json!({"type": "kv-v2"})),
+    );
+    ok(
+        &url,
+        &root,
+        "POST",
+        "sys/mounts/transit",
+        Some(json!({"type": "transit"})),
+    );
+    ok(
+        &url,
+        &root,
+        "POST",
+        "transit/keys/scheduled",
+        Some(json!({"auto_rotate_period": "2s"})),
+    );
+
+    // A write load spread over the three servers; every acknowledged write is remembered.
+    let stop = Arc::new(AtomicBool::new(false));
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let (stop, urls, root) = (stop.clone(), urls.clone(), root.clone());
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let key = format!("w{w}-{i}");
+                    let url = &urls[(w + i) % 3];
+                    let body = Some(json!({"data": {"v": key}}));
+                    if call(url, &root, "POST", &format!("secret/data/{key}"), body).0 == 200 {
+                        acknowledged.push(key);
+                    }
+                    i += 1;
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let killed_at = Instant::now();
+    nodes[first].child.kill().unwrap();
+    let _ = nodes[first].child.wait();
+    let survivors: Vec<Option<&Node>> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i != first).then_some(n))
+        .collect();
+    let second = active_among(&survivors, Duration::from_secs(10));
+    let took = killed_at.elapsed();
+    assert!(took < Duration::from_secs(10), "failover took {took:?}");
+    assert_ne!(second, first);
+    std::thread::sleep(Duration::from_secs(5));
+    stop.store(true, Ordering::SeqCst);
+    let acknowledged: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(acknowledged.len() > 30, "{} writes", acknowledged.len());
+
+    let reader = &nodes[second].url;
+    for key in &acknowledged {
+        let read = ok(reader, &root, "GET", &format!("secret/data/{key}"), None);
+        assert_eq!(read["data"]["data"]["v"], key.as_str());
+    }
+
+    // The transit key kept rotating on its 2 s period through the failover, and no period
+    // ran twice: versions are at least a period apart (times are whole seconds).
+    let key = ok(reader, &root, "GET", "transit/keys/scheduled", None);
+    let versions = key["data"]["keys"].as_object().unwrap();
+    assert!(versions.len() >= 3, "{key}");
+    let mut times: Vec<i64> = versions.values().map(|t| t.as_i64().unwrap()).collect();
+    times.sort_unstable();
+    for pair in times.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 1,
+            "two rotations in one period: {times:?}"
+        );
+    }
+}
+
+#[test]
+fn a_database_restart_under_load_loses_no_acknowledged_write() {
+    let pg = TestPostgres::start();
+    let table = ward_test_postgres::unique_table();
+    let nodes: Vec<Node> = (0..2).map(|_| start_node(&pg, &table)).collect();
+    let init = ok(
+        &nodes[0].url,
+        "",
+        "PUT",
+        "sys/init",
+        Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+    );
+    let key = init["keys_base64"][0].as_str().unwrap().to_owned();
+    let root = init["root_token"].as_str().unwrap().to_owned();
+    for node in &nodes {
+        ok(
+            &node.url,
+            "",
+            "PUT",
+            "sys/unseal",
+            Some(json!({ "key": key })),
+        );
+    }
+    let url = nodes[0].url.clone();
+    ok(
+        &url,
+        &root,
+        "POST",
+        "sys/mounts/secret",
+        Some(json!({"type": "kv-v2"})),
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (stop, urls, root) = (stop.clone(), urls.clone(), root.clone());
+            std::thread::spawn(move || {
+                let (mut acknowledged, mut refusals) = (Vec::new(), Vec::new());
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let key = format!("w{w}-{i}");
+                    let body = Some(json!({"data": {"v": key}}));
+                    let (status, reply) = call(
+                        &urls[(w + i) % 2],
+                        &root,
+                        "POST",
+                        &format!("secret/data/{key}"),
+                        body,
+                    );
+                    match status {
+                        200 => acknowledged.push(key),
+                        _ => refusals.push((status, reply)),
+                    }
+                    i += 1;
+                    if status != 200 {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+                (acknowledged, refusals)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    pg.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    pg.restart();
+    // Both servers serve again once the database is back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for node in &nodes {
+        while call(&node.url, &root, "GET", "secret/config", None).0 != 200 {
+            assert!(Instant::now() < deadline, "{} did not recover", node.url);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        let (acked, refusals) = writer.join().unwrap();
+        acknowledged.extend(acked);
+        for (status, reply) in refusals {
+            assert_eq!(status, 503, "{reply}");
+            assert_eq!(
+                reply["errors"],
+                json!(["storage is unavailable; try again shortly"])
+            );
+        }
+    }
+    for key in &acknowledged {
+        for node in &nodes {
+            let read = ok(&node.url, &root, "GET", &format!("secret/data/{key}"), None);
+            assert_eq!(read["data"]["data"]["v"], key.as_str());
+        }
+    }
+    // Still one database for both: a write on one is read on the other.
+    ok(
+        &nodes[1].url,
+        &root,
+        "POST",
+        "secret/data/last",
+        Some(json!({"data": {"v": 9}})),
+    );
+    assert_eq!(
+        ok(&nodes[0].url, &root, "GET", "secret/data/last", None)["data"]["data"]["v"],
+        9
+    );
+}
