@@ -511,3 +511,75 @@ fn a_database_restart_under_load_loses_no_acknowledged_write() {
         9
     );
 }
+
+#[test]
+fn concurrent_rotations_of_one_transit_key_on_two_servers_are_all_kept() {
+    let pg = ward_test_postgres::shared();
+    let (nodes, _keys, root) = three_servers(pg);
+    let url = nodes[0].url.clone();
+    ok(
+        &url,
+        &root,
+        "POST",
+        "sys/mounts/transit",
+        Some(json!({"type": "transit"})),
+    );
+    ok(&url, &root, "POST", "transit/keys/shared", None);
+    // Each server has the key cached before the race.
+    for node in &nodes {
+        ok(&node.url, &root, "GET", "transit/keys/shared", None);
+    }
+    let rotators: Vec<_> = nodes
+        .iter()
+        .map(|n| {
+            let (url, root) = (n.url.clone(), root.clone());
+            std::thread::spawn(move || {
+                let mut done = Vec::new();
+                for _ in 0..15 {
+                    let (status, reply) =
+                        call(&url, &root, "POST", "transit/keys/shared/rotate", None);
+                    match status {
+                        200 | 204 => {
+                            // Encrypt under the version this rotation made visible.
+                            let enc = ok(
+                                &url,
+                                &root,
+                                "POST",
+                                "transit/encrypt/shared",
+                                Some(json!({"plaintext": "aGk="})),
+                            );
+                            done.push(enc["data"]["ciphertext"].as_str().unwrap().to_owned());
+                        }
+                        _ => assert_eq!(status, 400, "{reply}"),
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let ciphertexts: Vec<String> = rotators
+        .into_iter()
+        .flat_map(|r| r.join().unwrap())
+        .collect();
+    assert!(!ciphertexts.is_empty());
+    // Every acknowledged rotation made a version of its own: none was overwritten by
+    // another server's, so everything encrypted under any of them decrypts.
+    let key = ok(&nodes[1].url, &root, "GET", "transit/keys/shared", None);
+    assert_eq!(
+        key["data"]["latest_version"].as_u64(),
+        Some(1 + ciphertexts.len() as u64),
+        "{key}"
+    );
+    for ciphertext in &ciphertexts {
+        for node in &nodes {
+            let dec = ok(
+                &node.url,
+                &root,
+                "POST",
+                "transit/decrypt/shared",
+                Some(json!({ "ciphertext": ciphertext })),
+            );
+            assert_eq!(dec["data"]["plaintext"], "aGk=");
+        }
+    }
+}

@@ -172,13 +172,17 @@ impl Core {
     }
 
     async fn rotation_tick(self: &Arc<Self>) {
-        if self.is_sealed() || !self.is_active() {
-            // A standby leaves scheduled work to the active server; once it becomes active
-            // it starts from what storage holds (the expiry index scans again).
+        if self.is_sealed() {
             self.rotation.forget_index();
-            if !self.is_sealed() {
-                self.tokens.expiry.clear();
-            }
+            return;
+        }
+        if !self.is_active() {
+            // A standby leaves scheduled work to the active server (once it becomes active
+            // it starts from what storage holds: the expiry index scans again), but records
+            // what it encrypts itself against the usage limits.
+            self.rotation.forget_index();
+            self.tokens.expiry.clear();
+            self.usage_ticks().await;
             return;
         }
         let now = now();
@@ -186,9 +190,6 @@ impl Core {
         self.token_expiry_tick(now).await;
         if let Err(e) = self.keyring_tick(now).await {
             tracing::warn!(error = %crate::Report(&e), "scheduled keyring rotation failed");
-        }
-        if let Err(e) = self.keyring_usage_tick().await {
-            tracing::warn!(error = %crate::Report(&e), "keyring usage check failed");
         }
         self.mount_keys_tick(now).await;
         let due = match self.due_jobs(now).await {
@@ -204,6 +205,19 @@ impl Core {
             }
             if let Err(e) = self.run_job(&job, now).await {
                 tracing::warn!(error = %crate::Report(&e), kind = ?job.kind, job = %id, "scheduled rotation failed");
+            }
+        }
+    }
+
+    /// Records this server's encryptions under the keyring and each mount's KEK, and rotates
+    /// a key that reached the AES-GCM usage limit (see `usage.rs`).
+    async fn usage_ticks(&self) {
+        if let Err(e) = self.keyring_usage_tick().await {
+            tracing::warn!(error = %crate::Report(&e), "keyring usage check failed");
+        }
+        for mount in self.mounts.all().iter() {
+            if let Err(e) = self.mount_key_usage_tick(mount).await {
+                tracing::warn!(mount = %mount.path, error = %crate::Report(&e), "mount key usage check failed");
             }
         }
     }

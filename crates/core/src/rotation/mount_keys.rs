@@ -45,10 +45,8 @@ impl Core {
     /// Rotates the KEKs that are due and starts the rewrap of any mount holding old versions.
     pub(super) async fn mount_keys_tick(self: &Arc<Self>, now: i64) {
         let period = i64::try_from(self.config.rotation.mount_key_period).unwrap_or(i64::MAX);
+        self.usage_ticks().await;
         for mount in self.mounts.all().iter() {
-            if let Err(e) = self.mount_key_usage_tick(mount).await {
-                tracing::warn!(mount = %mount.path, error = %crate::Report(&e), "mount key usage check failed");
-            }
             let keys = match self.mount_keys.get(&self.barrier, &mount.uuid).await {
                 Ok(k) => k,
                 Err(e) => {

@@ -6,16 +6,21 @@
 //! 3,865,470,566, 90% of 2^32), whatever the configured rotation periods.
 //!
 //! Counting costs nothing on the request path: the keyring already counts its encryptions in
-//! memory, and a KEK's wraps go to one shared atomic. The scheduler's tick adds what this
-//! process has counted to what earlier processes left, and keeps a record behind the
-//! barrier (`core/usage/<key>`) of a *reserved* count one block ahead of the real one. A
-//! process that starts (or unseals) takes the whole reservation as spent, so a crash can
-//! only over-count, which brings a rotation forward, never back.
+//! memory, and a KEK's wraps go to one shared atomic. A record behind the barrier
+//! (`core/usage/<key>`) holds a *reserved* count: the sum of the blocks every process (every
+//! server sharing the storage, and every earlier run) has reserved for itself. Each process
+//! encrypts within what it has reserved, and its scheduler tick adds another block, by
+//! compare-and-set, before it runs out; so the record is never below the real count, over
+//! all servers and restarts. What a process reserved and did not use stays counted (a crash
+//! can only over-count, which brings a rotation forward, never back). The key is rotated once
+//! the record reaches the limit.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+
+use ward_store::{Expect, Op};
 
 use crate::mounts::MountEntry;
 use crate::{Core, CoreError, CoreResult};
@@ -52,11 +57,14 @@ struct StoredUsage {
 #[derive(Clone, Copy)]
 struct Tracked {
     version: u32,
-    /// Encryptions before this process started counting (the reservation it found).
-    base: u64,
-    /// The reservation stored now.
-    reserved: u64,
+    /// What this process has reserved for itself (its count stays below it).
+    budget: u64,
+    /// The record's reserved count as this process last wrote it.
+    recorded: u64,
 }
+
+/// Attempts at adding to a usage record that keeps losing compare-and-set races.
+const USAGE_UPDATE_ATTEMPTS: usize = 16;
 
 /// The usage of the keys being counted, by record name (`keyring`, `mount/<uuid>`).
 #[derive(Default)]
@@ -142,50 +150,72 @@ impl Core {
     ) -> CoreResult<bool> {
         let limit = self.config.rotation.aead_usage_limit;
         let block = reservation_block(limit);
-        let key = format!("{USAGE_PREFIX}{name}");
-        let tracked = match self.usage.get(name) {
+        let mut tracked = match self.usage.get(name) {
             Some(t) if t.version == version => t,
-            _ => {
-                // First look since unseal, or the key was rotated: whatever an earlier
-                // process reserved for this version counts as spent.
-                let base = match self.barrier.get(&key).await? {
-                    Some(bytes) => match serde_json::from_slice::<StoredUsage>(bytes.expose()) {
-                        Ok(s) if s.version == version => s.reserved,
-                        Ok(_) => 0,
-                        Err(e) => return Err(CoreError::corrupt_json("usage record")(e)),
-                    },
-                    None => 0,
-                };
-                Tracked {
-                    version,
-                    base,
-                    reserved: 0,
-                }
-            }
+            // First look since unseal, or the key was rotated: nothing reserved yet.
+            _ => Tracked {
+                version,
+                budget: 0,
+                recorded: 0,
+            },
         };
-        let total = tracked.base.saturating_add(counted);
-        if total.saturating_add(block / 2) >= tracked.reserved {
-            if total > tracked.reserved && tracked.reserved > 0 {
+        if counted.saturating_add(block / 2) >= tracked.budget {
+            if counted > tracked.budget && tracked.budget > 0 {
                 tracing::warn!(
                     key = name,
                     "encryptions outran their reservation between two ticks"
                 );
             }
-            let reserved = total.saturating_add(block);
+            let more = counted.saturating_sub(tracked.budget).saturating_add(block);
+            tracked.recorded = self.reserve_usage(name, version, more).await?;
+            tracked.budget = tracked.budget.saturating_add(more);
+        }
+        self.usage.set(name, tracked);
+        Ok(tracked.recorded >= limit)
+    }
+
+    /// Adds `more` to the reserved count of record `name` for key `version`, by
+    /// compare-and-set (other servers add to it too), and returns the new count.
+    async fn reserve_usage(&self, name: &str, version: u32, more: u64) -> CoreResult<u64> {
+        let key = format!("{USAGE_PREFIX}{name}");
+        for _ in 0..USAGE_UPDATE_ATTEMPTS {
+            let entry = self.barrier.get_entry(&key).await?;
+            let (stored, expect) = match &entry {
+                Some(e) => (
+                    serde_json::from_slice::<StoredUsage>(e.value.expose())
+                        .map_err(CoreError::corrupt_json("usage record"))?,
+                    Expect::Value(e.stamp()),
+                ),
+                None => (
+                    StoredUsage {
+                        version,
+                        reserved: 0,
+                    },
+                    Expect::Absent,
+                ),
+            };
+            if stored.version > version {
+                // Another server rotated the key: this version is past, nothing to record.
+                return Ok(0);
+            }
+            let reserved = if stored.version == version {
+                stored.reserved.saturating_add(more)
+            } else {
+                more
+            };
             let record = serde_json::to_vec(&StoredUsage { version, reserved })
                 .map_err(CoreError::Encode)?;
-            self.barrier.put(&key, &record).await?;
-            self.usage.set(
-                name,
-                Tracked {
-                    reserved,
-                    ..tracked
-                },
-            );
-        } else {
-            self.usage.set(name, tracked);
+            if self
+                .barrier
+                .try_commit(vec![Op::put(key.clone(), expect, record)])
+                .await?
+            {
+                return Ok(reserved);
+            }
         }
-        Ok(total >= limit)
+        Err(CoreError::bad(
+            "the usage record keeps changing under this server; the next tick tries again",
+        ))
     }
 
     /// Rotates the keyring once its active term has sealed [`DEFAULT_AEAD_USAGE_LIMIT`]

@@ -303,7 +303,9 @@ impl Core {
         if let Some(k) = self.transit_load(mount, name).await? {
             return Ok(k);
         }
-        let key = self.transit_save(mount, new.build(name)?).await?;
+        let key = self
+            .transit_save(mount, new.build(name)?, ward_store::Expect::Absent)
+            .await?;
         tracing::info!(mount = %mount.path, key = name, "transit key created by encrypt");
         Ok(key)
     }

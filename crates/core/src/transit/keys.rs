@@ -14,6 +14,7 @@ use super::store::{LoadedKey, Material};
 use crate::mounts::MountEntry;
 use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Response};
+use ward_store::Expect;
 
 /// Default and bounds of an HMAC key's size, in bytes (Vault's).
 pub(super) const HMAC_DEFAULT_SIZE: u32 = 32;
@@ -234,7 +235,7 @@ impl Core {
         } else {
             new.build(name)?
         };
-        let key = self.transit_save(mount, built).await?;
+        let key = self.transit_save(mount, built, Expect::Absent).await?;
         tracing::info!(mount = %mount.path, key = name, "transit key created");
         Ok(Response::data(key.policy.to_json()))
     }
@@ -308,6 +309,7 @@ impl Core {
             .transit_load(mount, name)
             .await?
             .ok_or_else(|| CoreError::bad(format!("key not found: {name}")))?;
+        let replaced = key.replaced();
         // An RSA key's change costs seconds when it generates a version, and parses every
         // version's private key in any case.
         let next = if is_rsa(key.policy.key_type) {
@@ -315,7 +317,7 @@ impl Core {
         } else {
             change(&key)?
         };
-        let saved = self.transit_save(mount, next).await?;
+        let saved = self.transit_save(mount, next, replaced).await?;
         Ok(Response::data(saved.policy.to_json()))
     }
 

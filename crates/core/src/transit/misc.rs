@@ -20,6 +20,7 @@ use super::wire::b64;
 use crate::mounts::MountEntry;
 use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Response};
+use ward_store::Expect;
 
 /// Most bytes `random` hands out at once (Vault's limit).
 const MAX_RANDOM_BYTES: u64 = 128 * 1024;
@@ -292,8 +293,8 @@ impl Core {
         };
         let doc = Zeroizing::new(serde_json::to_vec(&backup).map_err(CoreError::Encode)?);
         let encoded = B64.encode(&doc[..]);
-        self.transit_save(mount, LoadedKey::new(policy, key.material_copy())?)
-            .await?;
+        let copy = LoadedKey::new(policy, key.material_copy())?;
+        self.transit_save(mount, copy, key.replaced()).await?;
         tracing::info!(mount = %mount.path, key = name, "transit key backed up");
         Ok(Response::data(json!({ "backup": encoded })))
     }
@@ -329,9 +330,11 @@ impl Core {
             Some(json!({ "time": now_rfc3339_nanos(), "version": policy.latest_version }));
         let force = p.bool("force")?.unwrap_or(false);
         let _guard = self.transit_lock(mount, &name).await;
-        if self.transit_load(mount, &name).await?.is_some() && !force {
+        let existing = self.transit_load(mount, &name).await?;
+        if existing.is_some() && !force {
             return Err(CoreError::bad(format!("key \"{name}\" already exists")));
         }
+        let replaced = existing.map_or(Expect::Absent, |k| k.replaced());
         // Parsing RSA private keys costs milliseconds each: off the async workers.
         let key = if is_rsa(policy.key_type) {
             self.transit_offload(move || LoadedKey::new(policy, material))
@@ -341,7 +344,7 @@ impl Core {
         }
         .map_err(|_| invalid())?;
         check_public_keys(&key)?;
-        self.transit_save(mount, key).await?;
+        self.transit_save(mount, key, replaced).await?;
         tracing::info!(mount = %mount.path, key = %name, "transit key restored");
         Ok(Response::empty())
     }

@@ -20,6 +20,7 @@ use super::policy::KeyPolicy;
 use crate::mounts::{MountEntry, MountKeySet};
 use crate::rotation::JobKind;
 use crate::{Core, CoreError, CoreResult};
+use ward_store::{Expect, Op};
 
 /// One version's secret bytes: the key proper (symmetric key, HMAC key, Ed25519 seed or
 /// PKCS#8 private key) and the version's HMAC key (for `hmac/` with non-HMAC key types and
@@ -43,6 +44,9 @@ pub(crate) struct LoadedKey {
     /// Prepared AEAD keys of a non-derived encryption key, so a request does not expand
     /// the key schedule again.
     pub(crate) aead_keys: BTreeMap<u32, AeadKey>,
+    /// The stored record this key was read from, for the compare-and-set of a change to it
+    /// (`None`: built here, not read).
+    stored_as: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for LoadedKey {
@@ -76,7 +80,18 @@ impl LoadedKey {
             material,
             signers,
             aead_keys,
+            stored_as: None,
         })
+    }
+
+    /// What a save replacing this key expects to find stored: the record it was read from.
+    /// A change made on another server meanwhile then fails the save instead of being lost
+    /// (a version rotated in there would otherwise vanish with what it encrypted).
+    pub(crate) fn replaced(&self) -> Expect {
+        match &self.stored_as {
+            Some(stamp) => Expect::Value(stamp.clone()),
+            None => Expect::Absent,
+        }
     }
 
     /// The material of `version`.
@@ -282,13 +297,15 @@ impl Core {
             return Ok(Some(k));
         }
         let generation = self.transit.generation();
-        let Some(bytes) = self.barrier.get(&storage_key(mount, name)).await? else {
+        let Some(entry) = self.barrier.get_entry(&storage_key(mount, name)).await? else {
             return Ok(None);
         };
-        let stored: StoredKey = serde_json::from_slice(bytes.expose())
+        let stored: StoredKey = serde_json::from_slice(entry.value.expose())
             .map_err(CoreError::corrupt_json("transit key record"))?;
         let keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
-        let key = Arc::new(open(&keys, &mount.uuid, stored)?);
+        let mut key = open(&keys, &mount.uuid, stored)?;
+        key.stored_as = Some(entry.stamp());
+        let key = Arc::new(key);
         self.transit.fill(
             id,
             Arc::clone(&key),
@@ -310,22 +327,29 @@ impl Core {
             .await
     }
 
-    /// Persists `key` (under the caller's lock) and makes it the cached version.
+    /// Persists `key` (under the caller's lock) if storage still holds what `replaced`
+    /// expects ([`LoadedKey::replaced`] of the key it changes, or `Absent` for a new one).
+    /// The next use reads the saved record back (and with it the stamp of the next change).
     pub(crate) async fn transit_save(
         &self,
         mount: &MountEntry,
         key: LoadedKey,
+        replaced: Expect,
     ) -> CoreResult<Arc<LoadedKey>> {
         let keys = self.mount_keys.get(&self.barrier, &mount.uuid).await?;
         let stored = seal(&keys, &mount.uuid, &key)?;
         let bytes = serde_json::to_vec(&stored).map_err(CoreError::Encode)?;
-        self.barrier
-            .put(&storage_key(mount, &key.policy.name), &bytes)
-            .await?;
-        let id = cache_id(mount, &key.policy.name);
-        let key = Arc::new(key);
+        let name = key.policy.name.clone();
+        let op = Op::put(storage_key(mount, &name), replaced, bytes);
+        let saved = self.barrier.try_commit(vec![op]).await?;
         self.transit
-            .put(id, Some(key.clone()), &self.live_mount_prefixes());
+            .put(cache_id(mount, &name), None, &self.live_mount_prefixes());
+        if !saved {
+            return Err(CoreError::bad(format!(
+                "key {name:?} was changed by another request at the same time; try again"
+            )));
+        }
+        let key = Arc::new(key);
         self.transit_schedule(mount, &key.policy).await;
         Ok(key)
     }
