@@ -249,3 +249,40 @@ async fn a_403_is_not_retried() {
     // A 403 is no outage: the circuit stays closed.
     assert_eq!(client.circuit_state(), CircuitState::Closed);
 }
+
+/// The figure for the issue: a KV read answered by the client's cache against one answered
+/// by the server. Run with `--nocapture` to see it.
+#[tokio::test]
+async fn cached_reads_cost_microseconds_server_reads_a_round_trip() {
+    let server = Server::start();
+    let (status, _) = server.call(
+        "POST",
+        "secret/data/bench",
+        Some(&json!({"data": {"password": "p"}})),
+    );
+    assert_eq!(status, 200);
+    let client = server.client();
+    let kv = client.kv2("secret");
+    const READS: u32 = 500;
+    // Warm the connection and the cache.
+    kv.read("bench", None).await.unwrap().unwrap();
+    let started = Instant::now();
+    for _ in 0..READS {
+        kv.read_fresh("bench", None).await.unwrap().unwrap();
+    }
+    let uncached = started.elapsed() / READS;
+    let started = Instant::now();
+    for _ in 0..READS {
+        kv.read("bench", None).await.unwrap().unwrap();
+    }
+    let cached = started.elapsed() / READS;
+    println!(
+        "KV v2 read through ward-client, mean of {READS}: uncached {:.1} µs, cached {:.1} µs",
+        uncached.as_secs_f64() * 1e6,
+        cached.as_secs_f64() * 1e6
+    );
+    assert!(
+        cached * 5 < uncached,
+        "cached {cached:?}, uncached {uncached:?}"
+    );
+}

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use rustix::process::{Pid, Signal, kill_process};
+use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
 use ward_api::parse_duration_seconds;
@@ -88,7 +88,9 @@ pub(crate) async fn run(context: &Context, args: RunArgs) -> Result<Outcome, Cli
                     // The server is out of reach: the command keeps what it has.
                     continue;
                 };
-                if latest.values().any(|v| v.source == SecretSource::Fallback) || latest == values {
+                if latest.values().any(|v| v.source == SecretSource::Fallback)
+                    || !changed(&values, &latest)
+                {
                     continue;
                 }
                 values = latest;
@@ -180,6 +182,15 @@ async fn read_all(
     Ok(values)
 }
 
+/// Whether a value or version differs (where each came from does not matter: the first
+/// read of two fields of one secret is the server's, the second the cache's).
+fn changed(before: &BTreeMap<String, SecretValue>, after: &BTreeMap<String, SecretValue>) -> bool {
+    before.len() != after.len()
+        || before.iter().zip(after).any(|((name_a, a), (name_b, b))| {
+            name_a != name_b || a.value != b.value || a.version != b.version
+        })
+}
+
 /// Starts the command with the secrets added to (and the tokens removed from) ward's own
 /// environment.
 fn spawn(command: &[OsString], values: &BTreeMap<String, SecretValue>) -> Result<Child, CliError> {
@@ -192,6 +203,9 @@ fn spawn(command: &[OsString], values: &BTreeMap<String, SecretValue>) -> Result
         process.env_remove(variable);
     }
     process.envs(values.iter().map(|(name, value)| (name, &value.value)));
+    // Its own process group, which receives the signals: a `sh -c` script's children (its
+    // `sleep`, its server) are stopped with it instead of being left behind.
+    process.process_group(0);
     process.spawn().map_err(|source| CliError::Io {
         action: format!("starting {}", program.to_string_lossy()),
         source,
@@ -206,7 +220,7 @@ fn listen(kind: SignalKind) -> Result<tokio::signal::unix::Signal, CliError> {
     })
 }
 
-/// Sends `signal` to the child, if it is still running.
+/// Sends `signal` to the child's process group, if the child is still running.
 fn forward(child: &Child, signal: Signal) {
     let pid = child
         .id()
@@ -214,7 +228,7 @@ fn forward(child: &Child, signal: Signal) {
         .and_then(Pid::from_raw);
     if let Some(pid) = pid {
         // It may have exited a moment ago; its exit is reported by wait().
-        let _ignored = kill_process(pid, signal);
+        let _ignored = kill_process_group(pid, signal);
     }
 }
 
