@@ -319,29 +319,35 @@ impl Client {
             self.session.cache.invalidate(&format!("{top}/"));
         }
         let settings = &*self.resilience;
+        // The breaker counts calls, not attempts: a call's retries are part of it (and a
+        // half-open probe keeps its retries).
+        if let Some(last_error) = self.breaker.refuse(settings) {
+            return Err(ClientError::CircuitOpen {
+                address: self.address.clone(),
+                last_error,
+            });
+        }
         let mut attempt = 1;
         loop {
-            if !self.breaker.allow(settings) {
-                return Err(ClientError::CircuitOpen {
-                    address: self.address.clone(),
-                });
-            }
             let result = self.send_once(method.clone(), path, body.clone()).await;
-            let (failed, retryable, retry_after) = match &result {
+            let (failure, retryable, retry_after) = match &result {
                 Ok(reply) => {
                     let status = reply.status;
                     let server_trouble =
                         status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED;
                     let retryable = server_trouble || status == StatusCode::TOO_MANY_REQUESTS;
-                    (server_trouble, idempotent && retryable, reply.retry_after)
+                    let failure = server_trouble.then(|| format!("HTTP {}", status.as_u16()));
+                    (failure, idempotent && retryable, reply.retry_after)
                 }
-                Err(ClientError::Transport(error)) => {
-                    (true, idempotent || error.is_connect(), None)
-                }
-                Err(_) => (false, false, None),
+                Err(error @ ClientError::Transport(transport)) => (
+                    Some(error.to_string()),
+                    idempotent || transport.is_connect(),
+                    None,
+                ),
+                Err(_) => (None, false, None),
             };
-            self.breaker.record(settings, &self.address, failed);
             if !retryable || attempt >= settings.max_attempts {
+                self.breaker.record(settings, &self.address, failure);
                 return result;
             }
             tokio::time::sleep(settings.backoff(attempt, retry_after)).await;

@@ -38,10 +38,15 @@ pub enum ClientError {
     InvalidToken,
     /// The circuit breaker of this server is open after repeated failures: the call was not
     /// sent. It lets a probe through once its open period is over.
-    #[error("the circuit to {address} is open after repeated failures; not calling it for now")]
+    #[error(
+        "the circuit to {address} is open after repeated failures (the last: {last_error}); \
+         not calling it for now"
+    )]
     CircuitOpen {
         /// The server's address.
         address: String,
+        /// What the last failed call met (never contains the token).
+        last_error: String,
     },
     /// The request is malformed before it is sent (a caller's mistake).
     #[error("invalid request: {0}")]

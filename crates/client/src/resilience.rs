@@ -115,7 +115,7 @@ pub enum HealthState {
     /// Every secret read came from the server or the cache.
     Healthy,
     /// The server was unreachable and these secrets (by name) came from fallback
-    /// environment variables. Cleared by the next read the server answers.
+    /// environment variables. A name leaves the list when the server serves it again.
     Degraded {
         /// Names of the secrets served from fallbacks.
         fallbacks: Vec<String>,
@@ -143,6 +143,8 @@ struct BreakerInner {
     /// When the half-open probe was let through; a probe that never reports (its future
     /// dropped) is replaced after another open period.
     probe_started: Option<Instant>,
+    /// What the last failed call met.
+    last_error: String,
 }
 
 /// The breakers, one per server address.
@@ -157,48 +159,45 @@ impl Breaker {
             .clone()
     }
 
-    /// Whether a call may go out now (a half-open circuit lets one probe through).
-    pub(crate) fn allow(&self, settings: &Resilience) -> bool {
+    /// `None` when a call may go out now (a half-open circuit lets one probe through);
+    /// else the last failure, for the error the caller gets.
+    pub(crate) fn refuse(&self, settings: &Resilience) -> Option<String> {
         if settings.breaker_threshold == 0 {
-            return true;
+            return None;
         }
         let mut inner = lock(&self.inner);
-        let Some(opened_at) = inner.opened_at else {
-            return true;
-        };
-        if opened_at.elapsed() < settings.breaker_open_for {
-            return false;
+        let opened_at = inner.opened_at?;
+        let probing = matches!(inner.probe_started, Some(started) if started.elapsed() < settings.breaker_open_for);
+        if opened_at.elapsed() < settings.breaker_open_for || probing {
+            return Some(inner.last_error.clone());
         }
-        match inner.probe_started {
-            Some(started) if started.elapsed() < settings.breaker_open_for => false,
-            _ => {
-                inner.probe_started = Some(Instant::now());
-                true
-            }
-        }
+        inner.probe_started = Some(Instant::now());
+        None
     }
 
-    /// Records a call's outcome: a success closes the circuit, enough failures (or a failed
-    /// probe) open it.
-    pub(crate) fn record(&self, settings: &Resilience, address: &str, failed: bool) {
+    /// Records a call's outcome (`failure`: what went wrong): a success closes the circuit,
+    /// enough failures in a row (or a failed probe) open it.
+    pub(crate) fn record(&self, settings: &Resilience, address: &str, failure: Option<String>) {
         if settings.breaker_threshold == 0 {
             return;
         }
         let mut inner = lock(&self.inner);
-        if !failed {
+        let Some(failure) = failure else {
             if inner.opened_at.is_some() {
                 tracing::info!(address, "ward server reachable again: circuit closed");
             }
             *inner = BreakerInner::default();
             return;
-        }
+        };
         inner.failures = inner.failures.saturating_add(1);
+        inner.last_error = failure;
         let probing = inner.opened_at.is_some();
         if probing || inner.failures >= settings.breaker_threshold {
             if !probing {
                 tracing::warn!(
                     address,
                     failures = inner.failures,
+                    last_error = %inner.last_error,
                     "ward server unreachable: circuit opened"
                 );
             }
@@ -346,24 +345,31 @@ mod tests {
             ..Resilience::default()
         };
         let breaker = Breaker::default();
-        breaker.record(&settings, "a", true);
+        let failed = || Some("connection refused".to_owned());
+        breaker.record(&settings, "a", failed());
         assert_eq!(breaker.state(&settings), CircuitState::Closed);
-        breaker.record(&settings, "a", true);
+        breaker.record(&settings, "a", failed());
         assert_eq!(breaker.state(&settings), CircuitState::Open);
-        assert!(!breaker.allow(&settings));
+        assert_eq!(
+            breaker.refuse(&settings).as_deref(),
+            Some("connection refused")
+        );
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(breaker.state(&settings), CircuitState::HalfOpen);
-        assert!(breaker.allow(&settings), "one probe goes through");
-        assert!(!breaker.allow(&settings), "and only one");
-        breaker.record(&settings, "a", true);
+        assert!(
+            breaker.refuse(&settings).is_none(),
+            "one probe goes through"
+        );
+        assert!(breaker.refuse(&settings).is_some(), "and only one");
+        breaker.record(&settings, "a", failed());
         assert_eq!(
             breaker.state(&settings),
             CircuitState::Open,
             "a failed probe reopens"
         );
         std::thread::sleep(Duration::from_millis(60));
-        assert!(breaker.allow(&settings));
-        breaker.record(&settings, "a", false);
+        assert!(breaker.refuse(&settings).is_none());
+        breaker.record(&settings, "a", None);
         assert_eq!(breaker.state(&settings), CircuitState::Closed);
     }
 
