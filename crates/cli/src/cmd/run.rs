@@ -65,6 +65,9 @@ pub(crate) async fn run(context: &Context, args: RunArgs) -> Result<Outcome, Cli
     let client = &context.client;
 
     let mut values = read_all(client, &wanted, false).await?;
+    // Watching may outlive the token's TTL: keep it renewed while the command runs.
+    let _renewal = args.watch.then(|| client.start_renewal(None));
+    let mut unreadable = false;
     let mut child = spawn(&args.command, &values)?;
     let mut interrupt = listen(SignalKind::interrupt())?;
     let mut terminate = listen(SignalKind::terminate())?;
@@ -84,10 +87,18 @@ pub(crate) async fn run(context: &Context, args: RunArgs) -> Result<Outcome, Cli
             _ = terminate.recv() => forward(&child, Signal::TERM),
             _ = hangup.recv() => forward(&child, Signal::HUP),
             _ = ticks.tick(), if args.watch => {
-                let Ok(latest) = read_all(client, &wanted, true).await else {
-                    // The server is out of reach: the command keeps what it has.
-                    continue;
+                let latest = match read_all(client, &wanted, true).await {
+                    Ok(latest) => latest,
+                    Err(error) => {
+                        // The command keeps what it has; said once, not every second.
+                        if !unreadable {
+                            crate::print_stderr(&format!("ward run: cannot watch the secrets: {error}"));
+                        }
+                        unreadable = true;
+                        continue;
+                    }
                 };
+                unreadable = false;
                 if latest.values().any(|v| v.source == SecretSource::Fallback)
                     || !changed(&values, &latest)
                 {
