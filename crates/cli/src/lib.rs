@@ -117,6 +117,9 @@ enum Command {
     Audit(cmd::audit::AuditCommand),
     /// Find secrets in files, standard input or git history (`ward scan --help`).
     Scan(ScanPlaceholder),
+    /// Run a command with secrets in its environment (restarted when they change with
+    /// --watch)
+    Run(cmd::run::RunArgs),
 }
 
 /// `ward scan` as the top-level help lists it. The real parsing is [`ScanCli`]'s: the scanner's
@@ -222,6 +225,7 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
         Command::Token(c) => cmd::token::run(&context, c).await,
         Command::Policy(c) => cmd::policy::run(&context, c).await,
         Command::Audit(c) => cmd::audit::run(&context, c).await,
+        Command::Run(args) => cmd::run::run(&context, args).await,
         Command::Server(_) | Command::Scan(_) => {
             Err(CliError::Usage("not a client command".into()))
         }

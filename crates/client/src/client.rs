@@ -1,15 +1,17 @@
 //! The HTTP core: addressing, the token header, status handling and JSON decoding.
 
 use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ward_api::{ErrorResponse, ListKeys, Response};
 
 use crate::ClientError;
+use crate::resilience::{Breaker, CircuitState, Degraded, HealthState, ReadCache, Resilience};
 
 /// The address used when none is configured, as for Vault.
 pub const DEFAULT_ADDRESS: &str = "http://127.0.0.1:8200";
@@ -65,21 +67,77 @@ impl fmt::Debug for ClientOptions {
     }
 }
 
-/// A client for one Vault-compatible server. Cheap to clone (the connection pool is shared).
+/// A client for one Vault-compatible server. Cheap to clone: clones share the connection
+/// pool, the token (kept fresh by [`Client::start_renewal`]), the read cache and the
+/// degraded state until [`Client::set_token`] gives one a token of its own.
+///
+/// Resilience ([`Resilience`]) is on by default: KV reads are cached, idempotent calls are
+/// retried with backoff, a circuit breaker per server address stops calls to a server that
+/// keeps failing, and [`Client::read_secret`] falls back to `WARD_FALLBACK_<NAME>`.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     /// Base address without a trailing slash, e.g. `http://127.0.0.1:8200`.
     address: String,
-    /// The token as a ready header value, marked sensitive so it is never logged.
-    token: Option<HeaderValue>,
+    /// What belongs to one identity: its token, its cached reads, its fallbacks.
+    pub(crate) session: Arc<Session>,
+    pub(crate) resilience: Arc<Resilience>,
+    breaker: Arc<Breaker>,
+}
+
+/// The state clones share until one changes its token.
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    /// The token as a ready header value, marked sensitive so it is never logged. Renewal
+    /// and re-login replace it in place.
+    token: RwLock<Option<HeaderValue>>,
+    /// KV reads made with this token (a cache per token: another token may not see them).
+    pub(crate) cache: ReadCache,
+    pub(crate) degraded: Degraded,
+    /// The mounts of the secrets [`Client::read_secret`] has read.
+    pub(crate) kv_mounts: std::sync::Mutex<std::collections::HashMap<String, crate::KvMountInfo>>,
+}
+
+impl Session {
+    fn token(&self) -> Option<HeaderValue> {
+        self.token
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the token in place, for every clone sharing this session.
+    pub(crate) fn replace_token(&self, token: &str) -> Result<(), ClientError> {
+        let value = token_header(Some(token))?;
+        *self.token.write().unwrap_or_else(PoisonError::into_inner) = value;
+        Ok(())
+    }
+}
+
+/// The header value of a token (`None` for none or empty), marked sensitive.
+fn token_header(token: Option<&str>) -> Result<Option<HeaderValue>, ClientError> {
+    match token {
+        Some(token) if !token.is_empty() => {
+            let mut value = HeaderValue::from_str(token).map_err(|_| ClientError::InvalidToken)?;
+            value.set_sensitive(true);
+            Ok(Some(value))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Whether a call may be repeated without changing its effect: reads. Writes are retried
+/// only when the connection was never made.
+fn is_idempotent(method: &Method) -> bool {
+    matches!(method.as_str(), "GET" | "HEAD" | "LIST" | "OPTIONS")
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("address", &self.address)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token", &self.session.token().map(|_| "<redacted>"))
+            .field("resilience", &self.resilience)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +146,8 @@ impl fmt::Debug for Client {
 pub(crate) struct RawReply {
     pub(crate) status: StatusCode,
     pub(crate) body: Vec<u8>,
+    /// The `Retry-After` header in seconds (the HTTP-date form is not used by Vault).
+    pub(crate) retry_after: Option<Duration>,
 }
 
 impl Client {
@@ -142,13 +202,63 @@ impl Client {
         if valid.is_none() {
             return Err(ClientError::InvalidAddress(address.to_owned()));
         }
-        let mut client = Self {
+        let session = Session {
+            token: RwLock::new(token_header(token)?),
+            ..Session::default()
+        };
+        Ok(Self {
             http,
             address: trimmed.to_owned(),
-            token: None,
-        };
-        client.set_token(token)?;
-        Ok(client)
+            session: Arc::new(session),
+            resilience: Arc::new(Resilience::default()),
+            breaker: Breaker::for_address(trimmed),
+        })
+    }
+
+    /// The same client with other resilience settings (see [`Resilience`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ward_client::{Client, Resilience};
+    ///
+    /// let client = Client::new("http://127.0.0.1:8200", Some("token"))?
+    ///     .with_resilience(Resilience {
+    ///         cache_ttl: Duration::from_secs(30),
+    ///         max_attempts: 5,
+    ///         ..Resilience::default()
+    ///     });
+    /// # Ok::<(), ward_client::ClientError>(())
+    /// ```
+    pub fn with_resilience(mut self, resilience: Resilience) -> Self {
+        self.resilience = Arc::new(resilience);
+        self
+    }
+
+    /// The resilience settings in force.
+    pub fn resilience(&self) -> &Resilience {
+        &self.resilience
+    }
+
+    /// The state of this server's circuit breaker.
+    pub fn circuit_state(&self) -> CircuitState {
+        self.breaker.state(&self.resilience)
+    }
+
+    /// [`HealthState::Degraded`] while secrets are being served from fallback variables.
+    pub fn health_state(&self) -> HealthState {
+        self.session.degraded.state()
+    }
+
+    /// True while at least one secret is served from a fallback variable.
+    pub fn is_degraded(&self) -> bool {
+        self.health_state() != HealthState::Healthy
+    }
+
+    /// Drops the cached reads whose API path starts with `prefix` (`secret/data/app`);
+    /// `""` empties the cache. A write through this client drops the cached reads under its
+    /// first path segment (`secret/`) on its own.
+    pub fn invalidate_cache(&self, prefix: &str) {
+        self.session.cache.invalidate(prefix);
     }
 
     /// The server's base address.
@@ -158,20 +268,16 @@ impl Client {
 
     /// Whether a token is configured.
     pub fn has_token(&self) -> bool {
-        self.token.is_some()
+        self.session.token().is_some()
     }
 
-    /// Replaces the token (None: send requests without one).
+    /// Replaces the token (None: send requests without one). This client then has a
+    /// session of its own: an empty cache, no renewal, clones made before unaffected.
     pub fn set_token(&mut self, token: Option<&str>) -> Result<(), ClientError> {
-        self.token = match token {
-            Some(token) if !token.is_empty() => {
-                let mut value =
-                    HeaderValue::from_str(token).map_err(|_| ClientError::InvalidToken)?;
-                value.set_sensitive(true);
-                Some(value)
-            }
-            _ => None,
-        };
+        self.session = Arc::new(Session {
+            token: RwLock::new(token_header(token)?),
+            ..Session::default()
+        });
         Ok(())
     }
 
@@ -180,27 +286,124 @@ impl Client {
         format!("{}/v1/{}", self.address, path.trim_start_matches('/'))
     }
 
-    /// Sends one request. The single choke point for every call (future caching, retries).
+    /// Sends one call: the single choke point for every request. Asks the circuit breaker,
+    /// retries reads (and any call whose connection was never made), records the outcome,
+    /// and drops the cached reads a write may change.
     pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<(Vec<u8>, &'static str)>,
     ) -> Result<RawReply, ClientError> {
+        let idempotent = is_idempotent(&method);
+        self.send_with(method, path, body, idempotent).await
+    }
+
+    /// [`Client::send`], saying whether the call is idempotent (safe to repeat).
+    pub(crate) async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &'static str)>,
+        idempotent: bool,
+    ) -> Result<RawReply, ClientError> {
+        if !is_idempotent(&method) {
+            // A write may change any cached read of its mount: drop those under the same
+            // first path segment (a superset of the mount's), so a renewal or a login
+            // (`auth/...`) keeps the cached secrets.
+            let top = path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            self.session.cache.invalidate(&format!("{top}/"));
+        }
+        let settings = &*self.resilience;
+        // The breaker counts calls, not attempts: a call's retries are part of it (and a
+        // half-open probe keeps its retries).
+        if let Some(last_error) = self.breaker.refuse(settings) {
+            return Err(ClientError::CircuitOpen {
+                address: self.address.clone(),
+                last_error,
+            });
+        }
+        let mut attempt = 1;
+        loop {
+            let result = self.send_once(method.clone(), path, body.clone()).await;
+            let (failure, retryable, retry_after) = match &result {
+                Ok(reply) => {
+                    let status = reply.status;
+                    let server_trouble =
+                        status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED;
+                    let retryable = server_trouble || status == StatusCode::TOO_MANY_REQUESTS;
+                    let failure = server_trouble.then(|| format!("HTTP {}", status.as_u16()));
+                    (failure, idempotent && retryable, reply.retry_after)
+                }
+                Err(error @ ClientError::Transport(transport)) => (
+                    Some(error.to_string()),
+                    idempotent || transport.is_connect(),
+                    None,
+                ),
+                Err(_) => (None, false, None),
+            };
+            if !retryable || attempt >= settings.max_attempts {
+                self.breaker.record(settings, &self.address, failure);
+                return result;
+            }
+            tokio::time::sleep(settings.backoff(attempt, retry_after)).await;
+            attempt += 1;
+        }
+    }
+
+    /// Sends one request, once.
+    async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &'static str)>,
+    ) -> Result<RawReply, ClientError> {
         let mut request = self.http.request(method, self.url(path));
-        if let Some(token) = &self.token {
-            request = request.header(TOKEN_HEADER, token.clone());
+        if let Some(token) = self.session.token() {
+            request = request.header(TOKEN_HEADER, token);
         }
         if let Some((bytes, content_type)) = body {
             request = request.header(CONTENT_TYPE, content_type).body(bytes);
         }
         let reply = request.send().await.map_err(ClientError::Transport)?;
         let status = reply.status();
+        let retry_after = reply
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let body = reply.bytes().await.map_err(ClientError::Transport)?;
         Ok(RawReply {
             status,
             body: body.to_vec(),
+            retry_after,
         })
+    }
+
+    /// Reads `path` through the read cache: a fresh cached 200 answers without a request;
+    /// a 200 from the server is stored. The second value says whether the cache answered.
+    pub(crate) async fn read_cached_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<(Option<Response<T>>, bool), ClientError> {
+        if let Some(body) = self.session.cache.get(&self.resilience, path) {
+            let reply = RawReply {
+                status: StatusCode::OK,
+                body: body.to_vec(),
+                retry_after: None,
+            };
+            return Ok((decode_optional(path, reply)?, true));
+        }
+        let reply = self.send(Method::GET, path, None).await?;
+        if reply.status == StatusCode::OK {
+            self.session.cache.put(&self.resilience, path, &reply.body);
+        }
+        Ok((self.interpret_read(path, reply)?, false))
     }
 
     /// Sends a request with an optional JSON body.
@@ -241,6 +444,15 @@ impl Client {
         path: &str,
     ) -> Result<Option<Response<T>>, ClientError> {
         let reply = self.send(Method::GET, path, None).await?;
+        self.interpret_read(path, reply)
+    }
+
+    /// A read's reply as [`Client::read_as`] describes it.
+    fn interpret_read<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        reply: RawReply,
+    ) -> Result<Option<Response<T>>, ClientError> {
         if reply.status == StatusCode::NOT_FOUND {
             return Ok(serde_json::from_slice::<Response<T>>(&reply.body)
                 .ok()
@@ -445,6 +657,7 @@ mod tests {
         let reply = RawReply {
             status: StatusCode::FORBIDDEN,
             body: br#"{"errors":["permission denied"]}"#.to_vec(),
+            retry_after: None,
         };
         let error = api_error(&reply);
         assert_eq!(error.status(), Some(403));
@@ -455,6 +668,7 @@ mod tests {
         let reply = RawReply {
             status: StatusCode::BAD_GATEWAY,
             body: b"upstream down".to_vec(),
+            retry_after: None,
         };
         assert_eq!(
             api_error(&reply).to_string(),
@@ -467,6 +681,7 @@ mod tests {
         let reply = RawReply {
             status: StatusCode::NO_CONTENT,
             body: Vec::new(),
+            retry_after: None,
         };
         let decoded: Option<Response> = decode_optional("x", reply).unwrap();
         assert!(decoded.is_none());

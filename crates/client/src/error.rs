@@ -36,6 +36,18 @@ pub enum ClientError {
     /// The token contains characters an HTTP header cannot carry (the token is not shown).
     #[error("the token contains characters that cannot be sent in an HTTP header")]
     InvalidToken,
+    /// The circuit breaker of this server is open after repeated failures: the call was not
+    /// sent. It lets a probe through once its open period is over.
+    #[error(
+        "the circuit to {address} is open after repeated failures (the last: {last_error}); \
+         not calling it for now"
+    )]
+    CircuitOpen {
+        /// The server's address.
+        address: String,
+        /// What the last failed call met (never contains the token).
+        last_error: String,
+    },
     /// The request is malformed before it is sent (a caller's mistake).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
@@ -53,6 +65,14 @@ impl ClientError {
     /// True when the server answered 503 because it is sealed (or otherwise unavailable).
     pub fn is_unavailable(&self) -> bool {
         self.status() == Some(503)
+    }
+
+    /// True when the server could not serve the call at all: unreachable, its circuit open,
+    /// or answering 5xx. What makes [`Client::read_secret`](crate::Client::read_secret) use
+    /// a fallback; a 4xx (denied, not found) never does.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Self::Transport(_) | Self::CircuitOpen { .. })
+            || self.status().is_some_and(|status| status >= 500)
     }
 }
 

@@ -116,16 +116,38 @@ impl Kv2<'_> {
 
     /// Reads the latest (or the given) version. `Ok(None)` when the secret does not exist;
     /// a deleted or destroyed version comes back with `data: None` and its metadata.
+    ///
+    /// Answers from the read cache while the entry is fresh (see
+    /// [`Resilience::cache_ttl`](crate::Resilience::cache_ttl)); [`Kv2::read_fresh`] asks
+    /// the server every time.
     pub async fn read(
         &self,
         path: &str,
         version: Option<u64>,
     ) -> Result<Option<KvReadData>, ClientError> {
+        let api_path = self.data_path(path, version);
+        let (response, _) = self.client.read_cached_as::<KvReadData>(&api_path).await?;
+        Ok(response.and_then(|r| r.data))
+    }
+
+    /// `<mount>/data/<path>[?version=N]`.
+    fn data_path(&self, path: &str, version: Option<u64>) -> String {
         let mut api_path = self.api_path("data", path);
         if let Some(version) = version {
             api_path.push_str(&format!("?version={version}"));
         }
-        let response: Option<Response<KvReadData>> = self.client.read_as(&api_path).await?;
+        api_path
+    }
+
+    /// Like [`Kv2::read`], bypassing the cache (and refreshing it).
+    pub async fn read_fresh(
+        &self,
+        path: &str,
+        version: Option<u64>,
+    ) -> Result<Option<KvReadData>, ClientError> {
+        let api_path = self.data_path(path, version);
+        self.client.invalidate_cache(&api_path);
+        let (response, _) = self.client.read_cached_as::<KvReadData>(&api_path).await?;
         Ok(response.and_then(|r| r.data))
     }
 

@@ -52,7 +52,10 @@ impl Client {
     /// `GET sys/health`: the status code (200 active, 429 standby, 501 uninitialised,
     /// 503 sealed, ...) and the body, which the server sends with every one of them.
     pub async fn health(&self) -> Result<(u16, HealthResponse), ClientError> {
-        let reply = self.send(Method::GET, "sys/health", None).await?;
+        // Its 429 and 503 are answers (standby, sealed), not reasons to retry.
+        let reply = self
+            .send_with(Method::GET, "sys/health", None, false)
+            .await?;
         let status = reply.status.as_u16();
         if !HEALTH_STATUSES.contains(&status) {
             return Err(api_error(&reply));

@@ -71,6 +71,14 @@ impl Server {
         Self::spawn(dev_args(Some(id)), None, true)
     }
 
+    /// `ward server --dev` with root token `id` on a port chosen now, so that
+    /// [`Server::restart`] brings it back at the same address (empty, as dev servers are).
+    pub fn start_dev_on_fixed_port(id: &str) -> Self {
+        let mut args = dev_args(Some(id));
+        args[3] = format!("127.0.0.1:{}", free_port());
+        Self::spawn(args, None, true)
+    }
+
     /// `ward server --config FILE` with `toml` as the file, in a fresh temporary directory.
     /// The server starts sealed and (for a new database) uninitialised.
     pub fn start_with_config(toml: &str) -> Self {
