@@ -21,6 +21,7 @@ use crate::{Core, CoreError, CoreResult, Response};
 impl Core {
     /// Makes this core one of several servers sharing its storage.
     pub fn join_cluster(&self, cluster: Arc<dyn Cluster>) {
+        self.audit.set_node(cluster.node_id());
         let _ = self.cluster.set(cluster);
     }
 
@@ -72,6 +73,10 @@ impl Core {
         } else if let Some(uuid) = key.strip_prefix(crate::mounts::KEYS_PREFIX) {
             self.mount_keys.forget(uuid);
             self.transit.clear();
+        } else if key == crate::audit::TABLE_KEY {
+            if let Err(e) = self.audit.sync(&self.barrier).await {
+                tracing::error!(error = %e.report(), "cannot start the audit devices another server changed");
+            }
         } else if key.starts_with(crate::rotation::JOBS_PREFIX) {
             self.rotation.forget_index();
         } else if self.mounts.all().iter().any(|m| {
@@ -100,6 +105,9 @@ impl Core {
         }
         if let Err(e) = self.mounts.load(&self.barrier).await {
             tracing::error!(error = %e.report(), "cannot reload the mount table");
+        }
+        if let Err(e) = self.audit.sync(&self.barrier).await {
+            tracing::error!(error = %e.report(), "cannot reload the audit devices");
         }
     }
 

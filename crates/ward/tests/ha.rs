@@ -20,7 +20,8 @@ use ward_test_postgres::TestPostgres;
 struct Node {
     child: Child,
     url: String,
-    _dir: tempfile::TempDir,
+    /// The server's working directory (relative audit file paths land here).
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Node {
@@ -45,6 +46,7 @@ fn start_node(pg: &TestPostgres, table: &str) -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
         .args(["server", "--config"])
         .arg(&config)
+        .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -60,11 +62,7 @@ fn start_node(pg: &TestPostgres, table: &str) -> Node {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Node {
-        child,
-        url,
-        _dir: dir,
-    }
+    Node { child, url, dir }
 }
 
 fn call(url: &str, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -582,4 +580,52 @@ fn concurrent_rotations_of_one_transit_key_on_two_servers_are_all_kept() {
             assert_eq!(dec["data"]["plaintext"], "aGk=");
         }
     }
+}
+
+#[test]
+fn audit_devices_are_shared_and_each_server_keeps_a_chain_of_its_own() {
+    let pg = ward_test_postgres::shared();
+    let (nodes, _keys, root) = three_servers(pg);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    // A relative path: each server writes the file in its own working directory.
+    let device = json!({"type": "file", "options": {"file_path": "audit.log"}});
+    ok(&a.url, &root, "PUT", "sys/audit/file", Some(device));
+    let lines = |node: &Node| {
+        std::fs::read_to_string(node.dir.path().join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    // B audits its very next request, and each server keeps writing its own chain.
+    for round in 0..5 {
+        for node in [a, b] {
+            let before = lines(node);
+            ok(&node.url, &root, "GET", "sys/mounts", None);
+            assert!(
+                lines(node) > before,
+                "round {round}: {} did not audit",
+                node.url
+            );
+        }
+    }
+    let listed = ok(&b.url, &root, "GET", "sys/audit", None);
+    assert!(listed["data"]["file/"].is_object(), "{listed}");
+    for node in [a, b] {
+        let verified = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .args(["audit", "verify"])
+            .arg(node.dir.path().join("audit.log"))
+            .output()
+            .unwrap();
+        assert!(
+            verified.status.success(),
+            "{}: {}",
+            node.url,
+            String::from_utf8_lossy(&verified.stderr)
+        );
+    }
+    // Disabled on B: A stops writing at once.
+    ok(&b.url, &root, "DELETE", "sys/audit/file", None);
+    let before = lines(a);
+    ok(&a.url, &root, "GET", "sys/mounts", None);
+    assert_eq!(lines(a), before);
 }

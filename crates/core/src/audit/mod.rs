@@ -55,7 +55,7 @@ use writer::Writer;
 use crate::mounts::MountEntry;
 use crate::{CoreError, CoreResult, Response};
 
-const TABLE_KEY: &str = "core/audit";
+pub(crate) const TABLE_KEY: &str = "core/audit";
 const DEVICE_PREFIX: &str = "core/audit-device/";
 const HEAD_PREFIX: &str = "core/audit-head/";
 const CHECKPOINT_PREFIX: &str = "core/audit-checkpoint/";
@@ -112,6 +112,9 @@ pub(crate) struct Device {
     public_key: String,
     /// What was last saved of its checkpoints.
     saved: std::sync::Mutex<SavedCheckpoint>,
+    /// The name its chain head and checkpoint are saved under: its uuid, and in a cluster
+    /// this server's node id too (each server writes a chain of its own).
+    records: String,
 }
 
 /// The enabled devices (loaded on unseal, dropped on seal).
@@ -131,6 +134,8 @@ pub(crate) struct AuditBroker {
     open: AtomicBool,
     /// The timer that checkpoints quiet devices and saves their heads.
     ticker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// This server's node id, when it shares the storage with others.
+    node: std::sync::OnceLock<String>,
 }
 
 impl AuditBroker {
@@ -151,72 +156,126 @@ impl AuditBroker {
         let mut parked = std::mem::take(&mut *lock(&self.parked));
         let mut devices = Vec::new();
         for config in read_table(barrier).await? {
-            let mut secrets = read_secrets(barrier, &config.uuid).await?;
-            let signer = match secrets.signing_key.as_str() {
-                "" => {
-                    let (signer, stored) = Signer::generate()?;
-                    secrets.signing_key = stored.to_string();
-                    write_secrets(barrier, &config.uuid, &secrets).await?;
-                    signer
-                }
-                stored => Signer::from_hex(stored)?,
-            };
-            let saved = read_head(barrier, &config.uuid).await?;
-            // A saved head is good once: after a crash (no seal to save it again) a stale
-            // head would re-use sequence numbers already sent. Without one, a socket device
-            // starts a new chain from its genesis, which a verifier reports as a restart.
-            barrier
-                .delete(&format!("{HEAD_PREFIX}{}", config.uuid))
-                .await?;
-            let record = read_checkpoint(barrier, &config.uuid).await?;
-            let policy = policy(&config)?;
-            let public_key = signer.public_key_text();
-            let device = match parked.remove(&config.uuid) {
-                Some((writer, checkpoints)) => Device {
-                    hasher: hasher(&secrets)?,
-                    config,
-                    writer,
-                    checkpoints,
-                    public_key,
-                    saved: std::sync::Mutex::new(record.clone()),
-                },
-                None => start(config, secrets, saved, false, public_key, record.clone()).await?,
-            };
-            // The lines after the last checkpoint are signed by the next one.
-            let lines_since = match &record.mark {
-                Some(mark) => device.head().seq.saturating_sub(mark.seq),
-                None => device.head().seq,
-            };
-            *lock(&device.checkpoints) = Some(Checkpointer::new(
-                signer,
-                policy,
-                record.mark.clone(),
-                lines_since,
-            ));
-            if let Some(reason) = find_break(&device.config, record.mark.as_ref()).await {
-                tracing::error!(device = %device.config.path, %reason, "audit log break: the file no longer holds the head saved after its last checkpoint");
-                let written = device
-                    .writer
-                    .checkpoint(Forced {
-                        reason: "break",
-                        chain_break: Some(reason.clone()),
-                        only_if_due: false,
-                    })
-                    .await;
-                if !written {
-                    tracing::error!(device = %device.config.path, "the audit log break could not be recorded in the log");
-                }
-                lock(&device.saved).chain_break = Some(BreakRecord {
-                    time: ward_api::time::now_rfc3339_nanos(),
-                    reason,
-                });
-                device.save(barrier, true).await;
-            }
-            devices.push(Arc::new(device));
+            devices.push(self.open_stored(barrier, config, &mut parked).await?);
         }
         self.set(devices);
         self.open.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Makes the running devices those of the stored table (another server enabled or
+    /// disabled one).
+    pub(crate) async fn sync(&self, barrier: &Barrier) -> CoreResult<()> {
+        let _guard = self.changes.lock().await;
+        if !self.open.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let current = self.snapshot();
+        let mut next = Vec::new();
+        for config in read_table(barrier).await? {
+            match current.iter().find(|d| d.config.uuid == config.uuid) {
+                Some(running) => next.push(Arc::clone(running)),
+                None => next.push(
+                    self.open_stored(barrier, config, &mut HashMap::new())
+                        .await?,
+                ),
+            }
+        }
+        self.set(next);
+        Ok(())
+    }
+
+    /// Makes this server's chain records of device `uuid` its own (see [`Device::records`]).
+    pub(crate) fn set_node(&self, node_id: &str) {
+        let _ = self.node.set(node_id.to_owned());
+    }
+
+    fn records_of(&self, uuid: &str) -> String {
+        match self.node.get() {
+            Some(node) => format!("{uuid}/{node}"),
+            None => uuid.to_owned(),
+        }
+    }
+
+    /// Starts the stored device `config` (its writer parked at the last seal, if any), and
+    /// checks its file against the head saved after its last checkpoint.
+    async fn open_stored(
+        &self,
+        barrier: &Barrier,
+        config: DeviceConfig,
+        parked: &mut HashMap<String, (Arc<Writer>, SharedCheckpointer)>,
+    ) -> CoreResult<Arc<Device>> {
+        let mut secrets = read_secrets(barrier, &config.uuid).await?;
+        let signer = match secrets.signing_key.as_str() {
+            "" => {
+                let (signer, stored) = Signer::generate()?;
+                secrets.signing_key = stored.to_string();
+                write_secrets(barrier, &config.uuid, &secrets).await?;
+                signer
+            }
+            stored => Signer::from_hex(stored)?,
+        };
+        let records = self.records_of(&config.uuid);
+        let saved = read_head(barrier, &records).await?;
+        // A saved head is good once: after a crash (no seal to save it again) a stale
+        // head would re-use sequence numbers already sent. Without one, a socket device
+        // starts a new chain from its genesis, which a verifier reports as a restart.
+        barrier.delete(&format!("{HEAD_PREFIX}{records}")).await?;
+        let record = read_checkpoint(barrier, &records).await?;
+        let policy = policy(&config)?;
+        let public_key = signer.public_key_text();
+        let device = match parked.remove(&config.uuid) {
+            Some((writer, checkpoints)) => Device {
+                hasher: hasher(&secrets)?,
+                config,
+                writer,
+                checkpoints,
+                public_key,
+                saved: std::sync::Mutex::new(record.clone()),
+                records,
+            },
+            None => {
+                let fresh = Fresh {
+                    saved,
+                    new: false,
+                    public_key,
+                    record: record.clone(),
+                    records,
+                };
+                start(config, secrets, fresh).await?
+            }
+        };
+        // The lines after the last checkpoint are signed by the next one.
+        let lines_since = match &record.mark {
+            Some(mark) => device.head().seq.saturating_sub(mark.seq),
+            None => device.head().seq,
+        };
+        *lock(&device.checkpoints) = Some(Checkpointer::new(
+            signer,
+            policy,
+            record.mark.clone(),
+            lines_since,
+        ));
+        if let Some(reason) = find_break(&device.config, record.mark.as_ref()).await {
+            tracing::error!(device = %device.config.path, %reason, "audit log break: the file no longer holds the head saved after its last checkpoint");
+            let written = device
+                .writer
+                .checkpoint(Forced {
+                    reason: "break",
+                    chain_break: Some(reason.clone()),
+                    only_if_due: false,
+                })
+                .await;
+            if !written {
+                tracing::error!(device = %device.config.path, "the audit log break could not be recorded in the log");
+            }
+            lock(&device.saved).chain_break = Some(BreakRecord {
+                time: ward_api::time::now_rfc3339_nanos(),
+                reason,
+            });
+            device.save(barrier, true).await;
+        }
+        Ok(Arc::new(device))
     }
 
     /// Has every device write a checkpoint and saves where each stands (before a seal: the
@@ -235,7 +294,7 @@ impl AuditBroker {
             device.save(barrier, false).await;
             let head = device.head();
             if let Ok(bytes) = serde_json::to_vec(&head) {
-                let key = format!("{HEAD_PREFIX}{}", device.config.uuid);
+                let key = format!("{HEAD_PREFIX}{}", device.records);
                 if let Err(e) = barrier.put(&key, &bytes).await {
                     tracing::warn!(device = %device.config.path, error = %crate::Report(&e), "could not save the audit chain head");
                 }
@@ -333,15 +392,14 @@ impl AuditBroker {
         let secrets_bytes =
             Zeroizing::new(serde_json::to_vec(&secrets).map_err(CoreError::Encode)?);
         let public_key = signer.public_key_text();
-        let device = start(
-            config,
-            secrets,
-            None,
-            true,
+        let fresh = Fresh {
+            saved: None,
+            new: true,
             public_key,
-            SavedCheckpoint::default(),
-        )
-        .await?;
+            record: SavedCheckpoint::default(),
+            records: self.records_of(&config.uuid),
+        };
+        let device = start(config, secrets, fresh).await?;
         let lines_since = device.head().seq;
         *lock(&device.checkpoints) = Some(Checkpointer::new(signer, policy, None, lines_since));
         barrier
@@ -379,10 +437,10 @@ impl AuditBroker {
             .delete(&format!("{DEVICE_PREFIX}{}", gone.config.uuid))
             .await?;
         barrier
-            .delete(&format!("{HEAD_PREFIX}{}", gone.config.uuid))
+            .delete(&format!("{HEAD_PREFIX}{}", gone.records))
             .await?;
         barrier
-            .delete(&format!("{CHECKPOINT_PREFIX}{}", gone.config.uuid))
+            .delete(&format!("{CHECKPOINT_PREFIX}{}", gone.records))
             .await?;
         Ok(())
     }
@@ -536,7 +594,7 @@ impl Device {
         let Ok(bytes) = serde_json::to_vec(&record) else {
             return;
         };
-        let key = format!("{CHECKPOINT_PREFIX}{}", self.config.uuid);
+        let key = format!("{CHECKPOINT_PREFIX}{}", self.records);
         match barrier.put(&key, &bytes).await {
             Ok(()) => *lock(&self.saved) = record,
             Err(e) => {
@@ -613,14 +671,27 @@ fn policy(config: &DeviceConfig) -> CoreResult<Policy> {
 
 /// Builds the device's sink, finds where its chain stands, and starts its writer.
 /// With `check`, the destination must open now (enable's test, as Vault's test message).
-async fn start(
-    config: DeviceConfig,
-    secrets: DeviceSecrets,
+/// What a device starts from besides its configuration and keys.
+struct Fresh {
+    /// The chain head saved at the last seal, if any.
     saved: Option<ChainHead>,
-    check: bool,
+    /// A device being enabled: its destination must open now.
+    new: bool,
     public_key: String,
+    /// What was saved of its checkpoints.
     record: SavedCheckpoint,
-) -> CoreResult<Device> {
+    /// See [`Device::records`].
+    records: String,
+}
+
+async fn start(config: DeviceConfig, secrets: DeviceSecrets, fresh: Fresh) -> CoreResult<Device> {
+    let Fresh {
+        saved,
+        new: check,
+        public_key,
+        record,
+        records,
+    } = fresh;
     let target = target(&config)?;
     let inline = target.is_inline();
     let path = config.path.clone();
@@ -651,6 +722,7 @@ async fn start(
         checkpoints,
         public_key,
         saved: std::sync::Mutex::new(record),
+        records,
     })
 }
 
@@ -780,17 +852,17 @@ async fn write_secrets(barrier: &Barrier, uuid: &str, secrets: &DeviceSecrets) -
     Ok(())
 }
 
-async fn read_checkpoint(barrier: &Barrier, uuid: &str) -> CoreResult<SavedCheckpoint> {
+async fn read_checkpoint(barrier: &Barrier, records: &str) -> CoreResult<SavedCheckpoint> {
     Ok(barrier
-        .get(&format!("{CHECKPOINT_PREFIX}{uuid}"))
+        .get(&format!("{CHECKPOINT_PREFIX}{records}"))
         .await?
         .and_then(|bytes| serde_json::from_slice(bytes.expose()).ok())
         .unwrap_or_default())
 }
 
-async fn read_head(barrier: &Barrier, uuid: &str) -> CoreResult<Option<ChainHead>> {
+async fn read_head(barrier: &Barrier, records: &str) -> CoreResult<Option<ChainHead>> {
     Ok(barrier
-        .get(&format!("{HEAD_PREFIX}{uuid}"))
+        .get(&format!("{HEAD_PREFIX}{records}"))
         .await?
         .and_then(|bytes| serde_json::from_slice(bytes.expose()).ok()))
 }
