@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use reqwest::{Method, StatusCode};
 use ward_api::{
-    AclPolicy, HealthResponse, InitRequest, InitResponse, InitStatus, KeyStatus,
+    AclPolicy, HealthResponse, InitRequest, InitResponse, InitStatus, KeyStatus, LeaderStatus,
     MountEnableRequest, MountInfo, PolicyWriteRequest, Response, SealStatus, UnsealRequest,
 };
 
@@ -47,6 +47,12 @@ impl Client {
     pub async fn seal_status(&self) -> Result<SealStatus, ClientError> {
         let reply = self.send(Method::GET, "sys/seal-status", None).await?;
         decode_required("sys/seal-status", reply)
+    }
+
+    /// `GET sys/leader`: whether the server runs in a cluster, and which server is active.
+    pub async fn leader(&self) -> Result<LeaderStatus, ClientError> {
+        let reply = self.send(Method::GET, "sys/leader", None).await?;
+        decode_required("sys/leader", reply)
     }
 
     /// `GET sys/health`: the status code (200 active, 429 standby, 501 uninitialised,

@@ -180,8 +180,10 @@ impl Core {
     }
 }
 
-/// A time the cluster recorded in Unix milliseconds, as the API writes times.
+/// A time the cluster recorded in Unix milliseconds, as Vault writes these (Go's RFC 3339
+/// with fractional seconds, here milliseconds: what the cluster records).
 fn time_of_ms(ms: i64) -> String {
-    let ms = u64::try_from(ms).unwrap_or(0);
-    ward_api::time::rfc3339_nanos(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -327,6 +327,9 @@ impl Core {
                 if let Ok(mut slot) = self.root_key.write() {
                     *slot = Some(root_key);
                 }
+                if let Some(cluster) = self.cluster.get() {
+                    cluster.set_serving(true);
+                }
                 tracing::info!("unsealed");
             }
         }
@@ -359,6 +362,9 @@ impl Core {
     pub async fn seal(&self) {
         let mut progress = self.progress.lock().await;
         progress.reset();
+        if let Some(cluster) = self.cluster.get() {
+            cluster.set_serving(false);
+        }
         // Audit devices are let go only once the barrier is sealed: a request that got past
         // the seal check meanwhile is still audited (or refused), never served unaudited.
         // Their checkpoints and heads are saved first, while the barrier is open.

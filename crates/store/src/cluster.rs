@@ -50,4 +50,7 @@ pub trait Cluster: Send + Sync + 'static {
     async fn nodes(&self) -> Result<Vec<NodeStatus>, StoreError>;
     /// Makes the active server (this one or another) give up being active.
     async fn step_down(&self) -> Result<(), StoreError>;
+    /// Whether this server can serve (it is unsealed): only then may it become active, and
+    /// an active server that seals gives way.
+    fn set_serving(&self, serving: bool);
 }

@@ -306,6 +306,37 @@ fn three_servers_share_one_database() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // `ward status` shows the server's part, as `vault status` does.
+    let all: Vec<Option<&Node>> = nodes.iter().map(Some).collect();
+    let active = active_among(&all, Duration::from_secs(10));
+    for (i, node) in nodes.iter().enumerate() {
+        let status = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .args(["status", "-address", &node.url])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&status.stdout);
+        let row = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name).map(str::trim))
+                .map(str::to_owned)
+        };
+        let mode = if i == active { "active" } else { "standby" };
+        assert_eq!(row("HA Enabled").as_deref(), Some("true"), "{text}");
+        assert_eq!(row("HA Mode").as_deref(), Some(mode), "{text}");
+    }
+
+    // A sealed server is never the active one: sealing the active hands over.
+    ok(&nodes[active].url, &root, "PUT", "sys/seal", None);
+    let unsealed: Vec<Option<&Node>> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i != active).then_some(n))
+        .collect();
+    active_among(&unsealed, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, leader) = call(&nodes[active].url, "", "GET", "sys/leader", None);
+    assert_eq!(leader["is_self"], false, "{leader}");
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use clap::Subcommand;
 use serde_json::json;
-use ward_api::{InitRequest, SealStatus, UnsealRequest};
+use ward_api::{InitRequest, LeaderStatus, SealStatus, UnsealRequest};
 
 use crate::cmd::{Outcome, read_stdin};
 use crate::context::Context;
@@ -113,10 +113,7 @@ pub(crate) async fn status(context: &Context) -> Result<Outcome, CliError> {
         .await
         .map_err(CliError::api("checking seal status"))?;
     let code = if status.sealed { 2 } else { 0 };
-    let stdout = match context.format {
-        Format::Json => json(&status)?,
-        Format::Table => seal_status_table(&status),
-    };
+    let stdout = status_text(context, &status).await?;
     Ok(Outcome {
         code,
         ..Outcome::ok(stdout)
@@ -220,14 +217,40 @@ async fn unseal(context: &Context, key: Option<String>, reset: bool) -> Result<O
         .unseal(&request)
         .await
         .map_err(CliError::api("unsealing"))?;
+    Ok(Outcome::ok(status_text(context, &status).await?))
+}
+
+/// The seal status with, once unsealed, the cluster's (`sys/leader`), as `vault status`
+/// and `vault operator unseal` print them.
+async fn status_text(context: &Context, status: &SealStatus) -> Result<String, CliError> {
+    let leader = match status.sealed {
+        true => None,
+        false => context.client.leader().await.ok(),
+    };
     match context.format {
-        Format::Json => Ok(Outcome::ok(json(&status)?)),
-        Format::Table => Ok(Outcome::ok(seal_status_table(&status))),
+        Format::Json => {
+            let mut object = serde_json::to_value(status)
+                .map_err(|e| CliError::Failed(format!("Error encoding JSON output: {e}")))?;
+            if let (Some(leader), Some(fields)) = (&leader, object.as_object_mut()) {
+                fields.insert("ha_enabled".into(), json!(leader.ha_enabled));
+                if leader.ha_enabled {
+                    fields.insert("is_self".into(), json!(leader.is_self));
+                    fields.insert("active_time".into(), json!(leader.active_time));
+                    fields.insert("leader_address".into(), json!(leader.leader_address));
+                    fields.insert(
+                        "leader_cluster_address".into(),
+                        json!(leader.leader_cluster_address),
+                    );
+                }
+            }
+            json(&object)
+        }
+        Format::Table => Ok(seal_status_table(status, leader.as_ref())),
     }
 }
 
 /// The table `vault status` and `vault operator unseal` print.
-fn seal_status_table(status: &SealStatus) -> String {
+fn seal_status_table(status: &SealStatus, leader: Option<&LeaderStatus>) -> String {
     let mut rows = vec![
         ("Seal Type", status.seal_type.clone()),
         ("Initialized", status.initialized.to_string()),
@@ -263,7 +286,20 @@ fn seal_status_table(status: &SealStatus) -> String {
     if let Some(id) = &status.cluster_id {
         rows.push(("Cluster ID", id.clone()));
     }
-    rows.push(("HA Enabled", "false".into()));
+    match leader.filter(|l| l.ha_enabled) {
+        None => rows.push(("HA Enabled", "false".into())),
+        Some(leader) => {
+            rows.push(("HA Enabled", "true".into()));
+            rows.push(("HA Cluster", leader.leader_cluster_address.clone()));
+            if leader.is_self {
+                rows.push(("HA Mode", "active".into()));
+                rows.push(("Active Since", leader.active_time.clone()));
+            } else {
+                rows.push(("HA Mode", "standby".into()));
+                rows.push(("Active Node Address", leader.leader_address.clone()));
+            }
+        }
+    }
     let rows: Vec<(String, String)> = rows.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     crate::output::key_value_table(&rows)
 }

@@ -111,6 +111,8 @@ struct Shared {
     active_since_ms: AtomicI64,
     /// Asks the leadership task to give up the lock.
     step_down: Notify,
+    /// Whether the server is unsealed (only then does it try to become active).
+    serving: watch::Sender<bool>,
     fences: Fences,
     /// Asks the listener to drop its connection and start over (a fence went unanswered).
     relisten: Notify,
@@ -178,6 +180,7 @@ impl PostgresStorage {
             active: AtomicBool::new(false),
             active_since_ms: AtomicI64::new(0),
             step_down: Notify::new(),
+            serving: watch::Sender::new(false),
             fences: Fences::new(),
             relisten: Notify::new(),
         });
@@ -281,6 +284,13 @@ impl Cluster for PostgresCluster {
                 active_since_ms: r.get(5),
             })
             .collect())
+    }
+
+    fn set_serving(&self, serving: bool) {
+        self.shared.serving.send_replace(serving);
+        if !serving && self.is_active() {
+            self.shared.step_down.notify_one();
+        }
     }
 
     /// Gives up the lock if this server holds it; otherwise tells the active server, through
@@ -499,16 +509,24 @@ async fn keep_beating(shared: Arc<Shared>) {
     }
 }
 
-/// Takes the active lock whenever it is free, and holds it while the connection answers.
+/// Takes the active lock whenever it is free and this server is unsealed, and holds it while
+/// the connection answers and the server stays unsealed.
 async fn lead(shared: Arc<Shared>) {
     let check_every = shared.options.lock_timeout / 3;
+    let mut serving = shared.serving.subscribe();
     loop {
+        if serving.wait_for(|s| *s).await.is_err() {
+            return;
+        }
         let Ok((client, mut closed)) = connect(&shared).await else {
             tokio::time::sleep(TAKE_RETRY).await;
             continue;
         };
         // Standby: try until the lock is ours or the connection fails.
         let taken = loop {
+            if !*shared.serving.borrow() {
+                break false;
+            }
             let row = client
                 .query_one(
                     "SELECT pg_try_advisory_lock($1, hashtext($2))",
@@ -550,6 +568,9 @@ async fn lead(shared: Arc<Shared>) {
         let stepped_down = loop {
             tokio::select! {
                 () = tokio::time::sleep(check_every) => {
+                    if !*shared.serving.borrow() {
+                        break true;
+                    }
                     let alive = tokio::time::timeout(check_every, client.simple_query("SELECT 1")).await;
                     if !matches!(alive, Ok(Ok(_))) {
                         break false;
@@ -565,7 +586,9 @@ async fn lead(shared: Arc<Shared>) {
         if stepped_down {
             tracing::info!("stepped down: another server may take over");
             // Leave the others time to take the lock before trying again.
-            tokio::time::sleep(shared.options.lock_timeout).await;
+            if *shared.serving.borrow() {
+                tokio::time::sleep(shared.options.lock_timeout).await;
+            }
         } else {
             tracing::warn!("lost the database connection holding the active lock: standing by");
         }
