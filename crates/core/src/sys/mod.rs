@@ -13,24 +13,41 @@ use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Operation, Response};
 
 mod open;
+mod quorum;
+
+pub(crate) use quorum::Attempts;
 
 /// The `sys/` engine.
 pub(crate) struct System;
 
 /// The routes of `sys/`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SysRoute {
     Health,
     SealStatus,
     Init,
     Unseal,
     Leader,
+    RekeyInit,
+    RekeyUpdate,
+    RekeyRecovery,
+    /// `generate-root/attempt`, or with `envelope` OpenBao's `generate-root-token/attempt`.
+    GenerateRoot {
+        envelope: bool,
+    },
+    GenerateRootUpdate {
+        envelope: bool,
+    },
     Mounts,
     Mount,
     Auths,
     Auth,
-    Policies { legacy: bool },
-    Policy { legacy: bool },
+    Policies {
+        legacy: bool,
+    },
+    Policy {
+        legacy: bool,
+    },
     RotateMount,
     RotationStatus,
     Metrics,
@@ -57,6 +74,38 @@ impl Engine for System {
             Route::new("init", &[Read, Write], S::Init).unauthenticated(),
             Route::new("unseal", &[Write], S::Unseal).unauthenticated(),
             Route::new("leader", &[Read], S::Leader).unauthenticated(),
+            Route::new("rekey/init", &[Read, Write, Delete], S::RekeyInit).unauthenticated(),
+            Route::new("rekey/update", &[Write], S::RekeyUpdate).unauthenticated(),
+            Route::new(
+                "rekey-recovery-key/*rest",
+                &[Read, Write, Delete],
+                S::RekeyRecovery,
+            )
+            .unauthenticated(),
+            Route::new(
+                "generate-root/attempt",
+                &[Read, Write, Delete],
+                S::GenerateRoot { envelope: false },
+            )
+            .unauthenticated(),
+            Route::new(
+                "generate-root/update",
+                &[Write],
+                S::GenerateRootUpdate { envelope: false },
+            )
+            .unauthenticated(),
+            Route::new(
+                "generate-root-token/attempt",
+                &[Read, Write, Delete],
+                S::GenerateRoot { envelope: true },
+            )
+            .sudo(),
+            Route::new(
+                "generate-root-token/update",
+                &[Write],
+                S::GenerateRootUpdate { envelope: true },
+            )
+            .sudo(),
             Route::new("mounts", &[Read], S::Mounts),
             Route::new("mounts/*path", &[Read, Write, Delete], S::Mount),
             Route::new("auth", &[Read], S::Auths),
@@ -109,6 +158,11 @@ impl Engine for System {
             S::Health | S::SealStatus | S::Init | S::Unseal | S::Leader => {
                 core.sys_open(call.route, op, &p).await
             }
+            S::RekeyInit
+            | S::RekeyUpdate
+            | S::RekeyRecovery
+            | S::GenerateRoot { .. }
+            | S::GenerateRootUpdate { .. } => core.sys_quorum(call.route, op, &p).await,
             S::Mounts => Ok(core.mounts_response()),
             S::Mount => core.sys_mount(arg, op, &p).await,
             S::Auths => Ok(core.auths_response()),
