@@ -13,6 +13,7 @@
 mod client;
 mod error;
 mod kv2;
+mod quorum;
 mod sys;
 mod token;
 
