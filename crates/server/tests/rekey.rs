@@ -543,3 +543,67 @@ async fn generate_root_token_is_authenticated_and_audited_without_secrets() {
         );
     }
 }
+
+/// OpenBao's authenticated rekey, `sys/rotate/root/*` (what `bao operator rotate-keys`
+/// calls): a token with `sudo` on it, replies in the envelope, shares HMAC'd in audit.
+#[tokio::test]
+async fn rotate_root_is_the_authenticated_rekey() {
+    let (s, keys) = initialised(3, 2).await;
+    let log = s.enable_file_audit().await;
+    let (status, _) = open_call(&s, "GET", "sys/rotate/root/init", None).await;
+    assert_eq!(status, 403);
+    let (status, body) = s
+        .call(
+            "POST",
+            "sys/rotate/root/init",
+            Some(json!({"secret_shares": 2, "secret_threshold": 2})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["data"]["started"].clone(), body["data"]["n"].clone()),
+        (json!(true), json!(2))
+    );
+    let nonce = body["data"]["nonce"].as_str().unwrap().to_owned();
+    let (_, body) = s.call("GET", "sys/rotate/root/init", None).await;
+    assert_eq!(body["data"]["nonce"], nonce);
+    let (_, body) = s
+        .call(
+            "POST",
+            "sys/rotate/root/update",
+            Some(json!({"key": keys[2], "nonce": nonce})),
+        )
+        .await;
+    assert_eq!(body["data"]["progress"], 1, "{body}");
+    let (status, done) = s
+        .call(
+            "POST",
+            "sys/rotate/root/update",
+            Some(json!({"key": keys[0], "nonce": nonce})),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["data"]["complete"], true);
+    let new: Vec<String> = serde_json::from_value(done["data"]["keys"].clone()).unwrap();
+    assert_eq!(new.len(), 2);
+    let (status, body) = s.call("GET", "sys/rotate/recovery/init", None).await;
+    assert_eq!(status, 400, "{body}");
+
+    s.call("PUT", "sys/seal", None).await;
+    let (status, _) = s
+        .call("PUT", "sys/unseal", Some(json!({"key": keys[1]})))
+        .await;
+    assert_eq!(status, 400, "an old share is refused");
+    unseal(&s, &new).await;
+    let audit = std::fs::read_to_string(log).unwrap();
+    assert!(
+        audit.contains("sys/rotate/root/update"),
+        "the updates are audited"
+    );
+    for secret in keys.iter().chain(&new) {
+        assert!(
+            !audit.contains(secret.as_str()),
+            "a share reached the audit log"
+        );
+    }
+}

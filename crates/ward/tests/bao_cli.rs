@@ -361,9 +361,10 @@ fn auth_enable_userpass_users_and_login() {
     fails(&server, token, &["token", "lookup"]);
 }
 
-/// `bao operator rekey` (Vault's `sys/rekey/*`) and `bao operator generate-root` (OpenBao's
-/// `sys/generate-root-token/*`) against a production-mode Ward: 3-of-5 to 2-of-3, then a
-/// root token from the new shares, decoded by `bao` itself.
+/// `bao operator rekey` (Vault's `sys/rekey/*`), `bao operator rotate-keys` and
+/// `bao operator generate-root` (OpenBao's `sys/rotate/root/*` and
+/// `sys/generate-root-token/*`) against a production-mode Ward: 3-of-5 to 2-of-3 to 2-of-2,
+/// then a root token from the newest shares, decoded by `bao` itself.
 #[test]
 fn operator_rekey_and_generate_root() {
     let server = Server::production();
@@ -416,6 +417,33 @@ fn operator_rekey_and_generate_root() {
         (false.into(), 2.into(), 3.into())
     );
 
+    // OpenBao's authenticated successor, `bao operator rotate-keys`, to 2-of-2.
+    let started = json(
+        &server,
+        &root,
+        &[
+            "operator",
+            "rotate-keys",
+            "-init",
+            "-key-shares=2",
+            "-key-threshold=2",
+        ],
+    );
+    let nonce = format!("-nonce={}", started["nonce"].as_str().unwrap());
+    ok(
+        &server,
+        &root,
+        &["operator", "rotate-keys", &nonce, &new[0]],
+    );
+    let done = json(
+        &server,
+        &root,
+        &["operator", "rotate-keys", &nonce, &new[1]],
+    );
+    assert_eq!(done["complete"], true, "{done}");
+    let new: Vec<String> = serde_json::from_value(done["keys_base64"].clone()).unwrap();
+    assert_eq!(new.len(), 2);
+
     let started = json(&server, &root, &["operator", "generate-root", "-init"]);
     let otp = started["otp"].as_str().unwrap().to_owned();
     assert_eq!((otp.len(), started["otp_length"].clone()), (42, 42.into()));
@@ -428,7 +456,7 @@ fn operator_rekey_and_generate_root() {
     let done = json(
         &server,
         &root,
-        &["operator", "generate-root", &nonce, &new[2]],
+        &["operator", "generate-root", &nonce, &new[0]],
     );
     assert_eq!(done["complete"], true, "{done}");
     let encoded = done["encoded_token"].as_str().unwrap();

@@ -28,8 +28,13 @@ pub(crate) enum SysRoute {
     Init,
     Unseal,
     Leader,
-    RekeyInit,
-    RekeyUpdate,
+    /// `rekey/init`, or with `envelope` OpenBao's `rotate/root/init`.
+    RekeyInit {
+        envelope: bool,
+    },
+    RekeyUpdate {
+        envelope: bool,
+    },
     RekeyRecovery,
     /// `generate-root/attempt`, or with `envelope` OpenBao's `generate-root-token/attempt`.
     GenerateRoot {
@@ -74,8 +79,14 @@ impl Engine for System {
             Route::new("init", &[Read, Write], S::Init).unauthenticated(),
             Route::new("unseal", &[Write], S::Unseal).unauthenticated(),
             Route::new("leader", &[Read], S::Leader).unauthenticated(),
-            Route::new("rekey/init", &[Read, Write, Delete], S::RekeyInit).unauthenticated(),
-            Route::new("rekey/update", &[Write], S::RekeyUpdate).unauthenticated(),
+            Route::new(
+                "rekey/init",
+                &[Read, Write, Delete],
+                S::RekeyInit { envelope: false },
+            )
+            .unauthenticated(),
+            Route::new("rekey/update", &[Write], S::RekeyUpdate { envelope: false })
+                .unauthenticated(),
             Route::new(
                 "rekey-recovery-key/*rest",
                 &[Read, Write, Delete],
@@ -125,6 +136,25 @@ impl Engine for System {
             )
             .checks_existence(),
             Route::new("rotate/mount/*path", &[Write], S::RotateMount).sudo(),
+            // OpenBao's authenticated rekey, which `bao operator rotate-keys` calls.
+            Route::new(
+                "rotate/root/init",
+                &[Read, Write, Delete],
+                S::RekeyInit { envelope: true },
+            )
+            .sudo(),
+            Route::new(
+                "rotate/root/update",
+                &[Write],
+                S::RekeyUpdate { envelope: true },
+            )
+            .sudo(),
+            Route::new(
+                "rotate/recovery/*rest",
+                &[Read, Write, Delete],
+                S::RekeyRecovery,
+            )
+            .sudo(),
             Route::new("rotation/status", &[Read], S::RotationStatus),
             // The transport renders the metrics; the core authorises and audits the read.
             Route::new("metrics", &[Read], S::Metrics),
@@ -158,8 +188,8 @@ impl Engine for System {
             S::Health | S::SealStatus | S::Init | S::Unseal | S::Leader => {
                 core.sys_open(call.route, op, &p).await
             }
-            S::RekeyInit
-            | S::RekeyUpdate
+            S::RekeyInit { .. }
+            | S::RekeyUpdate { .. }
             | S::RekeyRecovery
             | S::GenerateRoot { .. }
             | S::GenerateRootUpdate { .. } => core.sys_quorum(call.route, op, &p).await,

@@ -3,8 +3,9 @@
 //! token, when the old one is lost). Shares are collected as unseal collects them, under the
 //! same lock ([`Core::progress`]), so neither interleaves with unseal, seal, keyring rotation
 //! or the other. Both are served without a token, as Vault serves them: the shares are the
-//! authority. OpenBao's `sys/generate-root-token/*`, which `bao operator generate-root`
-//! uses, is the same operation behind a token with `sudo`, answered in the envelope.
+//! authority. OpenBao's `sys/rotate/root/*` and `sys/generate-root-token/*`, which
+//! `bao operator rotate-keys` and `bao operator generate-root` call, are the same operations
+//! behind a token with `sudo`, answered in the envelope.
 
 use serde_json::Value;
 use ward_api::{GenerateRootStatus, RekeyResult, RekeyStatus, token_format};
@@ -98,20 +99,21 @@ impl Core {
             .await?
             .ok_or(CoreError::NotInitialized)?;
         let bare = match (route, op) {
-            (SysRoute::RekeyInit, Operation::Read) => Bare::Rekey(self.rekey_status(&config).await),
-            (SysRoute::RekeyInit, Operation::Write) => {
+            (SysRoute::RekeyInit { .. }, Operation::Read) => {
+                Bare::Rekey(self.rekey_status(&config).await)
+            }
+            (SysRoute::RekeyInit { .. }, Operation::Write) => {
                 Bare::Rekey(self.rekey_start(&config, p).await?)
             }
-            (SysRoute::RekeyInit | SysRoute::GenerateRoot { .. }, Operation::Delete) => {
-                let mut progress = self.progress.lock().await;
-                if route == SysRoute::RekeyInit {
-                    progress.quorum.rekey = None;
-                } else {
-                    progress.quorum.root = None;
-                }
+            (SysRoute::RekeyInit { .. }, Operation::Delete) => {
+                self.progress.lock().await.quorum.rekey = None;
                 return Ok(Response::empty());
             }
-            (SysRoute::RekeyUpdate, _) => self.rekey_update(&config, p).await?,
+            (SysRoute::GenerateRoot { .. }, Operation::Delete) => {
+                self.progress.lock().await.quorum.root = None;
+                return Ok(Response::empty());
+            }
+            (SysRoute::RekeyUpdate { .. }, _) => self.rekey_update(&config, p).await?,
             (SysRoute::GenerateRoot { .. }, Operation::Read) => {
                 Bare::GenerateRoot(self.root_status(&config).await)
             }
@@ -123,17 +125,24 @@ impl Core {
             }
             _ => return Err(CoreError::UnsupportedOperation),
         };
-        match (route, bare) {
-            // OpenBao's authenticated routes answer in the envelope.
-            (
-                SysRoute::GenerateRoot { envelope: true }
-                | SysRoute::GenerateRootUpdate { envelope: true },
-                Bare::GenerateRoot(status),
-            ) => Ok(Response::data(
-                serde_json::to_value(status).map_err(CoreError::Encode)?,
-            )),
-            (_, bare) => Ok(Response::bare(bare)),
+        let envelope = matches!(
+            route,
+            SysRoute::RekeyInit { envelope: true }
+                | SysRoute::RekeyUpdate { envelope: true }
+                | SysRoute::GenerateRoot { envelope: true }
+                | SysRoute::GenerateRootUpdate { envelope: true }
+        );
+        if !envelope {
+            return Ok(Response::bare(bare));
         }
+        // OpenBao's authenticated routes answer with the same fields in the envelope.
+        let data = match &bare {
+            Bare::Rekey(status) => serde_json::to_value(status),
+            Bare::Rekeyed(result) => serde_json::to_value(result),
+            Bare::GenerateRoot(status) => serde_json::to_value(status),
+            _ => return Err(CoreError::UnsupportedOperation),
+        };
+        Ok(Response::data(data.map_err(CoreError::Encode)?))
     }
 
     async fn rekey_status(&self, config: &SealConfig) -> RekeyStatus {
