@@ -15,12 +15,13 @@ pub struct RekeyRequest {
     pub secret_threshold: u32,
 }
 
-/// `PUT sys/rekey/update` and `sys/generate-root/update` request: one current share.
+/// `PUT sys/rekey/update` and `sys/generate-root/update` request: one current share, wiped
+/// when the request is dropped.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct QuorumShare {
     /// The share, hex or base64: a secret.
-    pub key: String,
+    pub key: zeroize::Zeroizing<String>,
     /// The nonce of the operation it is given to.
     pub nonce: String,
 }
@@ -200,7 +201,7 @@ mod tests {
         let shown = format!(
             "{:?} {:?} {:?} {:?}",
             QuorumShare {
-                key: "s3cret-share".into(),
+                key: String::from("s3cret-share").into(),
                 nonce: "n".into()
             },
             RekeyResult {

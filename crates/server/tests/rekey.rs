@@ -482,6 +482,44 @@ async fn generate_root_makes_a_working_root_token_and_the_old_one_lives_until_re
         .await;
     assert_eq!(status, 200, "the new one is not its child");
 
+    // An OTP of the right length may come from the client (`bao operator generate-root
+    // -generate-otp`); it is not sent back.
+    let own_otp = "0123456789abcdefghijABCDEFGHIJ0123456789ab";
+    let (status, body) = open_call(
+        &s,
+        "PUT",
+        "sys/generate-root/attempt",
+        Some(json!({"otp": own_otp})),
+    )
+    .await;
+    assert_eq!((status, body["otp"].clone()), (200, json!("")), "{body}");
+    let nonce = body["nonce"].as_str().unwrap().to_owned();
+    open_call(
+        &s,
+        "PUT",
+        "sys/generate-root/update",
+        Some(json!({"key": keys[0], "nonce": nonce})),
+    )
+    .await;
+    let (_, done) = open_call(
+        &s,
+        "PUT",
+        "sys/generate-root/update",
+        Some(json!({"key": keys[1], "nonce": nonce})),
+    )
+    .await;
+    let second =
+        ward_api::decode_root_token(done["encoded_token"].as_str().unwrap(), own_otp).unwrap();
+    assert_ne!(second, token);
+    let (status, body) = s
+        .call_as(&second, "GET", "auth/token/lookup-self", None)
+        .await;
+    assert_eq!(
+        (status, body["data"]["policies"].clone()),
+        (200, json!(["root"])),
+        "{body}"
+    );
+
     // Cancel ends an attempt.
     open_call(&s, "PUT", "sys/generate-root/attempt", Some(json!({}))).await;
     let (status, _) = open_call(&s, "DELETE", "sys/generate-root/attempt", None).await;

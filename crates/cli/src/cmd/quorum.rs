@@ -261,9 +261,8 @@ fn share_with_nonce(key: Option<String>, nonce: Option<String>) -> Result<Quorum
     let nonce = nonce.filter(|n| !n.is_empty()).ok_or_else(|| {
         CliError::Failed("Missing nonce value: specify it via the -nonce flag".into())
     })?;
-    let key = read_key(key)?;
     Ok(QuorumShare {
-        key: key.to_string(),
+        key: read_key(key)?,
         nonce,
     })
 }
