@@ -14,6 +14,7 @@ mod kv;
 pub mod lenient;
 mod mounts;
 mod policy;
+mod quorum;
 mod sys;
 pub mod time;
 mod token;
@@ -30,6 +31,10 @@ pub use kv::{
 };
 pub use mounts::{MountConfig, MountConfigInput, MountEnableRequest, MountInfo};
 pub use policy::{AclPolicy, ListKeys, PolicyWriteRequest};
+pub use quorum::{
+    GenerateRootRequest, GenerateRootStatus, QuorumShare, RekeyRequest, RekeyResult, RekeyStatus,
+    RekeyUpdate, decode_root_token, encode_root_token,
+};
 pub use sys::{
     HealthResponse, InitRequest, InitResponse, InitStatus, KeyStatus, LeaderStatus, SealStatus,
     UnsealRequest,

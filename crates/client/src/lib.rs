@@ -44,6 +44,7 @@ mod auth;
 mod client;
 mod error;
 mod kv2;
+mod quorum;
 mod resilience;
 mod secret;
 mod sys;

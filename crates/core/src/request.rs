@@ -127,6 +127,12 @@ pub enum Bare {
     Init(ward_api::InitResponse),
     /// `sys/leader`.
     Leader(ward_api::LeaderStatus),
+    /// `sys/rekey/init`, and `sys/rekey/update` until the quorum is reached.
+    Rekey(ward_api::RekeyStatus),
+    /// `sys/rekey/update` at the quorum: the new shares, shown once.
+    Rekeyed(ward_api::RekeyResult),
+    /// `sys/generate-root/attempt` and `sys/generate-root/update`.
+    GenerateRoot(ward_api::GenerateRootStatus),
 }
 
 /// How an operation that returns a response ended.

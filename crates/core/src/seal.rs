@@ -90,13 +90,11 @@ pub(crate) async fn load_config(storage: &dyn Storage) -> CoreResult<Option<Seal
         .map_err(CoreError::corrupt_json("seal configuration"))
 }
 
-/// Creates and stores the root key, the first keyring and the seal configuration.
-pub(crate) async fn initialise(
-    storage: &dyn Storage,
+/// A fresh unseal key, its shares, and the seal configuration that recognises them.
+fn split_unseal_key(
     shares: u8,
     threshold: u8,
-    now_unix: i64,
-) -> CoreResult<NewSeal> {
+) -> CoreResult<(Key256, Vec<SecretBytes>, SealConfig)> {
     let unseal_key = Key256::generate()?;
     let share_list = split_secret(unseal_key.expose(), shares, threshold)
         .map_err(|e| CoreError::bad(e.to_string()))?;
@@ -113,6 +111,17 @@ pub(crate) async fn initialise(
             .share_digests
             .push(hex::encode(config.digest(share.expose())?));
     }
+    Ok((unseal_key, share_list, config))
+}
+
+/// Creates and stores the root key, the first keyring and the seal configuration.
+pub(crate) async fn initialise(
+    storage: &dyn Storage,
+    shares: u8,
+    threshold: u8,
+    now_unix: i64,
+) -> CoreResult<NewSeal> {
+    let (unseal_key, share_list, config) = split_unseal_key(shares, threshold)?;
     let root_key = Key256::generate()?;
     let keyring = Keyring::generate(now_unix)?;
     let wrapped_root = Aes256GcmKey::new(&unseal_key)?.seal(root_key.expose(), ROOT_KEY_AAD)?;
@@ -136,6 +145,69 @@ pub(crate) async fn initialise(
     })
 }
 
+/// Rekeys: `old_shares` (a quorum of the current ones) unlock the root key, which is then
+/// wrapped under a fresh unseal key split into `shares` of which `threshold` unseal. The root
+/// key and keyring stay as they are; the seal configuration and the wrapped root key are
+/// replaced together, and only if no one changed them meanwhile, so the old shares stop
+/// working the moment the new ones are handed out.
+pub(crate) async fn rekey(
+    storage: &dyn Storage,
+    old_shares: &[SecretBytes],
+    shares: u8,
+    threshold: u8,
+) -> CoreResult<Vec<SecretBytes>> {
+    let old_config_json = storage
+        .get(SEAL_CONFIG_KEY)
+        .await?
+        .ok_or(CoreError::NotInitialized)?;
+    let old_config: SealConfig = serde_json::from_slice(&old_config_json)
+        .map_err(CoreError::corrupt_json("seal configuration"))?;
+    let old_wrapped_root = storage
+        .get(ROOT_KEY_KEY)
+        .await?
+        .ok_or_else(|| CoreError::corrupt("root key record (missing)"))?;
+    let root_key = open_root_key(&old_config, old_shares, &old_wrapped_root)?;
+    let (unseal_key, share_list, config) = split_unseal_key(shares, threshold)?;
+    let wrapped_root = Aes256GcmKey::new(&unseal_key)?.seal(root_key.expose(), ROOT_KEY_AAD)?;
+    let config_json = serde_json::to_vec(&config).map_err(CoreError::Encode)?;
+    storage
+        .commit(vec![
+            ward_store::Op::put(
+                SEAL_CONFIG_KEY,
+                ward_store::Expect::Value(old_config_json),
+                config_json,
+            ),
+            ward_store::Op::put(
+                ROOT_KEY_KEY,
+                ward_store::Expect::Value(old_wrapped_root),
+                wrapped_root,
+            ),
+        ])
+        .await
+        .map_err(|e| match e {
+            ward_store::StoreError::Conflict => {
+                CoreError::bad("the seal changed during the rekey; start it again")
+            }
+            other => other.into(),
+        })?;
+    Ok(share_list)
+}
+
+/// The root key, unwrapped with the unseal key `shares` combine into.
+fn open_root_key(
+    config: &SealConfig,
+    shares: &[SecretBytes],
+    wrapped_root: &[u8],
+) -> CoreResult<Key256> {
+    let invalid = || CoreError::bad("the unseal keys given do not combine into a valid key");
+    let unseal_key = combine_shares(shares, config.secret_threshold).map_err(|_| invalid())?;
+    let unseal_key = Key256::from_slice(unseal_key.expose()).map_err(|_| invalid())?;
+    let root = Aes256GcmKey::new(&unseal_key)?
+        .open(wrapped_root, ROOT_KEY_AAD)
+        .map_err(|_| invalid())?;
+    Ok(Key256::from_slice(root.expose())?)
+}
+
 fn put_absent(key: &str, value: Vec<u8>) -> ward_store::Op {
     ward_store::Op::put(key, ward_store::Expect::Absent, value)
 }
@@ -147,20 +219,26 @@ pub(crate) async fn open(
     config: &SealConfig,
     shares: &[SecretBytes],
 ) -> CoreResult<(Key256, Keyring)> {
-    let unseal_key = combine_shares(shares, config.secret_threshold)
-        .map_err(|_| CoreError::bad("the unseal keys given do not combine into a valid key"))?;
-    let unseal_key = Key256::from_slice(unseal_key.expose())
-        .map_err(|_| CoreError::bad("the unseal keys given do not combine into a valid key"))?;
     let wrapped_root = storage
         .get(ROOT_KEY_KEY)
         .await?
         .ok_or_else(|| CoreError::corrupt("root key record (missing)"))?;
-    let root = Aes256GcmKey::new(&unseal_key)?
-        .open(&wrapped_root, ROOT_KEY_AAD)
-        .map_err(|_| CoreError::bad("the unseal keys given do not combine into a valid key"))?;
-    let root_key = Key256::from_slice(root.expose())?;
+    let root_key = open_root_key(config, shares, &wrapped_root)?;
     let keyring = load_keyring(storage, &root_key).await?;
     Ok((root_key, keyring))
+}
+
+/// Checks that `shares` combine into this seal's unseal key (they unwrap the root key).
+pub(crate) async fn check_quorum(
+    storage: &dyn Storage,
+    config: &SealConfig,
+    shares: &[SecretBytes],
+) -> CoreResult<()> {
+    let wrapped_root = storage
+        .get(ROOT_KEY_KEY)
+        .await?
+        .ok_or_else(|| CoreError::corrupt("root key record (missing)"))?;
+    open_root_key(config, shares, &wrapped_root).map(drop)
 }
 
 async fn load_keyring(storage: &dyn Storage, root_key: &Key256) -> CoreResult<Keyring> {
@@ -204,6 +282,9 @@ pub(crate) fn is_keyring_key(physical: &str) -> bool {
 pub(crate) struct Progress {
     pub(crate) shares: Vec<SecretBytes>,
     pub(crate) nonce: String,
+    /// The rekey and root generation under way: guarded by the same lock, so that neither
+    /// interleaves with unseal, seal, keyring rotation or the other.
+    pub(crate) quorum: crate::sys::Attempts,
 }
 
 impl Progress {
@@ -300,6 +381,8 @@ impl Core {
     /// Submits one unseal share (base64 or hex). A share this seal never issued is rejected
     /// without advancing progress; at the threshold the barrier opens.
     pub async fn unseal(&self, key: &str) -> CoreResult<()> {
+        // A rekey that finished on another server has reached this one's read cache.
+        self.fence().await?;
         let config = load_config(self.barrier.raw_storage().as_ref())
             .await?
             .ok_or(CoreError::NotInitialized)?;
@@ -365,6 +448,8 @@ impl Core {
         if let Some(cluster) = self.cluster.get() {
             cluster.set_serving(false);
         }
+        // A rekey or root generation under way does not survive the seal, as in Vault.
+        progress.quorum = crate::sys::Attempts::default();
         // Audit devices are let go only once the barrier is sealed: a request that got past
         // the seal check meanwhile is still audited (or refused), never served unaudited.
         // Their checkpoints and heads are saved first, while the barrier is open.

@@ -360,3 +360,120 @@ fn auth_enable_userpass_users_and_login() {
     assert!(!ok(&server, root, &["auth", "list"]).contains("userpass/"));
     fails(&server, token, &["token", "lookup"]);
 }
+
+/// `bao operator rekey` (Vault's `sys/rekey/*`), `bao operator rotate-keys` and
+/// `bao operator generate-root` (OpenBao's `sys/rotate/root/*` and
+/// `sys/generate-root-token/*`) against a production-mode Ward: 3-of-5 to 2-of-3 to 2-of-2,
+/// then a root token from the newest shares, decoded by `bao` itself.
+#[test]
+fn operator_rekey_and_generate_root() {
+    let server = Server::production();
+    let init = json(
+        &server,
+        "",
+        &["operator", "init", "-key-shares=5", "-key-threshold=3"],
+    );
+    let old: Vec<String> = serde_json::from_value(init["unseal_keys_b64"].clone()).unwrap();
+    let root = init["root_token"].as_str().unwrap().to_owned();
+    for key in &old[..3] {
+        ok(&server, "", &["operator", "unseal", key]);
+    }
+
+    let started = json(
+        &server,
+        &root,
+        &[
+            "operator",
+            "rekey",
+            "-init",
+            "-key-shares=3",
+            "-key-threshold=2",
+        ],
+    );
+    assert_eq!(
+        (started["t"].clone(), started["n"].clone()),
+        (2.into(), 3.into())
+    );
+    let nonce = format!("-nonce={}", started["nonce"].as_str().unwrap());
+    let progress = ok(&server, &root, &["operator", "rekey", &nonce, &old[1]]);
+    assert!(progress.contains("1/3"), "{progress}");
+    ok(&server, &root, &["operator", "rekey", &nonce, &old[2]]);
+    let done = json(&server, &root, &["operator", "rekey", &nonce, &old[4]]);
+    assert_eq!(done["complete"], true, "{done}");
+    let new: Vec<String> = serde_json::from_value(done["keys_base64"].clone()).unwrap();
+    assert_eq!(new.len(), 3);
+
+    ok(&server, &root, &["operator", "seal"]);
+    let refused = fails(&server, "", &["operator", "unseal", &old[0]]);
+    assert!(refused.contains("Code: 400"), "{refused}");
+    ok(&server, "", &["operator", "unseal", &new[2]]);
+    let unsealed = json(&server, "", &["operator", "unseal", &new[0]]);
+    assert_eq!(
+        (
+            unsealed["sealed"].clone(),
+            unsealed["t"].clone(),
+            unsealed["n"].clone()
+        ),
+        (false.into(), 2.into(), 3.into())
+    );
+
+    // OpenBao's authenticated successor, `bao operator rotate-keys`, to 2-of-2.
+    let started = json(
+        &server,
+        &root,
+        &[
+            "operator",
+            "rotate-keys",
+            "-init",
+            "-key-shares=2",
+            "-key-threshold=2",
+        ],
+    );
+    let nonce = format!("-nonce={}", started["nonce"].as_str().unwrap());
+    ok(
+        &server,
+        &root,
+        &["operator", "rotate-keys", &nonce, &new[0]],
+    );
+    let done = json(
+        &server,
+        &root,
+        &["operator", "rotate-keys", &nonce, &new[1]],
+    );
+    assert_eq!(done["complete"], true, "{done}");
+    let new: Vec<String> = serde_json::from_value(done["keys_base64"].clone()).unwrap();
+    assert_eq!(new.len(), 2);
+
+    let started = json(&server, &root, &["operator", "generate-root", "-init"]);
+    let otp = started["otp"].as_str().unwrap().to_owned();
+    assert_eq!((otp.len(), started["otp_length"].clone()), (42, 42.into()));
+    let nonce = format!("-nonce={}", started["nonce"].as_str().unwrap());
+    ok(
+        &server,
+        &root,
+        &["operator", "generate-root", &nonce, &new[1]],
+    );
+    let done = json(
+        &server,
+        &root,
+        &["operator", "generate-root", &nonce, &new[0]],
+    );
+    assert_eq!(done["complete"], true, "{done}");
+    let encoded = done["encoded_token"].as_str().unwrap();
+    let token = ok(
+        &server,
+        &root,
+        &[
+            "operator",
+            "generate-root",
+            &format!("-decode={encoded}"),
+            &format!("-otp={otp}"),
+        ],
+    );
+    let token = token.trim();
+    assert!(token.starts_with("wrd_"), "{token}");
+    let me = json(&server, token, &["token", "lookup"]);
+    assert_eq!(me["data"]["policies"], serde_json::json!(["root"]));
+    ok(&server, token, &["token", "revoke", &root]);
+    fails(&server, &root, &["token", "lookup"]);
+}

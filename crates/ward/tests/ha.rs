@@ -660,3 +660,44 @@ fn audit_devices_are_shared_and_each_server_keeps_a_chain_of_its_own() {
     ok(&a.url, &root, "GET", "sys/mounts", None);
     assert_eq!(lines(a), before);
 }
+
+#[test]
+fn a_rekey_on_one_server_holds_on_the_others() {
+    let pg = ward_test_postgres::shared();
+    let (nodes, old_keys, root) = three_servers(pg);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let started = ok(
+        &a.url,
+        "",
+        "PUT",
+        "sys/rekey/init",
+        Some(json!({"secret_shares": 2, "secret_threshold": 2})),
+    );
+    let nonce = started["nonce"].as_str().unwrap().to_owned();
+    let mut done = Value::Null;
+    for key in &old_keys[..2] {
+        done = ok(
+            &a.url,
+            "",
+            "PUT",
+            "sys/rekey/update",
+            Some(json!({"key": key, "nonce": nonce})),
+        );
+    }
+    assert_eq!(done["complete"], true, "{done}");
+    let new_keys: Vec<String> = serde_json::from_value(done["keys_base64"].clone()).unwrap();
+    // B, sealed right after, refuses an old share and opens with the new ones.
+    ok(&b.url, &root, "PUT", "sys/seal", None);
+    let (status, reply) = call(
+        &b.url,
+        "",
+        "PUT",
+        "sys/unseal",
+        Some(json!({"key": old_keys[0]})),
+    );
+    assert_eq!(status, 400, "{reply}");
+    unseal(b, &new_keys);
+    let (_, sealed) = call(&b.url, "", "GET", "sys/seal-status", None);
+    assert_eq!(sealed["sealed"], false);
+    assert_eq!(sealed["n"], 2);
+}

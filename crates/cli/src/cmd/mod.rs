@@ -8,6 +8,7 @@ pub(crate) mod kv;
 pub(crate) mod login;
 pub(crate) mod operator;
 pub(crate) mod policy;
+pub(crate) mod quorum;
 pub(crate) mod run;
 pub(crate) mod secrets;
 pub(crate) mod token;

@@ -1,4 +1,4 @@
-//! `ward status` and `ward operator init|unseal|seal|rotate|key-status`.
+//! `ward status` and `ward operator init|unseal|seal|rotate|key-status|rekey|generate-root`.
 
 use std::io::IsTerminal;
 
@@ -40,6 +40,10 @@ pub(crate) enum OperatorCommand {
     Rotate,
     /// Show the keyring's newest term.
     KeyStatus,
+    /// Replace the unseal key shares (new count or threshold) with a quorum of current ones.
+    Rekey(crate::cmd::quorum::RekeyArgs),
+    /// Make a new root token with a quorum of unseal key shares (one-time-password flow).
+    GenerateRoot(crate::cmd::quorum::GenerateRootArgs),
 }
 
 /// Runs an operator command.
@@ -57,6 +61,10 @@ pub(crate) async fn run(context: &Context, command: OperatorCommand) -> Result<O
             }
         }
         OperatorCommand::Unseal { key, reset } => unseal(context, key, reset).await,
+        OperatorCommand::Rekey(args) => crate::cmd::quorum::rekey(context, args).await,
+        OperatorCommand::GenerateRoot(args) => {
+            crate::cmd::quorum::generate_root(context, args).await
+        }
         OperatorCommand::Seal => {
             context
                 .client
@@ -190,23 +198,7 @@ async fn unseal(context: &Context, key: Option<String>, reset: bool) -> Result<O
             ..UnsealRequest::default()
         }
     } else {
-        let key = match key.as_deref() {
-            Some("-") => read_stdin("the unseal key")?,
-            Some(key) => key.to_owned(),
-            None if std::io::stdin().is_terminal() => {
-                rpassword::prompt_password("Unseal Key (will be hidden): ").map_err(|source| {
-                    CliError::Io {
-                        action: "reading the unseal key".into(),
-                        source,
-                    }
-                })?
-            }
-            None => read_stdin("the unseal key")?,
-        };
-        let key = key.trim().to_owned();
-        if key.is_empty() {
-            return Err(CliError::Usage("Error: no unseal key given".into()));
-        }
+        let key = read_key(key)?.to_string();
         UnsealRequest {
             key: Some(key),
             ..UnsealRequest::default()
@@ -247,6 +239,29 @@ async fn status_text(context: &Context, status: &SealStatus) -> Result<String, C
         }
         Format::Table => Ok(seal_status_table(status, leader.as_ref())),
     }
+}
+
+/// An unseal key share: the argument, stdin for `-` (or when stdin is not a terminal), else
+/// a prompt that does not echo. Wiped on drop.
+pub(crate) fn read_key(key: Option<String>) -> Result<zeroize::Zeroizing<String>, CliError> {
+    let key = zeroize::Zeroizing::new(match key.as_deref() {
+        Some("-") => read_stdin("the unseal key")?,
+        Some(key) => key.to_owned(),
+        None if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password("Unseal Key (will be hidden): ").map_err(|source| {
+                CliError::Io {
+                    action: "reading the unseal key".into(),
+                    source,
+                }
+            })?
+        }
+        None => read_stdin("the unseal key")?,
+    });
+    let key = zeroize::Zeroizing::new(key.trim().to_owned());
+    if key.is_empty() {
+        return Err(CliError::Usage("Error: no unseal key given".into()));
+    }
+    Ok(key)
 }
 
 /// The table `vault status` and `vault operator unseal` print.
@@ -305,7 +320,7 @@ fn seal_status_table(status: &SealStatus, leader: Option<&LeaderStatus>) -> Stri
 }
 
 /// Label/value lines aligned on the value column, without a header (Vault's key-status).
-fn aligned(rows: &[(&str, String)]) -> String {
+pub(crate) fn aligned(rows: &[(&str, String)]) -> String {
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 4;
     rows.iter()
         .map(|(k, v)| format!("{k:<width$}{v}\n"))

@@ -13,12 +13,15 @@ use crate::params::Params;
 use crate::{Core, CoreError, CoreResult, Operation, Response};
 
 mod open;
+mod quorum;
+
+pub(crate) use quorum::Attempts;
 
 /// The `sys/` engine.
 pub(crate) struct System;
 
 /// The routes of `sys/`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SysRoute {
     Health,
     SealStatus,
@@ -27,12 +30,31 @@ pub(crate) enum SysRoute {
     Leader,
     HaStatus,
     StepDown,
+    /// `rekey/init`, or with `envelope` OpenBao's `rotate/root/init`.
+    RekeyInit {
+        envelope: bool,
+    },
+    RekeyUpdate {
+        envelope: bool,
+    },
+    RekeyRecovery,
+    /// `generate-root/attempt`, or with `envelope` OpenBao's `generate-root-token/attempt`.
+    GenerateRoot {
+        envelope: bool,
+    },
+    GenerateRootUpdate {
+        envelope: bool,
+    },
     Mounts,
     Mount,
     Auths,
     Auth,
-    Policies { legacy: bool },
-    Policy { legacy: bool },
+    Policies {
+        legacy: bool,
+    },
+    Policy {
+        legacy: bool,
+    },
     RotateMount,
     RotationStatus,
     Metrics,
@@ -61,6 +83,44 @@ impl Engine for System {
             Route::new("leader", &[Read], S::Leader).unauthenticated(),
             Route::new("ha-status", &[Read], S::HaStatus),
             Route::new("step-down", &[Write], S::StepDown).sudo(),
+            Route::new(
+                "rekey/init",
+                &[Read, Write, Delete],
+                S::RekeyInit { envelope: false },
+            )
+            .unauthenticated(),
+            Route::new("rekey/update", &[Write], S::RekeyUpdate { envelope: false })
+                .unauthenticated(),
+            Route::new(
+                "rekey-recovery-key/*rest",
+                &[Read, Write, Delete],
+                S::RekeyRecovery,
+            )
+            .unauthenticated(),
+            Route::new(
+                "generate-root/attempt",
+                &[Read, Write, Delete],
+                S::GenerateRoot { envelope: false },
+            )
+            .unauthenticated(),
+            Route::new(
+                "generate-root/update",
+                &[Write],
+                S::GenerateRootUpdate { envelope: false },
+            )
+            .unauthenticated(),
+            Route::new(
+                "generate-root-token/attempt",
+                &[Read, Write, Delete],
+                S::GenerateRoot { envelope: true },
+            )
+            .sudo(),
+            Route::new(
+                "generate-root-token/update",
+                &[Write],
+                S::GenerateRootUpdate { envelope: true },
+            )
+            .sudo(),
             Route::new("mounts", &[Read], S::Mounts),
             Route::new("mounts/*path", &[Read, Write, Delete], S::Mount),
             Route::new("auth", &[Read], S::Auths),
@@ -80,6 +140,25 @@ impl Engine for System {
             )
             .checks_existence(),
             Route::new("rotate/mount/*path", &[Write], S::RotateMount).sudo(),
+            // OpenBao's authenticated rekey, which `bao operator rotate-keys` calls.
+            Route::new(
+                "rotate/root/init",
+                &[Read, Write, Delete],
+                S::RekeyInit { envelope: true },
+            )
+            .sudo(),
+            Route::new(
+                "rotate/root/update",
+                &[Write],
+                S::RekeyUpdate { envelope: true },
+            )
+            .sudo(),
+            Route::new(
+                "rotate/recovery/*rest",
+                &[Read, Write, Delete],
+                S::RekeyRecovery,
+            )
+            .sudo(),
             Route::new("rotation/status", &[Read], S::RotationStatus),
             // The transport renders the metrics; the core authorises and audits the read.
             Route::new("metrics", &[Read], S::Metrics),
@@ -115,6 +194,11 @@ impl Engine for System {
             }
             S::HaStatus => core.ha_status().await,
             S::StepDown => core.step_down().await,
+            S::RekeyInit { .. }
+            | S::RekeyUpdate { .. }
+            | S::RekeyRecovery
+            | S::GenerateRoot { .. }
+            | S::GenerateRootUpdate { .. } => core.sys_quorum(call.route, op, &p).await,
             S::Mounts => Ok(core.mounts_response()),
             S::Mount => core.sys_mount(arg, op, &p).await,
             S::Auths => Ok(core.auths_response()),

@@ -62,6 +62,9 @@ pub(crate) fn success(
             Bare::InitStatus(s) => (StatusCode::OK, json!(s)),
             Bare::Init(i) => (StatusCode::OK, json!(i)),
             Bare::Leader(l) => (StatusCode::OK, json!(l)),
+            Bare::Rekey(r) => (StatusCode::OK, json!(r)),
+            Bare::Rekeyed(r) => (StatusCode::OK, json!(r)),
+            Bare::GenerateRoot(g) => (StatusCode::OK, json!(g)),
         };
         if head {
             return status.into_response();
