@@ -398,8 +398,9 @@ async fn keep_listening(shared: Arc<Shared>, sink: Arc<dyn ChangeSink>, first: L
     let mut listener = first;
     loop {
         // Listening already: whatever committed before is covered by forgetting everything,
-        // and so is every fence asked for so far.
-        let covered = shared.fences.peek_next();
+        // and so is every request waiting for a fence so far. The number taken here is
+        // never sent: a request that comes later waits for the next one, a real fence.
+        let covered = shared.fences.take_next();
         sink.resync().await;
         shared.fences.complete(covered);
         let sender = tokio::spawn(send_fences(
