@@ -79,10 +79,12 @@ fn new_histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, HIGHEST_LATENCY_US, 3).context("creating a latency histogram")
 }
 
-/// Drives the server at `addr` with requests from `factory` as `config` says, and measures the
-/// CPU time the processes `watched` use during the measured window.
+/// Drives the servers `dials` reach with requests from `factory` as `config` says, and measures
+/// the CPU time the processes `watched` use during the measured window. The connections are
+/// spread round-robin over the servers (several servers of one cluster share the load), each
+/// connection staying with its server.
 pub(crate) async fn run(
-    dial: &Dial,
+    dials: &[Dial],
     factory: RequestFactory,
     config: LoadConfig,
     watched: &[u32],
@@ -93,10 +95,13 @@ pub(crate) async fn run(
         "connections must be between 1 and the concurrency ({})",
         config.concurrency
     );
+    anyhow::ensure!(!dials.is_empty(), "no server to drive");
     // Connections are opened before the clock starts, so that the warm-up is spent on requests.
     let mut slots = Vec::with_capacity(config.connections);
-    for _ in 0..config.connections {
-        slots.push(Arc::new(Mutex::new(Some(Connection::open(dial).await?))));
+    for index in 0..config.connections {
+        let dial = &dials[index % dials.len()];
+        let connection = Connection::open(dial).await?;
+        slots.push((dial, Arc::new(Mutex::new(Some(connection)))));
     }
     let measure_from = Instant::now() + config.warmup;
     let window = Window {
@@ -105,10 +110,11 @@ pub(crate) async fn run(
     };
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..config.concurrency {
-        let slot = Arc::clone(&slots[worker % slots.len()]);
+        let (dial, slot) = &slots[worker % slots.len()];
+        let slot = Arc::clone(slot);
         let factory = Arc::clone(&factory);
         let fresh = config.new_connection_per_request;
-        workers.spawn(drive(dial.clone(), fresh, worker, slot, factory, window));
+        workers.spawn(drive((*dial).clone(), fresh, worker, slot, factory, window));
     }
     tokio::time::sleep_until(window.measure_from.into()).await;
     let cpu_before: Vec<_> = watched.iter().map(|pid| cpu_time(*pid)).collect();
@@ -296,7 +302,7 @@ mod tests {
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
         let result = run(
-            &Dial::plain(addr),
+            &[Dial::plain(addr)],
             factory,
             config(4, 2),
             &[std::process::id()],
@@ -317,7 +323,7 @@ mod tests {
         let addr = trivial_server().await;
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/missing"));
-        let result = run(&Dial::plain(addr), factory, config(2, 2), &[])
+        let result = run(&[Dial::plain(addr)], factory, config(2, 2), &[])
             .await
             .unwrap();
         assert_eq!(result.ok, 0);
@@ -331,7 +337,7 @@ mod tests {
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
         assert!(
-            run(&Dial::plain(addr), factory, config(2, 3), &[])
+            run(&[Dial::plain(addr)], factory, config(2, 3), &[])
                 .await
                 .is_err()
         );

@@ -58,6 +58,19 @@ pub(crate) struct LaunchSpec {
     pub(crate) workdir: PathBuf,
     /// Over TLS: the CA certificate file the server writes at start, to trust.
     pub(crate) ca_file: Option<PathBuf>,
+    /// The config file to write before the server starts, once its address is chosen.
+    pub(crate) config: Option<ConfigFile>,
+}
+
+/// A config file's text, given the server's listen address.
+pub(crate) type ConfigText = Box<dyn Fn(SocketAddr) -> anyhow::Result<String> + Send + Sync>;
+
+/// A config file a server is started with.
+pub(crate) struct ConfigFile {
+    /// Where it is written.
+    pub(crate) path: PathBuf,
+    /// What it holds.
+    pub(crate) text: ConfigText,
 }
 
 /// A running server. Dropping it kills the process.
@@ -76,6 +89,11 @@ impl ServerProcess {
             Listen::ReportsBoundAddress => SocketAddr::from(([127, 0, 0, 1], 0)),
             Listen::FixedPort => free_loopback_port()?,
         };
+        if let Some(config) = &spec.config {
+            let text = (config.text)(listen)?;
+            std::fs::write(&config.path, text)
+                .with_context(|| format!("writing {}", config.path.display()))?;
+        }
         let mut command = Command::new(&spec.program);
         command
             .args((spec.args)(listen))
@@ -313,7 +331,7 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 }
 
 /// A loopback port that was free a moment ago (bound, then released).
-fn free_loopback_port() -> anyhow::Result<SocketAddr> {
+pub(crate) fn free_loopback_port() -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?)
 }
@@ -391,6 +409,7 @@ mod tests {
             health_path: "/",
             workdir: workdir.path().to_path_buf(),
             ca_file: None,
+            config: None,
         };
         let error = ServerProcess::launch(&spec).await.err().unwrap();
         let message = format!("{error:#}");

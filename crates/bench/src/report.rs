@@ -263,7 +263,7 @@ impl Report {
         let mut kv_read_over_trivial = Vec::new();
         let mut ratios = Vec::new();
         for (top, bottom, bottom_target) in pairs {
-            for target in [TargetKind::Ward, TargetKind::OpenBao] {
+            for target in TargetKind::ALL.into_iter().filter(|k| k.is_vault_shaped()) {
                 let bottom_row = self.row(bottom, bottom_target.unwrap_or(target));
                 let Some((ratio, rounds)) = self
                     .row(top, target)
@@ -339,6 +339,38 @@ impl Report {
                 met: start.median_ms < 200.0,
             });
         }
+        // Issue 26's targets for Ward over PostgreSQL, one server and two sharing the load.
+        for (target, read_goal, write_goal) in [
+            (
+                TargetKind::WardPg,
+                "ward-pg: KV read >= 40% of trivial",
+                "ward-pg: durable KV write >= 2,000/s",
+            ),
+            (
+                TargetKind::WardPgHa2,
+                "ward-pg-ha2: KV read >= 40% of trivial",
+                "ward-pg-ha2: durable KV write >= 2,000/s",
+            ),
+        ] {
+            if let Some(ratio) = self
+                .kv_read_over_trivial
+                .iter()
+                .find(|r| r.target == target)
+            {
+                self.goals.push(GoalCheck {
+                    goal: read_goal,
+                    measured: format!("{:.0}%", ratio.ratio * 100.0),
+                    met: ratio.ratio >= 0.40,
+                });
+            }
+            if let Some(rps) = self.rps(Scenario::KvWrite, target) {
+                self.goals.push(GoalCheck {
+                    goal: write_goal,
+                    measured: format!("{rps:.0}/s"),
+                    met: rps >= 2000.0,
+                });
+            }
+        }
     }
 
     /// The report as a table for people.
@@ -362,12 +394,12 @@ impl Report {
             c.rounds
         );
         for binary in &self.binaries {
-            let _ = writeln!(out, "  {:<8} {}", binary.target.name(), binary.path);
+            let _ = writeln!(out, "  {:<12} {}", binary.target.name(), binary.path);
         }
         if !self.load.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<21} {:<8} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
+                "\n{:<21} {:<12} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
                 "scenario",
                 "server",
                 "req/s",
@@ -387,7 +419,7 @@ impl Report {
             for row in &self.load {
                 let _ = writeln!(
                     out,
-                    "{:<21} {:<8} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
+                    "{:<21} {:<12} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
                     row.scenario,
                     row.target.name(),
                     row.rps,
