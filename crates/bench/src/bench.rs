@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::load::{self, LoadConfig, LoadResult};
+use crate::load::{self, LoadConfig, LoadResult, Watched};
 use crate::process::ServerProcess;
 use crate::report::{
     BinaryFigure, LoadConfigFigure, LoadFigure, Machine, Report, RssFigure, StartupFigure, median,
@@ -94,7 +94,8 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
     if plan.idle_rss {
         report.idle_rss = measure_idle_rss(&running, plan.idle, scratch).await?;
     }
-    report.load = run_load_rows(&running, &plan, scratch).await?;
+    let database = postgres.as_ref().and_then(|pg| pg.postmaster_pid());
+    report.load = run_load_rows(&running, &plan, scratch, database).await?;
     for server in running {
         for process in server.processes {
             process.stop().await;
@@ -247,6 +248,7 @@ async fn run_load_rows(
     running: &[Running],
     plan: &Plan,
     scratch: &Path,
+    database: Option<u32>,
 ) -> anyhow::Result<Vec<LoadFigure>> {
     let mut rows: Vec<(Scenario, TargetKind, Vec<LoadResult>)> = Vec::new();
     for round in 1..=plan.rounds {
@@ -258,7 +260,7 @@ async fn run_load_rows(
                     server.kind.name(),
                     plan.rounds
                 ));
-                let result = drive(*scenario, server, scratch, plan.load).await?;
+                let result = drive(*scenario, server, scratch, plan.load, database).await?;
                 match rows
                     .iter_mut()
                     .find(|(s, kind, _)| s == scenario && *kind == server.kind)
@@ -293,6 +295,7 @@ async fn drive(
     server: &Running,
     scratch: &Path,
     load: LoadConfig,
+    database: Option<u32>,
 ) -> anyhow::Result<LoadResult> {
     let what = || format!("{} on {}", scenario.name(), server.kind.name());
     let endpoint = endpoint(server, scratch);
@@ -303,8 +306,14 @@ async fn drive(
             server.first().output_tail()
         )
     })?;
-    let mut watched: Vec<u32> = server.processes.iter().map(ServerProcess::pid).collect();
-    watched.push(std::process::id());
+    let mut watched: Vec<Watched> = server
+        .processes
+        .iter()
+        .map(|p| Watched::Process(p.pid()))
+        .collect();
+    watched.push(Watched::Process(std::process::id()));
+    let database = database.filter(|_| server.kind.needs_postgres());
+    watched.extend(database.map(Watched::WithChildren));
     let load = LoadConfig {
         new_connection_per_request: scenario.new_connection_per_request(),
         ..load
@@ -313,14 +322,16 @@ async fn drive(
     let mut result = load::run(&dials, factory, load, &watched)
         .await
         .with_context(what)?;
-    // The servers' CPU together, then the load generator's (as the report reads them).
+    // The servers' CPU together, the load generator's, then the database's (as the report
+    // reads them).
+    let database = database.and_then(|_| result.cpu_in_window.pop().flatten());
     let generator = result.cpu_in_window.pop().flatten();
     let servers = result
         .cpu_in_window
         .iter()
         .copied()
         .sum::<Option<Duration>>();
-    result.cpu_in_window = vec![servers, generator];
+    result.cpu_in_window = vec![servers, generator, database];
     scenario
         .finish(&endpoint)
         .await

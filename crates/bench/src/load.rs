@@ -1,6 +1,7 @@
 //! The load generator: a fixed number of workers, each looping request → response over a
 //! persistent keep-alive connection for a fixed time, latencies in an HDR histogram.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 
 use crate::http::{Connection, Dial, RequestFactory};
-use crate::process::cpu_time;
+use crate::process::{cpu_time, cpu_time_with_children};
 
 /// Latencies are recorded in microseconds, from 1 µs to a minute, to 3 significant digits.
 const HIGHEST_LATENCY_US: u64 = 60_000_000;
@@ -20,6 +21,40 @@ const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(10);
 
 /// After a failed connect, a worker waits this long before trying again (no busy loop).
 const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
+
+/// A process whose CPU time a load run measures.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Watched {
+    /// The process alone.
+    Process(u32),
+    /// The process and its children (PostgreSQL's postmaster and its backends).
+    WithChildren(u32),
+}
+
+impl Watched {
+    /// The CPU time used so far, by process id (None: it could not be read).
+    fn cpu_times(&self) -> Option<HashMap<u32, Duration>> {
+        match *self {
+            Self::Process(pid) => Some(HashMap::from([(pid, cpu_time(pid)?)])),
+            Self::WithChildren(pid) => Some(cpu_time_with_children(pid)),
+        }
+    }
+}
+
+/// The CPU time used between two readings, a process that appeared between them counted from
+/// its start.
+fn cpu_used(
+    before: &Option<HashMap<u32, Duration>>,
+    after: &Option<HashMap<u32, Duration>>,
+) -> Option<Duration> {
+    let (before, after) = (before.as_ref()?, after.as_ref()?);
+    Some(
+        after
+            .iter()
+            .map(|(pid, cpu)| cpu.saturating_sub(before.get(pid).copied().unwrap_or_default()))
+            .sum(),
+    )
+}
 
 /// How hard and how long to drive one server.
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +122,7 @@ pub(crate) async fn run(
     dials: &[Dial],
     factory: RequestFactory,
     config: LoadConfig,
-    watched: &[u32],
+    watched: &[Watched],
 ) -> anyhow::Result<LoadResult> {
     anyhow::ensure!(config.concurrency >= 1, "concurrency must be at least 1");
     anyhow::ensure!(
@@ -117,12 +152,12 @@ pub(crate) async fn run(
         workers.spawn(drive((*dial).clone(), fresh, worker, slot, factory, window));
     }
     tokio::time::sleep_until(window.measure_from.into()).await;
-    let cpu_before: Vec<_> = watched.iter().map(|pid| cpu_time(*pid)).collect();
+    let cpu_before: Vec<_> = watched.iter().map(Watched::cpu_times).collect();
     tokio::time::sleep_until(window.deadline.into()).await;
     let cpu_in_window = watched
         .iter()
         .zip(cpu_before)
-        .map(|(pid, before)| Some(cpu_time(*pid)?.saturating_sub(before?)))
+        .map(|(watched, before)| cpu_used(&before, &watched.cpu_times()))
         .collect();
     let mut total = WorkerTally::new()?;
     while let Some(joined) = workers.join_next().await {
@@ -305,7 +340,7 @@ mod tests {
             &[Dial::plain(addr)],
             factory,
             config(4, 2),
-            &[std::process::id()],
+            &[Watched::Process(std::process::id())],
         )
         .await
         .unwrap();

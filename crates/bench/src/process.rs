@@ -2,7 +2,7 @@
 //! start-to-unsealed time), read their resident memory, and kill them when dropped, also when
 //! the benchmark fails or is interrupted.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -313,6 +313,35 @@ pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
     (per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / per_second as f64))
 }
 
+/// The CPU time used so far by process `pid` and by each of its children (PostgreSQL's
+/// postmaster and its backends), by process id.
+pub(crate) fn cpu_time_with_children(pid: u32) -> HashMap<u32, Duration> {
+    let mut times = HashMap::new();
+    let entries = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    for entry in entries {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if (child == pid || parse_parent(&stat) == Some(pid))
+            && let Some(cpu) = cpu_time(child)
+        {
+            times.insert(child, cpu);
+        }
+    }
+    times
+}
+
+/// Reads the parent's process id (field 4) from /proc/PID/stat.
+fn parse_parent(stat: &str) -> Option<u32> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Reads utime + stime (fields 14 and 15, in clock ticks) from /proc/PID/stat. The command
 /// name (field 2) is in parentheses and may hold spaces, so fields are counted after its `)`.
 fn parse_cpu_ticks(stat: &str) -> Option<u64> {
@@ -386,6 +415,9 @@ mod tests {
         let stat = "4242 (my server) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 8 0";
         assert_eq!(parse_cpu_ticks(stat), Some(325));
         assert_eq!(parse_cpu_ticks("garbage"), None);
+        assert_eq!(parse_parent(stat), Some(1));
+        let own = std::process::id();
+        assert!(cpu_time_with_children(own).contains_key(&own));
         let own = cpu_time(std::process::id()).unwrap();
         let busy_until = std::time::Instant::now() + Duration::from_millis(60);
         while std::time::Instant::now() < busy_until {}

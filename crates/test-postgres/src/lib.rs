@@ -171,6 +171,13 @@ impl TestPostgres {
         out.stdout
     }
 
+    /// The process id of the postmaster (PostgreSQL's backends are its children), from its
+    /// `postmaster.pid`.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let file = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")).ok()?;
+        file.lines().next()?.trim().parse().ok()
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
