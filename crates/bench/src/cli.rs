@@ -145,7 +145,10 @@ impl RunArgs {
             if !self.targets.contains(&kind) {
                 continue;
             }
-            if kind.needs_postgres() && ward_test_postgres::find_binaries().is_none() {
+            let postgres_found = || {
+                ward_test_postgres::find_binaries().is_some_and(|bin| bin.join("initdb").is_file())
+            };
+            if kind.needs_postgres() && !postgres_found() {
                 bail!(
                     "{} needs PostgreSQL's server binaries: install Debian's postgresql \
                      package, or set WARD_TEST_PG_BIN to the directory holding initdb and \
