@@ -366,6 +366,46 @@ mod tests {
         assert!(result.first_non_2xx.unwrap().starts_with("404"));
     }
 
+    /// A server answering GET / and counting the requests it answered.
+    async fn counting_server() -> (SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let count = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&count);
+        let router = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                async { "ok" }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (addr, count)
+    }
+
+    #[tokio::test]
+    async fn spreads_the_connections_over_several_servers() {
+        use std::sync::atomic::Ordering;
+        let (first, first_count) = counting_server().await;
+        let (second, second_count) = counting_server().await;
+        let template = RequestTemplate::new(first, None).unwrap();
+        let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
+        let dials = [Dial::plain(first), Dial::plain(second)];
+        let result = run(&dials, factory, config(4, 4), &[]).await.unwrap();
+        assert_eq!((result.non_2xx, result.failed), (0, 0));
+        let (first, second) = (
+            first_count.load(Ordering::Relaxed),
+            second_count.load(Ordering::Relaxed),
+        );
+        // Two connections each, driven alike: neither server gets much more than the other.
+        assert!(first > 10 && second > 10, "{first} and {second}");
+        assert!(
+            first < 3 * second && second < 3 * first,
+            "{first} and {second}"
+        );
+    }
+
     #[tokio::test]
     async fn refuses_more_connections_than_requests_in_flight() {
         let addr = trivial_server().await;
