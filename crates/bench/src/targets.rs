@@ -209,7 +209,7 @@ impl TargetKind {
                 let raft = workdir.join("openbao-raft");
                 Box::new(move |listen| {
                     std::fs::create_dir_all(&raft)?;
-                    openbao_raft_config(listen, free_loopback_port()?, &raft)
+                    Ok(openbao_raft_config(listen, free_loopback_port()?, &raft))
                 })
             }
             _ => {
@@ -247,18 +247,14 @@ fn ward_postgres_config(listen: SocketAddr, url: &str, table: &str, ha: bool) ->
 }
 
 /// OpenBao's config over raft (one node) in `dir`, plain HTTP on `listen`.
-fn openbao_raft_config(
-    listen: SocketAddr,
-    cluster: SocketAddr,
-    dir: &Path,
-) -> anyhow::Result<String> {
-    Ok(format!(
+fn openbao_raft_config(listen: SocketAddr, cluster: SocketAddr, dir: &Path) -> String {
+    format!(
         "storage \"raft\" {{\n  path = \"{}\"\n  node_id = \"bench\"\n}}\n\
          listener \"tcp\" {{\n  address = \"{listen}\"\n  cluster_address = \"{cluster}\"\n  \
          tls_disable = true\n}}\napi_addr = \"http://{listen}\"\ncluster_addr = \"https://{cluster}\"\n\
          disable_mlock = true\n",
         dir.display()
-    ))
+    )
 }
 
 /// Initialises a configured server (one of `dials`, all on one storage) with a single key
