@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::load::{self, LoadConfig, LoadResult};
+use crate::load::{self, LoadConfig, LoadResult, Watched};
 use crate::process::ServerProcess;
 use crate::report::{
     BinaryFigure, LoadConfigFigure, LoadFigure, Machine, Report, RssFigure, StartupFigure, median,
 };
 use crate::scenario::{Endpoint, Scenario};
-use crate::targets::TargetKind;
+use crate::targets::{TargetKind, initialise};
 
 /// A pause between load runs, so that one run's tail does not land in the next.
 const SETTLE: Duration = Duration::from_millis(300);
@@ -41,9 +41,18 @@ pub(crate) struct Plan {
     pub(crate) tls: bool,
 }
 
+/// One target's running servers (two for `ward-pg-ha2`), with the token the benchmark uses.
 struct Running {
     kind: TargetKind,
-    process: ServerProcess,
+    processes: Vec<ServerProcess>,
+    token: String,
+}
+
+impl Running {
+    /// The server setup calls go to (the first).
+    fn first(&self) -> &ServerProcess {
+        &self.processes[0]
+    }
 }
 
 /// Runs the plan and returns its figures.
@@ -72,20 +81,27 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<Report> {
         report.startup =
             measure_startup(&mut programs, plan.starts, &token, scratch, plan.tls).await?;
     }
-    let running = start_servers(&programs, &plan, &token, scratch).await?;
+    // Kept until the servers on it have stopped (dropping it stops the cluster).
+    let postgres = start_postgres(&programs).await?;
+    let postgres_url = postgres.as_ref().map(|pg| pg.url("postgres"));
+    let running = start_servers(&programs, &plan, &token, scratch, postgres_url.as_deref()).await?;
     for server in &running {
         report.binaries.push(BinaryFigure {
             target: server.kind,
-            path: server.process.executable()?.display().to_string(),
+            path: server.first().executable()?.display().to_string(),
         });
     }
     if plan.idle_rss {
-        report.idle_rss = measure_idle_rss(&running, plan.idle, &token, scratch).await?;
+        report.idle_rss = measure_idle_rss(&running, plan.idle, scratch).await?;
     }
-    report.load = run_load_rows(&running, &plan, &token, scratch).await?;
+    let database = postgres.as_ref().and_then(|pg| pg.postmaster_pid());
+    report.load = run_load_rows(&running, &plan, scratch, database).await?;
     for server in running {
-        server.process.stop().await;
+        for process in server.processes {
+            process.stop().await;
+        }
     }
+    drop(postgres);
     report.conclude();
     Ok(report)
 }
@@ -101,13 +117,18 @@ async fn measure_startup(
     tls: bool,
 ) -> anyhow::Result<Vec<StartupFigure>> {
     let mut figures = Vec::new();
-    for (kind, program) in programs {
+    // A configured server is ready for the API before it is initialised and unsealed: its
+    // start-up is not the figure measured here.
+    for (kind, program) in programs
+        .iter_mut()
+        .filter(|(kind, _)| !kind.is_configured())
+    {
         progress(&format!("start-up of {} ({starts} starts)", kind.name()));
-        let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf(), tls);
+        let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf(), tls, None);
         let (warm, _) = ServerProcess::launch(&spec).await?;
         *program = warm.executable()?;
         warm.stop().await;
-        let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf(), tls);
+        let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf(), tls, None);
         let mut samples_ms = Vec::with_capacity(starts);
         for _ in 0..starts {
             let (server, took) = ServerProcess::launch(&spec).await?;
@@ -123,24 +144,64 @@ async fn measure_startup(
     Ok(figures)
 }
 
-/// Starts every server the plan needs, and keeps them running for the rest of the run.
+/// Starts a PostgreSQL cluster with fsync on when a target needs one.
+async fn start_postgres(
+    programs: &[(TargetKind, PathBuf)],
+) -> anyhow::Result<Option<ward_test_postgres::TestPostgres>> {
+    if !programs.iter().any(|(kind, _)| kind.needs_postgres()) {
+        return Ok(None);
+    }
+    progress("starting PostgreSQL (fsync on)");
+    // It panics, with PostgreSQL's own words, when the cluster cannot be made or started.
+    let cluster = tokio::task::spawn_blocking(ward_test_postgres::TestPostgres::start_durable)
+        .await
+        .context("PostgreSQL did not start (see above)")?;
+    Ok(Some(cluster))
+}
+
+/// Starts every server the plan needs, initialising the configured ones, and keeps them
+/// running for the rest of the run.
 async fn start_servers(
     programs: &[(TargetKind, PathBuf)],
     plan: &Plan,
     token: &str,
     scratch: &Path,
+    postgres_url: Option<&str>,
 ) -> anyhow::Result<Vec<Running>> {
     let mut running = Vec::new();
     for (kind, program) in programs {
         let needed = plan.idle_rss || plan.scenarios.iter().any(|s| s.runs_on(*kind));
-        if needed {
-            let spec = kind.launch_spec(program.clone(), token, scratch.to_path_buf(), plan.tls);
-            let (process, _) = ServerProcess::launch(&spec).await?;
-            running.push(Running {
-                kind: *kind,
-                process,
-            });
+        if !needed {
+            continue;
         }
+        let spec = kind.launch_spec(
+            program.clone(),
+            token,
+            scratch.to_path_buf(),
+            plan.tls,
+            postgres_url,
+        );
+        let mut processes = Vec::new();
+        for _ in 0..kind.servers() {
+            processes.push(ServerProcess::launch(&spec).await?.0);
+        }
+        let token = if kind.is_configured() {
+            let dials: Vec<_> = processes.iter().map(|p| p.dial().clone()).collect();
+            initialise(&dials, kind.is_ward()).await.with_context(|| {
+                format!(
+                    "initialising {}; its last output:\n{}",
+                    kind.name(),
+                    processes[0].output_tail()
+                )
+            })?
+        } else {
+            token.to_owned()
+        };
+        running.push(Running {
+            kind: *kind,
+            processes,
+            token,
+        });
     }
     Ok(running)
 }
@@ -150,13 +211,12 @@ async fn start_servers(
 async fn measure_idle_rss(
     running: &[Running],
     idle: Duration,
-    token: &str,
     scratch: &Path,
 ) -> anyhow::Result<Vec<RssFigure>> {
     for server in running {
         if Scenario::KvRead.runs_on(server.kind) {
             Scenario::KvRead
-                .prepare(&endpoint(server, token, scratch))
+                .prepare(&endpoint(server, scratch))
                 .await
                 .with_context(|| format!("preparing {} for the idle RSS", server.kind.name()))?;
         }
@@ -166,9 +226,14 @@ async fn measure_idle_rss(
     running
         .iter()
         .map(|server| {
+            // Several servers of one target: all of them together.
+            let mut bytes = 0;
+            for process in &server.processes {
+                bytes += process.rss_bytes()?;
+            }
             Ok(RssFigure {
                 target: server.kind,
-                mb: server.process.rss_bytes()? as f64 / 1e6,
+                mb: bytes as f64 / 1e6,
             })
         })
         .collect()
@@ -182,8 +247,8 @@ async fn measure_idle_rss(
 async fn run_load_rows(
     running: &[Running],
     plan: &Plan,
-    token: &str,
     scratch: &Path,
+    database: Option<u32>,
 ) -> anyhow::Result<Vec<LoadFigure>> {
     let mut rows: Vec<(Scenario, TargetKind, Vec<LoadResult>)> = Vec::new();
     for round in 1..=plan.rounds {
@@ -195,7 +260,7 @@ async fn run_load_rows(
                     server.kind.name(),
                     plan.rounds
                 ));
-                let result = drive(*scenario, server, token, scratch, plan.load).await?;
+                let result = drive(*scenario, server, scratch, plan.load, database).await?;
                 match rows
                     .iter_mut()
                     .find(|(s, kind, _)| s == scenario && *kind == server.kind)
@@ -228,27 +293,45 @@ async fn run_load_rows(
 async fn drive(
     scenario: Scenario,
     server: &Running,
-    token: &str,
     scratch: &Path,
     load: LoadConfig,
+    database: Option<u32>,
 ) -> anyhow::Result<LoadResult> {
     let what = || format!("{} on {}", scenario.name(), server.kind.name());
-    let endpoint = endpoint(server, token, scratch);
+    let endpoint = endpoint(server, scratch);
     let factory = scenario.prepare(&endpoint).await.with_context(|| {
         format!(
             "preparing {}; the server's last output:\n{}",
             what(),
-            server.process.output_tail()
+            server.first().output_tail()
         )
     })?;
-    let watched = [server.process.pid(), std::process::id()];
+    let mut watched: Vec<Watched> = server
+        .processes
+        .iter()
+        .map(|p| Watched::Process(p.pid()))
+        .collect();
+    watched.push(Watched::Process(std::process::id()));
+    let database = database.filter(|_| server.kind.needs_postgres());
+    watched.extend(database.map(Watched::WithChildren));
     let load = LoadConfig {
         new_connection_per_request: scenario.new_connection_per_request(),
         ..load
     };
-    let result = load::run(server.process.dial(), factory, load, &watched)
+    let dials: Vec<_> = server.processes.iter().map(|p| p.dial().clone()).collect();
+    let mut result = load::run(&dials, factory, load, &watched)
         .await
         .with_context(what)?;
+    // The servers' CPU together, the load generator's, then the database's (as the report
+    // reads them).
+    let database = database.and_then(|_| result.cpu_in_window.pop().flatten());
+    let generator = result.cpu_in_window.pop().flatten();
+    let servers = result
+        .cpu_in_window
+        .iter()
+        .copied()
+        .sum::<Option<Duration>>();
+    result.cpu_in_window = vec![servers, generator, database];
     scenario
         .finish(&endpoint)
         .await
@@ -256,11 +339,11 @@ async fn drive(
     Ok(result)
 }
 
-fn endpoint<'a>(server: &Running, token: &'a str, scratch: &'a Path) -> Endpoint<'a> {
+fn endpoint<'a>(server: &'a Running, scratch: &'a Path) -> Endpoint<'a> {
     Endpoint {
         kind: server.kind,
-        dial: server.process.dial().clone(),
-        token,
+        dial: server.first().dial().clone(),
+        token: &server.token,
         scratch,
     }
 }

@@ -63,7 +63,12 @@ pub(crate) struct RunArgs {
     /// OpenBao's binary [default: `bao` on PATH; OpenBao is skipped when there is none].
     #[arg(long)]
     bao_bin: Option<PathBuf>,
-    /// Servers to run (comma-separated).
+    /// Servers to run (comma-separated). `ward` and `openbao` are dev servers (Ward on SQLite,
+    /// OpenBao in memory). `ward-pg` (one server), `ward-pg-ha2` (two `ha_enabled` servers,
+    /// the load spread over both) and `openbao-raft` are started from a config file and
+    /// initialised, unsealed and given kv-v2 through the API; the first two run on a
+    /// throwaway PostgreSQL cluster with fsync on (Debian's server binaries, or
+    /// WARD_TEST_PG_BIN), so they are not in the default set.
     #[arg(long, value_delimiter = ',', default_values = ["trivial", "ward", "openbao"])]
     targets: Vec<TargetKind>,
     /// Measurements to run (comma-separated): startup, idle-rss, and the scenarios trivial,
@@ -140,9 +145,20 @@ impl RunArgs {
             if !self.targets.contains(&kind) {
                 continue;
             }
+            let postgres_found = || {
+                ward_test_postgres::find_binaries().is_some_and(|bin| bin.join("initdb").is_file())
+            };
+            if kind.needs_postgres() && !postgres_found() {
+                bail!(
+                    "{} needs PostgreSQL's server binaries: install Debian's postgresql \
+                     package, or set WARD_TEST_PG_BIN to the directory holding initdb and \
+                     postgres",
+                    kind.name()
+                );
+            }
             let program = match kind {
                 TargetKind::Trivial => std::env::current_exe()?,
-                TargetKind::Ward => {
+                TargetKind::Ward | TargetKind::WardPg | TargetKind::WardPgHa2 => {
                     let path = self.ward_bin.clone().unwrap_or_else(default_ward_bin);
                     if !is_executable(&path) {
                         bail!(
@@ -154,7 +170,7 @@ impl RunArgs {
                     }
                     path
                 }
-                TargetKind::OpenBao => match &self.bao_bin {
+                TargetKind::OpenBao | TargetKind::OpenBaoRaft => match &self.bao_bin {
                     Some(path) if is_executable(path) => path.clone(),
                     Some(path) => bail!("--bao-bin {} is not an executable", path.display()),
                     None => match find_on_path("bao") {
@@ -174,6 +190,18 @@ impl RunArgs {
             let program = std::path::absolute(&program)
                 .with_context(|| format!("resolving {}", program.display()))?;
             targets.push((kind, program));
+        }
+        let configured: Vec<_> = targets
+            .iter()
+            .filter(|(kind, _)| kind.is_configured())
+            .map(|(kind, _)| kind.name())
+            .collect();
+        if !configured.is_empty() {
+            notes.push(format!(
+                "{} started from a config file and initialised through the API (one key \
+                 share), over plain HTTP; no start-up time for them",
+                configured.join(", ")
+            ));
         }
         if self.tls {
             notes.push(
@@ -273,6 +301,27 @@ mod tests {
         let (_, program) = &plan.targets[0];
         assert!(program.is_absolute(), "{}", program.display());
         assert!(program.is_file(), "{}", program.display());
+    }
+
+    #[test]
+    fn the_production_targets_are_named_and_not_on_by_default() {
+        let cli = Cli::try_parse_from([
+            "ward-bench",
+            "--targets",
+            "trivial,ward-pg,ward-pg-ha2,openbao-raft",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.run.targets,
+            [
+                TargetKind::Trivial,
+                TargetKind::WardPg,
+                TargetKind::WardPgHa2,
+                TargetKind::OpenBaoRaft
+            ]
+        );
+        let default = Cli::try_parse_from(["ward-bench"]).unwrap();
+        assert!(!default.run.targets.iter().any(|kind| kind.is_configured()));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The load generator: a fixed number of workers, each looping request → response over a
 //! persistent keep-alive connection for a fixed time, latencies in an HDR histogram.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 
 use crate::http::{Connection, Dial, RequestFactory};
-use crate::process::cpu_time;
+use crate::process::{cpu_time, cpu_time_with_children};
 
 /// Latencies are recorded in microseconds, from 1 µs to a minute, to 3 significant digits.
 const HIGHEST_LATENCY_US: u64 = 60_000_000;
@@ -20,6 +21,40 @@ const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(10);
 
 /// After a failed connect, a worker waits this long before trying again (no busy loop).
 const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
+
+/// A process whose CPU time a load run measures.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Watched {
+    /// The process alone.
+    Process(u32),
+    /// The process and its children (PostgreSQL's postmaster and its backends).
+    WithChildren(u32),
+}
+
+impl Watched {
+    /// The CPU time used so far, by process id (None: it could not be read).
+    fn cpu_times(&self) -> Option<HashMap<u32, Duration>> {
+        match *self {
+            Self::Process(pid) => Some(HashMap::from([(pid, cpu_time(pid)?)])),
+            Self::WithChildren(pid) => Some(cpu_time_with_children(pid)),
+        }
+    }
+}
+
+/// The CPU time used between two readings, a process that appeared between them counted from
+/// its start.
+fn cpu_used(
+    before: &Option<HashMap<u32, Duration>>,
+    after: &Option<HashMap<u32, Duration>>,
+) -> Option<Duration> {
+    let (before, after) = (before.as_ref()?, after.as_ref()?);
+    Some(
+        after
+            .iter()
+            .map(|(pid, cpu)| cpu.saturating_sub(before.get(pid).copied().unwrap_or_default()))
+            .sum(),
+    )
+}
 
 /// How hard and how long to drive one server.
 #[derive(Debug, Clone, Copy)]
@@ -79,13 +114,15 @@ fn new_histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, HIGHEST_LATENCY_US, 3).context("creating a latency histogram")
 }
 
-/// Drives the server at `addr` with requests from `factory` as `config` says, and measures the
-/// CPU time the processes `watched` use during the measured window.
+/// Drives the servers `dials` reach with requests from `factory` as `config` says, and measures
+/// the CPU time the processes `watched` use during the measured window. The connections are
+/// spread round-robin over the servers (several servers of one cluster share the load), each
+/// connection staying with its server.
 pub(crate) async fn run(
-    dial: &Dial,
+    dials: &[Dial],
     factory: RequestFactory,
     config: LoadConfig,
-    watched: &[u32],
+    watched: &[Watched],
 ) -> anyhow::Result<LoadResult> {
     anyhow::ensure!(config.concurrency >= 1, "concurrency must be at least 1");
     anyhow::ensure!(
@@ -93,10 +130,13 @@ pub(crate) async fn run(
         "connections must be between 1 and the concurrency ({})",
         config.concurrency
     );
+    anyhow::ensure!(!dials.is_empty(), "no server to drive");
     // Connections are opened before the clock starts, so that the warm-up is spent on requests.
     let mut slots = Vec::with_capacity(config.connections);
-    for _ in 0..config.connections {
-        slots.push(Arc::new(Mutex::new(Some(Connection::open(dial).await?))));
+    for index in 0..config.connections {
+        let dial = &dials[index % dials.len()];
+        let connection = Connection::open(dial).await?;
+        slots.push((dial, Arc::new(Mutex::new(Some(connection)))));
     }
     let measure_from = Instant::now() + config.warmup;
     let window = Window {
@@ -105,18 +145,19 @@ pub(crate) async fn run(
     };
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..config.concurrency {
-        let slot = Arc::clone(&slots[worker % slots.len()]);
+        let (dial, slot) = &slots[worker % slots.len()];
+        let slot = Arc::clone(slot);
         let factory = Arc::clone(&factory);
         let fresh = config.new_connection_per_request;
-        workers.spawn(drive(dial.clone(), fresh, worker, slot, factory, window));
+        workers.spawn(drive((*dial).clone(), fresh, worker, slot, factory, window));
     }
     tokio::time::sleep_until(window.measure_from.into()).await;
-    let cpu_before: Vec<_> = watched.iter().map(|pid| cpu_time(*pid)).collect();
+    let cpu_before: Vec<_> = watched.iter().map(Watched::cpu_times).collect();
     tokio::time::sleep_until(window.deadline.into()).await;
     let cpu_in_window = watched
         .iter()
         .zip(cpu_before)
-        .map(|(pid, before)| Some(cpu_time(*pid)?.saturating_sub(before?)))
+        .map(|(watched, before)| cpu_used(&before, &watched.cpu_times()))
         .collect();
     let mut total = WorkerTally::new()?;
     while let Some(joined) = workers.join_next().await {
@@ -296,10 +337,10 @@ mod tests {
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
         let result = run(
-            &Dial::plain(addr),
+            &[Dial::plain(addr)],
             factory,
             config(4, 2),
-            &[std::process::id()],
+            &[Watched::Process(std::process::id())],
         )
         .await
         .unwrap();
@@ -317,12 +358,52 @@ mod tests {
         let addr = trivial_server().await;
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/missing"));
-        let result = run(&Dial::plain(addr), factory, config(2, 2), &[])
+        let result = run(&[Dial::plain(addr)], factory, config(2, 2), &[])
             .await
             .unwrap();
         assert_eq!(result.ok, 0);
         assert!(result.non_2xx > 0);
         assert!(result.first_non_2xx.unwrap().starts_with("404"));
+    }
+
+    /// A server answering GET / and counting the requests it answered.
+    async fn counting_server() -> (SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let count = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&count);
+        let router = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                async { "ok" }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (addr, count)
+    }
+
+    #[tokio::test]
+    async fn spreads_the_connections_over_several_servers() {
+        use std::sync::atomic::Ordering;
+        let (first, first_count) = counting_server().await;
+        let (second, second_count) = counting_server().await;
+        let template = RequestTemplate::new(first, None).unwrap();
+        let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
+        let dials = [Dial::plain(first), Dial::plain(second)];
+        let result = run(&dials, factory, config(4, 4), &[]).await.unwrap();
+        assert_eq!((result.non_2xx, result.failed), (0, 0));
+        let (first, second) = (
+            first_count.load(Ordering::Relaxed),
+            second_count.load(Ordering::Relaxed),
+        );
+        // Two connections each, driven alike: neither server gets much more than the other.
+        assert!(first > 10 && second > 10, "{first} and {second}");
+        assert!(
+            first < 3 * second && second < 3 * first,
+            "{first} and {second}"
+        );
     }
 
     #[tokio::test]
@@ -331,7 +412,7 @@ mod tests {
         let template = RequestTemplate::new(addr, None).unwrap();
         let factory: RequestFactory = Arc::new(move |_, _| template.get("/"));
         assert!(
-            run(&Dial::plain(addr), factory, config(2, 3), &[])
+            run(&[Dial::plain(addr)], factory, config(2, 3), &[])
                 .await
                 .is_err()
         );

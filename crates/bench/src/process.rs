@@ -2,7 +2,7 @@
 //! start-to-unsealed time), read their resident memory, and kill them when dropped, also when
 //! the benchmark fails or is interrupted.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -58,6 +58,19 @@ pub(crate) struct LaunchSpec {
     pub(crate) workdir: PathBuf,
     /// Over TLS: the CA certificate file the server writes at start, to trust.
     pub(crate) ca_file: Option<PathBuf>,
+    /// The config file to write before the server starts, once its address is chosen.
+    pub(crate) config: Option<ConfigFile>,
+}
+
+/// A config file's text, given the server's listen address.
+pub(crate) type ConfigText = Box<dyn Fn(SocketAddr) -> anyhow::Result<String> + Send + Sync>;
+
+/// A config file a server is started with.
+pub(crate) struct ConfigFile {
+    /// Where it is written.
+    pub(crate) path: PathBuf,
+    /// What it holds.
+    pub(crate) text: ConfigText,
 }
 
 /// A running server. Dropping it kills the process.
@@ -76,6 +89,11 @@ impl ServerProcess {
             Listen::ReportsBoundAddress => SocketAddr::from(([127, 0, 0, 1], 0)),
             Listen::FixedPort => free_loopback_port()?,
         };
+        if let Some(config) = &spec.config {
+            let text = (config.text)(listen)?;
+            std::fs::write(&config.path, text)
+                .with_context(|| format!("writing {}", config.path.display()))?;
+        }
         let mut command = Command::new(&spec.program);
         command
             .args((spec.args)(listen))
@@ -295,6 +313,35 @@ pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
     (per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / per_second as f64))
 }
 
+/// The CPU time used so far by process `pid` and by each of its children (PostgreSQL's
+/// postmaster and its backends), by process id.
+pub(crate) fn cpu_time_with_children(pid: u32) -> HashMap<u32, Duration> {
+    let mut times = HashMap::new();
+    let entries = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    for entry in entries {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if (child == pid || parse_parent(&stat) == Some(pid))
+            && let Some(cpu) = cpu_time(child)
+        {
+            times.insert(child, cpu);
+        }
+    }
+    times
+}
+
+/// Reads the parent's process id (field 4) from /proc/PID/stat.
+fn parse_parent(stat: &str) -> Option<u32> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Reads utime + stime (fields 14 and 15, in clock ticks) from /proc/PID/stat. The command
 /// name (field 2) is in parentheses and may hold spaces, so fields are counted after its `)`.
 fn parse_cpu_ticks(stat: &str) -> Option<u64> {
@@ -313,7 +360,7 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 }
 
 /// A loopback port that was free a moment ago (bound, then released).
-fn free_loopback_port() -> anyhow::Result<SocketAddr> {
+pub(crate) fn free_loopback_port() -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?)
 }
@@ -368,6 +415,9 @@ mod tests {
         let stat = "4242 (my server) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 8 0";
         assert_eq!(parse_cpu_ticks(stat), Some(325));
         assert_eq!(parse_cpu_ticks("garbage"), None);
+        assert_eq!(parse_parent(stat), Some(1));
+        let own = std::process::id();
+        assert!(cpu_time_with_children(own).contains_key(&own));
         let own = cpu_time(std::process::id()).unwrap();
         let busy_until = std::time::Instant::now() + Duration::from_millis(60);
         while std::time::Instant::now() < busy_until {}
@@ -391,6 +441,7 @@ mod tests {
             health_path: "/",
             workdir: workdir.path().to_path_buf(),
             ca_file: None,
+            config: None,
         };
         let error = ServerProcess::launch(&spec).await.err().unwrap();
         let message = format!("{error:#}");

@@ -145,6 +145,8 @@ pub(crate) struct LoadFigure {
     pub(crate) server_cpu_percent: Option<f64>,
     /// CPU the load generator (this process) used, in percent of one core.
     pub(crate) bench_cpu_percent: Option<f64>,
+    /// CPU the database (PostgreSQL's postmaster and backends) used, in percent of one core.
+    pub(crate) db_cpu_percent: Option<f64>,
     /// The rate of every round, in the order the rounds ran (the row's other figures are its
     /// median round's).
     pub(crate) rps_rounds: Vec<f64>,
@@ -168,6 +170,7 @@ impl LoadFigure {
             failed: result.failed,
             server_cpu_percent: percent_of_window(&result, 0),
             bench_cpu_percent: percent_of_window(&result, 1),
+            db_cpu_percent: percent_of_window(&result, 2),
             rps_rounds: Vec::new(),
             first_non_2xx: result.first_non_2xx,
             first_failure: result.first_failure,
@@ -263,7 +266,7 @@ impl Report {
         let mut kv_read_over_trivial = Vec::new();
         let mut ratios = Vec::new();
         for (top, bottom, bottom_target) in pairs {
-            for target in [TargetKind::Ward, TargetKind::OpenBao] {
+            for target in TargetKind::ALL.into_iter().filter(|k| k.is_vault_shaped()) {
                 let bottom_row = self.row(bottom, bottom_target.unwrap_or(target));
                 let Some((ratio, rounds)) = self
                     .row(top, target)
@@ -339,6 +342,38 @@ impl Report {
                 met: start.median_ms < 200.0,
             });
         }
+        // Issue 26's targets for Ward over PostgreSQL, one server and two sharing the load.
+        for (target, read_goal, write_goal) in [
+            (
+                TargetKind::WardPg,
+                "ward-pg: KV read >= 40% of trivial",
+                "ward-pg: durable KV write >= 2,000/s",
+            ),
+            (
+                TargetKind::WardPgHa2,
+                "ward-pg-ha2: KV read >= 40% of trivial",
+                "ward-pg-ha2: durable KV write >= 2,000/s",
+            ),
+        ] {
+            if let Some(ratio) = self
+                .kv_read_over_trivial
+                .iter()
+                .find(|r| r.target == target)
+            {
+                self.goals.push(GoalCheck {
+                    goal: read_goal,
+                    measured: format!("{:.0}%", ratio.ratio * 100.0),
+                    met: ratio.ratio >= 0.40,
+                });
+            }
+            if let Some(rps) = self.rps(Scenario::KvWrite, target) {
+                self.goals.push(GoalCheck {
+                    goal: write_goal,
+                    measured: format!("{rps:.0}/s"),
+                    met: rps >= 2000.0,
+                });
+            }
+        }
     }
 
     /// The report as a table for people.
@@ -362,12 +397,12 @@ impl Report {
             c.rounds
         );
         for binary in &self.binaries {
-            let _ = writeln!(out, "  {:<8} {}", binary.target.name(), binary.path);
+            let _ = writeln!(out, "  {:<12} {}", binary.target.name(), binary.path);
         }
         if !self.load.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<21} {:<8} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
+                "\n{:<21} {:<12} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7} {:>8} {:>8} {:>7}  {}",
                 "scenario",
                 "server",
                 "req/s",
@@ -378,6 +413,7 @@ impl Report {
                 "failed",
                 "srv CPU",
                 "gen CPU",
+                "db CPU",
                 if c.rounds > 1 {
                     "req/s of each round"
                 } else {
@@ -387,7 +423,7 @@ impl Report {
             for row in &self.load {
                 let _ = writeln!(
                     out,
-                    "{:<21} {:<8} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>7} {:>8} {:>8}  {}",
+                    "{:<21} {:<12} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>7} {:>8} {:>8} {:>7}  {}",
                     row.scenario,
                     row.target.name(),
                     row.rps,
@@ -398,6 +434,7 @@ impl Report {
                     row.failed,
                     cpu_cell(row.server_cpu_percent),
                     cpu_cell(row.bench_cpu_percent),
+                    cpu_cell(row.db_cpu_percent),
                     if row.rps_rounds.len() > 1 {
                         let rates: Vec<_> = row
                             .rps_rounds
@@ -412,8 +449,8 @@ impl Report {
             }
             let _ = writeln!(
                 out,
-                "(srv CPU, gen CPU: CPU time the server and this load generator used during the \
-                 measured window, in % of one core)"
+                "(srv CPU, gen CPU, db CPU: CPU time the server(s), this load generator and \
+                 PostgreSQL used during the measured window, in % of one core)"
             );
             for row in &self.load {
                 if let Some(why) = &row.first_non_2xx {
@@ -537,6 +574,7 @@ mod tests {
             failed: 0,
             server_cpu_percent: Some(150.0),
             bench_cpu_percent: Some(40.0),
+            db_cpu_percent: None,
             rps_rounds: vec![rps],
             first_non_2xx: None,
             first_failure: None,

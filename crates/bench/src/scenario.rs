@@ -428,7 +428,7 @@ async fn write_read_secret(dial: &Dial, template: &RequestTemplate) -> anyhow::R
 }
 
 /// Sends a setup request and insists on a 2xx answer.
-async fn call(dial: &Dial, request: BenchRequest) -> anyhow::Result<Bytes> {
+pub(crate) async fn call(dial: &Dial, request: BenchRequest) -> anyhow::Result<Bytes> {
     let path = request.uri().path().to_owned();
     let (status, body) = send_once(dial, request, SETUP_TIME_LIMIT).await?;
     if !status.is_success() {

@@ -25,6 +25,8 @@ pub struct TestPostgres {
     port: u16,
     bin: PathBuf,
     dir: tempfile::TempDir,
+    /// Whether PostgreSQL syncs its writes to disk (off for tests, on for benchmarks).
+    fsync: bool,
     /// The shell holding PostgreSQL; closing its stdin stops the server.
     keeper: Mutex<Option<(Child, ChildStdin)>>,
 }
@@ -47,8 +49,20 @@ pub fn unique_table() -> String {
 }
 
 impl TestPostgres {
-    /// Makes and starts a new cluster (about a second and a half).
+    /// Makes and starts a new cluster (about a second and a half), with fsync off: the
+    /// tests check Ward's logic, not the disk, and nothing here outlives them.
     pub fn start() -> Self {
+        Self::start_with_fsync(false)
+    }
+
+    /// Makes and starts a new cluster that syncs every commit to disk, as a production
+    /// server does (`fsync=on`, the default `synchronous_commit=on`): for benchmarks of
+    /// durable writes.
+    pub fn start_durable() -> Self {
+        Self::start_with_fsync(true)
+    }
+
+    fn start_with_fsync(fsync: bool) -> Self {
         let bin = binaries();
         let dir = tempfile::tempdir().expect("temporary directory");
         let as_root = is_root();
@@ -74,6 +88,7 @@ impl TestPostgres {
             port: free_port(),
             bin,
             dir,
+            fsync,
             keeper: Mutex::new(None),
         };
         cluster.serve();
@@ -84,9 +99,8 @@ impl TestPostgres {
     /// connections.
     fn serve(&self) {
         let as_root = is_root();
-        // fsync off: the tests check Ward's logic, not the disk; nothing here outlives them.
         let script = r#"
-            "$1" -D "$2" -p "$3" -k "$4" -c listen_addresses=127.0.0.1 -c fsync=off \
+            "$1" -D "$2" -p "$3" -k "$4" -c listen_addresses=127.0.0.1 -c fsync="$5" \
                 -c max_connections=200 >>"$4/log" 2>&1 &
             pid=$!
             read -r _
@@ -100,6 +114,7 @@ impl TestPostgres {
             .arg(self.dir.path().join("data"))
             .arg(self.port.to_string())
             .arg(self.dir.path())
+            .arg(if self.fsync { "on" } else { "off" })
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -156,6 +171,13 @@ impl TestPostgres {
         out.stdout
     }
 
+    /// The process id of the postmaster (PostgreSQL's backends are its children), from its
+    /// `postmaster.pid`.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let file = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")).ok()?;
+        file.lines().next()?.trim().parse().ok()
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
@@ -199,8 +221,20 @@ impl Drop for TestPostgres {
 
 /// The directory holding `initdb`, `postgres`, `psql`, `pg_dump` and `pg_isready`.
 fn binaries() -> PathBuf {
+    find_binaries().unwrap_or_else(|| {
+        panic!(
+            "PostgreSQL's server binaries were not found (set WARD_TEST_PG_BIN, or install \
+             Debian's postgresql package: scripts/test does)"
+        )
+    })
+}
+
+/// Where PostgreSQL's server binaries are (`WARD_TEST_PG_BIN`, else the newest Debian
+/// `/usr/lib/postgresql/<version>/bin`), if anywhere: for callers that skip or explain
+/// rather than panic.
+pub fn find_binaries() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("WARD_TEST_PG_BIN").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
+        return Some(PathBuf::from(dir));
     }
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -213,12 +247,7 @@ fn binaries() -> PathBuf {
         let version = bin.parent().and_then(Path::file_name);
         version.and_then(|v| v.to_str()?.parse::<u32>().ok())
     });
-    found.pop().unwrap_or_else(|| {
-        panic!(
-            "PostgreSQL's server binaries were not found (set WARD_TEST_PG_BIN, or install \
-             Debian's postgresql package: scripts/test does)"
-        )
-    })
+    found.pop()
 }
 
 fn is_root() -> bool {
