@@ -6,14 +6,13 @@
 //! listing walks a second index on the key's first 512 characters, in byte order (`COLLATE
 //! "C"`); ordering by that prefix and then by the whole key is the order of the keys.
 //!
-//! A commit is one transaction that first takes a transaction-level advisory lock for each
-//! of its keys, in one global order (so two commits never wait on each other in a cycle),
-//! then judges its conditions and applies its actions. Every write goes through such a
-//! commit, so a condition, on a present key or an absent one, still holds when the write
-//! lands. A commit returns once PostgreSQL has made it durable (`synchronous_commit`, on by
-//! default, is the operator's to keep).
+//! Commits are written in groups, one transaction each (`group.rs`), that first take a
+//! transaction-level advisory lock for each of their keys, in one global order (so two
+//! groups never wait on each other in a cycle), then judge each commit's conditions and
+//! apply its actions. Every write goes through such a group, so a condition, on a present
+//! key or an absent one, still holds when the write lands. A commit returns once PostgreSQL
+//! has made it durable (`synchronous_commit`, on by default, is the operator's to keep).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,10 +21,11 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::config::SslMode;
 
-use crate::backend::{Action, Expect, Op, Storage, StoreError};
+use crate::backend::{Expect, Op, Storage, StoreError};
 use crate::keys::{child_of, folder_end, validate_key, validate_prefix};
 
 mod cluster;
+mod group;
 pub use cluster::{ClusterOptions, PostgresCluster};
 
 /// Characters of the key the ordering index holds (at most 2 KiB of UTF-8, inside the limit
@@ -227,12 +227,14 @@ impl Statements {
 /// Ward's storage in a PostgreSQL database.
 pub struct PostgresStorage {
     pool: Pool,
-    sql: Statements,
+    sql: Arc<Statements>,
     table: String,
     connect: tokio_postgres::Config,
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// Set once the server joins a cluster: every commit then tells the others its keys.
-    notify_as: std::sync::OnceLock<cluster::NotifyAs>,
+    notify_as: Arc<std::sync::OnceLock<cluster::NotifyAs>>,
+    /// Commits go to the writer tasks, which write them in groups (`group.rs`).
+    writes: tokio::sync::mpsc::UnboundedSender<group::Pending>,
 }
 
 /// This server's hold on its tables, released when dropped.
@@ -302,13 +304,17 @@ impl PostgresStorage {
             .build()
             .map_err(|e| PostgresFailure::Settings(e.to_string()))?;
         migrate(&pool, table).await?;
+        let sql = Arc::new(Statements::new(table));
+        let notify_as = Arc::new(std::sync::OnceLock::new());
+        let writes = group::Writers::start(pool.clone(), sql.clone(), notify_as.clone());
         Ok(Self {
             pool,
-            sql: Statements::new(table),
+            sql,
+            writes,
             table: table.clone(),
             connect: config,
             tls,
-            notify_as: std::sync::OnceLock::new(),
+            notify_as,
         })
     }
 
@@ -572,88 +578,12 @@ impl Storage for PostgresStorage {
         if ops.is_empty() {
             return Ok(());
         }
-        let digests: Vec<Vec<u8>> = ops.iter().map(|op| digest(&op.key)).collect();
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(database)?;
-        let lock = tx.prepare_cached(self.sql.lock).await.map_err(database)?;
-        // Every key's lock, in ascending order: commits sharing keys queue, never deadlock.
-        let mut locks: Vec<i64> = digests.iter().map(|d| lock_id(d)).collect();
-        locks.sort_unstable();
-        locks.dedup();
-        for id in &locks {
-            tx.execute(&lock, &[id]).await.map_err(database)?;
-        }
-        let conditioned: Vec<&Vec<u8>> = ops
-            .iter()
-            .zip(&digests)
-            .filter(|(op, _)| op.expect != Expect::Any)
-            .map(|(_, d)| d)
-            .collect();
-        if !conditioned.is_empty() {
-            let read = tx
-                .prepare_cached(&self.sql.read_for_check)
-                .await
-                .map_err(database)?;
-            let rows = tx.query(&read, &[&conditioned]).await.map_err(database)?;
-            let current: HashMap<Vec<u8>, Vec<u8>> =
-                rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-            for (op, d) in ops.iter().zip(&digests) {
-                let holds = match &op.expect {
-                    Expect::Any => true,
-                    Expect::Absent => !current.contains_key(d),
-                    Expect::Value(v) => current.get(d) == Some(v),
-                };
-                if !holds {
-                    // Dropping the transaction rolls it back.
-                    return Err(StoreError::Conflict);
-                }
-            }
-        }
-        // The last action on each key decides what it holds.
-        let mut last: HashMap<&[u8], (&str, Option<&[u8]>)> = HashMap::new();
-        for (op, d) in ops.iter().zip(&digests) {
-            match &op.action {
-                Action::Put(v) => last.insert(d.as_slice(), (op.key.as_str(), Some(v.as_slice()))),
-                Action::Delete => last.insert(d.as_slice(), (op.key.as_str(), None)),
-                Action::Check => None,
-            };
-        }
-        if let Some(notify) = self.notify_as.get() {
-            let payload = notify.payload(last.values().map(|(key, _)| *key));
-            let send = tx.prepare_cached(NOTIFY).await.map_err(database)?;
-            tx.execute(&send, &[&notify.channel, &payload])
-                .await
-                .map_err(database)?;
-        }
-        let (mut put_digests, mut put_keys, mut put_values) = (Vec::new(), Vec::new(), Vec::new());
-        let mut deleted = Vec::new();
-        for (d, (key, value)) in last {
-            match value {
-                Some(v) => {
-                    put_digests.push(d);
-                    put_keys.push(key);
-                    put_values.push(v);
-                }
-                None => deleted.push(d),
-            }
-        }
-        if !put_digests.is_empty() {
-            let upsert = tx
-                .prepare_cached(&self.sql.upsert)
-                .await
-                .map_err(database)?;
-            tx.execute(&upsert, &[&put_digests, &put_keys, &put_values])
-                .await
-                .map_err(database)?;
-        }
-        if !deleted.is_empty() {
-            let delete = tx
-                .prepare_cached(&self.sql.delete)
-                .await
-                .map_err(database)?;
-            tx.execute(&delete, &[&deleted]).await.map_err(database)?;
-        }
-        tx.commit().await.map_err(database)
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let stopped = || StoreError::Backend("the PostgreSQL writers have stopped".into());
+        self.writes
+            .send(group::Pending { ops, done })
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 
     /// `VACUUM` makes the space of deleted rows reusable, so later writes overwrite it;
