@@ -701,3 +701,54 @@ fn a_rekey_on_one_server_holds_on_the_others() {
     assert_eq!(sealed["sealed"], false);
     assert_eq!(sealed["n"], 2);
 }
+
+#[test]
+fn the_active_server_losing_its_database_session_hands_over() {
+    let pg = ward_test_postgres::shared();
+    let table = ward_test_postgres::unique_table();
+    let nodes: Vec<Node> = (0..2).map(|_| start_node(pg, &table)).collect();
+    let init = ok(
+        &nodes[0].url,
+        "",
+        "PUT",
+        "sys/init",
+        Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+    );
+    let key = init["keys_base64"][0].as_str().unwrap().to_owned();
+    let root = init["root_token"].as_str().unwrap().to_owned();
+    for node in &nodes {
+        ok(
+            &node.url,
+            "",
+            "PUT",
+            "sys/unseal",
+            Some(json!({ "key": key })),
+        );
+    }
+    let all: Vec<Option<&Node>> = nodes.iter().map(Some).collect();
+    let first = active_among(&all, Duration::from_secs(10));
+    // The session holding the active lock of these tables ends (as when the database drops
+    // the connection): the lock goes, and within the lock timeout exactly one server is
+    // active again, the other one, since the first one waits before it tries again.
+    let terminated = pg.psql(
+        "postgres",
+        &format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' \
+             AND granted AND classid = {} AND objid = hashtext('{table}')::oid",
+            0x5741_5246_u32
+        ),
+    );
+    assert_eq!(terminated.trim(), "1", "{terminated}");
+    let lost_at = Instant::now();
+    let deadline = lost_at + Duration::from_secs(10);
+    loop {
+        let now = active_among(&all, Duration::from_secs(10));
+        if now != first {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no other server became active");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(lost_at.elapsed() < Duration::from_secs(10));
+    ok(&nodes[first].url, &root, "GET", "sys/mounts", None);
+}

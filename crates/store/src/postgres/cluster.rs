@@ -20,12 +20,13 @@
 //! (`synchronous_commit = off`): it carries no data.
 //!
 //! **Leadership.** The active server holds a session-level advisory lock on a connection of
-//! its own. It checks that connection every third of the lock timeout and stops being
-//! active as soon as a check fails; PostgreSQL releases the lock when the session ends
-//! (at once when the process dies, after TCP keepalives when the network does). Standbys
-//! try to take the lock every second. Scheduled work also claims each run with a
-//! compare-and-set in storage, so even two servers that both believe they are active for a
-//! moment do not run one job twice.
+//! its own, taken only while the server is unsealed. It stops being active as soon as that
+//! session ends or a check (every third of the lock timeout) fails, and then waits two
+//! seconds before it tries again, so that a standby whose connection held takes over.
+//! PostgreSQL releases the lock when the session ends (at once when the process dies, after
+//! TCP keepalives when the network does). Standbys try to take the lock every second.
+//! Scheduled work also claims each run with a compare-and-set in storage, so even two
+//! servers that both believe they are active for a moment do not run one job twice.
 //!
 //! Every server also holds the table's "in use" lock in shared mode, so a server without
 //! high availability (which takes it exclusively) cannot start next to clustered ones, nor
@@ -578,6 +579,8 @@ async fn lead(shared: Arc<Shared>) {
                     }
                 }
                 () = shared.step_down.notified() => break true,
+                // The session ended (killed, the database restarted): the lock is gone now.
+                _ = closed.recv() => break false,
             }
         };
         shared.active.store(false, Ordering::SeqCst);
@@ -592,6 +595,8 @@ async fn lead(shared: Arc<Shared>) {
             }
         } else {
             tracing::warn!("lost the database connection holding the active lock: standing by");
+            // A standby whose connection held is the better candidate: let one take over.
+            tokio::time::sleep(TAKE_RETRY * 2).await;
         }
     }
 }
