@@ -18,7 +18,8 @@ mod siv;
 pub use aead::{AES_GCM_OVERHEAD, Aes256GcmKey};
 pub use error::CryptoError;
 pub use hash::{
-    HmacSha256Key, constant_time_eq, hmac_sha256, lower_hex, push_lower_hex, sha256, sha256_hex,
+    HmacSha256Key, Sha256Stream, constant_time_eq, hmac_sha256, lower_hex, push_lower_hex, sha256,
+    sha256_hex,
 };
 pub use keyring::{Keyring, Term};
 pub use random::{fill_random, random_array, random_bytes, random_chars, random_nonce};
