@@ -26,7 +26,47 @@ pub enum StoreError {
     /// The barrier is sealed: no key to decrypt or encrypt with.
     #[error("storage barrier is sealed")]
     Sealed,
+    /// The backend cannot do this (an export or import from a backend without one).
+    #[error("this storage backend cannot {0}")]
+    Unsupported(&'static str),
+    /// A [`Storage::replace_all`] ended without its [`Import::Commit`]: nothing changed.
+    #[error("storage import abandoned before its end; nothing was changed")]
+    ImportAborted,
 }
+
+/// Entries as stored (key, value), a batch of an [`Export`] or an [`Import`].
+pub type Entries = Vec<(String, Vec<u8>)>;
+
+/// A consistent copy of every entry, being read: what a snapshot is made of.
+pub struct Export {
+    /// How many entries the copy holds (counted in the same read as the entries).
+    pub count: u64,
+    /// The entries in key order (bytewise), a batch at a time; an `Err` ends the copy.
+    /// The channel is bounded: the reader waits while the batches are not taken, so an
+    /// export of any size holds only a few batches at once.
+    pub batches: tokio::sync::mpsc::Receiver<Result<Entries, StoreError>>,
+}
+
+impl std::fmt::Debug for Export {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Export")
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+/// One step of a [`Storage::replace_all`].
+pub enum Import {
+    /// More entries to write.
+    Entries(Entries),
+    /// The end: commit everything. Without it (the sender dropped) nothing changes.
+    Commit,
+}
+
+/// Entries per batch of an export, and batches buffered between the reader and the writer
+/// of the snapshot: a few hundred KiB in flight, whatever the size of the store.
+pub const EXPORT_BATCH: usize = 256;
+pub(crate) const EXPORT_QUEUE: usize = 4;
 
 /// What must hold for an [`Op`] to apply.
 #[derive(Clone, PartialEq, Eq)]
@@ -146,5 +186,23 @@ pub trait Storage: Send + Sync + 'static {
     /// copies taken before are out of its reach. The default does nothing (nothing to erase).
     async fn erase_deleted(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// Starts a consistent copy of every entry, as one read transaction sees them, while
+    /// writes go on.
+    async fn export(&self) -> Result<Export, StoreError> {
+        Err(StoreError::Unsupported("export its entries"))
+    }
+
+    /// Replaces every entry by the ones `steps` bring, atomically: once
+    /// [`Import::Commit`] arrives the store holds exactly those entries; if the sender is
+    /// dropped before (the snapshot being restored turned out bad), or anything fails,
+    /// nothing has changed. Other writes wait meanwhile. Returns how many entries it wrote.
+    async fn replace_all(
+        &self,
+        steps: tokio::sync::mpsc::Receiver<Import>,
+    ) -> Result<u64, StoreError> {
+        drop(steps);
+        Err(StoreError::Unsupported("import entries"))
     }
 }

@@ -349,4 +349,20 @@ impl<S: Storage> Storage for CachedStorage<S> {
     async fn erase_deleted(&self) -> Result<(), StoreError> {
         self.inner.erase_deleted().await
     }
+
+    async fn export(&self) -> Result<crate::Export, StoreError> {
+        self.inner.export().await
+    }
+
+    /// Every cached entry may be gone or changed: the cache is emptied once the import
+    /// has committed (and before, so nothing read while it runs outlives it).
+    async fn replace_all(
+        &self,
+        steps: tokio::sync::mpsc::Receiver<crate::Import>,
+    ) -> Result<u64, StoreError> {
+        self.clear();
+        let result = self.inner.replace_all(steps).await;
+        self.clear();
+        result
+    }
 }

@@ -18,7 +18,7 @@ mod postgres;
 mod shared_cache;
 mod sqlite;
 
-pub use backend::{Action, Expect, Op, Storage, StoreError};
+pub use backend::{Action, EXPORT_BATCH, Entries, Expect, Export, Import, Op, Storage, StoreError};
 pub use barrier::{Barrier, Entry};
 pub use cache::{CacheLimits, CacheStats, CachedStorage};
 pub use cluster::{ChangeSink, Cluster, NodeStatus};

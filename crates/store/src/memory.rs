@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::backend::{Action, Expect, Op, Storage, StoreError};
+use crate::backend::{Action, Entries, Expect, Export, Import, Op, Storage, StoreError};
 use crate::keys::{child_of, folder_end, validate_key, validate_prefix};
 
 /// A [`Storage`] that keeps every entry in memory. Writes are "durable" only for the life
@@ -136,5 +136,49 @@ impl Storage for MemoryStorage {
             }
         }
         Ok(())
+    }
+
+    /// A copy of the map taken under its lock: consistent, though held whole (this backend
+    /// holds everything in memory anyway).
+    async fn export(&self) -> Result<Export, StoreError> {
+        let entries: Vec<(String, Vec<u8>)> = self
+            .lock()?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let count = entries.len() as u64;
+        let (sender, batches) = tokio::sync::mpsc::channel(crate::backend::EXPORT_QUEUE);
+        tokio::spawn(async move {
+            let mut entries = entries.into_iter();
+            loop {
+                let batch: Entries = entries.by_ref().take(crate::EXPORT_BATCH).collect();
+                if batch.is_empty() || sender.send(Ok(batch)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Export { count, batches })
+    }
+
+    async fn replace_all(
+        &self,
+        mut steps: tokio::sync::mpsc::Receiver<Import>,
+    ) -> Result<u64, StoreError> {
+        let mut staged = BTreeMap::new();
+        loop {
+            match steps.recv().await {
+                Some(Import::Entries(batch)) => {
+                    for (key, value) in batch {
+                        validate_key(&key)?;
+                        staged.insert(key, value);
+                    }
+                }
+                Some(Import::Commit) => break,
+                None => return Err(StoreError::ImportAborted),
+            }
+        }
+        let count = staged.len() as u64;
+        *self.lock()? = staged;
+        Ok(count)
     }
 }

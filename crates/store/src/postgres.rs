@@ -191,6 +191,11 @@ struct Statements {
     upsert: String,
     delete: String,
     vacuum: String,
+    count_all: String,
+    declare_export: String,
+    replace_lock: String,
+    delete_all: String,
+    insert_all: String,
 }
 
 impl Statements {
@@ -220,6 +225,18 @@ impl Statements {
             ),
             delete: format!("DELETE FROM {t} WHERE digest = ANY($1)"),
             vacuum: format!("VACUUM {t}"),
+            count_all: format!("SELECT count(*) FROM {t}"),
+            // `key` is `COLLATE "C"`: byte order, as the SQLite backend and the snapshot.
+            declare_export: format!(
+                "DECLARE ward_export NO SCROLL CURSOR FOR SELECT key, value FROM {t} ORDER BY key"
+            ),
+            // Writers wait (the group commits' INSERTs and DELETEs), readers do not.
+            replace_lock: format!("LOCK TABLE {t} IN EXCLUSIVE MODE"),
+            delete_all: format!("DELETE FROM {t}"),
+            insert_all: format!(
+                "INSERT INTO {t} (digest, key, value) \
+                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[])"
+            ),
         }
     }
 }
@@ -584,6 +601,108 @@ impl Storage for PostgresStorage {
             .send(group::Pending { ops, done })
             .map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
+    }
+
+    /// One REPEATABLE READ, read-only transaction counts the entries and reads them through
+    /// a cursor, a batch at a time, in a task of its own.
+    async fn export(&self) -> Result<crate::Export, StoreError> {
+        let mut client = self.client().await?;
+        let sql = Arc::clone(&self.sql);
+        let (count_tx, count_rx) = tokio::sync::oneshot::channel();
+        let (sender, batches) = tokio::sync::mpsc::channel(crate::backend::EXPORT_QUEUE);
+        tokio::spawn(async move {
+            let mut count_tx = Some(count_tx);
+            let result = async {
+                let tx = client
+                    .build_transaction()
+                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .await
+                    .map_err(database)?;
+                let total: i64 = tx
+                    .query_one(&sql.count_all, &[])
+                    .await
+                    .map_err(database)?
+                    .get(0);
+                if let Some(count) = count_tx.take()
+                    && count.send(Ok(u64::try_from(total).unwrap_or(0))).is_err()
+                {
+                    return Ok(());
+                }
+                tx.batch_execute(&sql.declare_export)
+                    .await
+                    .map_err(database)?;
+                let fetch = format!("FETCH {} FROM ward_export", crate::EXPORT_BATCH);
+                loop {
+                    let rows = tx.query(&fetch, &[]).await.map_err(database)?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    let batch: crate::Entries = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+                    if sender.send(Ok(batch)).await.is_err() {
+                        break;
+                    }
+                }
+                tx.commit().await.map_err(database)
+            }
+            .await;
+            if let Err(e) = result {
+                match count_tx.take() {
+                    Some(tx) => {
+                        let _ = tx.send(Err(e));
+                    }
+                    None => {
+                        let _ = sender.send(Err(e)).await;
+                    }
+                }
+            }
+        });
+        let count = count_rx
+            .await
+            .map_err(|_| StoreError::Backend("the PostgreSQL export stopped".into()))??;
+        Ok(crate::Export { count, batches })
+    }
+
+    /// One transaction: the table locked against writers, emptied, filled, committed only
+    /// at [`Import::Commit`](crate::Import::Commit). Dropping it uncommitted rolls it back.
+    async fn replace_all(
+        &self,
+        mut steps: tokio::sync::mpsc::Receiver<crate::Import>,
+    ) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(database)?;
+        tx.batch_execute(&self.sql.replace_lock)
+            .await
+            .map_err(database)?;
+        tx.batch_execute(&self.sql.delete_all)
+            .await
+            .map_err(database)?;
+        let insert = tx.prepare(&self.sql.insert_all).await.map_err(database)?;
+        let mut written = 0u64;
+        loop {
+            match steps.recv().await {
+                Some(crate::Import::Entries(batch)) => {
+                    let mut digests = Vec::with_capacity(batch.len());
+                    let mut keys = Vec::with_capacity(batch.len());
+                    let mut values = Vec::with_capacity(batch.len());
+                    for (key, value) in batch {
+                        validate_key(&key)?;
+                        digests.push(digest(&key));
+                        keys.push(key);
+                        values.push(value);
+                    }
+                    written += keys.len() as u64;
+                    tx.execute(&insert, &[&digests, &keys, &values])
+                        .await
+                        .map_err(database)?;
+                }
+                Some(crate::Import::Commit) => break,
+                None => return Err(StoreError::ImportAborted),
+            }
+        }
+        tx.commit().await.map_err(database)?;
+        Ok(written)
     }
 
     /// `VACUUM` makes the space of deleted rows reusable, so later writes overwrite it;

@@ -368,6 +368,77 @@ async fn concurrent_writers(s: Arc<dyn Storage>) {
     }
 }
 
+/// An export reads one consistent view: writes made after it started are not in it.
+async fn export_is_a_consistent_copy(s: Arc<dyn Storage>) {
+    for i in 0..600 {
+        s.put(&format!("e/{i:04}"), format!("v{i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut export = s.export().await.unwrap();
+    assert_eq!(export.count, 600);
+    // Changed while the copy is read: none of it may show.
+    for i in 0..50 {
+        s.delete(&format!("e/{i:04}")).await.unwrap();
+        s.put(&format!("e/late{i}"), b"late").await.unwrap();
+    }
+    s.put("e/0100", b"changed").await.unwrap();
+    let mut copied = Vec::new();
+    while let Some(batch) = export.batches.recv().await {
+        copied.extend(batch.unwrap());
+    }
+    let expected: Vec<(String, Vec<u8>)> = (0..600)
+        .map(|i| (format!("e/{i:04}"), format!("v{i}").into_bytes()))
+        .collect();
+    assert_eq!(copied, expected);
+}
+
+/// `replace_all` swaps the whole content at its commit, and changes nothing without one.
+async fn replace_all_is_atomic(s: &dyn Storage) {
+    use ward_store::Import;
+    s.put("old/a", b"1").await.unwrap();
+    s.put("old/b", b"2").await.unwrap();
+
+    // Abandoned (a bad snapshot found at its end): nothing changes.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(Import::Entries(vec![("new/x".into(), b"x".to_vec())]))
+        .await
+        .unwrap();
+    drop(tx);
+    assert!(matches!(
+        s.replace_all(rx).await,
+        Err(StoreError::ImportAborted)
+    ));
+    // An invalid key fails the import: nothing changes either.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(Import::Entries(vec![("bad/".into(), b"x".to_vec())]))
+        .await
+        .unwrap();
+    tx.send(Import::Commit).await.unwrap();
+    assert!(s.replace_all(rx).await.is_err());
+    assert_eq!(s.get("old/a").await.unwrap().unwrap(), b"1");
+    assert_eq!(s.get("new/x").await.unwrap(), None);
+
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(Import::Entries(vec![
+        ("new/x".into(), b"x".to_vec()),
+        ("new/y".into(), b"y".to_vec()),
+    ]))
+    .await
+    .unwrap();
+    tx.send(Import::Entries(vec![("other".into(), b"o".to_vec())]))
+        .await
+        .unwrap();
+    tx.send(Import::Commit).await.unwrap();
+    assert_eq!(s.replace_all(rx).await.unwrap(), 3);
+    assert_eq!(s.get("old/a").await.unwrap(), None);
+    assert_eq!(s.get("new/y").await.unwrap().unwrap(), b"y");
+    assert_eq!(s.list("").await.unwrap(), vec!["new/", "other"]);
+    // The store goes on working as usual.
+    s.put("new/z", b"z").await.unwrap();
+    assert_eq!(s.list("new/").await.unwrap(), vec!["x", "y", "z"]);
+}
+
 macro_rules! conformance {
     ($backend:ident) => {
         mod $backend {
@@ -436,6 +507,18 @@ macro_rules! conformance {
             async fn concurrent_cas() {
                 let (s, _dir) = super::$backend().await;
                 super::concurrent_cas(s).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn export_is_a_consistent_copy() {
+                let (s, _dir) = super::$backend().await;
+                super::export_is_a_consistent_copy(s).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn replace_all_is_atomic() {
+                let (s, _dir) = super::$backend().await;
+                super::replace_all_is_atomic(&*s).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

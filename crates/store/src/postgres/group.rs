@@ -221,5 +221,7 @@ fn copy(e: &StoreError) -> StoreError {
         StoreError::InvalidKey => StoreError::InvalidKey,
         StoreError::Integrity => StoreError::Integrity,
         StoreError::Sealed => StoreError::Sealed,
+        StoreError::Unsupported(what) => StoreError::Unsupported(what),
+        StoreError::ImportAborted => StoreError::ImportAborted,
     }
 }

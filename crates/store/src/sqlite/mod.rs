@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
-use crate::backend::{Expect, Op, Storage, StoreError};
+use crate::backend::{Entries, Expect, Export, Import, Op, Storage, StoreError};
 use crate::keys::{validate_key, validate_prefix};
 use reader::ReadJob;
 use writer::{WriteJob, WriterCounters};
@@ -208,6 +208,39 @@ impl SqliteStorage {
     }
 }
 
+/// The body of an export's thread: one read transaction (a WAL snapshot, which writers do
+/// not disturb) counts the entries and reads them in key order.
+fn export_rows(
+    conn: &mut rusqlite::Connection,
+    count: &mut Option<oneshot::Sender<Result<u64, StoreError>>>,
+    batches: &tokio::sync::mpsc::Sender<Result<Entries, StoreError>>,
+) -> Result<(), SqliteFailure> {
+    let tx = conn.transaction()?;
+    let total: i64 = tx.query_row("SELECT count(*) FROM entries", [], |row| row.get(0))?;
+    if let Some(count) = count.take()
+        && count.send(Ok(u64::try_from(total).unwrap_or(0))).is_err()
+    {
+        return Ok(());
+    }
+    let mut select = tx.prepare("SELECT key, value FROM entries ORDER BY key")?;
+    let mut rows = select.query([])?;
+    let mut batch = Vec::with_capacity(crate::EXPORT_BATCH);
+    while let Some(row) = rows.next()? {
+        batch.push((row.get(0)?, row.get(1)?));
+        if batch.len() == crate::EXPORT_BATCH
+            && batches
+                .blocking_send(Ok(std::mem::take(&mut batch)))
+                .is_err()
+        {
+            return Ok(());
+        }
+    }
+    if !batch.is_empty() {
+        let _ = batches.blocking_send(Ok(batch));
+    }
+    Ok(())
+}
+
 impl std::fmt::Debug for SqliteStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStorage")
@@ -243,6 +276,46 @@ impl Storage for SqliteStorage {
 
     async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         self.write(ops).await
+    }
+
+    /// Reads on a thread of its own, with its own read-only connection, so that a long
+    /// export takes no reading thread from the requests.
+    async fn export(&self) -> Result<Export, StoreError> {
+        let mut conn = schema::open_reader(&self.path, SqliteOptions::default().busy_timeout)?;
+        let (count_tx, count_rx) = oneshot::channel();
+        let (sender, batches) = tokio::sync::mpsc::channel(crate::backend::EXPORT_QUEUE);
+        std::thread::Builder::new()
+            .name("ward-sqlite-export".into())
+            .spawn(move || {
+                let mut count_tx = Some(count_tx);
+                if let Err(e) = export_rows(&mut conn, &mut count_tx, &sender) {
+                    // A failure before the count is reported in its place, after it in
+                    // the batches' stream.
+                    match count_tx.take() {
+                        Some(tx) => {
+                            let _ = tx.send(Err(e.into()));
+                        }
+                        None => {
+                            let _ = sender.blocking_send(Err(e.into()));
+                        }
+                    }
+                }
+            })
+            .map_err(SqliteFailure::Spawn)?;
+        let count = count_rx.await.map_err(|_| SqliteFailure::WorkerStopped)??;
+        Ok(Export { count, batches })
+    }
+
+    async fn replace_all(
+        &self,
+        steps: tokio::sync::mpsc::Receiver<Import>,
+    ) -> Result<u64, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(WriteJob::Replace { steps, reply })
+            .await
+            .map_err(|_| SqliteFailure::WorkerStopped)?;
+        answer.await.map_err(|_| SqliteFailure::WorkerStopped)?
     }
 
     /// Deleted rows' pages are zeroed as SQLite frees them (`secure_delete`, set on the

@@ -14,7 +14,8 @@ use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{DurabilitySettings, SqliteFailure, schema};
-use crate::backend::{Action, Expect, Op, StoreError};
+use crate::backend::{Action, Expect, Import, Op, StoreError};
+use crate::keys::validate_key;
 
 /// The most logical commits folded into one SQLite transaction; bounds how long the first
 /// waiter of a very large group waits behind the others.
@@ -30,6 +31,11 @@ pub(super) enum WriteJob {
     /// Checkpoint the write-ahead log into the database and truncate it.
     Checkpoint {
         reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Replace every entry by the ones `steps` bring, in one transaction.
+    Replace {
+        steps: Receiver<Import>,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
     },
     /// Report the writer connection's durability settings.
     Settings {
@@ -72,6 +78,13 @@ pub(super) fn run(
                         commit_group(&mut conn, std::mem::take(&mut group), &counters);
                     }
                     let _ = reply.send(checkpoint(&conn));
+                }
+                WriteJob::Replace { steps, reply } => {
+                    // Commits queued before it land first (and are then replaced).
+                    if !group.is_empty() {
+                        commit_group(&mut conn, std::mem::take(&mut group), &counters);
+                    }
+                    let _ = reply.send(replace_all(&conn, steps, &counters));
                 }
                 WriteJob::Settings { reply } => {
                     // The receiver may have gone away; nobody is left to tell.
@@ -259,6 +272,54 @@ fn check_and_apply(conn: &Connection, ops: &[Op]) -> Result<bool, rusqlite::Erro
         }
     }
     Ok(true)
+}
+
+/// Deletes every entry and writes the imported ones in one transaction, committed only when
+/// the import says so. This thread waits for the steps meanwhile, so every other write
+/// waits too: the store is never seen half replaced.
+fn replace_all(
+    conn: &Connection,
+    mut steps: Receiver<Import>,
+    counters: &WriterCounters,
+) -> Result<u64, StoreError> {
+    let sqlite = |e: rusqlite::Error| StoreError::from(SqliteFailure::Sqlite(e));
+    exec(conn, "BEGIN IMMEDIATE").map_err(sqlite)?;
+    let outcome = (|| {
+        exec(conn, "DELETE FROM entries").map_err(sqlite)?;
+        let mut insert = conn
+            .prepare_cached("INSERT INTO entries (key, value) VALUES (?1, ?2)")
+            .map_err(sqlite)?;
+        let mut written = 0u64;
+        loop {
+            match steps.blocking_recv() {
+                Some(Import::Entries(batch)) => {
+                    for (key, value) in batch {
+                        validate_key(&key)?;
+                        insert
+                            .execute(rusqlite::params![key, value])
+                            .map_err(sqlite)?;
+                        written += 1;
+                    }
+                }
+                Some(Import::Commit) => break,
+                None => return Err(StoreError::ImportAborted),
+            }
+        }
+        exec(conn, "COMMIT").map_err(sqlite)?;
+        Ok(written)
+    })();
+    match &outcome {
+        Ok(_) => {
+            counters.transactions.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(_) if !conn.is_autocommit() => {
+            // Best effort, as for a failed group: a connection that cannot roll back fails
+            // at the next BEGIN and says so.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        Err(_) => {}
+    }
+    outcome
 }
 
 /// Reads back the settings that make commits durable, from the connection that commits.
