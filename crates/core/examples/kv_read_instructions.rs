@@ -75,6 +75,7 @@ fn request(operation: Operation, path: &str, data: Value, token: &str) -> Reques
         remote_addr: Some([127, 0, 0, 1].into()),
         mfa: None,
         client_certificates: None,
+        body: None,
     }
 }
 

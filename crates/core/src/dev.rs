@@ -39,6 +39,7 @@ impl Core {
             remote_addr: None,
             mfa: None,
             client_certificates: None,
+            body: None,
         };
         self.handle(mount).await?;
         Ok(out)

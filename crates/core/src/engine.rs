@@ -250,6 +250,8 @@ pub(crate) struct Call<'a, R> {
     pub(crate) mfa: Option<&'a str>,
     /// The client's certificate chain, when it presented one ([`Request::client_certificates`]).
     pub(crate) client_certificates: Option<&'a [Vec<u8>]>,
+    /// The request's streamed body, when the transport streamed one ([`Request::body`]).
+    pub(crate) body: Option<&'a crate::BodyStream>,
 }
 
 impl<R> Call<'_, R> {
@@ -350,6 +352,7 @@ pub(crate) async fn run<E: Engine>(
         remote: req.remote_addr,
         mfa: req.mfa.as_deref(),
         client_certificates: req.client_certificates.as_deref(),
+        body: req.body.as_ref(),
     };
     E::handle(core, call).await
 }

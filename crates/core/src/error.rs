@@ -79,6 +79,9 @@ pub enum CoreError {
         /// The kind of record, e.g. "token entry".
         record: &'static str,
     },
+    /// A snapshot is malformed, damaged or truncated (HTTP 400).
+    #[error("invalid snapshot")]
+    Snapshot(#[source] ward_snapshot::SnapshotError),
     /// Something this code guarantees did not hold (HTTP 500): a bug, never input or storage.
     #[error("internal invariant broken: {0}")]
     Invariant(&'static str),

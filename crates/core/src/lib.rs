@@ -20,6 +20,7 @@ mod record;
 mod request;
 mod rotation;
 mod seal;
+mod snapshot;
 mod sys;
 mod token;
 mod totp;
@@ -29,6 +30,7 @@ pub mod webhook;
 
 pub use crate::core::{Core, CoreConfig};
 pub use crate::seal::InitOutput;
+pub use crate::snapshot::{Restored, SnapshotStream};
 
 /// The hash map of the caches read on every request: foldhash, seeded per process. Their
 /// keys are digests, names operators chose, or mount ids, none of which a client can pick to
@@ -36,7 +38,9 @@ pub use crate::seal::InitOutput;
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use client_token::Token;
 pub use error::{CoreError, CoreResult, Report};
-pub use request::{AuthInfo, Bare, Data, Operation, Outcome, RawJson, Request, Response};
+pub use request::{
+    AuthInfo, Bare, BodyStream, Data, Operation, Outcome, RawJson, Request, Response,
+};
 pub use rotation::RotationConfig;
 
 /// Ward's version, reported by health and seal-status.

@@ -38,6 +38,33 @@ pub struct Request {
     /// certificate first), when the transport has one: the transport checked that the client
     /// holds the certificate's key, not who issued it. The `cert` auth method decides that.
     pub client_certificates: Option<Arc<[Vec<u8>]>>,
+    /// A body the transport streams instead of parsing (a snapshot to restore; `data` is
+    /// then empty).
+    pub body: Option<BodyStream>,
+}
+
+/// A request body streamed to the core in pieces, for the one request too large to hold
+/// (a snapshot restore). The handler that wants it takes it, once.
+pub struct BodyStream(
+    std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>>>,
+);
+
+impl BodyStream {
+    /// A body arriving through `pieces`.
+    pub fn new(pieces: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>) -> Self {
+        Self(std::sync::Mutex::new(Some(pieces)))
+    }
+
+    /// The pieces, unless taken already.
+    pub(crate) fn take(&self) -> Option<tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+impl std::fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodyStream(..)")
+    }
 }
 
 impl std::fmt::Debug for Request {
@@ -133,6 +160,8 @@ pub enum Bare {
     Rekeyed(ward_api::RekeyResult),
     /// `sys/generate-root/attempt` and `sys/generate-root/update`.
     GenerateRoot(ward_api::GenerateRootStatus),
+    /// `GET sys/storage/snapshot`: the snapshot's bytes, streamed.
+    Snapshot(crate::SnapshotStream),
 }
 
 /// How an operation that returns a response ended.

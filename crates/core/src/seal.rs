@@ -241,7 +241,7 @@ pub(crate) async fn check_quorum(
     open_root_key(config, shares, &wrapped_root).map(drop)
 }
 
-async fn load_keyring(storage: &dyn Storage, root_key: &Key256) -> CoreResult<Keyring> {
+pub(crate) async fn load_keyring(storage: &dyn Storage, root_key: &Key256) -> CoreResult<Keyring> {
     Ok(load_keyring_entry(storage, root_key).await?.0)
 }
 
@@ -424,7 +424,7 @@ impl Core {
         self.progress.lock().await.reset();
     }
 
-    async fn post_unseal(&self) -> CoreResult<()> {
+    pub(crate) async fn post_unseal(&self) -> CoreResult<()> {
         self.mounts.load(&self.barrier).await?;
         for path in self.mounts.tainted(&self.barrier).await? {
             // Unsealing goes on if this fails: the method stays unreachable, and the next
@@ -463,7 +463,7 @@ impl Core {
         tracing::info!("sealed");
     }
 
-    fn clear_caches(&self) {
+    pub(crate) fn clear_caches(&self) {
         self.tokens.clear_cache();
         self.policies.clear_cache();
         self.mount_keys.clear();

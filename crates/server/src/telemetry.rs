@@ -166,4 +166,21 @@ impl<S: Storage> Storage for MeteredStorage<S> {
         observe("erase_deleted", started, &r);
         r
     }
+
+    async fn export(&self) -> Result<ward_store::Export, StoreError> {
+        let started = Instant::now();
+        let r = self.inner.export().await;
+        observe("export", started, &r);
+        r
+    }
+
+    async fn replace_all(
+        &self,
+        steps: tokio::sync::mpsc::Receiver<ward_store::Import>,
+    ) -> Result<u64, StoreError> {
+        let started = Instant::now();
+        let r = self.inner.replace_all(steps).await;
+        observe("replace_all", started, &r);
+        r
+    }
 }

@@ -36,6 +36,10 @@
 
 #![forbid(unsafe_code)]
 
+mod archive;
+
+pub use archive::ArchiveWriter;
+
 use ward_crypto::{HmacSha256Key, Sha256Stream, constant_time_eq, hmac_sha256};
 
 /// The first bytes of every snapshot.
@@ -99,6 +103,9 @@ pub enum SnapshotError {
     /// The end marker is missing where the header's record count says it should be.
     #[error("snapshot holds more records than its header says, or its end marker is damaged")]
     BadEndMarker,
+    /// The gzip/tar container (Vault's, from `bao operator raft snapshot save`) is damaged.
+    #[error("the snapshot's gzip/tar container is damaged")]
+    BadArchive,
     /// The SHA-256 in the trailer does not match the data: changed or damaged.
     #[error("snapshot checksum mismatch: the file was changed or damaged")]
     DigestMismatch,
@@ -337,15 +344,27 @@ enum State {
 
 /// Parses a snapshot from bytes pushed in pieces of any size (sans-I/O). It never panics and
 /// never buffers more than one record plus the last piece pushed; after an error every call
-/// returns that error again.
-#[derive(Debug)]
+/// returns that error again. A snapshot in Vault's container (as `bao operator raft snapshot
+/// save` writes it) is unwrapped on the way.
 pub struct Decoder {
+    /// Set when the input turned out to be the gzip'd container.
+    archive: Option<archive::ArchiveReader>,
+    sniffed: bool,
     buf: Vec<u8>,
     pos: usize,
     state: State,
     hash: Sha256Stream,
     last_key: Vec<u8>,
     error: Option<SnapshotError>,
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("state", &self.state)
+            .field("archive", &self.archive.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Decoder {
@@ -358,6 +377,8 @@ impl Decoder {
     /// A decoder at the start of a snapshot.
     pub fn new() -> Self {
         Self {
+            archive: None,
+            sniffed: false,
             buf: Vec::new(),
             pos: 0,
             state: State::Header,
@@ -374,7 +395,23 @@ impl Decoder {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        self.buf.extend_from_slice(bytes);
+        if !self.sniffed && !bytes.is_empty() {
+            self.sniffed = true;
+            if bytes[0] == archive::GZIP_MAGIC[0] {
+                self.archive = Some(archive::ArchiveReader::new());
+            }
+        }
+        match &mut self.archive {
+            None => self.buf.extend_from_slice(bytes),
+            Some(archive) => {
+                if self.error.is_none()
+                    && let Err(e) = archive.push(bytes, &mut self.buf)
+                {
+                    self.error = Some(e);
+                    self.state = State::Failed;
+                }
+            }
+        }
     }
 
     /// The next item, `Ok(None)` when more bytes are needed (or the snapshot is complete:
@@ -397,9 +434,17 @@ impl Decoder {
     }
 
     /// Called when the input has ended: an error unless exactly one whole snapshot was read.
-    pub fn finish(&self) -> Result<(), SnapshotError> {
+    pub fn finish(&mut self) -> Result<(), SnapshotError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
+        }
+        if let Some(archive) = &mut self.archive {
+            let mut rest = Vec::new();
+            archive.finish(&mut rest)?;
+            // Everything came out as it was pushed: anything now is beyond the trailer.
+            if !rest.is_empty() {
+                return Err(SnapshotError::TrailingData);
+            }
         }
         match self.state {
             State::Done if self.pos == self.buf.len() => Ok(()),
@@ -707,6 +752,41 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert_eq!(parse(&longer).unwrap_err(), SnapshotError::TrailingData);
+    }
+
+    #[test]
+    fn vault_container_round_trip_and_damage() {
+        let raw = sample(RECORDS);
+        let (_, _, trailer) = parse(&raw).unwrap();
+        let mut wrapped = Vec::new();
+        let mut writer = ArchiveWriter::new();
+        for piece in raw.chunks(7) {
+            wrapped.extend(writer.piece(piece));
+        }
+        wrapped.extend(writer.finish(&trailer.digest));
+        assert_eq!(&wrapped[..2], &[0x1f, 0x8b]);
+        let (header, records, unwrapped_trailer) = parse(&wrapped).unwrap();
+        assert_eq!(header.records, 4);
+        assert_eq!(records, parse(&raw).unwrap().1);
+        assert_eq!(unwrapped_trailer, trailer);
+        for len in 0..wrapped.len() {
+            assert!(
+                parse(&wrapped[..len]).is_err(),
+                "cut at {len} went unnoticed"
+            );
+        }
+        for i in 0..wrapped.len() {
+            let mut bad = wrapped.clone();
+            bad[i] ^= 0x10;
+            // The gzip header's time and OS bytes protect nothing: the snapshot inside
+            // must come out whole or not at all.
+            match parse(&bad) {
+                Err(_) => {}
+                Ok((_, r, t)) => {
+                    assert_eq!((r, t), (records.clone(), trailer.clone()), "flip at {i}")
+                }
+            }
+        }
     }
 
     #[test]

@@ -269,6 +269,7 @@ mod tests {
             remote_addr: None,
             mfa: None,
             client_certificates: None,
+            body: None,
         };
         let facts = RequestFacts {
             id: "id-1",
@@ -371,6 +372,7 @@ mod tests {
                         remote_addr,
                         mfa: None,
                         client_certificates: None,
+                        body: None,
                     })
                 })
             })

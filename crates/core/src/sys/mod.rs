@@ -67,6 +67,13 @@ pub(crate) enum SysRoute {
     Audits,
     Audit,
     AuditHash,
+    /// `storage/snapshot` (and Vault's `storage/raft/snapshot`): read takes a snapshot, write
+    /// restores one; `force` (`snapshot-force`) accepts one from another root key.
+    Snapshot {
+        force: bool,
+        /// Vault's spelling (`storage/raft/...`): the snapshot goes out in Vault's container.
+        vault: bool,
+    },
 }
 
 impl Engine for System {
@@ -171,6 +178,42 @@ impl Engine for System {
             Route::new("audit", &[Read], S::Audits).sudo(),
             Route::new("audit/*path", &[Write, Delete], S::Audit).sudo(),
             Route::new("audit-hash/*path", &[Write], S::AuditHash),
+            Route::new(
+                "storage/snapshot",
+                &[Read, Write],
+                S::Snapshot {
+                    force: false,
+                    vault: false,
+                },
+            )
+            .sudo(),
+            Route::new(
+                "storage/snapshot-force",
+                &[Write],
+                S::Snapshot {
+                    force: true,
+                    vault: false,
+                },
+            )
+            .sudo(),
+            Route::new(
+                "storage/raft/snapshot",
+                &[Read, Write],
+                S::Snapshot {
+                    force: false,
+                    vault: true,
+                },
+            )
+            .sudo(),
+            Route::new(
+                "storage/raft/snapshot-force",
+                &[Write],
+                S::Snapshot {
+                    force: true,
+                    vault: true,
+                },
+            )
+            .sudo(),
         ]
     };
 
@@ -193,6 +236,19 @@ impl Engine for System {
                 core.sys_open(call.route, op, &p).await
             }
             S::HaStatus => core.ha_status().await,
+            S::Snapshot { force, vault } => match op {
+                Operation::Read => Ok(Response::bare(crate::Bare::Snapshot(
+                    core.snapshot(vault).await?,
+                ))),
+                _ => {
+                    let body = call
+                        .body
+                        .and_then(crate::BodyStream::take)
+                        .ok_or_else(|| CoreError::bad("no snapshot in the request body"))?;
+                    core.restore_snapshot(body, force).await?;
+                    Ok(Response::empty())
+                }
+            },
             S::StepDown => core.step_down().await,
             S::RekeyInit { .. }
             | S::RekeyUpdate { .. }

@@ -213,15 +213,20 @@ async fn dispatch(
     // A body is read only for a caller who may send one: a client without a valid token
     // cannot make the server hold a megabyte for it. Its request still goes through the core
     // (without a body) to be refused and audited there.
-    let body = if may_send_body(
+    let may_send = may_send_body(
         state,
         &path,
         &parts.headers,
         token.as_ref().map(ward_core::Token::expose),
         peer,
     )
-    .await
-    {
+    .await;
+    // A snapshot to restore is streamed to the core, never held whole (nor parsed as JSON).
+    let mut streamed = None;
+    let body = if operation == Operation::Write && is_snapshot_restore(&path) {
+        streamed = Some(stream_body(state, may_send.then_some(body)));
+        axum::body::Bytes::new()
+    } else if may_send {
         match read_body(state, &parts.headers, body).await {
             Ok(b) => b,
             Err(resp) => return resp,
@@ -269,6 +274,7 @@ async fn dispatch(
             .extensions
             .get::<crate::PeerCertificates>()
             .map(|chain| std::sync::Arc::clone(&chain.0)),
+        body: streamed,
     };
     match state.core.handle_with_id(request, request_id).await {
         Ok(_) if is_metrics => metrics_response(state).await,
@@ -425,6 +431,53 @@ async fn read_body(
         }
         error(StatusCode::BAD_REQUEST, "failed to read the request body")
     })
+}
+
+/// Whether `path` restores a snapshot (ours, or Vault's raft spelling).
+fn is_snapshot_restore(path: &str) -> bool {
+    matches!(
+        path.trim_matches('/'),
+        "sys/storage/snapshot"
+            | "sys/storage/snapshot-force"
+            | "sys/storage/raft/snapshot"
+            | "sys/storage/raft/snapshot-force"
+    )
+}
+
+/// Hands `body` to the core in pieces, as they arrive (none when the caller may not send
+/// one). The body read timeout bounds the wait for each piece, not the whole upload: a
+/// snapshot may take longer than any one request, a stalled client still may not.
+fn stream_body(state: &AppState, body: Option<Body>) -> ward_core::BodyStream {
+    use http_body_util::BodyExt;
+    let (sender, pieces) = tokio::sync::mpsc::channel(4);
+    let idle = state.body_read_timeout;
+    if let Some(mut body) = body {
+        tokio::spawn(async move {
+            loop {
+                let next = body.frame();
+                let frame = match idle {
+                    Some(limit) => match tokio::time::timeout(limit, next).await {
+                        Ok(frame) => frame,
+                        Err(_) => Some(Err(axum::Error::new("timed out"))),
+                    },
+                    None => next.await,
+                };
+                let piece = match frame {
+                    None => return,
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => Ok(data.to_vec()),
+                        Err(_) => continue,
+                    },
+                    Some(Err(_)) => Err(std::io::Error::other("request body failed")),
+                };
+                let failed = piece.is_err();
+                if sender.send(piece).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+    }
+    ward_core::BodyStream::new(pieces)
 }
 
 fn parse_body(body: &[u8]) -> Result<Option<Map<String, Value>>, String> {

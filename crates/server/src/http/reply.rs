@@ -28,6 +28,7 @@ pub(crate) fn core_error(e: CoreError) -> Response {
         }
         CoreError::Sealed => error(StatusCode::SERVICE_UNAVAILABLE, "Vault is sealed"),
         CoreError::NotInitialized => error(StatusCode::BAD_REQUEST, "Vault is not initialized"),
+        CoreError::Snapshot(e) => error(StatusCode::BAD_REQUEST, format!("invalid snapshot: {e}")),
         unavailable @ CoreError::StorageUnavailable(_) => {
             tracing::warn!(error = %unavailable.report(), "request failed: storage unavailable");
             error(
@@ -57,6 +58,7 @@ pub(crate) fn success(
 ) -> Response {
     if let Some(bare) = resp.bare {
         let (status, body) = match bare {
+            Bare::Snapshot(snapshot) => return snapshot_response(snapshot, head),
             Bare::Health(h) => (super::open::health_status(&h, params), json!(h)),
             Bare::SealStatus(s) => (StatusCode::OK, json!(s)),
             Bare::InitStatus(s) => (StatusCode::OK, json!(s)),
@@ -101,6 +103,47 @@ pub(crate) fn success(
         auth: resp.auth.as_ref().map(AuthBlock::from),
     };
     json_response(status, &envelope)
+}
+
+/// A snapshot, streamed as it is read from the storage. A failure half-way cuts the body
+/// short (the connection is closed without its last chunk), so the client never mistakes a
+/// partial snapshot for a whole one; the file would fail `verify` anyway.
+fn snapshot_response(snapshot: ward_core::SnapshotStream, head: bool) -> Response {
+    if head {
+        return StatusCode::OK.into_response();
+    }
+    let mut response = Response::new(axum::body::Body::new(SnapshotBody(snapshot.chunks)));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    response
+}
+
+/// The body of a snapshot response: the core's chunks as they come.
+struct SnapshotBody(tokio::sync::mpsc::Receiver<ward_core::CoreResult<Vec<u8>>>);
+
+impl http_body::Body for SnapshotBody {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        match self.0.poll_recv(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                Poll::Ready(Some(Ok(http_body::Frame::data(bytes.into()))))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                tracing::error!(error = %e.report(), "snapshot failed while streaming");
+                Poll::Ready(Some(Err(std::io::Error::other("snapshot failed"))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// `body` as JSON with `status`: serialised straight from borrowed fields into one buffer

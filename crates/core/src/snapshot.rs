@@ -1,0 +1,281 @@
+//! Snapshots of the whole storage (`sys/storage/snapshot`, Vault's
+//! `sys/storage/raft/snapshot[-force]`): taken while serving, restored atomically. The file
+//! format is `ward-snapshot`'s; this module feeds it the storage's entries as stored (barrier
+//! ciphertext) and writes a restored one back.
+//!
+//! The flow follows Vault's disaster recovery: a snapshot of this cluster (its MAC checks
+//! under a key derived from this root key) restores as it is and the server stays unsealed,
+//! its caches reloaded; a snapshot from another root key needs `force`, after which the
+//! server is sealed and the snapshot's own unseal shares open it.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use ward_snapshot::{Decoder, Encoder, Header, Item, SnapshotError, SnapshotKey};
+use ward_store::{Import, StoreError};
+
+use crate::core::now;
+use crate::{Core, CoreError, CoreResult};
+
+/// The format's bound on keys is the storage's.
+const _: () = assert!(ward_snapshot::MAX_KEY_LEN == ward_store::MAX_BACKEND_KEY_LEN);
+
+/// Pieces of a snapshot being written: the bytes, in order, or the error that cut it short.
+pub struct SnapshotStream {
+    /// The snapshot's header.
+    pub header: Header,
+    /// The snapshot's bytes, a piece at a time; an `Err` means the snapshot is incomplete
+    /// (the transport must not let it pass for a whole one).
+    pub chunks: mpsc::Receiver<CoreResult<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for SnapshotStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotStream")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The snapshot's header.
+    pub header: Header,
+    /// Whether the snapshot came from another root key (restored with force): the server
+    /// is now sealed, and the snapshot's unseal shares open it.
+    pub sealed: bool,
+}
+
+/// Snapshot chunks buffered between the storage export and the client: with the export's own
+/// few batches, what a snapshot of any size holds in memory at once.
+const CHUNK_QUEUE: usize = 4;
+
+impl Core {
+    /// The key snapshots are MACed with: derived from the root key, so unsealed only.
+    fn snapshot_key(&self) -> CoreResult<SnapshotKey> {
+        let root = self.root_key()?;
+        Ok(SnapshotKey::derive(root.expose()))
+    }
+
+    /// Starts a snapshot of the storage as one read sees it, while requests go on. With
+    /// `vault_container`, the snapshot travels in Vault's gzip'd tar, which `bao operator
+    /// raft snapshot save` insists on; Ward's parsers unwrap it by themselves.
+    pub async fn snapshot(&self, vault_container: bool) -> CoreResult<SnapshotStream> {
+        let key = self.snapshot_key()?;
+        let keyring_term = self.barrier.keyring()?.active_term().number();
+        let mut export = self.barrier.raw_storage().export().await?;
+        let header = Header {
+            version: ward_snapshot::FORMAT_VERSION,
+            created_unix: now(),
+            storage: self.config.storage_type.clone(),
+            keyring_term,
+            key_id: key.id(),
+            records: export.count,
+        };
+        let (sender, chunks) = mpsc::channel(CHUNK_QUEUE);
+        let mut first = Vec::new();
+        let mut encoder = Encoder::start(&header, &mut first).map_err(CoreError::Snapshot)?;
+        let mut container = vault_container.then(ward_snapshot::ArchiveWriter::new);
+        let first = wrap(&mut container, first);
+        tokio::spawn(async move {
+            if sender.send(Ok(first)).await.is_err() {
+                return;
+            }
+            while let Some(batch) = export.batches.recv().await {
+                let chunk = batch.map_err(CoreError::from).and_then(|entries| {
+                    let mut out = Vec::with_capacity(
+                        entries.iter().map(|(k, v)| k.len() + v.len() + 8).sum(),
+                    );
+                    for (k, v) in &entries {
+                        encoder
+                            .record(k, v, &mut out)
+                            .map_err(CoreError::Snapshot)?;
+                    }
+                    Ok(wrap(&mut container, out))
+                });
+                let failed = chunk.is_err();
+                if sender.send(chunk).await.is_err() || failed {
+                    return;
+                }
+            }
+            let mut last = Vec::new();
+            let end = encoder
+                .finish(&key, &mut last)
+                .map(|trailer| {
+                    let mut out = wrap(&mut container, last);
+                    if let Some(archive) = container.take() {
+                        out.extend(archive.finish(&trailer.digest));
+                    }
+                    out
+                })
+                .map_err(CoreError::Snapshot);
+            let _ = sender.send(end).await;
+        });
+        Ok(SnapshotStream { header, chunks })
+    }
+
+    /// Restores a snapshot streamed in `body`: every stored entry is replaced by the
+    /// snapshot's, in one transaction that commits only once the whole snapshot has been read
+    /// and its checksum (and, for this cluster's, its MAC) holds. A bad snapshot leaves the
+    /// storage as it was. `force` accepts a snapshot from another root key.
+    pub async fn restore_snapshot(
+        &self,
+        body: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+        force: bool,
+    ) -> CoreResult<Restored> {
+        let key = self.snapshot_key()?;
+        // One restore at a time, and none beside an unseal, a seal or a keyring rotation.
+        let _guard = self.progress.lock().await;
+        let (steps, imported) = mpsc::channel(CHUNK_QUEUE);
+        let storage = Arc::clone(self.barrier.raw_storage());
+        let import = tokio::spawn(async move { storage.replace_all(imported).await });
+        let read = read_snapshot(body, &key, force, steps).await;
+        let written = import.await.map_err(|e| CoreError::Task {
+            what: "snapshot import",
+            source: Some(Box::new(e)),
+        })?;
+        let header = match (read, written) {
+            (Ok(header), Ok(_)) => header,
+            // The storage failed on its own: its error says why.
+            (_, Err(e)) if !matches!(e, StoreError::ImportAborted) => return Err(e.into()),
+            // The snapshot was bad: the import was abandoned, the storage is untouched.
+            (Err(e), _) => return Err(e),
+            (Ok(_), Err(e)) => return Err(e.into()),
+        };
+        let foreign = header.key_id != key.id();
+        tracing::info!(
+            records = header.records,
+            created = header.created_unix,
+            foreign,
+            "snapshot restored"
+        );
+        if foreign {
+            self.seal_after_restore().await;
+        } else if let Err(e) = self.reload_after_restore().await {
+            // Whatever the restored state is, this server cannot serve it as it is: seal,
+            // and unsealing loads it afresh.
+            tracing::error!(error = %e.report(), "could not reload after a restore; sealing");
+            self.seal_after_restore().await;
+            return Ok(Restored {
+                header,
+                sealed: true,
+            });
+        }
+        Ok(Restored {
+            header,
+            sealed: foreign,
+        })
+    }
+
+    /// After a restore of this cluster's snapshot: the keyring, mounts, policies, audit
+    /// devices and every cache as the restored storage has them.
+    async fn reload_after_restore(&self) -> CoreResult<()> {
+        self.clear_caches();
+        let root_key = self.root_key()?;
+        let keyring =
+            crate::seal::load_keyring(self.barrier.raw_storage().as_ref(), &root_key).await?;
+        self.barrier.unseal(Arc::new(keyring));
+        self.post_unseal().await
+    }
+
+    /// Seals without writing anything: the storage now belongs to another root key, so the
+    /// audit checkpoints `seal` saves would be written under a keyring it no longer has.
+    async fn seal_after_restore(&self) {
+        if let Some(cluster) = self.cluster.get() {
+            cluster.set_serving(false);
+        }
+        self.barrier.seal();
+        self.audit.shutdown().await;
+        if let Ok(mut slot) = self.root_key.write() {
+            *slot = None;
+        }
+        self.clear_caches();
+        tracing::info!("sealed after restoring a snapshot from another root key");
+    }
+}
+
+/// A piece of the snapshot as it is sent: as it is, or as the next entry of Vault's container.
+fn wrap(container: &mut Option<ward_snapshot::ArchiveWriter>, piece: Vec<u8>) -> Vec<u8> {
+    match container {
+        Some(archive) => archive.piece(&piece),
+        None => piece,
+    }
+}
+
+/// Entries sent to the import at a time.
+const IMPORT_BATCH: usize = 256;
+
+/// Parses `body` into import steps, sending [`Import::Commit`] only if the whole snapshot is
+/// sound; on any error it returns without it (dropping `steps` abandons the import).
+async fn read_snapshot(
+    mut body: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    key: &SnapshotKey,
+    force: bool,
+    steps: mpsc::Sender<Import>,
+) -> CoreResult<Header> {
+    let bad = |e: SnapshotError| CoreError::Snapshot(e);
+    // The import stopped (a storage failure): its own error says why.
+    let import_gone = || CoreError::Storage(StoreError::ImportAborted);
+    let mut decoder = Decoder::new();
+    let mut header: Option<Header> = None;
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    let mut sound = false;
+    while let Some(chunk) = body.recv().await {
+        let chunk = chunk
+            .map_err(|_| CoreError::bad("failed to read the snapshot from the request body"))?;
+        decoder.push(&chunk);
+        while let Some(item) = decoder.next_item().map_err(bad)? {
+            match item {
+                Item::Header(h) => {
+                    if h.key_id != key.id() && !force {
+                        return Err(CoreError::bad(
+                            "the snapshot was taken under a different root key (another \
+                             cluster, or before a re-initialisation); restore it with force \
+                             (snapshot-force), after which the server is sealed and the \
+                             snapshot's unseal keys open it",
+                        ));
+                    }
+                    header = Some(h);
+                }
+                Item::Record { key, value } => {
+                    batch.push((key, value));
+                    if batch.len() == IMPORT_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH));
+                        steps
+                            .send(Import::Entries(full))
+                            .await
+                            .map_err(|_| import_gone())?;
+                    }
+                }
+                Item::End(trailer) => {
+                    let ours = header.as_ref().is_some_and(|h| h.key_id == key.id());
+                    // A snapshot of this cluster must carry this cluster's MAC, force or not:
+                    // if it does not, someone changed it and fixed up the checksum.
+                    if ours && !trailer.mac_is_valid(key) {
+                        return Err(CoreError::bad(
+                            "the snapshot's MAC does not verify: it was altered after it was taken",
+                        ));
+                    }
+                    sound = true;
+                }
+            }
+        }
+    }
+    decoder.finish().map_err(bad)?;
+    let header = match header {
+        Some(h) if sound => h,
+        _ => return Err(bad(SnapshotError::Truncated)),
+    };
+    if !batch.is_empty() {
+        steps
+            .send(Import::Entries(batch))
+            .await
+            .map_err(|_| import_gone())?;
+    }
+    steps
+        .send(Import::Commit)
+        .await
+        .map_err(|_| import_gone())?;
+    Ok(header)
+}
