@@ -210,6 +210,12 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
     {
         return cmd::audit::verify(files, public_key.as_deref(), head.as_deref());
     }
+    // Nor inspecting or verifying a snapshot file.
+    if let Command::Operator(cmd::operator::OperatorCommand::Snapshot(snapshot)) = &command
+        && snapshot.is_offline()
+    {
+        return cmd::snapshot::run_offline(snapshot, global.format()?);
+    }
     let context = global.context()?;
     match command {
         Command::Status => cmd::operator::status(&context).await,

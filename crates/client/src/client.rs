@@ -355,6 +355,26 @@ impl Client {
         }
     }
 
+    /// Sends one request with a streamed body (a snapshot), once: never retried (a stream
+    /// cannot be sent twice) and never cached; the reply is returned unread, to be streamed.
+    pub(crate) async fn send_streamed(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<reqwest::Body>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = self.session.token() {
+            request = request.header(TOKEN_HEADER, token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .body(body);
+        }
+        request.send().await.map_err(ClientError::Transport)
+    }
+
     /// Sends one request, once.
     async fn send_once(
         &self,

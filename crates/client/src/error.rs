@@ -24,6 +24,9 @@ pub enum ClientError {
         #[source]
         source: serde_json::Error,
     },
+    /// What the server sent could not be written where it was to go (a snapshot file).
+    #[error("could not write the server's reply: {0}")]
+    Write(#[source] std::io::Error),
     /// The server address is not a usable http(s) URL.
     #[error("invalid server address {0:?}: expected http://host:port or https://host:port")]
     InvalidAddress(String),

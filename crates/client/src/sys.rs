@@ -43,6 +43,57 @@ impl Client {
         decode_optional::<serde_json::Value>("sys/seal", reply).map(drop)
     }
 
+    /// `GET sys/storage/snapshot`: the snapshot, handed to `sink` a piece at a time as it
+    /// arrives (never held whole). Returns its size in bytes. A snapshot cut short by the
+    /// server fails here, as a transport error.
+    pub async fn snapshot_save(
+        &self,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, ClientError> {
+        let path = "sys/storage/snapshot";
+        let mut reply = self.send_streamed(Method::GET, path, None).await?;
+        if !reply.status().is_success() {
+            let status = reply.status();
+            let body = reply.bytes().await.map_err(ClientError::Transport)?;
+            return Err(api_error(&crate::client::RawReply {
+                status,
+                body: body.to_vec(),
+                retry_after: None,
+            }));
+        }
+        let mut size = 0u64;
+        while let Some(piece) = reply.chunk().await.map_err(ClientError::Transport)? {
+            sink(&piece).map_err(ClientError::Write)?;
+            size += piece.len() as u64;
+        }
+        Ok(size)
+    }
+
+    /// `POST sys/storage/snapshot` (`snapshot-force` with `force`): restores the snapshot in
+    /// `file`, streamed from it.
+    pub async fn snapshot_restore(
+        &self,
+        file: tokio::fs::File,
+        force: bool,
+    ) -> Result<(), ClientError> {
+        let path = if force {
+            "sys/storage/snapshot-force"
+        } else {
+            "sys/storage/snapshot"
+        };
+        let reply = self
+            .send_streamed(Method::POST, path, Some(reqwest::Body::from(file)))
+            .await?;
+        let status = reply.status();
+        let body = reply.bytes().await.map_err(ClientError::Transport)?;
+        let reply = crate::client::RawReply {
+            status,
+            body: body.to_vec(),
+            retry_after: None,
+        };
+        decode_optional::<serde_json::Value>(path, reply).map(drop)
+    }
+
     /// `GET sys/seal-status`.
     pub async fn seal_status(&self) -> Result<SealStatus, ClientError> {
         let reply = self.send(Method::GET, "sys/seal-status", None).await?;

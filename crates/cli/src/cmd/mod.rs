@@ -11,6 +11,7 @@ pub(crate) mod policy;
 pub(crate) mod quorum;
 pub(crate) mod run;
 pub(crate) mod secrets;
+pub(crate) mod snapshot;
 pub(crate) mod token;
 
 use std::collections::BTreeMap;

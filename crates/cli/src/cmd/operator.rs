@@ -44,6 +44,9 @@ pub(crate) enum OperatorCommand {
     Rekey(crate::cmd::quorum::RekeyArgs),
     /// Make a new root token with a quorum of unseal key shares (one-time-password flow).
     GenerateRoot(crate::cmd::quorum::GenerateRootArgs),
+    /// Save, restore, inspect or verify snapshots of the storage.
+    #[command(subcommand)]
+    Snapshot(crate::cmd::snapshot::SnapshotCommand),
 }
 
 /// Runs an operator command.
@@ -61,6 +64,7 @@ pub(crate) async fn run(context: &Context, command: OperatorCommand) -> Result<O
             }
         }
         OperatorCommand::Unseal { key, reset } => unseal(context, key, reset).await,
+        OperatorCommand::Snapshot(command) => crate::cmd::snapshot::run(context, command).await,
         OperatorCommand::Rekey(args) => crate::cmd::quorum::rekey(context, args).await,
         OperatorCommand::GenerateRoot(args) => {
             crate::cmd::quorum::generate_root(context, args).await
