@@ -471,7 +471,16 @@ fn stream_body(state: &AppState, body: Option<Body>) -> ward_core::BodyStream {
                     Some(Err(_)) => Err(std::io::Error::other("request body failed")),
                 };
                 let failed = piece.is_err();
-                if sender.send(piece).await.is_err() || failed {
+                if failed {
+                    return;
+                }
+                if sender.send(piece).await.is_err() {
+                    // The core refused the snapshot before its end: read the rest (still
+                    // under the idle limit) so the client hears why instead of a broken pipe.
+                    while let Ok(Some(Ok(_))) = match idle {
+                        Some(limit) => tokio::time::timeout(limit, body.frame()).await,
+                        None => Ok(body.frame().await),
+                    } {}
                     return;
                 }
             }
