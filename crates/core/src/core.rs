@@ -72,6 +72,8 @@ pub struct Core {
     pub(crate) usage: crate::rotation::usage::UsageTracker,
     /// The other servers sharing the storage, when there are any.
     pub(crate) cluster: std::sync::OnceLock<Arc<dyn ward_store::Cluster>>,
+    /// Scheduled snapshots' last outcome.
+    pub(crate) auto_snapshots: crate::snapshot::AutoSnapshots,
     /// Delivers webhooks; the transport provides it (the core has no network).
     webhooks: std::sync::OnceLock<Arc<dyn crate::webhook::WebhookSender>>,
 }
@@ -95,6 +97,7 @@ impl Core {
             rotation: crate::rotation::Scheduler::default(),
             usage: crate::rotation::usage::UsageTracker::default(),
             cluster: std::sync::OnceLock::new(),
+            auto_snapshots: crate::snapshot::AutoSnapshots::default(),
             webhooks: std::sync::OnceLock::new(),
         }
     }

@@ -30,7 +30,7 @@ pub mod webhook;
 
 pub use crate::core::{Core, CoreConfig};
 pub use crate::seal::InitOutput;
-pub use crate::snapshot::{Restored, SnapshotStream};
+pub use crate::snapshot::{Restored, SnapshotSchedule, SnapshotStream};
 
 /// The hash map of the caches read on every request: foldhash, seeded per process. Their
 /// keys are digests, names operators chose, or mount ids, none of which a client can pick to

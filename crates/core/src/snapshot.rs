@@ -279,3 +279,216 @@ async fn read_snapshot(
         .map_err(|_| import_gone())?;
     Ok(header)
 }
+
+/// Scheduled snapshots (`[snapshot]` in the server's configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotSchedule {
+    /// How often to take one.
+    pub interval: std::time::Duration,
+    /// Where to write them (`ward-<UTC time>.snap`).
+    pub directory: std::path::PathBuf,
+    /// Keep at most this many (the newest).
+    pub retain: Option<usize>,
+    /// Delete those older than this.
+    pub retain_age: Option<std::time::Duration>,
+}
+
+/// The last scheduled snapshot's outcome, as `sys/storage/snapshot-auto/status` shows it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub(crate) struct AutoStatus {
+    /// When the last attempt ended (RFC 3339), if there was one.
+    last_time: Option<String>,
+    /// The file it wrote.
+    last_file: Option<String>,
+    /// Its size in bytes.
+    last_size: Option<u64>,
+    /// Why it failed, if it did.
+    last_error: Option<String>,
+    /// Snapshots written and attempts failed since the server started.
+    successes: u64,
+    failures: u64,
+    /// The schedule.
+    interval_seconds: u64,
+    directory: String,
+}
+
+/// The scheduled snapshots' state.
+#[derive(Default)]
+pub(crate) struct AutoSnapshots {
+    status: std::sync::Mutex<Option<AutoStatus>>,
+}
+
+impl Core {
+    /// Starts taking a snapshot every `schedule.interval` on the active server (none while
+    /// sealed or standby), written atomically into `schedule.directory` and pruned by its
+    /// retention. A failure is logged and recorded in the status, and retried at the next
+    /// interval; requests never wait for it.
+    pub fn spawn_snapshot_schedule(
+        self: &Arc<Self>,
+        schedule: SnapshotSchedule,
+    ) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        if let Ok(mut slot) = self.auto_snapshots.status.lock() {
+            *slot = Some(AutoStatus {
+                interval_seconds: schedule.interval.as_secs(),
+                directory: schedule.directory.display().to_string(),
+                ..AutoStatus::default()
+            });
+        }
+        tokio::spawn(async move {
+            let mut ticker =
+                tokio::time::interval(schedule.interval.max(std::time::Duration::from_secs(1)));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first tick is immediate: skip it, the first snapshot comes one interval in.
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let Some(core) = weak.upgrade() else { return };
+                if core.is_sealed() || !core.is_active() {
+                    continue;
+                }
+                let outcome = core.scheduled_snapshot(&schedule).await;
+                core.record_auto(outcome);
+            }
+        })
+    }
+
+    fn record_auto(&self, outcome: Result<(std::path::PathBuf, u64), String>) {
+        let time = ward_api::time::rfc3339_seconds(now());
+        let Ok(mut slot) = self.auto_snapshots.status.lock() else {
+            return;
+        };
+        let status = slot.get_or_insert_with(AutoStatus::default);
+        status.last_time = time;
+        match outcome {
+            Ok((file, size)) => {
+                tracing::info!(file = %file.display(), size, "scheduled snapshot written");
+                status.last_file = Some(file.display().to_string());
+                status.last_size = Some(size);
+                status.last_error = None;
+                status.successes += 1;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "scheduled snapshot failed; retrying at the next interval");
+                status.last_error = Some(e);
+                status.failures += 1;
+            }
+        }
+    }
+
+    /// `GET sys/storage/snapshot-auto/status`.
+    pub(crate) fn auto_snapshot_status(&self) -> CoreResult<crate::Response> {
+        let status = self
+            .auto_snapshots
+            .status
+            .lock()
+            .map_err(|_| CoreError::Invariant("snapshot status lock poisoned"))?
+            .clone();
+        match status {
+            Some(status) => Ok(crate::Response::data(
+                serde_json::to_value(status).map_err(CoreError::Encode)?,
+            )),
+            None => Err(CoreError::NotFound(
+                "no scheduled snapshots: set [snapshot] in the configuration".into(),
+            )),
+        }
+    }
+
+    /// Takes one snapshot into a temporary file in the directory, syncs it, renames it to
+    /// its final name and syncs the directory, then prunes.
+    async fn scheduled_snapshot(
+        &self,
+        schedule: &SnapshotSchedule,
+    ) -> Result<(std::path::PathBuf, u64), String> {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = self
+            .snapshot(false)
+            .await
+            .map_err(|e| e.report().to_string())?;
+        let stamp = chrono::DateTime::from_timestamp(stream.header.created_unix, 0)
+            .map(|t| t.format("%Y%m%dT%H%M%SZ").to_string())
+            .unwrap_or_default();
+        let dir = &schedule.directory;
+        let name = format!("ward-{stamp}.snap");
+        let final_path = dir.join(&name);
+        let temp_path = dir.join(format!(".{name}.tmp"));
+        let io = |what: &str, e: std::io::Error| format!("{what} {}: {e}", dir.display());
+        let result = async {
+            let mut file = tokio::fs::File::create(&temp_path)
+                .await
+                .map_err(|e| io("cannot create a file in", e))?;
+            let mut size = 0u64;
+            while let Some(chunk) = stream.chunks.recv().await {
+                let chunk = chunk.map_err(|e| e.report().to_string())?;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| io("cannot write in", e))?;
+                size += chunk.len() as u64;
+            }
+            file.sync_all()
+                .await
+                .map_err(|e| io("cannot sync a file in", e))?;
+            drop(file);
+            tokio::fs::rename(&temp_path, &final_path)
+                .await
+                .map_err(|e| io("cannot rename a file in", e))?;
+            let dir_handle = tokio::fs::File::open(dir)
+                .await
+                .map_err(|e| io("cannot open", e))?;
+            dir_handle
+                .sync_all()
+                .await
+                .map_err(|e| io("cannot sync", e))?;
+            Ok::<u64, String>(size)
+        }
+        .await;
+        let size = match result {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&temp_path).await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = prune(schedule).await {
+            tracing::warn!(error = %e, "pruning old snapshots failed");
+        }
+        Ok((final_path, size))
+    }
+}
+
+/// Deletes the scheduled snapshots beyond `retain` (oldest first) and older than
+/// `retain_age`. Only `ward-*.snap` files are touched; their names sort by time.
+async fn prune(schedule: &SnapshotSchedule) -> std::io::Result<()> {
+    let mut names = Vec::new();
+    let mut entries = tokio::fs::read_dir(&schedule.directory).await?;
+    while let Some(entry) = entries.next_entry().await? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("ward-") && name.ends_with(".snap") {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let mut doomed = Vec::new();
+    if let Some(retain) = schedule.retain
+        && names.len() > retain
+    {
+        doomed.extend(names.drain(..names.len() - retain));
+    }
+    if let Some(age) = schedule.retain_age {
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(age)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        for name in names {
+            let modified = tokio::fs::metadata(schedule.directory.join(&name))
+                .await?
+                .modified()?;
+            if modified < cutoff {
+                doomed.push(name);
+            }
+        }
+    }
+    for name in doomed {
+        tokio::fs::remove_file(schedule.directory.join(&name)).await?;
+    }
+    Ok(())
+}

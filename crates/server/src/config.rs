@@ -64,6 +64,25 @@ pub struct Config {
     /// Rotation scheduler settings.
     #[serde(default)]
     pub rotation: RotationSettings,
+    /// Scheduled snapshots (none without this table).
+    #[serde(default)]
+    pub snapshot: Option<SnapshotSettings>,
+}
+
+/// The `[snapshot]` table: scheduled snapshots of the storage, taken by the active server.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSettings {
+    /// How often (Vault duration, e.g. `"1h"`); required.
+    pub interval: String,
+    /// The directory the snapshots are written to; required.
+    pub directory: std::path::PathBuf,
+    /// Keep the newest this many.
+    #[serde(default)]
+    pub retain: Option<usize>,
+    /// Delete those older than this (Vault duration).
+    #[serde(default)]
+    pub retain_age: Option<String>,
 }
 
 /// The `[listener]` table: TLS settings of the API listener, as Vault's `listener "tcp"`:

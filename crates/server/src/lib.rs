@@ -126,6 +126,9 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         rotation: rotation_config(&config.rotation)?,
     };
     let core = Arc::new(Core::new(storage, core_config));
+    if let Some(settings) = &config.snapshot {
+        core.spawn_snapshot_schedule(snapshot_schedule(settings)?);
+    }
     if let StorageHold::Cluster { cluster, sink } = &opened.hold {
         let _ = sink.core.set(Arc::downgrade(&core));
         core.join_cluster(cluster.clone());
@@ -371,6 +374,28 @@ fn lock_database(path: &std::path::Path) -> Result<std::fs::File, ServerError> {
         ))),
         Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
+}
+
+/// The `[snapshot]` table as the core takes it.
+fn snapshot_schedule(
+    settings: &config::SnapshotSettings,
+) -> Result<ward_core::SnapshotSchedule, ServerError> {
+    let interval = duration(Some(&settings.interval), 0)?;
+    if interval == 0 {
+        return Err(ServerError::Config(
+            "[snapshot] interval must be more than 0".into(),
+        ));
+    }
+    Ok(ward_core::SnapshotSchedule {
+        interval: std::time::Duration::from_secs(interval),
+        directory: settings.directory.clone(),
+        retain: settings.retain,
+        retain_age: settings
+            .retain_age
+            .as_deref()
+            .map(|age| duration(Some(age), 0).map(std::time::Duration::from_secs))
+            .transpose()?,
+    })
 }
 
 fn duration(text: Option<&str>, default: u64) -> Result<u64, ServerError> {

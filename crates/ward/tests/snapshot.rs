@@ -504,3 +504,103 @@ fn bao_operator_raft_snapshot_saves_and_restores() {
     assert!(sealed(&other));
     let _ = stdout(&forced);
 }
+
+#[test]
+fn scheduled_snapshots_appear_are_pruned_and_report_failures() {
+    let data = tempfile::tempdir().unwrap();
+    let snapshots = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "{}\n[snapshot]\ninterval = \"1s\"\ndirectory = \"{}\"\nretain = 2\n",
+        sqlite_toml(data.path()),
+        snapshots.path().display()
+    );
+    let server = Server::start_with_config(&toml);
+    let (_, root) = init(&server);
+    put(&server, &root, "kept", "v1");
+    let listed = || -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(snapshots.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, body) = call(
+            &server,
+            &root,
+            "GET",
+            "sys/storage/snapshot-auto/status",
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        if body["data"]["successes"].as_u64().unwrap() >= 4 {
+            assert!(body["data"]["last_error"].is_null(), "{body}");
+            assert!(body["data"]["last_size"].as_u64().unwrap() > 0);
+            let last = body["data"]["last_file"].as_str().unwrap().to_owned();
+            assert!(std::path::Path::new(&last).exists(), "{last}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled snapshots: {body}\n{}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Pruned to the newest two, each a whole snapshot (no temporary file left behind).
+    let files = listed();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("ward-") && name.ends_with(".snap"),
+            "{name}"
+        );
+        ok(ward(
+            &server,
+            &root,
+            &["operator", "snapshot", "verify", file.to_str().unwrap()],
+        ));
+    }
+}
+
+#[test]
+fn a_failing_scheduled_snapshot_is_reported_and_blocks_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    // A regular file where the directory should be: every attempt fails (as root, a
+    // read-only directory would not).
+    let not_a_directory = data.path().join("not-a-directory");
+    std::fs::write(&not_a_directory, b"").unwrap();
+    let toml = format!(
+        "{}\n[snapshot]\ninterval = \"1s\"\ndirectory = \"{}\"\n",
+        sqlite_toml(data.path()),
+        not_a_directory.display()
+    );
+    let server = Server::start_with_config(&toml);
+    let (_, root) = init(&server);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        // Requests go on meanwhile.
+        put(&server, &root, "kept", "v1");
+        let (_, body) = call(
+            &server,
+            &root,
+            "GET",
+            "sys/storage/snapshot-auto/status",
+            None,
+        );
+        if body["data"]["failures"].as_u64().unwrap_or(0) >= 2 {
+            let error = body["data"]["last_error"].as_str().unwrap();
+            assert!(error.contains("not-a-directory"), "{error}");
+            assert_eq!(body["data"]["successes"], 0);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failure reported: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -69,6 +69,7 @@ pub(crate) enum SysRoute {
     AuditHash,
     /// `storage/snapshot` (and Vault's `storage/raft/snapshot`): read takes a snapshot, write
     /// restores one; `force` (`snapshot-force`) accepts one from another root key.
+    SnapshotAutoStatus,
     Snapshot {
         force: bool,
         /// Vault's spelling (`storage/raft/...`): the snapshot goes out in Vault's container.
@@ -188,6 +189,11 @@ impl Engine for System {
             )
             .sudo(),
             Route::new(
+                "storage/snapshot-auto/status",
+                &[Read],
+                S::SnapshotAutoStatus,
+            ),
+            Route::new(
                 "storage/snapshot-force",
                 &[Write],
                 S::Snapshot {
@@ -236,6 +242,7 @@ impl Engine for System {
                 core.sys_open(call.route, op, &p).await
             }
             S::HaStatus => core.ha_status().await,
+            S::SnapshotAutoStatus => core.auto_snapshot_status(),
             S::Snapshot { force, vault } => match op {
                 Operation::Read => Ok(Response::bare(crate::Bare::Snapshot(
                     core.snapshot(vault).await?,
