@@ -646,9 +646,12 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A snapshot's records in order: (key, value) as stored.
+pub type Records = Vec<(String, Vec<u8>)>;
+
 /// Parses a whole snapshot held in memory (tests, small files): the header, the records
 /// and the trailer, or the first thing wrong with it.
-pub fn parse(bytes: &[u8]) -> Result<(Header, Vec<(String, Vec<u8>)>, Trailer), SnapshotError> {
+pub fn parse(bytes: &[u8]) -> Result<(Header, Records, Trailer), SnapshotError> {
     let mut decoder = Decoder::new();
     decoder.push(bytes);
     let mut header = None;

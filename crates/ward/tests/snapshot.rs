@@ -70,7 +70,7 @@ fn unseal(server: &Server, keys: &[String]) {
         let (status, body) = call(server, "", "PUT", "sys/unseal", Some(&json!({"key": key})));
         assert_eq!(status, 200, "{body}");
     }
-    assert_eq!(sealed(server), false);
+    assert!(!sealed(server));
 }
 
 fn sealed(server: &Server) -> bool {
@@ -185,7 +185,7 @@ fn restore_into_fresh_server(target: &Server, file: &Path, keys: &[String], root
     );
     assert_exit(&refused, 1);
     assert!(stderr(&refused).contains("force"), "{}", stderr(&refused));
-    assert_eq!(sealed(target), false);
+    assert!(!sealed(target));
     put(target, &target_root, "target-own", "still-here");
     ok(ward(
         target,
