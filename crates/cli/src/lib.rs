@@ -153,8 +153,9 @@ pub fn run(serve: impl FnOnce(ServerArgs) -> Result<(), ServeError>) -> ExitCode
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
-            // Help and --version are not errors; everything else is a usage error (2).
-            let code = if error.use_stderr() { 2 } else { 0 };
+            // Help and --version are not errors; everything else is a usage error (1, a
+            // local error, as Vault's).
+            let code = if error.use_stderr() { 1 } else { 0 };
             let _ignored = error.print();
             return ExitCode::from(code);
         }
