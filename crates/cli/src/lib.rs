@@ -117,6 +117,9 @@ enum Command {
     Audit(cmd::audit::AuditCommand),
     /// Find secrets in files, standard input or git history (`ward scan --help`).
     Scan(ScanPlaceholder),
+    /// Reports for auditors: `ward report compliance [-format markdown|json|html] [-out FILE]`.
+    #[command(subcommand)]
+    Report(cmd::report::ReportCommand),
     /// Run a command with secrets in its environment (restarted when they change with
     /// --watch)
     Run(cmd::run::RunArgs),
@@ -211,6 +214,10 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
     {
         return cmd::audit::verify(files, public_key.as_deref(), head.as_deref());
     }
+    // The report has output formats of its own (markdown, html).
+    if let Command::Report(c) = command {
+        return cmd::report::run(global, c).await;
+    }
     let context = global.context()?;
     match command {
         Command::Status => cmd::operator::status(&context).await,
@@ -227,7 +234,7 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
         Command::Policy(c) => cmd::policy::run(&context, c).await,
         Command::Audit(c) => cmd::audit::run(&context, c).await,
         Command::Run(args) => cmd::run::run(&context, args).await,
-        Command::Server(_) | Command::Scan(_) => {
+        Command::Server(_) | Command::Scan(_) | Command::Report(_) => {
             Err(CliError::Usage("not a client command".into()))
         }
     }

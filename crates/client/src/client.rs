@@ -529,7 +529,7 @@ impl Client {
 }
 
 /// `path?k=v&...` with the pairs form-encoded; `path` unchanged when there are none.
-fn with_query(path: &str, query: &[(String, String)]) -> String {
+pub(crate) fn with_query(path: &str, query: &[(String, String)]) -> String {
     if query.is_empty() {
         return path.to_owned();
     }
