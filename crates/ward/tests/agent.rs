@@ -218,6 +218,39 @@ fn approle_auto_auth_writes_a_0600_sink_and_removes_the_secret_id_file() {
 }
 
 #[test]
+fn a_token_past_its_max_ttl_is_replaced_by_a_new_login_and_the_sink_follows() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = auto_auth(&server, dir.path());
+    // Renewable for 4 s in all: renewal soon stops extending it, and the agent logs in
+    // again with the secret ID it read (its file is gone by then).
+    ok(server.call(
+        "POST",
+        "auth/approle/role/app",
+        Some(&json!({"token_policies": "app", "token_ttl": "2s", "token_max_ttl": "4s"})),
+    ));
+    let sink = dir.path().join("token");
+    let mut agent = Agent::start(dir.path(), &config);
+    agent.wait_for("sink file", Duration::from_secs(20), || {
+        !read(&sink).is_empty()
+    });
+    let first = read(&sink);
+    agent.wait_for("a new token in the sink", Duration::from_secs(15), || {
+        let now = read(&sink);
+        !now.is_empty() && now != first
+    });
+    let second = read(&sink);
+    let status = server
+        .http_with_token(Some(&second))
+        .get(server.url("auth/token/lookup-self"))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "{}", agent.log());
+    assert!(!dir.path().join("secret-id").exists());
+}
+
+#[test]
 fn a_template_is_rendered_again_after_a_kv_write_and_its_command_runs_once_per_change() {
     let server = Server::start();
     ok(server.call(
