@@ -19,6 +19,10 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
+    /// The server refused what a template asked for (exit code 2); the text names the
+    /// template, its line and the path.
+    #[error("{0}")]
+    Refused(String),
     /// The server refused or could not serve a call (exit code 2 for a refusal, 1 when it
     /// could not be reached).
     #[error("Error {action}: {source}")]
@@ -36,6 +40,7 @@ impl AgentError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Server { source, .. } if source.status().is_some_and(|s| s < 500) => 2,
+            Self::Refused(_) => 2,
             _ => 1,
         }
     }

@@ -16,13 +16,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 use serde_json::Value as Json;
 use tokio::runtime::Handle;
-use ward_client::Client;
+use ward_client::{Client, ClientError};
 use ward_crypto::sha256;
 use zeroize::Zeroizing;
 
@@ -70,6 +71,9 @@ struct Functions {
     runtime: Handle,
     /// Reads made during the current pass, by API path.
     reads: Mutex<HashMap<String, Json>>,
+    /// Whether the server refused (4xx) a call of the template being rendered: its error
+    /// is then the server's refusal (exit code 2), not a local one.
+    refused: AtomicBool,
     /// Ciphertexts by (mount, key, SHA-256 of the plaintext): one per input for the agent's
     /// lifetime.
     ciphertexts: Mutex<HashMap<EncryptionInput, String>>,
@@ -82,6 +86,7 @@ impl Templates {
             client: client.clone(),
             runtime: Handle::current(),
             reads: Mutex::default(),
+            refused: AtomicBool::new(false),
             ciphertexts: Mutex::default(),
         });
         let mut environment = Environment::new();
@@ -140,6 +145,7 @@ impl Templates {
         for entry in &mut self.entries {
             let environment = self.environment.clone();
             let name = entry.name.clone();
+            self.functions.refused.store(false, Ordering::Relaxed);
             // The functions block on the client: off the async threads.
             let rendered = tokio::task::spawn_blocking(move || {
                 environment
@@ -150,7 +156,15 @@ impl Templates {
             })
             .await
             .map_err(|e| AgentError::Config(format!("template {}: {e}", entry.name)))
-            .and_then(|result| result.map_err(AgentError::Config));
+            .and_then(|result| {
+                result.map_err(|text| {
+                    if self.functions.refused.load(Ordering::Relaxed) {
+                        AgentError::Refused(text)
+                    } else {
+                        AgentError::Config(text)
+                    }
+                })
+            });
             let rendered = match rendered {
                 Ok(rendered) => rendered,
                 Err(error) => {
@@ -297,6 +311,14 @@ fn register(environment: &mut Environment<'static>, functions: &Arc<Functions>) 
 }
 
 impl Functions {
+    /// A failed call's error for the template, remembering a refusal.
+    fn server_error(&self, action: String, error: &ClientError) -> Error {
+        if error.status().is_some_and(|status| status < 500) {
+            self.refused.store(true, Ordering::Relaxed);
+        }
+        own_error(format!("{action}: {error}"))
+    }
+
     /// The `data` of a read of `path`, once per pass.
     fn read(&self, path: &str) -> Result<Json, Error> {
         if let Some(data) = self
@@ -310,7 +332,7 @@ impl Functions {
         let response = self
             .runtime
             .block_on(self.client.read(path))
-            .map_err(|e| own_error(format!("reading {path}: {e}")))?;
+            .map_err(|e| self.server_error(format!("reading {path}"), &e))?;
         let data = response
             .and_then(|r| r.data)
             .ok_or_else(|| own_error(format!("no secret at {path}")))?;
@@ -326,7 +348,7 @@ impl Functions {
         let mount = self
             .runtime
             .block_on(self.client.kv_mount_for(path))
-            .map_err(|e| own_error(format!("finding the KV mount of {path}: {e}")))?;
+            .map_err(|e| self.server_error(format!("finding the KV mount of {path}"), &e))?;
         let relative = mount.relative(path);
         let kv = if mount.version == 2 {
             let data = self.read(&format!("{}/data/{relative}", mount.mount))?;
@@ -364,7 +386,7 @@ impl Functions {
                     .transit(mount)
                     .encrypt(key, plaintext.as_bytes(), None),
             )
-            .map_err(|e| own_error(format!("encrypting with {mount}/keys/{key}: {e}")))?;
+            .map_err(|e| self.server_error(format!("encrypting with {mount}/keys/{key}"), &e))?;
         self.ciphertexts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -376,7 +398,7 @@ impl Functions {
         let plaintext = self
             .runtime
             .block_on(self.client.transit(mount).decrypt(key, ciphertext, None))
-            .map_err(|e| own_error(format!("decrypting with {mount}/keys/{key}: {e}")))?;
+            .map_err(|e| self.server_error(format!("decrypting with {mount}/keys/{key}"), &e))?;
         String::from_utf8(plaintext.to_vec())
             .map_err(|_| own_error(format!("the plaintext of {mount}/keys/{key} is not UTF-8")))
     }

@@ -329,7 +329,7 @@ command = "echo run >> {runs}"
 }
 
 #[test]
-fn a_template_error_names_the_template_and_line_and_no_secret() {
+fn a_template_error_names_the_template_and_line_and_a_refusal_exits_2() {
     let server = Server::start();
     put(&server, "app", json!({"password": "hunter2-value"}));
     let dir = tempfile::tempdir().unwrap();
@@ -358,6 +358,29 @@ destination = "{destination}"
     assert!(stderr.contains("template 1, line 2"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
     assert!(!destination.exists());
+
+    // What the server refuses the agent's token is the server's refusal: exit 2.
+    let (_, secret) = server.call("POST", "auth/approle/role/app/secret-id", None);
+    std::fs::write(
+        dir.path().join("secret-id"),
+        secret["data"]["secret_id"].as_str().unwrap(),
+    )
+    .unwrap();
+    let config = config.replace(
+        "{{ kv('secret/app').data.password | int }}",
+        "{{ secret('sys/mounts') }}",
+    );
+    std::fs::write(&path, &config).unwrap();
+    let output = Command::new(ward_bin())
+        .args(["agent", "-config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("template 1, line 2") && stderr.contains("reading sys/mounts"),
+        "{stderr}"
+    );
 }
 
 #[test]
