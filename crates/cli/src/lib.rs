@@ -123,6 +123,16 @@ enum Command {
     /// Run a command with secrets in its environment (restarted when they change with
     /// --watch)
     Run(cmd::run::RunArgs),
+    /// Run the agent: auto-auth, templates, exec and an API proxy, configured by a file.
+    Agent(AgentArgs),
+}
+
+/// Arguments of `ward agent`.
+#[derive(Debug, clap::Args)]
+struct AgentArgs {
+    /// The agent's TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
 }
 
 /// `ward scan` as the top-level help lists it. The real parsing is [`ScanCli`]'s: the scanner's
@@ -171,6 +181,7 @@ pub fn run(serve: impl FnOnce(ServerArgs) -> Result<(), ServeError>) -> ExitCode
                 ExitCode::FAILURE
             }
         },
+        Command::Agent(agent_args) => run_agent(&agent_args.config),
         command => {
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -184,6 +195,29 @@ pub fn run(serve: impl FnOnce(ServerArgs) -> Result<(), ServeError>) -> ExitCode
             };
             let result = runtime.block_on(dispatch(command, &cli.global));
             finish(result)
+        }
+    }
+}
+
+/// Runs `ward agent` on a runtime of its own: its template functions block on the client
+/// from worker threads while the listener and renewal go on.
+fn run_agent(config: &std::path::Path) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            print_stderr(&format!("Error starting the async runtime: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(ward_agent::run(config)) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            print_stderr(&format!("ward agent: {error}"));
+            ExitCode::from(error.exit_code())
         }
     }
 }
@@ -234,7 +268,7 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
         Command::Policy(c) => cmd::policy::run(&context, c).await,
         Command::Audit(c) => cmd::audit::run(&context, c).await,
         Command::Run(args) => cmd::run::run(&context, args).await,
-        Command::Server(_) | Command::Scan(_) | Command::Report(_) => {
+        Command::Server(_) | Command::Scan(_) | Command::Report(_) | Command::Agent(_) => {
             Err(CliError::Usage("not a client command".into()))
         }
     }
