@@ -15,6 +15,7 @@ pub mod lenient;
 mod mounts;
 mod policy;
 mod quorum;
+pub mod report;
 mod sys;
 pub mod time;
 mod token;

@@ -30,15 +30,16 @@ pub(crate) struct GlobalArgs {
         value_name = "TOKEN"
     )]
     token: Option<String>,
-    /// Output format [env: WARD_FORMAT, then VAULT_FORMAT; default: table].
+    /// Output format: table or json; `report compliance` also takes markdown and html
+    /// [env: WARD_FORMAT, then VAULT_FORMAT; default: table].
+    // A string, not a value enum: `report compliance` has formats of its own.
     #[arg(
         long = "format",
         id = "global_format",
         global = true,
-        value_name = "FORMAT",
-        value_enum
+        value_name = "FORMAT"
     )]
-    format: Option<Format>,
+    format: Option<String>,
     /// PEM CA bundle to trust instead of the system roots [env: WARD_CACERT, then VAULT_CACERT].
     #[arg(
         long = "ca-cert",
@@ -90,19 +91,29 @@ pub(crate) struct Context {
 impl GlobalArgs {
     /// The output format: the flag, else WARD_FORMAT, else VAULT_FORMAT, else table.
     pub(crate) fn format(&self) -> Result<Format, CliError> {
-        match self.format {
-            Some(format) => Ok(format),
-            None => match env_var("WARD_FORMAT").or_else(|| env_var("VAULT_FORMAT")) {
-                None => Ok(Format::Table),
-                Some(name) => <Format as clap::ValueEnum>::from_str(&name, true).map_err(|_| {
-                    CliError::Usage(format!("Invalid output format {name:?} (table or json)"))
-                }),
-            },
+        match self.format_name() {
+            None => Ok(Format::Table),
+            Some(name) => <Format as clap::ValueEnum>::from_str(&name, true).map_err(|_| {
+                CliError::Usage(format!("Invalid output format {name:?} (table or json)"))
+            }),
         }
+    }
+
+    /// The output format asked for, by name: the flag, else WARD_FORMAT, else VAULT_FORMAT.
+    pub(crate) fn format_name(&self) -> Option<String> {
+        self.format
+            .clone()
+            .or_else(|| env_var("WARD_FORMAT"))
+            .or_else(|| env_var("VAULT_FORMAT"))
     }
 
     /// Builds the client: flags win over WARD_*, which win over VAULT_*.
     pub(crate) fn context(&self) -> Result<Context, CliError> {
+        self.context_with(self.format()?)
+    }
+
+    /// Builds the client for a command that reads the format name itself.
+    pub(crate) fn context_with(&self, format: Format) -> Result<Context, CliError> {
         let address = self
             .address
             .clone()
@@ -118,10 +129,7 @@ impl GlobalArgs {
         let options = self.client_options()?;
         let client = Client::with_options(&address, token.as_deref().map(str::trim), &options)
             .map_err(|e| CliError::Usage(format!("Error configuring the client: {e}")))?;
-        Ok(Context {
-            client,
-            format: self.format()?,
-        })
+        Ok(Context { client, format })
     }
 }
 

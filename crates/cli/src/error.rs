@@ -9,7 +9,7 @@ use ward_client::ClientError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum CliError {
-    /// Bad arguments (exit code 2, as Vault).
+    /// Bad arguments (exit code 1: a local error, as Vault's).
     #[error("{0}")]
     Usage(String),
     /// A request failed; `action` says what was being done (`writing data to secret/data/a`).
@@ -21,8 +21,8 @@ pub(crate) enum CliError {
         #[source]
         source: ClientError,
     },
-    /// A request of the generic `read`/`write`/`delete`/`list` commands failed: as
-    /// Vault's, they exit 2 for errors the server returned.
+    /// A request of the generic `read`/`write`/`delete`/`list` commands failed (exit code
+    /// 2, as every remote error).
     #[error("Error {action}: {}", ApiText(.source))]
     Request {
         /// What the command was doing.
@@ -49,12 +49,13 @@ pub(crate) enum CliError {
 }
 
 impl CliError {
-    /// Vault's exit codes: 2 for usage errors, nothing found, and the generic commands'
-    /// API errors; 1 for everything else.
+    /// Vault's exit codes: 2 for a remote error (the server refused or failed the request,
+    /// or could not be reached; nothing found), 1 for a local one (arguments, files,
+    /// anything else).
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) | Self::NotFound(_) | Self::Request { .. } => 2,
-            _ => 1,
+            Self::Api { .. } | Self::Request { .. } | Self::NotFound(_) => 2,
+            Self::Usage(_) | Self::Io { .. } | Self::Failed(_) => 1,
         }
     }
 
@@ -102,12 +103,13 @@ mod tests {
             status: 400,
             errors: vec!["check-and-set parameter did not match the current version".into()],
         });
-        assert_eq!(error.exit_code(), 1);
+        // A remote error: 2, as `bao kv put -cas=...` exits on the same answer.
+        assert_eq!(error.exit_code(), 2);
         assert_eq!(
             error.to_string(),
             "Error writing data to secret/data/a: Error making API request.\n\nCode: 400. \
              Errors:\n\n* check-and-set parameter did not match the current version"
         );
-        assert_eq!(CliError::Usage("x".into()).exit_code(), 2);
+        assert_eq!(CliError::Usage("x".into()).exit_code(), 1);
     }
 }

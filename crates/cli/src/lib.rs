@@ -117,9 +117,22 @@ enum Command {
     Audit(cmd::audit::AuditCommand),
     /// Find secrets in files, standard input or git history (`ward scan --help`).
     Scan(ScanPlaceholder),
+    /// Reports for auditors: `ward report compliance [-format markdown|json|html] [-out FILE]`.
+    #[command(subcommand)]
+    Report(cmd::report::ReportCommand),
     /// Run a command with secrets in its environment (restarted when they change with
     /// --watch)
     Run(cmd::run::RunArgs),
+    /// Run the agent: auto-auth, templates, exec and an API proxy, configured by a file.
+    Agent(AgentArgs),
+}
+
+/// Arguments of `ward agent`.
+#[derive(Debug, clap::Args)]
+struct AgentArgs {
+    /// The agent's TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
 }
 
 /// `ward scan` as the top-level help lists it. The real parsing is [`ScanCli`]'s: the scanner's
@@ -153,8 +166,9 @@ pub fn run(serve: impl FnOnce(ServerArgs) -> Result<(), ServeError>) -> ExitCode
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
-            // Help and --version are not errors; everything else is a usage error (2).
-            let code = if error.use_stderr() { 2 } else { 0 };
+            // Help and --version are not errors; everything else is a usage error (1, a
+            // local error, as Vault's).
+            let code = if error.use_stderr() { 1 } else { 0 };
             let _ignored = error.print();
             return ExitCode::from(code);
         }
@@ -167,6 +181,7 @@ pub fn run(serve: impl FnOnce(ServerArgs) -> Result<(), ServeError>) -> ExitCode
                 ExitCode::FAILURE
             }
         },
+        Command::Agent(agent_args) => run_agent(&agent_args.config),
         command => {
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -180,6 +195,29 @@ pub fn run(serve: impl FnOnce(ServerArgs) -> Result<(), ServeError>) -> ExitCode
             };
             let result = runtime.block_on(dispatch(command, &cli.global));
             finish(result)
+        }
+    }
+}
+
+/// Runs `ward agent` on a runtime of its own: its template functions block on the client
+/// from worker threads while the listener and renewal go on.
+fn run_agent(config: &std::path::Path) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            print_stderr(&format!("Error starting the async runtime: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(ward_agent::run(config)) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            print_stderr(&format!("ward agent: {error}"));
+            ExitCode::from(error.exit_code())
         }
     }
 }
@@ -216,6 +254,10 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
     {
         return cmd::snapshot::run_offline(snapshot, global.format()?);
     }
+    // The report has output formats of its own (markdown, html).
+    if let Command::Report(c) = command {
+        return cmd::report::run(global, c).await;
+    }
     let context = global.context()?;
     match command {
         Command::Status => cmd::operator::status(&context).await,
@@ -232,7 +274,7 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> Result<Outcome, CliE
         Command::Policy(c) => cmd::policy::run(&context, c).await,
         Command::Audit(c) => cmd::audit::run(&context, c).await,
         Command::Run(args) => cmd::run::run(&context, args).await,
-        Command::Server(_) | Command::Scan(_) => {
+        Command::Server(_) | Command::Scan(_) | Command::Report(_) | Command::Agent(_) => {
             Err(CliError::Usage("not a client command".into()))
         }
     }

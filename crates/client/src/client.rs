@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ward_api::{ErrorResponse, ListKeys, Response};
+use zeroize::Zeroizing;
 
 use crate::ClientError;
 use crate::resilience::{Breaker, CircuitState, Degraded, HealthState, ReadCache, Resilience};
@@ -96,6 +97,9 @@ pub(crate) struct Session {
     pub(crate) degraded: Degraded,
     /// The mounts of the secrets [`Client::read_secret`] has read.
     pub(crate) kv_mounts: std::sync::Mutex<std::collections::HashMap<String, crate::KvMountInfo>>,
+    /// Bumped each time renewal or a login replaces the token, so that a holder of the
+    /// token (an agent's sink file) learns of a new one without comparing secrets.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Session {
@@ -110,6 +114,8 @@ impl Session {
     pub(crate) fn replace_token(&self, token: &str) -> Result<(), ClientError> {
         let value = token_header(Some(token))?;
         *self.token.write().unwrap_or_else(PoisonError::into_inner) = value;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())
     }
 }
@@ -269,6 +275,39 @@ impl Client {
     /// Whether a token is configured.
     pub fn has_token(&self) -> bool {
         self.session.token().is_some()
+    }
+
+    /// The token in use, for a process that hands it on (`ward agent`'s sink file). Wiped
+    /// when dropped.
+    pub fn token(&self) -> Option<Zeroizing<String>> {
+        let value = self.session.token()?;
+        value
+            .to_str()
+            .ok()
+            .map(|token| Zeroizing::new(token.to_owned()))
+    }
+
+    /// A number that changes each time [`Client::login`] or renewal's re-login replaces the
+    /// token: a holder of [`Client::token`] compares it to know when to take the new one.
+    pub fn token_generation(&self) -> u64 {
+        self.session
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Sends a request as it came (`ward agent`'s API proxy): `method` on `/v1/<path>` (the
+    /// query string included) with an optional body of `content_type`, through the
+    /// breaker and retries like every call. Returns the status and the body unread.
+    pub async fn forward(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(Vec<u8>, &'static str)>,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| ClientError::InvalidRequest(format!("invalid method {method:?}")))?;
+        let reply = self.send(method, path, body).await?;
+        Ok((reply.status.as_u16(), reply.body))
     }
 
     /// Replaces the token (None: send requests without one). This client then has a
@@ -549,7 +588,7 @@ impl Client {
 }
 
 /// `path?k=v&...` with the pairs form-encoded; `path` unchanged when there are none.
-fn with_query(path: &str, query: &[(String, String)]) -> String {
+pub(crate) fn with_query(path: &str, query: &[(String, String)]) -> String {
     if query.is_empty() {
         return path.to_owned();
     }

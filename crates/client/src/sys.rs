@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 
 use reqwest::{Method, StatusCode};
+use ward_api::report::ComplianceReport;
 use ward_api::{
     AclPolicy, HealthResponse, InitRequest, InitResponse, InitStatus, KeyStatus, LeaderStatus,
     MountEnableRequest, MountInfo, PolicyWriteRequest, Response, SealStatus, UnsealRequest,
 };
 
-use crate::client::{api_error, decode_optional, decode_required};
+use crate::client::{api_error, decode_optional, decode_required, with_query};
 use crate::{Client, ClientError};
 
 /// Statuses `sys/health` uses to report a state, each with a normal body.
@@ -143,6 +144,27 @@ impl Client {
             path: "sys/key-status".into(),
             source,
         })
+    }
+
+    /// `GET sys/reports/compliance`: the compliance report; `period` (a duration such as
+    /// `720h`, default 30 days) bounds its event-based checks. Needs root or a policy that
+    /// grants `read` on `sys/reports/compliance`.
+    pub async fn compliance_report(
+        &self,
+        period: Option<&str>,
+    ) -> Result<ComplianceReport, ClientError> {
+        let query: Vec<(String, String)> = period
+            .map(|p| ("period".to_owned(), p.to_owned()))
+            .into_iter()
+            .collect();
+        let path = with_query("sys/reports/compliance", &query);
+        let reply = self.send(Method::GET, &path, None).await?;
+        #[derive(serde::Deserialize)]
+        struct Body {
+            data: ComplianceReport,
+        }
+        let body: Body = decode_required("sys/reports/compliance", reply)?;
+        Ok(body.data)
     }
 
     /// `GET sys/mounts`: the enabled secrets engines, keyed by path (`secret/`).

@@ -17,6 +17,7 @@ mod observe;
 mod params;
 mod policy_store;
 mod record;
+mod report;
 mod request;
 mod rotation;
 mod seal;

@@ -133,9 +133,9 @@ fn audit_cli_enables_lists_verifies_and_detects_tampering() {
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("No audit devices are enabled."));
     let out = server.ward(&["audit", "enable", "file", "file_path"]);
-    assert_exit(&out, 2);
-    let out = server.ward(&["audit", "enable", "bogus"]);
     assert_exit(&out, 1);
+    let out = server.ward(&["audit", "enable", "bogus"]);
+    assert_exit(&out, 2);
     assert!(stderr(&out).contains("Code: 400"), "{}", stderr(&out));
 }
 
@@ -519,9 +519,15 @@ fn verify_with_the_public_key_finds_rechained_and_cut_logs() {
     // Another device's key is refused.
     let other = format!("ed25519:{}", "11".repeat(32));
     assert_exit(&verify_with(&server, Some(&other), None, &[&log]), 1);
-    // A bad key or head is a usage error.
-    assert_exit(&verify_with(&server, Some("ed25519:zz"), None, &[&log]), 2);
-    assert_exit(&verify_with(&server, None, Some("nonsense"), &[&log]), 2);
+    // A bad key or head is a usage error (a local error: 1, with its own message).
+    let bad_key = verify_with(&server, Some("ed25519:zz"), None, &[&log]);
+    assert_exit(&bad_key, 1);
+    assert!(
+        stderr(&bad_key).contains("invalid --public-key"),
+        "{}",
+        stderr(&bad_key)
+    );
+    assert_exit(&verify_with(&server, None, Some("nonsense"), &[&log]), 1);
 }
 
 /// A log written before checkpoints (none in it) still verifies as before, and says that no

@@ -111,10 +111,10 @@ fn data_from_files_and_stdin() {
 
     // Malformed input is a usage error that does not echo the argument.
     let bad = server.ward(&["kv", "put", "secret/bad", "hunter2"]);
-    assert_exit(&bad, 2);
+    assert_exit(&bad, 1);
     assert!(!stderr(&bad).contains("hunter2"), "{}", stderr(&bad));
     let bad_json = server.ward_stdin(&["kv", "put", "secret/bad", "-"], "{not json: hunter2");
-    assert_exit(&bad_json, 2);
+    assert_exit(&bad_json, 1);
     assert!(
         !stderr(&bad_json).contains("hunter2"),
         "{}",
@@ -129,7 +129,7 @@ fn check_and_set_and_patch() {
     ok(server.ward(&["kv", "put", "-cas=0", "secret/cas", "a=1"]));
     // cas=0 means "only if absent": a second one fails with the server's message.
     let conflict = server.ward(&["kv", "put", "-cas=0", "secret/cas", "a=2"]);
-    assert_exit(&conflict, 1);
+    assert_exit(&conflict, 2);
     assert!(
         stderr(&conflict).contains("Error writing data to secret/data/cas"),
         "{}",
@@ -236,7 +236,7 @@ fn versions_delete_undelete_destroy_rollback() {
     // Rolling back to a destroyed version fails; to version 1 writes version 4 with its data.
     assert_exit(
         &server.ward(&["kv", "rollback", "-version=2", "secret/v"]),
-        1,
+        2,
     );
     let rolled = ok(server.ward(&["kv", "rollback", "-version=1", "secret/v"]));
     assert_eq!(table_value(&rolled, "version").as_deref(), Some("4"));
@@ -244,7 +244,7 @@ fn versions_delete_undelete_destroy_rollback() {
         ok(server.ward(&["kv", "get", "-field=k", "secret/v"])),
         "one"
     );
-    assert_exit(&server.ward(&["kv", "rollback", "secret/v"]), 2);
+    assert_exit(&server.ward(&["kv", "rollback", "secret/v"]), 1);
 
     // Delete specific versions.
     ok(server.ward(&["kv", "delete", "-versions=1,4", "secret/v"]));
@@ -309,7 +309,7 @@ fn metadata_put_get_delete() {
 
     // -cas-required makes writes without -cas fail.
     ok(server.ward(&["kv", "metadata", "put", "-cas-required", "secret/m"]));
-    assert_exit(&server.ward(&["kv", "put", "secret/m", "k=4"]), 1);
+    assert_exit(&server.ward(&["kv", "put", "secret/m", "k=4"]), 2);
     ok(server.ward(&["kv", "put", "-cas=3", "secret/m", "k=4"]));
     ok(server.ward(&["kv", "metadata", "put", "-cas-required=false", "secret/m"]));
     ok(server.ward(&["kv", "put", "secret/m", "k=5"]));

@@ -158,7 +158,7 @@ fn auth_methods_are_enabled_listed_tuned_and_disabled_with_their_tokens() {
     ]));
     assert_eq!(out, "Success! Enabled userpass auth method at: people/\n");
     let out = server.ward(&["auth", "enable", "-path=people", "userpass"]);
-    assert_exit(&out, 1);
+    assert_exit(&out, 2);
     assert!(
         stderr(&out).contains("path is already in use"),
         "{}",

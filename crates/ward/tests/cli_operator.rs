@@ -68,7 +68,7 @@ fn init_unseal_seal_and_restart_cycle() {
         &["operator", "init", "-key-shares=1", "-key-threshold=1"],
         None,
     );
-    assert_exit(&again, 1);
+    assert_exit(&again, 2);
     assert!(
         stderr(&again).contains("Error initializing"),
         "{}",
@@ -126,7 +126,7 @@ fn init_unseal_seal_and_restart_cycle() {
 
     // Sealing needs a token.
     let denied = server.ward_full(None, &["operator", "seal"], None);
-    assert_exit(&denied, 1);
+    assert_exit(&denied, 2);
     assert_exit(&server.ward_full(None, &["status"], None), 0);
 
     // Write a secret, seal, restart: the server comes back sealed and the data survives.
@@ -147,7 +147,7 @@ fn init_unseal_seal_and_restart_cycle() {
     let server = server.restart();
     assert_exit(&server.ward_full(None, &["status"], None), 2);
     let read_while_sealed = server.ward_full(Some(&root), &["kv", "get", "secret/app"], None);
-    assert_exit(&read_while_sealed, 1);
+    assert_exit(&read_while_sealed, 2);
     ok(server.ward_full(None, &["operator", "unseal", &keys[2]], None));
     ok(server.ward_full(None, &["operator", "unseal", &keys[0]], None));
     assert_exit(&server.ward_full(None, &["status"], None), 0);
@@ -175,9 +175,9 @@ fn wrong_unseal_keys_are_rejected_without_echo() {
     }
     assert_exit(&server.ward_full(None, &["status"], None), 2);
 
-    // Garbage is an API error (exit 1) and is not echoed.
+    // Garbage is an API error (exit 2) and is not echoed.
     let garbage = server.ward_full(None, &["operator", "unseal", "not-a-key-hunter2"], None);
-    assert_exit(&garbage, 1);
+    assert_exit(&garbage, 2);
     assert!(
         stderr(&garbage).contains("Error unsealing"),
         "{}",
@@ -219,9 +219,10 @@ fn rotate_adds_a_key_term() {
 #[test]
 fn usage_and_connection_errors_have_vaults_exit_codes() {
     let server = Server::start();
-    // Bad flags and missing arguments: 2.
-    assert_exit(&server.ward(&["operator", "init", "-no-such-flag"]), 2);
-    assert_exit(&server.ward(&["kv", "get"]), 2);
+    // Bad flags and missing arguments are local errors: 1. A split the server refuses is a
+    // remote one: 2 (as bao 2.7.2 exits for each).
+    assert_exit(&server.ward(&["operator", "init", "-no-such-flag"]), 1);
+    assert_exit(&server.ward(&["kv", "get"]), 1);
     assert_exit(
         &server.ward(&["operator", "init", "-key-shares=2", "-key-threshold=3"]),
         2,

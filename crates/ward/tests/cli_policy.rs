@@ -72,7 +72,7 @@ fn invalid_policies_are_rejected_by_the_server() {
         &["policy", "write", "bad", "-"],
         "path \"x\" { capabilities = ",
     );
-    assert_exit(&bad, 1);
+    assert_exit(&bad, 2);
     assert!(
         stderr(&bad).contains("Error uploading policy bad"),
         "{}",
@@ -103,16 +103,16 @@ fn a_token_gets_exactly_what_its_policy_grants() {
     );
 
     let write = as_app(&["kv", "put", "secret/app/db", "password=mine"]);
-    assert_exit(&write, 1);
+    assert_exit(&write, 2);
     assert!(stderr(&write).contains("Code: 403"), "{}", stderr(&write));
     let other = as_app(&["kv", "get", "secret/other"]);
-    assert_exit(&other, 1);
+    assert_exit(&other, 2);
     assert!(stderr(&other).contains("Code: 403"), "{}", stderr(&other));
     assert!(
         !stderr(&other).contains(&token),
         "the token leaked into an error"
     );
-    assert_exit(&as_app(&["policy", "write", "app", "-"]), 1);
+    assert_exit(&as_app(&["policy", "write", "app", "-"]), 2);
     // The value was not changed by the denied write.
     assert_eq!(
         ok(server.ward(&["kv", "get", "-field=password", "secret/app/db"])),

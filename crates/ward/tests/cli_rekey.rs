@@ -67,7 +67,7 @@ fn rekey_then_generate_root_through_the_cli() {
         stderr(&missing)
     );
     let wrong = ward(&["operator", "rekey", "-nonce=wrong", &old[0]]);
-    assert_exit(&wrong, 1);
+    assert_exit(&wrong, 2);
     assert!(
         stderr(&wrong).contains("incorrect nonce supplied"),
         "{}",
@@ -100,7 +100,7 @@ fn rekey_then_generate_root_through_the_cli() {
 
     // Old shares are refused after a seal; two new ones unseal.
     ok(server.ward_full(Some(&root), &["operator", "seal"], None));
-    assert_exit(&ward(&["operator", "unseal", &old[0]]), 1);
+    assert_exit(&ward(&["operator", "unseal", &old[0]]), 2);
     ok(ward(&["operator", "unseal", &new[0]]));
     ok(ward(&["operator", "unseal", &new[2]]));
     assert_exit(&ward(&["status"]), 0);
@@ -168,7 +168,7 @@ fn rekey_then_generate_root_through_the_cli() {
     ok(server.ward_full(Some(token), &["token", "revoke", &root], None));
     assert_exit(
         &server.ward_full(Some(&root), &["token", "lookup"], None),
-        1,
+        2,
     );
     ok(server.ward_full(Some(token), &["token", "lookup"], None));
 

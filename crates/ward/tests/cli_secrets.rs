@@ -71,7 +71,7 @@ fn enable_list_use_and_disable_a_kv_mount() {
 fn enable_errors_come_from_the_server() {
     let server = Server::start();
     let unknown = server.ward(&["secrets", "enable", "-path=x", "no-such-engine"]);
-    assert_exit(&unknown, 1);
+    assert_exit(&unknown, 2);
     assert!(
         stderr(&unknown).contains("Error enabling secrets engine at x/"),
         "{}",
@@ -79,10 +79,10 @@ fn enable_errors_come_from_the_server() {
     );
     // Enabling over an existing mount is refused.
     let taken = server.ward(&["secrets", "enable", "-path=secret", "kv-v2"]);
-    assert_exit(&taken, 1);
+    assert_exit(&taken, 2);
     // Without a token: denied.
     let anonymous = server.ward_full(None, &["secrets", "list"], None);
-    assert_exit(&anonymous, 1);
+    assert_exit(&anonymous, 2);
     assert!(
         stderr(&anonymous).contains("Code: 403"),
         "{}",

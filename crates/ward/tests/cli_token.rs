@@ -120,7 +120,7 @@ fn renew_extends_and_respects_renewable() {
     let fixed = create(&server, None, &["-ttl=10m", "-renewable=false"]);
     assert_eq!(fixed["renewable"], false);
     let refused = server.ward(&["token", "renew", &secret(&fixed, "client_token")]);
-    assert_exit(&refused, 1);
+    assert_exit(&refused, 2);
     assert!(
         stderr(&refused).contains("Error renewing token"),
         "{}",
@@ -147,7 +147,7 @@ fn revoke_by_token_accessor_and_self_with_orphans_surviving() {
     assert_eq!(revoked.trim(), "Success! Revoked token (if it existed)");
     for gone in [&parent, &child] {
         let lookup = server.ward(&["token", "lookup", gone]);
-        assert_exit(&lookup, 1);
+        assert_exit(&lookup, 2);
         assert!(
             !stderr(&lookup).contains(gone.as_str()),
             "token leaked: {}",
@@ -161,16 +161,16 @@ fn revoke_by_token_accessor_and_self_with_orphans_surviving() {
     ok(server.ward(&["token", "revoke", "-accessor", &secret(&auth, "accessor")]));
     assert_exit(
         &server.ward(&["token", "lookup", &secret(&auth, "client_token")]),
-        1,
+        2,
     );
 
     // Revoke itself.
     let own = secret(&create(&server, None, &[]), "client_token");
     ok(server.ward_full(Some(&own), &["token", "revoke", "-self"], None));
-    assert_exit(&server.ward(&["token", "lookup", &own]), 1);
+    assert_exit(&server.ward(&["token", "lookup", &own]), 2);
 
-    // No target at all is a usage error.
-    assert_exit(&server.ward(&["token", "revoke"]), 2);
+    // No target at all is a usage error (a local one: 1).
+    assert_exit(&server.ward(&["token", "revoke"]), 1);
 }
 
 #[test]
@@ -186,7 +186,7 @@ fn limited_uses_and_bad_tokens() {
         &["kv", "get", "secret/x"],
         None,
     );
-    assert_exit(&bogus, 1);
+    assert_exit(&bogus, 2);
     assert!(stderr(&bogus).contains("Code: 403"), "{}", stderr(&bogus));
     assert!(!stderr(&bogus).contains("hunter2"), "{}", stderr(&bogus));
 }

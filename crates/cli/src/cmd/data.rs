@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn malformed_pairs_are_usage_errors_that_hide_the_argument() {
         let error = parse_data(&args(&["hunter2"])).unwrap_err();
-        assert_eq!(error.exit_code(), 2);
+        assert_eq!(error.exit_code(), 1);
         assert!(!error.to_string().contains("hunter2"));
         assert!(parse_data(&args(&["=v"])).is_err());
         assert!(parse_data(&[]).is_err());

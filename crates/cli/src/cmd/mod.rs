@@ -9,6 +9,7 @@ pub(crate) mod login;
 pub(crate) mod operator;
 pub(crate) mod policy;
 pub(crate) mod quorum;
+pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod secrets;
 pub(crate) mod snapshot;

@@ -563,6 +563,46 @@ impl Pending {
     }
 }
 
+/// What the compliance report reads of one device.
+pub(crate) struct DeviceFacts {
+    pub(crate) path: String,
+    pub(crate) device_type: String,
+    /// The file a `file` device writes to (not `stdout`).
+    pub(crate) file: Option<PathBuf>,
+    /// `ed25519:<hex>` of its checkpoint key.
+    pub(crate) public_key: String,
+    /// The last break the server found in its log: time and reason.
+    pub(crate) chain_break: Option<(String, String)>,
+}
+
+impl AuditBroker {
+    /// The enabled devices, for the compliance report.
+    pub(crate) fn report_facts(&self) -> Vec<DeviceFacts> {
+        self.snapshot()
+            .iter()
+            .map(|d| {
+                let c = &d.config;
+                let file = (c.device_type == "file")
+                    .then(|| {
+                        ["file_path", "path"]
+                            .iter()
+                            .find_map(|k| c.options.get(*k).and_then(Value::as_str))
+                    })
+                    .flatten()
+                    .filter(|p| !p.is_empty() && *p != "stdout")
+                    .map(PathBuf::from);
+                DeviceFacts {
+                    path: c.path.clone(),
+                    device_type: c.device_type.clone(),
+                    file,
+                    public_key: d.public_key.clone(),
+                    chain_break: d.saved_record().chain_break.map(|b| (b.time, b.reason)),
+                }
+            })
+            .collect()
+    }
+}
+
 impl Device {
     fn head(&self) -> ChainHead {
         self.writer.head()

@@ -96,12 +96,12 @@ pub(crate) enum JobKind {
 /// One entry of the job index.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Job {
-    kind: JobKind,
+    pub(crate) kind: JobKind,
     /// The mount's uuid.
-    mount: String,
-    target: String,
+    pub(crate) mount: String,
+    pub(crate) target: String,
     /// Unix seconds at which the target is next due.
-    next_due: i64,
+    pub(crate) next_due: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -375,6 +375,19 @@ impl Core {
         Ok(self.barrier.try_commit(vec![op]).await?)
     }
 
+    /// Every job of the index, as stored (behind the barrier, so on every server alike).
+    pub(crate) async fn rotation_jobs(&self) -> CoreResult<Vec<Job>> {
+        let mut jobs = Vec::new();
+        for id in self.barrier.list(JOBS_PREFIX).await? {
+            if let Some(bytes) = self.barrier.get(&format!("{JOBS_PREFIX}{id}")).await?
+                && let Ok(job) = serde_json::from_slice::<Job>(bytes.expose())
+            {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
+    }
+
     /// `sys/rotation/status`: the periods, the keyring's and each mount's KEK versions and
     /// next due times, and the indexed jobs.
     pub(crate) async fn rotation_status(&self) -> CoreResult<Response> {
@@ -386,24 +399,16 @@ impl Core {
             mounts.insert(m.path.clone(), self.mount_key_status(m).await?);
         }
         let mut jobs = Vec::new();
-        for id in self.barrier.list(JOBS_PREFIX).await? {
-            if let Some(bytes) = self.barrier.get(&format!("{JOBS_PREFIX}{id}")).await?
-                && let Ok(job) = serde_json::from_slice::<Job>(bytes.expose())
-            {
-                let path = self
-                    .mounts
-                    .all()
-                    .iter()
-                    .find(|m| m.uuid == job.mount)
-                    .map(|m| m.path.clone())
-                    .unwrap_or_default();
-                jobs.push(json!({
-                    "kind": job.kind,
-                    "mount": path,
-                    "target": job.target,
-                    "next_due": rfc3339_seconds(job.next_due).unwrap_or_default(),
-                }));
-            }
+        for job in self.rotation_jobs().await? {
+            let path = mount_by_uuid(self, &job.mount)
+                .map(|m| m.path.clone())
+                .unwrap_or_default();
+            jobs.push(json!({
+                "kind": job.kind,
+                "mount": path,
+                "target": job.target,
+                "next_due": rfc3339_seconds(job.next_due).unwrap_or_default(),
+            }));
         }
         let keyring_due = (cfg.keyring_period > 0).then(|| {
             rfc3339_seconds(term.installed_unix() + i64::try_from(cfg.keyring_period).unwrap_or(0))

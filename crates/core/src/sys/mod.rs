@@ -57,6 +57,7 @@ pub(crate) enum SysRoute {
     },
     RotateMount,
     RotationStatus,
+    ComplianceReport,
     Metrics,
     Rotate,
     KeyStatus,
@@ -168,6 +169,8 @@ impl Engine for System {
             )
             .sudo(),
             Route::new("rotation/status", &[Read], S::RotationStatus),
+            // Root, or a policy granting read on `sys/reports/compliance` (or `sys/reports/*`).
+            Route::new("reports/compliance", &[Read], S::ComplianceReport),
             // The transport renders the metrics; the core authorises and audits the read.
             Route::new("metrics", &[Read], S::Metrics),
             Route::new("rotate", &[Write], S::Rotate).sudo(),
@@ -278,6 +281,7 @@ impl Engine for System {
             S::Policy { legacy } => core.sys_policy(arg, !legacy, op, &p).await,
             S::RotateMount => core.sys_rotate_mount(arg).await,
             S::RotationStatus => core.rotation_status().await,
+            S::ComplianceReport => core.compliance_report_response(&p).await,
             S::Metrics => Ok(Response::data(json!({}))),
             S::Rotate => core.rotate_keyring().await,
             S::KeyStatus => core.key_status(),

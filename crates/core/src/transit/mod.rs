@@ -21,7 +21,7 @@
 mod crypt;
 mod keys;
 mod misc;
-mod policy;
+pub(crate) mod policy;
 mod pool;
 mod schedule;
 mod sign;
