@@ -74,6 +74,8 @@ pub struct Core {
     pub(crate) cluster: std::sync::OnceLock<Arc<dyn ward_store::Cluster>>,
     /// Delivers webhooks; the transport provides it (the core has no network).
     webhooks: std::sync::OnceLock<Arc<dyn crate::webhook::WebhookSender>>,
+    /// The configured seal when it is not Shamir; the transport builds it (an HSM, a KMS).
+    pub(crate) seal: std::sync::OnceLock<crate::seals::ConfiguredSeal>,
 }
 
 impl Core {
@@ -96,6 +98,7 @@ impl Core {
             usage: crate::rotation::usage::UsageTracker::default(),
             cluster: std::sync::OnceLock::new(),
             webhooks: std::sync::OnceLock::new(),
+            seal: std::sync::OnceLock::new(),
         }
     }
 

@@ -20,6 +20,7 @@ mod record;
 mod request;
 mod rotation;
 mod seal;
+pub mod seals;
 mod sys;
 mod token;
 mod totp;
