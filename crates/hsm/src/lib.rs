@@ -218,14 +218,14 @@ impl Pkcs11Seal {
             Ok(()) | Err(Pkcs11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(e) => return Err(login(e)),
         }
-        let mechanisms = context
-            .get_mechanism_list(slot)
-            .map_err(HsmError::Operation)?;
+        // Asked one by one: listing them all makes cryptoki log every vendor mechanism it
+        // does not know as an error.
         let offers = |m: WrapMechanism| {
-            mechanisms.contains(&match m {
+            let kind = match m {
                 WrapMechanism::AesGcm => MechanismType::AES_GCM,
                 WrapMechanism::AesKeyWrapPad => MechanismType::AES_KEY_WRAP_PAD,
-            })
+            };
+            context.get_mechanism_info(slot, kind).is_ok()
         };
         let mechanism = match self.settings.mechanism {
             Some(m) if offers(m) => m,
