@@ -100,7 +100,7 @@ pub struct UnsealRequest {
     /// Discard the progress of the current unseal attempt.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub reset: bool,
-    /// Seal migration (not supported by Ward; kept for shape).
+    /// Seal migration: the shares of the stored seal move the root key to the configured one.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub migrate: bool,
 }
@@ -145,6 +145,9 @@ pub struct SealStatus {
     pub migration: bool,
     /// Whether the seal uses recovery keys (automatic seals).
     pub recovery_seal: bool,
+    /// The kind of the recovery keys (`shamir`), with an automatic seal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_seal_type: Option<String>,
     /// The storage backend (`sqlite`, `postgresql`, `inmem`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_type: Option<String>,

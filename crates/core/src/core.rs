@@ -76,6 +76,8 @@ pub struct Core {
     pub(crate) auto_snapshots: crate::snapshot::AutoSnapshots,
     /// Delivers webhooks; the transport provides it (the core has no network).
     webhooks: std::sync::OnceLock<Arc<dyn crate::webhook::WebhookSender>>,
+    /// The configured seal when it is not Shamir; the transport builds it (an HSM, a KMS).
+    pub(crate) seal: std::sync::OnceLock<crate::seals::ConfiguredSeal>,
 }
 
 impl Core {
@@ -99,6 +101,7 @@ impl Core {
             cluster: std::sync::OnceLock::new(),
             auto_snapshots: crate::snapshot::AutoSnapshots::default(),
             webhooks: std::sync::OnceLock::new(),
+            seal: std::sync::OnceLock::new(),
         }
     }
 

@@ -51,6 +51,10 @@ pub enum CoreError {
         #[source]
         source: Option<DecodeError>,
     },
+    /// The seal could not wrap or unwrap the root key (HTTP 503 when it is unreachable,
+    /// 500 when it refused).
+    #[error(transparent)]
+    Seal(#[from] crate::seals::SealError),
     /// A cryptographic operation on stored or generated material failed (HTTP 500). Input
     /// the client sent is checked where it is read and fails as [`CoreError::BadRequest`].
     #[error("cryptographic failure")]

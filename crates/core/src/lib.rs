@@ -21,6 +21,7 @@ mod report;
 mod request;
 mod rotation;
 mod seal;
+pub mod seals;
 mod snapshot;
 mod sys;
 mod token;

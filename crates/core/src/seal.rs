@@ -4,7 +4,11 @@
 //!
 //! Three bootstrap records live outside the barrier, since they are needed to open it:
 //! the seal configuration (share counts and salted share digests; no secret), the root key
-//! encrypted under the unseal key, and the keyring encrypted under the root key.
+//! wrapped by the seal ([`crate::seals`]: under the unseal key for Shamir, by the HSM's key
+//! for PKCS#11), and the keyring encrypted under the root key. An automatic seal adds a
+//! fourth: a check value under the recovery key, which proves a quorum of recovery shares
+//! without letting them open anything (as in Vault, recovery shares authorise, they do not
+//! decrypt).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,12 +21,15 @@ use ward_store::Storage;
 use std::sync::Arc;
 
 use crate::core::now;
+use crate::seals::{ConfiguredSeal, Seal, ShamirSeal};
 use crate::{Core, CoreError, CoreResult, Response};
 
 /// The outcome of initialisation: shown to the operator once, never stored.
 pub struct InitOutput {
-    /// The unseal key shares.
+    /// The unseal key shares (none with an automatic seal).
     pub keys: Vec<SecretBytes>,
+    /// The recovery key shares (automatic seals only).
+    pub recovery_keys: Vec<SecretBytes>,
     /// The initial root token.
     pub root_token: crate::Token,
 }
@@ -31,6 +38,7 @@ impl std::fmt::Debug for InitOutput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InitOutput")
             .field("keys", &self.keys.len())
+            .field("recovery_keys", &self.recovery_keys.len())
             .finish_non_exhaustive()
     }
 }
@@ -38,8 +46,13 @@ impl std::fmt::Debug for InitOutput {
 const SEAL_CONFIG_KEY: &str = "core/seal-config";
 const ROOT_KEY_KEY: &str = "core/root-key";
 const KEYRING_KEY: &str = "core/keyring";
+const RECOVERY_CHECK_KEY: &str = "core/recovery-check";
 const ROOT_KEY_AAD: &[u8] = b"ward/root-key";
 const KEYRING_AAD: &[u8] = b"ward/keyring";
+const RECOVERY_CHECK_AAD: &[u8] = b"ward/recovery-check";
+/// What the recovery check encrypts: a known value, so that opening it proves the key.
+const RECOVERY_CHECK_PLAINTEXT: &[u8] = b"ward recovery key";
+const SHAMIR: &str = "shamir";
 
 /// The persisted seal configuration. Share digests are SHA-256(salt || share): shares carry
 /// 256 bits of entropy, so the digests reveal nothing, yet let Ward reject a wrong share
@@ -61,6 +74,11 @@ impl SealConfig {
         let mut input = salt;
         input.extend_from_slice(share);
         Ok(sha256(&input))
+    }
+
+    /// True when the shares are recovery shares (an automatic seal holds the root key).
+    pub(crate) fn is_recovery(&self) -> bool {
+        self.seal_type != SHAMIR
     }
 
     /// True when `share` is one of the shares this configuration issued.
@@ -95,12 +113,22 @@ fn split_unseal_key(
     shares: u8,
     threshold: u8,
 ) -> CoreResult<(Key256, Vec<SecretBytes>, SealConfig)> {
+    split_key(shares, threshold, SHAMIR)
+}
+
+/// A fresh key (unseal or recovery), its shares, and a configuration of `seal_type` that
+/// recognises them.
+fn split_key(
+    shares: u8,
+    threshold: u8,
+    seal_type: &str,
+) -> CoreResult<(Key256, Vec<SecretBytes>, SealConfig)> {
     let unseal_key = Key256::generate()?;
     let share_list = split_secret(unseal_key.expose(), shares, threshold)
         .map_err(|e| CoreError::bad(e.to_string()))?;
     let salt = random_array::<16>()?;
     let mut config = SealConfig {
-        seal_type: "shamir".into(),
+        seal_type: seal_type.into(),
         secret_shares: shares,
         secret_threshold: threshold,
         share_salt: hex::encode(salt),
@@ -162,6 +190,13 @@ pub(crate) async fn rekey(
         .ok_or(CoreError::NotInitialized)?;
     let old_config: SealConfig = serde_json::from_slice(&old_config_json)
         .map_err(CoreError::corrupt_json("seal configuration"))?;
+    if old_config.is_recovery() {
+        return Err(CoreError::bad(format!(
+            "this server's seal is {}: it has no unseal keys to rekey; rekey the recovery key \
+             instead (sys/rekey-recovery-key)",
+            old_config.seal_type
+        )));
+    }
     let old_wrapped_root = storage
         .get(ROOT_KEY_KEY)
         .await?
@@ -199,13 +234,250 @@ fn open_root_key(
     shares: &[SecretBytes],
     wrapped_root: &[u8],
 ) -> CoreResult<Key256> {
-    let invalid = || CoreError::bad("the unseal keys given do not combine into a valid key");
-    let unseal_key = combine_shares(shares, config.secret_threshold).map_err(|_| invalid())?;
-    let unseal_key = Key256::from_slice(unseal_key.expose()).map_err(|_| invalid())?;
-    let root = Aes256GcmKey::new(&unseal_key)?
-        .open(wrapped_root, ROOT_KEY_AAD)
-        .map_err(|_| invalid())?;
+    let unseal_key = combine_key(config, shares)?;
+    let root = ShamirSeal::new(&unseal_key)?
+        .unwrap(wrapped_root, ROOT_KEY_AAD)
+        .map_err(|_| invalid_shares())?;
     Ok(Key256::from_slice(root.expose())?)
+}
+
+fn invalid_shares() -> CoreError {
+    CoreError::bad("the unseal keys given do not combine into a valid key")
+}
+
+/// The key (unseal or recovery) that `shares` combine into; not yet proved right.
+fn combine_key(config: &SealConfig, shares: &[SecretBytes]) -> CoreResult<Key256> {
+    let key = combine_shares(shares, config.secret_threshold).map_err(|_| invalid_shares())?;
+    Key256::from_slice(key.expose()).map_err(|_| invalid_shares())
+}
+
+/// The recovery check: a known value encrypted under the recovery key.
+fn recovery_check(recovery_key: &Key256) -> CoreResult<Vec<u8>> {
+    Ok(Aes256GcmKey::new(recovery_key)?.seal(RECOVERY_CHECK_PLAINTEXT, RECOVERY_CHECK_AAD)?)
+}
+
+/// The recovery key `shares` combine into, proved by the stored recovery check.
+async fn open_recovery_key(
+    storage: &dyn Storage,
+    config: &SealConfig,
+    shares: &[SecretBytes],
+) -> CoreResult<(Key256, Vec<u8>)> {
+    let check = storage
+        .get(RECOVERY_CHECK_KEY)
+        .await?
+        .ok_or_else(|| CoreError::corrupt("recovery key check (missing)"))?;
+    let key = combine_key(config, shares)?;
+    let plain = Aes256GcmKey::new(&key)?
+        .open(&check, RECOVERY_CHECK_AAD)
+        .map_err(|_| invalid_shares())?;
+    if !constant_time_eq(plain.expose(), RECOVERY_CHECK_PLAINTEXT) {
+        return Err(invalid_shares());
+    }
+    Ok((key, check))
+}
+
+/// Runs an automatic seal's `unwrap` on a blocking thread: a device may take its time.
+async fn seal_unwrap(seal: Arc<dyn Seal>, wrapped: Vec<u8>) -> CoreResult<Key256> {
+    let plain = tokio::task::spawn_blocking(move || seal.unwrap(&wrapped, ROOT_KEY_AAD))
+        .await
+        .map_err(|_| CoreError::Invariant("the seal's thread panicked"))??;
+    Ok(Key256::from_slice(plain.expose())?)
+}
+
+/// Runs an automatic seal's `wrap` of the root key on a blocking thread, then unwraps the
+/// result once, so that a wrapping the seal cannot undo is never stored.
+async fn seal_wrap(seal: Arc<dyn Seal>, root_key: &Key256) -> CoreResult<Vec<u8>> {
+    let root = root_key.duplicate();
+    let wrapper = seal.clone();
+    let wrapped = tokio::task::spawn_blocking(move || wrapper.wrap(root.expose(), ROOT_KEY_AAD))
+        .await
+        .map_err(|_| CoreError::Invariant("the seal's thread panicked"))??;
+    let back = seal_unwrap(seal, wrapped.clone()).await?;
+    if !constant_time_eq(back.expose(), root_key.expose()) {
+        return Err(CoreError::Invariant(
+            "the seal unwrapped the root key into something else",
+        ));
+    }
+    Ok(wrapped)
+}
+
+/// Initialisation under an automatic seal: the root key wrapped by `seal`, and a recovery
+/// key split into `shares` recovery shares of which `threshold` authorise.
+pub(crate) async fn initialise_auto(
+    storage: &dyn Storage,
+    seal: Arc<dyn Seal>,
+    shares: u8,
+    threshold: u8,
+    now_unix: i64,
+) -> CoreResult<NewSeal> {
+    let (recovery_key, share_list, config) = split_key(shares, threshold, seal.seal_type())?;
+    let root_key = Key256::generate()?;
+    let keyring = Keyring::generate(now_unix)?;
+    let wrapped_root = seal_wrap(seal, &root_key).await?;
+    let wrapped_ring =
+        Aes256GcmKey::new(&root_key)?.seal(keyring.to_bytes().expose(), KEYRING_AAD)?;
+    let config_json = serde_json::to_vec(&config).map_err(CoreError::Encode)?;
+    storage
+        .commit(vec![
+            put_absent(SEAL_CONFIG_KEY, config_json),
+            put_absent(ROOT_KEY_KEY, wrapped_root),
+            put_absent(KEYRING_KEY, wrapped_ring),
+            put_absent(RECOVERY_CHECK_KEY, recovery_check(&recovery_key)?),
+        ])
+        .await
+        .map_err(|e| match e {
+            ward_store::StoreError::Conflict => CoreError::bad("Vault is already initialized"),
+            other => other.into(),
+        })?;
+    Ok(NewSeal {
+        shares: share_list,
+        keyring,
+    })
+}
+
+/// The bootstrap records as read, for a compare-and-set that replaces them.
+struct Stored {
+    config_json: Vec<u8>,
+    wrapped_root: Vec<u8>,
+}
+
+async fn read_stored(storage: &dyn Storage) -> CoreResult<Stored> {
+    let config_json = storage
+        .get(SEAL_CONFIG_KEY)
+        .await?
+        .ok_or(CoreError::NotInitialized)?;
+    let wrapped_root = storage
+        .get(ROOT_KEY_KEY)
+        .await?
+        .ok_or_else(|| CoreError::corrupt("root key record (missing)"))?;
+    Ok(Stored {
+        config_json,
+        wrapped_root,
+    })
+}
+
+fn seal_changed(e: ward_store::StoreError) -> CoreError {
+    match e {
+        ward_store::StoreError::Conflict => {
+            CoreError::bad("the seal changed meanwhile; start again")
+        }
+        other => other.into(),
+    }
+}
+
+/// Seal migration Shamir → automatic, as Vault does it: the root key, opened with a quorum
+/// of unseal shares, is wrapped by `seal`, and the unseal key becomes the recovery key (the
+/// same shares now authorise as recovery shares). Returns the root key.
+pub(crate) async fn migrate_to_auto(
+    storage: &dyn Storage,
+    config: &SealConfig,
+    shares: &[SecretBytes],
+    seal: Arc<dyn Seal>,
+) -> CoreResult<Key256> {
+    let stored = read_stored(storage).await?;
+    let unseal_key = combine_key(config, shares)?;
+    let root_key = ShamirSeal::new(&unseal_key)?
+        .unwrap(&stored.wrapped_root, ROOT_KEY_AAD)
+        .map(|root| Key256::from_slice(root.expose()))
+        .map_err(|_| invalid_shares())??;
+    let mut new_config = config.clone();
+    new_config.seal_type = seal.seal_type().to_owned();
+    let wrapped_root = seal_wrap(seal, &root_key).await?;
+    let config_json = serde_json::to_vec(&new_config).map_err(CoreError::Encode)?;
+    storage
+        .commit(vec![
+            ward_store::Op::put(
+                SEAL_CONFIG_KEY,
+                ward_store::Expect::Value(stored.config_json),
+                config_json,
+            ),
+            ward_store::Op::put(
+                ROOT_KEY_KEY,
+                ward_store::Expect::Value(stored.wrapped_root),
+                wrapped_root,
+            ),
+            ward_store::Op::put(
+                RECOVERY_CHECK_KEY,
+                ward_store::Expect::Any,
+                recovery_check(&unseal_key)?,
+            ),
+        ])
+        .await
+        .map_err(seal_changed)?;
+    Ok(root_key)
+}
+
+/// Seal migration automatic → Shamir, as Vault does it: a quorum of recovery shares
+/// authorises, the (disabled) automatic seal unwraps the root key a last time, and the
+/// recovery key becomes the unseal key (the recovery shares now unseal). Returns the root key.
+pub(crate) async fn migrate_to_shamir(
+    storage: &dyn Storage,
+    config: &SealConfig,
+    shares: &[SecretBytes],
+    seal: Arc<dyn Seal>,
+) -> CoreResult<Key256> {
+    let stored = read_stored(storage).await?;
+    let (recovery_key, check) = open_recovery_key(storage, config, shares).await?;
+    let root_key = seal_unwrap(seal, stored.wrapped_root.clone()).await?;
+    let wrapped_root = ShamirSeal::new(&recovery_key)?.wrap(root_key.expose(), ROOT_KEY_AAD)?;
+    let mut new_config = config.clone();
+    new_config.seal_type = SHAMIR.into();
+    let config_json = serde_json::to_vec(&new_config).map_err(CoreError::Encode)?;
+    storage
+        .commit(vec![
+            ward_store::Op::put(
+                SEAL_CONFIG_KEY,
+                ward_store::Expect::Value(stored.config_json),
+                config_json,
+            ),
+            ward_store::Op::put(
+                ROOT_KEY_KEY,
+                ward_store::Expect::Value(stored.wrapped_root),
+                wrapped_root,
+            ),
+            ward_store::Op::delete(RECOVERY_CHECK_KEY, ward_store::Expect::Value(check)),
+        ])
+        .await
+        .map_err(seal_changed)?;
+    Ok(root_key)
+}
+
+/// Rekeys the recovery key: `old_shares` (a quorum of the current recovery shares) prove
+/// themselves, and a fresh recovery key split into `shares` of which `threshold` authorise
+/// replaces it; the old recovery shares stop working at once.
+pub(crate) async fn rekey_recovery(
+    storage: &dyn Storage,
+    old_shares: &[SecretBytes],
+    shares: u8,
+    threshold: u8,
+) -> CoreResult<Vec<SecretBytes>> {
+    let stored = read_stored(storage).await?;
+    let old_config: SealConfig = serde_json::from_slice(&stored.config_json)
+        .map_err(CoreError::corrupt_json("seal configuration"))?;
+    if !old_config.is_recovery() {
+        return Err(CoreError::bad(
+            "recovery rekeying not supported: this server's seal is shamir",
+        ));
+    }
+    let (_, old_check) = open_recovery_key(storage, &old_config, old_shares).await?;
+    let (recovery_key, share_list, config) = split_key(shares, threshold, &old_config.seal_type)?;
+    let config_json = serde_json::to_vec(&config).map_err(CoreError::Encode)?;
+    storage
+        .commit(vec![
+            ward_store::Op::put(
+                SEAL_CONFIG_KEY,
+                ward_store::Expect::Value(stored.config_json),
+                config_json,
+            ),
+            ward_store::Op::put(
+                RECOVERY_CHECK_KEY,
+                ward_store::Expect::Value(old_check),
+                recovery_check(&recovery_key)?,
+            ),
+        ])
+        .await
+        .map_err(seal_changed)?;
+    Ok(share_list)
 }
 
 fn put_absent(key: &str, value: Vec<u8>) -> ward_store::Op {
@@ -228,12 +500,16 @@ pub(crate) async fn open(
     Ok((root_key, keyring))
 }
 
-/// Checks that `shares` combine into this seal's unseal key (they unwrap the root key).
+/// Checks that `shares` combine into this seal's unseal key (they unwrap the root key), or
+/// with an automatic seal into its recovery key (they open the recovery check).
 pub(crate) async fn check_quorum(
     storage: &dyn Storage,
     config: &SealConfig,
     shares: &[SecretBytes],
 ) -> CoreResult<()> {
+    if config.is_recovery() {
+        return open_recovery_key(storage, config, shares).await.map(drop);
+    }
     let wrapped_root = storage
         .get(ROOT_KEY_KEY)
         .await?
@@ -275,6 +551,18 @@ async fn replace_keyring(
 /// Whether `physical` is the stored keyring (another server rotated it).
 pub(crate) fn is_keyring_key(physical: &str) -> bool {
     physical == KEYRING_KEY
+}
+
+/// Where the shares given to `sys/unseal` lead.
+enum UnsealPath {
+    /// The stored Shamir seal: the shares unwrap the root key.
+    Shamir,
+    /// Migration to the configured automatic seal: the shares unwrap the root key, which
+    /// the seal then wraps.
+    ToAuto(Arc<dyn Seal>),
+    /// Migration from the (disabled) automatic seal: the recovery shares authorise, the seal
+    /// unwraps the root key, and the recovery key becomes the unseal key.
+    ToShamir(Arc<dyn Seal>),
 }
 
 /// Unseal progress: the distinct, recognised shares submitted so far.
@@ -343,7 +631,49 @@ impl Core {
             now(),
         )
         .await?;
-        self.barrier.unseal(Arc::new(new.keyring));
+        let root_token = self.first_root_token(new.keyring).await?;
+        Ok(InitOutput {
+            keys: new.shares,
+            recovery_keys: Vec::new(),
+            root_token,
+        })
+    }
+
+    /// Initialises under the configured automatic seal: the root key wrapped by the seal,
+    /// `shares` recovery shares of which `threshold` authorise generate-root and recovery
+    /// rekeys, and a root token. Then the server unseals itself, as Vault does.
+    pub async fn init_auto(&self, shares: u8, threshold: u8) -> CoreResult<InitOutput> {
+        let seal = self
+            .enabled_auto_seal()
+            .ok_or(CoreError::Invariant("init_auto without an automatic seal"))?;
+        let out = {
+            let _guard = self.progress.lock().await;
+            if self.is_initialized().await? {
+                return Err(CoreError::bad("Vault is already initialized"));
+            }
+            let new = initialise_auto(
+                self.barrier.raw_storage().as_ref(),
+                seal,
+                shares,
+                threshold,
+                now(),
+            )
+            .await?;
+            let root_token = self.first_root_token(new.keyring).await?;
+            InitOutput {
+                keys: Vec::new(),
+                recovery_keys: new.shares,
+                root_token,
+            }
+        };
+        self.auto_unseal().await?;
+        Ok(out)
+    }
+
+    /// The default policy, the mount table and the first root token, written with `keyring`
+    /// open; sealed again afterwards.
+    async fn first_root_token(&self, keyring: Keyring) -> CoreResult<crate::Token> {
+        self.barrier.unseal(Arc::new(keyring));
         let result = async {
             self.policies.install_default(&self.barrier).await?;
             self.mounts.load(&self.barrier).await?;
@@ -352,10 +682,54 @@ impl Core {
         .await;
         self.barrier.seal();
         self.clear_caches();
-        Ok(InitOutput {
-            keys: new.shares,
-            root_token: crate::Token::new(result?),
-        })
+        Ok(crate::Token::new(result?))
+    }
+
+    /// Gives the core the seal the server was configured with, when it is not Shamir (the
+    /// first one given stays).
+    pub fn set_seal(&self, seal: ConfiguredSeal) {
+        let _ = self.seal.set(seal);
+    }
+
+    /// The configured automatic seal, unless it is disabled (being migrated away from).
+    pub fn enabled_auto_seal(&self) -> Option<Arc<dyn Seal>> {
+        self.seal
+            .get()
+            .filter(|c| !c.disabled)
+            .map(|c| c.seal.clone())
+    }
+
+    /// How shares given to `sys/unseal` are used, given what is stored and what is configured.
+    fn unseal_path(&self, config: &SealConfig) -> CoreResult<UnsealPath> {
+        let configured = self.seal.get();
+        match configured {
+            None if !config.is_recovery() => Ok(UnsealPath::Shamir),
+            Some(c) if !config.is_recovery() && c.disabled => Ok(UnsealPath::Shamir),
+            Some(c) if !config.is_recovery() => Ok(UnsealPath::ToAuto(c.seal.clone())),
+            Some(c) if c.seal.seal_type() == config.seal_type && c.disabled => {
+                Ok(UnsealPath::ToShamir(c.seal.clone()))
+            }
+            Some(c) if c.seal.seal_type() == config.seal_type => Err(CoreError::bad(format!(
+                "this server unseals itself with its {} seal and has no unseal keys; its \
+                 recovery keys authorise generate-root and rekey-recovery-key",
+                config.seal_type
+            ))),
+            _ => Err(CoreError::bad(format!(
+                "the stored seal is {0}, but the configuration has no enabled [seal] of type \
+                 {0}: configure it to unseal (or, with disabled = true, to migrate back to \
+                 shamir)",
+                config.seal_type
+            ))),
+        }
+    }
+
+    /// True when the configured seal differs from the stored one and unsealing with
+    /// `migrate` will move the root key from one to the other.
+    fn migration_pending(&self, config: &SealConfig) -> bool {
+        matches!(
+            self.unseal_path(config),
+            Ok(UnsealPath::ToAuto(_) | UnsealPath::ToShamir(_))
+        )
     }
 
     /// The seal's state, as Vault's `sys/seal-status` shows it.
@@ -363,8 +737,15 @@ impl Core {
         let config = load_config(self.barrier.raw_storage().as_ref()).await?;
         let progress = self.progress.lock().await;
         let sealed = self.is_sealed();
+        // Before init, the seal init will use; after, the one the root key is stored under.
+        let seal_type = match (&config, self.enabled_auto_seal()) {
+            (Some(c), _) => c.seal_type.clone(),
+            (None, Some(seal)) => seal.seal_type().to_owned(),
+            (None, None) => SHAMIR.to_owned(),
+        };
+        let recovery_seal = seal_type != SHAMIR;
         Ok(ward_api::SealStatus {
-            seal_type: "shamir".into(),
+            seal_type,
             initialized: config.is_some(),
             sealed,
             t: config.as_ref().map_or(0, |c| c.secret_threshold.into()),
@@ -372,6 +753,9 @@ impl Core {
             progress: u32::try_from(progress.shares.len()).unwrap_or(u32::MAX),
             nonce: progress.nonce.clone(),
             version: crate::VERSION.into(),
+            migration: sealed && config.as_ref().is_some_and(|c| self.migration_pending(c)),
+            recovery_seal,
+            recovery_seal_type: recovery_seal.then(|| SHAMIR.to_owned()),
             storage_type: Some(self.config.storage_type.clone()),
             cluster_name: (!sealed).then(|| self.config.cluster_name.clone()),
             ..ward_api::SealStatus::default()
@@ -381,6 +765,13 @@ impl Core {
     /// Submits one unseal share (base64 or hex). A share this seal never issued is rejected
     /// without advancing progress; at the threshold the barrier opens.
     pub async fn unseal(&self, key: &str) -> CoreResult<()> {
+        self.unseal_with(key, false).await
+    }
+
+    /// [`Core::unseal`], with Vault's `migrate` flag: while a seal migration is pending
+    /// (see `sys/seal-status`), shares count only when `migrate` is set, and the threshold
+    /// moves the root key to the configured seal before the barrier opens.
+    pub async fn unseal_with(&self, key: &str, migrate: bool) -> CoreResult<()> {
         // A rekey that finished on another server has reached this one's read cache.
         self.fence().await?;
         let config = load_config(self.barrier.raw_storage().as_ref())
@@ -389,33 +780,96 @@ impl Core {
         if !self.is_sealed() {
             return Ok(());
         }
+        let path = self.unseal_path(&config)?;
+        if !matches!(path, UnsealPath::Shamir) && !migrate {
+            return Err(CoreError::bad(
+                "migrate option not provided and seal migration is pending",
+            ));
+        }
         let share = decode_share(key)?;
         if !config.recognises(share.expose())? {
             return Err(CoreError::bad(
                 "invalid unseal key: it does not belong to this server's seal",
             ));
         }
-        {
-            let mut progress = self.progress.lock().await;
-            if progress.add(share) >= usize::from(config.secret_threshold) {
-                let shares = std::mem::take(&mut progress.shares);
-                progress.reset();
-                let (root_key, keyring) =
-                    open(self.barrier.raw_storage().as_ref(), &config, &shares).await?;
-                self.barrier.unseal(Arc::new(keyring));
-                if let Err(e) = self.post_unseal().await {
-                    self.barrier.seal();
-                    return Err(e);
-                }
-                if let Ok(mut slot) = self.root_key.write() {
-                    *slot = Some(root_key);
-                }
-                if let Some(cluster) = self.cluster.get() {
-                    cluster.set_serving(true);
-                }
-                tracing::info!("unsealed");
-            }
+        let mut progress = self.progress.lock().await;
+        if progress.add(share) < usize::from(config.secret_threshold) {
+            return Ok(());
         }
+        let shares = std::mem::take(&mut progress.shares);
+        progress.reset();
+        let storage = self.barrier.raw_storage().as_ref();
+        let root_key = match path {
+            UnsealPath::Shamir => open(storage, &config, &shares).await?.0,
+            UnsealPath::ToAuto(seal) => {
+                let kind = seal.seal_type().to_owned();
+                let root = migrate_to_auto(storage, &config, &shares, seal).await?;
+                tracing::info!(
+                    seal = kind,
+                    "seal migrated from shamir: the unseal keys are now recovery keys"
+                );
+                root
+            }
+            UnsealPath::ToShamir(seal) => {
+                let kind = seal.seal_type().to_owned();
+                let root = migrate_to_shamir(storage, &config, &shares, seal).await?;
+                tracing::info!(
+                    seal = kind,
+                    "seal migrated to shamir: the recovery keys are now unseal keys; remove \
+                     the disabled [seal] from the configuration"
+                );
+                root
+            }
+        };
+        let keyring = load_keyring(storage, &root_key).await?;
+        self.install_unsealed(root_key, keyring).await
+    }
+
+    /// Unseals with the configured automatic seal, as a server with one does at start and
+    /// after init. `Ok(true)`: unsealed (now or already); `Ok(false)`: nothing this seal can
+    /// do (no automatic seal, not initialised, or a migration waiting for shares); an error:
+    /// the seal failed (unreachable: try again later). Never falls back to anything else.
+    pub async fn auto_unseal(&self) -> CoreResult<bool> {
+        let Some(seal) = self.enabled_auto_seal() else {
+            return Ok(false);
+        };
+        self.fence().await?;
+        let storage = self.barrier.raw_storage().as_ref();
+        let Some(config) = load_config(storage).await? else {
+            return Ok(false);
+        };
+        if config.seal_type != seal.seal_type() {
+            return Ok(false);
+        }
+        let _progress = self.progress.lock().await;
+        if !self.is_sealed() {
+            return Ok(true);
+        }
+        let wrapped_root = storage
+            .get(ROOT_KEY_KEY)
+            .await?
+            .ok_or_else(|| CoreError::corrupt("root key record (missing)"))?;
+        let root_key = seal_unwrap(seal, wrapped_root).await?;
+        let keyring = load_keyring(storage, &root_key).await?;
+        self.install_unsealed(root_key, keyring).await?;
+        Ok(true)
+    }
+
+    /// Opens the barrier with `keyring` and keeps `root_key` (the caller holds the progress
+    /// lock).
+    async fn install_unsealed(&self, root_key: Key256, keyring: Keyring) -> CoreResult<()> {
+        self.barrier.unseal(Arc::new(keyring));
+        if let Err(e) = self.post_unseal().await {
+            self.barrier.seal();
+            return Err(e);
+        }
+        if let Ok(mut slot) = self.root_key.write() {
+            *slot = Some(root_key);
+        }
+        if let Some(cluster) = self.cluster.get() {
+            cluster.set_serving(true);
+        }
+        tracing::info!("unsealed");
         Ok(())
     }
 

@@ -67,6 +67,9 @@ pub struct Config {
     /// Scheduled snapshots (none without this table).
     #[serde(default)]
     pub snapshot: Option<SnapshotSettings>,
+    /// The seal: absent for Shamir (unseal keys held by operators).
+    #[serde(default)]
+    pub seal: Option<SealConfig>,
 }
 
 /// The `[snapshot]` table: scheduled snapshots of the storage, taken by the active server.
@@ -83,6 +86,109 @@ pub struct SnapshotSettings {
     /// Delete those older than this (Vault duration).
     #[serde(default)]
     pub retain_age: Option<String>,
+}
+
+/// The `[seal]` table. `type = "pkcs11"` wraps the root key with an HSM's AES key, so the
+/// server unseals itself; `disabled = true` keeps it only to migrate back to Shamir.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealConfig {
+    /// `pkcs11`.
+    #[serde(rename = "type")]
+    pub seal_type: String,
+    /// Migrating away from this seal (Vault's `disabled = "true"`).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub disabled: bool,
+    /// The PKCS#11 module.
+    pub lib: Option<PathBuf>,
+    /// The token's label (SoftHSM gives tokens random slot ids: prefer the label).
+    #[serde(default)]
+    pub token_label: Option<String>,
+    /// The token's slot id, when no label is given.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub slot: Option<u64>,
+    /// The user PIN; `WARD_HSM_PIN` overrides it. Never logged; Debug redacts it.
+    #[serde(default)]
+    pub pin: Option<String>,
+    /// The label of the AES key that wraps the root key.
+    pub key_label: Option<String>,
+    /// `aes-gcm` (default when the token has it) or `aes-key-wrap-pad`.
+    #[serde(default)]
+    pub mechanism: Option<String>,
+    /// Create the key (AES-256, sensitive, non-extractable) if the token lacks it.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub generate_key: bool,
+}
+
+impl std::fmt::Debug for SealConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealConfig")
+            .field("type", &self.seal_type)
+            .field("disabled", &self.disabled)
+            .field("lib", &self.lib)
+            .field("token_label", &self.token_label)
+            .field("slot", &self.slot)
+            .field("pin", &self.pin.as_ref().map(|_| "<redacted>"))
+            .field("key_label", &self.key_label)
+            .field("mechanism", &self.mechanism)
+            .field("generate_key", &self.generate_key)
+            .finish()
+    }
+}
+
+/// A boolean as TOML's `true` or Vault's string `"true"`.
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let value = toml::Value::deserialize(d)?;
+    match &value {
+        toml::Value::Boolean(b) => Ok(*b),
+        toml::Value::String(s) if s == "true" => Ok(true),
+        toml::Value::String(s) if s == "false" => Ok(false),
+        _ => Err(serde::de::Error::custom("expected true or false")),
+    }
+}
+
+/// A number as TOML's integer or a string of digits.
+fn lenient_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let value = toml::Value::deserialize(d)?;
+    match &value {
+        toml::Value::Integer(n) => u64::try_from(*n)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        toml::Value::String(s) => s.parse().map(Some).map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("expected a slot number")),
+    }
+}
+
+impl SealConfig {
+    /// Rejects a table that cannot describe a seal.
+    fn validate(&self) -> Result<(), ServerError> {
+        let missing = |key: &str| {
+            ServerError::Config(format!("seal: {key} is required with type = \"pkcs11\""))
+        };
+        if self.seal_type != "pkcs11" {
+            return Err(ServerError::Config(format!(
+                "seal: unknown type {:?} (Ward knows \"pkcs11\"; leave [seal] out for shamir)",
+                self.seal_type
+            )));
+        }
+        if self.lib.is_none() {
+            return Err(missing("lib"));
+        }
+        if self.key_label.as_deref().is_none_or(str::is_empty) {
+            return Err(missing("key_label"));
+        }
+        if self.token_label.is_none() && self.slot.is_none() {
+            return Err(missing("token_label (or slot)"));
+        }
+        if let Some(name) = &self.mechanism
+            && ward_hsm::WrapMechanism::parse(name).is_none()
+        {
+            return Err(ServerError::Config(format!(
+                "seal: unknown mechanism {name:?} (aes-gcm or aes-key-wrap-pad)"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The `[listener]` table: TLS settings of the API listener, as Vault's `listener "tcp"`:
@@ -291,6 +397,9 @@ impl Config {
         config.telemetry.validate()?;
         if let Some(listener) = &config.listener {
             listener.validate()?;
+        }
+        if let Some(seal) = &config.seal {
+            seal.validate()?;
         }
         Ok(config)
     }

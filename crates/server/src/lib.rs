@@ -10,6 +10,7 @@ mod listen;
 #[cfg(feature = "otel")]
 mod otel;
 mod request_log;
+mod seal;
 mod telemetry;
 mod tls;
 mod webhook;
@@ -22,7 +23,8 @@ use ward_core::{Core, CoreConfig};
 use ward_store::{CacheLimits, CachedStorage, SqliteStorage, Storage};
 
 pub use config::{
-    Config, ListenerConfig, LogFormat, RotationSettings, StorageConfig, TelemetryConfig, TlsVersion,
+    Config, ListenerConfig, LogFormat, RotationSettings, SealConfig, StorageConfig,
+    TelemetryConfig, TlsVersion,
 };
 pub use tls::PeerCertificates;
 
@@ -132,6 +134,10 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     if let StorageHold::Cluster { cluster, sink } = &opened.hold {
         let _ = sink.core.set(Arc::downgrade(&core));
         core.join_cluster(cluster.clone());
+    }
+    if let Some(settings) = &config.seal {
+        core.set_seal(seal::build(settings)?);
+        tokio::spawn(seal::unseal_when_reachable(core.clone()));
     }
     print_stdout(&format!(
         "==> Ward server started! Log data will stream in below:\n\n             Api Address: {scheme}://{addr}\n                 Storage: {storage_banner}\n                 Version: Ward v{}\n",

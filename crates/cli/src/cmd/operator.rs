@@ -22,6 +22,13 @@ pub(crate) enum OperatorCommand {
         /// Number of shares needed to unseal.
         #[arg(long, default_value_t = 3)]
         key_threshold: u32,
+        /// Number of recovery key shares (with an automatic seal, e.g. `pkcs11`; default 5).
+        #[arg(long)]
+        recovery_shares: Option<u32>,
+        /// Number of recovery shares that authorise generate-root and recovery rekeys
+        /// (default 3).
+        #[arg(long)]
+        recovery_threshold: Option<u32>,
         /// Only report whether the server is initialised (exit 0 yes, 2 no, 1 error).
         #[arg(long)]
         status: bool,
@@ -33,6 +40,10 @@ pub(crate) enum OperatorCommand {
         /// Discard the shares given so far.
         #[arg(long)]
         reset: bool,
+        /// Migrate the seal: the configured seal differs from the stored one (see `ward
+        /// status`); the shares of the old seal move the root key to the new one.
+        #[arg(long)]
+        migrate: bool,
     },
     /// Seal the server: it drops its keys and serves nothing until unsealed.
     Seal,
@@ -55,15 +66,28 @@ pub(crate) async fn run(context: &Context, command: OperatorCommand) -> Result<O
         OperatorCommand::Init {
             key_shares,
             key_threshold,
+            recovery_shares,
+            recovery_threshold,
             status,
         } => {
             if status {
                 init_status(context).await
             } else {
-                init(context, key_shares, key_threshold).await
+                let recovery =
+                    (recovery_shares.is_some() || recovery_threshold.is_some()).then(|| {
+                        (
+                            recovery_shares.unwrap_or(5),
+                            recovery_threshold.unwrap_or(3),
+                        )
+                    });
+                init(context, key_shares, key_threshold, recovery).await
             }
         }
-        OperatorCommand::Unseal { key, reset } => unseal(context, key, reset).await,
+        OperatorCommand::Unseal {
+            key,
+            reset,
+            migrate,
+        } => unseal(context, key, reset, migrate).await,
         OperatorCommand::Snapshot(command) => crate::cmd::snapshot::run(context, command).await,
         OperatorCommand::Rekey(args) => crate::cmd::quorum::rekey(context, args).await,
         OperatorCommand::GenerateRoot(args) => {
@@ -149,11 +173,18 @@ async fn init_status(context: &Context) -> Result<Outcome, CliError> {
     }
 }
 
-async fn init(context: &Context, shares: u32, threshold: u32) -> Result<Outcome, CliError> {
+async fn init(
+    context: &Context,
+    shares: u32,
+    threshold: u32,
+    recovery: Option<(u32, u32)>,
+) -> Result<Outcome, CliError> {
     // The server judges the split (a refusal is a remote error, exit 2, as Vault's).
     let request = InitRequest {
         secret_shares: shares,
         secret_threshold: threshold,
+        recovery_shares: recovery.map(|(n, _)| n),
+        recovery_threshold: recovery.map(|(_, t)| t),
         ..InitRequest::default()
     };
     let response = context
@@ -171,9 +202,29 @@ async fn init(context: &Context, shares: u32, threshold: u32) -> Result<Outcome,
             "recovery_keys_b64": response.recovery_keys_base64,
             "recovery_keys_hex": response.recovery_keys,
             "recovery_keys_shares": response.recovery_keys.len(),
-            "recovery_keys_threshold": 0,
+            "recovery_keys_threshold": if response.recovery_keys.is_empty() {
+                0
+            } else {
+                recovery.map_or(3, |(_, t)| t)
+            },
             "root_token": response.root_token,
         }))?));
+    }
+    if !response.recovery_keys.is_empty() {
+        // An automatic seal: recovery keys, as `vault operator init` prints them.
+        let threshold = recovery.map_or(3, |(_, t)| t);
+        let mut out = String::new();
+        for (i, key) in response.recovery_keys_base64.iter().enumerate() {
+            out.push_str(&format!("Recovery Key {}: {key}\n", i + 1));
+        }
+        out.push_str(&format!(
+            "\nInitial Root Token: {}\n\nSuccess! Ward is initialized\n\nRecovery key \
+             initialized with {} key shares and a key threshold of {threshold}. Please\nsecurely \
+             distribute the key shares printed above.\n",
+            response.root_token,
+            response.recovery_keys.len()
+        ));
+        return Ok(Outcome::ok(out));
     }
     let mut out = String::new();
     for (i, key) in response.keys_base64.iter().enumerate() {
@@ -191,7 +242,12 @@ async fn init(context: &Context, shares: u32, threshold: u32) -> Result<Outcome,
     Ok(Outcome::ok(out))
 }
 
-async fn unseal(context: &Context, key: Option<String>, reset: bool) -> Result<Outcome, CliError> {
+async fn unseal(
+    context: &Context,
+    key: Option<String>,
+    reset: bool,
+    migrate: bool,
+) -> Result<Outcome, CliError> {
     let request = if reset {
         UnsealRequest {
             reset: true,
@@ -201,6 +257,7 @@ async fn unseal(context: &Context, key: Option<String>, reset: bool) -> Result<O
         let key = read_key(key)?.to_string();
         UnsealRequest {
             key: Some(key),
+            migrate,
             ..UnsealRequest::default()
         }
     };
@@ -266,13 +323,26 @@ pub(crate) fn read_key(key: Option<String>) -> Result<zeroize::Zeroizing<String>
 
 /// The table `vault status` and `vault operator unseal` print.
 fn seal_status_table(status: &SealStatus, leader: Option<&LeaderStatus>) -> String {
-    let mut rows = vec![
-        ("Seal Type", status.seal_type.clone()),
+    let mut rows = vec![("Seal Type", status.seal_type.clone())];
+    if let Some(kind) = &status.recovery_seal_type {
+        rows.push(("Recovery Seal Type", kind.clone()));
+    }
+    rows.extend([
         ("Initialized", status.initialized.to_string()),
         ("Sealed", status.sealed.to_string()),
-        ("Total Shares", status.n.to_string()),
+        (
+            if status.recovery_seal {
+                "Total Recovery Shares"
+            } else {
+                "Total Shares"
+            },
+            status.n.to_string(),
+        ),
         ("Threshold", status.t.to_string()),
-    ];
+    ]);
+    if status.migration {
+        rows.push(("Seal Migration in Progress", "true".into()));
+    }
     if status.sealed {
         rows.push((
             "Unseal Progress",

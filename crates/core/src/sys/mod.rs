@@ -30,14 +30,16 @@ pub(crate) enum SysRoute {
     Leader,
     HaStatus,
     StepDown,
-    /// `rekey/init`, or with `envelope` OpenBao's `rotate/root/init`.
+    /// `rekey/init`, or with `envelope` OpenBao's `rotate/root/init`; with `recovery`,
+    /// `rekey-recovery-key/init` (OpenBao: `rotate/recovery/init`).
     RekeyInit {
         envelope: bool,
+        recovery: bool,
     },
     RekeyUpdate {
         envelope: bool,
+        recovery: bool,
     },
-    RekeyRecovery,
     /// `generate-root/attempt`, or with `envelope` OpenBao's `generate-root-token/attempt`.
     GenerateRoot {
         envelope: bool,
@@ -95,15 +97,37 @@ impl Engine for System {
             Route::new(
                 "rekey/init",
                 &[Read, Write, Delete],
-                S::RekeyInit { envelope: false },
+                S::RekeyInit {
+                    envelope: false,
+                    recovery: false,
+                },
             )
             .unauthenticated(),
-            Route::new("rekey/update", &[Write], S::RekeyUpdate { envelope: false })
-                .unauthenticated(),
             Route::new(
-                "rekey-recovery-key/*rest",
+                "rekey/update",
+                &[Write],
+                S::RekeyUpdate {
+                    envelope: false,
+                    recovery: false,
+                },
+            )
+            .unauthenticated(),
+            Route::new(
+                "rekey-recovery-key/init",
                 &[Read, Write, Delete],
-                S::RekeyRecovery,
+                S::RekeyInit {
+                    envelope: false,
+                    recovery: true,
+                },
+            )
+            .unauthenticated(),
+            Route::new(
+                "rekey-recovery-key/update",
+                &[Write],
+                S::RekeyUpdate {
+                    envelope: false,
+                    recovery: true,
+                },
             )
             .unauthenticated(),
             Route::new(
@@ -153,19 +177,37 @@ impl Engine for System {
             Route::new(
                 "rotate/root/init",
                 &[Read, Write, Delete],
-                S::RekeyInit { envelope: true },
+                S::RekeyInit {
+                    envelope: true,
+                    recovery: false,
+                },
             )
             .sudo(),
             Route::new(
                 "rotate/root/update",
                 &[Write],
-                S::RekeyUpdate { envelope: true },
+                S::RekeyUpdate {
+                    envelope: true,
+                    recovery: false,
+                },
             )
             .sudo(),
             Route::new(
-                "rotate/recovery/*rest",
+                "rotate/recovery/init",
                 &[Read, Write, Delete],
-                S::RekeyRecovery,
+                S::RekeyInit {
+                    envelope: true,
+                    recovery: true,
+                },
+            )
+            .sudo(),
+            Route::new(
+                "rotate/recovery/update",
+                &[Write],
+                S::RekeyUpdate {
+                    envelope: true,
+                    recovery: true,
+                },
             )
             .sudo(),
             Route::new("rotation/status", &[Read], S::RotationStatus),
@@ -262,7 +304,6 @@ impl Engine for System {
             S::StepDown => core.step_down().await,
             S::RekeyInit { .. }
             | S::RekeyUpdate { .. }
-            | S::RekeyRecovery
             | S::GenerateRoot { .. }
             | S::GenerateRootUpdate { .. } => core.sys_quorum(call.route, op, &p).await,
             S::Mounts => Ok(core.mounts_response()),

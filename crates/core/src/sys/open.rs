@@ -30,8 +30,12 @@ impl Core {
                 if reset {
                     self.unseal_reset().await;
                 } else {
+                    let migrate = matches!(p.0.get("migrate"), Some(Value::Bool(true)))
+                        || matches!(p.0.get("migrate"), Some(Value::String(s)) if s == "true");
                     match p.0.get("key") {
-                        Some(Value::String(k)) if !k.is_empty() => self.unseal(k).await?,
+                        Some(Value::String(k)) if !k.is_empty() => {
+                            self.unseal_with(k, migrate).await?;
+                        }
                         _ => {
                             return Err(CoreError::bad(
                                 "'key' must be specified in request body as JSON, or 'reset' \
@@ -68,23 +72,55 @@ impl Core {
     async fn init_reply(&self, p: &Params<'_>) -> CoreResult<InitResponse> {
         let shares = small_int(p, "secret_shares")?.unwrap_or(5);
         let threshold = small_int(p, "secret_threshold")?.unwrap_or(3);
+        // Vault's clients send 0 for "not given".
+        let recovery_shares = small_int(p, "recovery_shares").map(|n| n.filter(|&n| n > 0))?;
+        let recovery_threshold =
+            small_int(p, "recovery_threshold").map(|n| n.filter(|&n| n > 0))?;
         if p.0.get("pgp_keys").is_some_and(|v| !v.is_null())
+            || p.0.get("recovery_pgp_keys").is_some_and(|v| !v.is_null())
             || p.0
                 .get("stored_shares")
-                .is_some_and(|v| !v.is_null() && v != 0)
+                .is_some_and(|v| !v.is_null() && v != 0 && v != 1)
         {
             return Err(CoreError::bad(
-                "pgp_keys and stored_shares are not supported",
+                "pgp_keys, recovery_pgp_keys and stored_shares are not supported",
+            ));
+        }
+        let encode = |keys: &[ward_crypto::SecretBytes]| -> (Vec<String>, Vec<String>) {
+            (
+                keys.iter().map(|k| hex::encode(k.expose())).collect(),
+                keys.iter()
+                    .map(|k| base64::engine::general_purpose::STANDARD.encode(k.expose()))
+                    .collect(),
+            )
+        };
+        if self.enabled_auto_seal().is_some() {
+            // With an automatic seal the secret_* counts have no use (Vault ignores them too):
+            // the seal holds the root key, and the shares handed out are recovery shares.
+            let out = self
+                .init_auto(
+                    recovery_shares.unwrap_or(5),
+                    recovery_threshold.unwrap_or(3),
+                )
+                .await?;
+            let (recovery_keys, recovery_keys_base64) = encode(&out.recovery_keys);
+            return Ok(InitResponse {
+                recovery_keys,
+                recovery_keys_base64,
+                root_token: out.root_token.expose().to_owned(),
+                ..InitResponse::default()
+            });
+        }
+        if recovery_shares.is_some() || recovery_threshold.is_some() {
+            return Err(CoreError::bad(
+                "parameters recovery_shares,recovery_threshold not applicable to seal type shamir",
             ));
         }
         let out = self.init(shares, threshold).await?;
+        let (keys, keys_base64) = encode(&out.keys);
         Ok(InitResponse {
-            keys: out.keys.iter().map(|k| hex::encode(k.expose())).collect(),
-            keys_base64: out
-                .keys
-                .iter()
-                .map(|k| base64::engine::general_purpose::STANDARD.encode(k.expose()))
-                .collect(),
+            keys,
+            keys_base64,
             root_token: out.root_token.expose().to_owned(),
             ..InitResponse::default()
         })

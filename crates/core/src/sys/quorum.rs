@@ -58,6 +58,8 @@ impl Attempt {
 /// A rekey under way: the new split asked for.
 struct Rekey {
     attempt: Attempt,
+    /// Of the recovery key (an automatic seal's), not of the unseal key.
+    recovery: bool,
     shares: u8,
     threshold: u8,
 }
@@ -86,34 +88,61 @@ impl Core {
         op: Operation,
         p: &Params<'_>,
     ) -> CoreResult<Response> {
-        if route == SysRoute::RekeyRecovery {
-            return Err(CoreError::bad(
-                "recovery rekeying not supported: recovery keys exist only with an auto-unseal \
-                 seal, and this server's seal is shamir",
-            ));
-        }
+        let recovery = matches!(
+            route,
+            SysRoute::RekeyInit { recovery: true, .. }
+                | SysRoute::RekeyUpdate { recovery: true, .. }
+        );
         if self.is_sealed() {
             return Err(CoreError::Sealed);
         }
         let config = load_config(self.barrier.raw_storage().as_ref())
             .await?
             .ok_or(CoreError::NotInitialized)?;
+        if recovery && !config.is_recovery() {
+            return Err(CoreError::bad(
+                "recovery rekeying not supported: recovery keys exist only with an auto-unseal \
+                 seal, and this server's seal is shamir",
+            ));
+        }
+        if !recovery
+            && config.is_recovery()
+            && matches!(
+                route,
+                SysRoute::RekeyInit { .. } | SysRoute::RekeyUpdate { .. }
+            )
+            && op != Operation::Read
+        {
+            return Err(CoreError::bad(format!(
+                "this server's seal is {}: it has no unseal keys to rekey; rekey the recovery \
+                 key instead (sys/rekey-recovery-key)",
+                config.seal_type
+            )));
+        }
         let bare = match (route, op) {
             (SysRoute::RekeyInit { .. }, Operation::Read) => {
-                Bare::Rekey(self.rekey_status(&config).await)
+                Bare::Rekey(self.rekey_status(&config, recovery).await)
             }
             (SysRoute::RekeyInit { .. }, Operation::Write) => {
-                Bare::Rekey(self.rekey_start(&config, p).await?)
+                Bare::Rekey(self.rekey_start(&config, p, recovery).await?)
             }
             (SysRoute::RekeyInit { .. }, Operation::Delete) => {
-                self.progress.lock().await.quorum.rekey = None;
+                let mut progress = self.progress.lock().await;
+                if progress
+                    .quorum
+                    .rekey
+                    .as_ref()
+                    .is_some_and(|r| r.recovery == recovery)
+                {
+                    progress.quorum.rekey = None;
+                }
                 return Ok(Response::empty());
             }
             (SysRoute::GenerateRoot { .. }, Operation::Delete) => {
                 self.progress.lock().await.quorum.root = None;
                 return Ok(Response::empty());
             }
-            (SysRoute::RekeyUpdate { .. }, _) => self.rekey_update(&config, p).await?,
+            (SysRoute::RekeyUpdate { .. }, _) => self.rekey_update(&config, p, recovery).await?,
             (SysRoute::GenerateRoot { .. }, Operation::Read) => {
                 Bare::GenerateRoot(self.root_status(&config).await)
             }
@@ -127,8 +156,8 @@ impl Core {
         };
         let envelope = matches!(
             route,
-            SysRoute::RekeyInit { envelope: true }
-                | SysRoute::RekeyUpdate { envelope: true }
+            SysRoute::RekeyInit { envelope: true, .. }
+                | SysRoute::RekeyUpdate { envelope: true, .. }
                 | SysRoute::GenerateRoot { envelope: true }
                 | SysRoute::GenerateRootUpdate { envelope: true }
         );
@@ -145,12 +174,18 @@ impl Core {
         Ok(Response::data(data.map_err(CoreError::Encode)?))
     }
 
-    async fn rekey_status(&self, config: &SealConfig) -> RekeyStatus {
+    async fn rekey_status(&self, config: &SealConfig, recovery: bool) -> RekeyStatus {
         let progress = self.progress.lock().await;
-        rekey_status(config, progress.quorum.rekey.as_ref())
+        let rekey = progress.quorum.rekey.as_ref();
+        rekey_status(config, rekey.filter(|r| r.recovery == recovery))
     }
 
-    async fn rekey_start(&self, config: &SealConfig, p: &Params<'_>) -> CoreResult<RekeyStatus> {
+    async fn rekey_start(
+        &self,
+        config: &SealConfig,
+        p: &Params<'_>,
+        recovery: bool,
+    ) -> CoreResult<RekeyStatus> {
         let unsupported = |name: &str| {
             CoreError::bad(format!(
                 "{name} is not supported: Ward returns the new shares in clear, to the caller only"
@@ -178,6 +213,7 @@ impl Core {
         }
         let rekey = Rekey {
             attempt: Attempt::new(),
+            recovery,
             shares,
             threshold,
         };
@@ -185,6 +221,7 @@ impl Core {
             nonce = rekey.attempt.nonce,
             shares,
             threshold,
+            recovery,
             "rekey started"
         );
         let status = rekey_status(config, Some(&rekey));
@@ -192,33 +229,47 @@ impl Core {
         Ok(status)
     }
 
-    async fn rekey_update(&self, config: &SealConfig, p: &Params<'_>) -> CoreResult<Bare> {
+    async fn rekey_update(
+        &self,
+        config: &SealConfig,
+        p: &Params<'_>,
+        recovery: bool,
+    ) -> CoreResult<Bare> {
         let (share, nonce) = given_share(config, p)?;
         let mut progress = self.progress.lock().await;
+        let missing = || {
+            CoreError::bad(if recovery {
+                "no recovery rekey in progress"
+            } else {
+                "no barrier rekey in progress"
+            })
+        };
         let rekey = progress
             .quorum
             .rekey
             .as_mut()
-            .ok_or_else(|| CoreError::bad("no barrier rekey in progress"))?;
+            .filter(|r| r.recovery == recovery)
+            .ok_or_else(missing)?;
         if rekey.attempt.give(nonce, share, "rekey")? < usize::from(config.secret_threshold) {
             return Ok(Bare::Rekey(rekey_status(config, Some(rekey))));
         }
         // The attempt ends here, done or failed: its shares are wiped as it drops.
         let Some(rekey) = progress.quorum.rekey.take() else {
-            return Err(CoreError::bad("no barrier rekey in progress"));
+            return Err(missing());
         };
-        let new_shares = crate::seal::rekey(
-            self.barrier.raw_storage().as_ref(),
-            &rekey.attempt.shares,
-            rekey.shares,
-            rekey.threshold,
-        )
-        .await?;
+        let storage = self.barrier.raw_storage().as_ref();
+        let (shares, threshold) = (rekey.shares, rekey.threshold);
+        let new_shares = if recovery {
+            crate::seal::rekey_recovery(storage, &rekey.attempt.shares, shares, threshold).await?
+        } else {
+            crate::seal::rekey(storage, &rekey.attempt.shares, shares, threshold).await?
+        };
         tracing::info!(
             nonce = rekey.attempt.nonce,
-            shares = rekey.shares,
-            threshold = rekey.threshold,
-            "rekey complete: the old unseal shares no longer unseal"
+            shares,
+            threshold,
+            recovery,
+            "rekey complete: the old shares no longer work"
         );
         Ok(Bare::Rekeyed(RekeyResult {
             nonce: rekey.attempt.nonce.clone(),

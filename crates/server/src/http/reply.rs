@@ -36,6 +36,13 @@ pub(crate) fn core_error(e: CoreError) -> Response {
                 "storage is unavailable; try again shortly",
             )
         }
+        CoreError::Seal(unreachable @ ward_core::seals::SealError::Unreachable { .. }) => {
+            tracing::warn!(error = %CoreError::Seal(unreachable).report(), "request failed: seal unreachable");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the seal is unreachable; try again shortly",
+            )
+        }
         CoreError::AuditFailed(msg) => {
             tracing::error!(error = %msg, "request refused: no audit device recorded it");
             error(StatusCode::INTERNAL_SERVER_ERROR, msg)

@@ -42,6 +42,8 @@ pub struct Server {
     log: Arc<Mutex<String>>,
     /// Arguments it was started with (for [`Server::restart`]).
     args: Vec<String>,
+    /// Environment variables it was started with (for [`Server::restart`]).
+    envs: Vec<(String, String)>,
     /// Holds the config file and database of production-mode servers.
     dir: Option<Arc<tempfile::TempDir>>,
     /// The `HOME` of the CLI commands run against this server, where `ward login` keeps
@@ -55,7 +57,7 @@ pub type DevServer = Server;
 impl Server {
     /// `ward server --dev` on a free port with a random root token.
     pub fn start() -> Self {
-        Self::spawn(dev_args(None), None, true)
+        Self::spawn(dev_args(None), None, true, Vec::new())
     }
 
     /// `ward server --dev-tls` on a free port: https, with the CA it made trusted by
@@ -63,12 +65,12 @@ impl Server {
     pub fn start_dev_tls() -> Self {
         let mut args = dev_args(None);
         args[1] = "--dev-tls".to_owned();
-        Self::spawn(args, None, true)
+        Self::spawn(args, None, true, Vec::new())
     }
 
     /// `ward server --dev --dev-root-token-id ID`.
     pub fn start_with_root_token(id: &str) -> Self {
-        Self::spawn(dev_args(Some(id)), None, true)
+        Self::spawn(dev_args(Some(id)), None, true, Vec::new())
     }
 
     /// `ward server --dev` with root token `id` on a port chosen now, so that
@@ -76,7 +78,7 @@ impl Server {
     pub fn start_dev_on_fixed_port(id: &str) -> Self {
         let mut args = dev_args(Some(id));
         args[3] = format!("127.0.0.1:{}", free_port());
-        Self::spawn(args, None, true)
+        Self::spawn(args, None, true, Vec::new())
     }
 
     /// `ward server --config FILE` with `toml` as the file, in a fresh temporary directory.
@@ -94,6 +96,16 @@ impl Server {
     }
 
     fn start_with_config_in(dir: Arc<tempfile::TempDir>, toml: &str) -> Self {
+        Self::start_with_config_env(dir, toml, &[])
+    }
+
+    /// `ward server --config DIR/ward.toml` with `toml` as the file and `envs` set in the
+    /// server's environment (kept for [`Server::restart`]), e.g. `SOFTHSM2_CONF`.
+    pub fn start_with_config_env(
+        dir: Arc<tempfile::TempDir>,
+        toml: &str,
+        envs: &[(&str, &str)],
+    ) -> Self {
         let config = dir.path().join("ward.toml");
         std::fs::write(&config, toml).expect("write config");
         let args = vec![
@@ -101,7 +113,11 @@ impl Server {
             "--config".to_owned(),
             config.display().to_string(),
         ];
-        Self::spawn(args, Some(dir), false)
+        let envs = envs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::spawn(args, Some(dir), false, envs)
     }
 
     /// Stops this server and starts it again with the same arguments, configuration file
@@ -111,12 +127,25 @@ impl Server {
         let dev = self.args.iter().any(|a| a == "--dev" || a == "--dev-tls");
         let args = std::mem::take(&mut self.args);
         let dir = self.dir.take();
-        Self::spawn(args, dir, dev)
+        let envs = std::mem::take(&mut self.envs);
+        Self::spawn(args, dir, dev, envs)
     }
 
-    fn spawn(args: Vec<String>, dir: Option<Arc<tempfile::TempDir>>, dev: bool) -> Self {
+    /// Kills the server with SIGKILL (no chance to seal or flush) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn spawn(
+        args: Vec<String>,
+        dir: Option<Arc<tempfile::TempDir>>,
+        dev: bool,
+        envs: Vec<(String, String)>,
+    ) -> Self {
         let mut child = Command::new(ward_bin())
             .args(&args)
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .env_remove("WARD_ADDR")
             .env_remove("WARD_TOKEN")
             .env_remove("VAULT_ADDR")
@@ -157,6 +186,7 @@ impl Server {
             ca_cert: banner.ca_cert,
             log,
             args,
+            envs,
             dir,
             home: tempfile::tempdir().expect("temporary directory"),
         };
