@@ -341,7 +341,7 @@ fn migration_shamir_to_hsm_and_back_keeps_every_secret() {
         "{status}"
     );
     let refused = ward(&server, &["operator", "unseal", &keys[0]]);
-    assert_exit(&refused, 1);
+    assert_exit(&refused, 2);
     assert!(stderr(&refused).contains("migrate"), "{}", stderr(&refused));
     ok(ward(&server, &["operator", "unseal", "-migrate", &keys[0]]));
     ok(ward(&server, &["operator", "unseal", "-migrate", &keys[2]]));

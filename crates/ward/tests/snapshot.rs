@@ -183,7 +183,7 @@ fn restore_into_fresh_server(target: &Server, file: &Path, keys: &[String], root
         &target_root,
         &["operator", "snapshot", "restore", file],
     );
-    assert_exit(&refused, 1);
+    assert_exit(&refused, 2);
     assert!(stderr(&refused).contains("force"), "{}", stderr(&refused));
     assert!(!sealed(target));
     put(target, &target_root, "target-own", "still-here");
@@ -332,7 +332,7 @@ fn damaged_snapshots_are_refused_and_leave_the_target_untouched() {
             }
             args.push(path);
             let restore = ward(&server, &root, &args);
-            assert_exit(&restore, 1);
+            assert_exit(&restore, 2);
             assert!(
                 stderr(&restore).contains("Code: 400"),
                 "{name}: {}",
@@ -403,7 +403,7 @@ fn a_snapshot_altered_with_a_fixed_up_checksum_fails_its_mac() {
             path.to_str().unwrap(),
         ],
     );
-    assert_exit(&restore, 1);
+    assert_exit(&restore, 2);
     assert!(stderr(&restore).contains("MAC"), "{}", stderr(&restore));
     assert_eq!(get(&server, &root, "kept").as_deref(), Some("v1"));
 }
