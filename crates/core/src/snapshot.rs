@@ -347,10 +347,55 @@ impl Core {
                 if core.is_sealed() || !core.is_active() {
                     continue;
                 }
+                let started = std::time::Instant::now();
                 let outcome = core.scheduled_snapshot(&schedule).await;
+                core.report_auto(&outcome, started.elapsed()).await;
                 core.record_auto(outcome);
             }
         })
+    }
+
+    /// Each scheduled snapshot's metrics and audit entry: a request and response pair at
+    /// `sys/storage/snapshot-auto` without a caller, its response naming the file and size or
+    /// its error saying that it failed.
+    async fn report_auto(
+        &self,
+        outcome: &Result<(std::path::PathBuf, u64), String>,
+        took: std::time::Duration,
+    ) {
+        let result_label = if outcome.is_ok() {
+            "success"
+        } else {
+            "failure"
+        };
+        metrics::counter!("ward_snapshot_scheduled_total", "result" => result_label).increment(1);
+        metrics::histogram!("ward_snapshot_scheduled_duration_seconds").record(took.as_secs_f64());
+        let result = match outcome {
+            Ok((file, size)) => {
+                metrics::gauge!("ward_snapshot_scheduled_last_success_timestamp_seconds")
+                    .set(now() as f64);
+                metrics::gauge!("ward_snapshot_scheduled_last_size_bytes").set(*size as f64);
+                Ok(crate::Response::data(serde_json::json!({
+                    "file": file.display().to_string(),
+                    "size": size,
+                })))
+            }
+            Err(e) => Err(CoreError::Task {
+                what: "scheduled snapshot",
+                source: Some(e.clone().into()),
+            }),
+        };
+        let request = crate::Request {
+            operation: crate::Operation::Write,
+            path: "sys/storage/snapshot-auto".into(),
+            data: serde_json::Map::new(),
+            token: None,
+            remote_addr: None,
+            mfa: None,
+            client_certificates: None,
+            body: None,
+        };
+        self.audit.log_internal(&request, &result).await;
     }
 
     fn record_auto(&self, outcome: Result<(std::path::PathBuf, u64), String>) {

@@ -516,6 +516,7 @@ fn scheduled_snapshots_appear_are_pruned_and_report_failures() {
     );
     let server = Server::start_with_config(&toml);
     let (_, root) = init(&server);
+    let audit_log = enable_file_audit(&server, &root, data.path());
     put(&server, &root, "kept", "v1");
     let listed = || -> Vec<std::path::PathBuf> {
         let mut files: Vec<_> = std::fs::read_dir(snapshots.path())
@@ -549,6 +550,38 @@ fn scheduled_snapshots_appear_are_pruned_and_report_failures() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    // Each one is audited (no caller: the server did it) and counted.
+    let entries = scheduled_snapshot_entries(&audit_log);
+    let responses: Vec<&Value> = entries.iter().filter(|e| e["type"] == "response").collect();
+    assert!(responses.len() >= 4, "{entries:?}");
+    for response in &responses {
+        assert!(response.get("error").is_none(), "{response}");
+        assert!(response["auth"]["client_token"].is_null(), "{response}");
+    }
+    // The file it names is HMAC'd like every string of a response (`sys/audit-hash` finds it).
+    let (_, status) = call(
+        &server,
+        &root,
+        "GET",
+        "sys/storage/snapshot-auto/status",
+        None,
+    );
+    let (code, hashed) = call(
+        &server,
+        &root,
+        "POST",
+        "sys/audit-hash/file",
+        Some(&json!({"input": status["data"]["last_file"]})),
+    );
+    assert_eq!(code, 200, "{hashed}");
+    assert!(
+        responses
+            .iter()
+            .any(|r| r["response"]["data"]["file"] == hashed["data"]["hash"]),
+        "{hashed} not in {responses:?}"
+    );
+    let successes = scheduled_metric(&server, &root, "success");
+    assert!(successes >= 4.0, "{successes}");
     // Pruned to the newest two, each a whole snapshot (no temporary file left behind).
     let files = listed();
     assert_eq!(files.len(), 2, "{files:?}");
@@ -580,6 +613,7 @@ fn a_failing_scheduled_snapshot_is_reported_and_blocks_nothing() {
     );
     let server = Server::start_with_config(&toml);
     let (_, root) = init(&server);
+    let audit_log = enable_file_audit(&server, &root, data.path());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         // Requests go on meanwhile.
@@ -603,4 +637,54 @@ fn a_failing_scheduled_snapshot_is_reported_and_blocks_nothing() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    let failed: Vec<Value> = scheduled_snapshot_entries(&audit_log)
+        .into_iter()
+        .filter(|e| e["type"] == "response")
+        .collect();
+    assert!(failed.len() >= 2, "{failed:?}");
+    for entry in &failed {
+        assert_eq!(entry["error"], "scheduled snapshot failed", "{entry}");
+    }
+    assert!(scheduled_metric(&server, &root, "failure") >= 2.0);
+    assert_eq!(scheduled_metric(&server, &root, "success"), 0.0);
+}
+
+/// Enables a file audit device writing to `dir/audit.log`: its path.
+fn enable_file_audit(server: &Server, root: &str, dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("audit.log");
+    let (status, body) = call(
+        server,
+        root,
+        "PUT",
+        "sys/audit/file",
+        Some(&json!({"type": "file", "options": {"file_path": file}})),
+    );
+    assert_eq!(status, 204, "{body}");
+    file
+}
+
+/// The audit entries of scheduled snapshots in the log at `file`.
+fn scheduled_snapshot_entries(file: &Path) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|entry| entry["request"]["path"] == "sys/storage/snapshot-auto")
+        .collect()
+}
+
+/// `ward_snapshot_scheduled_total{result=...}` from the server's Prometheus metrics (0 when
+/// absent).
+fn scheduled_metric(server: &Server, root: &str, result: &str) -> f64 {
+    let text = server
+        .http_with_token(Some(root))
+        .get(server.url("sys/metrics?format=prometheus"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let prefix = format!("ward_snapshot_scheduled_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
 }

@@ -481,6 +481,36 @@ impl AuditBroker {
     }
 }
 
+impl AuditBroker {
+    /// Records work the server did by itself (a scheduled snapshot) as a request and
+    /// response pair without a caller or a client address, so the log shows it among the
+    /// requests. Nothing waits on it: a device that cannot write it says so in the server
+    /// log.
+    pub(crate) async fn log_internal(
+        &self,
+        request: &crate::Request,
+        result: &CoreResult<Response>,
+    ) {
+        let id = uuid::Uuid::new_v4().to_string();
+        let facts = RequestFacts {
+            id: &id,
+            request,
+            caller: None,
+            mount: None,
+        };
+        let Some(pending) = self.begin(&facts) else {
+            return;
+        };
+        if pending.sealed {
+            return;
+        }
+        let requests = pending.request_entries(None);
+        if let Err(e) = pending.log_read(requests, result).await {
+            tracing::error!(path = %request.path, error = %e.report(), "could not audit the server's own work");
+        }
+    }
+}
+
 /// The audit side of one request in flight.
 pub(crate) struct Pending {
     devices: Arc<Vec<Arc<Device>>>,
