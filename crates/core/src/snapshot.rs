@@ -127,6 +127,10 @@ impl Core {
         let key = self.snapshot_key()?;
         // One restore at a time, and none beside an unseal, a seal or a keyring rotation.
         let _guard = self.progress.lock().await;
+        // No write may land after the restore that was encrypted for the storage before it:
+        // the storage holds its writers back during the import anyway; these wait above it
+        // until the restored keyring is installed.
+        let paused = self.barrier.pause_writes().await;
         let (steps, imported) = mpsc::channel(CHUNK_QUEUE);
         let storage = Arc::clone(self.barrier.raw_storage());
         let import = tokio::spawn(async move { storage.replace_all(imported).await });
@@ -150,48 +154,77 @@ impl Core {
             foreign,
             "snapshot restored"
         );
-        if foreign {
-            self.seal_after_restore().await;
-        } else if let Err(e) = self.reload_after_restore().await {
-            // Whatever the restored state is, this server cannot serve it as it is: seal,
-            // and unsealing loads it afresh.
-            tracing::error!(error = %e.report(), "could not reload after a restore; sealing");
-            self.seal_after_restore().await;
-            return Ok(Restored {
-                header,
-                sealed: true,
-            });
-        }
-        Ok(Restored {
-            header,
-            sealed: foreign,
-        })
+        let sealed = self.adopt_restored_storage(paused, foreign).await;
+        Ok(Restored { header, sealed })
     }
 
-    /// After a restore of this cluster's snapshot: the keyring, mounts, policies, audit
-    /// devices and every cache as the restored storage has them.
-    async fn reload_after_restore(&self) -> CoreResult<()> {
+    /// Another server of the cluster restored a snapshot into the shared storage: this one
+    /// reloads everything as the restored storage has it, or seals if its root key does not
+    /// open the restored keyring (a snapshot of another cluster).
+    pub async fn storage_restored(&self) {
+        let _guard = self.progress.lock().await;
+        if self.is_sealed() {
+            self.clear_caches();
+            return;
+        }
+        let paused = self.barrier.pause_writes().await;
+        self.adopt_restored_storage(paused, false).await;
+    }
+
+    /// Serves the storage as a restore left it: with writes paused, the caches are dropped
+    /// and the restored keyring and mount table installed; then writes go on and the rest
+    /// (policies, audit devices) is loaded as at unseal. Seals instead when the snapshot came
+    /// from another root key (`foreign`), when this root key does not open the restored
+    /// keyring, or when reloading fails: whatever the restored state is, this server cannot
+    /// serve it as it is, and unsealing loads it afresh. Whether it sealed.
+    async fn adopt_restored_storage(&self, paused: ward_store::WritesPaused<'_>, foreign: bool) -> bool {
         self.clear_caches();
+        let installed = if foreign {
+            Err(CoreError::bad("the snapshot came from another root key"))
+        } else {
+            self.install_restored_keyring().await
+        };
+        if let Err(e) = installed {
+            self.seal_after_restore(paused, &e).await;
+            return true;
+        }
+        drop(paused);
+        if let Err(e) = self.post_unseal().await {
+            let paused = self.barrier.pause_writes().await;
+            self.seal_after_restore(paused, &e).await;
+            return true;
+        }
+        false
+    }
+
+    /// Loads the restored keyring with this server's root key and the mount table under it.
+    async fn install_restored_keyring(&self) -> CoreResult<()> {
         let root_key = self.root_key()?;
         let keyring =
             crate::seal::load_keyring(self.barrier.raw_storage().as_ref(), &root_key).await?;
         self.barrier.unseal(Arc::new(keyring));
-        self.post_unseal().await
+        self.mounts.load(&self.barrier).await
     }
 
-    /// Seals without writing anything: the storage now belongs to another root key, so the
-    /// audit checkpoints `seal` saves would be written under a keyring it no longer has.
-    async fn seal_after_restore(&self) {
+    /// Seals without writing anything: the storage may now belong to another root key, so
+    /// the audit checkpoints `seal` saves could be written under a keyring it no longer has.
+    async fn seal_after_restore(&self, paused: ward_store::WritesPaused<'_>, why: &CoreError) {
         if let Some(cluster) = self.cluster.get() {
             cluster.set_serving(false);
         }
         self.barrier.seal();
-        self.audit.shutdown().await;
         if let Ok(mut slot) = self.root_key.write() {
             *slot = None;
         }
         self.clear_caches();
-        tracing::info!("sealed after restoring a snapshot from another root key");
+        // Writes waiting now find the barrier sealed; the audit devices' last writes too.
+        drop(paused);
+        self.audit.shutdown().await;
+        tracing::warn!(
+            reason = %why.report(),
+            "sealed after a snapshot restore: unseal with the keys of the cluster the snapshot \
+             came from"
+        );
     }
 }
 

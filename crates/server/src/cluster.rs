@@ -47,6 +47,15 @@ impl ChangeSink for ClusterSink {
             core.resync_caches().await;
         }
     }
+
+    async fn restored(&self) {
+        if let Some(cache) = self.cache.get() {
+            cache.clear();
+        }
+        if let Some(core) = self.core() {
+            core.storage_restored().await;
+        }
+    }
 }
 
 /// This server's name when the configuration gives none: its host name and port.

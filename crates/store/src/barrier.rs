@@ -37,7 +37,13 @@ pub struct Barrier {
     installed: ArcSwapOption<Installed>,
     /// Memos of decoded values to tell about deleted keys.
     pub(crate) memos: RwLock<Vec<Arc<dyn crate::decoded::ForgetDeleted>>>,
+    /// Held shared by every write from its encryption to its commit's end, and exclusively
+    /// while the storage is replaced underneath ([`Barrier::pause_writes`]).
+    writes: tokio::sync::RwLock<()>,
 }
+
+/// Writes through the barrier wait while this is held ([`Barrier::pause_writes`]).
+pub type WritesPaused<'a> = tokio::sync::RwLockWriteGuard<'a, ()>;
 
 /// The keyring of an unsealed barrier, with the path translations made under it: a new
 /// keyring starts with an empty memo, and sealing drops both.
@@ -60,7 +66,15 @@ impl Barrier {
             storage,
             installed: ArcSwapOption::empty(),
             memos: RwLock::new(Vec::new()),
+            writes: tokio::sync::RwLock::new(()),
         }
+    }
+
+    /// Waits for the writes under way to end and holds back new ones until the guard is
+    /// dropped: for replacing the storage (a snapshot restore) and installing the keyring
+    /// that goes with it, so that no value encrypted for the storage as it was lands in it.
+    pub async fn pause_writes(&self) -> WritesPaused<'_> {
+        self.writes.write().await
     }
 
     /// The backend, for the unencrypted bootstrap records only.
@@ -156,6 +170,7 @@ impl Barrier {
 
     /// Encrypts and stores `value` at `key`.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let _writing = self.writes.read().await;
         let installed = self.installed()?;
         let physical = installed.physical(key)?;
         let sealed = installed
@@ -167,6 +182,7 @@ impl Barrier {
 
     /// Removes `key`.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let _writing = self.writes.read().await;
         let physical = self.with_installed(|i| i.physical(key))?;
         let result = self.storage.delete(&physical).await;
         self.forget_deleted(std::iter::once(key));
@@ -204,6 +220,7 @@ impl Barrier {
     /// Applies logical ops atomically. `Expect::Value` must carry an [`Entry::stamp`] (see [`crate::Expect`]);
     /// `Action::Put` carries plaintext, encrypted here.
     pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let _writing = self.writes.read().await;
         let installed = self.installed()?;
         let ring = &installed.ring;
         let deleted: Vec<String> = ops

@@ -14,6 +14,10 @@ pub trait ChangeSink: Send + Sync + 'static {
     async fn changed(&self, keys: &[String]);
     /// Changes may have been missed: forget everything cached.
     async fn resync(&self);
+    /// Another server restored a snapshot: everything changed, the keyring included (it may
+    /// be another cluster's, which this server's root key does not open). Writes made for
+    /// the storage as it was must not start once this returns.
+    async fn restored(&self);
 }
 
 /// One server of a cluster, as it last reported itself.

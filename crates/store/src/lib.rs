@@ -19,7 +19,7 @@ mod shared_cache;
 mod sqlite;
 
 pub use backend::{Action, EXPORT_BATCH, Entries, Expect, Export, Import, Op, Storage, StoreError};
-pub use barrier::{Barrier, Entry};
+pub use barrier::{Barrier, Entry, WritesPaused};
 pub use cache::{CacheLimits, CacheStats, CachedStorage};
 pub use cluster::{ChangeSink, Cluster, NodeStatus};
 pub use decoded::{DecodedMemo, ForgetDeleted};

@@ -61,6 +61,13 @@ const MIGRATIONS: &[&str] = &[
         last_echo bigint NOT NULL,
         active_since bigint
     );",
+    // How many snapshots have been restored into the tables: a clustered commit checks,
+    // inside its transaction, that it was made for the storage as it is (see `group.rs`).
+    "CREATE TABLE {t}_restores (
+        id integer PRIMARY KEY CHECK (id = 1),
+        epoch bigint NOT NULL
+    );
+    INSERT INTO {t}_restores (id, epoch) VALUES (1, 0);",
 ];
 
 /// The schema version this build writes and understands.
@@ -196,6 +203,8 @@ struct Statements {
     replace_lock: String,
     delete_all: String,
     insert_all: String,
+    bump_epoch: String,
+    notify_fenced: String,
 }
 
 impl Statements {
@@ -236,6 +245,17 @@ impl Statements {
             insert_all: format!(
                 "INSERT INTO {t} (digest, key, value) \
                  SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[])"
+            ),
+            // Holds the row's lock until the restore commits: a clustered commit waits on
+            // it in `notify_fenced`, then sees the new epoch and fails.
+            bump_epoch: format!(
+                "UPDATE {table}_restores SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch"
+            ),
+            // A clustered commit's notification, sent only if no snapshot was restored since
+            // this server's caches were loaded (`$3`, its epoch); no row means one was.
+            notify_fenced: format!(
+                "SELECT pg_notify($1, $2) FROM {table}_restores WHERE id = 1 AND epoch = $3 \
+                 FOR SHARE"
             ),
         }
     }
@@ -672,6 +692,12 @@ impl Storage for PostgresStorage {
     ) -> Result<u64, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(database)?;
+        // First the epoch's row, then the table: the order clustered commits take them in.
+        let epoch: i64 = tx
+            .query_one(&self.sql.bump_epoch, &[])
+            .await
+            .map_err(database)?
+            .get(0);
         tx.batch_execute(&self.sql.replace_lock)
             .await
             .map_err(database)?;
@@ -701,7 +727,18 @@ impl Storage for PostgresStorage {
                 None => return Err(StoreError::ImportAborted),
             }
         }
+        let clustered = self.notify_as.get();
+        if let Some(notify) = clustered {
+            tx.execute(NOTIFY, &[&notify.channel, &notify.restored(epoch)])
+                .await
+                .map_err(database)?;
+        }
         tx.commit().await.map_err(database)?;
+        // This server's writes are held above the storage while a restore runs, and its
+        // caches reload before they go on: they are made for the restored storage.
+        if let Some(notify) = clustered {
+            notify.epoch.store(epoch, std::sync::atomic::Ordering::SeqCst);
+        }
         Ok(written)
     }
 

@@ -119,7 +119,7 @@ fn three_servers(pg: &TestPostgres) -> (Vec<Node>, Vec<String>, String) {
 }
 
 fn unseal(node: &Node, keys: &[String]) {
-    for key in &keys[..2] {
+    for key in keys.iter().take(2) {
         ok(
             &node.url,
             "",
@@ -751,4 +751,187 @@ fn the_active_server_losing_its_database_session_hands_over() {
     }
     assert!(lost_at.elapsed() < Duration::from_secs(10));
     ok(&nodes[first].url, &root, "GET", "sys/mounts", None);
+}
+
+/// Two servers on fresh tables, initialised through the first with one share and each
+/// unsealed, KV v2 at `secret/`: the servers, the share and the root token.
+fn two_servers_with_kv(pg: &TestPostgres) -> (Vec<Node>, String, String) {
+    let table = ward_test_postgres::unique_table();
+    let nodes: Vec<Node> = (0..2).map(|_| start_node(pg, &table)).collect();
+    let init = ok(
+        &nodes[0].url,
+        "",
+        "PUT",
+        "sys/init",
+        Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+    );
+    let key = init["keys_base64"][0].as_str().unwrap().to_owned();
+    let root = init["root_token"].as_str().unwrap().to_owned();
+    for node in &nodes {
+        unseal(node, std::slice::from_ref(&key));
+    }
+    ok(
+        &nodes[0].url,
+        &root,
+        "POST",
+        "sys/mounts/secret",
+        Some(json!({"type": "kv", "options": {"version": "2"}})),
+    );
+    (nodes, key, root)
+}
+
+fn put_secret(url: &str, token: &str, path: &str, value: &str) -> u16 {
+    call(
+        url,
+        token,
+        "POST",
+        &format!("secret/data/{path}"),
+        Some(json!({"data": {"v": value}})),
+    )
+    .0
+}
+
+/// The secret's value, or `None` for a 404; any other answer fails the test.
+fn read_secret(url: &str, token: &str, path: &str) -> Option<String> {
+    let (status, body) = call(url, token, "GET", &format!("secret/data/{path}"), None);
+    match status {
+        200 => Some(body["data"]["data"]["v"].as_str().unwrap().to_owned()),
+        404 => None,
+        other => panic!("reading {path} on {url}: {other} {body}"),
+    }
+}
+
+fn save_snapshot(url: &str, token: &str) -> Vec<u8> {
+    let response = reqwest::blocking::Client::new()
+        .get(format!("{url}/v1/sys/storage/snapshot"))
+        .header("X-Vault-Token", token)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.bytes().unwrap().to_vec()
+}
+
+fn restore_snapshot(url: &str, token: &str, snapshot: Vec<u8>, force: bool) {
+    let path = if force {
+        "sys/storage/snapshot-force"
+    } else {
+        "sys/storage/snapshot"
+    };
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{url}/v1/{path}"))
+        .header("X-Vault-Token", token)
+        .body(snapshot)
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    assert!(
+        (200..300).contains(&status),
+        "{status} {}",
+        response.text().unwrap()
+    );
+}
+
+/// A restore through one server is what every server serves at once: their caches drop
+/// what the restore replaced, and writes made on another server while it ran, encrypted
+/// under a keyring term the restored keyring does not have, are refused rather than landing
+/// unreadable in the restored storage.
+#[test]
+fn a_restore_on_one_server_is_served_by_the_others_at_once() {
+    let pg = ward_test_postgres::shared();
+    let (nodes, _key, root) = two_servers_with_kv(pg);
+    let (a, b) = (nodes[0].url.clone(), nodes[1].url.clone());
+    assert_eq!(put_secret(&a, &root, "kept", "before"), 200);
+    assert_eq!(read_secret(&b, &root, "kept").as_deref(), Some("before"));
+    let snapshot = save_snapshot(&a, &root);
+    // After the snapshot: a new keyring term, used by B's writes from now on.
+    ok(&a, &root, "POST", "sys/rotate", None);
+    assert_eq!(put_secret(&b, &root, "kept", "after"), 200);
+    assert_eq!(put_secret(&b, &root, "gone", "after"), 200);
+    assert_eq!(read_secret(&b, &root, "kept").as_deref(), Some("after"));
+
+    // B writes without a pause, four writers at once, while A restores.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|writer| {
+            let (b, root, stop) = (b.clone(), root.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let path = format!("load/{writer}-{}", i % 20);
+                    statuses.push(put_secret(&b, &root, &path, "x"));
+                    i += 1;
+                }
+                statuses
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    restore_snapshot(&a, &root, snapshot, false);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for writer in load {
+        for status in writer.join().unwrap() {
+            *statuses.entry(status).or_default() += 1;
+        }
+    }
+    // Every write either landed or was refused as "try again"; none failed inside.
+    assert!(
+        statuses.keys().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+
+    for url in [&a, &b] {
+        assert_eq!(read_secret(url, &root, "kept").as_deref(), Some("before"));
+        assert_eq!(read_secret(url, &root, "gone"), None);
+        let (_, key_status) = call(url, &root, "GET", "sys/key-status", None);
+        assert_eq!(key_status["data"]["term"], 1, "{key_status}");
+        // Whatever of the load is there was written for the restored storage: it reads.
+        let (status, listed) = call(url, &root, "LIST", "secret/metadata/load", None);
+        if status == 200 {
+            for name in listed["data"]["keys"].as_array().unwrap() {
+                let name = name.as_str().unwrap();
+                assert_eq!(
+                    read_secret(url, &root, &format!("load/{name}")).as_deref(),
+                    Some("x")
+                );
+            }
+        }
+    }
+    assert_eq!(put_secret(&b, &root, "later", "b"), 200);
+    assert_eq!(read_secret(&a, &root, "later").as_deref(), Some("b"));
+}
+
+/// A snapshot of another cluster restored (with force) through one server seals every
+/// server: none of them can open its keyring, and none may write under its own.
+#[test]
+fn a_forced_restore_of_another_cluster_seals_every_server() {
+    let pg = ward_test_postgres::shared();
+    let (other, other_key, other_root) = two_servers_with_kv(pg);
+    assert_eq!(put_secret(&other[0].url, &other_root, "theirs", "t"), 200);
+    let snapshot = save_snapshot(&other[0].url, &other_root);
+    drop(other);
+
+    let (nodes, _key, root) = two_servers_with_kv(pg);
+    let (a, b) = (nodes[0].url.clone(), nodes[1].url.clone());
+    assert_eq!(put_secret(&b, &root, "ours", "o"), 200);
+    restore_snapshot(&a, &root, snapshot, true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for url in [&a, &b] {
+        loop {
+            let (_, status) = call(url, "", "GET", "sys/seal-status", None);
+            if status["sealed"] == true {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{url} still unsealed: {status}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // The other cluster's share opens them, and its secrets are there.
+    for node in &nodes {
+        unseal(node, std::slice::from_ref(&other_key));
+    }
+    assert_eq!(read_secret(&b, &other_root, "theirs").as_deref(), Some("t"));
+    assert_eq!(read_secret(&a, &other_root, "ours"), None);
 }

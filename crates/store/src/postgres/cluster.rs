@@ -117,6 +117,8 @@ struct Shared {
     fences: Fences,
     /// Asks the listener to drop its connection and start over (a fence went unanswered).
     relisten: Notify,
+    /// The restore epoch this server's caches are at (shared with its commits' [`NotifyAs`]).
+    epoch: Arc<AtomicI64>,
 }
 
 /// Fence numbers: `next` is the number the next fence sent carries; `done` the highest
@@ -184,13 +186,17 @@ impl PostgresStorage {
             serving: watch::Sender::new(false),
             fences: Fences::new(),
             relisten: Notify::new(),
+            epoch: Arc::new(AtomicI64::new(0)),
         });
         // The first connection is made here, so that a server another one holds exclusively
         // refuses to start rather than retrying in the background.
         let first = listen(&shared).await?;
+        // Nothing is cached yet: the caches will be loaded from the tables as they are now.
+        shared.epoch.store(first.epoch, Ordering::SeqCst);
         let _ = self.notify_as.set(NotifyAs {
             channel: shared.channel.clone(),
             node_id: shared.options.node_id.clone(),
+            epoch: Arc::clone(&shared.epoch),
         });
         heartbeat(&shared).await?;
         let tasks = vec![
@@ -206,9 +212,17 @@ impl PostgresStorage {
 pub(super) struct NotifyAs {
     pub(super) channel: String,
     pub(super) node_id: String,
+    /// The restore epoch this server's caches were loaded at (`{t}_restores`): its commits
+    /// apply only while the tables are still at it.
+    pub(super) epoch: Arc<AtomicI64>,
 }
 
 impl NotifyAs {
+    /// The notification of a restore that brought the tables to `epoch`.
+    pub(super) fn restored(&self, epoch: i64) -> String {
+        format!("r:{}:{epoch}", self.node_id)
+    }
+
     /// The notification of a commit that changed `keys`.
     pub(super) fn payload<'a>(&self, keys: impl Iterator<Item = &'a str>) -> String {
         let mut payload = format!("c:{}", self.node_id);
@@ -368,6 +382,8 @@ where
 struct Listener {
     client: Arc<tokio_postgres::Client>,
     notifications: mpsc::UnboundedReceiver<String>,
+    /// The restore epoch once it listened: a later restore is among its notifications.
+    epoch: i64,
 }
 
 async fn listen(shared: &Shared) -> Result<Listener, PostgresFailure> {
@@ -387,9 +403,17 @@ async fn listen(shared: &Shared) -> Result<Listener, PostgresFailure> {
             shared.channel
         ))
         .await?;
+    let epoch = client
+        .query_one(
+            &format!("SELECT epoch FROM {}_restores WHERE id = 1", shared.table),
+            &[],
+        )
+        .await?
+        .get(0);
     Ok(Listener {
         client: Arc::new(client),
         notifications,
+        epoch,
     })
 }
 
@@ -402,7 +426,12 @@ async fn keep_listening(shared: Arc<Shared>, sink: Arc<dyn ChangeSink>, first: L
         // and so is every request waiting for a fence so far. The number taken here is
         // never sent: a request that comes later waits for the next one, a real fence.
         let covered = shared.fences.take_next();
-        sink.resync().await;
+        if listener.epoch == shared.epoch.load(Ordering::SeqCst) {
+            sink.resync().await;
+        } else {
+            // A snapshot was restored while nobody listened.
+            restored(&shared, sink.as_ref(), listener.epoch).await;
+        }
         shared.fences.complete(covered);
         let sender = tokio::spawn(send_fences(
             Arc::clone(&shared),
@@ -454,6 +483,13 @@ async fn handle(shared: &Shared, sink: &dyn ChangeSink, payload: &str) {
             let keys: Vec<String> = rest.split('\n').map(str::to_owned).collect();
             sink.changed(&keys).await;
         }
+    } else if let Some(restore) = head.strip_prefix("r:") {
+        if let Some((from, epoch)) = restore.rsplit_once(':')
+            && from != me
+            && let Ok(epoch) = epoch.parse()
+        {
+            restored(shared, sink, epoch).await;
+        }
     } else if let Some(fence) = head.strip_prefix("f:") {
         if let Some((node, n)) = fence.rsplit_once(':')
             && node == me
@@ -464,6 +500,15 @@ async fn handle(shared: &Shared, sink: &dyn ChangeSink, payload: &str) {
     } else if head.strip_prefix("s:") == Some(me) && shared.active.load(Ordering::SeqCst) {
         shared.step_down.notify_one();
     }
+}
+
+/// Another server restored a snapshot, bringing the tables to `epoch`: the sink reloads
+/// everything (or seals), and only then do this server's commits carry the new epoch. A
+/// commit made meanwhile, for the storage as it was, fails rather than landing.
+async fn restored(shared: &Shared, sink: &dyn ChangeSink, epoch: i64) {
+    tracing::warn!(epoch, "a snapshot was restored into the storage; reloading everything");
+    sink.restored().await;
+    shared.epoch.store(epoch, Ordering::SeqCst);
 }
 
 /// Sends a fence whenever a request asks for one, one at a time, on the listening

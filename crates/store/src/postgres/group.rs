@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::cluster::NotifyAs;
-use super::{NOTIFY, PostgresFailure, Statements, database, digest, lock_id};
+use super::{PostgresFailure, Statements, database, digest, lock_id};
 use crate::backend::{Action, Expect, Op, StoreError};
 
 /// Most commits written in one transaction.
@@ -171,11 +171,27 @@ impl Writers {
             return Ok(outcomes);
         }
         if let Some(notify) = self.notify.get() {
+            // Sent after the keys' locks and before the writes: a restore that committed
+            // while this batch waited, or holds the epoch now, makes it fail here. Its
+            // values were encrypted for the storage as it was (another keyring, perhaps
+            // another cluster's), so none of them may land in the restored one.
             let payload = notify.payload(written.values().map(|(key, _)| *key));
-            let send = tx.prepare_cached(NOTIFY).await.map_err(database)?;
-            tx.execute(&send, &[&notify.channel, &payload])
+            let epoch = notify.epoch.load(std::sync::atomic::Ordering::SeqCst);
+            let send = tx
+                .prepare_cached(&self.sql.notify_fenced)
                 .await
                 .map_err(database)?;
+            let sent = tx
+                .execute(&send, &[&notify.channel, &payload, &epoch])
+                .await
+                .map_err(database)?;
+            if sent == 0 {
+                return Err(StoreError::Unavailable(
+                    "a snapshot was restored while this write waited: it was not applied; \
+                     try again"
+                        .into(),
+                ));
+            }
         }
         let (mut put_digests, mut put_keys, mut put_values) = (Vec::new(), Vec::new(), Vec::new());
         let mut deleted = Vec::new();
