@@ -177,7 +177,11 @@ impl Core {
     /// from another root key (`foreign`), when this root key does not open the restored
     /// keyring, or when reloading fails: whatever the restored state is, this server cannot
     /// serve it as it is, and unsealing loads it afresh. Whether it sealed.
-    async fn adopt_restored_storage(&self, paused: ward_store::WritesPaused<'_>, foreign: bool) -> bool {
+    async fn adopt_restored_storage(
+        &self,
+        paused: ward_store::WritesPaused<'_>,
+        foreign: bool,
+    ) -> bool {
         self.clear_caches();
         let installed = if foreign {
             Err(CoreError::bad("the snapshot came from another root key"))

@@ -41,6 +41,9 @@ const LIST_PAGE: usize = 256;
 const MIGRATION_LOCK_CLASS: i32 = 0x5741_5244; // "WARD"
 /// The advisory lock one server holds on a table prefix while it serves it alone.
 const EXCLUSIVE_LOCK_CLASS: i32 = 0x5741_5245;
+/// The advisory lock a restore holds exclusively, and a clustered commit shared, from
+/// before the restore epoch is read or changed to the end of the transaction.
+const RESTORE_LOCK_CLASS: i32 = 0x5741_5247;
 
 /// Schema migrations, oldest first; `{t}` is the table prefix. The `{t}_schema` table
 /// records how many have been applied; a step is appended, never edited once released.
@@ -203,6 +206,8 @@ struct Statements {
     replace_lock: String,
     delete_all: String,
     insert_all: String,
+    restore_lock: String,
+    commit_lock: String,
     bump_epoch: String,
     notify_fenced: String,
 }
@@ -246,16 +251,22 @@ impl Statements {
                 "INSERT INTO {t} (digest, key, value) \
                  SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[])"
             ),
-            // Holds the row's lock until the restore commits: a clustered commit waits on
-            // it in `notify_fenced`, then sees the new epoch and fails.
+            // Advisory locks live in memory: unlike a row lock on the epoch's row, taking
+            // one shared in every commit writes nothing.
+            restore_lock: format!(
+                "SELECT pg_advisory_xact_lock({RESTORE_LOCK_CLASS}, hashtext('{table}'))"
+            ),
+            commit_lock: format!(
+                "SELECT pg_advisory_xact_lock_shared({RESTORE_LOCK_CLASS}, hashtext('{table}'))"
+            ),
             bump_epoch: format!(
                 "UPDATE {table}_restores SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch"
             ),
             // A clustered commit's notification, sent only if no snapshot was restored since
-            // this server's caches were loaded (`$3`, its epoch); no row means one was.
+            // this server's caches were loaded (`$3`, its epoch); no row means one was. Run
+            // after `commit_lock`, so its snapshot includes any restore that committed first.
             notify_fenced: format!(
-                "SELECT pg_notify($1, $2) FROM {table}_restores WHERE id = 1 AND epoch = $3 \
-                 FOR SHARE"
+                "SELECT pg_notify($1, $2) FROM {table}_restores WHERE id = 1 AND epoch = $3"
             ),
         }
     }
@@ -692,7 +703,11 @@ impl Storage for PostgresStorage {
     ) -> Result<u64, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(database)?;
-        // First the epoch's row, then the table: the order clustered commits take them in.
+        // Clustered commits that hold the restore lock end first; those that come later
+        // wait for this transaction's end, then find the new epoch and fail.
+        tx.batch_execute(&self.sql.restore_lock)
+            .await
+            .map_err(database)?;
         let epoch: i64 = tx
             .query_one(&self.sql.bump_epoch, &[])
             .await
@@ -737,7 +752,9 @@ impl Storage for PostgresStorage {
         // This server's writes are held above the storage while a restore runs, and its
         // caches reload before they go on: they are made for the restored storage.
         if let Some(notify) = clustered {
-            notify.epoch.store(epoch, std::sync::atomic::Ordering::SeqCst);
+            notify
+                .epoch
+                .store(epoch, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(written)
     }

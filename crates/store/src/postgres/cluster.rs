@@ -506,7 +506,10 @@ async fn handle(shared: &Shared, sink: &dyn ChangeSink, payload: &str) {
 /// everything (or seals), and only then do this server's commits carry the new epoch. A
 /// commit made meanwhile, for the storage as it was, fails rather than landing.
 async fn restored(shared: &Shared, sink: &dyn ChangeSink, epoch: i64) {
-    tracing::warn!(epoch, "a snapshot was restored into the storage; reloading everything");
+    tracing::warn!(
+        epoch,
+        "a snapshot was restored into the storage; reloading everything"
+    );
     sink.restored().await;
     shared.epoch.store(epoch, Ordering::SeqCst);
 }

@@ -106,6 +106,14 @@ impl Writers {
             .await
             .map_err(|e| StoreError::from(PostgresFailure::from(e)))?;
         let tx = client.transaction().await.map_err(database)?;
+        if self.notify.get().is_some() {
+            // Before the keys' locks, as a restore takes it before anything else.
+            let commit_lock = tx
+                .prepare_cached(&self.sql.commit_lock)
+                .await
+                .map_err(database)?;
+            tx.execute(&commit_lock, &[]).await.map_err(database)?;
+        }
         let lock = tx.prepare_cached(self.sql.lock).await.map_err(database)?;
         let mut locks: Vec<i64> = digests.values().map(|d| lock_id(d)).collect();
         locks.sort_unstable();
@@ -171,10 +179,11 @@ impl Writers {
             return Ok(outcomes);
         }
         if let Some(notify) = self.notify.get() {
-            // Sent after the keys' locks and before the writes: a restore that committed
-            // while this batch waited, or holds the epoch now, makes it fail here. Its
-            // values were encrypted for the storage as it was (another keyring, perhaps
-            // another cluster's), so none of them may land in the restored one.
+            // Sent after the restore lock and before the writes: a restore that committed
+            // before this batch had the lock makes it fail here (and none can start until
+            // it ends). Its values were encrypted for the storage as it was (another
+            // keyring, perhaps another cluster's), so none of them may land in the restored
+            // one.
             let payload = notify.payload(written.values().map(|(key, _)| *key));
             let epoch = notify.epoch.load(std::sync::atomic::Ordering::SeqCst);
             let send = tx
