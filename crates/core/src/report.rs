@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use ward_api::audit::{ChainVerifier, CheckpointKey};
+use ward_api::audit::ChainVerifier;
 use ward_api::report::{
     CheckStatus, ComplianceCheck, ComplianceReport, Evidence, REPORT_FORMAT_VERSION, ReportPeriod,
     ReportServer, ReportSummary,
@@ -648,30 +648,13 @@ struct AuditFileScan {
     failed_logins: std::collections::BTreeMap<String, u64>,
 }
 
-/// A device's checkpoint key, checked with aws-lc-rs.
-#[derive(Debug)]
-struct CheckpointPublicKey(Vec<u8>);
-
-impl CheckpointKey for CheckpointPublicKey {
-    fn public_key(&self) -> &[u8] {
-        &self.0
-    }
-
-    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
-        UnparsedPublicKey::new(&ED25519, &self.0)
-            .verify(message, signature)
-            .is_ok()
-    }
-}
-
 /// Verifies one audit file's chain (and checkpoint signatures) and counts the failed
 /// logins it records since `since`. The file is read as it stands; lines the writer adds
 /// meanwhile are read or not, either way the chain read is checked whole.
 fn scan_audit_file(path: &Path, public_key: &str, since: i64) -> Result<AuditFileScan, String> {
     let mut verifier = ChainVerifier::new();
-    if let Some(key) = ward_api::audit::parse_ed25519(public_key).filter(|k| k.len() == 32) {
-        verifier = verifier.with_key(Box::new(CheckpointPublicKey(key)));
+    if let Some(key) = ward_crypto::Ed25519PublicKey::from_text(public_key) {
+        verifier = verifier.with_key(Box::new(key));
     }
     let file = std::fs::File::open(path)
         .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;

@@ -6,6 +6,7 @@
 //! material wipes it on drop and has a `Debug` that shows no content.
 
 mod aead;
+mod ed25519;
 mod error;
 mod hash;
 mod keyring;
@@ -16,6 +17,7 @@ mod shamir;
 mod siv;
 
 pub use aead::{AES_GCM_OVERHEAD, Aes256GcmKey};
+pub use ed25519::Ed25519PublicKey;
 pub use error::CryptoError;
 pub use hash::{
     HmacSha256Key, Sha256Stream, constant_time_eq, hmac_sha256, lower_hex, push_lower_hex, sha256,

@@ -5,14 +5,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, free_port, terminate, wait_for_exit, ward_bin};
+use common::{Server, drain, free_port, stop, terminate, wait_for_exit, ward_command};
 use serde_json::json;
 
 /// The policy the agent's AppRole gets: read the KV secrets, use the transit key.
@@ -97,29 +96,16 @@ impl Agent {
     fn start(dir: &Path, config: &str) -> Self {
         let path = dir.join("agent.toml");
         std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(ward_bin())
+        let mut child = ward_command()
             .args(["agent", "-config", path.to_str().unwrap()])
             .current_dir(dir)
-            .env_remove("WARD_TOKEN")
-            .env_remove("VAULT_TOKEN")
-            .env_remove("WARD_ADDR")
-            .env_remove("VAULT_ADDR")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        drain(child.stderr.take().unwrap(), log.clone(), false);
         Self { child, log }
     }
 
@@ -149,16 +135,7 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        if self.child.try_wait().unwrap().is_some() {
-            return;
-        }
-        if terminate(&self.child)
-            && wait_for_exit(&mut self.child, Duration::from_secs(5)).is_some()
-        {
-            return;
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
 }
 
@@ -349,7 +326,7 @@ destination = "{destination}"
     let path = dir.path().join("agent.toml");
     std::fs::write(&path, &config).unwrap();
     // The first pass must succeed: the agent exits 1 with the template and the line.
-    let output = Command::new(ward_bin())
+    let output = ward_command()
         .args(["agent", "-config", path.to_str().unwrap()])
         .output()
         .unwrap();
@@ -371,7 +348,7 @@ destination = "{destination}"
         "{{ secret('sys/mounts') }}",
     );
     std::fs::write(&path, &config).unwrap();
-    let output = Command::new(ward_bin())
+    let output = ward_command()
         .args(["agent", "-config", path.to_str().unwrap()])
         .output()
         .unwrap();
@@ -492,10 +469,8 @@ fn bad_configurations_exit_1_and_a_refused_login_exits_2() {
     let run = |config: &str| {
         let path = dir.path().join("agent.toml");
         std::fs::write(&path, config).unwrap();
-        let output = Command::new(ward_bin())
+        let output = ward_command()
             .args(["agent", "-config", path.to_str().unwrap()])
-            .env_remove("WARD_ADDR")
-            .env_remove("VAULT_ADDR")
             .output()
             .unwrap();
         (
@@ -517,7 +492,7 @@ fn bad_configurations_exit_1_and_a_refused_login_exits_2() {
     );
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/role-id"), "{stderr}");
-    let output = Command::new(ward_bin())
+    let output = ward_command()
         .args(["agent", "-config", "/nonexistent/agent.toml"])
         .output()
         .unwrap();

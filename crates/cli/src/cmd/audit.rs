@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader};
 
 use clap::Subcommand;
 use serde_json::{Map, Value, json};
-use ward_api::audit::{ChainHead, ChainVerifier, CheckpointKey, SeriesStart, parse_ed25519};
+use ward_api::audit::{ChainHead, ChainVerifier, SeriesStart};
+use ward_crypto::Ed25519PublicKey;
 
 use crate::cmd::{Outcome, parse_pairs};
 use crate::context::Context;
@@ -165,23 +166,6 @@ async fn list(context: &Context, detailed: bool) -> Result<Outcome, CliError> {
     Ok(Outcome::ok(columns(&headers, &rows)))
 }
 
-/// A device's checkpoint key, checked with aws-lc-rs.
-#[derive(Debug)]
-struct Ed25519Key(Vec<u8>);
-
-impl CheckpointKey for Ed25519Key {
-    fn public_key(&self) -> &[u8] {
-        &self.0
-    }
-
-    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
-        UnparsedPublicKey::new(&ED25519, &self.0)
-            .verify(message, signature)
-            .is_ok()
-    }
-}
-
 /// A head as `sys/audit` shows it: `SEQ:PREV_HASH`.
 fn parse_head(text: &str) -> Result<ChainHead, CliError> {
     let bad = || {
@@ -208,12 +192,12 @@ pub(crate) fn verify(
 ) -> Result<Outcome, CliError> {
     let mut verifier = ChainVerifier::new();
     if let Some(text) = public_key {
-        let key = parse_ed25519(text).filter(|k| k.len() == 32).ok_or_else(|| {
+        let key = Ed25519PublicKey::from_text(text).ok_or_else(|| {
             CliError::Usage(format!(
                 "invalid --public-key {text:?}: expected ed25519:<64 hex digits>, as sys/audit shows it"
             ))
         })?;
-        verifier = verifier.with_key(Box::new(Ed25519Key(key)));
+        verifier = verifier.with_key(Box::new(key));
     }
     if let Some(text) = head {
         verifier = verifier.expect_head(parse_head(text)?);

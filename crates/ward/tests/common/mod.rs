@@ -6,7 +6,11 @@
 //! - [`Server::start_with_config`]: production mode from a TOML file (starts sealed and
 //!   uninitialised); [`Server::production`] writes the usual SQLite config for you.
 //! - [`Server::ward`] runs the CLI with `WARD_ADDR`/`WARD_TOKEN` set; [`Server::http`] is a
-//!   blocking reqwest client that sends the root token; [`Server::url`] builds `/v1/` URLs.
+//!   blocking reqwest client that sends the root token; [`Server::url`] builds `/v1/` URLs;
+//!   [`Server::call_as`] calls the API with any token; [`Server::init_and_unseal`] opens a
+//!   production server (3 shares, 2 to unseal).
+//! - [`ward_command`] is the `ward` binary with no address or token from the caller's
+//!   environment (for agents and servers a test runs itself); [`stop`] ends such a child.
 //!
 //! The child is stopped with SIGTERM (SIGKILL 5 s later if need be) when the `Server` is
 //! dropped. Its stdout and stderr are drained in threads into [`Server::log`], which failing
@@ -29,6 +33,18 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// The `ward` binary under test.
 pub fn ward_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ward"))
+}
+
+/// A command for the `ward` binary that inherits no server address or token from the
+/// environment of whoever runs the tests.
+pub fn ward_command() -> Command {
+    let mut command = Command::new(ward_bin());
+    command
+        .env_remove("WARD_ADDR")
+        .env_remove("WARD_TOKEN")
+        .env_remove("VAULT_ADDR")
+        .env_remove("VAULT_TOKEN");
+    command
 }
 
 /// A `ward` server child process.
@@ -143,13 +159,9 @@ impl Server {
         dev: bool,
         envs: Vec<(String, String)>,
     ) -> Self {
-        let mut child = Command::new(ward_bin())
+        let mut child = ward_command()
             .args(&args)
             .envs(envs.iter().map(|(k, v)| (k, v)))
-            .env_remove("WARD_ADDR")
-            .env_remove("WARD_TOKEN")
-            .env_remove("VAULT_ADDR")
-            .env_remove("VAULT_TOKEN")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -264,14 +276,11 @@ impl Server {
 
     /// Runs `ward ARGS` with `token` (or none) and optional standard input.
     pub fn ward_full(&self, token: Option<&str>, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = Command::new(ward_bin());
+        let mut command = ward_command();
         command
             .args(args)
             .env("WARD_ADDR", &self.addr)
             .env("HOME", self.home.path())
-            .env_remove("WARD_TOKEN")
-            .env_remove("VAULT_ADDR")
-            .env_remove("VAULT_TOKEN")
             .env_remove("VAULT_CACERT")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -327,8 +336,21 @@ impl Server {
     /// Sends `method` to `/v1/<path>` with the root token and an optional JSON body; returns
     /// the status and the body as JSON (`Null` when empty, a string when not JSON).
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        self.call_as(&self.root_token, method, path, body)
+    }
+
+    /// [`Server::call`] with `token` (none when empty).
+    pub fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self.http().request(method, self.url(path));
+        let mut request = self
+            .http_with_token(Some(token))
+            .request(method, self.url(path));
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -341,6 +363,36 @@ impl Server {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, json)
+    }
+
+    /// Initialises a production server with 3 shares of which 2 unseal, and unseals it:
+    /// the shares (base64) and the root token.
+    pub fn init_and_unseal(&self) -> (Vec<String>, String) {
+        let (status, init) = self.call_as(
+            "",
+            "PUT",
+            "sys/init",
+            Some(&serde_json::json!({"secret_shares": 3, "secret_threshold": 2})),
+        );
+        assert_eq!(status, 200, "{init}");
+        let keys: Vec<String> = serde_json::from_value(init["keys_base64"].clone()).unwrap();
+        let root = init["root_token"].as_str().unwrap().to_owned();
+        self.unseal(&keys);
+        (keys, root)
+    }
+
+    /// Unseals with the first two of `keys` (a 2-of-n split) and checks that it worked.
+    pub fn unseal(&self, keys: &[String]) {
+        for key in &keys[..2] {
+            self.call_as(
+                "",
+                "PUT",
+                "sys/unseal",
+                Some(&serde_json::json!({"key": key})),
+            );
+        }
+        let (_, status) = self.call_as("", "GET", "sys/seal-status", None);
+        assert_eq!(status["sealed"], false, "{status}");
     }
 
     /// A `ward-client` for this server with the root token.
@@ -357,16 +409,24 @@ impl Server {
     }
 
     /// Stops the server as an operator would (SIGTERM), so that a dev server deletes its
-    /// temporary database; SIGKILL only if it is still running 5 s later.
+    /// temporary database.
     fn stop(&mut self) {
-        if terminate(&self.child)
-            && wait_for_exit(&mut self.child, Duration::from_secs(5)).is_some()
-        {
-            return;
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
+}
+
+/// Stops `child` with SIGTERM, as an operator would; SIGKILL only if it is still running 5 s
+/// later. A child that has exited already (and been waited for) is left alone: its id may
+/// be another process's by now.
+pub fn stop(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    if terminate(child) && wait_for_exit(child, Duration::from_secs(5)).is_some() {
+        return;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Sends SIGTERM to `child`, as an operator's `kill` or Ctrl-C would; `true` once sent.
@@ -414,9 +474,16 @@ fn dev_args(root_token: Option<&str>) -> Vec<String> {
 
 /// A production configuration on a free port with SQLite at `db`.
 pub fn production_toml(db: &Path) -> String {
+    sqlite_toml(&format!("127.0.0.1:{}", free_port()), db, false, "")
+}
+
+/// A production configuration with SQLite at `db` listening on `address` (`127.0.0.1:0`: a
+/// free port the server picks at each start, so two servers on one database never clash
+/// on the port first), memory locked when `mlock`, and `extra` top-level lines.
+pub fn sqlite_toml(address: &str, db: &Path, mlock: bool, extra: &str) -> String {
     format!(
-        "address = \"127.0.0.1:{}\"\ndisable_mlock = true\n\n[storage]\nbackend = \"sqlite\"\npath = \"{}\"\n",
-        free_port(),
+        "address = \"{address}\"\ndisable_mlock = {}\n{extra}\n[storage]\nbackend = \"sqlite\"\npath = \"{}\"\n",
+        !mlock,
         db.display()
     )
 }
@@ -457,7 +524,7 @@ impl Banner {
 
 /// Copies a child's stream into `log` in a thread; with `forward`, also sends each line on
 /// the returned channel (while anyone listens).
-fn drain(
+pub fn drain(
     stream: impl Read + Send + 'static,
     log: Arc<Mutex<String>>,
     forward: bool,
