@@ -1,7 +1,7 @@
 //! The PKCS#11 seal against SoftHSM2: init with recovery shares, unsealing itself after a
 //! SIGKILL, staying sealed (and saying why) when the HSM cannot be reached, a wrong PIN tried
-//! once and never again, seal migration Shamir → HSM → Shamir, and generate-root / recovery
-//! rekey with recovery shares.
+//! once and never again, seal migration Shamir → HSM → Shamir, generate-root / recovery
+//! rekey with recovery shares, and the reference CLI (`bao`) doing all of it.
 //!
 //! Each test makes its own token directory and `SOFTHSM2_CONF`, passed to the server it
 //! starts. Without SoftHSM2 these tests fail (scripts/test installs Debian's `softhsm2`).
@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Server, assert_exit, free_port, ok, stderr, table_value};
+use common::{Server, assert_exit, free_port, ok, stderr, stdout, table_value};
 use serde_json::{Value, json};
 
 /// A PIN distinctive enough that finding it in a log means it was logged.
@@ -575,6 +575,160 @@ fn recovery_shares_authorise_generate_root_and_their_own_rekey() {
     let (_, status) = server.call("GET", "sys/generate-root/attempt", None);
     assert_eq!(status["started"], json!(false), "finished: {status}");
     ok(server.ward_full(Some(&root), &["token", "lookup"], None));
+}
+
+/// The reference CLI against an HSM-sealed Ward, as against an auto-unseal OpenBao 2.7.2
+/// (compared with OpenBao's `static` seal): `bao operator init` hands out recovery keys and
+/// the server unseals itself; `bao status` shows both seal types; the recovery keys drive
+/// `bao operator generate-root` and `bao operator rekey -target=recovery`.
+#[test]
+fn the_reference_cli_initialises_and_uses_recovery_keys() {
+    let setup = Setup::new();
+    let server = setup.start(&seal_table(PIN, false));
+    let bao = |token: &str, args: &[&str]| server.bao(token, args, "table");
+    let bao_json = |token: &str, args: &[&str]| -> Value {
+        serde_json::from_str(&ok(server.bao(token, args, "json"))).unwrap()
+    };
+    let row = |table: &str, key: &str| table_value(table, key).unwrap_or_default();
+
+    // Before init: sealed (exit 2), the seal and recovery seal types shown.
+    let status = bao("", &["status"]);
+    assert_exit(&status, 2);
+    let table = stdout(&status);
+    assert_eq!(
+        [
+            row(&table, "Seal Type"),
+            row(&table, "Recovery Seal Type"),
+            row(&table, "Initialized"),
+            row(&table, "Sealed"),
+            row(&table, "Total Recovery Shares"),
+        ],
+        ["pkcs11", "shamir", "false", "true", "0"],
+        "{table}"
+    );
+
+    let init = ok(bao(
+        "",
+        &[
+            "operator",
+            "init",
+            "-recovery-shares=5",
+            "-recovery-threshold=3",
+        ],
+    ));
+    let line_value = |prefix: &str| -> Vec<String> {
+        init.lines()
+            .filter_map(|line| line.strip_prefix(prefix))
+            .filter_map(|rest| rest.split_once(": "))
+            .map(|(_, value)| value.to_owned())
+            .collect()
+    };
+    let recovery = line_value("Recovery Key ");
+    assert_eq!(recovery.len(), 5, "{init}");
+    assert!(line_value("Unseal Key ").is_empty(), "{init}");
+    let root = line_value("Initial Root Token").concat();
+    assert!(root.starts_with("wrd_"), "{init}");
+    assert!(
+        init.contains("Success! Vault is initialized")
+            && init.contains("Recovery key initialized with 5 key shares and a key threshold of 3"),
+        "{init}"
+    );
+
+    // Unsealed by the HSM, with no one's shares.
+    wait_unsealed(&server, Duration::from_secs(10));
+    let table = ok(bao("", &["status"]));
+    assert_eq!(
+        [
+            row(&table, "Seal Type"),
+            row(&table, "Recovery Seal Type"),
+            row(&table, "Initialized"),
+            row(&table, "Sealed"),
+            row(&table, "Total Recovery Shares"),
+            row(&table, "Threshold"),
+        ],
+        ["pkcs11", "shamir", "true", "false", "5", "3"],
+        "{table}"
+    );
+    let status = bao_json("", &["status"]);
+    assert_eq!(
+        (&status["type"], &status["recovery_seal"]),
+        (&json!("pkcs11"), &json!(true)),
+        "{status}"
+    );
+
+    // generate-root (OpenBao's authenticated sys/generate-root-token/*) with three of the
+    // five recovery keys, decoded by `bao` itself.
+    let started = bao_json(&root, &["operator", "generate-root", "-init"]);
+    let otp = started["otp"].as_str().unwrap().to_owned();
+    let nonce = format!("-nonce={}", started["nonce"].as_str().unwrap());
+    ok(bao(
+        &root,
+        &["operator", "generate-root", &nonce, &recovery[0]],
+    ));
+    ok(bao(
+        &root,
+        &["operator", "generate-root", &nonce, &recovery[3]],
+    ));
+    let done = bao_json(&root, &["operator", "generate-root", &nonce, &recovery[4]]);
+    assert_eq!(done["complete"], json!(true), "{done}");
+    let encoded = done["encoded_token"].as_str().unwrap();
+    let decoded = ok(bao(
+        &root,
+        &[
+            "operator",
+            "generate-root",
+            &format!("-decode={encoded}"),
+            &format!("-otp={otp}"),
+        ],
+    ));
+    let lookup = bao_json(decoded.trim(), &["token", "lookup"]);
+    assert_eq!(lookup["data"]["policies"], json!(["root"]), "{lookup}");
+
+    // The recovery key rekeyed to 2-of-3 with three old recovery keys.
+    let started = bao_json(
+        &root,
+        &[
+            "operator",
+            "rekey",
+            "-target=recovery",
+            "-init",
+            "-key-shares=3",
+            "-key-threshold=2",
+        ],
+    );
+    let nonce = format!("-nonce={}", started["nonce"].as_str().unwrap());
+    let rekey = |key: &str| {
+        bao_json(
+            &root,
+            &["operator", "rekey", "-target=recovery", &nonce, key],
+        )
+    };
+    rekey(&recovery[1]);
+    rekey(&recovery[2]);
+    let done = rekey(&recovery[0]);
+    assert_eq!(done["complete"], json!(true), "{done}");
+    assert_eq!(
+        done["keys_base64"].as_array().map(Vec::len),
+        Some(3),
+        "{done}"
+    );
+    let table = ok(bao("", &["status"]));
+    assert_eq!(
+        [
+            row(&table, "Total Recovery Shares"),
+            row(&table, "Threshold")
+        ],
+        ["3", "2"],
+        "{table}"
+    );
+
+    // Restarted after a SIGKILL: unsealed again by the HSM alone.
+    let mut server = server;
+    server.kill();
+    let server = server.restart();
+    wait_unsealed(&server, Duration::from_secs(10));
+    let table = ok(server.bao("", &["status"], "table"));
+    assert_eq!(row(&table, "Sealed"), "false", "{table}");
 }
 
 #[test]
