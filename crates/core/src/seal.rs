@@ -184,11 +184,8 @@ pub(crate) async fn rekey(
     shares: u8,
     threshold: u8,
 ) -> CoreResult<Vec<SecretBytes>> {
-    let old_config_json = storage
-        .get(SEAL_CONFIG_KEY)
-        .await?
-        .ok_or(CoreError::NotInitialized)?;
-    let old_config: SealConfig = serde_json::from_slice(&old_config_json)
+    let stored = read_stored(storage).await?;
+    let old_config: SealConfig = serde_json::from_slice(&stored.config_json)
         .map_err(CoreError::corrupt_json("seal configuration"))?;
     if old_config.is_recovery() {
         return Err(CoreError::bad(format!(
@@ -197,34 +194,23 @@ pub(crate) async fn rekey(
             old_config.seal_type
         )));
     }
-    let old_wrapped_root = storage
-        .get(ROOT_KEY_KEY)
-        .await?
-        .ok_or_else(|| CoreError::corrupt("root key record (missing)"))?;
-    let root_key = open_root_key(&old_config, old_shares, &old_wrapped_root)?;
+    let root_key = open_root_key(&old_config, old_shares, &stored.wrapped_root)?;
     let (unseal_key, share_list, config) = split_unseal_key(shares, threshold)?;
     let wrapped_root = Aes256GcmKey::new(&unseal_key)?.seal(root_key.expose(), ROOT_KEY_AAD)?;
-    let config_json = serde_json::to_vec(&config).map_err(CoreError::Encode)?;
-    storage
-        .commit(vec![
-            ward_store::Op::put(
-                SEAL_CONFIG_KEY,
-                ward_store::Expect::Value(old_config_json),
-                config_json,
-            ),
-            ward_store::Op::put(
-                ROOT_KEY_KEY,
-                ward_store::Expect::Value(old_wrapped_root),
-                wrapped_root,
-            ),
-        ])
-        .await
-        .map_err(|e| match e {
+    replace_seal(
+        storage,
+        stored,
+        &config,
+        Some(wrapped_root),
+        None,
+        |e| match e {
             ward_store::StoreError::Conflict => {
                 CoreError::bad("the seal changed during the rekey; start it again")
             }
             other => other.into(),
-        })?;
+        },
+    )
+    .await?;
     Ok(share_list)
 }
 
@@ -356,6 +342,36 @@ async fn read_stored(storage: &dyn Storage) -> CoreResult<Stored> {
     })
 }
 
+/// Replaces the seal configuration, as read in `stored`, by `config`, together with what
+/// changes with it (the wrapped root key, when given; the recovery check's change, when
+/// given), in one compare-and-set against the records as read: the one commit behind rekey,
+/// recovery rekey and both seal migrations. A failed commit (`Conflict`: someone changed
+/// the seal meanwhile) is worded by `commit_failed`.
+async fn replace_seal(
+    storage: &dyn Storage,
+    stored: Stored,
+    config: &SealConfig,
+    wrapped_root: Option<Vec<u8>>,
+    recovery_check: Option<ward_store::Op>,
+    commit_failed: impl FnOnce(ward_store::StoreError) -> CoreError,
+) -> CoreResult<()> {
+    let config_json = serde_json::to_vec(config).map_err(CoreError::Encode)?;
+    let mut ops = vec![ward_store::Op::put(
+        SEAL_CONFIG_KEY,
+        ward_store::Expect::Value(stored.config_json),
+        config_json,
+    )];
+    ops.extend(wrapped_root.map(|wrapped| {
+        ward_store::Op::put(
+            ROOT_KEY_KEY,
+            ward_store::Expect::Value(stored.wrapped_root),
+            wrapped,
+        )
+    }));
+    ops.extend(recovery_check);
+    storage.commit(ops).await.map_err(commit_failed)
+}
+
 fn seal_changed(e: ward_store::StoreError) -> CoreError {
     match e {
         ward_store::StoreError::Conflict => {
@@ -380,30 +396,22 @@ pub(crate) async fn migrate_to_auto(
         .unwrap(&stored.wrapped_root, ROOT_KEY_AAD)
         .map(|root| Key256::from_slice(root.expose()))
         .map_err(|_| invalid_shares())??;
-    let mut new_config = config.clone();
-    new_config.seal_type = seal.seal_type().to_owned();
+    let auto = SealConfig {
+        seal_type: seal.seal_type().to_owned(),
+        ..config.clone()
+    };
     let wrapped_root = seal_wrap(seal, &root_key).await?;
-    let config_json = serde_json::to_vec(&new_config).map_err(CoreError::Encode)?;
-    storage
-        .commit(vec![
-            ward_store::Op::put(
-                SEAL_CONFIG_KEY,
-                ward_store::Expect::Value(stored.config_json),
-                config_json,
-            ),
-            ward_store::Op::put(
-                ROOT_KEY_KEY,
-                ward_store::Expect::Value(stored.wrapped_root),
-                wrapped_root,
-            ),
-            ward_store::Op::put(
-                RECOVERY_CHECK_KEY,
-                ward_store::Expect::Any,
-                recovery_check(&unseal_key)?,
-            ),
-        ])
-        .await
-        .map_err(seal_changed)?;
+    let check = recovery_check(&unseal_key)?;
+    let put_check = ward_store::Op::put(RECOVERY_CHECK_KEY, ward_store::Expect::Any, check);
+    replace_seal(
+        storage,
+        stored,
+        &auto,
+        Some(wrapped_root),
+        Some(put_check),
+        seal_changed,
+    )
+    .await?;
     Ok(root_key)
 }
 
@@ -420,25 +428,20 @@ pub(crate) async fn migrate_to_shamir(
     let (recovery_key, check) = open_recovery_key(storage, config, shares).await?;
     let root_key = seal_unwrap(seal, stored.wrapped_root.clone()).await?;
     let wrapped_root = ShamirSeal::new(&recovery_key)?.wrap(root_key.expose(), ROOT_KEY_AAD)?;
-    let mut new_config = config.clone();
-    new_config.seal_type = SHAMIR.into();
-    let config_json = serde_json::to_vec(&new_config).map_err(CoreError::Encode)?;
-    storage
-        .commit(vec![
-            ward_store::Op::put(
-                SEAL_CONFIG_KEY,
-                ward_store::Expect::Value(stored.config_json),
-                config_json,
-            ),
-            ward_store::Op::put(
-                ROOT_KEY_KEY,
-                ward_store::Expect::Value(stored.wrapped_root),
-                wrapped_root,
-            ),
-            ward_store::Op::delete(RECOVERY_CHECK_KEY, ward_store::Expect::Value(check)),
-        ])
-        .await
-        .map_err(seal_changed)?;
+    let shamir = SealConfig {
+        seal_type: SHAMIR.into(),
+        ..config.clone()
+    };
+    let drop_check = ward_store::Op::delete(RECOVERY_CHECK_KEY, ward_store::Expect::Value(check));
+    replace_seal(
+        storage,
+        stored,
+        &shamir,
+        Some(wrapped_root),
+        Some(drop_check),
+        seal_changed,
+    )
+    .await?;
     Ok(root_key)
 }
 
@@ -461,22 +464,21 @@ pub(crate) async fn rekey_recovery(
     }
     let (_, old_check) = open_recovery_key(storage, &old_config, old_shares).await?;
     let (recovery_key, share_list, config) = split_key(shares, threshold, &old_config.seal_type)?;
-    let config_json = serde_json::to_vec(&config).map_err(CoreError::Encode)?;
-    storage
-        .commit(vec![
-            ward_store::Op::put(
-                SEAL_CONFIG_KEY,
-                ward_store::Expect::Value(stored.config_json),
-                config_json,
-            ),
-            ward_store::Op::put(
-                RECOVERY_CHECK_KEY,
-                ward_store::Expect::Value(old_check),
-                recovery_check(&recovery_key)?,
-            ),
-        ])
-        .await
-        .map_err(seal_changed)?;
+    let check = recovery_check(&recovery_key)?;
+    let new_check = ward_store::Op::put(
+        RECOVERY_CHECK_KEY,
+        ward_store::Expect::Value(old_check),
+        check,
+    );
+    replace_seal(
+        storage,
+        stored,
+        &config,
+        None,
+        Some(new_check),
+        seal_changed,
+    )
+    .await?;
     Ok(share_list)
 }
 

@@ -13,13 +13,25 @@ use ward_crypto::{Aes256GcmKey, Key256, SecretBytes};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealError {
-    /// The seal's key cannot be reached now (library absent, token missing, wrong PIN,
-    /// service down): retrying later may succeed.
+    /// The seal's key cannot be reached now (library absent, token missing, service down):
+    /// retrying later may succeed.
     #[error("the {seal} seal is unreachable")]
     Unreachable {
         /// The seal's type, e.g. `pkcs11`.
         seal: String,
         /// What failed, from the seal's own library.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The seal was reached and refused this server's credentials (a wrong, expired or
+    /// locked PIN). Retrying would not help and may harm: each try counts as one more failed
+    /// login, and a hardware HSM locks its PIN after a few. The configuration must be fixed
+    /// and the server restarted.
+    #[error("the {seal} seal refused this server's credentials")]
+    CredentialsRefused {
+        /// The seal's type.
+        seal: String,
+        /// What the seal said, from its own library (never the credentials themselves).
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

@@ -7,7 +7,7 @@
 //! configuration and hands it in.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as Pkcs11Error, RvError};
@@ -129,6 +129,18 @@ pub enum HsmError {
     /// The wrapped value is not one this seal wrote.
     #[error("the wrapped root key is malformed")]
     Malformed,
+    /// The token refused the PIN at an earlier login of this process; it is not asked
+    /// again until a restart.
+    #[error(
+        "PKCS#11 token {token} refused the PIN earlier ({code:?}); no further login is tried \
+         before a restart"
+    )]
+    PinRefusedEarlier {
+        /// The token's label or slot.
+        token: String,
+        /// The token's answer to that login.
+        code: RvError,
+    },
 }
 
 /// An open, logged-in session and the wrapping key found in it.
@@ -144,6 +156,9 @@ struct Connection {
 pub struct Pkcs11Seal {
     settings: Pkcs11Settings,
     connection: Mutex<Option<Connection>>,
+    /// Set when the token refused the PIN: from then on no login is tried, so that nothing
+    /// in this process (a retry, a request) spends more of the token's failed-login budget.
+    pin_refused: OnceLock<RvError>,
 }
 
 impl std::fmt::Debug for Pkcs11Seal {
@@ -160,6 +175,7 @@ impl Pkcs11Seal {
         Self {
             settings,
             connection: Mutex::new(None),
+            pin_refused: OnceLock::new(),
         }
     }
 
@@ -316,7 +332,13 @@ impl Pkcs11Seal {
     ) -> Result<T, SealError> {
         let mut slot = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
-            *slot = Some(self.connect().map_err(unreachable)?);
+            if let Some(&code) = self.pin_refused.get() {
+                return Err(credentials_refused(HsmError::PinRefusedEarlier {
+                    token: self.token_name(),
+                    code,
+                }));
+            }
+            *slot = Some(self.connect().map_err(|e| self.connect_failure(e))?);
         }
         let Some(conn) = slot.as_mut() else {
             return Err(unreachable(HsmError::NoToken(self.token_name())));
@@ -329,6 +351,43 @@ impl Pkcs11Seal {
             let _ = conn.context.finalize();
         }
         result
+    }
+}
+
+impl Pkcs11Seal {
+    /// A failed connection: the PIN refused (remembered, never tried again), or the HSM
+    /// unreachable (the next call tries again).
+    fn connect_failure(&self, e: HsmError) -> SealError {
+        match e {
+            HsmError::Login {
+                source: Pkcs11Error::Pkcs11(code, _),
+                ..
+            } if is_pin_refusal(code) => {
+                let _ = self.pin_refused.set(code);
+                credentials_refused(e)
+            }
+            other => unreachable(other),
+        }
+    }
+}
+
+/// The token's answers that judge the PIN itself: the same PIN would get the same answer,
+/// and each try counts as one more failed login.
+fn is_pin_refusal(code: RvError) -> bool {
+    matches!(
+        code,
+        RvError::PinIncorrect
+            | RvError::PinInvalid
+            | RvError::PinLenRange
+            | RvError::PinExpired
+            | RvError::PinLocked
+    )
+}
+
+fn credentials_refused(e: HsmError) -> SealError {
+    SealError::CredentialsRefused {
+        seal: SEAL_TYPE.into(),
+        source: Box::new(e),
     }
 }
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ward_core::Core;
-use ward_core::seals::ConfiguredSeal;
+use ward_core::seals::{ConfiguredSeal, SealError};
+use ward_core::{Core, CoreError};
 use zeroize::Zeroizing;
 
 use crate::{SealConfig, ServerError};
@@ -46,8 +46,10 @@ pub(crate) fn build(settings: &SealConfig) -> Result<ConfiguredSeal, ServerError
 
 /// Unseals with the configured seal, retrying with exponential backoff (1 s doubling to
 /// 60 s) while the seal cannot be reached, and saying why each time. Until then the server
-/// stays sealed: there is nothing weaker to fall back to. Ends once unsealed, or when the
-/// seal has nothing to do (a migration waiting for shares, a disabled seal).
+/// stays sealed: there is nothing weaker to fall back to. Ends once unsealed, when the
+/// seal has nothing to do (a migration waiting for shares, a disabled seal), or when the
+/// seal refuses the PIN: that is said once and never retried, since every retry would be
+/// one more failed login, and a hardware HSM locks its PIN after a few.
 pub(crate) async fn unseal_when_reachable(core: Arc<Core>) {
     let mut wait = FIRST_RETRY;
     loop {
@@ -66,6 +68,16 @@ pub(crate) async fn unseal_when_reachable(core: Arc<Core>) {
                          shares and migrate=true to migrate"
                     );
                 }
+                return;
+            }
+            Err(e @ CoreError::Seal(SealError::CredentialsRefused { .. })) => {
+                tracing::error!(
+                    error = %e.report(),
+                    "the HSM refused the PIN: staying sealed, and not retrying (each try would \
+                     count as a failed login, and an HSM locks its PIN after a few); fix `pin` \
+                     in [seal] (or {PIN_VARIABLE}) and restart the server (a PIN the token has \
+                     locked must first be unlocked by its security officer)"
+                );
                 return;
             }
             Err(e) => {

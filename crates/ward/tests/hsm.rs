@@ -1,6 +1,7 @@
 //! The PKCS#11 seal against SoftHSM2: init with recovery shares, unsealing itself after a
-//! SIGKILL, staying sealed (and saying why) when the HSM cannot be reached, seal migration
-//! Shamir → HSM → Shamir, and generate-root / recovery rekey with recovery shares.
+//! SIGKILL, staying sealed (and saying why) when the HSM cannot be reached, a wrong PIN tried
+//! once and never again, seal migration Shamir → HSM → Shamir, generate-root / recovery
+//! rekey with recovery shares, and the reference CLI (`bao`) doing all of it.
 //!
 //! Each test makes its own token directory and `SOFTHSM2_CONF`, passed to the server it
 //! starts. Without SoftHSM2 these tests fail (scripts/test installs Debian's `softhsm2`).
@@ -13,7 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Server, assert_exit, free_port, ok, stderr, table_value};
+use common::{Server, assert_exit, free_port, ok, stderr, stdout, table_value};
 use serde_json::{Value, json};
 
 /// A PIN distinctive enough that finding it in a log means it was logged.
@@ -242,9 +243,9 @@ fn init_with_recovery_shares_then_sigkill_and_restart_unseals_with_no_human() {
     assert!(!log.contains(PIN), "the PIN reached the log:\n{log}");
 }
 
-#[test]
-fn an_unreachable_hsm_keeps_the_server_sealed_and_the_log_says_why() {
-    let setup = Setup::new();
+/// A server under the HSM seal, initialised with one recovery share and unsealed by the
+/// HSM, holding `secrets` secrets; its root token and recovery share.
+fn initialised_with_secrets(setup: &Setup, secrets: usize) -> (Server, String, String) {
     let server = setup.start(&seal_table(PIN, false));
     let out = ok(server.ward_full(
         None,
@@ -261,17 +262,44 @@ fn an_unreachable_hsm_keeps_the_server_sealed_and_the_log_says_why() {
     let root = init["root_token"].as_str().unwrap().to_owned();
     let recovery = init["recovery_keys_b64"][0].as_str().unwrap().to_owned();
     wait_unsealed(&server, Duration::from_secs(10));
-    write_secrets(&server, &root, 2);
+    write_secrets(&server, &root, secrets);
+    (server, root, recovery)
+}
 
-    // A wrong PIN: sealed, and the log names the login failure, never the PIN.
+#[test]
+fn a_wrong_pin_is_tried_once_the_server_stays_sealed_until_restarted_with_the_right_one() {
+    let setup = Setup::new();
+    let (server, root, recovery) = initialised_with_secrets(&setup, 2);
+
+    // A wrong PIN: one login, refused; sealed, and the log says so once, with what to do.
+    // Retrying (as for an unreachable HSM: after 1 s, then 3 s, ...) would have logged in
+    // three times by now, and a hardware HSM locks its PIN after a few failures.
     let wrong_pin = "wrong-pin-Zr81";
     setup.configure(&seal_table(wrong_pin, false));
     let server = server.restart();
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(5));
     assert_eq!(seal_status(&server)["sealed"], json!(true));
     let log = server.log();
+    assert_eq!(
+        log.matches("the HSM refused the PIN").count(),
+        1,
+        "one refusal, said once:\n{log}"
+    );
+    assert_eq!(
+        log.matches("cannot log in to PKCS#11 token").count(),
+        1,
+        "one login tried:\n{log}"
+    );
     assert!(
-        log.contains("cannot unseal with the configured seal") && log.contains("cannot log in"),
+        log.contains("CKR_PIN_INCORRECT") || log.contains("PIN is incorrect"),
+        "{log}"
+    );
+    assert!(
+        log.contains("WARD_HSM_PIN") && log.contains("restart"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("cannot unseal with the configured seal"),
         "{log}"
     );
     assert!(
@@ -286,9 +314,48 @@ fn an_unreachable_hsm_keeps_the_server_sealed_and_the_log_says_why() {
         503
     );
 
+    // The PIN fixed and the server restarted: the HSM unseals it.
+    setup.configure(&seal_table(PIN, false));
+    let server = server.restart();
+    wait_unsealed(&server, Duration::from_secs(10));
+    assert_secrets(&server, &root, 2);
+}
+
+#[test]
+fn a_refused_pin_is_not_tried_again_by_later_requests() {
+    // Before init nothing logs in at start; each sys/init would, and anyone may call it.
+    let setup = Setup::new();
+    let server = setup.start(&seal_table("wrong-pin-Zr81", false));
+    for _ in 0..3 {
+        let (code, body) = server.call(
+            "PUT",
+            "sys/init",
+            Some(&json!({"recovery_shares": 1, "recovery_threshold": 1})),
+        );
+        assert_eq!(code, 503, "{body}");
+        assert!(
+            body.to_string()
+                .contains("refused this server's credentials"),
+            "{body}"
+        );
+    }
+    let log = server.log();
+    assert_eq!(
+        log.matches("cannot log in to PKCS#11 token").count(),
+        1,
+        "one login tried:\n{log}"
+    );
+    assert_eq!(log.matches("refused the PIN earlier").count(), 2, "{log}");
+    assert_eq!(seal_status(&server)["initialized"], json!(false));
+}
+
+#[test]
+fn an_unreachable_hsm_keeps_the_server_sealed_and_the_log_says_why() {
+    let setup = Setup::new();
+    let (server, root, _) = initialised_with_secrets(&setup, 2);
+
     // The token directory gone: sealed, the log says the token is missing; once it is back,
     // the retries unseal the server with no one's help.
-    setup.configure(&seal_table(PIN, false));
     let aside = setup.hsm.dir.path().join("tokens-aside");
     std::fs::rename(setup.hsm.tokens(), &aside).unwrap();
     std::fs::create_dir(setup.hsm.tokens()).unwrap();
@@ -299,6 +366,10 @@ fn an_unreachable_hsm_keeps_the_server_sealed_and_the_log_says_why() {
     assert!(
         log.contains("no PKCS#11 token \\\"ward\\\" is present")
             || log.contains("no PKCS#11 token \"ward\" is present"),
+        "{log}"
+    );
+    assert!(
+        log.contains("cannot unseal with the configured seal"),
         "{log}"
     );
     std::fs::remove_dir(setup.hsm.tokens()).unwrap();
@@ -504,6 +575,156 @@ fn recovery_shares_authorise_generate_root_and_their_own_rekey() {
     let (_, status) = server.call("GET", "sys/generate-root/attempt", None);
     assert_eq!(status["started"], json!(false), "finished: {status}");
     ok(server.ward_full(Some(&root), &["token", "lookup"], None));
+}
+
+/// The reference CLI against an HSM-sealed Ward, as against an auto-unseal OpenBao 2.7.2
+/// (compared with OpenBao's `static` seal): `bao operator init` hands out recovery keys and
+/// the server unseals itself; `bao status` shows both seal types; the recovery keys drive
+/// `bao operator generate-root` and `bao operator rekey -target=recovery`.
+#[test]
+fn the_reference_cli_initialises_and_uses_recovery_keys() {
+    let setup = Setup::new();
+    let server = setup.start(&seal_table(PIN, false));
+    let bao = |token: &str, args: &[&str]| server.bao(token, args, "table");
+    let bao_json = |token: &str, args: &[&str]| -> Value {
+        serde_json::from_str(&ok(server.bao(token, args, "json"))).unwrap()
+    };
+    let row = |table: &str, key: &str| table_value(table, key).unwrap_or_default();
+    // The seal's rows of `bao status`, as OpenBao prints them with an auto-unseal seal.
+    let seal_rows = |table: &str| {
+        [
+            "Seal Type",
+            "Recovery Seal Type",
+            "Initialized",
+            "Sealed",
+            "Total Recovery Shares",
+            "Threshold",
+        ]
+        .map(|key| row(table, key))
+    };
+
+    // Before init: sealed (exit 2), the seal and recovery seal types shown.
+    let status = bao("", &["status"]);
+    assert_exit(&status, 2);
+    let table = stdout(&status);
+    assert_eq!(
+        seal_rows(&table),
+        ["pkcs11", "shamir", "false", "true", "0", "0"],
+        "{table}"
+    );
+
+    let init = ok(bao(
+        "",
+        &[
+            "operator",
+            "init",
+            "-recovery-shares=5",
+            "-recovery-threshold=3",
+        ],
+    ));
+    let line_value = |prefix: &str| -> Vec<String> {
+        init.lines()
+            .filter_map(|line| line.strip_prefix(prefix))
+            .filter_map(|rest| rest.split_once(": "))
+            .map(|(_, value)| value.to_owned())
+            .collect()
+    };
+    let recovery = line_value("Recovery Key ");
+    assert_eq!(recovery.len(), 5, "{init}");
+    assert!(line_value("Unseal Key ").is_empty(), "{init}");
+    let root = line_value("Initial Root Token").concat();
+    assert!(root.starts_with("wrd_"), "{init}");
+    assert!(
+        init.contains("Success! Vault is initialized")
+            && init.contains("Recovery key initialized with 5 key shares and a key threshold of 3"),
+        "{init}"
+    );
+
+    // Unsealed by the HSM, with no one's shares.
+    wait_unsealed(&server, Duration::from_secs(10));
+    let table = ok(bao("", &["status"]));
+    assert_eq!(
+        seal_rows(&table),
+        ["pkcs11", "shamir", "true", "false", "5", "3"],
+        "{table}"
+    );
+    let status = bao_json("", &["status"]);
+    assert_eq!(
+        (&status["type"], &status["recovery_seal"]),
+        (&json!("pkcs11"), &json!(true)),
+        "{status}"
+    );
+
+    // generate-root (OpenBao's authenticated sys/generate-root-token/*) with three of the
+    // five recovery keys, decoded by `bao` itself.
+    let started = bao_json(&root, &["operator", "generate-root", "-init"]);
+    let otp = started["otp"].as_str().unwrap().to_owned();
+    let nonce = format!("-nonce={}", started["nonce"].as_str().unwrap());
+    ok(bao(
+        &root,
+        &["operator", "generate-root", &nonce, &recovery[0]],
+    ));
+    ok(bao(
+        &root,
+        &["operator", "generate-root", &nonce, &recovery[3]],
+    ));
+    let done = bao_json(&root, &["operator", "generate-root", &nonce, &recovery[4]]);
+    assert_eq!(done["complete"], json!(true), "{done}");
+    let encoded = done["encoded_token"].as_str().unwrap();
+    let decoded = ok(bao(
+        &root,
+        &[
+            "operator",
+            "generate-root",
+            &format!("-decode={encoded}"),
+            &format!("-otp={otp}"),
+        ],
+    ));
+    let lookup = bao_json(decoded.trim(), &["token", "lookup"]);
+    assert_eq!(lookup["data"]["policies"], json!(["root"]), "{lookup}");
+
+    // The recovery key rekeyed to 2-of-3 with three old recovery keys.
+    let started = bao_json(
+        &root,
+        &[
+            "operator",
+            "rekey",
+            "-target=recovery",
+            "-init",
+            "-key-shares=3",
+            "-key-threshold=2",
+        ],
+    );
+    let nonce = format!("-nonce={}", started["nonce"].as_str().unwrap());
+    let rekey = |key: &str| {
+        bao_json(
+            &root,
+            &["operator", "rekey", "-target=recovery", &nonce, key],
+        )
+    };
+    rekey(&recovery[1]);
+    rekey(&recovery[2]);
+    let done = rekey(&recovery[0]);
+    assert_eq!(done["complete"], json!(true), "{done}");
+    assert_eq!(
+        done["keys_base64"].as_array().map(Vec::len),
+        Some(3),
+        "{done}"
+    );
+    let table = ok(bao("", &["status"]));
+    assert_eq!(
+        seal_rows(&table),
+        ["pkcs11", "shamir", "true", "false", "3", "2"],
+        "{table}"
+    );
+
+    // Restarted after a SIGKILL: unsealed again by the HSM alone.
+    let mut server = server;
+    server.kill();
+    let server = server.restart();
+    wait_unsealed(&server, Duration::from_secs(10));
+    let table = ok(server.bao("", &["status"], "table"));
+    assert_eq!(row(&table, "Sealed"), "false", "{table}");
 }
 
 #[test]

