@@ -61,6 +61,8 @@ pub struct Core {
     pub(crate) config: CoreConfig,
     pub(crate) progress: tokio::sync::Mutex<Progress>,
     pub(crate) root_key: RwLock<Option<Key256>>,
+    /// The cluster's id, read from storage at unseal (see `Core::load_cluster_id`).
+    pub(crate) cluster_id: RwLock<Option<String>>,
     pub(crate) tokens: TokenStore,
     pub(crate) policies: PolicyStore,
     pub(crate) mounts: MountTable,
@@ -90,6 +92,7 @@ impl Core {
             config,
             progress: tokio::sync::Mutex::new(Progress::default()),
             root_key: RwLock::new(None),
+            cluster_id: RwLock::new(None),
             tokens: TokenStore::default(),
             policies: PolicyStore::default(),
             mounts: MountTable::default(),

@@ -47,6 +47,9 @@ const SEAL_CONFIG_KEY: &str = "core/seal-config";
 const ROOT_KEY_KEY: &str = "core/root-key";
 const KEYRING_KEY: &str = "core/keyring";
 const RECOVERY_CHECK_KEY: &str = "core/recovery-check";
+/// The cluster's id (a UUID as text), in the barrier: made at the first unseal, so every
+/// server of a cluster shows the same one and a snapshot carries it.
+const CLUSTER_ID_KEY: &str = "core/cluster-id";
 const ROOT_KEY_AAD: &[u8] = b"ward/root-key";
 const KEYRING_AAD: &[u8] = b"ward/keyring";
 const RECOVERY_CHECK_AAD: &[u8] = b"ward/recovery-check";
@@ -760,6 +763,7 @@ impl Core {
             recovery_seal_type: recovery_seal.then(|| SHAMIR.to_owned()),
             storage_type: Some(self.config.storage_type.clone()),
             cluster_name: (!sealed).then(|| self.config.cluster_name.clone()),
+            cluster_id: self.cluster_id(),
             ..ward_api::SealStatus::default()
         })
     }
@@ -893,8 +897,49 @@ impl Core {
             }
         }
         self.policies.install_default(&self.barrier).await?;
+        self.load_cluster_id().await?;
         self.load_audit().await?;
         Ok(())
+    }
+
+    /// Reads the cluster's id, making it if there is none yet (the first unseal; of several
+    /// servers unsealed at once, the first commit wins and the others read it).
+    async fn load_cluster_id(&self) -> CoreResult<()> {
+        let corrupt = || CoreError::corrupt("cluster id");
+        let stored = match self.barrier.get(CLUSTER_ID_KEY).await? {
+            Some(stored) => stored,
+            None => {
+                let fresh = uuid::Uuid::new_v4().to_string();
+                let made = ward_store::Op::put(
+                    CLUSTER_ID_KEY,
+                    ward_store::Expect::Absent,
+                    fresh.clone().into_bytes(),
+                );
+                if self.barrier.try_commit(vec![made]).await? {
+                    self.set_cluster_id(Some(fresh));
+                    return Ok(());
+                }
+                self.barrier.get(CLUSTER_ID_KEY).await?.ok_or_else(corrupt)?
+            }
+        };
+        let id = std::str::from_utf8(stored.expose()).map_err(|_| corrupt())?;
+        self.set_cluster_id(Some(id.to_owned()));
+        Ok(())
+    }
+
+    fn set_cluster_id(&self, id: Option<String>) {
+        if let Ok(mut slot) = self.cluster_id.write() {
+            *slot = id;
+        }
+    }
+
+    /// The cluster's id while unsealed (Vault's `cluster_id` in `sys/seal-status` and
+    /// `sys/health`).
+    pub(crate) fn cluster_id(&self) -> Option<String> {
+        if self.is_sealed() {
+            return None;
+        }
+        self.cluster_id.read().ok().and_then(|id| id.clone())
     }
 
     /// Seals: drops the keyring, the root key and every cached key and token.
@@ -920,6 +965,7 @@ impl Core {
     }
 
     pub(crate) fn clear_caches(&self) {
+        self.set_cluster_id(None);
         self.tokens.clear_cache();
         self.policies.clear_cache();
         self.mount_keys.clear();

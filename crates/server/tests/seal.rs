@@ -85,10 +85,15 @@ async fn init_unseal_seal_cycle() {
     }
     let (_, body) = s.call("GET", "sys/seal-status", None).await;
     assert_eq!(body["sealed"], false);
+    // Once unsealed, the cluster's name and id (a UUID, the same in both replies), as Vault.
+    let cluster_id = body["cluster_id"].as_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&cluster_id).is_ok(), "{body}");
+    assert_eq!(body["cluster_name"], "ward-cluster");
     let (status, body) = s.call("GET", "sys/health", None).await;
     assert_eq!(status, 200);
     assert_eq!(body["sealed"], false);
     assert_eq!(body["performance_standby"], false);
+    assert_eq!(body["cluster_id"], cluster_id.as_str());
 
     let (status, _) = s.call_as(&root, "GET", "sys/mounts", None).await;
     assert_eq!(status, 200);
@@ -96,10 +101,17 @@ async fn init_unseal_seal_cycle() {
     assert_eq!(status, 204);
     let (_, body) = s.call("GET", "sys/seal-status", None).await;
     assert_eq!(body["sealed"], true);
+    assert!(body.get("cluster_id").is_none(), "{body}");
     let (status, _) = s
         .call_as(&root, "GET", "auth/token/lookup-self", None)
         .await;
     assert_eq!(status, 503);
+    // Kept in storage: the next unseal shows the same id.
+    for k in &keys[..3] {
+        s.call("PUT", "sys/unseal", Some(json!({"key": k}))).await;
+    }
+    let (_, body) = s.call("GET", "sys/seal-status", None).await;
+    assert_eq!(body["cluster_id"], cluster_id.as_str());
 }
 
 #[tokio::test]

@@ -164,8 +164,12 @@ fn three_servers_share_one_database() {
         Duration::from_secs(10),
     );
 
-    // sys/leader, sys/health and sys/ha-status as Vault shapes them.
+    // sys/leader, sys/health and sys/ha-status as Vault shapes them; one cluster id on all.
+    let (_, first) = call(a, "", "GET", "sys/seal-status", None);
+    let cluster_id = first["cluster_id"].as_str().unwrap().to_owned();
     for (i, node) in nodes.iter().enumerate() {
+        let (_, sealed) = call(&node.url, "", "GET", "sys/seal-status", None);
+        assert_eq!(sealed["cluster_id"], cluster_id.as_str(), "{sealed}");
         let (_, leader) = call(&node.url, "", "GET", "sys/leader", None);
         assert_eq!(leader["ha_enabled"], true);
         assert_eq!(leader["leader_address"], nodes[active].url.as_str());

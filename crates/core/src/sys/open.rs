@@ -65,7 +65,7 @@ impl Core {
             server_time_utc: crate::core::now(),
             version: crate::VERSION.into(),
             cluster_name: (!sealed).then(|| self.config.cluster_name.clone()),
-            cluster_id: None,
+            cluster_id: self.cluster_id(),
         })
     }
 
