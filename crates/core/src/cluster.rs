@@ -143,9 +143,18 @@ impl Core {
     /// `sys/ha-status`: every server that reported lately.
     pub(crate) async fn ha_status(&self) -> CoreResult<Response> {
         let Some(cluster) = self.cluster.get() else {
-            return Err(CoreError::bad(
-                "high availability is not enabled on this server",
-            ));
+            // Alone, it is the active node of a cluster of one (OpenBao answers the same,
+            // and `bao operator members` lists it).
+            let me = &self.config.this_node;
+            let node = json!({
+                "hostname": me.node_id,
+                "api_address": me.api_addr,
+                "cluster_address": me.cluster_addr,
+                "active_node": true,
+                "last_echo": null,
+                "version": crate::VERSION,
+            });
+            return Ok(Response::data(json!({ "nodes": [node] })).with_data_at_top_level());
         };
         let nodes = cluster.nodes().await?;
         let leader = nodes

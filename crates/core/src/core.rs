@@ -29,6 +29,20 @@ pub struct CoreConfig {
     pub max_token_ttl: u64,
     /// The rotation scheduler's settings.
     pub rotation: crate::RotationConfig,
+    /// This server as `sys/ha-status` lists it when it is the only one (without high
+    /// availability; a cluster lists its members from storage).
+    pub this_node: ThisNode,
+}
+
+/// Who this server is and where it is reached.
+#[derive(Debug, Clone, Default)]
+pub struct ThisNode {
+    /// Its node id (by default its host name and port).
+    pub node_id: String,
+    /// The address clients reach it at.
+    pub api_addr: String,
+    /// The address other servers reach it at.
+    pub cluster_addr: String,
 }
 
 impl Default for CoreConfig {
@@ -39,6 +53,7 @@ impl Default for CoreConfig {
             default_token_ttl: 768 * 3600,
             max_token_ttl: 768 * 3600,
             rotation: crate::RotationConfig::default(),
+            this_node: ThisNode::default(),
         }
     }
 }

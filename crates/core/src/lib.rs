@@ -30,7 +30,7 @@ mod transit;
 mod userpass;
 pub mod webhook;
 
-pub use crate::core::{Core, CoreConfig};
+pub use crate::core::{Core, CoreConfig, ThisNode};
 pub use crate::seal::InitOutput;
 pub use crate::snapshot::{Restored, SnapshotSchedule, SnapshotStream};
 

@@ -919,7 +919,10 @@ impl Core {
                     self.set_cluster_id(Some(fresh));
                     return Ok(());
                 }
-                self.barrier.get(CLUSTER_ID_KEY).await?.ok_or_else(corrupt)?
+                self.barrier
+                    .get(CLUSTER_ID_KEY)
+                    .await?
+                    .ok_or_else(corrupt)?
             }
         };
         let id = std::str::from_utf8(stored.expose()).map_err(|_| corrupt())?;

@@ -118,6 +118,7 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         version: ward_core::VERSION.into(),
         lock_timeout: std::time::Duration::from_secs(10),
     };
+    let this_node = member.clone();
     let opened = open_storage(&config.storage, member).await?;
     let (storage, storage_banner) = (opened.storage.clone(), opened.banner.clone());
     let core_config = CoreConfig {
@@ -126,6 +127,11 @@ async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         default_token_ttl: duration(config.default_token_ttl.as_deref(), 768 * 3600)?,
         max_token_ttl: duration(config.max_token_ttl.as_deref(), 768 * 3600)?,
         rotation: rotation_config(&config.rotation)?,
+        this_node: ward_core::ThisNode {
+            node_id: this_node.node_id,
+            api_addr: this_node.api_addr,
+            cluster_addr: this_node.cluster_addr,
+        },
     };
     let core = Arc::new(Core::new(storage, core_config));
     if let Some(settings) = &config.snapshot {

@@ -246,6 +246,22 @@ fn operator_and_token_commands() {
     let status = json(&server, root, &["status"]);
     assert_eq!(status["sealed"], false);
     assert_eq!(status["type"], "shamir");
+    // `bao status` shows the cluster as OpenBao's does.
+    let table = ok(&server, root, &["status"]);
+    assert!(table.contains("Cluster Name"), "{table}");
+    let cluster_id = status["cluster_id"].as_str().unwrap();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("Cluster ID") && l.ends_with(cluster_id)),
+        "{table}"
+    );
+    // Without high availability the server is the one member of its cluster, and active.
+    let members = ok(&server, root, &["operator", "members"]);
+    let rows: Vec<&str> = members.lines().skip(2).collect();
+    assert_eq!(rows.len(), 1, "{members}");
+    assert!(rows[0].contains(server.addr()), "{members}");
+    assert!(rows[0].contains("true"), "{members}");
     let keys = json(&server, root, &["operator", "key-status"]);
     assert_eq!(keys["term"], 1);
     let lookup = json(&server, root, &["token", "lookup"]);
