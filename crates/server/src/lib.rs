@@ -176,7 +176,6 @@ async fn run_dev(opts: ServeOptions) -> Result<(), ServerError> {
     // loopback, so internal webhook destinations are allowed.
     let mut config = CoreConfig::default();
     config.rotation.webhook_allow_internal = true;
-    let core = Arc::new(Core::new(storage, config));
     let address = opts
         .dev_listen_address
         .as_deref()
@@ -196,6 +195,12 @@ async fn run_dev(opts: ServeOptions) -> Result<(), ServerError> {
         (None, String::new())
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    config.this_node = ward_core::ThisNode {
+        node_id: cluster::default_node_id(addr),
+        api_addr: format!("{scheme}://{addr}"),
+        cluster_addr: format!("{scheme}://{addr}"),
+    };
+    let core = Arc::new(Core::new(storage, config));
     let out = core.dev_init(opts.dev_root_token_id.as_deref()).await?;
     let unseal_key = out
         .keys
