@@ -16,7 +16,7 @@ use serde_json::json;
 use ward_store::Cluster;
 
 use crate::token::store::ID_PREFIX;
-use crate::{Core, CoreError, CoreResult, Response};
+use crate::{Core, CoreResult, Response};
 
 impl Core {
     /// Makes this core one of several servers sharing its storage.
