@@ -709,26 +709,7 @@ fn a_rekey_on_one_server_holds_on_the_others() {
 #[test]
 fn the_active_server_losing_its_database_session_hands_over() {
     let pg = ward_test_postgres::shared();
-    let table = ward_test_postgres::unique_table();
-    let nodes: Vec<Node> = (0..2).map(|_| start_node(pg, &table)).collect();
-    let init = ok(
-        &nodes[0].url,
-        "",
-        "PUT",
-        "sys/init",
-        Some(json!({"secret_shares": 1, "secret_threshold": 1})),
-    );
-    let key = init["keys_base64"][0].as_str().unwrap().to_owned();
-    let root = init["root_token"].as_str().unwrap().to_owned();
-    for node in &nodes {
-        ok(
-            &node.url,
-            "",
-            "PUT",
-            "sys/unseal",
-            Some(json!({ "key": key })),
-        );
-    }
+    let (table, nodes, _key, root) = two_servers(pg);
     let all: Vec<Option<&Node>> = nodes.iter().map(Some).collect();
     let first = active_among(&all, Duration::from_secs(10));
     // The session holding the active lock of these tables ends (as when the database drops
@@ -758,8 +739,8 @@ fn the_active_server_losing_its_database_session_hands_over() {
 }
 
 /// Two servers on fresh tables, initialised through the first with one share and each
-/// unsealed, KV v2 at `secret/`: the servers, the share and the root token.
-fn two_servers_with_kv(pg: &TestPostgres) -> (Vec<Node>, String, String) {
+/// unsealed: the tables, the servers, the share and the root token.
+fn two_servers(pg: &TestPostgres) -> (String, Vec<Node>, String, String) {
     let table = ward_test_postgres::unique_table();
     let nodes: Vec<Node> = (0..2).map(|_| start_node(pg, &table)).collect();
     let init = ok(
@@ -774,6 +755,12 @@ fn two_servers_with_kv(pg: &TestPostgres) -> (Vec<Node>, String, String) {
     for node in &nodes {
         unseal(node, std::slice::from_ref(&key));
     }
+    (table, nodes, key, root)
+}
+
+/// [`two_servers`] with KV v2 at `secret/`: the servers, the share and the root token.
+fn two_servers_with_kv(pg: &TestPostgres) -> (Vec<Node>, String, String) {
+    let (_, nodes, key, root) = two_servers(pg);
     ok(
         &nodes[0].url,
         &root,
