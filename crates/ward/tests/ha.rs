@@ -439,26 +439,7 @@ fn a_standby_takes_over_when_the_active_server_is_killed() {
 #[test]
 fn a_database_restart_under_load_loses_no_acknowledged_write() {
     let pg = TestPostgres::start();
-    let table = ward_test_postgres::unique_table();
-    let nodes: Vec<Node> = (0..2).map(|_| start_node(&pg, &table)).collect();
-    let init = ok(
-        &nodes[0].url,
-        "",
-        "PUT",
-        "sys/init",
-        Some(json!({"secret_shares": 1, "secret_threshold": 1})),
-    );
-    let key = init["keys_base64"][0].as_str().unwrap().to_owned();
-    let root = init["root_token"].as_str().unwrap().to_owned();
-    for node in &nodes {
-        ok(
-            &node.url,
-            "",
-            "PUT",
-            "sys/unseal",
-            Some(json!({ "key": key })),
-        );
-    }
+    let (_, nodes, _key, root) = two_servers(&pg);
     let url = nodes[0].url.clone();
     ok(
         &url,
