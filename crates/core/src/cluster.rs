@@ -142,21 +142,22 @@ impl Core {
 
     /// `sys/ha-status`: every server that reported lately.
     pub(crate) async fn ha_status(&self) -> CoreResult<Response> {
-        let Some(cluster) = self.cluster.get() else {
+        let nodes = match self.cluster.get() {
+            Some(cluster) => cluster.nodes().await?,
             // Alone, it is the active node of a cluster of one (OpenBao answers the same,
             // and `bao operator members` lists it).
-            let me = &self.config.this_node;
-            let node = json!({
-                "hostname": me.node_id,
-                "api_address": me.api_addr,
-                "cluster_address": me.cluster_addr,
-                "active_node": true,
-                "last_echo": null,
-                "version": crate::VERSION,
-            });
-            return Ok(Response::data(json!({ "nodes": [node] })).with_data_at_top_level());
+            None => {
+                let me = &self.config.this_node;
+                vec![ward_store::NodeStatus {
+                    node_id: me.node_id.clone(),
+                    api_addr: me.api_addr.clone(),
+                    cluster_addr: me.cluster_addr.clone(),
+                    version: crate::VERSION.into(),
+                    last_echo_ms: 0,
+                    active_since_ms: Some(0),
+                }]
+            }
         };
-        let nodes = cluster.nodes().await?;
         let leader = nodes
             .iter()
             .filter(|n| n.active_since_ms.is_some())

@@ -386,6 +386,8 @@ impl Core {
                 }
                 let started = std::time::Instant::now();
                 let outcome = core.scheduled_snapshot(&schedule).await;
+                // Audited before the status shows it: a snapshot the status names is in
+                // the audit log.
                 core.report_auto(&outcome, started.elapsed()).await;
                 core.record_auto(outcome);
             }

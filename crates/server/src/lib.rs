@@ -195,10 +195,11 @@ async fn run_dev(opts: ServeOptions) -> Result<(), ServerError> {
         (None, String::new())
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let api_addr = format!("{scheme}://{addr}");
     config.this_node = ward_core::ThisNode {
         node_id: cluster::default_node_id(addr),
-        api_addr: format!("{scheme}://{addr}"),
-        cluster_addr: format!("{scheme}://{addr}"),
+        cluster_addr: api_addr.clone(),
+        api_addr,
     };
     let core = Arc::new(Core::new(storage, config));
     let out = core.dev_init(opts.dev_root_token_id.as_deref()).await?;
