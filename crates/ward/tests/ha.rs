@@ -99,22 +99,34 @@ fn ok(url: &str, token: &str, method: &str, path: &str, body: Option<Value>) -> 
     reply
 }
 
-/// Three servers on fresh tables, initialised through the first and each unsealed.
-fn three_servers(pg: &TestPostgres) -> (Vec<Node>, Vec<String>, String) {
+/// `count` servers on fresh tables, initialised through the first with `shares` unseal
+/// shares (of which two unseal, or the only one) and each unsealed: the tables, the
+/// servers, the shares and the root token.
+fn servers(
+    pg: &TestPostgres,
+    count: usize,
+    shares: u8,
+) -> (String, Vec<Node>, Vec<String>, String) {
     let table = ward_test_postgres::unique_table();
-    let nodes: Vec<Node> = (0..3).map(|_| start_node(pg, &table)).collect();
+    let nodes: Vec<Node> = (0..count).map(|_| start_node(pg, &table)).collect();
     let init = ok(
         &nodes[0].url,
         "",
         "PUT",
         "sys/init",
-        Some(json!({"secret_shares": 3, "secret_threshold": 2})),
+        Some(json!({"secret_shares": shares, "secret_threshold": shares.min(2)})),
     );
     let keys: Vec<String> = serde_json::from_value(init["keys_base64"].clone()).unwrap();
     let root = init["root_token"].as_str().unwrap().to_owned();
     for node in &nodes {
         unseal(node, &keys);
     }
+    (table, nodes, keys, root)
+}
+
+/// Three servers, three shares of which two unseal: the servers, the shares, the root token.
+fn three_servers(pg: &TestPostgres) -> (Vec<Node>, Vec<String>, String) {
+    let (_, nodes, keys, root) = servers(pg, 3, 3);
     (nodes, keys, root)
 }
 
@@ -439,7 +451,7 @@ fn a_standby_takes_over_when_the_active_server_is_killed() {
 #[test]
 fn a_database_restart_under_load_loses_no_acknowledged_write() {
     let pg = TestPostgres::start();
-    let (_, nodes, _key, root) = two_servers(&pg);
+    let (_, nodes, _keys, root) = servers(&pg, 2, 1);
     let url = nodes[0].url.clone();
     ok(
         &url,
@@ -690,7 +702,7 @@ fn a_rekey_on_one_server_holds_on_the_others() {
 #[test]
 fn the_active_server_losing_its_database_session_hands_over() {
     let pg = ward_test_postgres::shared();
-    let (table, nodes, _key, root) = two_servers(pg);
+    let (table, nodes, _keys, root) = servers(pg, 2, 1);
     let all: Vec<Option<&Node>> = nodes.iter().map(Some).collect();
     let first = active_among(&all, Duration::from_secs(10));
     // The session holding the active lock of these tables ends (as when the database drops
@@ -719,29 +731,10 @@ fn the_active_server_losing_its_database_session_hands_over() {
     ok(&nodes[first].url, &root, "GET", "sys/mounts", None);
 }
 
-/// Two servers on fresh tables, initialised through the first with one share and each
-/// unsealed: the tables, the servers, the share and the root token.
-fn two_servers(pg: &TestPostgres) -> (String, Vec<Node>, String, String) {
-    let table = ward_test_postgres::unique_table();
-    let nodes: Vec<Node> = (0..2).map(|_| start_node(pg, &table)).collect();
-    let init = ok(
-        &nodes[0].url,
-        "",
-        "PUT",
-        "sys/init",
-        Some(json!({"secret_shares": 1, "secret_threshold": 1})),
-    );
-    let key = init["keys_base64"][0].as_str().unwrap().to_owned();
-    let root = init["root_token"].as_str().unwrap().to_owned();
-    for node in &nodes {
-        unseal(node, std::slice::from_ref(&key));
-    }
-    (table, nodes, key, root)
-}
-
-/// [`two_servers`] with KV v2 at `secret/`: the servers, the share and the root token.
-fn two_servers_with_kv(pg: &TestPostgres) -> (Vec<Node>, String, String) {
-    let (_, nodes, key, root) = two_servers(pg);
+/// Two servers with one share and KV v2 at `secret/`: the servers, the share and the root
+/// token.
+fn two_servers_with_kv(pg: &TestPostgres) -> (Vec<Node>, Vec<String>, String) {
+    let (_, nodes, keys, root) = servers(pg, 2, 1);
     ok(
         &nodes[0].url,
         &root,
@@ -749,7 +742,7 @@ fn two_servers_with_kv(pg: &TestPostgres) -> (Vec<Node>, String, String) {
         "sys/mounts/secret",
         Some(json!({"type": "kv", "options": {"version": "2"}})),
     );
-    (nodes, key, root)
+    (nodes, keys, root)
 }
 
 fn put_secret(url: &str, token: &str, path: &str, value: &str) -> u16 {
@@ -810,7 +803,7 @@ fn restore_snapshot(url: &str, token: &str, snapshot: Vec<u8>, force: bool) {
 #[test]
 fn a_restore_on_one_server_is_served_by_the_others_at_once() {
     let pg = ward_test_postgres::shared();
-    let (nodes, _key, root) = two_servers_with_kv(pg);
+    let (nodes, _keys, root) = two_servers_with_kv(pg);
     let (a, b) = (nodes[0].url.clone(), nodes[1].url.clone());
     assert_eq!(put_secret(&a, &root, "kept", "before"), 200);
     assert_eq!(read_secret(&b, &root, "kept").as_deref(), Some("before"));
@@ -880,12 +873,12 @@ fn a_restore_on_one_server_is_served_by_the_others_at_once() {
 #[test]
 fn a_forced_restore_of_another_cluster_seals_every_server() {
     let pg = ward_test_postgres::shared();
-    let (other, other_key, other_root) = two_servers_with_kv(pg);
+    let (other, other_keys, other_root) = two_servers_with_kv(pg);
     assert_eq!(put_secret(&other[0].url, &other_root, "theirs", "t"), 200);
     let snapshot = save_snapshot(&other[0].url, &other_root);
     drop(other);
 
-    let (nodes, _key, root) = two_servers_with_kv(pg);
+    let (nodes, _keys, root) = two_servers_with_kv(pg);
     let (a, b) = (nodes[0].url.clone(), nodes[1].url.clone());
     assert_eq!(put_secret(&b, &root, "ours", "o"), 200);
     restore_snapshot(&a, &root, snapshot, true);
@@ -902,7 +895,7 @@ fn a_forced_restore_of_another_cluster_seals_every_server() {
     }
     // The other cluster's share opens them, and its secrets are there.
     for node in &nodes {
-        unseal(node, std::slice::from_ref(&other_key));
+        unseal(node, &other_keys);
     }
     assert_eq!(read_secret(&b, &other_root, "theirs").as_deref(), Some("t"));
     assert_eq!(read_secret(&a, &other_root, "ours"), None);
