@@ -93,9 +93,14 @@ impl Core {
             SysRoute::RekeyInit { recovery: true, .. }
                 | SysRoute::RekeyUpdate { recovery: true, .. }
         );
+        // The seal configuration is read under the lock that rekey changes it under, so an
+        // update racing the one that completes a rekey sees either the attempt or its end,
+        // never the new shares' configuration with the old attempt's shares.
+        let mut progress = self.progress.lock().await;
         if self.is_sealed() {
             return Err(CoreError::Sealed);
         }
+        let attempts = &mut progress.quorum;
         let config = load_config(self.barrier.raw_storage().as_ref())
             .await?
             .ok_or(CoreError::NotInitialized)?;
@@ -121,36 +126,37 @@ impl Core {
         }
         let bare = match (route, op) {
             (SysRoute::RekeyInit { .. }, Operation::Read) => {
-                Bare::Rekey(self.rekey_status(&config, recovery).await)
+                let rekey = attempts.rekey.as_ref().filter(|r| r.recovery == recovery);
+                Bare::Rekey(rekey_status(&config, rekey))
             }
             (SysRoute::RekeyInit { .. }, Operation::Write) => {
-                Bare::Rekey(self.rekey_start(&config, p, recovery).await?)
+                Bare::Rekey(rekey_start(attempts, &config, p, recovery)?)
             }
             (SysRoute::RekeyInit { .. }, Operation::Delete) => {
-                let mut progress = self.progress.lock().await;
-                if progress
-                    .quorum
+                if attempts
                     .rekey
                     .as_ref()
                     .is_some_and(|r| r.recovery == recovery)
                 {
-                    progress.quorum.rekey = None;
+                    attempts.rekey = None;
                 }
                 return Ok(Response::empty());
             }
             (SysRoute::GenerateRoot { .. }, Operation::Delete) => {
-                self.progress.lock().await.quorum.root = None;
+                attempts.root = None;
                 return Ok(Response::empty());
             }
-            (SysRoute::RekeyUpdate { .. }, _) => self.rekey_update(&config, p, recovery).await?,
+            (SysRoute::RekeyUpdate { .. }, _) => {
+                self.rekey_update(attempts, &config, p, recovery).await?
+            }
             (SysRoute::GenerateRoot { .. }, Operation::Read) => {
-                Bare::GenerateRoot(self.root_status(&config).await)
+                Bare::GenerateRoot(root_status(&config, attempts.root.as_ref()))
             }
             (SysRoute::GenerateRoot { .. }, Operation::Write) => {
-                Bare::GenerateRoot(self.root_start(&config, p).await?)
+                Bare::GenerateRoot(root_start(attempts, &config, p)?)
             }
             (SysRoute::GenerateRootUpdate { .. }, _) => {
-                Bare::GenerateRoot(self.root_update(&config, p).await?)
+                Bare::GenerateRoot(self.root_update(attempts, &config, p).await?)
             }
             _ => return Err(CoreError::UnsupportedOperation),
         };
@@ -174,69 +180,13 @@ impl Core {
         Ok(Response::data(data.map_err(CoreError::Encode)?))
     }
 
-    async fn rekey_status(&self, config: &SealConfig, recovery: bool) -> RekeyStatus {
-        let progress = self.progress.lock().await;
-        let rekey = progress.quorum.rekey.as_ref();
-        rekey_status(config, rekey.filter(|r| r.recovery == recovery))
-    }
-
-    async fn rekey_start(
-        &self,
-        config: &SealConfig,
-        p: &Params<'_>,
-        recovery: bool,
-    ) -> CoreResult<RekeyStatus> {
-        let unsupported = |name: &str| {
-            CoreError::bad(format!(
-                "{name} is not supported: Ward returns the new shares in clear, to the caller only"
-            ))
-        };
-        if p.0
-            .get("pgp_keys")
-            .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
-        {
-            return Err(unsupported("pgp_keys"));
-        }
-        if p.bool("backup")?.unwrap_or(false) {
-            return Err(unsupported("backup"));
-        }
-        if p.bool("require_verification")?.unwrap_or(false) {
-            return Err(unsupported("require_verification"));
-        }
-        let shares = p.u64("secret_shares")?.unwrap_or(0);
-        let threshold = p.u64("secret_threshold")?.unwrap_or(0);
-        let (shares, threshold) = new_split(shares, threshold)
-            .map_err(|why| CoreError::bad(format!("invalid rekey seal configuration: {why}")))?;
-        let mut progress = self.progress.lock().await;
-        if progress.quorum.rekey.is_some() {
-            return Err(CoreError::bad("rekey already in progress"));
-        }
-        let rekey = Rekey {
-            attempt: Attempt::new(),
-            recovery,
-            shares,
-            threshold,
-        };
-        tracing::info!(
-            nonce = rekey.attempt.nonce,
-            shares,
-            threshold,
-            recovery,
-            "rekey started"
-        );
-        let status = rekey_status(config, Some(&rekey));
-        progress.quorum.rekey = Some(rekey);
-        Ok(status)
-    }
-
     async fn rekey_update(
         &self,
+        attempts: &mut Attempts,
         config: &SealConfig,
         p: &Params<'_>,
         recovery: bool,
     ) -> CoreResult<Bare> {
-        let (share, nonce) = given_share(config, p)?;
-        let mut progress = self.progress.lock().await;
         let missing = || {
             CoreError::bad(if recovery {
                 "no recovery rekey in progress"
@@ -244,17 +194,18 @@ impl Core {
                 "no barrier rekey in progress"
             })
         };
-        let rekey = progress
-            .quorum
+        let (share, nonce) = given_share(p)?;
+        let rekey = attempts
             .rekey
             .as_mut()
             .filter(|r| r.recovery == recovery)
             .ok_or_else(missing)?;
+        check_recognised(config, &share)?;
         if rekey.attempt.give(nonce, share, "rekey")? < usize::from(config.secret_threshold) {
             return Ok(Bare::Rekey(rekey_status(config, Some(rekey))));
         }
         // The attempt ends here, done or failed: its shares are wiped as it drops.
-        let Some(rekey) = progress.quorum.rekey.take() else {
+        let Some(rekey) = attempts.rekey.take() else {
             return Err(missing());
         };
         let storage = self.barrier.raw_storage().as_ref();
@@ -283,67 +234,18 @@ impl Core {
         }))
     }
 
-    async fn root_status(&self, config: &SealConfig) -> GenerateRootStatus {
-        let progress = self.progress.lock().await;
-        root_status(config, progress.quorum.root.as_ref())
-    }
-
-    async fn root_start(
-        &self,
-        config: &SealConfig,
-        p: &Params<'_>,
-    ) -> CoreResult<GenerateRootStatus> {
-        if p.0
-            .get("pgp_key")
-            .is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
-        {
-            return Err(CoreError::bad(
-                "pgp_key is not supported: start without one, and Ward returns a one-time \
-                 password (otp) to decode the new token with",
-            ));
-        }
-        let given = match p.0.get("otp") {
-            Some(Value::String(otp)) if !otp.is_empty() => Some(otp.as_str()),
-            None | Some(Value::Null | Value::String(_)) => None,
-            Some(_) => return Err(CoreError::bad("'otp' must be a string")),
-        };
-        if given.is_some_and(|otp| otp.len() != OTP_LENGTH) {
-            return Err(CoreError::bad("OTP string has incorrect length"));
-        }
-        let mut progress = self.progress.lock().await;
-        if progress.quorum.root.is_some() {
-            return Err(CoreError::bad("root generation already in progress"));
-        }
-        let otp = match given {
-            Some(otp) => Zeroizing::new(otp.to_owned()),
-            None => Zeroizing::new(random_chars(token_format::BASE62, OTP_LENGTH)?),
-        };
-        let root = RootGeneration {
-            attempt: Attempt::new(),
-            otp,
-        };
-        tracing::info!(nonce = root.attempt.nonce, "root token generation started");
-        let mut status = root_status(config, Some(&root));
-        // The OTP is shown once, and only when Ward made it.
-        if given.is_none() {
-            status.otp = root.otp.to_string();
-        }
-        progress.quorum.root = Some(root);
-        Ok(status)
-    }
-
     async fn root_update(
         &self,
+        attempts: &mut Attempts,
         config: &SealConfig,
         p: &Params<'_>,
     ) -> CoreResult<GenerateRootStatus> {
-        let (share, nonce) = given_share(config, p)?;
-        let mut progress = self.progress.lock().await;
-        let root = progress
-            .quorum
+        let (share, nonce) = given_share(p)?;
+        let root = attempts
             .root
             .as_mut()
             .ok_or_else(|| CoreError::bad("no root generation in progress"))?;
+        check_recognised(config, &share)?;
         if root.attempt.give(nonce, share, "root generation")?
             < usize::from(config.secret_threshold)
         {
@@ -351,7 +253,7 @@ impl Core {
             status.otp_length = 0;
             return Ok(status);
         }
-        let Some(root) = progress.quorum.root.take() else {
+        let Some(root) = attempts.root.take() else {
             return Err(CoreError::bad("no root generation in progress"));
         };
         crate::seal::check_quorum(
@@ -380,6 +282,97 @@ impl Core {
     }
 }
 
+fn rekey_start(
+    attempts: &mut Attempts,
+    config: &SealConfig,
+    p: &Params<'_>,
+    recovery: bool,
+) -> CoreResult<RekeyStatus> {
+    let unsupported = |name: &str| {
+        CoreError::bad(format!(
+            "{name} is not supported: Ward returns the new shares in clear, to the caller only"
+        ))
+    };
+    if p.0
+        .get("pgp_keys")
+        .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+    {
+        return Err(unsupported("pgp_keys"));
+    }
+    if p.bool("backup")?.unwrap_or(false) {
+        return Err(unsupported("backup"));
+    }
+    if p.bool("require_verification")?.unwrap_or(false) {
+        return Err(unsupported("require_verification"));
+    }
+    let shares = p.u64("secret_shares")?.unwrap_or(0);
+    let threshold = p.u64("secret_threshold")?.unwrap_or(0);
+    let (shares, threshold) = new_split(shares, threshold)
+        .map_err(|why| CoreError::bad(format!("invalid rekey seal configuration: {why}")))?;
+    if attempts.rekey.is_some() {
+        return Err(CoreError::bad("rekey already in progress"));
+    }
+    let rekey = Rekey {
+        attempt: Attempt::new(),
+        recovery,
+        shares,
+        threshold,
+    };
+    tracing::info!(
+        nonce = rekey.attempt.nonce,
+        shares,
+        threshold,
+        recovery,
+        "rekey started"
+    );
+    let status = rekey_status(config, Some(&rekey));
+    attempts.rekey = Some(rekey);
+    Ok(status)
+}
+
+fn root_start(
+    attempts: &mut Attempts,
+    config: &SealConfig,
+    p: &Params<'_>,
+) -> CoreResult<GenerateRootStatus> {
+    if p.0
+        .get("pgp_key")
+        .is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
+    {
+        return Err(CoreError::bad(
+            "pgp_key is not supported: start without one, and Ward returns a one-time \
+             password (otp) to decode the new token with",
+        ));
+    }
+    let given = match p.0.get("otp") {
+        Some(Value::String(otp)) if !otp.is_empty() => Some(otp.as_str()),
+        None | Some(Value::Null | Value::String(_)) => None,
+        Some(_) => return Err(CoreError::bad("'otp' must be a string")),
+    };
+    if given.is_some_and(|otp| otp.len() != OTP_LENGTH) {
+        return Err(CoreError::bad("OTP string has incorrect length"));
+    }
+    if attempts.root.is_some() {
+        return Err(CoreError::bad("root generation already in progress"));
+    }
+    let otp = match given {
+        Some(otp) => Zeroizing::new(otp.to_owned()),
+        None => Zeroizing::new(random_chars(token_format::BASE62, OTP_LENGTH)?),
+    };
+    let root = RootGeneration {
+        attempt: Attempt::new(),
+        otp,
+    };
+    tracing::info!(nonce = root.attempt.nonce, "root token generation started");
+    let mut status = root_status(config, Some(&root));
+    // The OTP is shown once, and only when Ward made it.
+    if given.is_none() {
+        status.otp = root.otp.to_string();
+    }
+    attempts.root = Some(root);
+    Ok(status)
+}
+
 fn rekey_status(config: &SealConfig, rekey: Option<&Rekey>) -> RekeyStatus {
     RekeyStatus {
         nonce: rekey.map(|r| r.attempt.nonce.clone()).unwrap_or_default(),
@@ -403,9 +396,8 @@ fn root_status(config: &SealConfig, root: Option<&RootGeneration>) -> GenerateRo
     }
 }
 
-/// The share and nonce of an update: the share decoded, and one this seal issued (a share
-/// it never issued is refused before it counts, as unseal refuses it).
-fn given_share<'p>(config: &SealConfig, p: &'p Params<'_>) -> CoreResult<(SecretBytes, &'p str)> {
+/// The share and nonce of an update, the share decoded.
+fn given_share<'p>(p: &'p Params<'_>) -> CoreResult<(SecretBytes, &'p str)> {
     let key = match p.0.get("key") {
         Some(Value::String(key)) if !key.is_empty() => key,
         _ => {
@@ -415,13 +407,21 @@ fn given_share<'p>(config: &SealConfig, p: &'p Params<'_>) -> CoreResult<(Secret
         }
     };
     let share = decode_share(key)?;
-    if !config.recognises(share.expose())? {
-        return Err(CoreError::bad(
-            "invalid unseal key: it does not belong to this server's seal",
-        ));
-    }
     let nonce = p.0.get("nonce").and_then(Value::as_str).unwrap_or_default();
     Ok((share, nonce))
+}
+
+/// Refuses a share this seal never issued before it counts, as unseal refuses it. Checked
+/// after the attempt is found, as Vault orders it: an update arriving after a rekey finished
+/// hears that no rekey is under way, not that its (now retired) share is unknown.
+fn check_recognised(config: &SealConfig, share: &SecretBytes) -> CoreResult<()> {
+    if config.recognises(share.expose())? {
+        Ok(())
+    } else {
+        Err(CoreError::bad(
+            "invalid unseal key: it does not belong to this server's seal",
+        ))
+    }
 }
 
 /// The new split asked for, checked by Vault's rules (with Vault's words for what is wrong).
