@@ -159,6 +159,46 @@ fn an_application_token_uses_bao_kv_under_its_policy() {
     );
 }
 
+/// OpenBao answers `-wrap-ttl` with a single-use wrapping token in place of the secret.
+/// Ward does not wrap; it must not answer such a request in clear either (the client relies
+/// on the secret not being in the reply), nor carry out a write it then cannot answer as
+/// asked.
+#[test]
+fn a_request_for_a_wrapped_response_is_refused_not_answered_in_clear() {
+    let server = Server::start();
+    let root = server.root_token();
+    ok(
+        &server,
+        root,
+        &["kv", "put", "secret/wrapped", "password=hunter2-marker"],
+    );
+    let out = bao(
+        &server,
+        root,
+        &["kv", "get", "-wrap-ttl=1m", "secret/wrapped"],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("hunter2-marker") && !stderr.contains("hunter2-marker"));
+    assert!(
+        stderr.contains("Code: 400") && stderr.contains("response wrapping"),
+        "{stderr}"
+    );
+    let error = fails(
+        &server,
+        root,
+        &["kv", "put", "-wrap-ttl=1m", "secret/new", "a=1"],
+    );
+    assert!(error.contains("response wrapping"), "{error}");
+    let error = fails(&server, root, &["kv", "get", "secret/new"]);
+    assert!(error.contains("No value found"), "{error}");
+    // The same token, without the header, is served as before.
+    assert!(ok(&server, root, &["kv", "get", "secret/wrapped"]).contains("hunter2-marker"));
+}
+
 #[test]
 fn kv_metadata_patch_merges_and_oldest_version_is_zero() {
     let server = Server::start();

@@ -209,6 +209,9 @@ async fn dispatch(
         (m, _) if m.as_str() == "LIST" => Operation::List,
         _ => return error(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation"),
     };
+    if let Some(refused) = wrapping_refused(&parts.headers) {
+        return refused;
+    }
     let token = token_from(&parts.headers);
     // A body is read only for a caller who may send one: a client without a valid token
     // cannot make the server hold a megabyte for it. Its request still goes through the core
@@ -516,6 +519,20 @@ fn token_from(headers: &HeaderMap) -> Option<Token> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(|t| Token::new(t.trim()))
+}
+
+/// A request asking for Vault's response wrapping (`X-Vault-Wrap-TTL`, which `-wrap-ttl`
+/// and `VAULT_WRAP_TTL` send) is refused before anything is done: Ward does not wrap, and
+/// answering in clear a client that asked for its secret to be wrapped would hand the secret
+/// to whoever relays the reply, where the client expected a single-use token.
+fn wrapping_refused(headers: &HeaderMap) -> Option<Response> {
+    const VAULT_WRAP_TTL: header::HeaderName = header::HeaderName::from_static("x-vault-wrap-ttl");
+    headers.get(VAULT_WRAP_TTL)?;
+    Some(error(
+        StatusCode::BAD_REQUEST,
+        "response wrapping (X-Vault-Wrap-TTL, -wrap-ttl) is not supported by Ward; the request \
+         was not carried out, so that nothing asked for wrapped is answered in clear",
+    ))
 }
 
 /// Vault's `X-Vault-MFA` header: the second factor of a login.
