@@ -126,6 +126,11 @@ async fn trim_follows_vaults_rules() {
         json!({"min_encryption_version": 2, "min_decryption_version": 2}),
     )
     .await;
+    // As OpenBao: a version below min_decryption_version is no longer listed.
+    let (_, read) = get(&s, "keys/t").await;
+    let listed: Vec<&String> = read["data"]["keys"].as_object().unwrap().keys().collect();
+    assert_eq!(listed, ["2", "3"], "{read}");
+    assert_eq!(read["data"]["version_states"]["1"], "active", "{read}");
     bad(&s, "keys/t/trim", json!({"min_available_version": 3})).await;
     let trimmed = ok(&s, "keys/t/trim", json!({"min_available_version": 2})).await;
     assert_eq!(trimmed["min_available_version"], 2);

@@ -311,9 +311,12 @@ impl KeyPolicy {
     /// Vault's key read response, plus Ward's metadata and version states.
     pub(crate) fn to_json(&self) -> Value {
         let asymmetric = self.key_type.signing().is_some();
+        // Vault lists the versions that can still decrypt (it archives those below
+        // `min_decryption_version`); their states are all in `version_states`.
         let keys: Map<String, Value> = self
             .versions
             .iter()
+            .filter(|(v, _)| **v >= self.min_decryption_version)
             .map(|(v, info)| {
                 let value = if asymmetric {
                     let name = match self.key_type {
