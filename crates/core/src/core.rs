@@ -261,7 +261,7 @@ impl Core {
         }
         let mount = self.mounts.find(path)?;
         Some(Target {
-            kind: mount.mount_type,
+            kind: mount.engine(),
             mount,
         })
     }

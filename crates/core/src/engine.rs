@@ -27,8 +27,13 @@ pub(crate) enum MountType {
     System,
     /// `auth/token/`: the token store.
     Token,
-    /// KV version 2.
+    /// KV, version 2 when the mount's options say so (see [`MountType::KvV1`]).
     Kv,
+    /// KV version 1: never stored (a `kv` mount without version 2 in its options is served
+    /// by it; [`crate::mounts::MountEntry::engine`]), so that upgrading a mount to version 2
+    /// is a change of its options only. Both keep their secrets the same way.
+    #[serde(skip)]
+    KvV1,
     /// Transit, Ward's KMS.
     Transit,
     /// The `userpass` auth method, mounted under `auth/`.
@@ -45,7 +50,7 @@ impl MountType {
         match self {
             Self::System => "system",
             Self::Token => "token",
-            Self::Kv => "kv",
+            Self::Kv | Self::KvV1 => "kv",
             Self::Transit => "transit",
             Self::Userpass => "userpass",
             Self::Approle => "approle",
@@ -68,6 +73,10 @@ macro_rules! with_engine {
             }
             $crate::engine::MountType::Kv => {
                 type $engine = $crate::kv::Kv;
+                $body
+            }
+            $crate::engine::MountType::KvV1 => {
+                type $engine = $crate::kv::KvV1;
                 $body
             }
             $crate::engine::MountType::Transit => {

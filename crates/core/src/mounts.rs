@@ -80,6 +80,21 @@ impl MountEntry {
         })
     }
 
+    /// The engine serving this mount: its type, except that a `kv` mount is KV version 1
+    /// unless its options say version 2, as Vault has it (`secrets enable kv` is version 1).
+    pub(crate) fn engine(&self) -> MountType {
+        match self.mount_type {
+            MountType::Kv if !self.is_kv_v2() => MountType::KvV1,
+            other => other,
+        }
+    }
+
+    /// A `kv` mount whose options say version 2.
+    pub(crate) fn is_kv_v2(&self) -> bool {
+        self.mount_type == MountType::Kv
+            && self.options.get("version").and_then(Value::as_str) == Some("2")
+    }
+
     /// An auth method's mount (under `auth/`), listed by `sys/auth` rather than `sys/mounts`.
     pub(crate) fn is_auth(&self) -> bool {
         self.path.starts_with("auth/")

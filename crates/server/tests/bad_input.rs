@@ -139,7 +139,10 @@ async fn mount_management_errors() {
         ("sys/mounts/sys", json!({"type": "kv-v2"})),
         ("sys/mounts/secret", json!({"type": "kv-v2"})),
         ("sys/mounts/secret/nested", json!({"type": "kv-v2"})),
-        ("sys/mounts/v1kv", json!({"type": "kv"})),
+        (
+            "sys/mounts/kv3",
+            json!({"type": "kv", "options": {"version": "3"}}),
+        ),
         ("sys/mounts/what", json!({"type": "nosuchengine"})),
         ("sys/mounts/what", json!({})),
     ] {

@@ -159,6 +159,77 @@ fn an_application_token_uses_bao_kv_under_its_policy() {
     );
 }
 
+/// `secrets enable kv` mounts KV version 1, as in Vault: `bao kv` finds the version by its
+/// preflight and uses the mount's paths directly; `kv enable-versioning` upgrades the mount
+/// in place, every secret readable as its version 1; a version 2 mount never goes back.
+#[test]
+fn kv_version_1_mounts_serve_bao_kv_and_upgrade_to_version_2() {
+    let server = Server::start();
+    let root = server.root_token();
+    ok(&server, root, &["secrets", "enable", "-path=kv1", "kv"]);
+    let mounts = json(&server, root, &["secrets", "list"]);
+    assert_eq!(mounts["kv1/"]["type"], "kv");
+    assert_eq!(mounts["kv1/"]["options"], Value::Null);
+    ok(
+        &server,
+        root,
+        &["kv", "put", "kv1/app/db", "password=p1", "user=u"],
+    );
+    ok(&server, root, &["kv", "put", "kv1/top", "a=1"]);
+    // A write replaces the whole secret; nothing of the value before is kept.
+    ok(&server, root, &["kv", "put", "kv1/app/db", "password=p2"]);
+    let read = json(&server, root, &["kv", "get", "kv1/app/db"]);
+    assert_eq!(
+        read["data"],
+        serde_json::json!({"password": "p2"}),
+        "{read}"
+    );
+    let keys = json(&server, root, &["kv", "list", "kv1"]);
+    assert_eq!(keys, serde_json::json!(["app/", "top"]));
+    assert_eq!(
+        json(&server, root, &["kv", "list", "kv1/app"]),
+        serde_json::json!(["db"])
+    );
+    // What version 2 alone has is refused the way OpenBao refuses it.
+    let error = fails(&server, root, &["kv", "metadata", "get", "kv1/app/db"]);
+    assert!(error.contains("not supported on KV Version 1"), "{error}");
+    let error = fails(&server, root, &["write", "-f", "kv1/empty"]);
+    assert!(
+        error.contains("Code: 400") && error.contains("missing data fields"),
+        "{error}"
+    );
+    ok(&server, root, &["kv", "delete", "kv1/top"]);
+    let error = fails(&server, root, &["kv", "get", "kv1/top"]);
+    assert!(error.contains("No value found at kv1/top"), "{error}");
+
+    ok(&server, root, &["kv", "enable-versioning", "kv1"]);
+    let read = json(&server, root, &["kv", "get", "kv1/app/db"]);
+    assert_eq!(
+        read["data"]["data"],
+        serde_json::json!({"password": "p2"}),
+        "{read}"
+    );
+    assert_eq!(read["data"]["metadata"]["version"], 1, "{read}");
+    ok(&server, root, &["kv", "put", "kv1/app/db", "password=p3"]);
+    let old = json(&server, root, &["kv", "get", "-version=1", "kv1/app/db"]);
+    assert_eq!(old["data"]["data"]["password"], "p2");
+    let error = fails(
+        &server,
+        root,
+        &["secrets", "tune", "-options=version=1", "kv1"],
+    );
+    assert!(
+        error.contains("cannot downgrade mount from version 2"),
+        "{error}"
+    );
+    let error = fails(
+        &server,
+        root,
+        &["secrets", "enable", "-path=kv9", "-version=9", "kv"],
+    );
+    assert!(error.contains("Code: 400"), "{error}");
+}
+
 /// OpenBao answers `-wrap-ttl` with a single-use wrapping token in place of the secret.
 /// Ward does not wrap; it must not answer such a request in clear either (the client relies
 /// on the secret not being in the reply), nor carry out a write it then cannot answer as

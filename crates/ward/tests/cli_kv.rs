@@ -322,3 +322,16 @@ fn metadata_put_get_delete() {
     assert_exit(&server.ward(&["kv", "get", "secret/m"]), 2);
     assert_exit(&server.ward(&["kv", "metadata", "get", "secret/m"]), 2);
 }
+
+#[test]
+fn version_1_mounts_are_found_by_the_preflight_and_served_at_their_own_paths() {
+    let server = Server::start();
+    ok(server.ward(&["secrets", "enable", "-path=kv1", "kv"]));
+    ok(server.ward(&["kv", "put", "kv1/app", "user=admin"]));
+    let get = ok(server.ward(&["kv", "get", "kv1/app"]));
+    assert_eq!(table_value(&get, "user").as_deref(), Some("admin"), "{get}");
+    assert!(!get.contains("Metadata"), "{get}");
+    assert!(ok(server.ward(&["kv", "list", "kv1"])).contains("app"));
+    ok(server.ward(&["kv", "delete", "kv1/app"]));
+    assert_exit(&server.ward(&["kv", "get", "kv1/app"]), 2);
+}

@@ -8,6 +8,9 @@
 
 mod record;
 mod rotation;
+mod v1;
+
+pub(crate) use v1::KvV1;
 
 use std::sync::Arc;
 
@@ -120,6 +123,15 @@ fn keys(mount: &MountEntry, path: &str) -> Keys {
     }
 }
 
+/// Vault's existence check for a write at `path` (the mount itself exists): whether the
+/// secret has metadata, read or not.
+async fn secret_exists(core: &Core, mount: &MountEntry, path: &str) -> CoreResult<bool> {
+    match path.trim_matches('/') {
+        "" => Ok(true),
+        path => Ok(core.barrier.get(&keys(mount, path).meta).await?.is_some()),
+    }
+}
+
 fn parse_meta(bytes: &[u8]) -> CoreResult<Metadata> {
     serde_json::from_slice(bytes).map_err(CoreError::corrupt_json("kv metadata"))
 }
@@ -201,10 +213,7 @@ impl Engine for Kv {
         _route: KvRoute,
         args: Args<'_>,
     ) -> CoreResult<bool> {
-        match args.get(0).trim_matches('/') {
-            "" => Ok(true),
-            path => Ok(core.barrier.get(&keys(mount, path).meta).await?.is_some()),
-        }
+        secret_exists(core, mount, args.get(0)).await
     }
 
     async fn handle(core: &Core, call: Call<'_, KvRoute>) -> CoreResult<Response> {
@@ -470,7 +479,13 @@ impl Core {
                 meta.created_time = now.clone();
             }
             meta.updated_time = now.clone();
-            let version = meta.current_version + 1;
+            // A version 1 mount keeps each secret as its version 1, replaced by every write,
+            // so that upgrading the mount shows each as Vault's upgrade does.
+            let kv_v1 = !mount.is_kv_v2();
+            let version = if kv_v1 { 1 } else { meta.current_version + 1 };
+            if kv_v1 {
+                meta.oldest_version = 1;
+            }
             meta.current_version = version;
             meta.versions.insert(
                 version,

@@ -168,7 +168,7 @@ impl Core {
             if super::mount_by_uuid(self, &mount.uuid).is_none() {
                 return Ok(());
             }
-            let moved = crate::engine::with_engine!(mount.mount_type, E => {
+            let moved = crate::engine::with_engine!(mount.engine(), E => {
                 <E as crate::engine::Engine>::rewrap_data_keys(self, mount, &keys).await?
             });
             total += moved;

@@ -438,12 +438,13 @@ impl Core {
                         options.insert("version".into(), json!("2"));
                         MountType::Kv
                     }
+                    // Version 1 unless the options say 2, as Vault mounts `kv`.
                     "kv" => match options.get("version").and_then(Value::as_str) {
-                        Some("2") => MountType::Kv,
-                        _ => {
-                            return Err(CoreError::bad(
-                                "kv version 1 is not supported: mount type \"kv-v2\" or options {\"version\": \"2\"}",
-                            ));
+                        None | Some("1" | "2") => MountType::Kv,
+                        Some(other) => {
+                            return Err(CoreError::bad(format!(
+                                "invalid KV version {other:?}: it is \"1\" or \"2\""
+                            )));
                         }
                     },
                     "transit" => MountType::Transit,
@@ -606,8 +607,10 @@ impl Core {
                         mount.description = description;
                     }
                     for (key, value) in options.unwrap_or_default() {
-                        if key == "version" && mount.options.get("version") != Some(&value) {
-                            return Err(CoreError::bad("the KV version of a mount cannot change"));
+                        if key == "version" && mount.mount_type == MountType::Kv {
+                            check_kv_version_change(mount, &value)?;
+                        } else if key == "version" && mount.options.get("version") != Some(&value) {
+                            return Err(CoreError::bad("the version of a mount cannot change"));
                         }
                         mount.options.insert(key, value);
                     }
@@ -705,5 +708,18 @@ impl Core {
         all.dedup();
         data.insert("capabilities".into(), json!(all));
         Ok(Response::data(Value::Object(data)))
+    }
+}
+
+/// A tune of a `kv` mount's version: version 1 may become 2 (`kv enable-versioning`; its
+/// secrets become version 1 of each, as they are kept alike), never the other way round.
+fn check_kv_version_change(mount: &MountEntry, version: &Value) -> CoreResult<()> {
+    match (mount.is_kv_v2(), version.as_str()) {
+        (_, Some("2")) | (false, Some("1")) => Ok(()),
+        (true, Some("1")) => Err(CoreError::bad("cannot downgrade mount from version 2")),
+        (_, other) => Err(CoreError::bad(format!(
+            "invalid KV version {}: it is \"1\" or \"2\"",
+            other.map_or_else(|| version.to_string(), |v| format!("{v:?}"))
+        ))),
     }
 }
