@@ -439,14 +439,12 @@ impl Core {
                         MountType::Kv
                     }
                     // Version 1 unless the options say 2, as Vault mounts `kv`.
-                    "kv" => match options.get("version").and_then(Value::as_str) {
-                        None | Some("1" | "2") => MountType::Kv,
-                        Some(other) => {
-                            return Err(CoreError::bad(format!(
-                                "invalid KV version {other:?}: it is \"1\" or \"2\""
-                            )));
+                    "kv" => {
+                        if let Some(version) = options.get("version") {
+                            kv_version(version)?;
                         }
-                    },
+                        MountType::Kv
+                    }
                     "transit" => MountType::Transit,
                     other => {
                         return Err(CoreError::bad(format!(
@@ -608,7 +606,14 @@ impl Core {
                     }
                     for (key, value) in options.unwrap_or_default() {
                         if key == "version" && mount.mount_type == MountType::Kv {
-                            check_kv_version_change(mount, &value)?;
+                            // Version 1 may become 2 (`kv enable-versioning`; its secrets
+                            // become version 1 of each, as they are kept alike), never the
+                            // other way round.
+                            if kv_version(&value)? == "1" && mount.is_kv_v2() {
+                                return Err(CoreError::bad(
+                                    "cannot downgrade mount from version 2",
+                                ));
+                            }
                         } else if key == "version" && mount.options.get("version") != Some(&value) {
                             return Err(CoreError::bad("the version of a mount cannot change"));
                         }
@@ -711,15 +716,12 @@ impl Core {
     }
 }
 
-/// A tune of a `kv` mount's version: version 1 may become 2 (`kv enable-versioning`; its
-/// secrets become version 1 of each, as they are kept alike), never the other way round.
-fn check_kv_version_change(mount: &MountEntry, version: &Value) -> CoreResult<()> {
-    match (mount.is_kv_v2(), version.as_str()) {
-        (_, Some("2")) | (false, Some("1")) => Ok(()),
-        (true, Some("1")) => Err(CoreError::bad("cannot downgrade mount from version 2")),
-        (_, other) => Err(CoreError::bad(format!(
-            "invalid KV version {}: it is \"1\" or \"2\"",
-            other.map_or_else(|| version.to_string(), |v| format!("{v:?}"))
+/// A `kv` mount's version as given in its options, when enabled or tuned: "1" or "2".
+fn kv_version(given: &Value) -> CoreResult<&str> {
+    match given.as_str() {
+        Some(version @ ("1" | "2")) => Ok(version),
+        _ => Err(CoreError::bad(format!(
+            "invalid KV version {given}: it is \"1\" or \"2\""
         ))),
     }
 }
